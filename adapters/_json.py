@@ -1,0 +1,67 @@
+"""Bytes to JSON and back, with the limits every endpoint applies before an adapter runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from adapters.errors import ParseError, PayloadTooLarge
+
+MAX_BYTES: Final = 4 * 1024 * 1024
+MAX_DEPTH: Final = 64
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return False
+
+
+def loads(raw: bytes | str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse one JSON document from the wire.
+
+    Raises:
+        PayloadTooLarge: ``raw`` is longer than ``max_bytes``.
+        ParseError: not UTF-8, not JSON (NaN and Infinity included), or nested deeper than
+            ``max_depth``.
+    """
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the message has {len(raw)} bytes; the limit is {max_bytes}")
+    if isinstance(raw, bytes | bytearray):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParseError("the body is not valid UTF-8") from None
+        openers = raw.count(b"[") + raw.count(b"{")
+    else:
+        text = raw
+        openers = text.count("[") + text.count("{")
+    try:
+        value = _decoder.decode(text)
+    except RecursionError:
+        raise ParseError(f"the JSON is nested deeper than {max_depth} levels") from None
+    except ValueError:
+        raise ParseError() from None
+    # Counting brackets is a cheap upper bound on depth; walk the tree only when it is not enough.
+    if openers > max_depth and _depth_exceeds(value, max_depth):
+        raise ParseError(f"the JSON is nested deeper than {max_depth} levels")
+    return value
+
+
+def dumps(value: Any) -> bytes:
+    """Serialize for the wire (ASCII-escaped, so any Python str encodes)."""
+    return json.dumps(value, separators=(",", ":")).encode()
