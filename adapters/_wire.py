@@ -125,7 +125,22 @@ def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def opt_id(d: Mapping[str, Any], key: str, path: str) -> str | int | None:
+    """A JSON-RPC id or progress token: a string or an integer (not a boolean)."""
+    value = d.get(key)
+    if value is None or type(value) is str or type(value) is int:
+        return value  # type: ignore[no-any-return,unused-ignore]
+    raise InvalidParams("must be a string or an integer", path=f"{path}.{key}")
+
+
+def req_id(d: Mapping[str, Any], key: str, path: str) -> str | int:
+    value = opt_id(d, key, path)
+    if value is None:
+        raise InvalidParams("is required", path=f"{path}.{key}")
+    return value
+
+
 def put(d: dict[str, Any], key: str, value: Any) -> None:
     """Set ``key`` only when ``value`` carries something (None and empty containers are omitted)."""
-    if value is not None and value != () and value != {} and value != []:
+    if value is not None and value not in ((), {}, []):
         d[key] = value

@@ -41,7 +41,7 @@ def _id_of(msg: Any) -> RequestId | None:
     if type(msg) is dict:
         rid = msg.get("id")
         if type(rid) in (str, int):
-            return rid  # type: ignore[no-any-return]
+            return rid  # type: ignore[no-any-return,unused-ignore]
     return None
 
 

@@ -21,7 +21,15 @@ INTERRUPTED: frozenset[TaskState] = frozenset({S.INPUT_REQUIRED, S.AUTH_REQUIRED
 
 TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     S.SUBMITTED: frozenset(
-        {S.WORKING, S.INPUT_REQUIRED, S.AUTH_REQUIRED, S.COMPLETED, S.FAILED, S.CANCELED, S.REJECTED}
+        {
+            S.WORKING,
+            S.INPUT_REQUIRED,
+            S.AUTH_REQUIRED,
+            S.COMPLETED,
+            S.FAILED,
+            S.CANCELED,
+            S.REJECTED,
+        }
     ),
     S.WORKING: frozenset(
         {S.WORKING, S.INPUT_REQUIRED, S.AUTH_REQUIRED, S.COMPLETED, S.FAILED, S.CANCELED}

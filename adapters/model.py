@@ -7,9 +7,8 @@ put a deep copy on the hot path). No I/O and no protocol knowledge live here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any, Literal, TypeAlias
 
