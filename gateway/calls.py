@@ -1,0 +1,25 @@
+"""Running one invocation on a registered agent: what every protocol endpoint shares."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from adapters.model import Invocation, Message, StreamItem, Task
+from gateway.registry import Route
+
+
+def new_task_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def stream(route: Route, invocation: Invocation, task_id: str) -> AsyncIterator[StreamItem]:
+    """The agent's items for ``invocation`` addressed to ``route``'s skill."""
+    local = replace(invocation, skill=route.skill.name)
+    async for item in route.agent.run(local, task_id=task_id):
+        yield item
+
+
+def is_outcome(item: StreamItem) -> bool:
+    return isinstance(item, Task | Message)

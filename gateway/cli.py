@@ -1,0 +1,81 @@
+"""The ``effmesh`` command line.
+
+Only argparse is imported at start-up; each subcommand imports what it needs, so
+``effmesh --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+PROTOCOLS = ("mcp", "a2a", "acp")
+KINDS = ("request", "result", "agent")
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from adapters import translate
+
+    raw = _read(args.file)
+    try:
+        out = translate.translate_bytes(
+            args.kind, args.source, args.target, raw, skill=args.skill
+        )
+    except translate.TranslationError as exc:
+        sys.stdout.write(exc.wire.decode() + "\n")
+        return 1
+    sys.stdout.write(out.decode() + "\n")
+    return 0
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from adapters import rules
+
+    sys.stdout.write(rules.markdown())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gateway import demo
+
+    sys.stdout.write(demo.run())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="effmesh", description="Multi-agent protocol gateway: MCP, A2A and ACP."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser(
+        "translate", help="translate one protocol message into another protocol's form"
+    )
+    t.add_argument("--from", dest="source", choices=PROTOCOLS, required=True)
+    t.add_argument("--to", dest="target", choices=PROTOCOLS, required=True)
+    t.add_argument("--kind", choices=KINDS, default="request")
+    t.add_argument("--skill", help="the skill an A2A request addresses, if it does not say")
+    t.add_argument("file", nargs="?", default="-", help="JSON message (default: stdin)")
+    t.set_defaults(func=_cmd_translate)
+    r = sub.add_parser("rules", help="print every translation rule as a Markdown table")
+    r.set_defaults(func=_cmd_rules)
+    d = sub.add_parser("demo", help="translate a sample tool call through all six directions")
+    d.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The agents a gateway offers, by name, and the names each protocol sees them by.
+
+MCP sees one tool per skill, named ``<agent>.<skill>``; A2A sees one agent card per agent;
+ACP sees one agent per skill with the same ``<agent>.<skill>`` name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from adapters.errors import InvalidParams, NotFound, quote
+from adapters.model import Skill
+from agents.base import Agent
+
+NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""Agent names: a safe URL path segment, and (with a dot and a skill) a valid MCP tool name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    agent: Agent
+    skill: Skill
+
+    @property
+    def tool_name(self) -> str:
+        return f"{self.agent.descriptor.name}.{self.skill.name}"
+
+
+class Registry:
+    """Agents by name. Not thread-safe; it lives on the gateway's event loop."""
+
+    def __init__(self) -> None:
+        self._agents: dict[str, Agent] = {}
+
+    def add(self, agent: Agent) -> None:
+        name = agent.descriptor.name
+        if not NAME_PATTERN.match(name):
+            raise InvalidParams(f"agent name {quote(name)} must match {NAME_PATTERN.pattern}")
+        self._agents[name] = agent
+
+    def remove(self, name: str) -> None:
+        self._agents.pop(name, None)
+
+    def agents(self) -> list[Agent]:
+        return list(self._agents.values())
+
+    def agent(self, name: str) -> Agent:
+        try:
+            return self._agents[name]
+        except KeyError:
+            raise NotFound(f"unknown agent {quote(name)}") from None
+
+    def routes(self) -> list[Route]:
+        return [Route(a, s) for a in self._agents.values() for s in a.descriptor.skills]
+
+    def route(self, qualified: str) -> Route:
+        """The skill named ``<agent>.<skill>``."""
+        agent_name, dot, skill_name = qualified.partition(".")
+        if not dot:
+            raise NotFound(f"unknown tool {quote(qualified)}")
+        agent = self._agents.get(agent_name)
+        if agent is not None:
+            for skill in agent.descriptor.skills:
+                if skill.name == skill_name:
+                    return Route(agent, skill)
+        raise NotFound(f"unknown tool {quote(qualified)}")
