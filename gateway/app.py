@@ -9,9 +9,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from gateway.mcp_server import build_server
+from gateway.mcp_ws import serve_websocket
 from gateway.registry import Registry
 
 
@@ -37,8 +39,12 @@ def create_app(registry: Registry, *, host: str = "127.0.0.1") -> Starlette:
         async with mcp_server.session_manager.run():
             yield
 
+    async def mcp_websocket(websocket: WebSocket) -> None:
+        await serve_websocket(websocket, build_server(registry))
+
     routes: list[Any] = [
         Route("/agents", list_agents, methods=["GET"]),
+        WebSocketRoute("/mcp/ws", mcp_websocket),
         Mount("/mcp", app=mcp_http),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
