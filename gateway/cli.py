@@ -50,11 +50,39 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from gateway import server
+
+    return server.serve(host=args.host, port=args.port, config=args.config,
+                        data_dir=args.data_dir)
+
+
+def _cmd_mcp_stdio(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from gateway import stdio_bridge
+
+    token = args.token or os.environ.get("EFFMESH_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return asyncio.run(stdio_bridge.relay(args.url, headers))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="effmesh", description="Multi-agent protocol gateway: MCP, A2A and ACP."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8640)
+    s.add_argument("--config", help="effmesh.toml (defaults apply without one)")
+    s.add_argument("--data-dir", default=None, help="where state lives (default ./data)")
+    s.set_defaults(func=_cmd_serve)
+    b = sub.add_parser("mcp-stdio", help="stdio bridge to a running gateway, for Claude Desktop / IDEs")
+    b.add_argument("--url", default="http://127.0.0.1:8640", help="the gateway's base URL")
+    b.add_argument("--token", help="bearer token (or EFFMESH_TOKEN)")
+    b.set_defaults(func=_cmd_mcp_stdio)
     t = sub.add_parser(
         "translate", help="translate one protocol message into another protocol's form"
     )
