@@ -12,14 +12,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from gateway.config import Config
 from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
 from gateway.registry import Registry
+from gateway.security import Guard
 
 
-def create_app(registry: Registry, *, host: str = "127.0.0.1") -> Starlette:
+def create_app(registry: Registry, config: Config | None = None) -> Guard:
+    """The ASGI app: every route behind the guard (auth, size and rate limits)."""
+    config = config or Config()
     mcp_server = build_server(registry)
-    mcp_http = mcp_server.streamable_http_app(streamable_http_path="/", host=host)
+    mcp_http = mcp_server.streamable_http_app(streamable_http_path="/", host=config.host)
 
     async def list_agents(request: Request) -> JSONResponse:
         return JSONResponse({
@@ -47,4 +51,10 @@ def create_app(registry: Registry, *, host: str = "127.0.0.1") -> Starlette:
         WebSocketRoute("/mcp/ws", mcp_websocket),
         Mount("/mcp", app=mcp_http),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return Guard(
+        app,
+        token=config.token,
+        max_body=config.max_body_bytes,
+        rate_per_minute=config.rate_per_minute,
+    )

@@ -1,0 +1,113 @@
+"""effmesh.toml: the gateway's settings, with defaults that need no file at all.
+
+    [gateway]
+    host = "127.0.0.1"
+    port = 8640
+    data_dir = "data"
+    token_env = "EFFMESH_TOKEN"      # bearer token, read from this environment variable
+    max_body_bytes = 4194304
+    rate_per_minute = 600            # per client address; 0 turns the limit off
+    call_timeout_seconds = 60
+    allow_private_agents = false     # allow remote agents on link-local / metadata addresses
+
+    [[agents]]
+    name = "echo"
+    kind = "echo"                    # built in; remote kinds: "mcp", "a2a", "acp"
+    allow = ["*"]                    # which token names may call it
+
+Unknown keys are errors, so a typo does not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from adapters.errors import InvalidParams
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    name: str
+    kind: str
+    url: str | None = None
+    command: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8640
+    data_dir: str = "data"
+    token_env: str = "EFFMESH_TOKEN"
+    max_body_bytes: int = 4 * 1024 * 1024
+    rate_per_minute: int = 600
+    call_timeout_seconds: float = 60.0
+    allow_private_agents: bool = False
+    agents: tuple[AgentConfig, ...] = field(
+        default_factory=lambda: (AgentConfig("echo", "echo"),)
+    )
+
+    @property
+    def token(self) -> str | None:
+        return os.environ.get(self.token_env) or None
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise InvalidParams(f"unknown setting {unknown[0]!r}", path=where)
+
+
+def _agent(raw: Any, i: int) -> AgentConfig:
+    where = f"agents[{i}]"
+    if not isinstance(raw, dict):
+        raise InvalidParams("must be a table", path=where)
+    _check_keys(raw, {f.name for f in fields(AgentConfig)}, where)
+    try:
+        return AgentConfig(
+            name=str(raw["name"]),
+            kind=str(raw["kind"]),
+            url=raw.get("url"),
+            command=tuple(raw.get("command", ())),
+            allow=tuple(raw.get("allow", ("*",))),
+        )
+    except KeyError as exc:
+        raise InvalidParams("is required", path=f"{where}.{exc.args[0]}") from None
+
+
+def load(path: str | Path | None, **overrides: Any) -> Config:
+    """Settings from ``path`` (none: defaults), then non-None ``overrides`` on top.
+
+    Raises:
+        InvalidParams: the file is not TOML or has an unknown or mistyped setting.
+    """
+    settings: dict[str, Any] = {}
+    if path is not None:
+        try:
+            doc = tomllib.loads(Path(path).read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidParams(f"{path} is not valid TOML: {exc}") from None
+        _check_keys(doc, {"gateway", "agents"}, str(path))
+        gateway = doc.get("gateway", {})
+        allowed = {f.name for f in fields(Config)} - {"agents"}
+        _check_keys(gateway, allowed, "gateway")
+        settings.update(gateway)
+        if "agents" in doc:
+            settings["agents"] = tuple(_agent(a, i) for i, a in enumerate(doc["agents"]))
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    config = Config(**settings)
+    for f in fields(Config):
+        value = getattr(config, f.name)
+        if f.name != "agents" and not isinstance(value, type(getattr(Config(), f.name))):
+            if not (isinstance(value, int) and f.type == "float"):
+                raise InvalidParams(f"has the wrong type {type(value).__name__}", path=f.name)
+    return config

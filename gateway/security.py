@@ -1,0 +1,111 @@
+"""Pure ASGI middleware: bearer-token auth, request size limit and per-client rate limit.
+
+Every refusal is answered in the caller's own protocol, chosen by path (see
+``gateway.wire_errors``). Agent cards stay public: A2A clients read them before they
+authenticate, and the card says how to.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.errors import EffmeshError, PayloadTooLarge, RateLimited, Unauthorized
+from gateway.wire_errors import http_error
+
+PUBLIC_SUFFIXES = ("/.well-known/agent-card.json",)
+PUBLIC_PATHS = ("/health",)
+
+
+class TokenBucket:
+    """``rate`` requests per minute per key, with a burst of the same size."""
+
+    def __init__(self, rate: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> bool:
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (float(self.rate), now))
+        tokens = min(float(self.rate), tokens + (now - last) * self.rate / 60.0)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > 10_000:
+            # Forget the idle: a full bucket is the same as no entry.
+            self._buckets = {k: v for k, v in self._buckets.items() if v[1] > now - 60}
+        return True
+
+
+class Guard:
+    def __init__(
+        self, app: ASGIApp, *, token: str | None, max_body: int, rate_per_minute: int
+    ) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+        self.max_body = max_body
+        self.bucket = TokenBucket(rate_per_minute) if rate_per_minute > 0 else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        refusal = self._check(scope, path)
+        if refusal is not None:
+            await self._refuse(scope, send, path, refusal)
+            return
+        if scope["type"] == "http":
+            receive = self._limited(receive)
+        await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope, path: str) -> EffmeshError | None:
+        if self.bucket is not None:
+            client = scope.get("client") or ("?", 0)
+            if not self.bucket.take(str(client[0])):
+                return RateLimited()
+        if self.token is not None and not (
+            path in PUBLIC_PATHS or path.endswith(PUBLIC_SUFFIXES)
+        ):
+            headers = dict(scope.get("headers", []))
+            auth = headers.get(b"authorization", b"")
+            scheme, _, given = auth.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(given, self.token):
+                return Unauthorized("a valid bearer token is required")
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", []):
+                if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
+                    return PayloadTooLarge(f"the body is larger than {self.max_body} bytes")
+        return None
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    # Chunked bodies have no Content-Length: end the request as a disconnect.
+                    return {"type": "http.disconnect"}
+            return message
+
+        return wrapped
+
+    async def _refuse(self, scope: Scope, send: Send, path: str, err: EffmeshError) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": err.public_message})
+            return
+        status, body, headers = http_error(path, err)
+        raw_headers: list[Any] = [(b"content-type", b"application/json")]
+        raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": body})
