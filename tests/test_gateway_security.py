@@ -1,0 +1,103 @@
+"""Refusals at the gateway's edge: each one an error in the caller's protocol, never a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from mcp_types.jsonrpc import JSONRPCError
+
+from adapters import jsonrpc
+from adapters.errors import ErrorCode
+from agents.echo import EchoAgent
+from gateway.app import create_app
+from gateway.config import Config, load
+from gateway.registry import Registry
+from gateway.security import TokenBucket
+from tests.servers import running
+
+CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+MCP_HEADERS = {"accept": "application/json, text/event-stream"}
+
+
+@pytest.fixture(scope="module")
+def guarded(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch_module.setenv("EFFMESH_TEST_TOKEN", "s3cret")
+    registry = Registry()
+    registry.add(EchoAgent())
+    config = Config(token_env="EFFMESH_TEST_TOKEN", max_body_bytes=1000, rate_per_minute=0)
+    with running(create_app(registry, config)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.mark.parametrize("auth", [None, "Bearer wrong", "Basic s3cret", "Bearer"])
+def test_a_missing_or_wrong_token_is_an_mcp_error_with_401(guarded: str, auth: str | None) -> None:
+    headers = dict(MCP_HEADERS)
+    if auth:
+        headers["authorization"] = auth
+    r = httpx.post(f"{guarded}/mcp/", json=CALL, headers=headers)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    body = JSONRPCError.model_validate(r.json())
+    assert body.error.data["effmesh_code"] == ErrorCode.UNAUTHORIZED
+
+
+def test_the_right_token_passes(guarded: str) -> None:
+    headers = {**MCP_HEADERS, "authorization": "Bearer s3cret"}
+    r = httpx.get(f"{guarded}/agents", headers=headers)
+    assert r.status_code == 200
+    assert r.json()["agents"][0]["name"] == "echo"
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(guarded: str) -> None:
+    headers = {**MCP_HEADERS, "authorization": "Bearer s3cret"}
+    big = {**CALL, "params": {"pad": "x" * 5000}}
+    r = httpx.post(f"{guarded}/mcp/", json=big, headers=headers)
+    assert r.status_code == 413
+    assert JSONRPCError.model_validate(r.json()).error.code == jsonrpc.INVALID_REQUEST
+
+
+def test_a_client_over_its_rate_is_told_so() -> None:
+    registry = Registry()
+    registry.add(EchoAgent())
+    with running(create_app(registry, Config(rate_per_minute=3))) as url:
+        codes = [httpx.get(f"{url}/agents").status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200]
+    assert codes[3:] == [429, 429]
+
+
+def test_the_bucket_refills_with_time() -> None:
+    now = [0.0]
+    bucket = TokenBucket(60, clock=lambda: now[0])
+    assert all(bucket.take("a") for _ in range(60))
+    assert not bucket.take("a")
+    now[0] += 1.0
+    assert bucket.take("a")
+    assert bucket.take("b")
+
+
+def test_config_rejects_unknown_and_mistyped_settings(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from adapters.errors import InvalidParams
+
+    base = Path(str(tmp_path))
+    typo = base / "typo.toml"
+    typo.write_text('[gateway]\nprot = 1\n')
+    with pytest.raises(InvalidParams):
+        load(typo)
+    wrong = base / "wrong.toml"
+    wrong.write_text('[gateway]\nport = "eighty"\n')
+    with pytest.raises(InvalidParams):
+        load(wrong)
+    good = base / "good.toml"
+    good.write_text('[gateway]\nport = 9000\n[[agents]]\nname = "e2"\nkind = "echo"\n')
+    config = load(good)
+    assert (config.port, config.agents[0].name) == (9000, "e2")
