@@ -27,12 +27,15 @@ def markdown() -> str:
     """The mapping tables: one per protocol and direction of conversion."""
     out: list[str] = []
     for proto, title in _TITLES.items():
-        for step, heading in (("decode", f"{title} -> canonical"),
-                              ("encode", f"canonical -> {title}")):
+        for step, heading in (
+            ("decode", f"{title} -> canonical"),
+            ("encode", f"canonical -> {title}"),
+        ):
             prefix = f"{proto}.{step}."
             rows = [(rid, text) for rid, text in ALL_RULES if rid.startswith(prefix)]
             out.append(f"#### {heading}\n\n| rule | mapping |\n| --- | --- |\n")
-            out.extend(f"| `{rid[len(prefix):]}` | {text.replace('|', '/')} |\n"
-                       for rid, text in rows)
+            out.extend(
+                f"| `{rid[len(prefix) :]}` | {text.replace('|', '/')} |\n" for rid, text in rows
+            )
             out.append("\n")
     return "".join(out)

@@ -61,11 +61,12 @@ def _encode_skill(skill: Skill) -> dict[str, Any]:
     return out
 
 
-def decode_agent(card: dict[str, Any]) -> AgentDescriptor:
+def decode_agent(raw: Any) -> AgentDescriptor:
     path = "card"
+    card = w.obj(raw, path)
     caps = dict(w.opt_obj(card, "capabilities", path) or {})
+    # Kept in the metadata too: the field has explicit presence, so false differs from absent.
     streaming = w.opt_bool(caps, "streaming", f"{path}.capabilities")
-    caps.pop("streaming", None)
     schemas: dict[str, Any] = {}
     extensions = []
     for i, ext in enumerate(w.opt_arr(caps, "extensions", f"{path}.capabilities")):
@@ -123,6 +124,8 @@ def encode_agent(agent: AgentDescriptor, *, url: str | None = None) -> dict[str,
     caps: dict[str, Any] = dict(agent.metadata.get("a2a.capabilities", {}))
     if agent.streaming:
         caps["streaming"] = True
+    elif caps.get("streaming"):
+        caps["streaming"] = False
     schemas = {
         s.name: {
             k: v

@@ -20,7 +20,7 @@ from adapters.trace import join_trace, split_trace
 SEND: Final = "SendMessage"
 SEND_STREAMING: Final = "SendStreamingMessage"
 SKILL_KEY: Final = "effmesh.skill"
-PROGRESS_TOKEN_KEY: Final = "effmesh.progressToken"
+PROGRESS_META_KEY: Final = "effmesh.progressToken"
 CONFIG_KEY: Final = "a2a.configuration"
 TENANT_KEY: Final = "a2a.tenant"
 TARGET: Final = "A2A SendMessage"
@@ -58,8 +58,8 @@ def decode_invocation(
     target = named or skill
     if not target:
         raise InvalidParams("names no skill", path=f"{path}.metadata.{SKILL_KEY}")
-    token = w.opt_id(meta, PROGRESS_TOKEN_KEY, f"{path}.metadata")
-    meta.pop(PROGRESS_TOKEN_KEY, None)
+    token = w.opt_id(meta, PROGRESS_META_KEY, f"{path}.metadata")
+    meta.pop(PROGRESS_META_KEY, None)
     config = w.opt_obj(params, "configuration", path)
     mode: Mode = "stream" if method == SEND_STREAMING else "sync"
     if config is not None:
@@ -100,7 +100,7 @@ def encode_invocation(inv: Invocation, new_id: IdFactory = new_id) -> tuple[str,
         params["configuration"] = config
     meta[SKILL_KEY] = inv.skill
     if inv.progress_token is not None:
-        meta[PROGRESS_TOKEN_KEY] = inv.progress_token
+        meta[PROGRESS_META_KEY] = inv.progress_token
     params["metadata"] = meta
     return (SEND_STREAMING if inv.mode == "stream" else SEND), params
 

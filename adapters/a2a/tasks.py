@@ -99,8 +99,9 @@ def encode_task(task: Task, new_id: IdFactory = new_id) -> dict[str, Any]:
     return out
 
 
-def decode_outcome(result: dict[str, Any]) -> Outcome:
+def decode_outcome(raw: Any) -> Outcome:
     """A ``SendMessage`` result: ``{"task": ...}`` or ``{"message": ...}``."""
+    result = w.obj(raw, "result")
     if "task" in result and "message" not in result:
         return decode_task(result["task"], "result.task")
     if "message" in result and "task" not in result:

@@ -46,13 +46,14 @@ TARGET_RESULT: Final = "MCP tools/call result"
 # --- requests --------------------------------------------------------------------------------
 
 
-def decode_invocation(params: dict[str, Any]) -> Invocation:
+def decode_invocation(raw: Any) -> Invocation:
     """Canonical invocation of a ``tools/call`` request's params.
 
     Raises:
         InvalidParams: a field is missing or mistyped.
     """
     path = "params"
+    params = w.obj(raw, path)
     name = w.req_str(params, "name", path)
     arguments = w.opt_obj(params, "arguments", path)
     parts: tuple[Part, ...]
@@ -155,9 +156,10 @@ def _split_artifacts(
     return tuple(artifacts), status
 
 
-def decode_outcome(result: dict[str, Any], *, task_id: str = "") -> Task:
+def decode_outcome(raw: Any, *, task_id: str = "") -> Task:
     """Canonical task of a ``tools/call`` result (complete, error, or 2026 input-required)."""
     path = "result"
+    result = w.obj(raw, path)
     meta = dict(w.opt_obj(result, "_meta", path) or {})
     result_type = w.opt_str(result, "resultType", path) or "complete"
     if result_type == "input_required":

@@ -72,9 +72,10 @@ def encode_skill(skill: Skill) -> dict[str, Any]:
 
 
 def decode_agent(
-    result: dict[str, Any], *, name: str, description: str | None = None, version: str | None = None
+    raw: Any, *, name: str, description: str | None = None, version: str | None = None
 ) -> AgentDescriptor:
     """An agent made of a ``tools/list`` result; ``name`` etc. come from the server's info."""
+    result = w.obj(raw, "result")
     tools = w.req_arr(result, "tools", "result")
     skills = tuple(decode_skill(t, f"result.tools[{i}]") for i, t in enumerate(tools))
     meta = {f"mcp.{k}": result[k] for k in _LIST_FIELDS if k in result}
