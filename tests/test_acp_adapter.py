@@ -13,6 +13,7 @@ from acp_sdk.models import (
     Artifact,
     AwaitResume,
     CitationMetadata,
+    Event,
     Error,
     Message,
     MessageAwaitRequest,
@@ -34,7 +35,6 @@ from tests.badinput import bad_bytes, bad_documents
 from tests.jsonvalues import ids, json_objects
 
 rule = pytest.mark.rule
-EVENTS = TypeAdapter(Any)
 
 
 def _no_clock(value: Any) -> Any:
@@ -171,16 +171,16 @@ def test_trace_context_comes_from_and_goes_to_http_headers() -> None:
 def test_what_a_run_request_cannot_carry_raises_cannot_carry() -> None:
     message = c.Message("user", (c.TextPart("x"),))
     refused = [
-        Invocation("a", message, progress_token=3),
+        Invocation("a", message, mode="async", progress_token=3),
         Invocation("a", message, metadata={"a2a.tenant": "t"}),
-        Invocation("a", c.Message("user", (), context_id="not-a-uuid")),
     ]
     for inv in refused:
         with pytest.raises(E.CannotCarry) as info:
             acp.encode_invocation(inv)
         assert info.value.target == "an ACP run request"
-    # In stream mode the progress token is carried by the stream itself.
-    acp.encode_invocation(Invocation("a", message, mode="stream", progress_token=3))
+    # A caller who wants progress gets a stream-mode run: ACP's only way to report it.
+    body, _ = acp.encode_invocation(Invocation("a", message, progress_token=3))
+    assert body["mode"] == "stream"
 
 
 @st.composite
@@ -207,6 +207,20 @@ def runs(draw: st.DrawFn) -> Run:
             message=draw(st.text(min_size=1, max_size=8)),
         )
     return run
+
+
+@rule("acp.encode.session")
+def test_a_context_id_that_is_not_a_uuid_gets_a_stable_session_and_comes_back() -> None:
+    inv = Invocation("a", c.Message("user", (c.TextPart("x"),), context_id="ctx-7"))
+    body, _ = acp.encode_invocation(inv)
+    RunCreateRequest.model_validate(body)
+    again, _ = acp.encode_invocation(inv)
+    assert body["session_id"] == again["session_id"]
+    assert acp.decode_invocation(body).message.context_id == "ctx-7"
+    task = c.Task(str(uuid.uuid4()), TaskState.COMPLETED, context_id="ctx-7")
+    run = acp.encode_outcome(task, agent_name="a")
+    Run.model_validate(run)
+    assert acp.decode_outcome(run).context_id == "ctx-7"
 
 
 @rule("acp.decode.run", "acp.encode.run")
@@ -303,8 +317,6 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
 )
 @given(events())
 def test_run_events_survive_a_round_trip(event: dict[str, Any]) -> None:
-    from acp_sdk.models import Event
-
     adapter = TypeAdapter(Event)
     item = acp.decode_stream_item(event, run_id="r-1")
     (again,) = acp.encode_stream_item(item, agent_name="ignored")

@@ -80,6 +80,9 @@ def decode_invocation(raw: Any, *, headers: Mapping[str, str] | None = None) -> 
     messages = [decode_message(m, f"{path}.input[{i}]") for i, m in enumerate(items)]
     meta: dict[str, Any] = {}
     session = w.opt_str(body, "session_id", path)
+    extra = w.opt_obj(body, "metadata", path) or {}
+    if session is not None and type(extra.get(CONTEXT_KEY)) is str:
+        session = extra[CONTEXT_KEY]
     if "session" in body and body["session"] is not None:
         meta["acp.session"] = w.obj(body["session"], f"{path}.session")
     last = messages[-1]
@@ -103,6 +106,10 @@ def decode_invocation(raw: Any, *, headers: Mapping[str, str] | None = None) -> 
     )
 
 
+CONTEXT_KEY: Final = "effmesh.context_id"
+_SESSION_NAMESPACE: Final = uuid.UUID("6f1b3c52-3a0e-5b8e-9d1a-2f4e6c8a0b17")
+
+
 def _is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
@@ -111,30 +118,43 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def session_for(context_id: str) -> tuple[str, str | None]:
+    """ACP session ids are UUIDs: another protocol's context id maps to a stable UUID, and the
+    original travels beside it (``effmesh.context_id``) so an effmesh peer reads it back."""
+    if _is_uuid(context_id):
+        return context_id, None
+    return str(uuid.uuid5(_SESSION_NAMESPACE, context_id)), context_id
+
+
 def encode_invocation(inv: Invocation) -> tuple[dict[str, Any], dict[str, str]]:
     """(RunCreateRequest body, HTTP headers carrying the trace context).
 
+    A progress token asks for progress reports; ACP reports progress only as stream events,
+    so a synchronous invocation with a token becomes a stream-mode run. The token itself
+    stays with the caller (it names the caller's progress notifications).
+
     Raises:
-        CannotCarry: a progress token outside stream mode (ACP reports progress only as
-            stream events), invocation metadata, or a context id that is not a UUID.
+        CannotCarry: a progress token on an async run (nothing would report to it),
+            or invocation metadata.
     """
-    if inv.progress_token is not None and inv.mode != "stream":
-        raise CannotCarry("a progress token outside stream mode", TARGET_REQUEST)
+    mode = inv.mode
+    if inv.progress_token is not None:
+        if mode == "async":
+            raise CannotCarry("a progress token on an async run", TARGET_REQUEST)
+        mode = "stream"
     foreign = sorted(k for k in inv.metadata if k != "acp.session")
     if foreign:
         raise CannotCarry(f"request metadata {foreign[0]!r}", TARGET_REQUEST)
     body: dict[str, Any] = {"agent_name": inv.skill}
     context = inv.message.context_id
     if context is not None:
-        if not _is_uuid(context):
-            raise CannotCarry(
-                f"the context id {context!r:.40} (ACP sessions are UUIDs)", TARGET_REQUEST
-            )
-        body["session_id"] = context
+        body["session_id"], original = session_for(context)
+        if original is not None:
+            body["metadata"] = {CONTEXT_KEY: original}
     if "acp.session" in inv.metadata:
         body["session"] = inv.metadata["acp.session"]
     body["input"] = [encode_message(m) for m in (*inv.history, inv.message)]
-    body["mode"] = inv.mode
+    body["mode"] = mode
     headers: dict[str, str] = {}
     if inv.trace is not None:
         for key in TRACE_KEYS:
@@ -257,6 +277,7 @@ def decode_outcome(raw: Any) -> Task:
     return Task(
         run_id,
         state,
+        meta.pop(CONTEXT_KEY, None) if type(meta.get(CONTEXT_KEY)) is str else
         w.opt_str(run, "session_id", path),
         status_message,
         _artifacts_in(w.opt_arr(run, "output", path), f"{path}.output"),
@@ -288,7 +309,9 @@ def encode_outcome(outcome: Outcome, *, agent_name: str) -> dict[str, Any]:
         "agent_name": meta.get("acp.agent_name", agent_name),
         "status": status,
     }
-    w.put(run, "session_id", task.context_id)
+    original = None
+    if task.context_id is not None:
+        run["session_id"], original = session_for(task.context_id)
     message = task.status_message
     if task.state is TaskState.INPUT_REQUIRED and message is not None:
         run["await_request"] = {"type": "message", "message": encode_message(message)}
@@ -304,6 +327,8 @@ def encode_outcome(outcome: Outcome, *, agent_name: str) -> dict[str, Any]:
         if f"acp.{key}" in meta:
             run[key] = meta[f"acp.{key}"]
     foreign = {k: v for k, v in meta.items() if not k.startswith("acp.")}
+    if original is not None:
+        foreign[CONTEXT_KEY] = original
     if foreign:
         # Not an ACP field: acp-sdk peers ignore it, an effmesh peer reads it back.
         run["metadata"] = foreign
