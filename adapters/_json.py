@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Final
 
 from adapters.errors import ParseError, PayloadTooLarge
 
 MAX_BYTES: Final = 4 * 1024 * 1024
-MAX_DEPTH: Final = 64
+MAX_DEPTH: Final = 32
+"""Deep enough for any real message; protobuf peers (A2A) stop at 100 levels of their own,
+which is about 50 of JSON once Struct wrapping is counted."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -16,6 +19,26 @@ def _refuse_constant(name: str) -> Any:
 
 
 _decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
@@ -59,6 +82,10 @@ def loads(raw: bytes | str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_
     # Counting brackets is a cheap upper bound on depth; walk the tree only when it is not enough.
     if openers > max_depth and _depth_exceeds(value, max_depth):
         raise ParseError(f"the JSON is nested deeper than {max_depth} levels")
+    # A \uD800-style escape can decode to half a surrogate pair, which is not text; look
+    # only when such an escape occurs at all.
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise ParseError("the JSON holds a lone surrogate escape")
     return value
 
 

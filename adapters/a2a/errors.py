@@ -1,13 +1,16 @@
 """The one mapping between canonical errors and A2A's wire errors (JSON-RPC and REST).
 
-Codes and REST reasons follow a2a-sdk 1.3 (``a2a/utils/errors.py``). Canonical errors A2A has
-no code for use the closest JSON-RPC code; the canonical code travels in
-``data.effmesh_code`` either way.
+Codes, HTTP statuses, gRPC statuses and reasons follow a2a-sdk 1.3 (``a2a/utils/errors.py``,
+``a2a/utils/error_handlers.py``). As A2A 1.0 asks, the JSON-RPC ``error.data`` and the REST
+``error.details`` are lists of typed details with one ``google.rpc.ErrorInfo``, whose metadata
+carries ``effmesh_code``: the a2a-sdk client surfaces it as the error's ``data``, and another
+effmesh rebuilds the exact canonical class. Canonical errors with no A2A counterpart use the
+closest JSON-RPC code and their own HTTP status. Only ``public_message`` reaches the wire.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from adapters import jsonrpc
 from adapters.errors import EffmeshError, ErrorCode, as_effmesh_error, from_code
@@ -15,106 +18,126 @@ from adapters.jsonrpc import RequestId
 
 TASK_NOT_FOUND: Final = -32001
 TASK_NOT_CANCELABLE: Final = -32002
-PUSH_NOT_SUPPORTED: Final = -32003
+PUSH_NOTIFICATION_NOT_SUPPORTED: Final = -32003
 UNSUPPORTED_OPERATION: Final = -32004
 CONTENT_TYPE_NOT_SUPPORTED: Final = -32005
 INVALID_AGENT_RESPONSE: Final = -32006
+EXTENDED_CARD_NOT_CONFIGURED: Final = -32007
+EXTENSION_SUPPORT_REQUIRED: Final = -32008
+VERSION_NOT_SUPPORTED: Final = -32009
 
-# canonical code -> (JSON-RPC code, HTTP status, gRPC status, REST reason)
-TABLE: Final[dict[ErrorCode, tuple[int, int, str, str]]] = {
-    ErrorCode.PARSE_ERROR: (jsonrpc.PARSE_ERROR, 400, "INVALID_ARGUMENT", "INVALID_REQUEST"),
-    ErrorCode.INVALID_REQUEST: (
-        jsonrpc.INVALID_REQUEST,
-        400,
-        "INVALID_ARGUMENT",
-        "INVALID_REQUEST",
+ERROR_INFO_TYPE: Final = "type.googleapis.com/google.rpc.ErrorInfo"
+DOMAIN: Final = "a2a-protocol.org"
+CODE_KEY: Final = "effmesh_code"
+
+
+class ErrorRow(NamedTuple):
+    jsonrpc: int
+    http: int
+    grpc: str
+    reason: str
+
+
+M = ErrorRow
+TABLE: Final[dict[ErrorCode, ErrorRow]] = {
+    ErrorCode.PARSE_ERROR: M(jsonrpc.PARSE_ERROR, 400, "INVALID_ARGUMENT", "INVALID_REQUEST"),
+    ErrorCode.PAYLOAD_TOO_LARGE: M(
+        jsonrpc.INVALID_PARAMS, 413, "INVALID_ARGUMENT", "INVALID_PARAMS"
     ),
-    ErrorCode.PAYLOAD_TOO_LARGE: (
-        jsonrpc.INVALID_REQUEST,
-        413,
-        "INVALID_ARGUMENT",
-        "INVALID_REQUEST",
+    ErrorCode.INVALID_REQUEST: M(
+        jsonrpc.INVALID_REQUEST, 400, "INVALID_ARGUMENT", "INVALID_REQUEST"
     ),
-    ErrorCode.METHOD_NOT_FOUND: (jsonrpc.METHOD_NOT_FOUND, 404, "NOT_FOUND", "METHOD_NOT_FOUND"),
-    ErrorCode.INVALID_PARAMS: (jsonrpc.INVALID_PARAMS, 400, "INVALID_ARGUMENT", "INVALID_PARAMS"),
-    ErrorCode.NOT_FOUND: (TASK_NOT_FOUND, 404, "NOT_FOUND", "TASK_NOT_FOUND"),
-    ErrorCode.ILLEGAL_TRANSITION: (
-        TASK_NOT_CANCELABLE,
-        400,
-        "FAILED_PRECONDITION",
-        "TASK_NOT_CANCELABLE",
+    ErrorCode.METHOD_NOT_FOUND: M(jsonrpc.METHOD_NOT_FOUND, 404, "NOT_FOUND", "METHOD_NOT_FOUND"),
+    ErrorCode.INVALID_PARAMS: M(jsonrpc.INVALID_PARAMS, 400, "INVALID_ARGUMENT", "INVALID_PARAMS"),
+    ErrorCode.NOT_FOUND: M(TASK_NOT_FOUND, 404, "NOT_FOUND", "TASK_NOT_FOUND"),
+    ErrorCode.UNSUPPORTED: M(
+        UNSUPPORTED_OPERATION, 400, "FAILED_PRECONDITION", "UNSUPPORTED_OPERATION"
     ),
-    ErrorCode.UNSUPPORTED: (
-        UNSUPPORTED_OPERATION,
-        400,
-        "FAILED_PRECONDITION",
-        "UNSUPPORTED_OPERATION",
+    ErrorCode.CANNOT_CARRY: M(
+        CONTENT_TYPE_NOT_SUPPORTED, 400, "INVALID_ARGUMENT", "CONTENT_TYPE_NOT_SUPPORTED"
     ),
-    ErrorCode.CANNOT_CARRY: (
-        CONTENT_TYPE_NOT_SUPPORTED,
-        400,
-        "INVALID_ARGUMENT",
-        "CONTENT_TYPE_NOT_SUPPORTED",
+    # A2A's one lifecycle error: a cancel of a task that has already finished.
+    ErrorCode.ILLEGAL_TRANSITION: M(
+        TASK_NOT_CANCELABLE, 400, "FAILED_PRECONDITION", "TASK_NOT_CANCELABLE"
     ),
-    ErrorCode.UNAUTHORIZED: (jsonrpc.INVALID_REQUEST, 401, "UNAUTHENTICATED", "UNAUTHENTICATED"),
-    ErrorCode.FORBIDDEN: (jsonrpc.INVALID_REQUEST, 403, "PERMISSION_DENIED", "PERMISSION_DENIED"),
-    ErrorCode.RATE_LIMITED: (
-        jsonrpc.INVALID_REQUEST,
-        429,
-        "RESOURCE_EXHAUSTED",
-        "RESOURCE_EXHAUSTED",
-    ),
-    ErrorCode.TIMEOUT: (jsonrpc.INTERNAL_ERROR, 504, "DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"),
-    ErrorCode.UPSTREAM_UNAVAILABLE: (jsonrpc.INTERNAL_ERROR, 502, "UNAVAILABLE", "UNAVAILABLE"),
-    ErrorCode.CANCELED: (jsonrpc.INTERNAL_ERROR, 409, "CANCELLED", "CANCELLED"),
-    ErrorCode.INTERNAL: (jsonrpc.INTERNAL_ERROR, 500, "INTERNAL", "INTERNAL_ERROR"),
+    # No A2A code: the caller must change the request (credentials) -> invalid request.
+    ErrorCode.UNAUTHORIZED: M(jsonrpc.INVALID_REQUEST, 401, "UNAUTHENTICATED", "INVALID_REQUEST"),
+    ErrorCode.FORBIDDEN: M(jsonrpc.INVALID_REQUEST, 403, "PERMISSION_DENIED", "INVALID_REQUEST"),
+    # No A2A code: the server could not serve a valid request now -> internal error.
+    ErrorCode.RATE_LIMITED: M(jsonrpc.INTERNAL_ERROR, 429, "RESOURCE_EXHAUSTED", "INTERNAL_ERROR"),
+    ErrorCode.TIMEOUT: M(jsonrpc.INTERNAL_ERROR, 504, "DEADLINE_EXCEEDED", "INTERNAL_ERROR"),
+    ErrorCode.UPSTREAM_UNAVAILABLE: M(jsonrpc.INTERNAL_ERROR, 502, "UNAVAILABLE", "INTERNAL_ERROR"),
+    ErrorCode.CANCELED: M(jsonrpc.INTERNAL_ERROR, 409, "CANCELLED", "INTERNAL_ERROR"),
+    ErrorCode.INTERNAL: M(jsonrpc.INTERNAL_ERROR, 500, "INTERNAL", "INTERNAL_ERROR"),
 }
+"""canonical code -> (JSON-RPC code, HTTP status, gRPC status, A2A reason)."""
 
-_FROM_WIRE: Final[dict[int, ErrorCode]] = {}
-for _canonical, (_code, *_rest) in TABLE.items():
-    _FROM_WIRE.setdefault(_code, _canonical)
+# A peer without effmesh_code: its code decides. The first canonical code listed for a
+# JSON-RPC code wins; A2A codes effmesh never sends map to their nearest canonical code.
+FROM_JSONRPC: Final[dict[int, ErrorCode]] = {
+    PUSH_NOTIFICATION_NOT_SUPPORTED: ErrorCode.UNSUPPORTED,
+    INVALID_AGENT_RESPONSE: ErrorCode.UPSTREAM_UNAVAILABLE,
+    EXTENDED_CARD_NOT_CONFIGURED: ErrorCode.UNSUPPORTED,
+    EXTENSION_SUPPORT_REQUIRED: ErrorCode.UNSUPPORTED,
+    VERSION_NOT_SUPPORTED: ErrorCode.UNSUPPORTED,
+}
+for _canonical, _row in TABLE.items():
+    FROM_JSONRPC.setdefault(_row.jsonrpc, _canonical)
 _KNOWN: Final = frozenset(c.value for c in ErrorCode)
 
 
-def encode_error(exc: BaseException) -> dict[str, Any]:
-    """The JSON-RPC ``error`` object; foreign exceptions become a generic internal error."""
-    err = as_effmesh_error(exc)
-    data: dict[str, Any] = {"effmesh_code": err.code.value}
-    if err.data:
-        data.update(err.data)
-    return {"code": TABLE[err.code][0], "message": err.public_message, "data": data}
+def _error_info(err: EffmeshError, reason: str) -> dict[str, Any]:
+    meta: dict[str, Any] = dict(err.data) if err.data else {}
+    meta[CODE_KEY] = err.code.value
+    return {"@type": ERROR_INFO_TYPE, "reason": reason, "domain": DOMAIN, "metadata": meta}
 
 
 def jsonrpc_error(exc: BaseException, id: RequestId | None) -> dict[str, Any]:
-    return {"jsonrpc": jsonrpc.VERSION, "id": id, "error": encode_error(exc)}
+    """The JSON-RPC error response for ``exc``; a foreign exception becomes a generic
+    internal error, its text never sent."""
+    err = as_effmesh_error(exc)
+    row = TABLE[err.code]
+    return jsonrpc.error(id, row.jsonrpc, err.public_message, [_error_info(err, row.reason)])
 
 
 def rest_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body) in the shape of a2a-sdk's REST error handler."""
+    """(HTTP status, body) in the shape of a2a-sdk's REST error handler:
+    ``{"error": {"code", "status", "message", "details": [ErrorInfo]}}``."""
     err = as_effmesh_error(exc)
-    _, http, grpc, reason = TABLE[err.code]
-    detail = {
-        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-        "reason": reason,
-        "domain": "a2a-protocol.org",
-        "metadata": {"effmesh_code": err.code.value},
-    }
+    row = TABLE[err.code]
     body = {
-        "error": {"code": http, "status": grpc, "message": err.public_message, "details": [detail]}
+        "error": {
+            "code": row.http,
+            "status": row.grpc,
+            "message": err.public_message,
+            "details": [_error_info(err, row.reason)],
+        }
     }
-    return http, body
+    return row.http, body
 
 
-def decode_error(error: dict[str, Any]) -> EffmeshError:
-    """The canonical error of a peer's JSON-RPC ``error`` object."""
-    code = error.get("code")
+def _named_code(data: Any) -> Any:
+    if type(data) is dict:  # effmesh's MCP and ACP style
+        return data.get(CODE_KEY)
+    if type(data) is list:
+        for detail in data:
+            if type(detail) is dict and detail.get("@type") == ERROR_INFO_TYPE:
+                meta = detail.get("metadata")
+                return meta.get(CODE_KEY) if type(meta) is dict else None
+    return None
+
+
+def decode_error(error: Any) -> EffmeshError:
+    """The canonical error of a peer's JSON-RPC ``error`` object: by ``effmesh_code`` in
+    ``data`` when there is one, else by code (unknown codes are internal errors). Never raises.
+    """
+    if type(error) is not dict:
+        return from_code(ErrorCode.INTERNAL)
     message = error.get("message")
-    text = message if type(message) is str else None
-    data = error.get("data")
-    named = data.get("effmesh_code") if type(data) is dict else None
-    if isinstance(named, str) and named in _KNOWN:
+    text = message if type(message) is str and message else None
+    named = _named_code(error.get("data"))
+    if type(named) is str and named in _KNOWN:
         return from_code(ErrorCode(named), text)
-    canonical = ErrorCode.INTERNAL
-    if type(code) is int:
-        canonical = _FROM_WIRE.get(code, ErrorCode.INTERNAL)
-    return from_code(canonical, text)
+    code = error.get("code")
+    canonical = FROM_JSONRPC.get(code, ErrorCode.INTERNAL) if type(code) is int else None
+    return from_code(canonical or ErrorCode.INTERNAL, text)

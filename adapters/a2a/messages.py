@@ -8,7 +8,7 @@ injectable ``new_id`` factory (the adapter's only impurity).
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -28,8 +28,15 @@ _ARTIFACT_LISTS: Final = (("extensions", EXTENSIONS_KEY),)
 
 
 def new_id() -> str:
-    """The default message id factory: a random UUID in hex."""
-    return uuid.uuid4().hex
+    """The default message id factory: a random (version 4) UUID in hex.
+
+    Built from ``os.urandom`` directly: ``uuid.uuid4().hex`` costs three times as much, which
+    shows on a hop whose budget is 25 us.
+    """
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    return b.hex()
 
 
 def _lists_in(
@@ -37,12 +44,10 @@ def _lists_in(
 ) -> Metadata:
     extra: dict[str, Any] | None = None
     for field, key in pairs:
-        if d.get(field):
+        if d.get(field) is not None:
             if extra is None:
                 extra = dict(meta) if meta else {}
             extra[key] = list(w.str_list(d, field, path))
-        elif field in d:
-            w.str_list(d, field, path)  # an empty list, or null
     if extra is not None:
         return extra
     return meta or EMPTY

@@ -21,6 +21,7 @@ from adapters.model import EMPTY, DataPart, FileBytesPart, FileUriPart, Part, Te
 
 MEDIA_KEY: Final = "a2a.mediaType"
 FILENAME_KEY: Final = "a2a.filename"
+_EXTRA_KEYS: Final = frozenset({MEDIA_KEY, FILENAME_KEY})
 
 # protobuf's JSON mapping accepts standard or URL-safe base64, with or without padding.
 _LOOSE_B64: Final = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
@@ -86,7 +87,7 @@ def _lift_extras(out: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]
         return out
     rest: dict[str, Any] = {}
     for key, value in meta.items():
-        if key == MEDIA_KEY or key == FILENAME_KEY:
+        if key in _EXTRA_KEYS:
             if type(value) is not str:
                 raise InvalidParams("must be a string", path=f"part.metadata.{key}")
             out["mediaType" if key == MEDIA_KEY else "filename"] = value

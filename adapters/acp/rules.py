@@ -59,12 +59,17 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "acp.encode.run_create",
-        "Invocation -> RunCreateRequest (history first, then the message) and trace headers",
+        "Invocation -> RunCreateRequest (history first, then the message) and trace headers;"
+        " a progress token asks for stream mode",
     ),
     (
         "acp.encode.run_create.refused",
-        "progress token outside stream mode, request metadata,"
-        " or a non-UUID context id -> raises CannotCarry",
+        "a progress token on an async run, or request metadata -> raises CannotCarry",
+    ),
+    (
+        "acp.encode.session",
+        "a context id that is not a UUID -> a stable UUID5 session id, the original beside it"
+        " in extra metadata effmesh.context_id",
     ),
     (
         "acp.encode.run",

@@ -107,6 +107,7 @@ def decode_invocation(raw: Any, *, headers: Mapping[str, str] | None = None) -> 
 
 
 CONTEXT_KEY: Final = "effmesh.context_id"
+TASK_KEY: Final = "effmesh.task_id"
 _SESSION_NAMESPACE: Final = uuid.UUID("6f1b3c52-3a0e-5b8e-9d1a-2f4e6c8a0b17")
 
 
@@ -274,6 +275,8 @@ def decode_outcome(raw: Any) -> Task:
         data = error.get("data")
         if state is TaskState.FAILED and isinstance(data, dict) and data.get("state") == "rejected":
             state = TaskState.REJECTED
+    if type(meta.get(TASK_KEY)) is str:
+        run_id = meta.pop(TASK_KEY)
     return Task(
         run_id,
         state,
@@ -304,8 +307,9 @@ def encode_outcome(outcome: Outcome, *, agent_name: str) -> dict[str, Any]:
         raise CannotCarry("the task state 'auth-required'", TARGET_RUN)
     meta = task.metadata
     status = meta.get("acp.status") or STATUS_NAMES[task.state]
+    run_id, original_id = session_for(task.task_id) if task.task_id else (str(uuid.uuid4()), None)
     run: dict[str, Any] = {
-        "run_id": task.task_id,
+        "run_id": run_id,
         "agent_name": meta.get("acp.agent_name", agent_name),
         "status": status,
     }
@@ -329,6 +333,8 @@ def encode_outcome(outcome: Outcome, *, agent_name: str) -> dict[str, Any]:
     foreign = {k: v for k, v in meta.items() if not k.startswith("acp.")}
     if original is not None:
         foreign[CONTEXT_KEY] = original
+    if original_id is not None:
+        foreign[TASK_KEY] = original_id
     if foreign:
         # Not an ACP field: acp-sdk peers ignore it, an effmesh peer reads it back.
         run["metadata"] = foreign
