@@ -169,7 +169,8 @@ def translate(
             return encode_result(target, decode_result(source, wire))
         return encode_agent(target, decode_agent(source, wire))
     except jsonrpc.EnvelopeError as exc:
-        raise TranslationError(exc.error, _json.dumps(error_wire(source, exc.error, exc.id)))
+        wire_error = _json.dumps(error_wire(source, exc.error, exc.id))
+        raise TranslationError(exc.error, wire_error) from None
     except EffmeshError as exc:
         raise TranslationError(exc, _json.dumps(error_wire(source, exc, rid))) from None
 

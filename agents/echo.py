@@ -37,7 +37,10 @@ WAIT = Skill("wait", "Reports that it is working and waits until it is canceled.
 class EchoAgent:
     def __init__(self, name: str = "echo") -> None:
         self._descriptor = AgentDescriptor(
-            name, (ECHO, WAIT), "Echoes its input; a fixture for protocol paths.", "1.0",
+            name,
+            (ECHO, WAIT),
+            "Echoes its input; a fixture for protocol paths.",
+            "1.0",
             streaming=True,
         )
 
@@ -52,10 +55,17 @@ class EchoAgent:
             yield StatusEvent(task_id, TaskState.WORKING, context, working)
             artifact = Artifact("echo", invocation.message.parts, "echo")
             yield ArtifactEvent(task_id, artifact, context, last_chunk=True)
-            yield Task(task_id, TaskState.COMPLETED, context, artifacts=(artifact,),
-                       history=(invocation.message,))
+            yield Task(
+                task_id,
+                TaskState.COMPLETED,
+                context,
+                artifacts=(artifact,),
+                history=(invocation.message,),
+            )
         elif invocation.skill == "wait":
             yield StatusEvent(task_id, TaskState.WORKING, context, working)
             await asyncio.Event().wait()
         else:
-            raise NotFound(f"agent {self._descriptor.name!r} has no skill {quote(invocation.skill)}")
+            raise NotFound(
+                f"agent {self._descriptor.name!r} has no skill {quote(invocation.skill)}"
+            )

@@ -33,10 +33,16 @@ def _samples() -> dict[tuple[Kind, Protocol], bytes]:
     """The same tool call (and its result) in each protocol's own wire form."""
     out: dict[tuple[Kind, Protocol], bytes] = {}
     for proto in translate.PROTOCOLS:
-        req = TOOL_CALL if proto == "mcp" else translate.translate(
-            "request", "mcp", proto, Wire(TOOL_CALL)).body
-        res = A2A_TASK if proto == "a2a" else translate.translate(
-            "result", "a2a", proto, Wire(A2A_TASK)).body
+        req = (
+            TOOL_CALL
+            if proto == "mcp"
+            else translate.translate("request", "mcp", proto, Wire(TOOL_CALL)).body
+        )
+        res = (
+            A2A_TASK
+            if proto == "a2a"
+            else translate.translate("result", "a2a", proto, Wire(A2A_TASK)).body
+        )
         out[("request", proto)] = json.dumps(req).encode()
         out[("result", proto)] = json.dumps(res).encode()
     return out
@@ -69,8 +75,9 @@ def measure() -> dict[str, Any]:
             hop: list[float] = []
             base: list[float] = []
 
-            def run_hop(raw: bytes = raw, s: Protocol = source, t: Protocol = target,
-                        k: Kind = kind) -> bytes:
+            def run_hop(
+                raw: bytes = raw, s: Protocol = source, t: Protocol = target, k: Kind = kind
+            ) -> bytes:
                 return translate.translate_bytes(k, s, t, raw)
 
             def run_json(raw: bytes = raw) -> bytes:
@@ -81,15 +88,17 @@ def measure() -> dict[str, Any]:
                 hop += _time(run_hop, PER_ROUND)
                 base += _time(run_json, PER_ROUND)
             h, b = _stats(hop), _stats(base)
-            rows.append({
-                "kind": kind,
-                "direction": f"{source}->{target}",
-                "bytes_in": len(raw),
-                **{f"translate_{k}": v for k, v in h.items()},
-                **{f"json_{k}": v for k, v in b.items()},
-                "ratio_median": round(h["median_us"] / b["median_us"], 2),
-                "meets_target": h["median_us"] <= TARGET_US,
-            })
+            rows.append(
+                {
+                    "kind": kind,
+                    "direction": f"{source}->{target}",
+                    "bytes_in": len(raw),
+                    **{f"translate_{k}": v for k, v in h.items()},
+                    **{f"json_{k}": v for k, v in b.items()},
+                    "ratio_median": round(h["median_us"] / b["median_us"], 2),
+                    "meets_target": h["median_us"] <= TARGET_US,
+                }
+            )
     return {
         "benchmark": "translation",
         "target_median_us": TARGET_US,

@@ -26,17 +26,19 @@ def create_app(registry: Registry, config: Config | None = None) -> Guard:
     mcp_http = mcp_server.streamable_http_app(streamable_http_path="/", host=config.host)
 
     async def list_agents(request: Request) -> JSONResponse:
-        return JSONResponse({
-            "agents": [
-                {
-                    "name": a.descriptor.name,
-                    "description": a.descriptor.description,
-                    "skills": [s.name for s in a.descriptor.skills],
-                    "state": "up",
-                }
-                for a in registry.agents()
-            ]
-        })
+        return JSONResponse(
+            {
+                "agents": [
+                    {
+                        "name": a.descriptor.name,
+                        "description": a.descriptor.description,
+                        "skills": [s.name for s in a.descriptor.skills],
+                        "state": "up",
+                    }
+                    for a in registry.agents()
+                ]
+            }
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -11,7 +11,7 @@ from gateway.registry import Route
 
 
 def new_task_id() -> str:
-    return uuid.uuid4().hex
+    return str(uuid.uuid4())
 
 
 async def stream(route: Route, invocation: Invocation, task_id: str) -> AsyncIterator[StreamItem]:

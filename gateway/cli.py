@@ -26,9 +26,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
     raw = _read(args.file)
     try:
-        out = translate.translate_bytes(
-            args.kind, args.source, args.target, raw, skill=args.skill
-        )
+        out = translate.translate_bytes(args.kind, args.source, args.target, raw, skill=args.skill)
     except translate.TranslationError as exc:
         sys.stdout.write(exc.wire.decode() + "\n")
         return 1
@@ -53,8 +51,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from gateway import server
 
-    return server.serve(host=args.host, port=args.port, config=args.config,
-                        data_dir=args.data_dir)
+    return server.serve(host=args.host, port=args.port, config=args.config, data_dir=args.data_dir)
 
 
 def _cmd_mcp_stdio(args: argparse.Namespace) -> int:
@@ -79,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="effmesh.toml (defaults apply without one)")
     s.add_argument("--data-dir", default=None, help="where state lives (default ./data)")
     s.set_defaults(func=_cmd_serve)
-    b = sub.add_parser("mcp-stdio", help="stdio bridge to a running gateway, for Claude Desktop / IDEs")
+    b = sub.add_parser(
+        "mcp-stdio", help="stdio bridge to a running gateway, for Claude Desktop / IDEs"
+    )
     b.add_argument("--url", default="http://127.0.0.1:8640", help="the gateway's base URL")
     b.add_argument("--token", help="bearer token (or EFFMESH_TOKEN)")
     b.set_defaults(func=_cmd_mcp_stdio)

@@ -48,9 +48,7 @@ class Config:
     rate_per_minute: int = 600
     call_timeout_seconds: float = 60.0
     allow_private_agents: bool = False
-    agents: tuple[AgentConfig, ...] = field(
-        default_factory=lambda: (AgentConfig("echo", "echo"),)
-    )
+    agents: tuple[AgentConfig, ...] = field(default_factory=lambda: (AgentConfig("echo", "echo"),))
 
     @property
     def token(self) -> str | None:
@@ -107,7 +105,8 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
     config = Config(**settings)
     for f in fields(Config):
         value = getattr(config, f.name)
-        if f.name != "agents" and not isinstance(value, type(getattr(Config(), f.name))):
-            if not (isinstance(value, int) and f.type == "float"):
-                raise InvalidParams(f"has the wrong type {type(value).__name__}", path=f.name)
+        expected = type(getattr(Config(), f.name))
+        widened = isinstance(value, int) and expected is float
+        if f.name != "agents" and not isinstance(value, expected) and not widened:
+            raise InvalidParams(f"has the wrong type {type(value).__name__}", path=f.name)
     return config

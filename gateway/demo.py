@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -54,18 +55,20 @@ def run() -> str:
     out = [_show("MCP tools/call (from an IDE)", TOOL_CALL)]
     wire = Wire(TOOL_CALL)
     chain: list[Protocol] = ["mcp", "a2a", "acp", "mcp"]
-    for source, target in zip(chain, chain[1:], strict=False):
+    for source, target in itertools.pairwise(chain):
         wire = translate.translate("request", source, target, wire)
         headers = f" with headers {dict(wire.headers)}" if wire.headers else ""
         out.append(_show(f"{source.upper()} -> {target.upper()} request{headers}", wire.body))
     result = Wire(A2A_TASK)
     out.append(_show("A2A SendMessage result (from an agent)", A2A_TASK))
     for target in ("mcp", "acp"):
-        done = translate.translate("result", "a2a", target, result)  # type: ignore[arg-type]
+        done = translate.translate("result", "a2a", target, result)
         out.append(_show(f"A2A -> {target.upper()} result", done.body))
     try:
         translate.translate("request", "a2a", "mcp", Wire(A2A_FILE_MESSAGE))
     except translate.TranslationError as exc:
         refusal = json.loads(exc.wire)
-        out.append(_show("A2A message with a file -> MCP: refused, in A2A's own error form", refusal))
+        out.append(
+            _show("A2A message with a file -> MCP: refused, in A2A's own error form", refusal)
+        )
     return "".join(out)

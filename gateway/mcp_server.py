@@ -26,7 +26,9 @@ def _mcp_error(exc: EffmeshError) -> MCPError:
     return MCPError(wire["code"], wire["message"], wire["data"])
 
 
-def build_server(registry: Registry, *, name: str = "effmesh", version: str = "0.1.0") -> Server[Any]:
+def build_server(
+    registry: Registry, *, name: str = "effmesh", version: str = "0.1.0"
+) -> Server[Any]:
     async def list_tools(
         ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams | None
     ) -> mt.ListToolsResult:
@@ -68,9 +70,15 @@ def build_server(registry: Registry, *, name: str = "effmesh", version: str = "0
             if outcome is None:
                 raise Internal("the agent ended without a result")
             if isinstance(outcome, Task) and not outcome.artifacts and artifacts:
-                outcome = Task(outcome.task_id, outcome.state, outcome.context_id,
-                               outcome.status_message, tuple(artifacts), outcome.history,
-                               outcome.metadata)
+                outcome = Task(
+                    outcome.task_id,
+                    outcome.state,
+                    outcome.context_id,
+                    outcome.status_message,
+                    tuple(artifacts),
+                    outcome.history,
+                    outcome.metadata,
+                )
             result = mcp_adapter.encode_outcome(outcome, version=ctx.protocol_version)
         except EffmeshError as exc:
             raise _mcp_error(exc) from None

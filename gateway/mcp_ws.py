@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters import _json, mcp
-from adapters.errors import InvalidRequest, ParseError
+from adapters.errors import EffmeshError, InvalidRequest
 
 SUBPROTOCOL: Final = "mcp"
 MAX_FRAME: Final = _json.MAX_BYTES
@@ -50,13 +50,13 @@ async def serve_websocket(websocket: WebSocket, server: Server[Any]) -> None:
                 while True:
                     text = await websocket.receive_text()
                     try:
-                        if len(text) > MAX_FRAME:
-                            raise ParseError("the frame is too large")
-                        _json.loads(text)
+                        _json.loads(text, max_bytes=MAX_FRAME)
                         message = _parse(text)
-                    except (ParseError, ValidationError) as exc:
-                        err = exc if isinstance(exc, ParseError) else InvalidRequest()
-                        await websocket.send_text(_json.dumps(mcp.error_response(err, None)).decode())
+                    except (EffmeshError, ValidationError) as exc:
+                        err = exc if isinstance(exc, EffmeshError) else InvalidRequest()
+                        await websocket.send_text(
+                            _json.dumps(mcp.error_response(err, None)).decode()
+                        )
                         continue
                     await read_in.send(SessionMessage(message))
             except (WebSocketDisconnect, KeyError, RuntimeError):
@@ -83,8 +83,10 @@ async def websocket_client(
 ) -> AsyncIterator[TransportStreams]:
     """A client transport for ``mcp.Client``: ``Client(websocket_client("ws://.../mcp/ws"))``."""
     async with websockets.connect(
-        url, subprotocols=[websockets.Subprotocol(SUBPROTOCOL)],
-        additional_headers=dict(headers or {}), max_size=MAX_FRAME,
+        url,
+        subprotocols=[websockets.Subprotocol(SUBPROTOCOL)],
+        additional_headers=dict(headers or {}),
+        max_size=MAX_FRAME,
     ) as ws:
         read_in, read_out = anyio.create_memory_object_stream[SessionMessage | Exception](16)
         write_in, write_out = anyio.create_memory_object_stream[SessionMessage](16)

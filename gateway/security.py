@@ -70,9 +70,7 @@ class Guard:
             client = scope.get("client") or ("?", 0)
             if not self.bucket.take(str(client[0])):
                 return RateLimited()
-        if self.token is not None and not (
-            path in PUBLIC_PATHS or path.endswith(PUBLIC_SUFFIXES)
-        ):
+        if self.token is not None and not (path in PUBLIC_PATHS or path.endswith(PUBLIC_SUFFIXES)):
             headers = dict(scope.get("headers", []))
             auth = headers.get(b"authorization", b"")
             scheme, _, given = auth.partition(b" ")

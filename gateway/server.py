@@ -22,8 +22,7 @@ def endpoints(base: str) -> list[tuple[str, str]]:
     ]
 
 
-def serve(*, host: str | None, port: int | None, config: str | None,
-          data_dir: str | None) -> int:
+def serve(*, host: str | None, port: int | None, config: str | None, data_dir: str | None) -> int:
     try:
         cfg = config_mod.load(config, host=host, port=port, data_dir=data_dir)
     except EffmeshError as exc:

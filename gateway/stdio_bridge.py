@@ -50,8 +50,10 @@ async def relay(url: str, headers: Mapping[str, str]) -> int:
     out = sys.stdout.buffer
     try:
         ws = await websockets.connect(
-            websocket_url(url), subprotocols=[websockets.Subprotocol("mcp")],
-            additional_headers=dict(headers), max_size=_json.MAX_BYTES,
+            websocket_url(url),
+            subprotocols=[websockets.Subprotocol("mcp")],
+            additional_headers=dict(headers),
+            max_size=_json.MAX_BYTES,
         )
     except (OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
         sys.stderr.write(f"effmesh mcp-stdio: cannot reach {url}: {type(exc).__name__}\n")

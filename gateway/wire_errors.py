@@ -6,7 +6,7 @@ and the HTTP status.
 
 from __future__ import annotations
 
-from adapters import _json, mcp
+from adapters import _json, a2a, acp, mcp
 from adapters.errors import EffmeshError, ErrorCode
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -36,12 +36,8 @@ def http_error(path: str, err: EffmeshError) -> tuple[int, bytes, dict[str, str]
     if path.startswith("/mcp"):
         return status, _json.dumps(mcp.error_response(err, None)), headers
     if path.startswith("/a2a") or path.startswith("/.well-known"):
-        from adapters import a2a
-
         return status, _json.dumps(a2a.jsonrpc_error(err, None)), headers
     if path.startswith("/acp"):
-        from adapters import acp
-
         status, body = acp.encode_error(err)
         return status, _json.dumps(body), headers
     body = {"error": {"code": err.code.value, "message": err.public_message}}

@@ -52,7 +52,9 @@ async def test_every_skill_is_a_tool_and_a_call_returns_the_agents_answer(
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             steps.append(message)
 
-        result = await client.call_tool("echo.echo", {"text": "hello"}, progress_callback=on_progress)
+        result = await client.call_tool(
+            "echo.echo", {"text": "hello"}, progress_callback=on_progress
+        )
         assert result.is_error is False
         assert [c.text for c in result.content] == ["hello"]  # type: ignore[union-attr]
         assert steps == ["working"]

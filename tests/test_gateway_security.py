@@ -90,7 +90,7 @@ def test_config_rejects_unknown_and_mistyped_settings(tmp_path: object) -> None:
 
     base = Path(str(tmp_path))
     typo = base / "typo.toml"
-    typo.write_text('[gateway]\nprot = 1\n')
+    typo.write_text("[gateway]\nprot = 1\n")
     with pytest.raises(InvalidParams):
         load(typo)
     wrong = base / "wrong.toml"

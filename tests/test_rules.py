@@ -51,8 +51,7 @@ def test_rule_ids_are_unique_and_cover_six_directions() -> None:
     ids = [rule_id for rule_id, _ in ALL_RULES]
     assert len(ids) == len(set(ids))
     directions = {rid.split(".")[1] for rid in ids if rid.startswith("direction.")}
-    assert directions == {"mcp->a2a", "mcp->acp", "a2a->mcp", "a2a->acp", "acp->mcp",
-                          "acp->a2a"}
+    assert directions == {"mcp->a2a", "mcp->acp", "a2a->mcp", "a2a->acp", "acp->mcp", "acp->a2a"}
 
 
 if __name__ == "__main__":

@@ -34,14 +34,27 @@ def result_in(proto: Protocol) -> Wire:
 
 
 AGENTS: dict[Protocol, Any] = {
-    "mcp": {"tools": [{"name": "calc.add", "description": "Adds two numbers",
-                       "inputSchema": {"type": "object", "properties": {"a": {"type": "number"}}}}]},
-    "a2a": {"name": "calc", "description": "A calculator", "version": "1",
-            "capabilities": {"streaming": True}, "defaultInputModes": ["text/plain"],
-            "defaultOutputModes": ["text/plain"],
-            "skills": [{"id": "add", "name": "Add", "description": "Adds", "tags": ["math"]}]},
-    "acp": {"agents": [{"name": "calc.add", "description": "Adds",
-                        "metadata": {"tags": ["math"]}}]},
+    "mcp": {
+        "tools": [
+            {
+                "name": "calc.add",
+                "description": "Adds two numbers",
+                "inputSchema": {"type": "object", "properties": {"a": {"type": "number"}}},
+            }
+        ]
+    },
+    "a2a": {
+        "name": "calc",
+        "description": "A calculator",
+        "version": "1",
+        "capabilities": {"streaming": True},
+        "defaultInputModes": ["text/plain"],
+        "defaultOutputModes": ["text/plain"],
+        "skills": [{"id": "add", "name": "Add", "description": "Adds", "tags": ["math"]}],
+    },
+    "acp": {
+        "agents": [{"name": "calc.add", "description": "Adds", "metadata": {"tags": ["math"]}}]
+    },
 }
 
 
@@ -55,7 +68,8 @@ def check_request(proto: Protocol, wire: Wire) -> None:
     elif proto == "a2a":
         request = json_format.ParseDict(body["params"], pb.SendMessageRequest())
         assert json_format.MessageToDict(request.message.parts[0])["data"]["expression"] == (
-            "2 * (3 + 4)")
+            "2 * (3 + 4)"
+        )
         assert request.message.metadata["traceparent"] == TRACEPARENT
     else:
         RunCreateRequest.model_validate(body)
@@ -82,7 +96,8 @@ def check_agent(proto: Protocol, wire: Wire) -> None:
     body = wire.body
     if proto == "mcp":
         result = mt.ListToolsResult.model_validate(body)
-        assert result.tools and all(t.input_schema for t in result.tools)
+        assert result.tools
+        assert all(t.input_schema for t in result.tools)
     elif proto == "a2a":
         card = json_format.ParseDict(body, pb.AgentCard())
         assert card.skills
@@ -120,13 +135,22 @@ def test_bytes_in_bytes_out_matches_the_value_path() -> None:
     assert json.loads(out)["params"]["metadata"]["effmesh.skill"] == "calculator.evaluate"
 
 
-@pytest.mark.parametrize(("source", "raw", "check"), [
-    ("mcp", b"{not json", lambda e: e["error"]["code"] == -32700),
-    ("a2a", b'{"jsonrpc":"2.0","id":4,"method":"SendMessage","params":{"message":{}}}',
-     lambda e: e["error"]["code"] == -32602 and e["id"] == 4),
-    ("acp", b'{"agent_name":"a","input":[]}',
-     lambda e: e["status"] == 422 and e["body"]["code"] == "invalid_input"),
-])
+@pytest.mark.parametrize(
+    ("source", "raw", "check"),
+    [
+        ("mcp", b"{not json", lambda e: e["error"]["code"] == -32700),
+        (
+            "a2a",
+            b'{"jsonrpc":"2.0","id":4,"method":"SendMessage","params":{"message":{}}}',
+            lambda e: e["error"]["code"] == -32602 and e["id"] == 4,
+        ),
+        (
+            "acp",
+            b'{"agent_name":"a","input":[]}',
+            lambda e: e["status"] == 422 and e["body"]["code"] == "invalid_input",
+        ),
+    ],
+)
 def test_a_bad_message_is_answered_in_the_senders_protocol(
     source: Protocol, raw: bytes, check: Any
 ) -> None:
@@ -136,10 +160,17 @@ def test_a_bad_message_is_answered_in_the_senders_protocol(
 
 
 def test_content_the_target_cannot_carry_is_refused_in_the_senders_protocol() -> None:
-    message = {"messageId": "m", "role": "ROLE_USER",
-               "parts": [{"text": "look"}, {"url": "https://x.test/cat.png"}]}
-    request = {"jsonrpc": "2.0", "id": 9, "method": "SendMessage",
-               "params": {"message": message, "metadata": {"effmesh.skill": "vision"}}}
+    message = {
+        "messageId": "m",
+        "role": "ROLE_USER",
+        "parts": [{"text": "look"}, {"url": "https://x.test/cat.png"}],
+    }
+    request = {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "method": "SendMessage",
+        "params": {"message": message, "metadata": {"effmesh.skill": "vision"}},
+    }
     with pytest.raises(TranslationError) as info:
         translate.translate("request", "a2a", "mcp", Wire(request))
     wire = json.loads(info.value.wire)

@@ -21,7 +21,7 @@ from adapters.trace import join_trace, split_trace
 SEND: Final = "SendMessage"
 SEND_STREAMING: Final = "SendStreamingMessage"
 SKILL_KEY: Final = "effmesh.skill"
-PROGRESS_TOKEN_KEY: Final = "effmesh.progressToken"  # noqa: S105 (not a secret)
+PROGRESS_TOKEN_KEY: Final = "effmesh.progressToken"
 CANCEL_REASON_KEY: Final = "effmesh.cancelReason"
 CONFIG_KEY: Final = "a2a.configuration"
 TENANT_KEY: Final = "a2a.tenant"

@@ -280,8 +280,9 @@ def decode_outcome(raw: Any) -> Task:
     return Task(
         run_id,
         state,
-        meta.pop(CONTEXT_KEY, None) if type(meta.get(CONTEXT_KEY)) is str else
-        w.opt_str(run, "session_id", path),
+        meta.pop(CONTEXT_KEY, None)
+        if type(meta.get(CONTEXT_KEY)) is str
+        else w.opt_str(run, "session_id", path),
         status_message,
         _artifacts_in(w.opt_arr(run, "output", path), f"{path}.output"),
         (),

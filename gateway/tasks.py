@@ -1,0 +1,176 @@
+"""Tasks the gateway runs for callers that poll, stream or cancel (ACP runs, A2A-style tasks).
+
+A task record keeps the latest canonical snapshot and every streamed item, so a late
+subscriber replays from the start. State changes go through the lifecycle table; an agent
+that reports an illegal move fails its task rather than corrupting it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+from adapters import lifecycle
+from adapters.errors import EffmeshError, IllegalTransition, Internal, TaskNotFound
+from adapters.model import (
+    ArtifactEvent,
+    Invocation,
+    Message,
+    ProgressEvent,
+    StatusEvent,
+    StreamItem,
+    Task,
+    TaskState,
+    TextPart,
+)
+from gateway import calls
+from gateway.registry import Route
+
+
+@dataclass
+class TaskRecord:
+    task: Task
+    agent_name: str
+    items: list[StreamItem] = field(default_factory=list)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    runner: asyncio.Task[None] | None = None
+
+    async def follow(self, start: int = 0) -> AsyncIterator[StreamItem]:
+        """Every item from ``start`` on, then new ones as they come, until the task ends."""
+        index = start
+        while True:
+            async with self.changed:
+                await self.changed.wait_for(
+                    lambda i=index: i < len(self.items) or self.done.is_set()  # type: ignore[misc]
+                )
+                batch = self.items[index:]
+            for item in batch:
+                yield item
+            index += len(batch)
+            if self.done.is_set() and index >= len(self.items):
+                return
+
+
+def _failed(task: Task, text: str) -> Task:
+    message = Message("agent", (TextPart(text),))
+    return replace(task, state=TaskState.FAILED, status_message=message)
+
+
+def apply(task: Task, item: StreamItem) -> Task:
+    """The snapshot after ``item``.
+
+    Raises:
+        IllegalTransition: the item moves the task where the lifecycle forbids.
+    """
+    match item:
+        case StatusEvent(state=state, message=message):
+            if state is not task.state:
+                lifecycle.check_transition(task.state, state)
+            return replace(task, state=state, status_message=message or task.status_message)
+        case ArtifactEvent(artifact=artifact):
+            kept = tuple(a for a in task.artifacts if a.artifact_id != artifact.artifact_id)
+            return replace(task, artifacts=(*kept, artifact))
+        case Task():
+            if item.state is not task.state:
+                lifecycle.check_transition(task.state, item.state)
+            artifacts = item.artifacts or task.artifacts
+            return replace(
+                item, task_id=task.task_id, context_id=task.context_id, artifacts=artifacts
+            )
+        case Message():
+            lifecycle.check_transition(task.state, TaskState.COMPLETED)
+            return replace(task, state=TaskState.COMPLETED, status_message=item)
+        case ProgressEvent():
+            return task
+
+
+class TaskManager:
+    """Runs invocations as tasks on the gateway's event loop. Not thread-safe."""
+
+    def __init__(self, *, timeout: float = 60.0) -> None:
+        self.timeout = timeout
+        self._records: dict[str, TaskRecord] = {}
+
+    def get(self, task_id: str) -> TaskRecord:
+        try:
+            return self._records[task_id]
+        except KeyError:
+            raise TaskNotFound(task_id) from None
+
+    def start(self, route: Route, invocation: Invocation) -> TaskRecord:
+        task_id = calls.new_task_id()
+        task = Task(
+            task_id,
+            TaskState.SUBMITTED,
+            invocation.message.context_id,
+            history=(invocation.message,),
+        )
+        record = TaskRecord(task, route.agent.descriptor.name)
+        self._records[task_id] = record
+        record.runner = asyncio.get_running_loop().create_task(self._run(record, route, invocation))
+        return record
+
+    async def _publish(self, record: TaskRecord, item: StreamItem) -> None:
+        async with record.changed:
+            record.items.append(item)
+            record.changed.notify_all()
+
+    async def _finish(self, record: TaskRecord) -> None:
+        async with record.changed:
+            record.items.append(record.task)
+            record.done.set()
+            record.changed.notify_all()
+
+    async def _run(self, record: TaskRecord, route: Route, invocation: Invocation) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                async for item in calls.stream(route, invocation, record.task.task_id):
+                    record.task = apply(record.task, item)
+                    if not isinstance(item, Task | Message):
+                        await self._publish(record, item)
+                    if lifecycle.is_terminal(record.task.state) or (
+                        record.task.state in lifecycle.INTERRUPTED
+                    ):
+                        break
+            if not (
+                lifecycle.is_terminal(record.task.state)
+                or record.task.state in lifecycle.INTERRUPTED
+            ):
+                record.task = _failed(
+                    record.task, Internal("the agent ended without a result").public_message
+                )
+        except asyncio.CancelledError:
+            record.task = replace(record.task, state=TaskState.CANCELED)
+        except TimeoutError:
+            record.task = _failed(record.task, "the agent timed out")
+        except IllegalTransition as exc:
+            record.task = _failed(record.task, exc.public_message)
+        except EffmeshError as exc:
+            record.task = _failed(record.task, exc.public_message)
+        except Exception:  # noqa: BLE001 - an agent's own bug must not reach the caller
+            record.task = _failed(record.task, Internal().public_message)
+        finally:
+            await self._finish(record)
+
+    async def cancel(self, task_id: str) -> TaskRecord:
+        """Cancel a running task; a finished one raises IllegalTransition."""
+        record = self.get(task_id)
+        if record.done.is_set():
+            raise IllegalTransition(record.task.state.value, TaskState.CANCELED.value)
+        if record.runner is not None:
+            record.runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await record.runner
+        return record
+
+    async def close(self) -> None:
+        for record in self._records.values():
+            if record.runner is not None and not record.runner.done():
+                record.runner.cancel()
+        for record in self._records.values():
+            if record.runner is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await record.runner
