@@ -32,6 +32,13 @@ class _EmptyMetadata(Mapping[str, Any]):
     def __len__(self) -> int:
         return 0
 
+    # Fast paths: the Mapping defaults go through __getitem__ and a caught KeyError.
+    def get(self, key: str, default: Any = None) -> Any:
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
     def __hash__(self) -> int:
         return 0
 

@@ -8,6 +8,7 @@ has at least one test marked ``@pytest.mark.rule(<id>)``.
 from __future__ import annotations
 
 from adapters import a2a, acp, mcp, translate
+from adapters.errors import BY_CODE, ErrorCode, from_code
 
 ALL_RULES: tuple[tuple[str, str], ...] = (
     *mcp.RULES,
@@ -39,3 +40,34 @@ def markdown() -> str:
             )
             out.append("\n")
     return "".join(out)
+
+
+def errors_markdown() -> str:
+    """The error table: each canonical error on each protocol's wire, from the adapters' own
+    mapping tables (A2A and ACP by encoding one error of each kind)."""
+    rows = [
+        "| canonical | MCP (JSON-RPC code) | A2A (JSON-RPC code / HTTP) | ACP (code / HTTP) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for code in ErrorCode:
+        err = from_code(code)
+        assert type(err) is BY_CODE[code]
+        m = mcp.encode_error(err)["code"]
+        a = a2a.jsonrpc_error(err, None)["error"]["code"]
+        a_http, _ = a2a.rest_error(err)
+        c_http, c_body = acp.encode_error(err)
+        rows.append(f"| `{code.value}` | {m} | {a} / {a_http} | {c_body['code']} / {c_http} |")
+    return "\n".join(rows) + "\n"
+
+
+def update_readme(path: str) -> None:
+    """Rewrite the generated sections of the README (rules and errors)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for name, body in (("rules", markdown()), ("errors", errors_markdown())):
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{body}{end}{tail}"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)

@@ -37,6 +37,9 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 def _cmd_rules(args: argparse.Namespace) -> int:
     from adapters import rules
 
+    if args.readme:
+        rules.update_readme(args.readme)
+        return 0
     sys.stdout.write(rules.markdown())
     return 0
 
@@ -92,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("file", nargs="?", default="-", help="JSON message (default: stdin)")
     t.set_defaults(func=_cmd_translate)
     r = sub.add_parser("rules", help="print every translation rule as a Markdown table")
+    r.add_argument("--readme", help="rewrite the rule and error tables in this README instead")
     r.set_defaults(func=_cmd_rules)
     d = sub.add_parser("demo", help="translate a sample tool call through all six directions")
     d.set_defaults(func=_cmd_demo)

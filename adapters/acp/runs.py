@@ -6,6 +6,8 @@ messages and run requests have no metadata field.
 
 from __future__ import annotations
 
+import functools
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final, assert_never
@@ -111,14 +113,17 @@ TASK_KEY: Final = "effmesh.task_id"
 _SESSION_NAMESPACE: Final = uuid.UUID("6f1b3c52-3a0e-5b8e-9d1a-2f4e6c8a0b17")
 
 
+_UUID = re.compile(
+    r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
+    r"[0-9a-fA-F]{12}$"
+)
+
+
 def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    return _UUID.match(value) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def session_for(context_id: str) -> tuple[str, str | None]:
     """ACP session ids are UUIDs: another protocol's context id maps to a stable UUID, and the
     original travels beside it (``effmesh.context_id``) so an effmesh peer reads it back."""
