@@ -12,16 +12,19 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from gateway import acp_server
 from gateway.config import Config
 from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
 from gateway.registry import Registry
 from gateway.security import Guard
+from gateway.tasks import TaskManager
 
 
 def create_app(registry: Registry, config: Config | None = None) -> Guard:
     """The ASGI app: every route behind the guard (auth, size and rate limits)."""
     config = config or Config()
+    tasks = TaskManager(timeout=config.call_timeout_seconds)
     mcp_server = build_server(registry)
     mcp_http = mcp_server.streamable_http_app(streamable_http_path="/", host=config.host)
 
@@ -43,7 +46,10 @@ def create_app(registry: Registry, config: Config | None = None) -> Guard:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with mcp_server.session_manager.run():
-            yield
+            try:
+                yield
+            finally:
+                await tasks.close()
 
     async def mcp_websocket(websocket: WebSocket) -> None:
         await serve_websocket(websocket, build_server(registry))
@@ -52,6 +58,7 @@ def create_app(registry: Registry, config: Config | None = None) -> Guard:
         Route("/agents", list_agents, methods=["GET"]),
         WebSocketRoute("/mcp/ws", mcp_websocket),
         Mount("/mcp", app=mcp_http),
+        Mount("/acp", routes=acp_server.routes(registry, tasks)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     return Guard(

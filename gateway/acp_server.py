@@ -1,0 +1,134 @@
+"""The gateway as an ACP server (BeeAI's Agent Communication Protocol, REST + SSE).
+
+Every skill is one ACP agent named ``<agent>.<skill>``. Runs are gateway tasks: sync waits
+for the outcome, async answers 202 at once, stream sends the run's events as SSE. Every
+error is an ACP ``Error`` body with its HTTP status, from the ACP adapter's one mapping.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from adapters import _json, acp
+from adapters.errors import EffmeshError, IllegalTransition, TaskNotFound
+from adapters.model import AgentDescriptor, Task, TaskState
+from gateway.registry import Registry
+from gateway.tasks import TaskManager, TaskRecord
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _json_response(body: Any, status: int = 200) -> Response:
+    return Response(_json.dumps(body), status, media_type="application/json")
+
+
+def _guarded(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except EffmeshError as exc:
+            status, body = acp.encode_error(exc)
+            return _json_response(body, status)
+
+    return wrapped
+
+
+def _run_key(raw: str) -> str:
+    """ACP run ids are UUIDs; clients may spell them with or without dashes."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise TaskNotFound(raw) from None
+
+
+def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
+    def manifests() -> list[dict[str, Any]]:
+        out = []
+        for agent in registry.agents():
+            d = agent.descriptor
+            out.extend(acp.encode_agent(AgentDescriptor(d.name, d.skills, d.description)))
+        return out
+
+    def run_of(record: TaskRecord) -> dict[str, Any]:
+        return acp.encode_outcome(record.task, agent_name=record.agent_name)
+
+    async def list_agents(request: Request) -> Response:
+        return _json_response({"agents": manifests()})
+
+    async def read_agent(request: Request) -> Response:
+        name = request.path_params["name"]
+        route = registry.route(name)
+        for manifest in manifests():
+            if manifest["name"] == route.tool_name:
+                return _json_response(manifest)
+        raise TaskNotFound(name)
+
+    async def ping(request: Request) -> Response:
+        return _json_response({})
+
+    async def events(record: TaskRecord) -> AsyncIterator[bytes]:
+        created = Task(record.task.task_id, TaskState.SUBMITTED, record.task.context_id)
+        run = acp.encode_outcome(created, agent_name=record.agent_name)
+        yield _sse({"type": "run.created", "run": run})
+        async for item in record.follow():
+            for event in acp.encode_stream_item(item, agent_name=record.agent_name):
+                yield _sse(event)
+
+    async def create_run(request: Request) -> Response:
+        body = acp.parse_body(await request.body())
+        invocation = acp.decode_invocation(body, headers=request.headers)
+        route = registry.route(invocation.skill)
+        record = tasks.start(route, invocation)
+        record.agent_name = route.tool_name
+        headers = {"Run-ID": record.task.task_id}
+        if invocation.mode == "stream":
+            return StreamingResponse(
+                events(record), media_type="text/event-stream", headers=headers
+            )
+        if invocation.mode == "async":
+            return Response(
+                _json.dumps(run_of(record)), 202, headers, media_type="application/json"
+            )
+        await record.done.wait()
+        return Response(_json.dumps(run_of(record)), 200, headers, media_type="application/json")
+
+    async def read_run(request: Request) -> Response:
+        return _json_response(run_of(tasks.get(_run_key(request.path_params["run_id"]))))
+
+    async def run_events(request: Request) -> Response:
+        record = tasks.get(_run_key(request.path_params["run_id"]))
+        out = []
+        for item in list(record.items):
+            out.extend(acp.encode_stream_item(item, agent_name=record.agent_name))
+        return _json_response({"events": out})
+
+    async def cancel_run(request: Request) -> Response:
+        record = await tasks.cancel(_run_key(request.path_params["run_id"]))
+        return _json_response(run_of(record), 202)
+
+    async def resume_run(request: Request) -> Response:
+        record = tasks.get(_run_key(request.path_params["run_id"]))
+        acp.decode_resume(record.task.task_id, acp.parse_body(await request.body()))
+        # No agent of this gateway pauses for input yet, so no run can be resumed.
+        raise IllegalTransition(record.task.state.value, TaskState.WORKING.value)
+
+    return [
+        Route("/agents", _guarded(list_agents), methods=["GET"]),
+        Route("/agents/{name}", _guarded(read_agent), methods=["GET"]),
+        Route("/ping", _guarded(ping), methods=["GET"]),
+        Route("/runs", _guarded(create_run), methods=["POST"]),
+        Route("/runs/{run_id}", _guarded(read_run), methods=["GET"]),
+        Route("/runs/{run_id}", _guarded(resume_run), methods=["POST"]),
+        Route("/runs/{run_id}/events", _guarded(run_events), methods=["GET"]),
+        Route("/runs/{run_id}/cancel", _guarded(cancel_run), methods=["POST"]),
+    ]
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return b"data: " + _json.dumps(event) + b"\n\n"
