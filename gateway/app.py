@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from gateway import acp_server
+from gateway import a2a_server, acp_server
 from gateway.config import Config
 from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
@@ -21,9 +21,15 @@ from gateway.security import Guard
 from gateway.tasks import TaskManager
 
 
-def create_app(registry: Registry, config: Config | None = None) -> Guard:
-    """The ASGI app: every route behind the guard (auth, size and rate limits)."""
+def create_app(
+    registry: Registry, config: Config | None = None, *, base_url: str | None = None
+) -> Guard:
+    """The ASGI app: every route behind the guard (auth, size and rate limits).
+
+    ``base_url`` is how callers reach the gateway; A2A cards point there.
+    """
     config = config or Config()
+    base_url = base_url or f"http://{config.host}:{config.port}"
     tasks = TaskManager(timeout=config.call_timeout_seconds)
     mcp_server = build_server(registry)
     mcp_http = mcp_server.streamable_http_app(streamable_http_path="/", host=config.host)
@@ -59,6 +65,7 @@ def create_app(registry: Registry, config: Config | None = None) -> Guard:
         WebSocketRoute("/mcp/ws", mcp_websocket),
         Mount("/mcp", app=mcp_http),
         Mount("/acp", routes=acp_server.routes(registry, tasks)),
+        *a2a_server.routes(registry, base_url),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     return Guard(

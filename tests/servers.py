@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
@@ -12,11 +12,12 @@ from starlette.types import ASGIApp
 
 
 @contextmanager
-def running(app: ASGIApp) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL."""
+def running(make: Callable[[str], ASGIApp]) -> Iterator[str]:
+    """Serve ``make(base_url)`` until the block ends; yields the base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    app = make(f"http://127.0.0.1:{port}")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -28,7 +28,7 @@ def anyio_backend() -> str:
 def base_url() -> Iterator[str]:
     registry = Registry()
     registry.add(EchoAgent())
-    with running(create_app(registry)) as url:
+    with running(lambda base: create_app(registry, base_url=base)) as url:
         yield f"{url}/acp"
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 def base_url() -> Iterator[str]:
     registry = Registry()
     registry.add(EchoAgent())
-    with running(create_app(registry)) as url:
+    with running(lambda base: create_app(registry, base_url=base)) as url:
         yield url
 
 

@@ -27,7 +27,7 @@ def guarded(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
     registry = Registry()
     registry.add(EchoAgent())
     config = Config(token_env="EFFMESH_TEST_TOKEN", max_body_bytes=1000, rate_per_minute=0)
-    with running(create_app(registry, config)) as url:
+    with running(lambda base: create_app(registry, config, base_url=base)) as url:
         yield url
 
 
@@ -67,7 +67,8 @@ def test_an_oversized_body_is_refused_before_it_is_read(guarded: str) -> None:
 def test_a_client_over_its_rate_is_told_so() -> None:
     registry = Registry()
     registry.add(EchoAgent())
-    with running(create_app(registry, Config(rate_per_minute=3))) as url:
+    config = Config(rate_per_minute=3)
+    with running(lambda base: create_app(registry, config, base_url=base)) as url:
         codes = [httpx.get(f"{url}/agents").status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200]
     assert codes[3:] == [429, 429]

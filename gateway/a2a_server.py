@@ -1,0 +1,156 @@
+"""The gateway as A2A agents, through a2a-sdk: one card, JSON-RPC and REST binding per agent.
+
+The SDK owns the A2A lifecycle (task store, streaming, resubscribe, cancel); the executor
+here is the thin bridge: the SDK's protobuf request -> A2A JSON -> canonical invocation ->
+the agent, and every canonical item back the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
+from a2a.server.tasks import InMemoryTaskStore
+from a2a.types import a2a_pb2 as pb
+from google.protobuf import json_format
+from starlette.routing import BaseRoute
+
+from adapters import a2a
+from adapters.errors import EffmeshError, Internal
+from adapters.model import (
+    ArtifactEvent,
+    Message,
+    StatusEvent,
+    StreamItem,
+    Task,
+    TaskState,
+    TextPart,
+)
+from agents.base import Agent
+from gateway import calls
+from gateway.registry import Registry
+
+AGENT_CARD_PATH = "/.well-known/agent-card.json"
+
+
+def _to_pb(item: Any) -> Any:
+    """The protobuf event a2a-sdk's queue takes for one canonical stream item."""
+    response = json_format.ParseDict(a2a.encode_stream_item(item), pb.StreamResponse())
+    return getattr(response, response.WhichOneof("payload"))
+
+
+def _for_sdk(item: StreamItem, task_id: str, context_id: str | None) -> StreamItem:
+    """The item as the SDK's task manager wants it: under the SDK's task and context ids,
+    and the outcome as a final status (the artifacts already went as artifact events)."""
+    match item:
+        case Task():
+            return StatusEvent(task_id, item.state, context_id, item.status_message)
+        case Message():
+            return StatusEvent(task_id, TaskState.COMPLETED, context_id, item)
+        case StatusEvent():
+            return StatusEvent(task_id, item.state, context_id, item.message, item.metadata)
+        case ArtifactEvent():
+            return ArtifactEvent(
+                task_id, item.artifact, context_id, item.append, item.last_chunk, item.metadata
+            )
+        case _:
+            return item
+
+
+class Bridge(AgentExecutor):
+    """Runs one effmesh agent for a2a-sdk's request handler."""
+
+    def __init__(self, registry: Registry, agent_name: str) -> None:
+        self.registry = registry
+        self.agent_name = agent_name
+
+    def _agent(self) -> Agent:
+        return self.registry.agent(self.agent_name)
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        task_id = context.task_id or calls.new_task_id()
+        context_id = context.context_id
+        message = context.message
+        params = {
+            "message": json_format.MessageToDict(message) if message else {},
+            "metadata": context.metadata,
+        }
+        agent = self._agent()
+        default_skill = (
+            agent.descriptor.skills[0].name if len(agent.descriptor.skills) == 1 else None
+        )
+        submitted = Task(task_id, TaskState.SUBMITTED, context_id)
+        try:
+            invocation = a2a.decode_invocation(params, skill=default_skill)
+            if message is not None:
+                submitted = a2a.decode_task(
+                    a2a.encode_task(submitted) | {"history": [params["message"]]}
+                )
+            await event_queue.enqueue_event(_to_pb(submitted))
+            route = self.registry.route(f"{self.agent_name}.{invocation.skill}")
+            async for item in calls.stream(route, invocation, task_id):
+                await event_queue.enqueue_event(_to_pb(_for_sdk(item, task_id, context_id)))
+        except EffmeshError as exc:
+            await self._fail(event_queue, submitted, task_id, context_id, exc)
+        except Exception:  # noqa: BLE001 - an agent's bug is a failed task, not a crash
+            await self._fail(event_queue, submitted, task_id, context_id, Internal())
+
+    async def _fail(
+        self,
+        queue: EventQueue,
+        submitted: Task,
+        task_id: str,
+        context_id: str | None,
+        exc: EffmeshError,
+    ) -> None:
+        # The SDK needs the task before any status update; sending it twice is harmless.
+        await queue.enqueue_event(_to_pb(submitted))
+        text = Message("agent", (TextPart(exc.public_message),))
+        await queue.enqueue_event(_to_pb(StatusEvent(task_id, TaskState.FAILED, context_id, text)))
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        task_id = context.task_id or ""
+        event = StatusEvent(task_id, TaskState.CANCELED, context.context_id)
+        await event_queue.enqueue_event(_to_pb(event))
+
+
+def card_for(agent: Agent, base_url: str) -> pb.AgentCard:
+    wire = a2a.encode_agent(agent.descriptor, url=f"{base_url}/a2a/{agent.descriptor.name}")
+    card = pb.AgentCard()
+    json_format.ParseDict(wire, card)
+    url = f"{base_url}/a2a/{agent.descriptor.name}"
+    del card.supported_interfaces[:]
+    card.supported_interfaces.extend(
+        [
+            pb.AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="1.0"),
+            pb.AgentInterface(
+                url=f"{url}/rest", protocol_binding="HTTP+JSON", protocol_version="1.0"
+            ),
+        ]
+    )
+    card.capabilities.streaming = True
+    if not card.default_input_modes:
+        card.default_input_modes.extend(["text/plain", "application/json"])
+    if not card.default_output_modes:
+        card.default_output_modes.extend(["text/plain", "application/json"])
+    return card
+
+
+def routes(registry: Registry, base_url: str) -> list[BaseRoute]:
+    out: list[BaseRoute] = []
+    for agent in registry.agents():
+        name = agent.descriptor.name
+        card = card_for(agent, base_url)
+        handler = DefaultRequestHandler(
+            agent_executor=Bridge(registry, name),
+            task_store=InMemoryTaskStore(),
+            agent_card=card,
+        )
+        prefix = f"/a2a/{name}"
+        out += create_agent_card_routes(card, card_url=f"{prefix}{AGENT_CARD_PATH}")
+        out += create_jsonrpc_routes(handler, rpc_url=prefix)
+        out += create_rest_routes(handler, path_prefix=f"{prefix}/rest")
+    return out

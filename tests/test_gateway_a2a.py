@@ -1,0 +1,112 @@
+"""The gateway's A2A endpoints, driven by the official a2a-sdk client over real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from a2a.client import ClientConfig, create_client
+from a2a.types import a2a_pb2 as pb
+
+from agents.echo import EchoAgent
+from gateway.app import create_app
+from gateway.registry import Registry
+from tests.servers import running
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    registry = Registry()
+    registry.add(EchoAgent())
+    with running(lambda base: create_app(registry, base_url=base)) as url:
+        yield url
+
+
+def request(text: str, skill: str = "echo") -> pb.SendMessageRequest:
+    req = pb.SendMessageRequest(
+        message=pb.Message(message_id="m-1", role=pb.ROLE_USER, parts=[pb.Part(text=text)])
+    )
+    req.metadata.update({"effmesh.skill": skill})
+    return req
+
+
+BINDINGS = ["JSONRPC", "HTTP+JSON"]
+
+
+def config(binding: str, streaming: bool) -> ClientConfig:
+    return ClientConfig(streaming=streaming, supported_protocol_bindings=[binding])
+
+
+async def test_each_agent_has_a_card_that_points_at_the_gateway(base_url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        r = await http.get(f"{base_url}/a2a/echo/.well-known/agent-card.json")
+    card = r.json()
+    assert card["name"] == "echo"
+    assert {s["id"] for s in card["skills"]} == {"echo", "wait"}
+    assert card["supportedInterfaces"][0]["url"] == f"{base_url}/a2a/echo"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_message_returns_the_agents_answer(base_url: str, streaming: bool) -> None:
+    card_url = f"{base_url}/a2a/echo"
+    client = await create_client(card_url, client_config=config("JSONRPC", streaming))
+    async with client:
+        responses = [r async for r in client.send_message(request("hi there"))]
+    final = responses[-1]
+    task = final.task if final.HasField("task") else None
+    states = [r.status_update.status.state for r in responses if r.HasField("status_update")]
+    if task is not None:
+        assert task.status.state == pb.TASK_STATE_COMPLETED
+        assert task.artifacts[0].parts[0].text == "hi there"
+    else:
+        assert states[-1] == pb.TASK_STATE_COMPLETED
+    if streaming:
+        assert pb.TASK_STATE_WORKING in states
+
+
+async def test_an_unknown_skill_fails_the_task_with_a_reason(base_url: str) -> None:
+    client = await create_client(f"{base_url}/a2a/echo", client_config=config("JSONRPC", False))
+    async with client:
+        responses = [r async for r in client.send_message(request("x", skill="nope"))]
+    task = responses[-1].task
+    assert task.status.state == pb.TASK_STATE_FAILED
+    assert "nope" in task.status.message.parts[0].text
+
+
+async def test_bad_json_rpc_gets_an_a2a_error(base_url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        r = await http.post(f"{base_url}/a2a/echo", content=b"{broken")
+        assert r.json()["error"]["code"] == -32700
+        r = await http.post(
+            f"{base_url}/a2a/echo", json={"jsonrpc": "2.0", "id": 1, "method": "Frobnicate"}
+        )
+        assert r.json()["error"]["code"] == -32601
+
+
+async def test_the_rest_binding_answers_too(base_url: str) -> None:
+    client = await create_client(f"{base_url}/a2a/echo", client_config=config("HTTP+JSON", False))
+    async with client:
+        responses = [r async for r in client.send_message(request("over rest"))]
+    final = responses[-1]
+    assert final.task.status.state == pb.TASK_STATE_COMPLETED
+
+
+async def test_a_waiting_task_can_be_cancelled(base_url: str) -> None:
+    client = await create_client(f"{base_url}/a2a/echo", client_config=config("JSONRPC", False))
+    req = request("x", skill="wait")
+    req.configuration.return_immediately = True
+    async with client:
+        responses = [r async for r in client.send_message(req)]
+        task_id = responses[-1].task.id
+        cancelled = await client.cancel_task(pb.CancelTaskRequest(id=task_id))
+        assert cancelled.status.state == pb.TASK_STATE_CANCELED
+        again = await client.get_task(pb.GetTaskRequest(id=task_id))
+        assert again.status.state == pb.TASK_STATE_CANCELED
