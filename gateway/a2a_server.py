@@ -16,7 +16,7 @@ from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, c
 from a2a.server.tasks import InMemoryTaskStore
 from a2a.types import a2a_pb2 as pb
 from google.protobuf import json_format
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount
 
 from adapters import a2a
 from adapters.errors import EffmeshError, Internal
@@ -42,22 +42,35 @@ def _to_pb(item: Any) -> Any:
     return getattr(response, response.WhichOneof("payload"))
 
 
-def _for_sdk(item: StreamItem, task_id: str, context_id: str | None) -> StreamItem:
-    """The item as the SDK's task manager wants it: under the SDK's task and context ids,
-    and the outcome as a final status (the artifacts already went as artifact events)."""
+def _for_sdk(
+    item: StreamItem, task_id: str, context_id: str | None, sent: set[str]
+) -> list[StreamItem]:
+    """The item as the SDK's task manager wants it: under the SDK's task and context ids, and
+    an outcome as its artifacts (those not streamed yet) followed by a final status."""
     match item:
         case Task():
-            return StatusEvent(task_id, item.state, context_id, item.status_message)
+            fresh: list[StreamItem] = [
+                ArtifactEvent(task_id, a, context_id, last_chunk=True)
+                for a in item.artifacts
+                if a.artifact_id not in sent
+            ]
+            sent.update(a.artifact_id for a in item.artifacts)
+            return [*fresh, StatusEvent(task_id, item.state, context_id, item.status_message)]
         case Message():
-            return StatusEvent(task_id, TaskState.COMPLETED, context_id, item)
+            return [StatusEvent(task_id, TaskState.COMPLETED, context_id, item)]
         case StatusEvent():
-            return StatusEvent(task_id, item.state, context_id, item.message, item.metadata)
+            return [StatusEvent(task_id, item.state, context_id, item.message, item.metadata)]
         case ArtifactEvent():
-            return ArtifactEvent(
-                task_id, item.artifact, context_id, item.append, item.last_chunk, item.metadata
-            )
+            # A2A appends only to an artifact it has seen; a peer's first chunk may say append.
+            append = item.append and item.artifact.artifact_id in sent
+            sent.add(item.artifact.artifact_id)
+            return [
+                ArtifactEvent(
+                    task_id, item.artifact, context_id, append, item.last_chunk, item.metadata
+                )
+            ]
         case _:
-            return item
+            return [item]
 
 
 class Bridge(AgentExecutor):
@@ -91,8 +104,10 @@ class Bridge(AgentExecutor):
                 )
             await event_queue.enqueue_event(_to_pb(submitted))
             route = self.registry.route(f"{self.agent_name}.{invocation.skill}")
+            sent: set[str] = set()
             async for item in calls.stream(route, invocation, task_id):
-                await event_queue.enqueue_event(_to_pb(_for_sdk(item, task_id, context_id)))
+                for event in _for_sdk(item, task_id, context_id, sent):
+                    await event_queue.enqueue_event(_to_pb(event))
         except EffmeshError as exc:
             await self._fail(event_queue, submitted, task_id, context_id, exc)
         except Exception:  # noqa: BLE001 - an agent's bug is a failed task, not a crash
@@ -132,6 +147,8 @@ def card_for(agent: Agent, base_url: str) -> pb.AgentCard:
         ]
     )
     card.capabilities.streaming = True
+    card.description = card.description or f"{agent.descriptor.name}, through effmesh"
+    card.version = card.version or "1.0"
     if not card.default_input_modes:
         card.default_input_modes.extend(["text/plain", "application/json"])
     if not card.default_output_modes:
@@ -152,5 +169,6 @@ def routes(registry: Registry, base_url: str) -> list[BaseRoute]:
         prefix = f"/a2a/{name}"
         out += create_agent_card_routes(card, card_url=f"{prefix}{AGENT_CARD_PATH}")
         out += create_jsonrpc_routes(handler, rpc_url=prefix)
-        out += create_rest_routes(handler, path_prefix=f"{prefix}/rest")
+        # The SDK's REST routes end in a tenant catch-all: keep it inside this agent's mount.
+        out.append(Mount(f"{prefix}/rest", routes=create_rest_routes(handler)))
     return out

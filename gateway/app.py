@@ -31,7 +31,7 @@ def create_app(
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
     tasks = TaskManager(timeout=config.call_timeout_seconds)
-    mcp_server = build_server(registry)
+    mcp_server = build_server(registry, timeout=config.call_timeout_seconds)
     mcp_http = mcp_server.streamable_http_app(streamable_http_path="/", host=config.host)
 
     async def list_agents(request: Request) -> JSONResponse:
@@ -58,7 +58,9 @@ def create_app(
                 await tasks.close()
 
     async def mcp_websocket(websocket: WebSocket) -> None:
-        await serve_websocket(websocket, build_server(registry))
+        await serve_websocket(
+            websocket, build_server(registry, timeout=config.call_timeout_seconds)
+        )
 
     routes: list[Any] = [
         Route("/agents", list_agents, methods=["GET"]),

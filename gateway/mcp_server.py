@@ -7,6 +7,7 @@ agent runs, and its outcome goes back through the adapter. Progress events becom
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import mcp_types as mt
@@ -14,11 +15,13 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
 
+from adapters import lifecycle
 from adapters import mcp as mcp_adapter
-from adapters.errors import EffmeshError, Internal
-from adapters.model import ArtifactEvent, Message, ProgressEvent, StatusEvent, Task
+from adapters.errors import EffmeshError, Internal, Timeout
+from adapters.model import Message, ProgressEvent, StatusEvent, Task, TaskState
 from gateway import calls
 from gateway.registry import Registry
+from gateway.tasks import apply
 
 
 def _mcp_error(exc: EffmeshError) -> MCPError:
@@ -26,8 +29,12 @@ def _mcp_error(exc: EffmeshError) -> MCPError:
     return MCPError(wire["code"], wire["message"], wire["data"])
 
 
+_RUNNING = frozenset({TaskState.SUBMITTED, TaskState.WORKING})
+_SETTLED = lifecycle.TERMINAL | lifecycle.INTERRUPTED
+
+
 def build_server(
-    registry: Registry, *, name: str = "effmesh", version: str = "0.1.0"
+    registry: Registry, *, name: str = "effmesh", version: str = "0.1.0", timeout: float = 60.0
 ) -> Server[Any]:
     async def list_tools(
         ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams | None
@@ -50,36 +57,31 @@ def build_server(
             invocation = mcp_adapter.decode_invocation(wire)
             route = registry.route(invocation.skill)
             task_id = calls.new_task_id()
-            outcome: Task | Message | None = None
-            artifacts = []
+            snapshot = Task(task_id, TaskState.SUBMITTED, invocation.message.context_id)
+            outcome: Task | Message = snapshot
             step = 0
-            async for item in calls.stream(route, invocation, task_id):
-                if isinstance(item, StatusEvent | ProgressEvent):
-                    step += 1
-                    note = mcp_adapter.encode_stream_item(
-                        item, progress_token=invocation.progress_token or 0, step=step
-                    )
-                    # Scoped to this request: a no-op when the caller gave no progress token.
-                    await ctx.session.report_progress(
-                        note["progress"], note.get("total"), note.get("message")
-                    )
-                elif isinstance(item, ArtifactEvent):
-                    artifacts.append(item.artifact)
-                else:
-                    outcome = item
-            if outcome is None:
+            async with asyncio.timeout(timeout):
+                async for item in calls.stream(route, invocation, task_id):
+                    if isinstance(item, ProgressEvent) or (
+                        isinstance(item, StatusEvent) and item.state in _RUNNING
+                    ):
+                        step += 1
+                        note = mcp_adapter.encode_stream_item(
+                            item, progress_token=invocation.progress_token or 0, step=step
+                        )
+                        # Scoped to this request: a no-op when the caller gave no token.
+                        await ctx.session.report_progress(
+                            note["progress"], note.get("total"), note.get("message")
+                        )
+                    snapshot = apply(snapshot, item)
+                    outcome = item if isinstance(item, Message) else snapshot
+                    if isinstance(item, Message) or snapshot.state in _SETTLED:
+                        break
+            if isinstance(outcome, Task) and outcome.state in _RUNNING:
                 raise Internal("the agent ended without a result")
-            if isinstance(outcome, Task) and not outcome.artifacts and artifacts:
-                outcome = Task(
-                    outcome.task_id,
-                    outcome.state,
-                    outcome.context_id,
-                    outcome.status_message,
-                    tuple(artifacts),
-                    outcome.history,
-                    outcome.metadata,
-                )
             result = mcp_adapter.encode_outcome(outcome, version=ctx.protocol_version)
+        except TimeoutError:
+            raise _mcp_error(Timeout("the agent timed out")) from None
         except EffmeshError as exc:
             raise _mcp_error(exc) from None
         if result.get("resultType") == "input_required":

@@ -152,12 +152,19 @@ def test_tools_call_request_survives_a_round_trip(params: dict[str, Any]) -> Non
         validate_client_request("tools/call", version, again)
 
 
+@rule("mcp.decode.call.reserved")
 def test_text_arguments_become_a_text_part_and_trace_is_lifted_out() -> None:
     inv = mcp.decode_invocation(
         {
             "name": "echo",
             "arguments": {"text": "hi"},
-            "_meta": {"progressToken": 7, "traceparent": "00-1-2-01", "baggage": "a=b", "k": 1},
+            "_meta": {
+                "progressToken": 7,
+                "traceparent": "00-1-2-01",
+                "baggage": "a=b",
+                "k": 1,
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            },
         }
     )
     assert inv.message == Message("user", (TextPart("hi"),))

@@ -34,6 +34,7 @@ from adapters.model import (
 from adapters.trace import join_trace, split_trace
 
 TEXT_ARGUMENT: Final = "text"
+RESERVED_PREFIX: Final = "io.modelcontextprotocol/"
 RESULT_ARTIFACT_ID: Final = "result"
 STATUS_ARTIFACT_ID: Final = "effmesh.status"
 ARTIFACTS_META_KEY: Final = "effmesh.artifacts"
@@ -66,6 +67,10 @@ def decode_invocation(raw: Any) -> Invocation:
     trace, meta = split_trace(w.opt_obj(params, "_meta", path))
     token = w.opt_id(meta, "progressToken", "params._meta")
     meta.pop("progressToken", None)
+    # Reserved keys (protocol version, client info and capabilities) describe this hop's MCP
+    # session; the SDK of each hop sets its own, so they are not carried past it.
+    for key in [k for k in meta if k.startswith(RESERVED_PREFIX)]:
+        del meta[key]
     for key in ("task", "inputResponses", "requestState"):
         if key in params:
             meta[f"mcp.{key}"] = params[key]

@@ -13,6 +13,11 @@ RULES: tuple[tuple[str, str], ...] = (
         "_meta progressToken / traceparent, tracestate, baggage / other keys"
         " -> progress_token / trace / metadata",
     ),
+    (
+        "mcp.decode.call.reserved",
+        "reserved _meta keys io.modelcontextprotocol/* -> not carried: they describe this"
+        " hop's MCP session, and every hop's SDK sets its own",
+    ),
     ("mcp.decode.content.text", "TextContent -> TextPart (annotations, _meta -> metadata)"),
     ("mcp.decode.content.image", "ImageContent -> FileBytesPart (image/* media type)"),
     ("mcp.decode.content.audio", "AudioContent -> FileBytesPart (audio/* media type)"),

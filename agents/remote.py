@@ -1,0 +1,203 @@
+"""Agents that live elsewhere and speak MCP, A2A or ACP: each one an ``Agent`` like any other.
+
+Every call goes out through the protocol's adapter (canonical -> wire) and the official SDK
+client where one works here (MCP, A2A); ACP is plain REST + SSE over httpx. A remote error
+comes back as the canonical error its wire form names, and asyncio cancellation of a call is
+forwarded as the protocol's own cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import httpx2
+from a2a.client import ClientConfig, create_client
+from a2a.client.errors import A2AClientTimeoutError, AgentCardResolutionError
+from a2a.types import a2a_pb2 as pb
+from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError
+from google.protobuf import json_format
+from mcp import Client as MCPClient
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from adapters import _json, a2a, acp, jsonrpc, mcp
+from adapters.errors import EffmeshError, Timeout, UpstreamUnavailable
+from adapters.model import AgentDescriptor, Invocation, ProgressEvent, StreamItem
+
+Headers = dict[str, str]
+
+
+class _Remote:
+    def __init__(
+        self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
+    ) -> None:
+        self.name = name
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self._descriptor = AgentDescriptor(name, ())
+        self.healthy = False
+
+    @property
+    def descriptor(self) -> AgentDescriptor:
+        return self._descriptor
+
+    def _adopt(self, found: AgentDescriptor) -> None:
+        self._descriptor = replace(found, name=self.name, url=self.url)
+        self.healthy = True
+
+
+class RemoteMCPAgent(_Remote):
+    """An MCP server reached over streamable HTTP; each of its tools is one skill."""
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[MCPClient]:
+        # A client passed in is the caller's to close.
+        async with (
+            httpx2.AsyncClient(headers=self.headers, timeout=self.timeout) as http,
+            MCPClient(streamable_http_client(self.url, http_client=http)) as client,
+        ):
+            yield client
+
+    async def connect(self) -> None:
+        try:
+            async with self._client() as client:
+                listed = await client.list_tools()
+        except (OSError, httpx2.HTTPError, MCPError) as exc:
+            self.healthy = False
+            raise UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable") from exc
+        wire = listed.model_dump(by_alias=True, exclude_none=True, mode="json")
+        self._adopt(mcp.decode_agent(wire, name=self.name))
+
+    async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
+        params = mcp.encode_invocation(invocation)
+        updates: asyncio.Queue[ProgressEvent] = asyncio.Queue()
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            await updates.put(ProgressEvent(task_id, progress, total, message))
+
+        async with self._client() as client:
+            call = asyncio.ensure_future(
+                client.call_tool(
+                    params["name"],
+                    params.get("arguments"),
+                    progress_callback=on_progress,
+                    meta=params.get("_meta"),
+                )
+            )
+            try:
+                while not call.done():
+                    waiter = asyncio.ensure_future(updates.get())
+                    await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                    if waiter.done():
+                        yield waiter.result()
+                    else:
+                        waiter.cancel()
+                while not updates.empty():
+                    yield updates.get_nowait()
+                result = call.result()
+            except MCPError as exc:
+                raise mcp.decode_error(exc.error.model_dump(mode="json")) from None
+            except (OSError, httpx2.HTTPError) as exc:
+                raise UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable") from exc
+            finally:
+                call.cancel()
+        wire = result.model_dump(by_alias=True, exclude_none=True, mode="json")
+        yield mcp.decode_outcome(wire, task_id=task_id)
+
+
+class RemoteA2AAgent(_Remote):
+    """An A2A agent, by the URL its card is served under; each card skill is one skill."""
+
+    async def connect(self) -> None:
+        card_url = f"{self.url}/.well-known/agent-card.json"
+        try:
+            async with httpx.AsyncClient(headers=self.headers, timeout=self.timeout) as http:
+                r = await http.get(card_url)
+                r.raise_for_status()
+                card = _json.loads(r.content)
+        except (httpx.HTTPError, EffmeshError) as exc:
+            self.healthy = False
+            raise UpstreamUnavailable(f"A2A agent {self.name!r} is unreachable") from exc
+        self._adopt(a2a.decode_agent(card))
+
+    async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
+        # The caller's task id is this gateway's; the remote agent makes its own.
+        message = replace(invocation.message, task_id=None)
+        _, params = a2a.encode_invocation(replace(invocation, message=message, mode="stream"))
+        request = pb.SendMessageRequest()
+        json_format.ParseDict(params, request)
+        http = httpx.AsyncClient(headers=self.headers, timeout=self.timeout)
+        remote_task: str | None = None
+        try:
+            client = await create_client(
+                self.url, client_config=ClientConfig(streaming=True, httpx_client=http)
+            )
+            async with client:
+                try:
+                    async for response in client.send_message(request):
+                        item = a2a.decode_stream_item(json_format.MessageToDict(response))
+                        remote_task = getattr(item, "task_id", remote_task)
+                        yield item
+                except asyncio.CancelledError:
+                    if remote_task:
+                        with contextlib.suppress(Exception):
+                            await client.cancel_task(pb.CancelTaskRequest(id=remote_task))
+                    raise
+        except A2AClientTimeoutError:
+            raise Timeout(f"A2A agent {self.name!r} timed out") from None
+        except (httpx.HTTPError, AgentCardResolutionError) as exc:
+            raise UpstreamUnavailable(f"A2A agent {self.name!r} is unreachable") from exc
+        except A2AError as exc:
+            code = JSON_RPC_ERROR_CODE_MAP.get(type(exc), jsonrpc.INTERNAL_ERROR)
+            raise a2a.decode_error({"code": code, "message": exc.message}) from None
+        finally:
+            await http.aclose()
+
+
+class RemoteACPAgent(_Remote):
+    """An ACP server by its base URL; each ACP agent there is one skill."""
+
+    async def connect(self) -> None:
+        try:
+            async with httpx.AsyncClient(headers=self.headers, timeout=self.timeout) as http:
+                r = await http.get(f"{self.url}/agents")
+                r.raise_for_status()
+                body = _json.loads(r.content)
+        except (httpx.HTTPError, EffmeshError) as exc:
+            self.healthy = False
+            raise UpstreamUnavailable(f"ACP agent {self.name!r} is unreachable") from exc
+        manifests: list[Any] = body.get("agents", []) if isinstance(body, dict) else []
+        skills = tuple(s for m in manifests for s in acp.decode_agent(m).skills)
+        self._adopt(AgentDescriptor(self.name, skills))
+
+    async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
+        body, trace = acp.encode_invocation(replace(invocation, mode="stream", progress_token=None))
+        headers = {**self.headers, **trace, "Content-Type": "application/json"}
+        run_id: str | None = None
+        async with httpx.AsyncClient(timeout=self.timeout) as http:
+            try:
+                async with http.stream(
+                    "POST", f"{self.url}/runs", content=_json.dumps(body), headers=headers
+                ) as response:
+                    if response.status_code >= 400:
+                        raw = await response.aread()
+                        raise acp.decode_error(response.status_code, _json.loads(raw))
+                    run_id = response.headers.get("Run-ID")
+                    async for line in response.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        for_this = acp.decode_stream_item(_json.loads(line[5:]), run_id=run_id)
+                        yield for_this
+            except asyncio.CancelledError:
+                if run_id:
+                    with contextlib.suppress(httpx.HTTPError):
+                        await http.post(f"{self.url}/runs/{run_id}/cancel", headers=self.headers)
+                raise
+            except httpx.HTTPError as exc:
+                raise UpstreamUnavailable(f"ACP agent {self.name!r} is unreachable") from exc

@@ -1,0 +1,108 @@
+"""The 3x3 matrix: an MCP, an A2A and an ACP caller each reach an agent that speaks MCP, A2A
+or ACP, through the gateway. The upstream agents are served by a second gateway on its own
+port, so every hop is real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from a2a.client import ClientConfig, create_client
+from a2a.types import a2a_pb2 as pb
+from acp_sdk.client import Client as ACPClient
+from acp_sdk.models import Message, MessagePart, RunStatus
+from mcp import Client as MCPClient
+
+from agents.echo import EchoAgent
+from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent
+from gateway.app import create_app
+from gateway.registry import Registry
+from tests.servers import running
+
+pytestmark = pytest.mark.anyio
+UPSTREAMS = ["up_mcp", "up_a2a", "up_acp"]
+SKILL = {"up_mcp": "echo.echo", "up_a2a": "echo", "up_acp": "echo.echo"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[str]:
+    upstream = Registry()
+    upstream.add(EchoAgent())
+    with running(lambda base: create_app(upstream, base_url=base)) as up:
+        remotes = [
+            RemoteMCPAgent("up_mcp", f"{up}/mcp/"),
+            RemoteA2AAgent("up_a2a", f"{up}/a2a/echo"),
+            RemoteACPAgent("up_acp", f"{up}/acp"),
+        ]
+
+        async def connect() -> None:
+            for remote in remotes:
+                await remote.connect()
+
+        asyncio.run(connect())
+        registry = Registry()
+        for remote in remotes:
+            registry.add(remote)
+        with running(lambda base: create_app(registry, base_url=base)) as url:
+            yield url
+
+
+def test_remote_agents_bring_their_skills(gateway: str) -> None:
+    import httpx
+
+    agents = {a["name"]: a for a in httpx.get(f"{gateway}/agents").json()["agents"]}
+    assert set(agents) == set(UPSTREAMS)
+    assert "echo.echo" in agents["up_mcp"]["skills"]
+    assert "echo" in agents["up_a2a"]["skills"]
+    assert "echo.echo" in agents["up_acp"]["skills"]
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+async def test_an_mcp_caller_reaches_every_kind_of_agent(gateway: str, upstream: str) -> None:
+    async with MCPClient(f"{gateway}/mcp") as client:
+        result = await client.call_tool(f"{upstream}.{SKILL[upstream]}", {"text": "hi mcp"})
+    assert result.is_error is False
+    texts = [c.text for c in result.content if c.type == "text"]  # type: ignore[union-attr]
+    assert "hi mcp" in texts
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+async def test_an_a2a_caller_reaches_every_kind_of_agent(gateway: str, upstream: str) -> None:
+    request = pb.SendMessageRequest(
+        message=pb.Message(message_id="m", role=pb.ROLE_USER, parts=[pb.Part(text="hi a2a")])
+    )
+    request.metadata.update({"effmesh.skill": SKILL[upstream]})
+    client = await create_client(
+        f"{gateway}/a2a/{upstream}", client_config=ClientConfig(streaming=True)
+    )
+    async with client:
+        responses = [r async for r in client.send_message(request)]
+    texts = []
+    for r in responses:
+        if r.HasField("artifact_update"):
+            texts += [p.text for p in r.artifact_update.artifact.parts]
+        if r.HasField("task"):
+            texts += [p.text for a in r.task.artifacts for p in a.parts]
+    assert "hi a2a" in texts
+    last = responses[-1]
+    state = last.task.status.state if last.HasField("task") else last.status_update.status.state
+    assert state == pb.TASK_STATE_COMPLETED
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+async def test_an_acp_caller_reaches_every_kind_of_agent(gateway: str, upstream: str) -> None:
+    async with ACPClient(
+        base_url=f"{gateway}/acp", headers={"Content-Type": "application/json"}
+    ) as client:
+        run = await client.run_sync(
+            [Message(parts=[MessagePart(content="hi acp")])], agent=f"{upstream}.{SKILL[upstream]}"
+        )
+    assert run.status == RunStatus.COMPLETED, run.error
+    contents = [p.content for m in run.output for p in m.parts]
+    assert "hi acp" in contents
