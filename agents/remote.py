@@ -68,7 +68,8 @@ class RemoteMCPAgent(_Remote):
         try:
             async with self._client() as client:
                 listed = await client.list_tools()
-        except (OSError, httpx2.HTTPError, MCPError) as exc:
+        except (OSError, httpx2.HTTPError, MCPError, ExceptionGroup) as exc:
+            # The SDK's task group wraps transport failures in an ExceptionGroup.
             self.healthy = False
             raise UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable") from exc
         wire = listed.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -81,32 +82,34 @@ class RemoteMCPAgent(_Remote):
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             await updates.put(ProgressEvent(task_id, progress, total, message))
 
-        async with self._client() as client:
-            call = asyncio.ensure_future(
-                client.call_tool(
-                    params["name"],
-                    params.get("arguments"),
-                    progress_callback=on_progress,
-                    meta=params.get("_meta"),
+        try:
+            async with self._client() as client:
+                call = asyncio.ensure_future(
+                    client.call_tool(
+                        params["name"],
+                        params.get("arguments"),
+                        progress_callback=on_progress,
+                        meta=params.get("_meta"),
+                    )
                 )
-            )
-            try:
-                while not call.done():
-                    waiter = asyncio.ensure_future(updates.get())
-                    await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                    if waiter.done():
-                        yield waiter.result()
-                    else:
-                        waiter.cancel()
-                while not updates.empty():
-                    yield updates.get_nowait()
-                result = call.result()
-            except MCPError as exc:
-                raise mcp.decode_error(exc.error.model_dump(mode="json")) from None
-            except (OSError, httpx2.HTTPError) as exc:
-                raise UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable") from exc
-            finally:
-                call.cancel()
+                try:
+                    while not call.done():
+                        waiter = asyncio.ensure_future(updates.get())
+                        await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                        if waiter.done():
+                            yield waiter.result()
+                        else:
+                            waiter.cancel()
+                    while not updates.empty():
+                        yield updates.get_nowait()
+                    result = call.result()
+                finally:
+                    call.cancel()
+        except MCPError as exc:
+            raise mcp.decode_error(exc.error.model_dump(mode="json")) from None
+        except (OSError, httpx2.HTTPError, ExceptionGroup) as exc:
+            # The SDK's task group wraps transport failures in an ExceptionGroup.
+            raise UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable") from exc
         wire = result.model_dump(by_alias=True, exclude_none=True, mode="json")
         yield mcp.decode_outcome(wire, task_id=task_id)
 

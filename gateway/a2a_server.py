@@ -159,6 +159,8 @@ def card_for(agent: Agent, base_url: str) -> pb.AgentCard:
 def routes(registry: Registry, base_url: str) -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for agent in registry.agents():
+        if not agent.descriptor.skills:
+            continue  # an agent that is down has no card until it is back
         name = agent.descriptor.name
         card = card_for(agent, base_url)
         handler = DefaultRequestHandler(

@@ -42,7 +42,7 @@ def create_app(
                         "name": a.descriptor.name,
                         "description": a.descriptor.description,
                         "skills": [s.name for s in a.descriptor.skills],
-                        "state": "up",
+                        "state": "up" if getattr(a, "healthy", True) else "down",
                     }
                     for a in registry.agents()
                 ]

@@ -68,6 +68,26 @@ def _cmd_mcp_stdio(args: argparse.Namespace) -> int:
     return asyncio.run(stdio_bridge.relay(args.url, headers))
 
 
+def _cmd_agents(args: argparse.Namespace) -> int:
+    import os
+
+    import httpx
+
+    token = args.token or os.environ.get("EFFMESH_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.get(f"{args.url.rstrip('/')}/agents", headers=headers, timeout=10)
+        response.raise_for_status()
+        agents = response.json()["agents"]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        sys.stderr.write(f"effmesh: cannot list agents at {args.url}: {type(exc).__name__}\n")
+        return 1
+    for agent in agents:
+        skills = ", ".join(agent["skills"]) or "-"
+        sys.stdout.write(f"{agent['name']:20} {agent['state']:5} {skills}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="effmesh", description="Multi-agent protocol gateway: MCP, A2A and ACP."
@@ -94,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--skill", help="the skill an A2A request addresses, if it does not say")
     t.add_argument("file", nargs="?", default="-", help="JSON message (default: stdin)")
     t.set_defaults(func=_cmd_translate)
+    a = sub.add_parser("agents", help="list a running gateway's agents and their state")
+    a.add_argument("--url", default="http://127.0.0.1:8640", help="the gateway's base URL")
+    a.add_argument("--token", help="bearer token (or EFFMESH_TOKEN)")
+    a.set_defaults(func=_cmd_agents)
     r = sub.add_parser("rules", help="print every translation rule as a Markdown table")
     r.add_argument("--readme", help="rewrite the rule and error tables in this README instead")
     r.set_defaults(func=_cmd_rules)

@@ -28,6 +28,8 @@ from typing import Any
 
 from adapters.errors import InvalidParams
 
+__all__ = ["AgentConfig", "Config", "InvalidParams", "load"]
+
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:

@@ -84,6 +84,8 @@ def build_server(
             raise _mcp_error(Timeout("the agent timed out")) from None
         except EffmeshError as exc:
             raise _mcp_error(exc) from None
+        except Exception:  # noqa: BLE001 - the wire gets a generic error, never our text
+            raise _mcp_error(Internal()) from None
         if result.get("resultType") == "input_required":
             return mt.InputRequiredResult.model_validate(result)
         return mt.CallToolResult.model_validate(result)

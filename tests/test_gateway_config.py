@@ -1,0 +1,64 @@
+"""Building the gateway from configuration: remote agents, refused addresses, agents down."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from adapters.errors import Forbidden, InvalidParams
+from gateway.addresses import check_agent_url
+from gateway.config import AgentConfig, Config
+from gateway.server import build_registry
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]/mcp",
+        "http://metadata.google.internal/computeMetadata",
+    ],
+)
+def test_link_local_and_metadata_addresses_are_refused(url: str) -> None:
+    with pytest.raises(Forbidden):
+        check_agent_url(url, allow_private=False)
+    assert check_agent_url(url, allow_private=True) == url
+
+
+@pytest.mark.parametrize("url", ["ftp://x/y", "file:///etc/passwd", "http:///nohost"])
+def test_agent_urls_must_be_http(url: str) -> None:
+    with pytest.raises(InvalidParams):
+        check_agent_url(url, allow_private=True)
+
+
+def test_loopback_agents_are_allowed() -> None:
+    assert check_agent_url("http://127.0.0.1:9/a2a/x", allow_private=False)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_remote_agent_is_registered_as_down() -> None:
+    port = _closed_port()
+    config = Config(
+        agents=(
+            AgentConfig("echo", "echo"),
+            AgentConfig("far", "a2a", url=f"http://127.0.0.1:{port}/a2a/x"),
+            AgentConfig("tools", "mcp", url=f"http://127.0.0.1:{port}/mcp"),
+            AgentConfig("runs", "acp", url=f"http://127.0.0.1:{port}/acp"),
+        )
+    )
+    registry = asyncio.run(build_registry(config))
+    states = {a.descriptor.name: getattr(a, "healthy", True) for a in registry.agents()}
+    assert states == {"echo": True, "far": False, "tools": False, "runs": False}
+
+
+def test_unknown_kinds_and_missing_urls_are_configuration_errors() -> None:
+    for entry in (AgentConfig("x", "smtp"), AgentConfig("y", "mcp")):
+        with pytest.raises(InvalidParams):
+            asyncio.run(build_registry(Config(agents=(entry,))))
