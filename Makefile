@@ -18,13 +18,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/effmesh demo
+	$(BIN)/effmesh serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.translation --out benchmarks/results/translation.json --readme README.md
+	$(BIN)/python -m benchmarks.hop --out benchmarks/results/hop.json --readme README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 import httpx2
-from a2a.client import ClientConfig, create_client
+from a2a.client import Client as A2AClient
+from a2a.client import ClientConfig, ClientFactory
 from a2a.client.errors import A2AClientTimeoutError, AgentCardResolutionError
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError
@@ -115,7 +116,19 @@ class RemoteMCPAgent(_Remote):
 
 
 class RemoteA2AAgent(_Remote):
-    """An A2A agent, by the URL its card is served under; each card skill is one skill."""
+    """An A2A agent, by the URL its card is served under; each card skill is one skill.
+
+    One SDK client (and its HTTP connection pool) serves every call made on an event loop.
+    """
+
+    def __init__(
+        self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
+    ) -> None:
+        super().__init__(name, url, timeout=timeout, headers=headers)
+        self._card = pb.AgentCard()
+        self._client: A2AClient | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def connect(self) -> None:
         card_url = f"{self.url}/.well-known/agent-card.json"
@@ -124,10 +137,25 @@ class RemoteA2AAgent(_Remote):
                 r = await http.get(card_url)
                 r.raise_for_status()
                 card = _json.loads(r.content)
-        except (httpx.HTTPError, EffmeshError) as exc:
+            self._adopt(a2a.decode_agent(card))
+            json_format.ParseDict(card, self._card, ignore_unknown_fields=True)
+        except (httpx.HTTPError, EffmeshError, json_format.ParseError) as exc:
             self.healthy = False
             raise UpstreamUnavailable(f"A2A agent {self.name!r} is unreachable") from exc
-        self._adopt(a2a.decode_agent(card))
+
+    def _sdk_client(self) -> A2AClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._http = httpx.AsyncClient(headers=self.headers, timeout=self.timeout)
+            config = ClientConfig(streaming=True, httpx_client=self._http)
+            self._client = ClientFactory(config).create(self._card)
+            self._loop = loop
+        return self._client
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        self._client = self._http = self._loop = None
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         # The caller's task id is this gateway's; the remote agent makes its own.
@@ -135,23 +163,18 @@ class RemoteA2AAgent(_Remote):
         _, params = a2a.encode_invocation(replace(invocation, message=message, mode="stream"))
         request = pb.SendMessageRequest()
         json_format.ParseDict(params, request)
-        http = httpx.AsyncClient(headers=self.headers, timeout=self.timeout)
         remote_task: str | None = None
+        client = self._sdk_client()
         try:
-            client = await create_client(
-                self.url, client_config=ClientConfig(streaming=True, httpx_client=http)
-            )
-            async with client:
-                try:
-                    async for response in client.send_message(request):
-                        item = a2a.decode_stream_item(json_format.MessageToDict(response))
-                        remote_task = getattr(item, "task_id", remote_task)
-                        yield item
-                except asyncio.CancelledError:
-                    if remote_task:
-                        with contextlib.suppress(Exception):
-                            await client.cancel_task(pb.CancelTaskRequest(id=remote_task))
-                    raise
+            async for response in client.send_message(request):
+                item = a2a.decode_stream_item(json_format.MessageToDict(response))
+                remote_task = getattr(item, "task_id", remote_task)
+                yield item
+        except asyncio.CancelledError:
+            if remote_task:
+                with contextlib.suppress(A2AError, httpx.HTTPError):
+                    await client.cancel_task(pb.CancelTaskRequest(id=remote_task))
+            raise
         except A2AClientTimeoutError:
             raise Timeout(f"A2A agent {self.name!r} timed out") from None
         except (httpx.HTTPError, AgentCardResolutionError) as exc:
@@ -159,8 +182,6 @@ class RemoteA2AAgent(_Remote):
         except A2AError as exc:
             code = JSON_RPC_ERROR_CODE_MAP.get(type(exc), jsonrpc.INTERNAL_ERROR)
             raise a2a.decode_error({"code": code, "message": exc.message}) from None
-        finally:
-            await http.aclose()
 
 
 class RemoteACPAgent(_Remote):

@@ -56,6 +56,10 @@ def create_app(
                 yield
             finally:
                 await tasks.close()
+                for agent in registry.agents():
+                    close = getattr(agent, "close", None)
+                    if close is not None:
+                        await close()
 
     async def mcp_websocket(websocket: WebSocket) -> None:
         await serve_websocket(
