@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from gateway import a2a_server, acp_server
+from gateway import a2a_server, acp_server, ws_endpoints
 from gateway.config import Config
 from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
@@ -66,9 +66,17 @@ def create_app(
             websocket, build_server(registry, timeout=config.call_timeout_seconds)
         )
 
+    async def a2a_websocket(websocket: WebSocket) -> None:
+        await ws_endpoints.serve_a2a(websocket, registry, tasks, config.max_body_bytes)
+
+    async def acp_websocket(websocket: WebSocket) -> None:
+        await ws_endpoints.serve_acp(websocket, registry, tasks, config.max_body_bytes)
+
     routes: list[Any] = [
         Route("/agents", list_agents, methods=["GET"]),
         WebSocketRoute("/mcp/ws", mcp_websocket),
+        WebSocketRoute("/a2a/ws", a2a_websocket),
+        WebSocketRoute("/acp/ws", acp_websocket),
         Mount("/mcp", app=mcp_http),
         Mount("/acp", routes=acp_server.routes(registry, tasks)),
         *a2a_server.routes(registry, base_url),
