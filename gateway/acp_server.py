@@ -85,7 +85,6 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
         invocation = acp.decode_invocation(body, headers=request.headers)
         route = registry.route(invocation.skill)
         record = tasks.start(route, invocation)
-        record.agent_name = route.tool_name
         headers = {"Run-ID": record.task.task_id}
         if invocation.mode == "stream":
             return StreamingResponse(

@@ -18,11 +18,16 @@ from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
 from gateway.registry import Registry
 from gateway.security import Guard
+from gateway.store import TaskStore
 from gateway.tasks import TaskManager
 
 
 def create_app(
-    registry: Registry, config: Config | None = None, *, base_url: str | None = None
+    registry: Registry,
+    config: Config | None = None,
+    *,
+    base_url: str | None = None,
+    store: TaskStore | None = None,
 ) -> Guard:
     """The ASGI app: every route behind the guard (auth, size and rate limits).
 
@@ -30,7 +35,7 @@ def create_app(
     """
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
-    tasks = TaskManager(timeout=config.call_timeout_seconds)
+    tasks = TaskManager(timeout=config.call_timeout_seconds, store=store)
     mcp_server = build_server(registry, timeout=config.call_timeout_seconds)
     mcp_http = mcp_server.streamable_http_app(streamable_http_path="/", host=config.host)
 
@@ -56,6 +61,7 @@ def create_app(
                 yield
             finally:
                 await tasks.close()
+                tasks.store.close()
                 for agent in registry.agents():
                     close = getattr(agent, "close", None)
                     if close is not None:

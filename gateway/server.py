@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -15,6 +16,7 @@ from gateway import config as config_mod
 from gateway.addresses import check_agent_url
 from gateway.app import create_app
 from gateway.registry import Registry
+from gateway.store import SQLiteTaskStore
 
 RemoteKind = type[RemoteMCPAgent] | type[RemoteA2AAgent] | type[RemoteACPAgent]
 REMOTE_KINDS: dict[str, RemoteKind] = {
@@ -77,7 +79,8 @@ def serve(*, host: str | None, port: int | None, config: str | None, data_dir: s
         sys.stderr.write(f"effmesh: {exc.public_message}\n")
         return 2
     base = f"http://{cfg.host}:{cfg.port}"
-    app = create_app(registry, cfg, base_url=base)
+    store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
+    app = create_app(registry, cfg, base_url=base, store=store)
     for label, url in endpoints(base, registry):
         sys.stdout.write(f"{label:24} {url}\n")
     sys.stdout.flush()

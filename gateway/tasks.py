@@ -27,6 +27,7 @@ from adapters.model import (
 )
 from gateway import calls
 from gateway.registry import Route
+from gateway.store import MemoryTaskStore, TaskStore
 
 
 @dataclass
@@ -87,18 +88,31 @@ def apply(task: Task, item: StreamItem) -> Task:
             return task
 
 
+STOPPED_REASON = "the gateway stopped while the task was running"
+
+
 class TaskManager:
     """Runs invocations as tasks on the gateway's event loop. Not thread-safe."""
 
-    def __init__(self, *, timeout: float = 60.0) -> None:
+    def __init__(self, *, timeout: float = 60.0, store: TaskStore | None = None) -> None:
         self.timeout = timeout
+        self.store: TaskStore = store or MemoryTaskStore()
         self._records: dict[str, TaskRecord] = {}
+        self._closing = False
+        # Tasks a previous process left running can never finish: say so now.
+        self.store.fail_unfinished()
 
     def get(self, task_id: str) -> TaskRecord:
-        try:
-            return self._records[task_id]
-        except KeyError:
-            raise TaskNotFound(task_id) from None
+        record = self._records.get(task_id)
+        if record is not None:
+            return record
+        stored = self.store.load(task_id)
+        if stored is None:
+            raise TaskNotFound(task_id)
+        task, agent_name = stored
+        record = TaskRecord(task, agent_name, items=[task])
+        record.done.set()
+        return record
 
     def start(self, route: Route, invocation: Invocation) -> TaskRecord:
         task_id = calls.new_task_id()
@@ -108,8 +122,9 @@ class TaskManager:
             invocation.message.context_id,
             history=(invocation.message,),
         )
-        record = TaskRecord(task, route.agent.descriptor.name)
+        record = TaskRecord(task, route.tool_name)
         self._records[task_id] = record
+        self.store.save(task, record.agent_name)
         record.runner = asyncio.get_running_loop().create_task(self._run(record, route, invocation))
         return record
 
@@ -119,6 +134,7 @@ class TaskManager:
             record.changed.notify_all()
 
     async def _finish(self, record: TaskRecord) -> None:
+        self.store.save(record.task, record.agent_name)
         async with record.changed:
             record.items.append(record.task)
             record.done.set()
@@ -143,7 +159,10 @@ class TaskManager:
                     record.task, Internal("the agent ended without a result").public_message
                 )
         except asyncio.CancelledError:
-            record.task = replace(record.task, state=TaskState.CANCELED)
+            if self._closing:
+                record.task = _failed(record.task, STOPPED_REASON)
+            else:
+                record.task = replace(record.task, state=TaskState.CANCELED)
         except TimeoutError:
             record.task = _failed(record.task, "the agent timed out")
         except IllegalTransition as exc:
@@ -167,6 +186,8 @@ class TaskManager:
         return record
 
     async def close(self) -> None:
+        """Stop every running task; each is failed with a reason, not left half-written."""
+        self._closing = True
         for record in self._records.values():
             if record.runner is not None and not record.runner.done():
                 record.runner.cancel()

@@ -118,7 +118,6 @@ async def serve_a2a(
         if isinstance(decoded, Invocation):
             route = registry.route(decoded.skill)
             record = tasks.start(route, decoded)
-            record.agent_name = route.tool_name
             if decoded.mode == "stream":
                 await send(jsonrpc.result(rid, a2a.encode_stream_item(record.task)))
                 async for item in record.follow():
@@ -161,7 +160,6 @@ async def serve_acp(
             invocation = acp.decode_invocation(params)
             route = registry.route(invocation.skill)
             record = tasks.start(route, invocation)
-            record.agent_name = route.tool_name
             if invocation.mode == "stream":
                 created = Task(record.task.task_id, TaskState.SUBMITTED, record.task.context_id)
                 first = acp.encode_outcome(created, agent_name=record.agent_name)
