@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from gateway import a2a_server, acp_server, ws_endpoints
+from gateway import a2a_server, acp_server, mesh, ws_endpoints
 from gateway.config import Config
 from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
@@ -78,8 +78,16 @@ def create_app(
     async def acp_websocket(websocket: WebSocket) -> None:
         await ws_endpoints.serve_acp(websocket, registry, tasks, config.max_body_bytes)
 
+    async def mesh_websocket(websocket: WebSocket) -> None:
+        # The guard already refused a missing or wrong token; with no token configured, only
+        # a peer on this machine may register agents.
+        client = websocket.client.host if websocket.client else ""
+        trusted = config.token is not None or client in ("127.0.0.1", "::1")
+        await mesh.serve_peer(websocket, registry, trusted=trusted)
+
     routes: list[Any] = [
         Route("/agents", list_agents, methods=["GET"]),
+        WebSocketRoute("/ws", mesh_websocket),
         WebSocketRoute("/mcp/ws", mcp_websocket),
         WebSocketRoute("/a2a/ws", a2a_websocket),
         WebSocketRoute("/acp/ws", acp_websocket),

@@ -224,6 +224,13 @@ def test_content_blocks_map_to_the_expected_parts() -> None:
     assert parts[4] == DataPart({"n": 1})
 
 
+@rule("mcp.decode.content.text", "mcp.encode.content.text")
+def test_a_peers_own_mcp_prefixed_meta_keys_are_not_taken_for_the_adapters() -> None:
+    result = {"content": [{"type": "text", "text": "", "_meta": {"mcp.type": None, "k": 1}}]}
+    again = mcp.encode_outcome(mcp.decode_outcome(result))
+    assert again["content"] == result["content"]
+
+
 @rule("mcp.encode.result.data")
 def test_structured_data_gets_a_text_rendering_for_old_clients() -> None:
     task = Task("t", TaskState.COMPLETED, artifacts=(Artifact("a", (DataPart({"n": 1}),)),))

@@ -21,9 +21,14 @@ LINK_KEYS = ("title", "description", "size", "icons")
 """ResourceLink fields with no canonical slot, kept in part metadata as ``mcp.<field>``."""
 
 
+ESCAPE = "mcp._meta."
+"""A peer's own ``_meta`` key in the ``mcp.`` namespace is kept under this prefix, so it
+cannot be mistaken for one of the adapter's keys."""
+
+
 def _meta_in(block: dict[str, Any], path: str) -> dict[str, Any]:
     meta = w.opt_obj(block, "_meta", path)
-    out = dict(meta) if meta else {}
+    out = {(ESCAPE + k if k.startswith("mcp.") else k): v for k, v in meta.items()} if meta else {}
     annotations = w.opt_obj(block, "annotations", path)
     if annotations is not None:
         out[ANNOTATIONS_KEY] = annotations
@@ -39,6 +44,8 @@ def _meta_out(block: dict[str, Any], metadata: Metadata, *skip: str) -> dict[str
             block["annotations"] = value
         elif key == TYPE_KEY or key in skip:
             continue
+        elif key.startswith(ESCAPE):
+            meta[key[len(ESCAPE) :]] = value
         else:
             meta[key] = value
     if meta:

@@ -1,0 +1,180 @@
+"""The mesh WebSocket ``/ws``: a peer behind NAT connects out, registers its agents, and they
+become callable from every protocol the gateway speaks.
+
+Frames are JSON-RPC 2.0, subprotocol ``effmesh``. Descriptors and calls travel in A2A's JSON
+forms (the richest of the three), through the A2A adapter:
+
+- peer -> gateway: ``mesh/register`` ``{"agents": [<agent card>...]}`` -> ``{"registered": [...]}``
+- gateway -> peer: ``mesh/run`` ``{"agent", "params": <SendMessage params>}``; the peer answers
+  with ``mesh/event`` notifications ``{"call": <id>, "item": <StreamResponse>}`` and then the
+  call's result (``{}``) or a JSON-RPC error;
+- gateway -> peer: ``mesh/cancel`` ``{"call": <id>}`` when the caller cancels.
+
+When the socket closes, the peer's agents leave the registry and calls in flight fail with
+``UpstreamUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from adapters import _json, a2a, jsonrpc
+from adapters.errors import (
+    EffmeshError,
+    Forbidden,
+    InvalidParams,
+    MethodNotFound,
+    UpstreamUnavailable,
+)
+from adapters.model import AgentDescriptor, Invocation, StreamItem
+from gateway.registry import Registry
+
+SUBPROTOCOL = "effmesh"
+_END = object()
+
+
+class Peer:
+    """One connected peer: its socket, and the calls it is running for the gateway."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self._ids = itertools.count(1)
+        self._calls: dict[int, asyncio.Queue[Any]] = {}
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._lock:
+            await self.websocket.send_text(_json.dumps(message).decode())
+
+    def open_call(self) -> tuple[int, asyncio.Queue[Any]]:
+        call_id = next(self._ids)
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._calls[call_id] = queue
+        return call_id, queue
+
+    def close_call(self, call_id: int) -> None:
+        self._calls.pop(call_id, None)
+
+    def deliver(self, call_id: Any, value: Any) -> None:
+        queue = self._calls.get(call_id) if type(call_id) is int else None
+        if queue is not None:
+            queue.put_nowait(value)
+
+    def lost(self) -> None:
+        self.closed = True
+        for queue in self._calls.values():
+            queue.put_nowait(UpstreamUnavailable("the agent's peer disconnected"))
+
+
+class DialInAgent:
+    """An agent that lives behind a peer's socket."""
+
+    def __init__(self, descriptor: AgentDescriptor, remote_name: str, peer: Peer) -> None:
+        self._descriptor = descriptor
+        self.remote_name = remote_name
+        self.peer = peer
+
+    @property
+    def descriptor(self) -> AgentDescriptor:
+        return self._descriptor
+
+    @property
+    def healthy(self) -> bool:
+        return not self.peer.closed
+
+    async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
+        if self.peer.closed:
+            raise UpstreamUnavailable("the agent's peer disconnected")
+        message = replace(invocation.message, task_id=None)
+        _, params = a2a.encode_invocation(replace(invocation, message=message, mode="stream"))
+        call_id, queue = self.peer.open_call()
+        try:
+            await self.peer.send(
+                jsonrpc.request(call_id, "mesh/run", {"agent": self.remote_name, "params": params})
+            )
+            while True:
+                value = await queue.get()
+                if value is _END:
+                    return
+                if isinstance(value, EffmeshError):
+                    raise value
+                yield value
+        except asyncio.CancelledError:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await self.peer.send(jsonrpc.request(None, "mesh/cancel", {"call": call_id}))
+            raise
+        finally:
+            self.peer.close_call(call_id)
+
+
+async def serve_peer(websocket: WebSocket, registry: Registry, *, trusted: bool) -> None:
+    """Serve one peer until its socket closes. ``trusted``: the peer authenticated (or is on
+    loopback with no token configured); others may not register agents."""
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    peer = Peer(websocket)
+    mine: list[str] = []
+    try:
+        while True:
+            text = await websocket.receive_text()
+            try:
+                msg = _json.loads(text)
+            except EffmeshError as exc:
+                await peer.send(jsonrpc.error(None, jsonrpc.PARSE_ERROR, exc.public_message))
+                continue
+            if not isinstance(msg, dict):
+                continue
+            if "method" in msg:
+                await _on_request(msg, peer, registry, mine, trusted)
+            elif "id" in msg:
+                # The end of a mesh/run call: its result, or its error.
+                error = msg.get("error")
+                peer.deliver(
+                    msg["id"], a2a.decode_error(error) if isinstance(error, dict) else _END
+                )
+    except (WebSocketDisconnect, RuntimeError, KeyError):
+        pass
+    finally:
+        peer.lost()
+        for name in mine:
+            registry.remove(name)
+
+
+async def _on_request(
+    msg: dict[str, Any], peer: Peer, registry: Registry, mine: list[str], trusted: bool
+) -> None:
+    rid = msg.get("id") if type(msg.get("id")) in (str, int) else None
+    method = msg.get("method")
+    raw_params = msg.get("params")
+    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
+    try:
+        if method == "mesh/event":
+            call = params.get("call")
+            peer.deliver(call, a2a.decode_stream_item(params.get("item")))
+            return
+        if method != "mesh/register":
+            raise MethodNotFound(method)
+        if not trusted:
+            raise Forbidden("registering agents needs a bearer token")
+        cards = params.get("agents")
+        if not isinstance(cards, list):
+            raise InvalidParams("must be an array", path="params.agents")
+        names = []
+        for card in cards:
+            descriptor = a2a.decode_agent(card)
+            registry.add(DialInAgent(descriptor, descriptor.name, peer))
+            mine.append(descriptor.name)
+            names.append(descriptor.name)
+        if rid is not None:
+            await peer.send(jsonrpc.result(rid, {"registered": names}))
+    except EffmeshError as exc:
+        if rid is not None:
+            await peer.send(a2a.jsonrpc_error(exc, rid))

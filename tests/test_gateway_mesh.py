@@ -1,0 +1,100 @@
+"""Dial-in agents over the mesh WebSocket: an agent behind NAT connects out and becomes
+callable from MCP, A2A and ACP; when it leaves, its calls fail fast and it is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from agents.dialin import dial
+from agents.echo import EchoAgent
+from gateway.app import create_app
+from gateway.registry import Registry
+from tests.servers import running
+
+
+@pytest.fixture
+def gateway() -> Iterator[str]:
+    registry = Registry()
+    registry.add(EchoAgent())
+    with running(lambda base: create_app(registry, base_url=base)) as url:
+        yield url
+
+
+class PeerThread:
+    """A dial-in peer on its own event loop, as it would run on another machine."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.registered = asyncio.Event()
+        self.url = url
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.future = asyncio.run_coroutine_threadsafe(self._start(), self.loop)
+
+    async def _start(self) -> None:
+        self.stopping = asyncio.Event()
+        peer = asyncio.ensure_future(dial(self.url, [EchoAgent("far")], registered=self.registered))
+        await self.stopping.wait()
+        peer.cancel()  # closes the socket on the way out, as a peer going away does
+        with contextlib.suppress(asyncio.CancelledError):
+            await peer
+
+    def wait_registered(self) -> None:
+        asyncio.run_coroutine_threadsafe(
+            asyncio.wait_for(self.registered.wait(), 10), self.loop
+        ).result(15)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.future.result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def test_a_dial_in_agent_is_callable_from_mcp_and_acp_and_leaves_cleanly(gateway: str) -> None:
+    peer = PeerThread(gateway.replace("http://", "ws://") + "/ws")
+    try:
+        peer.wait_registered()
+        agents = {a["name"]: a for a in httpx.get(f"{gateway}/agents").json()["agents"]}
+        assert agents["far"]["state"] == "up"
+
+        async def via_mcp() -> list[str]:
+            async with Client(f"{gateway}/mcp") as client:
+                result = await client.call_tool("far.echo", {"text": "from afar"})
+            return [c.text for c in result.content]  # type: ignore[union-attr]
+
+        assert asyncio.run(via_mcp()) == ["from afar"]
+        run = httpx.post(
+            f"{gateway}/acp/runs",
+            json={
+                "agent_name": "far.echo",
+                "mode": "sync",
+                "input": [{"role": "user", "parts": [{"content": "acp too"}]}],
+            },
+        ).json()
+        assert run["status"] == "completed"
+        assert run["output"][0]["parts"][0]["content"] == "acp too"
+    finally:
+        peer.stop()
+
+    async def after() -> None:
+        async with Client(f"{gateway}/mcp") as client:
+            with pytest.raises(MCPError):
+                await client.call_tool("far.echo", {"text": "gone"})
+
+    for _ in range(100):
+        names = {a["name"] for a in httpx.get(f"{gateway}/agents").json()["agents"]}
+        if "far" not in names:
+            break
+        threading.Event().wait(0.05)
+    assert "far" not in names
+    asyncio.run(after())
