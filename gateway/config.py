@@ -13,7 +13,7 @@
     [[agents]]
     name = "echo"
     kind = "echo"                    # built in; remote kinds: "mcp", "a2a", "acp"
-    allow = ["*"]                    # which token names may call it
+    url = "http://..."               # for remote kinds
 
 Unknown keys are errors, so a typo does not silently fall back to a default.
 """
@@ -36,8 +36,6 @@ class AgentConfig:
     name: str
     kind: str
     url: str | None = None
-    command: tuple[str, ...] = ()
-    allow: tuple[str, ...] = ("*",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +75,6 @@ def _agent(raw: Any, i: int) -> AgentConfig:
             name=str(raw["name"]),
             kind=str(raw["kind"]),
             url=raw.get("url"),
-            command=tuple(raw.get("command", ())),
-            allow=tuple(raw.get("allow", ("*",))),
         )
     except KeyError as exc:
         raise InvalidParams("is required", path=f"{where}.{exc.args[0]}") from None

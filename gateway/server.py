@@ -31,7 +31,10 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
     out = [
         ("MCP (streamable HTTP)", f"{base}/mcp"),
         ("MCP (WebSocket)", f"{ws}/mcp/ws"),
+        ("A2A (WebSocket)", f"{ws}/a2a/ws"),
         ("ACP", f"{base}/acp"),
+        ("ACP (WebSocket)", f"{ws}/acp/ws"),
+        ("mesh (dial-in agents)", f"{ws}/ws"),
         ("agents", f"{base}/agents"),
     ]
     out += [
