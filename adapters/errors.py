@@ -205,6 +205,22 @@ def from_code(code: ErrorCode, message: str | None = None) -> EffmeshError:
     return err
 
 
+KNOWN_CODES: frozenset[str] = frozenset(c.value for c in ErrorCode)
+
+
+def text_of(message: object) -> str | None:
+    """A peer's error message, if it is a string."""
+    return message if type(message) is str else None
+
+
+def from_data(data: object, message: object) -> EffmeshError | None:
+    """The error a peer named with ``{"effmesh_code": ...}`` in its error data, if it did."""
+    named = data.get("effmesh_code") if type(data) is dict else None
+    if isinstance(named, str) and named in KNOWN_CODES:
+        return from_code(ErrorCode(named), text_of(message))
+    return None
+
+
 def as_effmesh_error(exc: BaseException) -> EffmeshError:
     """The error to put on the wire for ``exc``: itself if it is ours, else a generic Internal."""
     if isinstance(exc, EffmeshError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Wall-clock checks are flaky on a loaded 2-core CI machine; the properties are what matter.
@@ -15,3 +16,8 @@ settings.register_profile(
     derandomize=os.environ.get("CI") == "true",
 )
 settings.load_profile("effmesh")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

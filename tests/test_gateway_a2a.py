@@ -17,11 +17,6 @@ from tests.servers import running
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     registry = Registry()

@@ -25,11 +25,6 @@ UPSTREAMS = ["up_mcp", "up_a2a", "up_acp"]
 SKILL = {"up_mcp": "echo.echo", "up_a2a": "echo", "up_acp": "echo.echo"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[str]:
     upstream = Registry()

@@ -28,11 +28,6 @@ def base_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def transports(base: str) -> dict[str, object]:
     return {
         "streamable-http": f"{base}/mcp",

@@ -20,11 +20,6 @@ from tests.servers import running
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def ws_base() -> Iterator[str]:
     registry = Registry()

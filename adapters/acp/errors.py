@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from adapters.errors import EffmeshError, ErrorCode, as_effmesh_error, from_code
+from adapters.errors import (
+    EffmeshError,
+    ErrorCode,
+    as_effmesh_error,
+    from_code,
+    from_data,
+    text_of,
+)
 
 TABLE: Final[dict[ErrorCode, tuple[int, str]]] = {
     ErrorCode.PARSE_ERROR: (422, "invalid_input"),
@@ -29,7 +36,6 @@ TABLE: Final[dict[ErrorCode, tuple[int, str]]] = {
     ErrorCode.CANCELED: (409, "server_error"),
     ErrorCode.INTERNAL: (500, "server_error"),
 }
-_KNOWN: Final = frozenset(c.value for c in ErrorCode)
 
 
 def encode_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
@@ -45,12 +51,10 @@ def encode_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
 def decode_error(status: int, body: Any) -> EffmeshError:
     """The canonical error of a peer's ACP Error body and HTTP status."""
     error = body if type(body) is dict else {}
-    message = error.get("message")
-    text = message if type(message) is str else None
-    data = error.get("data")
-    named = data.get("effmesh_code") if type(data) is dict else None
-    if isinstance(named, str) and named in _KNOWN:
-        return from_code(ErrorCode(named), text)
+    named = from_data(error.get("data"), error.get("message"))
+    if named is not None:
+        return named
+    text = text_of(error.get("message"))
     code = error.get("code")
     if code == "not_found" or status == 404:
         return from_code(ErrorCode.NOT_FOUND, text)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any, Final
 
 from adapters import jsonrpc
-from adapters.errors import EffmeshError, ErrorCode, as_effmesh_error, from_code
+from adapters.errors import (
+    EffmeshError,
+    ErrorCode,
+    as_effmesh_error,
+    from_code,
+    from_data,
+    text_of,
+)
 from adapters.jsonrpc import RequestId
 
 REQUEST_TIMEOUT: Final = -32001
@@ -49,9 +56,6 @@ for _canonical, _wire in CODES.items():
     _FROM_WIRE.setdefault(_wire, _canonical)
 
 
-_KNOWN: Final = frozenset(c.value for c in ErrorCode)
-
-
 def encode_error(exc: BaseException) -> dict[str, Any]:
     """The JSON-RPC ``error`` object for ``exc``; foreign exceptions become a generic error."""
     err = as_effmesh_error(exc)
@@ -67,14 +71,11 @@ def error_response(exc: BaseException, id: RequestId | None) -> dict[str, Any]:
 
 def decode_error(error: dict[str, Any]) -> EffmeshError:
     """The canonical error a peer's JSON-RPC ``error`` object stands for."""
+    named = from_data(error.get("data"), error.get("message"))
+    if named is not None:
+        return named
     code = error.get("code")
-    message = error.get("message")
-    text = message if type(message) is str else None
-    data = error.get("data")
-    named = data.get("effmesh_code") if type(data) is dict else None
-    if isinstance(named, str) and named in _KNOWN:
-        return from_code(ErrorCode(named), text)
     canonical = ErrorCode.INTERNAL
     if type(code) is int:
         canonical = _FROM_WIRE.get(code, ErrorCode.INTERNAL)
-    return from_code(canonical, text)
+    return from_code(canonical, text_of(error.get("message")))
