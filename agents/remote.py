@@ -28,7 +28,7 @@ from mcp.shared.exceptions import MCPError
 
 from adapters import _json, a2a, acp, jsonrpc, mcp
 from adapters.errors import EffmeshError, Timeout, UpstreamUnavailable
-from adapters.model import AgentDescriptor, Invocation, ProgressEvent, StreamItem
+from adapters.model import AgentDescriptor, Invocation, Mode, ProgressEvent, StreamItem
 
 Headers = dict[str, str]
 
@@ -126,7 +126,7 @@ class RemoteA2AAgent(_Remote):
     ) -> None:
         super().__init__(name, url, timeout=timeout, headers=headers)
         self._card = pb.AgentCard()
-        self._client: A2AClient | None = None
+        self._clients: dict[bool, A2AClient] = {}
         self._http: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -143,28 +143,36 @@ class RemoteA2AAgent(_Remote):
             self.healthy = False
             raise UpstreamUnavailable(f"A2A agent {self.name!r} is unreachable") from exc
 
-    def _sdk_client(self) -> A2AClient:
+    def _sdk_client(self, streaming: bool) -> A2AClient:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
+        if self._loop is not loop:
             self._http = httpx.AsyncClient(headers=self.headers, timeout=self.timeout)
-            config = ClientConfig(streaming=True, httpx_client=self._http)
-            self._client = ClientFactory(config).create(self._card)
+            self._clients = {
+                mode: ClientFactory(ClientConfig(streaming=mode, httpx_client=self._http)).create(
+                    self._card
+                )
+                for mode in (True, False)
+            }
             self._loop = loop
-        return self._client
+        return self._clients[streaming]
 
     async def close(self) -> None:
         if self._http is not None:
             await self._http.aclose()
-        self._client = self._http = self._loop = None
+        self._clients = {}
+        self._http = self._loop = None
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         # The caller's task id is this gateway's; the remote agent makes its own.
         message = replace(invocation.message, task_id=None)
-        _, params = a2a.encode_invocation(replace(invocation, message=message, mode="stream"))
+        # Stream only when someone listens for progress: a plain call is one request/response.
+        streaming = invocation.mode == "stream" or invocation.progress_token is not None
+        mode: Mode = "stream" if streaming else "sync"
+        _, params = a2a.encode_invocation(replace(invocation, message=message, mode=mode))
         request = pb.SendMessageRequest()
         json_format.ParseDict(params, request)
         remote_task: str | None = None
-        client = self._sdk_client()
+        client = self._sdk_client(streaming)
         try:
             async for response in client.send_message(request):
                 item = a2a.decode_stream_item(json_format.MessageToDict(response))
