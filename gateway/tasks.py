@@ -89,6 +89,8 @@ def apply(task: Task, item: StreamItem) -> Task:
 
 
 STOPPED_REASON = "the gateway stopped while the task was running"
+KEEP = 10_000
+"""Finished tasks kept in memory; older ones are served from the store."""
 
 
 class TaskManager:
@@ -114,6 +116,15 @@ class TaskManager:
         record.done.set()
         return record
 
+    def _forget_old(self) -> None:
+        """Keep memory bounded: finished tasks beyond the newest ``KEEP`` are read back from
+        the store when asked for (their live event streams are over anyway)."""
+        if len(self._records) <= KEEP:
+            return
+        finished = [tid for tid, r in self._records.items() if r.done.is_set()]
+        for task_id in finished[: len(self._records) - KEEP]:
+            del self._records[task_id]
+
     def start(self, route: Route, invocation: Invocation) -> TaskRecord:
         task_id = calls.new_task_id()
         task = Task(
@@ -135,6 +146,7 @@ class TaskManager:
 
     async def _finish(self, record: TaskRecord) -> None:
         self.store.save(record.task, record.agent_name)
+        self._forget_old()
         async with record.changed:
             record.items.append(record.task)
             record.done.set()

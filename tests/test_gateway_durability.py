@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 
-from adapters.model import Message, Task, TaskState, TextPart
+from adapters.model import Invocation, Message, Task, TaskState, TextPart
 from agents.echo import EchoAgent
 from gateway.app import create_app
 from gateway.registry import Registry
@@ -64,3 +65,26 @@ def test_tasks_left_running_by_a_crash_are_failed_with_a_reason(tmp_path: Path) 
     assert task.status_message is not None
     assert task.status_message.parts == (TextPart(RESTART_REASON),)
     assert task.history == running_task.history
+
+
+def test_finished_tasks_beyond_the_memory_bound_are_read_from_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway import tasks as tasks_module
+    from gateway.registry import Route
+
+    monkeypatch.setattr(tasks_module, "KEEP", 2)
+    agent = EchoAgent()
+    route = Route(agent, agent.descriptor.skills[0])
+
+    async def scenario() -> list[TaskState]:
+        manager = TaskManager(store=SQLiteTaskStore(tmp_path / "t.sqlite3"))
+        ids = []
+        for text in ("a", "b", "c", "d"):
+            record = manager.start(route, Invocation("echo", Message("user", (TextPart(text),))))
+            await record.done.wait()
+            ids.append(record.task.task_id)
+        assert len(manager._records) <= 2
+        return [manager.get(task_id).task.state for task_id in ids]
+
+    assert asyncio.run(scenario()) == [TaskState.COMPLETED] * 4
