@@ -10,12 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.context import ServerCallContext
 from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
+from a2a.server.routes import (
+    DefaultServerCallContextBuilder,
+    create_agent_card_routes,
+    create_jsonrpc_routes,
+    create_rest_routes,
+)
 from a2a.server.tasks import InMemoryTaskStore
 from a2a.types import a2a_pb2 as pb
 from google.protobuf import json_format
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount
 
 from adapters import a2a
@@ -32,6 +39,7 @@ from adapters.model import (
 from agents.base import Agent
 from gateway import calls
 from gateway.registry import Registry
+from gateway.security import PRINCIPAL, principal_of
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
 
@@ -80,8 +88,8 @@ class Bridge(AgentExecutor):
         self.registry = registry
         self.agent_name = agent_name
 
-    def _agent(self) -> Agent:
-        return self.registry.agent(self.agent_name)
+    def _agent(self, principal: str | None) -> Agent:
+        return self.registry.agent(self.agent_name, principal)
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id = context.task_id or calls.new_task_id()
@@ -91,19 +99,19 @@ class Bridge(AgentExecutor):
             "message": json_format.MessageToDict(message) if message else {},
             "metadata": context.metadata,
         }
-        agent = self._agent()
-        default_skill = (
-            agent.descriptor.skills[0].name if len(agent.descriptor.skills) == 1 else None
-        )
+        principal = context.call_context.state.get(PRINCIPAL)
         submitted = Task(task_id, TaskState.SUBMITTED, context_id)
         try:
+            agent = self._agent(principal)
+            skills = agent.descriptor.skills
+            default_skill = skills[0].name if len(skills) == 1 else None
             invocation = a2a.decode_invocation(params, skill=default_skill)
             if message is not None:
                 submitted = a2a.decode_task(
                     a2a.encode_task(submitted) | {"history": [params["message"]]}
                 )
             await event_queue.enqueue_event(_to_pb(submitted))
-            route = self.registry.route(f"{self.agent_name}.{invocation.skill}")
+            route = self.registry.route(f"{self.agent_name}.{invocation.skill}", principal)
             sent: set[str] = set()
             async for item in calls.stream(route, invocation, task_id):
                 for event in _for_sdk(item, task_id, context_id, sent):
@@ -130,6 +138,15 @@ class Bridge(AgentExecutor):
         task_id = context.task_id or ""
         event = StatusEvent(task_id, TaskState.CANCELED, context.context_id)
         await event_queue.enqueue_event(_to_pb(event))
+
+
+class _ContextBuilder(DefaultServerCallContextBuilder):
+    """Carries the caller's principal (set by the guard) into the SDK's call context."""
+
+    def build(self, request: Request) -> ServerCallContext:
+        context = super().build(request)
+        context.state[PRINCIPAL] = principal_of(request.scope)
+        return context
 
 
 def card_for(agent: Agent, base_url: str) -> pb.AgentCard:
@@ -170,7 +187,9 @@ def routes(registry: Registry, base_url: str) -> list[BaseRoute]:
         )
         prefix = f"/a2a/{name}"
         out += create_agent_card_routes(card, card_url=f"{prefix}{AGENT_CARD_PATH}")
-        out += create_jsonrpc_routes(handler, rpc_url=prefix)
+        builder = _ContextBuilder()
+        out += create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=builder)
         # The SDK's REST routes end in a tenant catch-all: keep it inside this agent's mount.
-        out.append(Mount(f"{prefix}/rest", routes=create_rest_routes(handler)))
+        rest = create_rest_routes(handler, context_builder=builder)
+        out.append(Mount(f"{prefix}/rest", routes=rest))
     return out

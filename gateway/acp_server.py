@@ -19,6 +19,7 @@ from adapters import _json, acp
 from adapters.errors import EffmeshError, IllegalTransition, TaskNotFound
 from adapters.model import AgentDescriptor, Task, TaskState
 from gateway.registry import Registry
+from gateway.security import principal_of
 from gateway.tasks import TaskManager, TaskRecord
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -48,9 +49,9 @@ def _run_key(raw: str) -> str:
 
 
 def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
-    def manifests() -> list[dict[str, Any]]:
+    def manifests(principal: str | None) -> list[dict[str, Any]]:
         out = []
-        for agent in registry.agents():
+        for agent in registry.agents(principal):
             d = agent.descriptor
             out.extend(acp.encode_agent(AgentDescriptor(d.name, d.skills, d.description)))
         return out
@@ -59,12 +60,13 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
         return acp.encode_outcome(record.task, agent_name=record.agent_name)
 
     async def list_agents(request: Request) -> Response:
-        return _json_response({"agents": manifests()})
+        return _json_response({"agents": manifests(principal_of(request.scope))})
 
     async def read_agent(request: Request) -> Response:
         name = request.path_params["name"]
-        route = registry.route(name)
-        for manifest in manifests():
+        principal = principal_of(request.scope)
+        route = registry.route(name, principal)
+        for manifest in manifests(principal):
             if manifest["name"] == route.tool_name:
                 return _json_response(manifest)
         raise TaskNotFound(name)
@@ -83,7 +85,7 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
     async def create_run(request: Request) -> Response:
         body = acp.parse_body(await request.body())
         invocation = acp.decode_invocation(body, headers=request.headers)
-        route = registry.route(invocation.skill)
+        route = registry.route(invocation.skill, principal_of(request.scope))
         record = tasks.start(route, invocation)
         headers = {"Run-ID": record.task.task_id}
         if invocation.mode == "stream":

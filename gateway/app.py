@@ -17,7 +17,7 @@ from gateway.config import Config
 from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
 from gateway.registry import Registry
-from gateway.security import Guard
+from gateway.security import Guard, principal_of
 from gateway.store import TaskStore
 from gateway.tasks import TaskManager
 
@@ -36,6 +36,7 @@ def create_app(
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
     tasks = TaskManager(timeout=config.call_timeout_seconds, store=store)
+    principals = config.principals()
     mcp_server = build_server(registry, timeout=config.call_timeout_seconds)
     mcp_http = mcp_server.streamable_http_app(streamable_http_path="/", host=config.host)
 
@@ -49,7 +50,7 @@ def create_app(
                         "skills": [s.name for s in a.descriptor.skills],
                         "state": "up" if getattr(a, "healthy", True) else "down",
                     }
-                    for a in registry.agents()
+                    for a in registry.agents(principal_of(request.scope))
                 ]
             }
         )
@@ -68,21 +69,26 @@ def create_app(
                         await close()
 
     async def mcp_websocket(websocket: WebSocket) -> None:
-        await serve_websocket(
-            websocket, build_server(registry, timeout=config.call_timeout_seconds)
+        server = build_server(
+            registry, timeout=config.call_timeout_seconds, principal=principal_of(websocket.scope)
         )
+        await serve_websocket(websocket, server)
 
     async def a2a_websocket(websocket: WebSocket) -> None:
-        await ws_endpoints.serve_a2a(websocket, registry, tasks, config.max_body_bytes)
+        await ws_endpoints.serve_a2a(
+            websocket, registry, tasks, config.max_body_bytes, principal_of(websocket.scope)
+        )
 
     async def acp_websocket(websocket: WebSocket) -> None:
-        await ws_endpoints.serve_acp(websocket, registry, tasks, config.max_body_bytes)
+        await ws_endpoints.serve_acp(
+            websocket, registry, tasks, config.max_body_bytes, principal_of(websocket.scope)
+        )
 
     async def mesh_websocket(websocket: WebSocket) -> None:
         # The guard already refused a missing or wrong token; with no token configured, only
         # a peer on this machine may register agents.
         client = websocket.client.host if websocket.client else ""
-        trusted = config.token is not None or client in ("127.0.0.1", "::1")
+        trusted = bool(principals) or client in ("127.0.0.1", "::1")
         await mesh.serve_peer(websocket, registry, trusted=trusted)
 
     routes: list[Any] = [
@@ -98,7 +104,7 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     return Guard(
         app,
-        token=config.token,
+        tokens=principals,
         max_body=config.max_body_bytes,
         rate_per_minute=config.rate_per_minute,
     )

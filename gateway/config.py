@@ -14,6 +14,10 @@
     name = "echo"
     kind = "echo"                    # built in; remote kinds: "mcp", "a2a", "acp"
     url = "http://..."               # for remote kinds
+    allow = ["*"]                    # token names that may call it ("default" is token_env's)
+
+    [tokens]
+    ide = "EFFMESH_TOKEN_IDE"        # another bearer token, named "ide"
 
 Unknown keys are errors, so a typo does not silently fall back to a default.
 """
@@ -36,6 +40,7 @@ class AgentConfig:
     name: str
     kind: str
     url: str | None = None
+    allow: tuple[str, ...] = ("*",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +53,22 @@ class Config:
     rate_per_minute: int = 600
     call_timeout_seconds: float = 60.0
     allow_private_agents: bool = False
+    tokens: tuple[tuple[str, str], ...] = ()
+    """More named tokens: (name, environment variable), from the ``[tokens]`` table."""
     agents: tuple[AgentConfig, ...] = field(default_factory=lambda: (AgentConfig("echo", "echo"),))
 
     @property
     def token(self) -> str | None:
         return os.environ.get(self.token_env) or None
+
+    def principals(self) -> dict[str, str]:
+        """Bearer token -> the name agents' ``allow`` lists use (``default`` for token_env)."""
+        out = {}
+        for name, env in (("default", self.token_env), *self.tokens):
+            value = os.environ.get(env)
+            if value:
+                out[value] = name
+        return out
 
     @property
     def loopback(self) -> bool:
@@ -75,6 +91,7 @@ def _agent(raw: Any, i: int) -> AgentConfig:
             name=str(raw["name"]),
             kind=str(raw["kind"]),
             url=raw.get("url"),
+            allow=tuple(str(a) for a in raw.get("allow", ("*",))),
         )
     except KeyError as exc:
         raise InvalidParams("is required", path=f"{where}.{exc.args[0]}") from None
@@ -92,11 +109,16 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
             doc = tomllib.loads(Path(path).read_text())
         except tomllib.TOMLDecodeError as exc:
             raise InvalidParams(f"{path} is not valid TOML: {exc}") from None
-        _check_keys(doc, {"gateway", "agents"}, str(path))
+        _check_keys(doc, {"gateway", "agents", "tokens"}, str(path))
         gateway = doc.get("gateway", {})
         allowed = {f.name for f in fields(Config)} - {"agents"}
         _check_keys(gateway, allowed, "gateway")
         settings.update(gateway)
+        if "tokens" in doc:
+            table = doc["tokens"]
+            if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+                raise InvalidParams("must map names to environment variable names", path="tokens")
+            settings["tokens"] = tuple(sorted(table.items()))
         if "agents" in doc:
             settings["agents"] = tuple(_agent(a, i) for i, a in enumerate(doc["agents"]))
     settings.update({k: v for k, v in overrides.items() if v is not None})
@@ -105,6 +127,6 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
         value = getattr(config, f.name)
         expected = type(getattr(Config(), f.name))
         widened = isinstance(value, int) and expected is float
-        if f.name != "agents" and not isinstance(value, expected) and not widened:
+        if f.name not in ("agents", "tokens") and not isinstance(value, expected) and not widened:
             raise InvalidParams(f"has the wrong type {type(value).__name__}", path=f.name)
     return config

@@ -21,6 +21,7 @@ from adapters.errors import EffmeshError, Internal, Timeout
 from adapters.model import Message, ProgressEvent, StatusEvent, Task, TaskState
 from gateway import calls
 from gateway.registry import Registry
+from gateway.security import principal_of
 from gateway.tasks import apply
 
 
@@ -33,14 +34,27 @@ _RUNNING = frozenset({TaskState.SUBMITTED, TaskState.WORKING})
 _SETTLED = lifecycle.TERMINAL | lifecycle.INTERRUPTED
 
 
+def _caller(ctx: ServerRequestContext[Any], fixed: str | None) -> str | None:
+    """The caller's principal: fixed for a WebSocket connection, else from the HTTP request."""
+    if fixed is not None:
+        return fixed
+    scope = getattr(ctx.request, "scope", None)
+    return principal_of(scope) if isinstance(scope, dict) else None
+
+
 def build_server(
-    registry: Registry, *, name: str = "effmesh", version: str = "0.1.0", timeout: float = 60.0
+    registry: Registry,
+    *,
+    name: str = "effmesh",
+    version: str = "0.1.0",
+    timeout: float = 60.0,
+    principal: str | None = None,
 ) -> Server[Any]:
     async def list_tools(
         ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams | None
     ) -> mt.ListToolsResult:
         tools = []
-        for route in registry.routes():
+        for route in registry.routes(_caller(ctx, principal)):
             skill = route.skill
             tool = mcp_adapter.encode_skill(skill)
             tool["name"] = route.tool_name
@@ -55,7 +69,7 @@ def build_server(
         wire = params.model_dump(by_alias=True, exclude_none=True, mode="json")
         try:
             invocation = mcp_adapter.decode_invocation(wire)
-            route = registry.route(invocation.skill)
+            route = registry.route(invocation.skill, _caller(ctx, principal))
             task_id = calls.new_task_id()
             snapshot = Task(task_id, TaskState.SUBMITTED, invocation.message.context_id)
             outcome: Task | Message = snapshot

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from adapters.errors import InvalidParams, NotFound, quote
+from adapters.errors import Forbidden, InvalidParams, NotFound, quote
 from adapters.model import Skill
 from agents.base import Agent
 
@@ -33,34 +33,53 @@ class Registry:
 
     def __init__(self) -> None:
         self._agents: dict[str, Agent] = {}
+        self._allow: dict[str, tuple[str, ...]] = {}
 
-    def add(self, agent: Agent) -> None:
+    def add(self, agent: Agent, *, allow: tuple[str, ...] = ("*",)) -> None:
+        """Register ``agent``; ``allow`` names the tokens that may call it (``*``: any)."""
         name = agent.descriptor.name
         if not NAME_PATTERN.match(name):
             raise InvalidParams(f"agent name {quote(name)} must match {NAME_PATTERN.pattern}")
         self._agents[name] = agent
+        self._allow[name] = allow
 
     def remove(self, name: str) -> None:
         self._agents.pop(name, None)
+        self._allow.pop(name, None)
 
-    def agents(self) -> list[Agent]:
-        return list(self._agents.values())
+    def allowed(self, name: str, principal: str | None) -> bool:
+        """Whether ``principal`` may call agent ``name`` (None: no tokens are in use)."""
+        allow = self._allow.get(name, ("*",))
+        return principal is None or "*" in allow or principal in allow
 
-    def agent(self, name: str) -> Agent:
+    def agents(self, principal: str | None = None) -> list[Agent]:
+        return [a for n, a in self._agents.items() if self.allowed(n, principal)]
+
+    def agent(self, name: str, principal: str | None = None) -> Agent:
         try:
-            return self._agents[name]
+            agent = self._agents[name]
         except KeyError:
             raise NotFound(f"unknown agent {quote(name)}") from None
+        if not self.allowed(name, principal):
+            raise Forbidden(f"this token may not call agent {quote(name)}")
+        return agent
 
-    def routes(self) -> list[Route]:
-        return [Route(a, s) for a in self._agents.values() for s in a.descriptor.skills]
+    def routes(self, principal: str | None = None) -> list[Route]:
+        return [Route(a, s) for a in self.agents(principal) for s in a.descriptor.skills]
 
-    def route(self, qualified: str) -> Route:
-        """The skill named ``<agent>.<skill>``."""
+    def route(self, qualified: str, principal: str | None = None) -> Route:
+        """The skill named ``<agent>.<skill>``.
+
+        Raises:
+            NotFound: no such agent or skill.
+            Forbidden: the agent's allow list does not name ``principal``.
+        """
         agent_name, dot, skill_name = qualified.partition(".")
         if not dot:
             raise NotFound(f"unknown tool {quote(qualified)}")
         agent = self._agents.get(agent_name)
+        if agent is not None and not self.allowed(agent_name, principal):
+            raise Forbidden(f"this token may not call agent {quote(agent_name)}")
         if agent is not None:
             for skill in agent.descriptor.skills:
                 if skill.name == skill_name:

@@ -18,6 +18,15 @@ from adapters.errors import EffmeshError, PayloadTooLarge, RateLimited, Unauthor
 from gateway.wire_errors import http_error
 
 PUBLIC_SUFFIXES = ("/.well-known/agent-card.json",)
+PRINCIPAL = "effmesh.principal"
+"""The scope-state key holding the caller's token name (absent or None: no tokens in use)."""
+
+
+def principal_of(scope: Scope) -> str | None:
+    state = scope.get("state")
+    return state.get(PRINCIPAL) if isinstance(state, dict) else None
+
+
 PUBLIC_PATHS = ("/health",)
 
 
@@ -45,10 +54,16 @@ class TokenBucket:
 
 class Guard:
     def __init__(
-        self, app: ASGIApp, *, token: str | None, max_body: int, rate_per_minute: int
+        self,
+        app: ASGIApp,
+        *,
+        tokens: dict[str, str],
+        max_body: int,
+        rate_per_minute: int,
     ) -> None:
+        """``tokens``: bearer token -> principal name; none means no authentication."""
         self.app = app
-        self.token = token.encode() if token else None
+        self.tokens = [(t.encode(), name) for t, name in tokens.items()]
         self.max_body = max_body
         self.bucket = TokenBucket(rate_per_minute) if rate_per_minute > 0 else None
 
@@ -58,29 +73,36 @@ class Guard:
             return
         path: str = scope.get("path", "")
         refusal = self._check(scope, path)
-        if refusal is not None:
+        if isinstance(refusal, EffmeshError):
             await self._refuse(scope, send, path, refusal)
             return
+        # Starlette's request.state, the SDKs' contexts and the endpoints read it from here.
+        scope.setdefault("state", {})[PRINCIPAL] = refusal
         if scope["type"] == "http":
             receive = self._limited(receive)
         await self.app(scope, receive, send)
 
-    def _check(self, scope: Scope, path: str) -> EffmeshError | None:
+    def _check(self, scope: Scope, path: str) -> EffmeshError | str | None:
+        """A refusal, or the caller's principal (None: no tokens are configured)."""
         if self.bucket is not None:
             client = scope.get("client") or ("?", 0)
             if not self.bucket.take(str(client[0])):
                 return RateLimited()
-        if self.token is not None and not (path in PUBLIC_PATHS or path.endswith(PUBLIC_SUFFIXES)):
-            headers = dict(scope.get("headers", []))
-            auth = headers.get(b"authorization", b"")
-            scheme, _, given = auth.partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(given, self.token):
-                return Unauthorized("a valid bearer token is required")
         if scope["type"] == "http":
             for name, value in scope.get("headers", []):
                 if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
                     return PayloadTooLarge(f"the body is larger than {self.max_body} bytes")
-        return None
+        if not self.tokens:
+            return None
+        headers = dict(scope.get("headers", []))
+        scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
+        if scheme.lower() == b"bearer":
+            for token, principal in self.tokens:
+                if hmac.compare_digest(given, token):
+                    return principal
+        if path in PUBLIC_PATHS or path.endswith(PUBLIC_SUFFIXES):
+            return None
+        return Unauthorized("a valid bearer token is required")
 
     def _limited(self, receive: Receive) -> Receive:
         seen = 0

@@ -65,7 +65,7 @@ async def build_registry(cfg: config_mod.Config) -> Registry:
             raise config_mod.InvalidParams(
                 f"unknown agent kind {entry.kind!r}", path=f"agents.{entry.name}.kind"
             )
-        registry.add(agent)
+        registry.add(agent, allow=entry.allow)
     return registry
 
 

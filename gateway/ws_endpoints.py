@@ -111,12 +111,16 @@ def _record(tasks: TaskManager, task_id: str) -> TaskRecord:
 
 
 async def serve_a2a(
-    websocket: WebSocket, registry: Registry, tasks: TaskManager, max_bytes: int
+    websocket: WebSocket,
+    registry: Registry,
+    tasks: TaskManager,
+    max_bytes: int,
+    principal: str | None = None,
 ) -> None:
     async def handle(req: jsonrpc.Request, rid: jsonrpc.RequestId, send: Send) -> None:
         decoded = a2a.decode_request(req, skill=None)
         if isinstance(decoded, Invocation):
-            route = registry.route(decoded.skill)
+            route = registry.route(decoded.skill, principal)
             record = tasks.start(route, decoded)
             if decoded.mode == "stream":
                 await send(jsonrpc.result(rid, a2a.encode_stream_item(record.task)))
@@ -143,11 +147,15 @@ async def serve_a2a(
 
 
 async def serve_acp(
-    websocket: WebSocket, registry: Registry, tasks: TaskManager, max_bytes: int
+    websocket: WebSocket,
+    registry: Registry,
+    tasks: TaskManager,
+    max_bytes: int,
+    principal: str | None = None,
 ) -> None:
     def manifests() -> list[dict[str, Any]]:
         out = []
-        for agent in registry.agents():
+        for agent in registry.agents(principal):
             d = agent.descriptor
             out += acp.encode_agent(AgentDescriptor(d.name, d.skills, d.description))
         return out
@@ -158,7 +166,7 @@ async def serve_acp(
             await send(jsonrpc.result(rid, {"agents": manifests()}))
         elif req.method == "runs/create":
             invocation = acp.decode_invocation(params)
-            route = registry.route(invocation.skill)
+            route = registry.route(invocation.skill, principal)
             record = tasks.start(route, invocation)
             if invocation.mode == "stream":
                 created = Task(record.task.task_id, TaskState.SUBMITTED, record.task.context_id)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import JSONRPCError
 
 from adapters import jsonrpc
@@ -102,3 +107,79 @@ def test_config_rejects_unknown_and_mistyped_settings(tmp_path: object) -> None:
     good.write_text('[gateway]\nport = 9000\n[[agents]]\nname = "e2"\nkind = "echo"\n')
     config = load(good)
     assert (config.port, config.agents[0].name) == (9000, "e2")
+    named = base / "named.toml"
+    named.write_text(
+        '[tokens]\nide = "T_IDE"\n[[agents]]\nname = "e"\nkind = "echo"\nallow = ["ide"]\n'
+    )
+    config = load(named)
+    assert (config.tokens, config.agents[0].allow) == ((("ide", "T_IDE"),), ("ide",))
+    bad_tokens = base / "bad_tokens.toml"
+    bad_tokens.write_text("[tokens]\nide = 3\n")
+    with pytest.raises(InvalidParams):
+        load(bad_tokens)
+
+
+@pytest.fixture(scope="module")
+def two_tokens(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch_module.setenv("EFFMESH_T_OPS", "ops-secret")
+    monkeypatch_module.setenv("EFFMESH_T_IDE", "ide-secret")
+    registry = Registry()
+    registry.add(EchoAgent("open"))
+    registry.add(EchoAgent("opsonly"), allow=("ops",))
+    config = Config(
+        token_env="EFFMESH_T_UNSET",
+        tokens=(("ide", "EFFMESH_T_IDE"), ("ops", "EFFMESH_T_OPS")),
+        rate_per_minute=0,
+    )
+    with running(lambda base: create_app(registry, config, base_url=base)) as url:
+        yield url
+
+
+def _as(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}", **MCP_HEADERS}
+
+
+def test_an_allow_list_hides_and_refuses_an_agent_in_every_protocol(two_tokens: str) -> None:
+    ops = httpx.get(f"{two_tokens}/agents", headers=_as("ops-secret")).json()["agents"]
+    ide = httpx.get(f"{two_tokens}/agents", headers=_as("ide-secret")).json()["agents"]
+    assert {a["name"] for a in ops} == {"open", "opsonly"}
+    assert {a["name"] for a in ide} == {"open"}
+    run = {
+        "agent_name": "opsonly.echo",
+        "mode": "sync",
+        "input": [{"role": "user", "parts": [{"content": "x"}]}],
+    }
+    refused = httpx.post(f"{two_tokens}/acp/runs", json=run, headers=_as("ide-secret"))
+    assert refused.status_code == 403
+    allowed = httpx.post(f"{two_tokens}/acp/runs", json=run, headers=_as("ops-secret"))
+    assert allowed.json()["status"] == "completed"
+    send = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "SendMessage",
+        "params": {
+            "message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "x"}]},
+            "metadata": {"effmesh.skill": "echo"},
+        },
+    }
+    a2a_reply = httpx.post(
+        f"{two_tokens}/a2a/opsonly", json=send, headers={**_as("ide-secret"), "A2A-Version": "1.0"}
+    ).json()
+    assert a2a_reply["result"]["task"]["status"]["state"] == "TASK_STATE_FAILED"
+
+    async def mcp_calls() -> tuple[set[str], int]:
+        http = httpx2.AsyncClient(headers={"authorization": "Bearer ide-secret"})
+        async with (
+            http,
+            Client(streamable_http_client(f"{two_tokens}/mcp/", http_client=http)) as c,
+        ):
+            names = {t.name for t in (await c.list_tools()).tools}
+            try:
+                await c.call_tool("opsonly.echo", {"text": "x"})
+            except MCPError as exc:
+                return names, exc.error.code
+        return names, 0
+
+    names, code = asyncio.run(mcp_calls())
+    assert names == {"open.echo", "open.wait"}
+    assert code == -32011
