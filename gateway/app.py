@@ -17,7 +17,7 @@ from gateway.config import Config
 from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
 from gateway.registry import Registry
-from gateway.security import Guard, principal_of
+from gateway.security import Guard, JsonBodies, principal_of
 from gateway.store import TaskStore
 from gateway.tasks import TaskManager
 
@@ -97,7 +97,7 @@ def create_app(
         WebSocketRoute("/mcp/ws", mcp_websocket),
         WebSocketRoute("/a2a/ws", a2a_websocket),
         WebSocketRoute("/acp/ws", acp_websocket),
-        Mount("/mcp", app=mcp_http),
+        Mount("/mcp", app=JsonBodies(mcp_http, "/mcp")),
         Mount("/acp", routes=acp_server.routes(registry, tasks)),
         *a2a_server.routes(registry, base_url),
     ]

@@ -14,7 +14,13 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.errors import EffmeshError, PayloadTooLarge, RateLimited, Unauthorized
+from adapters.errors import (
+    EffmeshError,
+    InvalidRequest,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+)
 from gateway.wire_errors import http_error
 
 PUBLIC_SUFFIXES = ("/.well-known/agent-card.json",)
@@ -129,3 +135,30 @@ class Guard:
         raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class JsonBodies:
+    """Refuse a POST whose Content-Type is not JSON with a JSON-RPC error (the MCP SDK
+    answers such a request with plain text)."""
+
+    def __init__(self, app: ASGIApp, path_prefix: str) -> None:
+        self.app = app
+        self.path_prefix = path_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            headers = dict(scope.get("headers", []))
+            ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if ctype != b"application/json":
+                err = InvalidRequest("the body must be application/json")
+                _status, body, _ = http_error(self.path_prefix, err)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 415,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
