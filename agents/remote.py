@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import shlex
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -23,11 +24,12 @@ from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError
 from google.protobuf import json_format
 from mcp import Client as MCPClient
+from mcp import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from adapters import _json, a2a, acp, jsonrpc, mcp
-from adapters.errors import EffmeshError, Timeout, UpstreamUnavailable
+from adapters.errors import EffmeshError, InvalidParams, Timeout, UpstreamUnavailable
 from adapters.model import AgentDescriptor, Invocation, Mode, ProgressEvent, StreamItem
 
 Headers = dict[str, str]
@@ -113,6 +115,26 @@ class RemoteMCPAgent(_Remote):
             raise UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable") from exc
         wire = result.model_dump(by_alias=True, exclude_none=True, mode="json")
         yield mcp.decode_outcome(wire, task_id=task_id)
+
+
+class RemoteMCPStdioAgent(RemoteMCPAgent):
+    """An MCP server launched as a subprocess speaking stdio, as IDEs launch them.
+
+    Each call starts the command afresh (a session per call): simple and isolated, and slower
+    than a long-lived server over HTTP by the command's start-up time.
+    """
+
+    def __init__(self, name: str, command: Sequence[str], *, timeout: float = 60.0) -> None:
+        if not command:
+            raise InvalidParams("needs a command", path=f"agents.{name}.command")
+        super().__init__(name, "stdio:" + shlex.join(command), timeout=timeout)
+        self.command = tuple(command)
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[MCPClient]:
+        params = StdioServerParameters(command=self.command[0], args=list(self.command[1:]))
+        async with MCPClient(params) as client:
+            yield client
 
 
 class RemoteA2AAgent(_Remote):

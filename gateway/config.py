@@ -40,6 +40,7 @@ class AgentConfig:
     name: str
     kind: str
     url: str | None = None
+    command: tuple[str, ...] = ()
     allow: tuple[str, ...] = ("*",)
 
 
@@ -91,6 +92,7 @@ def _agent(raw: Any, i: int) -> AgentConfig:
             name=str(raw["name"]),
             kind=str(raw["kind"]),
             url=raw.get("url"),
+            command=tuple(str(c) for c in raw.get("command", ())),
             allow=tuple(str(a) for a in raw.get("allow", ("*",))),
         )
     except KeyError as exc:

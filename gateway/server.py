@@ -11,7 +11,7 @@ import uvicorn
 from adapters.errors import EffmeshError
 from agents.base import Agent
 from agents.echo import EchoAgent
-from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent
+from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent, RemoteMCPStdioAgent
 from gateway import config as config_mod
 from gateway.addresses import check_agent_url
 from gateway.app import create_app
@@ -52,10 +52,16 @@ async def build_registry(cfg: config_mod.Config) -> Registry:
         if entry.kind == "echo":
             agent = EchoAgent(entry.name)
         elif entry.kind in REMOTE_KINDS:
-            if entry.url is None:
+            remote: RemoteMCPAgent | RemoteA2AAgent | RemoteACPAgent
+            if entry.kind == "mcp" and entry.command and entry.url is None:
+                remote = RemoteMCPStdioAgent(
+                    entry.name, entry.command, timeout=cfg.call_timeout_seconds
+                )
+            elif entry.url is None:
                 raise config_mod.InvalidParams("is required", path=f"agents.{entry.name}.url")
-            url = check_agent_url(entry.url, allow_private=cfg.allow_private_agents)
-            remote = REMOTE_KINDS[entry.kind](entry.name, url, timeout=cfg.call_timeout_seconds)
+            else:
+                url = check_agent_url(entry.url, allow_private=cfg.allow_private_agents)
+                remote = REMOTE_KINDS[entry.kind](entry.name, url, timeout=cfg.call_timeout_seconds)
             try:
                 await remote.connect()
             except EffmeshError as exc:

@@ -14,6 +14,7 @@ from acp_sdk.client import Client as ACPClient
 from acp_sdk.models import Message, MessagePart, RunStatus
 from mcp import Client as MCPClient
 
+from adapters import model as c
 from agents.echo import EchoAgent
 from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent
 from gateway.app import create_app
@@ -101,3 +102,33 @@ async def test_an_acp_caller_reaches_every_kind_of_agent(gateway: str, upstream:
     assert run.status == RunStatus.COMPLETED, run.error
     contents = [p.content for m in run.output for p in m.parts]
     assert "hi acp" in contents
+
+
+def test_an_mcp_server_over_stdio_is_an_agent_too(gateway: str) -> None:
+    """A stdio MCP server (here: effmesh's own bridge to the upstream) registered as an agent."""
+    import sys
+
+    from agents.remote import RemoteMCPStdioAgent
+
+    upstream = Registry()
+    upstream.add(EchoAgent())
+    with running(lambda base: create_app(upstream, base_url=base)) as up:
+        agent = RemoteMCPStdioAgent(
+            "local", [sys.executable, "-m", "gateway.cli", "mcp-stdio", "--url", up]
+        )
+
+        async def scenario() -> list[str]:
+            await agent.connect()
+            items = [
+                item
+                async for item in agent.run(
+                    c.Invocation("echo.echo", c.Message("user", (c.TextPart("over stdio"),))),
+                    task_id="t",
+                )
+            ]
+            final = items[-1]
+            assert isinstance(final, c.Task)
+            return [p.text for a in final.artifacts for p in a.parts if isinstance(p, c.TextPart)]
+
+        assert asyncio.run(scenario()) == ["over stdio"]
+        assert {s.name for s in agent.descriptor.skills} == {"echo.echo", "echo.wait"}
