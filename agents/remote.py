@@ -159,8 +159,12 @@ class RemoteA2AAgent(_Remote):
                 r = await http.get(card_url)
                 r.raise_for_status()
                 card = _json.loads(r.content)
+            fresh = pb.AgentCard()
+            json_format.ParseDict(card, fresh, ignore_unknown_fields=True)
             self._adopt(a2a.decode_agent(card))
-            json_format.ParseDict(card, self._card, ignore_unknown_fields=True)
+            if fresh != self._card:
+                self._card = fresh
+                self._loop = None  # the next call builds its clients on the new card
         except (httpx.HTTPError, EffmeshError, json_format.ParseError) as exc:
             self.healthy = False
             raise UpstreamUnavailable(f"A2A agent {self.name!r} is unreachable") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from gateway import a2a_server, acp_server, mesh, ws_endpoints
+from gateway import a2a_server, acp_server, health, mesh, ws_endpoints
 from gateway.config import Config
 from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
@@ -58,9 +59,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with mcp_server.session_manager.run():
+            checker = asyncio.get_running_loop().create_task(
+                health.watch(registry, config.health_interval_seconds)
+            )
             try:
                 yield
             finally:
+                checker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checker
                 await tasks.close()
                 tasks.store.close()
                 for agent in registry.agents():

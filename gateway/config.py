@@ -8,6 +8,7 @@
     max_body_bytes = 4194304
     rate_per_minute = 600            # per client address; 0 turns the limit off
     call_timeout_seconds = 60
+    health_interval_seconds = 30     # how often remote agents are checked again; 0: never
     allow_private_agents = false     # allow remote agents on link-local / metadata addresses
 
     [[agents]]
@@ -53,6 +54,7 @@ class Config:
     max_body_bytes: int = 4 * 1024 * 1024
     rate_per_minute: int = 600
     call_timeout_seconds: float = 60.0
+    health_interval_seconds: float = 30.0
     allow_private_agents: bool = False
     tokens: tuple[tuple[str, str], ...] = ()
     """More named tokens: (name, environment variable), from the ``[tokens]`` table."""

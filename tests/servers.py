@@ -12,10 +12,11 @@ from starlette.types import ASGIApp
 
 
 @contextmanager
-def running(make: Callable[[str], ASGIApp]) -> Iterator[str]:
+def running(make: Callable[[str], ASGIApp], port: int = 0) -> Iterator[str]:
     """Serve ``make(base_url)`` until the block ends; yields the base URL."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     app = make(f"http://127.0.0.1:{port}")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))

@@ -62,3 +62,34 @@ def test_unknown_kinds_and_missing_urls_are_configuration_errors() -> None:
     for entry in (AgentConfig("x", "smtp"), AgentConfig("y", "mcp")):
         with pytest.raises(InvalidParams):
             asyncio.run(build_registry(Config(agents=(entry,))))
+
+
+def test_a_remote_agent_that_comes_back_is_up_again() -> None:
+    import time
+
+    import httpx
+
+    from agents.echo import EchoAgent
+    from gateway.app import create_app
+    from gateway.registry import Registry
+    from tests.servers import running
+
+    port = _closed_port()
+    config = Config(
+        health_interval_seconds=0.05,
+        agents=(AgentConfig("far", "acp", url=f"http://127.0.0.1:{port}/acp"),),
+    )
+    registry = asyncio.run(build_registry(config))
+    with running(lambda base: create_app(registry, config, base_url=base)) as url:
+        assert httpx.get(f"{url}/agents").json()["agents"][0]["state"] == "down"
+        upstream = Registry()
+        upstream.add(EchoAgent())
+        with running(lambda base: create_app(upstream, base_url=base), port=port):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                far = httpx.get(f"{url}/agents").json()["agents"][0]
+                if far["state"] == "up":
+                    break
+                time.sleep(0.05)
+            assert far["state"] == "up"
+            assert "echo.echo" in far["skills"]
