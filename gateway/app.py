@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -39,7 +40,10 @@ def create_app(
     tasks = TaskManager(timeout=config.call_timeout_seconds, store=store)
     principals = config.principals()
     mcp_server = build_server(registry, timeout=config.call_timeout_seconds)
-    mcp_http = mcp_server.streamable_http_app(streamable_http_path="/", host=config.host)
+    # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
+    # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
+    mcp_server.streamable_http_app(streamable_http_path="/mcp", host=config.host)
+    mcp_http = JsonBodies(StreamableHTTPASGIApp(mcp_server.session_manager), "/mcp")
 
     async def list_agents(request: Request) -> JSONResponse:
         return JSONResponse(
@@ -104,7 +108,8 @@ def create_app(
         WebSocketRoute("/mcp/ws", mcp_websocket),
         WebSocketRoute("/a2a/ws", a2a_websocket),
         WebSocketRoute("/acp/ws", acp_websocket),
-        Mount("/mcp", app=JsonBodies(mcp_http, "/mcp")),
+        Route("/mcp", mcp_http, methods=["GET", "POST", "DELETE"]),
+        Route("/mcp/", mcp_http, methods=["GET", "POST", "DELETE"]),
         Mount("/acp", routes=acp_server.routes(registry, tasks)),
         *a2a_server.routes(registry, base_url),
     ]

