@@ -32,6 +32,7 @@ from adapters import errors as E
 from adapters import model as c
 from adapters.model import Invocation, TaskState
 from tests.badinput import bad_bytes, bad_documents
+from tests.errorcases import ERRORS
 from tests.jsonvalues import ids, json_objects
 
 rule = pytest.mark.rule
@@ -372,27 +373,6 @@ def test_an_agent_with_several_skills_is_several_acp_agents() -> None:
     for m in manifests:
         AgentManifest.model_validate(m)
     assert acp.decode_agent(manifests[0]).skills[0].input_schema == schema
-
-
-ERRORS = [
-    E.ParseError(),
-    E.PayloadTooLarge(),
-    E.InvalidRequest(),
-    E.MethodNotFound("x"),
-    E.InvalidParams("bad", path="body"),
-    E.NotFound(),
-    E.TaskNotFound("t"),
-    E.Unsupported(),
-    E.CannotCarry("a file", "ACP"),
-    E.IllegalTransition("a", "b"),
-    E.Unauthorized(),
-    E.Forbidden(),
-    E.RateLimited(),
-    E.Timeout(),
-    E.UpstreamUnavailable(),
-    E.Canceled(),
-    E.Internal(),
-]
 
 
 @rule("acp.encode.error", "acp.decode.error")

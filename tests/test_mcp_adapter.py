@@ -34,6 +34,7 @@ from adapters.model import (
     TraceContext,
 )
 from tests.badinput import bad_bytes, bad_documents
+from tests.errorcases import ERRORS
 from tests.jsonvalues import ids, json_objects, json_values
 
 rule = pytest.mark.rule
@@ -441,27 +442,6 @@ def test_streams_carry_progress_and_refuse_content() -> None:
             mcp.encode_stream_item(item, progress_token="tok", step=3)
     relabeled = mcp.encode_stream_item(ProgressEvent("other", 0.5), progress_token=9, step=0)
     assert relabeled["progressToken"] == 9
-
-
-ERRORS = [
-    E.ParseError(),
-    E.PayloadTooLarge(),
-    E.InvalidRequest(),
-    E.MethodNotFound("x"),
-    E.InvalidParams("bad", path="params.name"),
-    E.NotFound(),
-    E.TaskNotFound("t"),
-    E.Unsupported(),
-    E.CannotCarry("a file", "MCP"),
-    E.IllegalTransition("a", "b"),
-    E.Unauthorized(),
-    E.Forbidden(),
-    E.RateLimited(),
-    E.Timeout(),
-    E.UpstreamUnavailable(),
-    E.Canceled(),
-    E.Internal(),
-]
 
 
 @rule("mcp.encode.error", "mcp.decode.error")
