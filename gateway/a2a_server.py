@@ -7,6 +7,7 @@ the agent, and every canonical item back the same way.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -28,6 +29,7 @@ from starlette.routing import BaseRoute, Mount
 from adapters import a2a
 from adapters.errors import EffmeshError, Internal
 from adapters.model import (
+    AgentDescriptor,
     ArtifactEvent,
     Message,
     StatusEvent,
@@ -36,9 +38,8 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
-from agents.base import Agent
 from gateway import calls
-from gateway.registry import Registry
+from gateway.registry import Registry, Route
 from gateway.security import PRINCIPAL, principal_of
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
@@ -82,14 +83,26 @@ def _for_sdk(
 
 
 class Bridge(AgentExecutor):
-    """Runs one effmesh agent for a2a-sdk's request handler."""
+    """Runs one effmesh agent for a2a-sdk's request handler.
 
-    def __init__(self, registry: Registry, agent_name: str) -> None:
+    ``agent_name`` None: the gateway's own A2A agent, whose skills are every agent's skills,
+    named ``<agent>.<skill>``.
+    """
+
+    def __init__(self, registry: Registry, agent_name: str | None) -> None:
         self.registry = registry
         self.agent_name = agent_name
 
-    def _agent(self, principal: str | None) -> Agent:
-        return self.registry.agent(self.agent_name, principal)
+    def _default_skill(self, principal: str | None) -> str | None:
+        if self.agent_name is None:
+            return None
+        skills = self.registry.agent(self.agent_name, principal).descriptor.skills
+        return skills[0].name if len(skills) == 1 else None
+
+    def _route(self, skill: str, principal: str | None) -> Route:
+        if self.agent_name is None:
+            return self.registry.route(skill, principal)
+        return self.registry.route(f"{self.agent_name}.{skill}", principal)
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id = context.task_id or calls.new_task_id()
@@ -102,16 +115,13 @@ class Bridge(AgentExecutor):
         principal = context.call_context.state.get(PRINCIPAL)
         submitted = Task(task_id, TaskState.SUBMITTED, context_id)
         try:
-            agent = self._agent(principal)
-            skills = agent.descriptor.skills
-            default_skill = skills[0].name if len(skills) == 1 else None
-            invocation = a2a.decode_invocation(params, skill=default_skill)
+            invocation = a2a.decode_invocation(params, skill=self._default_skill(principal))
             if message is not None:
                 submitted = a2a.decode_task(
                     a2a.encode_task(submitted) | {"history": [params["message"]]}
                 )
             await event_queue.enqueue_event(_to_pb(submitted))
-            route = self.registry.route(f"{self.agent_name}.{invocation.skill}", principal)
+            route = self._route(invocation.skill, principal)
             sent: set[str] = set()
             async for item in calls.stream(route, invocation, task_id):
                 for event in _for_sdk(item, task_id, context_id, sent):
@@ -149,11 +159,16 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
         return context
 
 
-def card_for(agent: Agent, base_url: str) -> pb.AgentCard:
-    wire = a2a.encode_agent(agent.descriptor, url=f"{base_url}/a2a/{agent.descriptor.name}")
+def gateway_descriptor(registry: Registry) -> AgentDescriptor:
+    """The gateway as one A2A agent: every agent's skills, named ``<agent>.<skill>``."""
+    skills = tuple(replace(r.skill, name=r.tool_name) for r in registry.routes())
+    return AgentDescriptor("effmesh", skills, "Every agent of this effmesh gateway.", "0.1.0")
+
+
+def card_for(descriptor: AgentDescriptor, url: str) -> pb.AgentCard:
+    wire = a2a.encode_agent(descriptor, url=url)
     card = pb.AgentCard()
     json_format.ParseDict(wire, card)
-    url = f"{base_url}/a2a/{agent.descriptor.name}"
     del card.supported_interfaces[:]
     card.supported_interfaces.extend(
         [
@@ -164,7 +179,7 @@ def card_for(agent: Agent, base_url: str) -> pb.AgentCard:
         ]
     )
     card.capabilities.streaming = True
-    card.description = card.description or f"{agent.descriptor.name}, through effmesh"
+    card.description = card.description or f"{descriptor.name}, through effmesh"
     card.version = card.version or "1.0"
     if not card.default_input_modes:
         card.default_input_modes.extend(["text/plain", "application/json"])
@@ -173,23 +188,34 @@ def card_for(agent: Agent, base_url: str) -> pb.AgentCard:
     return card
 
 
+def _agent_routes(
+    registry: Registry, agent_name: str | None, card: pb.AgentCard, prefix: str, card_url: str
+) -> list[BaseRoute]:
+    handler = DefaultRequestHandler(
+        agent_executor=Bridge(registry, agent_name),
+        task_store=InMemoryTaskStore(),
+        agent_card=card,
+    )
+    builder = _ContextBuilder()
+    out: list[BaseRoute] = list(create_agent_card_routes(card, card_url=card_url))
+    out += create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=builder)
+    # The SDK's REST routes end in a tenant catch-all: keep it inside this agent's mount.
+    out.append(Mount(f"{prefix}/rest", routes=create_rest_routes(handler, context_builder=builder)))
+    return out
+
+
 def routes(registry: Registry, base_url: str) -> list[BaseRoute]:
-    out: list[BaseRoute] = []
+    """A card, JSON-RPC and REST for the gateway (``/a2a``, card at the well-known path) and
+    for each agent with skills (``/a2a/<agent>``)."""
+    gateway = gateway_descriptor(registry)
+    out = _agent_routes(
+        registry, None, card_for(gateway, f"{base_url}/a2a"), "/a2a", AGENT_CARD_PATH
+    )
     for agent in registry.agents():
         if not agent.descriptor.skills:
             continue  # an agent that is down has no card until it is back
         name = agent.descriptor.name
-        card = card_for(agent, base_url)
-        handler = DefaultRequestHandler(
-            agent_executor=Bridge(registry, name),
-            task_store=InMemoryTaskStore(),
-            agent_card=card,
-        )
         prefix = f"/a2a/{name}"
-        out += create_agent_card_routes(card, card_url=f"{prefix}{AGENT_CARD_PATH}")
-        builder = _ContextBuilder()
-        out += create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=builder)
-        # The SDK's REST routes end in a tenant catch-all: keep it inside this agent's mount.
-        rest = create_rest_routes(handler, context_builder=builder)
-        out.append(Mount(f"{prefix}/rest", routes=rest))
+        card = card_for(agent.descriptor, f"{base_url}{prefix}")
+        out += _agent_routes(registry, name, card, prefix, f"{prefix}{AGENT_CARD_PATH}")
     return out

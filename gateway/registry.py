@@ -16,6 +16,8 @@ from agents.base import Agent
 
 NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """Agent names: a safe URL path segment, and (with a dot and a skill) a valid MCP tool name."""
+RESERVED: Final = frozenset({"rest", "ws"})
+"""Names that would collide with the gateway's own /a2a/rest and /a2a/ws paths."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,8 @@ class Registry:
         name = agent.descriptor.name
         if not NAME_PATTERN.match(name):
             raise InvalidParams(f"agent name {quote(name)} must match {NAME_PATTERN.pattern}")
+        if name in RESERVED:
+            raise InvalidParams(f"agent name {quote(name)} is reserved for the gateway's paths")
         self._agents[name] = agent
         self._allow[name] = allow
 

@@ -36,6 +36,7 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
         ("ACP (WebSocket)", f"{ws}/acp/ws"),
         ("mesh (dial-in agents)", f"{ws}/ws"),
         ("agents", f"{base}/agents"),
+        ("A2A (all agents)", f"{base}/a2a"),
     ]
     out += [
         (f"A2A agent {a.descriptor.name}", f"{base}/a2a/{a.descriptor.name}")

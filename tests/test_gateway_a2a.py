@@ -105,3 +105,25 @@ async def test_a_waiting_task_can_be_cancelled(base_url: str) -> None:
         assert cancelled.status.state == pb.TASK_STATE_CANCELED
         again = await client.get_task(pb.GetTaskRequest(id=task_id))
         assert again.status.state == pb.TASK_STATE_CANCELED
+
+
+async def test_the_gateway_is_an_a2a_agent_with_every_skill(base_url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        card = (await http.get(f"{base_url}/.well-known/agent-card.json")).json()
+    assert {s["id"] for s in card["skills"]} == {"echo.echo", "echo.wait"}
+    assert card["supportedInterfaces"][0]["url"] == f"{base_url}/a2a"
+    client = await create_client(base_url, client_config=config("JSONRPC", False))
+    async with client:
+        responses = [
+            r async for r in client.send_message(request("via the gateway", skill="echo.echo"))
+        ]
+    task = responses[-1].task
+    assert task.status.state == pb.TASK_STATE_COMPLETED
+    assert task.artifacts[0].parts[0].text == "via the gateway"
+
+
+def test_agent_names_that_would_shadow_gateway_paths_are_refused() -> None:
+    from adapters.errors import InvalidParams
+
+    with pytest.raises(InvalidParams):
+        Registry().add(EchoAgent("rest"))
