@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -169,6 +170,15 @@ class RemoteA2AAgent(_Remote):
             self.healthy = False
             raise UpstreamUnavailable(f"A2A agent {self.name!r} is unreachable") from exc
 
+    async def _cancel_context(self, client: A2AClient, context_id: str) -> None:
+        """Cancel the remote tasks of ``context_id`` that are still running (best effort:
+        a peer without ListTasks, or one already gone, leaves nothing to do)."""
+        with contextlib.suppress(A2AError, httpx.HTTPError):
+            listed = await client.list_tasks(pb.ListTasksRequest(context_id=context_id))
+            for task in listed.tasks:
+                if task.status.state in (pb.TASK_STATE_SUBMITTED, pb.TASK_STATE_WORKING):
+                    await client.cancel_task(pb.CancelTaskRequest(id=task.id))
+
     def _sdk_client(self, streaming: bool) -> A2AClient:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
@@ -189,25 +199,23 @@ class RemoteA2AAgent(_Remote):
         self._http = self._loop = None
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
-        # The caller's task id is this gateway's; the remote agent makes its own.
-        message = replace(invocation.message, task_id=None)
+        # The caller's task id is this gateway's; the remote agent makes its own. The context
+        # id is ours to choose, so a call that has not reported its task yet can still be
+        # found (ListTasks by context) and cancelled.
+        context_id = invocation.message.context_id or str(uuid.uuid4())
+        message = replace(invocation.message, task_id=None, context_id=context_id)
         # Stream only when someone listens for progress: a plain call is one request/response.
         streaming = invocation.mode == "stream" or invocation.progress_token is not None
         mode: Mode = "stream" if streaming else "sync"
         _, params = a2a.encode_invocation(replace(invocation, message=message, mode=mode))
         request = pb.SendMessageRequest()
         json_format.ParseDict(params, request)
-        remote_task: str | None = None
         client = self._sdk_client(streaming)
         try:
             async for response in client.send_message(request):
-                item = a2a.decode_stream_item(json_format.MessageToDict(response))
-                remote_task = getattr(item, "task_id", remote_task)
-                yield item
+                yield a2a.decode_stream_item(json_format.MessageToDict(response))
         except asyncio.CancelledError:
-            if remote_task:
-                with contextlib.suppress(A2AError, httpx.HTTPError):
-                    await client.cancel_task(pb.CancelTaskRequest(id=remote_task))
+            await asyncio.shield(self._cancel_context(client, context_id))
             raise
         except A2AClientTimeoutError:
             raise Timeout(f"A2A agent {self.name!r} timed out") from None
