@@ -18,6 +18,7 @@ from adapters import model as c
 from agents.echo import EchoAgent
 from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent
 from gateway.app import create_app
+from gateway.mcp_ws import websocket_client
 from gateway.registry import Registry
 from tests.servers import running
 
@@ -59,23 +60,38 @@ def test_remote_agents_bring_their_skills(gateway: str) -> None:
     assert "echo.echo" in agents["up_acp"]["skills"]
 
 
+@pytest.mark.parametrize("transport", ["streamable-http", "websocket"])
 @pytest.mark.parametrize("upstream", UPSTREAMS)
-async def test_an_mcp_caller_reaches_every_kind_of_agent(gateway: str, upstream: str) -> None:
-    async with MCPClient(f"{gateway}/mcp") as client:
+async def test_an_mcp_caller_reaches_every_kind_of_agent(
+    gateway: str, upstream: str, transport: str
+) -> None:
+    target = (
+        f"{gateway}/mcp"
+        if transport == "streamable-http"
+        else websocket_client(gateway.replace("http://", "ws://") + "/mcp/ws")
+    )
+    async with MCPClient(target) as client:  # type: ignore[arg-type]
         result = await client.call_tool(f"{upstream}.{SKILL[upstream]}", {"text": "hi mcp"})
     assert result.is_error is False
     texts = [c.text for c in result.content if c.type == "text"]  # type: ignore[union-attr]
     assert "hi mcp" in texts
 
 
+@pytest.mark.parametrize(
+    ("binding", "streaming"),
+    [("JSONRPC", True), ("JSONRPC", False), ("HTTP+JSON", True), ("HTTP+JSON", False)],
+)
 @pytest.mark.parametrize("upstream", UPSTREAMS)
-async def test_an_a2a_caller_reaches_every_kind_of_agent(gateway: str, upstream: str) -> None:
+async def test_an_a2a_caller_reaches_every_kind_of_agent(
+    gateway: str, upstream: str, binding: str, streaming: bool
+) -> None:
     request = pb.SendMessageRequest(
         message=pb.Message(message_id="m", role=pb.ROLE_USER, parts=[pb.Part(text="hi a2a")])
     )
     request.metadata.update({"effmesh.skill": SKILL[upstream]})
     client = await create_client(
-        f"{gateway}/a2a/{upstream}", client_config=ClientConfig(streaming=True)
+        f"{gateway}/a2a/{upstream}",
+        client_config=ClientConfig(streaming=streaming, supported_protocol_bindings=[binding]),
     )
     async with client:
         responses = [r async for r in client.send_message(request)]
@@ -102,6 +118,25 @@ async def test_an_acp_caller_reaches_every_kind_of_agent(gateway: str, upstream:
     assert run.status == RunStatus.COMPLETED, run.error
     contents = [p.content for m in run.output for p in m.parts]
     assert "hi acp" in contents
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+async def test_an_acp_caller_streams_from_every_kind_of_agent(gateway: str, upstream: str) -> None:
+    async with ACPClient(
+        base_url=f"{gateway}/acp", headers={"Content-Type": "application/json"}
+    ) as client:
+        events = [
+            e
+            async for e in client.run_stream(
+                [Message(parts=[MessagePart(content="hi stream")])],
+                agent=f"{upstream}.{SKILL[upstream]}",
+            )
+        ]
+    types = [e.type for e in events]
+    assert types[0] == "run.created"
+    assert types[-1] == "run.completed"
+    final = events[-1].run  # type: ignore[union-attr]
+    assert "hi stream" in [p.content for m in final.output for p in m.parts]
 
 
 def test_an_mcp_server_over_stdio_is_an_agent_too(gateway: str) -> None:
