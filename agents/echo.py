@@ -2,7 +2,8 @@
 
 Skills:
 - ``echo``: returns the input parts as one artifact, after a working status;
-- ``wait``: reports working, then waits until it is canceled (for cancellation paths).
+- ``wait``: reports working, then waits until it is canceled (for cancellation paths);
+- ``ask``: pauses in input-required with a question, and echoes the answer it is resumed with.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ ECHO = Skill(
     examples=("hello",),
 )
 WAIT = Skill("wait", "Reports that it is working and waits until it is canceled.", tags=("test",))
+ASK = Skill("ask", "Asks what to echo, then echoes the answer.", tags=("test",))
 
 
 class EchoAgent:
     def __init__(self, name: str = "echo") -> None:
         self._descriptor = AgentDescriptor(
             name,
-            (ECHO, WAIT),
+            (ECHO, WAIT, ASK),
             "Echoes its input; a fixture for protocol paths.",
             "1.0",
             streaming=True,
@@ -62,6 +64,14 @@ class EchoAgent:
                 artifacts=(artifact,),
                 history=(invocation.message,),
             )
+        elif invocation.skill == "ask":
+            if not invocation.history:
+                question = Message("agent", (TextPart("What should I echo?"),))
+                yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context, question)
+                return
+            yield StatusEvent(task_id, TaskState.WORKING, context, working)
+            artifact = Artifact("echo", invocation.message.parts, "echo")
+            yield Task(task_id, TaskState.COMPLETED, context, artifacts=(artifact,))
         elif invocation.skill == "wait":
             yield StatusEvent(task_id, TaskState.WORKING, context, working)
             await asyncio.Event().wait()

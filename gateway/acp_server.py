@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from adapters import _json, acp
-from adapters.errors import EffmeshError, IllegalTransition, TaskNotFound
+from adapters.errors import EffmeshError, TaskNotFound
 from adapters.model import AgentDescriptor, Task, TaskState
 from gateway.registry import Registry
 from gateway.security import principal_of
@@ -115,9 +115,20 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
 
     async def resume_run(request: Request) -> Response:
         record = tasks.get(_run_key(request.path_params["run_id"]))
-        acp.decode_resume(record.task.task_id, acp.parse_body(await request.body()))
-        # No agent of this gateway pauses for input yet, so no run can be resumed.
-        raise IllegalTransition(record.task.state.value, TaskState.WORKING.value)
+        resume = acp.decode_resume(record.task.task_id, acp.parse_body(await request.body()))
+        start = len(record.items)
+        record = tasks.resume(record.task.task_id, resume.message)
+        if resume.mode == "stream":
+            return StreamingResponse(_follow(record, start), media_type="text/event-stream")
+        if resume.mode == "async":
+            return _json_response(run_of(record), 202)
+        await record.done.wait()
+        return _json_response(run_of(record))
+
+    async def _follow(record: TaskRecord, start: int) -> AsyncIterator[bytes]:
+        async for item in record.follow(start):
+            for event in acp.encode_stream_item(item, agent_name=record.agent_name):
+                yield _sse(event)
 
     return [
         Route("/agents", _guarded(list_agents), methods=["GET"]),

@@ -38,6 +38,9 @@ class TaskRecord:
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     runner: asyncio.Task[None] | None = None
+    route: Route | None = None
+    invocation: Invocation | None = None
+    """What the task runs; kept in memory so a task waiting for input can be resumed."""
 
     async def follow(self, start: int = 0) -> AsyncIterator[StreamItem]:
         """Every item from ``start`` on, then new ones as they come, until the task ends."""
@@ -133,7 +136,7 @@ class TaskManager:
             invocation.message.context_id,
             history=(invocation.message,),
         )
-        record = TaskRecord(task, route.tool_name)
+        record = TaskRecord(task, route.tool_name, route=route, invocation=invocation)
         self._records[task_id] = record
         self.store.save(task, record.agent_name)
         record.runner = asyncio.get_running_loop().create_task(self._run(record, route, invocation))
@@ -185,6 +188,39 @@ class TaskManager:
             record.task = _failed(record.task, Internal().public_message)
         finally:
             await self._finish(record)
+
+    def resume(self, task_id: str, message: Message) -> TaskRecord:
+        """Give a task waiting in input-required its answer and run it again.
+
+        The agent sees the earlier exchange as history: the first message, its question, and
+        now the answer.
+
+        Raises:
+            TaskNotFound: no such task.
+            IllegalTransition: the task is not waiting for input (or was read back from the
+                store after a restart, when its agent's state is gone).
+        """
+        record = self.get(task_id)
+        previous = record.invocation
+        if (
+            record.task.state is not TaskState.INPUT_REQUIRED
+            or previous is None
+            or (record.route is None)
+        ):
+            raise IllegalTransition(record.task.state.value, TaskState.WORKING.value)
+        asked = (record.task.status_message,) if record.task.status_message else ()
+        invocation = replace(
+            previous,
+            message=message,
+            history=(*previous.history, previous.message, *asked),
+        )
+        record.invocation = invocation
+        record.task = replace(record.task, history=(*record.task.history, *asked, message))
+        record.done = asyncio.Event()
+        record.runner = asyncio.get_running_loop().create_task(
+            self._run(record, record.route, invocation)
+        )
+        return record
 
     async def cancel(self, task_id: str) -> TaskRecord:
         """Cancel a running task; a finished one raises IllegalTransition."""

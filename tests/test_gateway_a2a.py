@@ -45,7 +45,7 @@ async def test_each_agent_has_a_card_that_points_at_the_gateway(base_url: str) -
         r = await http.get(f"{base_url}/a2a/echo/.well-known/agent-card.json")
     card = r.json()
     assert card["name"] == "echo"
-    assert {s["id"] for s in card["skills"]} == {"echo", "wait"}
+    assert {s["id"] for s in card["skills"]} == {"echo", "wait", "ask"}
     assert card["supportedInterfaces"][0]["url"] == f"{base_url}/a2a/echo"
 
 
@@ -110,7 +110,7 @@ async def test_a_waiting_task_can_be_cancelled(base_url: str) -> None:
 async def test_the_gateway_is_an_a2a_agent_with_every_skill(base_url: str) -> None:
     async with httpx.AsyncClient() as http:
         card = (await http.get(f"{base_url}/.well-known/agent-card.json")).json()
-    assert {s["id"] for s in card["skills"]} == {"echo.echo", "echo.wait"}
+    assert {s["id"] for s in card["skills"]} == {"echo.echo", "echo.wait", "echo.ask"}
     assert card["supportedInterfaces"][0]["url"] == f"{base_url}/a2a"
     client = await create_client(base_url, client_config=config("JSONRPC", False))
     async with client:

@@ -8,7 +8,7 @@ import anyio
 import httpx
 import pytest
 from acp_sdk.client import Client
-from acp_sdk.models import ACPError, Message, MessagePart, RunStatus
+from acp_sdk.models import ACPError, Message, MessageAwaitResume, MessagePart, RunStatus
 
 from agents.echo import EchoAgent
 from gateway.app import create_app
@@ -34,7 +34,7 @@ def hello(text: str = "hello") -> list[Message]:
 async def test_every_skill_is_an_acp_agent(base_url: str) -> None:
     async with Client(base_url=base_url, headers=JSON) as client:
         names = [a.name async for a in client.agents()]
-        assert names == ["echo.echo", "echo.wait"]
+        assert names == ["echo.echo", "echo.wait", "echo.ask"]
         assert (await client.agent(name="echo.echo")).name == "echo.echo"
 
 
@@ -111,3 +111,27 @@ async def test_an_unknown_run_is_not_found(base_url: str) -> None:
         for run_id in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
             r = await http.get(f"{base_url}/runs/{run_id}")
             assert (r.status_code, r.json()["code"]) == (404, "not_found")
+
+
+async def test_an_awaiting_run_resumes_with_the_answer(base_url: str) -> None:
+    async with Client(base_url=base_url, headers=JSON) as client:
+        run = await client.run_sync(hello("start"), agent="echo.ask")
+        assert run.status == RunStatus.AWAITING
+        assert run.await_request is not None
+        assert run.await_request.message.parts[0].content == "What should I echo?"
+        answer = MessageAwaitResume(message=Message(parts=[MessagePart(content="this")]))
+        resumed = await client.run_resume_sync(answer, run_id=run.run_id)
+        assert resumed.status == RunStatus.COMPLETED
+        assert [p.content for p in resumed.output[0].parts] == ["this"]
+        with pytest.raises(ACPError) as info:
+            await client.run_resume_sync(answer, run_id=run.run_id)
+        assert info.value.error.code == "invalid_input"
+
+
+async def test_a_streamed_resume_sends_the_rest_of_the_run(base_url: str) -> None:
+    async with Client(base_url=base_url, headers=JSON) as client:
+        run = await client.run_sync(hello("start"), agent="echo.ask")
+        answer = MessageAwaitResume(message=Message(parts=[MessagePart(content="more")]))
+        types = [e.type async for e in client.run_resume_stream(answer, run_id=run.run_id)]
+    assert types[-1] == "run.completed"
+    assert "run.in-progress" in types

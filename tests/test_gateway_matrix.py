@@ -166,4 +166,4 @@ def test_an_mcp_server_over_stdio_is_an_agent_too(gateway: str) -> None:
             return [p.text for a in final.artifacts for p in a.parts if isinstance(p, c.TextPart)]
 
         assert asyncio.run(scenario()) == ["over stdio"]
-        assert {s.name for s in agent.descriptor.skills} == {"echo.echo", "echo.wait"}
+        assert {s.name for s in agent.descriptor.skills} == {"echo.echo", "echo.wait", "echo.ask"}

@@ -41,7 +41,7 @@ async def test_every_skill_is_a_tool_and_a_call_returns_the_agents_answer(
 ) -> None:
     async with Client(transports(base_url)[transport]) as client:  # type: ignore[arg-type]
         tools = await client.list_tools()
-        assert {t.name for t in tools.tools} == {"echo.echo", "echo.wait"}
+        assert {t.name for t in tools.tools} == {"echo.echo", "echo.wait", "echo.ask"}
         steps: list[str | None] = []
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:

@@ -181,5 +181,5 @@ def test_an_allow_list_hides_and_refuses_an_agent_in_every_protocol(two_tokens: 
         return names, 0
 
     names, code = asyncio.run(mcp_calls())
-    assert names == {"open.echo", "open.wait"}
+    assert names == {"open.echo", "open.wait", "open.ask"}
     assert code == -32011
