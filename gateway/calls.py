@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from adapters.model import Invocation, Message, StreamItem, Task
+from adapters.model import Invocation, StreamItem
 from gateway.registry import Route
 
 
@@ -19,7 +19,3 @@ async def stream(route: Route, invocation: Invocation, task_id: str) -> AsyncIte
     local = replace(invocation, skill=route.skill.name)
     async for item in route.agent.run(local, task_id=task_id):
         yield item
-
-
-def is_outcome(item: StreamItem) -> bool:
-    return isinstance(item, Task | Message)
