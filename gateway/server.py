@@ -79,7 +79,7 @@ async def build_registry(cfg: config_mod.Config) -> Registry:
 def serve(*, host: str | None, port: int | None, config: str | None, data_dir: str | None) -> int:
     try:
         cfg = config_mod.load(config, host=host, port=port, data_dir=data_dir)
-        if not cfg.loopback and cfg.token is None:
+        if not cfg.loopback and not cfg.principals():
             sys.stderr.write(
                 f"effmesh: listening on {cfg.host} needs a bearer token: set {cfg.token_env}\n"
             )
