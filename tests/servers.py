@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -9,6 +10,11 @@ from contextlib import contextmanager
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from agents.base import Agent
+from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent
+from gateway.app import create_app
+from gateway.registry import Registry
 
 
 @contextmanager
@@ -37,3 +43,29 @@ def running(make: Callable[[str], ASGIApp], port: int = 0) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def behind_remotes(agent: Agent) -> Iterator[str]:
+    """Two gateways: an upstream serving ``agent``, and the gateway under test reaching it as
+    three remote agents, ``up_mcp``, ``up_a2a`` and ``up_acp``. Yields the latter's URL."""
+    upstream = Registry()
+    upstream.add(agent)
+    name = agent.descriptor.name
+    with running(lambda base: create_app(upstream, base_url=base)) as up:
+        remotes = [
+            RemoteMCPAgent("up_mcp", f"{up}/mcp"),
+            RemoteA2AAgent("up_a2a", f"{up}/a2a/{name}"),
+            RemoteACPAgent("up_acp", f"{up}/acp"),
+        ]
+
+        async def connect() -> None:
+            for remote in remotes:
+                await remote.connect()
+
+        asyncio.run(connect())
+        registry = Registry()
+        for remote in remotes:
+            registry.add(remote)
+        with running(lambda base: create_app(registry, base_url=base)) as url:
+            yield url

@@ -21,10 +21,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
-from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent
-from gateway.app import create_app
-from gateway.registry import Registry
-from tests.servers import running
+from tests.servers import behind_remotes
 
 
 class Sleeper:
@@ -52,25 +49,8 @@ class Sleeper:
 @pytest.fixture(scope="module")
 def setup() -> Iterator[tuple[str, Sleeper]]:
     sleeper = Sleeper()
-    upstream = Registry()
-    upstream.add(sleeper)
-    with running(lambda base: create_app(upstream, base_url=base)) as up:
-        remotes = [
-            RemoteMCPAgent("up_mcp", f"{up}/mcp"),
-            RemoteA2AAgent("up_a2a", f"{up}/a2a/sleeper"),
-            RemoteACPAgent("up_acp", f"{up}/acp"),
-        ]
-
-        async def connect() -> None:
-            for remote in remotes:
-                await remote.connect()
-
-        asyncio.run(connect())
-        registry = Registry()
-        for remote in remotes:
-            registry.add(remote)
-        with running(lambda base: create_app(registry, base_url=base)) as url:
-            yield url, sleeper
+    with behind_remotes(sleeper) as url:
+        yield url, sleeper
 
 
 @pytest.mark.parametrize(

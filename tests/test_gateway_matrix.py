@@ -16,11 +16,10 @@ from mcp import Client as MCPClient
 
 from adapters import model as c
 from agents.echo import EchoAgent
-from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent
 from gateway.app import create_app
 from gateway.mcp_ws import websocket_client
 from gateway.registry import Registry
-from tests.servers import running
+from tests.servers import behind_remotes, running
 
 pytestmark = pytest.mark.anyio
 UPSTREAMS = ["up_mcp", "up_a2a", "up_acp"]
@@ -29,25 +28,8 @@ SKILL = {"up_mcp": "echo.echo", "up_a2a": "echo", "up_acp": "echo.echo"}
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[str]:
-    upstream = Registry()
-    upstream.add(EchoAgent())
-    with running(lambda base: create_app(upstream, base_url=base)) as up:
-        remotes = [
-            RemoteMCPAgent("up_mcp", f"{up}/mcp/"),
-            RemoteA2AAgent("up_a2a", f"{up}/a2a/echo"),
-            RemoteACPAgent("up_acp", f"{up}/acp"),
-        ]
-
-        async def connect() -> None:
-            for remote in remotes:
-                await remote.connect()
-
-        asyncio.run(connect())
-        registry = Registry()
-        for remote in remotes:
-            registry.add(remote)
-        with running(lambda base: create_app(registry, base_url=base)) as url:
-            yield url
+    with behind_remotes(EchoAgent()) as url:
+        yield url
 
 
 def test_remote_agents_bring_their_skills(gateway: str) -> None:
