@@ -8,6 +8,9 @@ agent runs, and its outcome goes back through the adapter. Progress events becom
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
+from dataclasses import replace
 from typing import Any
 
 import mcp_types as mt
@@ -17,10 +20,18 @@ from mcp.shared.exceptions import MCPError
 
 from adapters import lifecycle
 from adapters import mcp as mcp_adapter
-from adapters.errors import EffmeshError, Internal, Timeout
-from adapters.model import Message, ProgressEvent, StatusEvent, Task, TaskState
+from adapters.errors import Canceled, EffmeshError, Internal, InvalidParams, Timeout
+from adapters.model import (
+    Invocation,
+    Message,
+    ProgressEvent,
+    StatusEvent,
+    Task,
+    TaskState,
+    TextPart,
+)
 from gateway import calls
-from gateway.registry import Registry
+from gateway.registry import Registry, Route
 from gateway.security import principal_of
 from gateway.tasks import apply
 
@@ -40,6 +51,71 @@ def _caller(ctx: ServerRequestContext[Any], fixed: str | None) -> str | None:
         return fixed
     scope = getattr(ctx.request, "scope", None)
     return principal_of(scope) if isinstance(scope, dict) else None
+
+
+MAX_INPUT_ROUNDS = 4
+"""How many times one call may stop for input before it is answered with the last question."""
+
+
+def continue_with(invocation: Invocation, question: Message, answer: str) -> Invocation:
+    """The invocation that carries on a paused one: the exchange so far becomes history."""
+    return replace(
+        invocation,
+        message=Message("user", (TextPart(answer),)),
+        history=(*invocation.history, invocation.message, question),
+    )
+
+
+async def _elicit(ctx: ServerRequestContext[Any], task: Task) -> str:
+    request = mcp_adapter.elicitation_request(task)["params"]
+    reply = await ctx.session.elicit_form(request["message"], request["requestedSchema"])
+    if reply.action != "accept" or not isinstance(reply.content, dict):
+        raise Canceled("the user did not answer")
+    answer = reply.content.get(mcp_adapter.TEXT_ARGUMENT)
+    if not isinstance(answer, str):
+        raise InvalidParams("the answer must be text", path="content.text")
+    return answer
+
+
+class PausedCalls:
+    """Calls waiting for the client's answer (MCP 2026-07-28 input_required round trips).
+
+    The token handed out is random and names state held here, so a client can only continue
+    a call it was given; entries expire, and their number is bounded.
+    """
+
+    def __init__(self, ttl: float = 600.0, limit: int = 10_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._held: dict[str, tuple[float, Route, Invocation, Message, str | None]] = {}
+
+    def hold(self, route: Route, invocation: Invocation, question: Message, who: str | None) -> str:
+        now = time.monotonic()
+        self._held = {k: v for k, v in self._held.items() if v[0] > now - self.ttl}
+        while len(self._held) >= self.limit:
+            self._held.pop(next(iter(self._held)))
+        token = secrets.token_urlsafe(24)
+        self._held[token] = (now, route, invocation, question, who)
+        return token
+
+    def resume(self, invocation: Invocation, who: str | None) -> tuple[Route, Invocation] | None:
+        """The continued call a retry names, with the answer from its input responses."""
+        token = invocation.metadata.get("mcp.requestState")
+        if token is None:
+            return None
+        held = self._held.pop(token, None) if isinstance(token, str) else None
+        if held is None or held[4] != who or held[0] < time.monotonic() - self.ttl:
+            raise InvalidParams("unknown or expired requestState", path="params.requestState")
+        _, route, paused_invocation, question, _ = held
+        responses = invocation.metadata.get("mcp.inputResponses")
+        reply = responses.get("input") if isinstance(responses, dict) else None
+        if not isinstance(reply, dict) or reply.get("action") != "accept":
+            raise Canceled("the user did not answer")
+        content = reply.get("content")
+        answer = content.get(mcp_adapter.TEXT_ARGUMENT) if isinstance(content, dict) else None
+        if not isinstance(answer, str):
+            raise InvalidParams("the answer must be text", path="params.inputResponses")
+        return route, continue_with(paused_invocation, question, answer)
 
 
 def build_server(
@@ -63,36 +139,63 @@ def build_server(
             tools.append(mt.Tool.model_validate(tool))
         return mt.ListToolsResult(tools=tools)
 
+    paused = PausedCalls()
+
+    async def run_once(
+        ctx: ServerRequestContext[Any], route: Route, invocation: Invocation
+    ) -> Task | Message:
+        task_id = calls.new_task_id()
+        snapshot = Task(task_id, TaskState.SUBMITTED, invocation.message.context_id)
+        outcome: Task | Message = snapshot
+        step = 0
+        async with asyncio.timeout(timeout):
+            async for item in calls.stream(route, invocation, task_id):
+                if isinstance(item, ProgressEvent) or (
+                    isinstance(item, StatusEvent) and item.state in _RUNNING
+                ):
+                    step += 1
+                    note = mcp_adapter.encode_stream_item(
+                        item, progress_token=invocation.progress_token or 0, step=step
+                    )
+                    # Scoped to this request: a no-op when the caller gave no token.
+                    await ctx.session.report_progress(
+                        note["progress"], note.get("total"), note.get("message")
+                    )
+                snapshot = apply(snapshot, item)
+                outcome = item if isinstance(item, Message) else snapshot
+                if isinstance(item, Message) or snapshot.state in _SETTLED:
+                    break
+        if isinstance(outcome, Task) and outcome.state in _RUNNING:
+            raise Internal("the agent ended without a result")
+        return outcome
+
     async def call_tool(
         ctx: ServerRequestContext[Any], params: mt.CallToolRequestParams
     ) -> mt.CallToolResult | mt.InputRequiredResult:
         wire = params.model_dump(by_alias=True, exclude_none=True, mode="json")
+        who = _caller(ctx, principal)
         try:
             invocation = mcp_adapter.decode_invocation(wire)
-            route = registry.route(invocation.skill, _caller(ctx, principal))
-            task_id = calls.new_task_id()
-            snapshot = Task(task_id, TaskState.SUBMITTED, invocation.message.context_id)
-            outcome: Task | Message = snapshot
-            step = 0
-            async with asyncio.timeout(timeout):
-                async for item in calls.stream(route, invocation, task_id):
-                    if isinstance(item, ProgressEvent) or (
-                        isinstance(item, StatusEvent) and item.state in _RUNNING
-                    ):
-                        step += 1
-                        note = mcp_adapter.encode_stream_item(
-                            item, progress_token=invocation.progress_token or 0, step=step
-                        )
-                        # Scoped to this request: a no-op when the caller gave no token.
-                        await ctx.session.report_progress(
-                            note["progress"], note.get("total"), note.get("message")
-                        )
-                    snapshot = apply(snapshot, item)
-                    outcome = item if isinstance(item, Message) else snapshot
-                    if isinstance(item, Message) or snapshot.state in _SETTLED:
-                        break
-            if isinstance(outcome, Task) and outcome.state in _RUNNING:
-                raise Internal("the agent ended without a result")
+            resumed = paused.resume(invocation, who)
+            if resumed is not None:
+                route, invocation = resumed
+            else:
+                route = registry.route(invocation.skill, who)
+            for _ in range(MAX_INPUT_ROUNDS):
+                outcome = await run_once(ctx, route, invocation)
+                if not (isinstance(outcome, Task) and outcome.state is TaskState.INPUT_REQUIRED):
+                    break
+                question = outcome.status_message or Message("agent", ())
+                if ctx.protocol_version == mcp_adapter.MODERN_VERSION:
+                    # 2026-07-28: hand the question back; the client retries with the answer
+                    # and this token, which names the paused call held here.
+                    token = paused.hold(route, invocation, question, who)
+                    meta = {**outcome.metadata, "mcp.requestState": token}
+                    outcome = replace(outcome, metadata=meta)
+                    break
+                # Older revisions: ask the client in the middle of the call.
+                answer = await _elicit(ctx, outcome)
+                invocation = continue_with(invocation, question, answer)
             result = mcp_adapter.encode_outcome(outcome, version=ctx.protocol_version)
         except TimeoutError:
             raise _mcp_error(Timeout("the agent timed out")) from None

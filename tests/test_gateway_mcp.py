@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 
 import anyio
+import mcp_types as mt
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
@@ -82,3 +83,42 @@ async def test_claude_desktop_style_stdio_bridge_reaches_the_gateway(base_url: s
         assert "echo.echo" in {t.name for t in tools.tools}
         result = await client.call_tool("echo.echo", {"text": "via stdio"})
         assert [c.text for c in result.content] == ["via stdio"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_agent_asking_for_input_gets_it_from_the_mcp_client(
+    base_url: str, mode: str
+) -> None:
+    """2026-07-28 clients get an input_required result and retry with the answer; older
+    clients are asked in the middle of the call (elicitation/create). Either way the agent's
+    question reaches the user and the answer reaches the agent."""
+    asked: list[str] = []
+
+    async def answer(context: object, params: mt.ElicitRequestParams) -> mt.ElicitResult:
+        asked.append(params.message)
+        return mt.ElicitResult(action="accept", content={"text": "the answer"})
+
+    async with Client(f"{base_url}/mcp", mode=mode, elicitation_callback=answer) as client:
+        result = await client.call_tool("echo.ask", {"text": "start"})
+    assert asked == ["What should I echo?"]
+    assert [c.text for c in result.content] == ["the answer"]  # type: ignore[union-attr]
+
+
+async def test_a_declined_question_ends_the_call_as_canceled(base_url: str) -> None:
+    async def decline(context: object, params: mt.ElicitRequestParams) -> mt.ElicitResult:
+        return mt.ElicitResult(action="decline")
+
+    async with Client(f"{base_url}/mcp", mode="legacy", elicitation_callback=decline) as client:
+        with pytest.raises(MCPError) as info:
+            await client.call_tool("echo.ask", {"text": "start"})
+    assert info.value.error.data["effmesh_code"] == "canceled"
+
+
+async def test_a_forged_request_state_is_refused(base_url: str) -> None:
+    responses = {"input": mt.ElicitResult(action="accept", content={"text": "x"})}
+    async with Client(f"{base_url}/mcp") as client:
+        with pytest.raises(MCPError) as info:
+            await client.call_tool(
+                "echo.ask", {"text": "start"}, request_state="forged", input_responses=responses
+            )  # type: ignore[arg-type]
+    assert info.value.error.code == jsonrpc.INVALID_PARAMS

@@ -5,6 +5,8 @@ share the 2025 shapes used here).
 """
 
 from adapters.mcp.calls import (
+    MODERN_VERSION,
+    TEXT_ARGUMENT,
     decode_invocation,
     decode_outcome,
     elicitation_request,
@@ -24,7 +26,9 @@ from adapters.mcp.rules import RULES
 from adapters.mcp.tools import decode_agent, decode_skill, encode_agent, encode_skill
 
 __all__ = [
+    "MODERN_VERSION",
     "RULES",
+    "TEXT_ARGUMENT",
     "decode_agent",
     "decode_cancel",
     "decode_error",
