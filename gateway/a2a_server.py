@@ -31,6 +31,7 @@ from adapters.errors import EffmeshError, Internal
 from adapters.model import (
     AgentDescriptor,
     ArtifactEvent,
+    Invocation,
     Message,
     StatusEvent,
     StreamItem,
@@ -82,6 +83,21 @@ def _for_sdk(
             return [item]
 
 
+def _continuing(invocation: Invocation, current: pb.Task | None) -> Invocation:
+    """A follow-up message to a task waiting for input carries on that task: the exchange so
+    far (earlier messages and the agent's question) becomes the invocation's history."""
+    if current is None or current.status.state != pb.TASK_STATE_INPUT_REQUIRED:
+        return invocation
+    new_id = invocation.message.message_id
+    earlier = [m for m in current.history if m.message_id != new_id]
+    if current.status.HasField("message"):
+        earlier.append(current.status.message)
+    history = tuple(
+        a2a.decode_message(json_format.MessageToDict(m), "task.history") for m in earlier
+    )
+    return replace(invocation, history=(*invocation.history, *history))
+
+
 class Bridge(AgentExecutor):
     """Runs one effmesh agent for a2a-sdk's request handler.
 
@@ -116,6 +132,7 @@ class Bridge(AgentExecutor):
         submitted = Task(task_id, TaskState.SUBMITTED, context_id)
         try:
             invocation = a2a.decode_invocation(params, skill=self._default_skill(principal))
+            invocation = _continuing(invocation, context.current_task)
             if message is not None:
                 submitted = a2a.decode_task(
                     a2a.encode_task(submitted) | {"history": [params["message"]]}

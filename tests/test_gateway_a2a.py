@@ -127,3 +127,20 @@ def test_agent_names_that_would_shadow_gateway_paths_are_refused() -> None:
 
     with pytest.raises(InvalidParams):
         Registry().add(EchoAgent("rest"))
+
+
+async def test_a_follow_up_message_answers_a_task_waiting_for_input(base_url: str) -> None:
+    client = await create_client(f"{base_url}/a2a/echo", client_config=config("JSONRPC", False))
+    async with client:
+        first = [r async for r in client.send_message(request("start", skill="ask"))]
+        task = first[-1].task
+        assert task.status.state == pb.TASK_STATE_INPUT_REQUIRED
+        assert task.status.message.parts[0].text == "What should I echo?"
+        follow = request("the answer", skill="ask")
+        follow.message.message_id = "m-2"
+        follow.message.task_id = task.id
+        follow.message.context_id = task.context_id
+        second = [r async for r in client.send_message(follow)]
+    done = second[-1].task
+    assert done.status.state == pb.TASK_STATE_COMPLETED
+    assert done.artifacts[-1].parts[0].text == "the answer"
