@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from adapters import _json, acp
 from adapters.errors import EffmeshError, TaskNotFound
-from adapters.model import AgentDescriptor, Task, TaskState
+from adapters.model import Task, TaskState
 from gateway.registry import Registry
 from gateway.security import principal_of
 from gateway.tasks import TaskManager, TaskRecord
@@ -48,25 +48,23 @@ def _run_key(raw: str) -> str:
         raise TaskNotFound(raw) from None
 
 
-def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
-    def manifests(principal: str | None) -> list[dict[str, Any]]:
-        out = []
-        for agent in registry.agents(principal):
-            d = agent.descriptor
-            out.extend(acp.encode_agent(AgentDescriptor(d.name, d.skills, d.description)))
-        return out
+def manifests(registry: Registry, principal: str | None) -> list[dict[str, Any]]:
+    """The ACP agents ``principal`` may see: one per skill, named ``<agent>.<skill>``."""
+    return [m for agent in registry.agents(principal) for m in acp.encode_agent(agent.descriptor)]
 
+
+def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
     def run_of(record: TaskRecord) -> dict[str, Any]:
         return acp.encode_outcome(record.task, agent_name=record.agent_name)
 
     async def list_agents(request: Request) -> Response:
-        return _json_response({"agents": manifests(principal_of(request.scope))})
+        return _json_response({"agents": manifests(registry, principal_of(request.scope))})
 
     async def read_agent(request: Request) -> Response:
         name = request.path_params["name"]
         principal = principal_of(request.scope)
         route = registry.route(name, principal)
-        for manifest in manifests(principal):
+        for manifest in manifests(registry, principal):
             if manifest["name"] == route.tool_name:
                 return _json_response(manifest)
         raise TaskNotFound(name)

@@ -29,7 +29,8 @@ from adapters.errors import (
     MethodNotFound,
     TaskNotFound,
 )
-from adapters.model import AgentDescriptor, Cancel, GetTask, Invocation, Task, TaskState
+from adapters.model import Cancel, GetTask, Invocation, Task, TaskState
+from gateway import acp_server
 from gateway.registry import Registry
 from gateway.tasks import TaskManager, TaskRecord
 
@@ -153,17 +154,10 @@ async def serve_acp(
     max_bytes: int,
     principal: str | None = None,
 ) -> None:
-    def manifests() -> list[dict[str, Any]]:
-        out = []
-        for agent in registry.agents(principal):
-            d = agent.descriptor
-            out += acp.encode_agent(AgentDescriptor(d.name, d.skills, d.description))
-        return out
-
     async def handle(req: jsonrpc.Request, rid: jsonrpc.RequestId, send: Send) -> None:
         params = req.params
         if req.method == "agents/list":
-            await send(jsonrpc.result(rid, {"agents": manifests()}))
+            await send(jsonrpc.result(rid, {"agents": acp_server.manifests(registry, principal)}))
         elif req.method == "runs/create":
             invocation = acp.decode_invocation(params)
             route = registry.route(invocation.skill, principal)

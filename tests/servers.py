@@ -12,6 +12,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from agents.base import Agent
+from agents.echo import EchoAgent
 from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent
 from gateway.app import create_app
 from gateway.registry import Registry
@@ -69,3 +70,12 @@ def behind_remotes(agent: Agent) -> Iterator[str]:
             registry.add(remote)
         with running(lambda base: create_app(registry, base_url=base)) as url:
             yield url
+
+
+@contextmanager
+def echo_gateway() -> Iterator[str]:
+    """A gateway with the echo agent and default settings; yields its base URL."""
+    registry = Registry()
+    registry.add(EchoAgent())
+    with running(lambda base: create_app(registry, base_url=base)) as url:
+        yield url

@@ -10,10 +10,7 @@ import pytest
 from acp_sdk.client import Client
 from acp_sdk.models import ACPError, Message, MessageAwaitResume, MessagePart, RunStatus
 
-from agents.echo import EchoAgent
-from gateway.app import create_app
-from gateway.registry import Registry
-from tests.servers import running
+from tests.servers import echo_gateway
 
 pytestmark = pytest.mark.anyio
 JSON = {"Content-Type": "application/json"}
@@ -21,9 +18,7 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    registry = Registry()
-    registry.add(EchoAgent())
-    with running(lambda base: create_app(registry, base_url=base)) as url:
+    with echo_gateway() as url:
         yield f"{url}/acp"
 
 

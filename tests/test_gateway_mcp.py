@@ -12,20 +12,15 @@ from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 from adapters import jsonrpc
-from agents.echo import EchoAgent
-from gateway.app import create_app
 from gateway.mcp_ws import websocket_client
-from gateway.registry import Registry
-from tests.servers import running
+from tests.servers import echo_gateway
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    registry = Registry()
-    registry.add(EchoAgent())
-    with running(lambda base: create_app(registry, base_url=base)) as url:
+    with echo_gateway() as url:
         yield url
 
 

@@ -12,19 +12,14 @@ from a2a.types import a2a_pb2 as pb
 from acp_sdk.models import Run
 from google.protobuf import json_format
 
-from agents.echo import EchoAgent
-from gateway.app import create_app
-from gateway.registry import Registry
-from tests.servers import running
+from tests.servers import echo_gateway
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
 def ws_base() -> Iterator[str]:
-    registry = Registry()
-    registry.add(EchoAgent())
-    with running(lambda base: create_app(registry, base_url=base)) as url:
+    with echo_gateway() as url:
         yield url.replace("http://", "ws://")
 
 
