@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import shlex
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -30,8 +30,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from adapters import _json, a2a, acp, jsonrpc, mcp
+from adapters.a2a import calls as a2a_calls
 from adapters.errors import EffmeshError, InvalidParams, Timeout, UpstreamUnavailable
 from adapters.model import AgentDescriptor, Invocation, Mode, ProgressEvent, StreamItem
+from agents.a2a_jsonrpc import JsonRpcA2A, jsonrpc_url
 
 Headers = dict[str, str]
 
@@ -141,7 +143,9 @@ class RemoteMCPStdioAgent(RemoteMCPAgent):
 class RemoteA2AAgent(_Remote):
     """An A2A agent, by the URL its card is served under; each card skill is one skill.
 
-    One SDK client (and its HTTP connection pool) serves every call made on an event loop.
+    A card with a JSON-RPC interface for A2A 1.x is called over that binding directly
+    (``agents.a2a_jsonrpc``); any other card through the a2a-sdk client, which negotiates the
+    binding. Either way one connection pool serves every call made on an event loop.
     """
 
     def __init__(
@@ -152,6 +156,7 @@ class RemoteA2AAgent(_Remote):
         self._clients: dict[bool, A2AClient] = {}
         self._http: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._rpc: JsonRpcA2A | None = None
 
     async def connect(self) -> None:
         card_url = f"{self.url}/.well-known/agent-card.json"
@@ -166,6 +171,14 @@ class RemoteA2AAgent(_Remote):
             if fresh != self._card:
                 self._card = fresh
                 self._loop = None  # the next call builds its clients on the new card
+                rpc_url = jsonrpc_url(card)
+                if self._rpc is not None:
+                    await self._rpc.close()
+                self._rpc = (
+                    JsonRpcA2A(self.name, rpc_url, timeout=self.timeout, headers=self.headers)
+                    if rpc_url
+                    else None
+                )
         except (httpx.HTTPError, EffmeshError, json_format.ParseError) as exc:
             self.healthy = False
             raise UpstreamUnavailable(f"A2A agent {self.name!r} is unreachable") from exc
@@ -193,6 +206,8 @@ class RemoteA2AAgent(_Remote):
         return self._clients[streaming]
 
     async def close(self) -> None:
+        if self._rpc is not None:
+            await self._rpc.close()
         if self._http is not None:
             await self._http.aclose()
         self._clients = {}
@@ -207,7 +222,11 @@ class RemoteA2AAgent(_Remote):
         # Stream only when someone listens for progress: a plain call is one request/response.
         streaming = invocation.mode == "stream" or invocation.progress_token is not None
         mode: Mode = "stream" if streaming else "sync"
-        _, params = a2a.encode_invocation(replace(invocation, message=message, mode=mode))
+        method, params = a2a.encode_invocation(replace(invocation, message=message, mode=mode))
+        if self._rpc is not None:
+            async for item in self._run_jsonrpc(self._rpc, method, params, context_id):
+                yield item
+            return
         request = pb.SendMessageRequest()
         json_format.ParseDict(params, request)
         client = self._sdk_client(streaming)
@@ -224,6 +243,26 @@ class RemoteA2AAgent(_Remote):
         except A2AError as exc:
             code = JSON_RPC_ERROR_CODE_MAP.get(type(exc), jsonrpc.INTERNAL_ERROR)
             raise a2a.decode_error({"code": code, "message": exc.message}) from None
+
+    async def _run_jsonrpc(
+        self, rpc: JsonRpcA2A, method: str, params: dict[str, Any], context_id: str
+    ) -> AsyncIterator[StreamItem]:
+        try:
+            if method == a2a_calls.SEND:
+                yield self._decode(a2a.decode_outcome, await rpc.call(method, params))
+                return
+            async for result in rpc.stream(method, params):
+                yield self._decode(a2a.decode_stream_item, result)
+        except asyncio.CancelledError:
+            await asyncio.shield(rpc.cancel_context(context_id))
+            raise
+
+    def _decode(self, decode: Callable[[Any], StreamItem], result: Any) -> StreamItem:
+        """A peer's result as canonical; one that does not decode is the peer's fault."""
+        try:
+            return decode(result)
+        except EffmeshError:
+            raise UpstreamUnavailable(f"A2A agent {self.name!r} sent a malformed reply") from None
 
 
 class RemoteACPAgent(_Remote):

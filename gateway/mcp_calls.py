@@ -1,0 +1,198 @@
+"""MCP ``tools/list`` and ``tools/call`` over the registry, in wire JSON, for every MCP transport.
+
+The streamable HTTP endpoint (through the SDK's server) and the WebSocket endpoint (its own
+frame loop) both answer tool calls here, so the two behave the same: the request goes through
+the MCP adapter into the canonical model, the agent runs, and its outcome goes back through the
+adapter. Progress and the question of an agent waiting for input reach the client through
+callbacks that each transport supplies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from adapters import lifecycle
+from adapters import mcp as mcp_adapter
+from adapters.errors import Canceled, EffmeshError, Internal, InvalidParams, Timeout
+from adapters.model import (
+    Invocation,
+    Message,
+    ProgressEvent,
+    StatusEvent,
+    Task,
+    TaskState,
+    TextPart,
+)
+from gateway import calls
+from gateway.registry import Registry, Route
+from gateway.tasks import apply
+
+Progress = Callable[[dict[str, Any]], Awaitable[None]]
+"""Sends one ``notifications/progress`` (its params) to the caller."""
+Elicit = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Sends an ``elicitation/create`` request (method and params) and returns the client's result."""
+
+_RUNNING = frozenset({TaskState.SUBMITTED, TaskState.WORKING})
+_SETTLED = lifecycle.TERMINAL | lifecycle.INTERRUPTED
+
+MAX_INPUT_ROUNDS = 4
+"""How many times one call may stop for input before it is answered with the last question."""
+
+
+def continue_with(invocation: Invocation, question: Message, answer: str) -> Invocation:
+    """The invocation that carries on a paused one: the exchange so far becomes history."""
+    return replace(
+        invocation,
+        message=Message("user", (TextPart(answer),)),
+        history=(*invocation.history, invocation.message, question),
+    )
+
+
+def _answer(reply: Any, path: str) -> str:
+    """The text a client answered an elicitation with."""
+    if not isinstance(reply, dict) or reply.get("action") != "accept":
+        raise Canceled("the user did not answer")
+    content = reply.get("content")
+    answer = content.get(mcp_adapter.TEXT_ARGUMENT) if isinstance(content, dict) else None
+    if not isinstance(answer, str):
+        raise InvalidParams("the answer must be text", path=path)
+    return answer
+
+
+class PausedCalls:
+    """Calls waiting for the client's answer (MCP 2026-07-28 input_required round trips).
+
+    The token handed out is random and names state held here, so a client can only continue
+    a call it was given; entries expire, and their number is bounded.
+    """
+
+    def __init__(self, ttl: float = 600.0, limit: int = 10_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._held: dict[str, tuple[float, Route, Invocation, Message, str | None]] = {}
+
+    def hold(self, route: Route, invocation: Invocation, question: Message, who: str | None) -> str:
+        now = time.monotonic()
+        self._held = {k: v for k, v in self._held.items() if v[0] > now - self.ttl}
+        while len(self._held) >= self.limit:
+            self._held.pop(next(iter(self._held)))
+        token = secrets.token_urlsafe(24)
+        self._held[token] = (now, route, invocation, question, who)
+        return token
+
+    def resume(self, invocation: Invocation, who: str | None) -> tuple[Route, Invocation] | None:
+        """The continued call a retry names, with the answer from its input responses."""
+        token = invocation.metadata.get("mcp.requestState")
+        if token is None:
+            return None
+        held = self._held.pop(token, None) if isinstance(token, str) else None
+        if held is None or held[4] != who or held[0] < time.monotonic() - self.ttl:
+            raise InvalidParams("unknown or expired requestState", path="params.requestState")
+        _, route, paused_invocation, question, _ = held
+        responses = invocation.metadata.get("mcp.inputResponses")
+        reply = responses.get("input") if isinstance(responses, dict) else None
+        answer = _answer(reply, "params.inputResponses")
+        return route, continue_with(paused_invocation, question, answer)
+
+
+class ToolCalls:
+    """The registry as MCP tools, for one server (one per endpoint or connection)."""
+
+    def __init__(self, registry: Registry, *, timeout: float = 60.0) -> None:
+        self.registry = registry
+        self.timeout = timeout
+        self.paused = PausedCalls()
+
+    def list(self, who: str | None) -> list[dict[str, Any]]:
+        """Every tool ``who`` may call, as wire ``Tool`` objects."""
+        tools = []
+        for route in self.registry.routes(who):
+            tool = mcp_adapter.encode_skill(route.skill)
+            tool["name"] = route.tool_name
+            if not route.skill.description:
+                tool["description"] = route.agent.descriptor.description
+            tools.append(tool)
+        return tools
+
+    def input_schema(self, tool_name: str, who: str | None) -> dict[str, Any] | None:
+        try:
+            route = self.registry.route(tool_name, who)
+        except EffmeshError:
+            return None
+        schema: dict[str, Any] = mcp_adapter.encode_skill(route.skill)["inputSchema"]
+        return schema
+
+    async def _run_once(self, route: Route, invocation: Invocation, progress: Progress) -> Any:
+        task_id = calls.new_task_id()
+        snapshot = Task(task_id, TaskState.SUBMITTED, invocation.message.context_id)
+        outcome: Task | Message = snapshot
+        step = 0
+        async with asyncio.timeout(self.timeout):
+            async for item in calls.stream(route, invocation, task_id):
+                if invocation.progress_token is not None and (
+                    isinstance(item, ProgressEvent)
+                    or (isinstance(item, StatusEvent) and item.state in _RUNNING)
+                ):
+                    step += 1
+                    await progress(
+                        mcp_adapter.encode_stream_item(
+                            item, progress_token=invocation.progress_token, step=step
+                        )
+                    )
+                snapshot = apply(snapshot, item)
+                outcome = item if isinstance(item, Message) else snapshot
+                if isinstance(item, Message) or snapshot.state in _SETTLED:
+                    break
+        if isinstance(outcome, Task) and outcome.state in _RUNNING:
+            raise Internal("the agent ended without a result")
+        return outcome
+
+    async def call(
+        self,
+        params: Any,
+        *,
+        who: str | None,
+        version: str,
+        progress: Progress,
+        elicit: Elicit,
+    ) -> dict[str, Any]:
+        """The wire result of ``tools/call`` with ``params`` (wire JSON).
+
+        Raises:
+            EffmeshError: every failure, already canonical; unexpected ones become Internal,
+                so the transport maps one error type and never leaks text.
+        """
+        try:
+            invocation = mcp_adapter.decode_invocation(params)
+            resumed = self.paused.resume(invocation, who)
+            if resumed is not None:
+                route, invocation = resumed
+            else:
+                route = self.registry.route(invocation.skill, who)
+            for _ in range(MAX_INPUT_ROUNDS):
+                outcome = await self._run_once(route, invocation, progress)
+                if not (isinstance(outcome, Task) and outcome.state is TaskState.INPUT_REQUIRED):
+                    break
+                question = outcome.status_message or Message("agent", ())
+                if version == mcp_adapter.MODERN_VERSION:
+                    # 2026-07-28: hand the question back; the client retries with the answer
+                    # and this token, which names the paused call held here.
+                    token = self.paused.hold(route, invocation, question, who)
+                    meta = {**outcome.metadata, "mcp.requestState": token}
+                    outcome = replace(outcome, metadata=meta)
+                    break
+                # Older revisions: ask the client in the middle of the call.
+                reply = await elicit(mcp_adapter.elicitation_request(outcome))
+                invocation = continue_with(invocation, question, _answer(reply, "content.text"))
+            return mcp_adapter.encode_outcome(outcome, version=version)
+        except TimeoutError:
+            raise Timeout("the agent timed out") from None
+        except EffmeshError:
+            raise
+        except Exception:  # noqa: BLE001 - the wire gets a generic error, never our text
+            raise Internal() from None
