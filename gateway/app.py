@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket
 
 from gateway import a2a_server, acp_server, health, mesh, ws_endpoints
 from gateway.config import Config
+from gateway.mcp_calls import ToolCalls
 from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
 from gateway.registry import Registry
@@ -80,10 +81,10 @@ def create_app(
                         await close()
 
     async def mcp_websocket(websocket: WebSocket) -> None:
-        server = build_server(
-            registry, timeout=config.call_timeout_seconds, principal=principal_of(websocket.scope)
-        )
-        await serve_websocket(websocket, server)
+        who = principal_of(websocket.scope)
+        tools = ToolCalls(registry, timeout=config.call_timeout_seconds)
+        server = build_server(registry, principal=who, tools=tools)
+        await serve_websocket(websocket, server, tools, who)
 
     async def a2a_websocket(websocket: WebSocket) -> None:
         await ws_endpoints.serve_a2a(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 
 import anyio
 import mcp_types as mt
 import pytest
+import websockets
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
@@ -59,8 +61,9 @@ async def test_an_unknown_tool_is_an_invalid_params_error(base_url: str, transpo
         assert info.value.error.code == jsonrpc.INVALID_PARAMS
 
 
-async def test_a_canceled_call_stops_waiting(base_url: str) -> None:
-    async with Client(f"{base_url}/mcp") as client:
+@pytest.mark.parametrize("transport", ["streamable-http", "websocket"])
+async def test_a_canceled_call_stops_waiting(base_url: str, transport: str) -> None:
+    async with Client(transports(base_url)[transport]) as client:  # type: ignore[arg-type]
         with anyio.move_on_after(0.5) as scope:
             await client.call_tool("echo.wait", {"text": "x"})
         assert scope.cancelled_caught
@@ -80,9 +83,10 @@ async def test_claude_desktop_style_stdio_bridge_reaches_the_gateway(base_url: s
         assert [c.text for c in result.content] == ["via stdio"]  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("transport", ["streamable-http", "websocket"])
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_an_agent_asking_for_input_gets_it_from_the_mcp_client(
-    base_url: str, mode: str
+    base_url: str, mode: str, transport: str
 ) -> None:
     """2026-07-28 clients get an input_required result and retry with the answer; older
     clients are asked in the middle of the call (elicitation/create). Either way the agent's
@@ -93,27 +97,81 @@ async def test_an_agent_asking_for_input_gets_it_from_the_mcp_client(
         asked.append(params.message)
         return mt.ElicitResult(action="accept", content={"text": "the answer"})
 
-    async with Client(f"{base_url}/mcp", mode=mode, elicitation_callback=answer) as client:
+    target = transports(base_url)[transport]
+    async with Client(target, mode=mode, elicitation_callback=answer) as client:  # type: ignore[call-overload]
         result = await client.call_tool("echo.ask", {"text": "start"})
     assert asked == ["What should I echo?"]
     assert [c.text for c in result.content] == ["the answer"]  # type: ignore[union-attr]
 
 
-async def test_a_declined_question_ends_the_call_as_canceled(base_url: str) -> None:
+@pytest.mark.parametrize("transport", ["streamable-http", "websocket"])
+async def test_a_declined_question_ends_the_call_as_canceled(base_url: str, transport: str) -> None:
     async def decline(context: object, params: mt.ElicitRequestParams) -> mt.ElicitResult:
         return mt.ElicitResult(action="decline")
 
-    async with Client(f"{base_url}/mcp", mode="legacy", elicitation_callback=decline) as client:
+    target = transports(base_url)[transport]
+    async with Client(target, mode="legacy", elicitation_callback=decline) as client:  # type: ignore[call-overload]
         with pytest.raises(MCPError) as info:
             await client.call_tool("echo.ask", {"text": "start"})
     assert info.value.error.data["effmesh_code"] == "canceled"
 
 
-async def test_a_forged_request_state_is_refused(base_url: str) -> None:
+@pytest.mark.parametrize("transport", ["streamable-http", "websocket"])
+async def test_a_forged_request_state_is_refused(base_url: str, transport: str) -> None:
     responses = {"input": mt.ElicitResult(action="accept", content={"text": "x"})}
-    async with Client(f"{base_url}/mcp") as client:
+    async with Client(transports(base_url)[transport]) as client:  # type: ignore[arg-type]
         with pytest.raises(MCPError) as info:
             await client.call_tool(
                 "echo.ask", {"text": "start"}, request_state="forged", input_responses=responses
             )  # type: ignore[arg-type]
     assert info.value.error.code == jsonrpc.INVALID_PARAMS
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_websocket_and_streamable_http_give_the_same_result(base_url: str, mode: str) -> None:
+    """Tool calls over /mcp/ws are answered past the SDK session: the result must be the one
+    the SDK path gives, field for field, in both protocol eras."""
+    results = []
+    for transport in ("streamable-http", "websocket"):
+        target = transports(base_url)[transport]
+        async with Client(target, mode=mode) as client:  # type: ignore[call-overload]
+            result = await client.call_tool("echo.echo", {"text": "same"})
+        results.append(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+    assert results[0] == results[1]
+    assert results[0]["content"] == [{"type": "text", "text": "same"}]
+
+
+async def test_websocket_cancellation_notification_stops_the_call_and_keeps_the_socket(
+    base_url: str,
+) -> None:
+    url = base_url.replace("http://", "ws://") + "/mcp/ws"
+    init = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    }
+
+    def frame(**fields: object) -> str:
+        return json.dumps({"jsonrpc": "2.0", **fields})
+
+    async with websockets.connect(url, subprotocols=[websockets.Subprotocol("mcp")]) as ws:
+        await ws.send(frame(id=0, method="initialize", params=init))
+        assert json.loads(await ws.recv())["id"] == 0
+        await ws.send(frame(method="notifications/initialized"))
+        await ws.send(
+            frame(
+                id=1, method="tools/call", params={"name": "echo.wait", "arguments": {"text": "x"}}
+            )
+        )
+        await ws.send(frame(method="notifications/cancelled", params={"requestId": 1}))
+        await ws.send(
+            frame(
+                id=2, method="tools/call", params={"name": "echo.echo", "arguments": {"text": "y"}}
+            )
+        )
+        reply = json.loads(await ws.recv())
+        # The cancelled request gets no answer; the next one does.
+        assert reply["id"] == 2
+        assert reply["result"]["content"] == [{"type": "text", "text": "y"}]
+        await ws.send(frame(id=3, method="tools/call", params={"name": 5}))
+        assert json.loads(await ws.recv())["error"]["code"] == jsonrpc.INVALID_PARAMS
