@@ -2,8 +2,10 @@
 same A2A call made directly, in the same run; plus MCP over WebSocket against a bare
 ``websockets`` echo server.
 
-Each gateway runs in its own process (``effmesh serve``), as users run it; the clients run
-here. Rounds alternate between the paths so both see the same machine state.
+Each server runs in its own process (``effmesh serve``, or ``benchmarks.floor``), as users
+run them; the clients run here. Rounds alternate between the paths so all see the same
+machine state. The floor is the official MCP client calling a server that does no work at
+all: no MCP hop can add less than that.
 
     python -m benchmarks.hop --out benchmarks/results/hop.json --readme README.md
 """
@@ -73,6 +75,26 @@ def gateway(config: str) -> Iterator[str]:
         os.unlink(f.name)
 
 
+@contextmanager
+def floor(kind: str) -> Iterator[int]:
+    """A ``benchmarks.floor`` server in its own process; yields its port."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.floor", kind, str(port)])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"the {kind} floor server did not start")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def _stats(ms: list[float]) -> dict[str, float]:
     ms = sorted(ms)
     return {
@@ -88,10 +110,11 @@ async def _timed(call: Callable[[], Awaitable[Any]], n: int, out: list[float]) -
         out.append((time.perf_counter() - t0) * 1000)
 
 
-async def hop(upstream: str, through: str) -> dict[str, Any]:
+async def hop(upstream: str, through: str, floor_url: str) -> dict[str, Any]:
     direct: list[float] = []
     via: list[float] = []
     local: list[float] = []
+    bare: list[float] = []
     request = pb.SendMessageRequest(
         message=pb.Message(message_id="m", role=pb.ROLE_USER, parts=[pb.Part(text="ping")])
     )
@@ -104,7 +127,11 @@ async def hop(upstream: str, through: str) -> dict[str, Any]:
         async for _ in a2a_client.send_message(request):
             pass
 
-    async with a2a_client, Client(f"{through}/mcp") as mcp_client:
+    async with (
+        a2a_client,
+        Client(f"{through}/mcp") as mcp_client,
+        Client(floor_url) as floor_client,
+    ):
 
         async def via_call() -> None:
             await mcp_client.call_tool("up.echo", {"text": "ping"})
@@ -112,28 +139,44 @@ async def hop(upstream: str, through: str) -> dict[str, Any]:
         async def local_call() -> None:
             await mcp_client.call_tool("echo.echo", {"text": "ping"})
 
-        for call in (a2a_call, via_call, local_call):  # warm up connections and caches
+        async def floor_call() -> None:
+            await floor_client.call_tool("echo", {"text": "ping"})
+
+        paths = {
+            "direct_a2a": (a2a_call, direct),
+            "mcp_via_gateway_to_a2a": (via_call, via),
+            "mcp_to_gateway_local_echo": (local_call, local),
+            "mcp_to_idle_server": (floor_call, bare),
+        }
+        for call, _ in paths.values():  # warm up connections and caches
             await _timed(call, 20, [])
         for _ in range(CALLS // ROUND):
-            await _timed(a2a_call, ROUND, direct)
-            await _timed(via_call, ROUND, via)
-            await _timed(local_call, ROUND, local)
-    d, v, loc = _stats(direct), _stats(via), _stats(local)
-    return {
-        "calls_per_path": CALLS,
-        "direct_a2a": d,
-        "mcp_via_gateway_to_a2a": v,
-        "mcp_to_gateway_local_echo": loc,
-        "added_p50_ms": round(v["p50_ms"] - d["p50_ms"], 3),
-        "added_p99_ms": round(v["p99_ms"] - d["p99_ms"], 3),
-    }
+            for call, out in paths.values():
+                await _timed(call, ROUND, out)
+    result: dict[str, Any] = {"calls_per_path": CALLS}
+    result |= {name: _stats(out) for name, (_, out) in paths.items()}
+    d, v, f = result["direct_a2a"], result["mcp_via_gateway_to_a2a"], result["mcp_to_idle_server"]
+    for q in ("p50", "p99"):
+        result[f"added_{q}_ms"] = round(v[f"{q}_ms"] - d[f"{q}_ms"], 3)
+        # What the gateway itself adds: the hop less the MCP client's own round trip.
+        result[f"added_beyond_floor_{q}_ms"] = round(result[f"added_{q}_ms"] - f[f"{q}_ms"], 3)
+    return result
 
 
-async def websocket_throughput(through: str, seconds: float = 3.0) -> dict[str, Any]:
-    async def echo(ws: Any) -> None:
-        async for frame in ws:
-            await ws.send(frame)
+async def _rate(call: Callable[[], Awaitable[Any]], seconds: float) -> float:
+    n, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        await call()
+        n += 1
+    return n / seconds
 
+
+async def websocket_throughput(
+    through: str, echo_port: int, seconds: float = 3.0
+) -> dict[str, Any]:
+    """Round trips per second, one at a time, with the same raw ``websockets`` client sending
+    the same ``tools/call`` frame to a bare echo server and to ``/mcp/ws``; and the official
+    MCP client over the WebSocket transport, for scale."""
     frame = json.dumps(
         {
             "jsonrpc": "2.0",
@@ -142,46 +185,78 @@ async def websocket_throughput(through: str, seconds: float = 3.0) -> dict[str, 
             "params": {"name": "echo.echo", "arguments": {"text": "ping"}},
         }
     )
-    async with websockets.serve(echo, "127.0.0.1", 0) as server:
-        port = server.sockets[0].getsockname()[1]
-        async with websockets.connect(f"ws://127.0.0.1:{port}") as ws:
-            n, end = 0, time.perf_counter() + seconds
-            while time.perf_counter() < end:
-                await ws.send(frame)
-                await ws.recv()
-                n += 1
-    bare = n / seconds
     url = through.replace("http://", "ws://") + "/mcp/ws"
-    async with Client(websocket_client(url)) as client:
-        n, end = 0, time.perf_counter() + seconds
-        while time.perf_counter() < end:
+    mcp = [websockets.Subprotocol("mcp")]
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"},
+        },
+    }
+    async with (
+        websockets.connect(f"ws://127.0.0.1:{echo_port}") as echo_ws,
+        websockets.connect(url, subprotocols=mcp) as mcp_ws,
+        Client(websocket_client(url)) as client,
+    ):
+        await mcp_ws.send(json.dumps(init))
+        await mcp_ws.recv()
+        await mcp_ws.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+
+        async def bare_call() -> None:
+            await echo_ws.send(frame)
+            await echo_ws.recv()
+
+        async def mcp_call() -> None:
+            await mcp_ws.send(frame)
+            reply = json.loads(await mcp_ws.recv())
+            if "result" not in reply:
+                raise RuntimeError(f"the gateway answered {reply}")
+
+        async def sdk_call() -> None:
             await client.call_tool("echo.echo", {"text": "ping"})
-            n += 1
-    mcp_ws = n / seconds
+
+        rates: dict[str, list[float]] = {"bare": [], "mcp": [], "sdk": []}
+        for _ in range(3):  # interleaved rounds; the median of each
+            rates["bare"].append(await _rate(bare_call, seconds / 3))
+            rates["mcp"].append(await _rate(mcp_call, seconds / 3))
+            rates["sdk"].append(await _rate(sdk_call, seconds / 3))
+    bare, mcp_ws_rate, sdk = (statistics.median(rates[k]) for k in ("bare", "mcp", "sdk"))
     return {
         "bare_echo_msgs_per_s": round(bare),
-        "mcp_ws_calls_per_s": round(mcp_ws),
-        "ratio": round(mcp_ws / bare, 3),
+        "mcp_ws_calls_per_s": round(mcp_ws_rate),
+        "ratio": round(mcp_ws_rate / bare, 3),
+        "mcp_sdk_client_calls_per_s": round(sdk),
     }
 
 
 def table(result: dict[str, Any]) -> str:
     h = result["hop"]
     w = result["websocket"]
+
+    def row(label: str, key: str) -> str:
+        return f"| {label} | {h[key]['p50_ms']} | {h[key]['p99_ms']} |"
+
     rows = [
         "| path | p50 (ms) | p99 (ms) |",
         "| --- | ---: | ---: |",
-        f"| A2A client -> A2A echo agent (direct) | {h['direct_a2a']['p50_ms']} |"
-        f" {h['direct_a2a']['p99_ms']} |",
-        f"| MCP client -> effmesh -> A2A echo agent | {h['mcp_via_gateway_to_a2a']['p50_ms']} |"
-        f" {h['mcp_via_gateway_to_a2a']['p99_ms']} |",
-        f"| MCP client -> effmesh (in-process echo) | {h['mcp_to_gateway_local_echo']['p50_ms']} |"
-        f" {h['mcp_to_gateway_local_echo']['p99_ms']} |",
-        f"| **added by the hop** | **{h['added_p50_ms']}** | **{h['added_p99_ms']}** |",
+        row("A2A client -> A2A echo agent (direct)", "direct_a2a"),
+        row("MCP client -> effmesh -> A2A echo agent", "mcp_via_gateway_to_a2a"),
+        row("MCP client -> effmesh (in-process echo)", "mcp_to_gateway_local_echo"),
+        row("MCP client -> a server that does no work (floor)", "mcp_to_idle_server"),
+        f"| **added by the hop** (target: 1 / 5) | **{h['added_p50_ms']}** |"
+        f" **{h['added_p99_ms']}** |",
+        f"| added beyond the MCP client's own floor | {h['added_beyond_floor_p50_ms']} |"
+        f" {h['added_beyond_floor_p99_ms']} |",
         "",
-        f"MCP over `/mcp/ws`: {w['mcp_ws_calls_per_s']} calls/s against a bare `websockets` echo"
-        f" at {w['bare_echo_msgs_per_s']} messages/s (ratio {w['ratio']}); {h['calls_per_path']}"
-        " calls per path.",
+        f"MCP over `/mcp/ws`, one call at a time with a raw `websockets` client:"
+        f" {w['mcp_ws_calls_per_s']} tool calls/s against a bare `websockets` echo server in"
+        f" its own process at {w['bare_echo_msgs_per_s']} messages/s, same client and frame"
+        f" (**ratio {w['ratio']}**, target 0.4); the official MCP client over the same socket:"
+        f" {w['mcp_sdk_client_calls_per_s']} calls/s. {h['calls_per_path']} calls per hop path.",
     ]
     return "\n".join(rows) + "\n"
 
@@ -196,11 +271,11 @@ def main() -> None:
             f'[[agents]]\nname = "echo"\nkind = "echo"\n[[agents]]\nname = "up"\n'
             f'kind = "a2a"\nurl = "{upstream}/a2a/echo"\n'
         )
-        with gateway(agents) as through:
+        with gateway(agents) as through, floor("mcp") as idle, floor("ws") as echo:
             result = {
                 "benchmark": "hop",
-                "hop": asyncio.run(hop(upstream, through)),
-                "websocket": asyncio.run(websocket_throughput(through)),
+                "hop": asyncio.run(hop(upstream, through, f"http://127.0.0.1:{idle}/mcp")),
+                "websocket": asyncio.run(websocket_throughput(through, echo)),
             }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
