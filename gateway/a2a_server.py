@@ -24,10 +24,11 @@ from a2a.server.tasks import InMemoryTaskStore
 from a2a.types import a2a_pb2 as pb
 from google.protobuf import json_format
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from adapters import a2a
-from adapters.errors import EffmeshError, Internal
+from adapters.errors import EffmeshError, Internal, NotFound, quote
 from adapters.model import (
     AgentDescriptor,
     ArtifactEvent,
@@ -40,8 +41,10 @@ from adapters.model import (
     TextPart,
 )
 from gateway import calls
-from gateway.registry import Registry, Route
+from gateway.registry import Registry
+from gateway.registry import Route as SkillRoute
 from gateway.security import PRINCIPAL, principal_of
+from gateway.wire_errors import http_error
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
 
@@ -115,7 +118,7 @@ class Bridge(AgentExecutor):
         skills = self.registry.agent(self.agent_name, principal).descriptor.skills
         return skills[0].name if len(skills) == 1 else None
 
-    def _route(self, skill: str, principal: str | None) -> Route:
+    def _route(self, skill: str, principal: str | None) -> SkillRoute:
         if self.agent_name is None:
             return self.registry.route(skill, principal)
         return self.registry.route(f"{self.agent_name}.{skill}", principal)
@@ -205,34 +208,79 @@ def card_for(descriptor: AgentDescriptor, url: str) -> pb.AgentCard:
     return card
 
 
-def _agent_routes(
-    registry: Registry, agent_name: str | None, card: pb.AgentCard, prefix: str, card_url: str
-) -> list[BaseRoute]:
-    handler = DefaultRequestHandler(
-        agent_executor=Bridge(registry, agent_name),
-        task_store=InMemoryTaskStore(),
-        agent_card=card,
-    )
-    builder = _ContextBuilder()
-    out: list[BaseRoute] = list(create_agent_card_routes(card, card_url=card_url))
-    out += create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=builder)
-    # The SDK's REST routes end in a tenant catch-all: keep it inside this agent's mount.
-    out.append(Mount(f"{prefix}/rest", routes=create_rest_routes(handler, context_builder=builder)))
-    return out
+class _Served:
+    """One agent's A2A endpoints, built for the descriptor they were built from."""
+
+    def __init__(self, descriptor: AgentDescriptor, router: Router) -> None:
+        self.descriptor = descriptor
+        self.router = router
+
+
+class A2AEndpoints:
+    """The A2A endpoints of the gateway (``/a2a``, its card at the well-known path) and of each
+    agent with skills (``/a2a/<agent>``), kept in step with the registry.
+
+    An agent that registers later (a dial-in agent, a remote one that comes up) gets its card
+    and bindings on its first request; one whose skills change gets a fresh card. Each agent's
+    task store outlives those rebuilds, so its tasks stay readable.
+    """
+
+    def __init__(self, registry: Registry, base_url: str) -> None:
+        self.registry = registry
+        self.base_url = base_url
+        self._served: dict[str | None, _Served] = {}
+        self._stores: dict[str | None, InMemoryTaskStore] = {}
+
+    def _build(self, name: str | None, descriptor: AgentDescriptor) -> Router:
+        prefix = "/a2a" if name is None else f"/a2a/{name}"
+        card_url = AGENT_CARD_PATH if name is None else f"{prefix}{AGENT_CARD_PATH}"
+        card = card_for(descriptor, f"{self.base_url}{prefix}")
+        store = self._stores.setdefault(name, InMemoryTaskStore())
+        handler = DefaultRequestHandler(
+            agent_executor=Bridge(self.registry, name), task_store=store, agent_card=card
+        )
+        builder = _ContextBuilder()
+        routes: list[BaseRoute] = list(create_agent_card_routes(card, card_url=card_url))
+        routes += create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=builder)
+        # The SDK's REST routes end in a tenant catch-all: keep it inside this agent's mount.
+        rest = create_rest_routes(handler, context_builder=builder)
+        routes.append(Mount(f"{prefix}/rest", routes=rest))
+        return Router(routes=routes)
+
+    def _router(self, name: str | None) -> Router | None:
+        if name is None:
+            descriptor = gateway_descriptor(self.registry)
+        else:
+            agent = self.registry.find(name)
+            if agent is None or not agent.descriptor.skills:
+                return None  # an agent that is down has no card until it is back
+            descriptor = agent.descriptor
+        served = self._served.get(name)
+        if served is None or served.descriptor != descriptor:
+            served = _Served(descriptor, self._build(name, descriptor))
+            self._served[name] = served
+        return served.router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI: the agent the path names (``{agent}``), else the gateway itself."""
+        name: str | None = scope.get("path_params", {}).get("agent")
+        router = self._router(name)
+        if router is None:
+            assert name is not None
+            status, body, _ = http_error(scope["path"], NotFound(f"unknown agent {quote(name)}"))
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await router(scope, receive, send)
 
 
 def routes(registry: Registry, base_url: str) -> list[BaseRoute]:
-    """A card, JSON-RPC and REST for the gateway (``/a2a``, card at the well-known path) and
-    for each agent with skills (``/a2a/<agent>``)."""
-    gateway = gateway_descriptor(registry)
-    out = _agent_routes(
-        registry, None, card_for(gateway, f"{base_url}/a2a"), "/a2a", AGENT_CARD_PATH
-    )
-    for agent in registry.agents():
-        if not agent.descriptor.skills:
-            continue  # an agent that is down has no card until it is back
-        name = agent.descriptor.name
-        prefix = f"/a2a/{name}"
-        card = card_for(agent.descriptor, f"{base_url}{prefix}")
-        out += _agent_routes(registry, name, card, prefix, f"{prefix}{AGENT_CARD_PATH}")
-    return out
+    """The gateway's and every agent's A2A routes (``A2AEndpoints``)."""
+    endpoints = A2AEndpoints(registry, base_url)
+    return [
+        Route(AGENT_CARD_PATH, endpoints),
+        Route("/a2a", endpoints),
+        Route("/a2a/rest{rest:path}", endpoints),
+        Route("/a2a/{agent}{rest:path}", endpoints),
+    ]

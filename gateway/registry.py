@@ -56,6 +56,10 @@ class Registry:
         allow = self._allow.get(name, ("*",))
         return principal is None or "*" in allow or principal in allow
 
+    def find(self, name: str) -> Agent | None:
+        """The agent named ``name``, whoever asks (None: no such agent)."""
+        return self._agents.get(name)
+
     def agents(self, principal: str | None = None) -> list[Agent]:
         return [a for n, a in self._agents.items() if self.allowed(n, principal)]
 

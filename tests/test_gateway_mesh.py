@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from a2a.client import ClientConfig, create_client
+from a2a.types import a2a_pb2 as pb
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
@@ -98,3 +100,44 @@ def test_a_dial_in_agent_is_callable_from_mcp_and_acp_and_leaves_cleanly(gateway
         threading.Event().wait(0.05)
     assert "far" not in names
     asyncio.run(after())
+
+
+async def _a2a_echo(card_url: str, text: str) -> str:
+    client = await create_client(card_url, client_config=ClientConfig(streaming=False))
+    request = pb.SendMessageRequest(
+        message=pb.Message(message_id="m1", role=pb.ROLE_USER, parts=[pb.Part(text=text)])
+    )
+    request.metadata.update({"effmesh.skill": "echo"})
+    async with client:
+        async for response in client.send_message(request):
+            task = response.task
+    assert task.status.state == pb.TASK_STATE_COMPLETED
+    return task.artifacts[0].parts[0].text
+
+
+def test_a_dial_in_agent_gets_an_a2a_card_and_bindings_while_it_is_connected(
+    gateway: str,
+) -> None:
+    card_url = f"{gateway}/a2a/far"
+    assert httpx.get(f"{card_url}/.well-known/agent-card.json").status_code == 404
+    peer = PeerThread(gateway.replace("http://", "ws://") + "/ws")
+    try:
+        peer.wait_registered()
+        card = httpx.get(f"{card_url}/.well-known/agent-card.json").json()
+        assert card["supportedInterfaces"][0]["url"] == card_url
+        assert asyncio.run(_a2a_echo(card_url, "a2a from afar")) == "a2a from afar"
+        own = httpx.get(f"{gateway}/.well-known/agent-card.json").json()
+        assert "far.echo" in {s["id"] for s in own["skills"]}
+    finally:
+        peer.stop()
+    for _ in range(100):
+        gone = httpx.post(
+            card_url, json={"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "x"}}
+        )
+        if gone.status_code == 404:
+            break
+        threading.Event().wait(0.05)
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == -32001  # A2A's not-found, in A2A's own form
+    own = httpx.get(f"{gateway}/.well-known/agent-card.json").json()
+    assert "far.echo" not in {s["id"] for s in own["skills"]}
