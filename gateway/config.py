@@ -16,6 +16,7 @@
     kind = "echo"                    # built in; remote kinds: "mcp", "a2a", "acp"
     url = "http://..."               # for remote kinds
     allow = ["*"]                    # token names that may call it ("default" is token_env's)
+    prefix = true                    # false: skills offered as "<skill>", not "<agent>.<skill>"
 
     [tokens]
     ide = "EFFMESH_TOKEN_IDE"        # another bearer token, named "ide"
@@ -43,6 +44,7 @@ class AgentConfig:
     url: str | None = None
     command: tuple[str, ...] = ()
     allow: tuple[str, ...] = ("*",)
+    prefix: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,12 @@ def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
         raise InvalidParams(f"unknown setting {unknown[0]!r}", path=where)
 
 
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidParams("must be true or false", path=where)
+    return value
+
+
 def _agent(raw: Any, i: int) -> AgentConfig:
     where = f"agents[{i}]"
     if not isinstance(raw, dict):
@@ -96,6 +104,7 @@ def _agent(raw: Any, i: int) -> AgentConfig:
             url=raw.get("url"),
             command=tuple(str(c) for c in raw.get("command", ())),
             allow=tuple(str(a) for a in raw.get("allow", ("*",))),
+            prefix=_bool(raw.get("prefix", True), f"{where}.prefix"),
         )
     except KeyError as exc:
         raise InvalidParams("is required", path=f"{where}.{exc.args[0]}") from None

@@ -1,7 +1,9 @@
 """The agents a gateway offers, by name, and the names each protocol sees them by.
 
 MCP sees one tool per skill, named ``<agent>.<skill>``; A2A sees one agent card per agent;
-ACP sees one agent per skill with the same ``<agent>.<skill>`` name.
+ACP sees one agent per skill with the same ``<agent>.<skill>`` name. An agent registered with
+``prefix=False`` offers its skills under their own names instead (a gateway in front of one
+MCP server keeps that server's tool names); the qualified name reaches them too.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ RESERVED: Final = frozenset({"rest", "ws"})
 class Route:
     agent: Agent
     skill: Skill
+    bare: bool = False
+    """The skill is offered under its own name, without ``<agent>.``."""
 
     @property
     def tool_name(self) -> str:
+        if self.bare:
+            return self.skill.name
         return f"{self.agent.descriptor.name}.{self.skill.name}"
 
 
@@ -36,20 +42,38 @@ class Registry:
     def __init__(self) -> None:
         self._agents: dict[str, Agent] = {}
         self._allow: dict[str, tuple[str, ...]] = {}
+        self._bare: dict[str, None] = {}  # agents offering unprefixed names, in order added
 
-    def add(self, agent: Agent, *, allow: tuple[str, ...] = ("*",)) -> None:
-        """Register ``agent``; ``allow`` names the tokens that may call it (``*``: any)."""
+    def add(self, agent: Agent, *, allow: tuple[str, ...] = ("*",), prefix: bool = True) -> None:
+        """Register ``agent``; ``allow`` names the tokens that may call it (``*``: any);
+        ``prefix=False`` offers its skills under their own names.
+
+        Raises:
+            InvalidParams: a bad or reserved name, or an unprefixed skill name that another
+                unprefixed agent already offers.
+        """
         name = agent.descriptor.name
         if not NAME_PATTERN.match(name):
             raise InvalidParams(f"agent name {quote(name)} must match {NAME_PATTERN.pattern}")
         if name in RESERVED:
             raise InvalidParams(f"agent name {quote(name)} is reserved for the gateway's paths")
+        if not prefix:
+            taken = {s.name for other in self._bare for s in self._skills(other)}
+            clash = sorted(taken & {s.name for s in agent.descriptor.skills})
+            if clash:
+                raise InvalidParams(f"skill {quote(clash[0])} is already offered unprefixed")
+            self._bare[name] = None
         self._agents[name] = agent
         self._allow[name] = allow
+
+    def _skills(self, name: str) -> tuple[Skill, ...]:
+        agent = self._agents.get(name)
+        return agent.descriptor.skills if agent is not None else ()
 
     def remove(self, name: str) -> None:
         self._agents.pop(name, None)
         self._allow.pop(name, None)
+        self._bare.pop(name, None)
 
     def allowed(self, name: str, principal: str | None) -> bool:
         """Whether ``principal`` may call agent ``name`` (None: no tokens are in use)."""
@@ -73,23 +97,28 @@ class Registry:
         return agent
 
     def routes(self, principal: str | None = None) -> list[Route]:
-        return [Route(a, s) for a in self.agents(principal) for s in a.descriptor.skills]
+        return [
+            Route(a, s, a.descriptor.name in self._bare)
+            for a in self.agents(principal)
+            for s in a.descriptor.skills
+        ]
 
     def route(self, qualified: str, principal: str | None = None) -> Route:
-        """The skill named ``<agent>.<skill>``.
+        """The skill named ``<agent>.<skill>``, else an unprefixed agent's skill of that name
+        (the first such agent registered).
 
         Raises:
             NotFound: no such agent or skill.
             Forbidden: the agent's allow list does not name ``principal``.
         """
         agent_name, dot, skill_name = qualified.partition(".")
-        if not dot:
+        found: list[tuple[str, Skill]] = []
+        if dot:
+            found += [(agent_name, s) for s in self._skills(agent_name) if s.name == skill_name]
+        found += [(n, s) for n in self._bare for s in self._skills(n) if s.name == qualified]
+        if not found:
             raise NotFound(f"unknown tool {quote(qualified)}")
-        agent = self._agents.get(agent_name)
-        if agent is not None and not self.allowed(agent_name, principal):
-            raise Forbidden(f"this token may not call agent {quote(agent_name)}")
-        if agent is not None:
-            for skill in agent.descriptor.skills:
-                if skill.name == skill_name:
-                    return Route(agent, skill)
-        raise NotFound(f"unknown tool {quote(qualified)}")
+        name, skill = found[0]
+        if not self.allowed(name, principal):
+            raise Forbidden(f"this token may not call agent {quote(name)}")
+        return Route(self._agents[name], skill, name in self._bare)

@@ -72,7 +72,7 @@ async def build_registry(cfg: config_mod.Config) -> Registry:
             raise config_mod.InvalidParams(
                 f"unknown agent kind {entry.kind!r}", path=f"agents.{entry.name}.kind"
             )
-        registry.add(agent, allow=entry.allow)
+        registry.add(agent, allow=entry.allow, prefix=entry.prefix)
     return registry
 
 

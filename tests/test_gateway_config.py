@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import socket
 
 import pytest
 
-from adapters.errors import Forbidden, InvalidParams
+from adapters.errors import Forbidden, InvalidParams, NotFound
 from gateway.addresses import check_agent_url
-from gateway.config import AgentConfig, Config
+from gateway.config import AgentConfig, Config, load
 from gateway.server import build_registry
 
 
@@ -93,3 +94,29 @@ def test_a_remote_agent_that_comes_back_is_up_again() -> None:
                 time.sleep(0.05)
             assert far["state"] == "up"
             assert "echo.echo" in far["skills"]
+
+
+def test_an_unprefixed_agent_offers_its_skills_by_their_own_names() -> None:
+    cfg = Config(agents=(AgentConfig("echo", "echo", prefix=False),))
+    registry = asyncio.run(build_registry(cfg))
+    assert {r.tool_name for r in registry.routes()} == {"echo", "wait", "ask"}
+    assert registry.route("wait").skill.name == "wait"
+    assert registry.route("echo.wait").tool_name == "wait"  # the qualified name still works
+    with pytest.raises(NotFound):
+        registry.route("nothing")
+
+
+def test_two_unprefixed_agents_may_not_offer_the_same_skill_name() -> None:
+    cfg = Config(
+        agents=(AgentConfig("one", "echo", prefix=False), AgentConfig("two", "echo", prefix=False))
+    )
+    with pytest.raises(InvalidParams):
+        asyncio.run(build_registry(cfg))
+
+
+def test_prefix_must_be_a_boolean(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "effmesh.toml"
+    path.write_text('[[agents]]\nname = "e"\nkind = "echo"\nprefix = "no"\n')
+    with pytest.raises(InvalidParams) as info:
+        load(path)
+    assert info.value.path == "agents[0].prefix"

