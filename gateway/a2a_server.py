@@ -208,14 +208,6 @@ def card_for(descriptor: AgentDescriptor, url: str) -> pb.AgentCard:
     return card
 
 
-class _Served:
-    """One agent's A2A endpoints, built for the descriptor they were built from."""
-
-    def __init__(self, descriptor: AgentDescriptor, router: Router) -> None:
-        self.descriptor = descriptor
-        self.router = router
-
-
 class A2AEndpoints:
     """The A2A endpoints of the gateway (``/a2a``, its card at the well-known path) and of each
     agent with skills (``/a2a/<agent>``), kept in step with the registry.
@@ -228,7 +220,8 @@ class A2AEndpoints:
     def __init__(self, registry: Registry, base_url: str) -> None:
         self.registry = registry
         self.base_url = base_url
-        self._served: dict[str | None, _Served] = {}
+        # Each agent's endpoints, with the descriptor they were built from.
+        self._served: dict[str | None, tuple[AgentDescriptor, Router]] = {}
         self._stores: dict[str | None, InMemoryTaskStore] = {}
 
     def _build(self, name: str | None, descriptor: AgentDescriptor) -> Router:
@@ -256,10 +249,10 @@ class A2AEndpoints:
                 return None  # an agent that is down has no card until it is back
             descriptor = agent.descriptor
         served = self._served.get(name)
-        if served is None or served.descriptor != descriptor:
-            served = _Served(descriptor, self._build(name, descriptor))
+        if served is None or served[0] != descriptor:
+            served = (descriptor, self._build(name, descriptor))
             self._served[name] = served
-        return served.router
+        return served[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI: the agent the path names (``{agent}``), else the gateway itself."""
