@@ -23,21 +23,6 @@ PROTOCOL_VERSION: Final = "1.0"
 _RUNNING: Final = ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING")
 
 
-def jsonrpc_url(card: Mapping[str, Any]) -> str | None:
-    """The URL of the card's first JSON-RPC interface that speaks A2A 1.x, if any."""
-    interfaces = card.get("supportedInterfaces")
-    if not isinstance(interfaces, list):
-        return None
-    for entry in interfaces:
-        if not isinstance(entry, dict) or entry.get("protocolBinding") != "JSONRPC":
-            continue
-        version = entry.get("protocolVersion")
-        url = entry.get("url")
-        if isinstance(url, str) and isinstance(version, str) and version.startswith("1."):
-            return url
-    return None
-
-
 class JsonRpcA2A:
     """Calls to one A2A JSON-RPC endpoint. One connection pool per event loop."""
 

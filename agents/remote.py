@@ -33,7 +33,7 @@ from adapters import _json, a2a, acp, jsonrpc, mcp
 from adapters.a2a import calls as a2a_calls
 from adapters.errors import EffmeshError, InvalidParams, Timeout, UpstreamUnavailable
 from adapters.model import AgentDescriptor, Invocation, Mode, ProgressEvent, StreamItem
-from agents.a2a_jsonrpc import JsonRpcA2A, jsonrpc_url
+from agents.a2a_jsonrpc import JsonRpcA2A
 
 Headers = dict[str, str]
 
@@ -171,7 +171,7 @@ class RemoteA2AAgent(_Remote):
             if fresh != self._card:
                 self._card = fresh
                 self._loop = None  # the next call builds its clients on the new card
-                rpc_url = jsonrpc_url(card)
+                rpc_url = a2a.jsonrpc_url(card)
                 if self._rpc is not None:
                     await self._rpc.close()
                 self._rpc = (

@@ -127,7 +127,9 @@ class ToolCalls:
         schema: dict[str, Any] = mcp_adapter.encode_skill(route.skill)["inputSchema"]
         return schema
 
-    async def _run_once(self, route: Route, invocation: Invocation, progress: Progress) -> Any:
+    async def _run_once(
+        self, route: Route, invocation: Invocation, progress: Progress
+    ) -> Task | Message:
         task_id = calls.new_task_id()
         snapshot = Task(task_id, TaskState.SUBMITTED, invocation.message.context_id)
         outcome: Task | Message = snapshot

@@ -112,13 +112,12 @@ class Registry:
             Forbidden: the agent's allow list does not name ``principal``.
         """
         agent_name, dot, skill_name = qualified.partition(".")
-        found: list[tuple[str, Skill]] = []
-        if dot:
-            found += [(agent_name, s) for s in self._skills(agent_name) if s.name == skill_name]
-        found += [(n, s) for n in self._bare for s in self._skills(n) if s.name == qualified]
-        if not found:
-            raise NotFound(f"unknown tool {quote(qualified)}")
-        name, skill = found[0]
-        if not self.allowed(name, principal):
-            raise Forbidden(f"this token may not call agent {quote(name)}")
-        return Route(self._agents[name], skill, name in self._bare)
+        wanted = [(agent_name, skill_name)] if dot else []
+        wanted += [(bare, qualified) for bare in self._bare]
+        for name, skill_name in wanted:
+            for skill in self._skills(name):
+                if skill.name == skill_name:
+                    if not self.allowed(name, principal):
+                        raise Forbidden(f"this token may not call agent {quote(name)}")
+                    return Route(self._agents[name], skill, name in self._bare)
+        raise NotFound(f"unknown tool {quote(qualified)}")

@@ -16,7 +16,7 @@ from adapters.a2a.calls import (
     encode_invocation,
     encode_subscribe,
 )
-from adapters.a2a.cards import decode_agent, encode_agent
+from adapters.a2a.cards import decode_agent, encode_agent, jsonrpc_url
 from adapters.a2a.errors import decode_error, jsonrpc_error, rest_error
 from adapters.a2a.events import decode_stream_item, encode_stream_item
 from adapters.a2a.messages import decode_message, encode_message
@@ -50,6 +50,7 @@ __all__ = [
     "encode_subscribe",
     "encode_task",
     "jsonrpc_error",
+    "jsonrpc_url",
     "parse_request",
     "rest_error",
 ]

@@ -354,3 +354,18 @@ def encode_agent(agent: AgentDescriptor, *, url: str | None = None) -> dict[str,
         card["defaultOutputModes"] = list(agent.output_modes)
     card["skills"] = skills
     return card
+
+
+def jsonrpc_url(card: Mapping[str, Any]) -> str | None:
+    """The URL of the card's first JSON-RPC interface that speaks A2A 1.x, if any."""
+    interfaces = card.get("supportedInterfaces")
+    if not isinstance(interfaces, list):
+        return None
+    for entry in interfaces:
+        if not isinstance(entry, dict) or entry.get("protocolBinding") != "JSONRPC":
+            continue
+        version = entry.get("protocolVersion")
+        url = entry.get("url")
+        if isinstance(url, str) and isinstance(version, str) and version.startswith("1."):
+            return url
+    return None
