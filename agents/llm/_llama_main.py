@@ -1,0 +1,46 @@
+"""Child process that serves the bundled model with llama.cpp: ``python -m agents.llm._llama_main``.
+
+It runs until it is terminated. The parent (:mod:`agents.llm.embedded`) chose the port and
+waits for ``/health``; llama.cpp's server threads do all the work, so this process only sleeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+import xllamacpp
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="effmesh-llama")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--alias", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--context", type=int, default=4096, help="tokens per slot")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    params = xllamacpp.CommonParams()
+    params.model.path = args.model
+    params.model_alias = {args.alias}
+    params.use_jinja = True
+    params.n_parallel = args.parallel
+    params.n_ctx = args.context * args.parallel
+    params.hostnames = ["127.0.0.1"]
+    params.port = args.port
+    params.cpuparams.n_threads = args.threads
+    params.cpuparams_batch.n_threads = args.threads
+    server = xllamacpp.Server(params)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    del server
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

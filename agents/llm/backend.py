@@ -1,0 +1,313 @@
+"""One model behind one interface: OpenAI-compatible servers, with replicas, limits and retries.
+
+A :class:`ModelBackend` talks to one or more replicas of the same model (SGLang servers, the
+``smg`` router in front of them, or llama.cpp servers). Every call:
+
+- waits for a slot under the backend's concurrency limit, so a burst queues here instead of
+  overloading a small server;
+- goes to the replica with the fewest calls in flight; a replica that refused a connection
+  sits out for a short cool-down;
+- is bounded by the timeout (the whole call, streaming included);
+- is retried with exponential backoff on connection errors and 5xx replies, on another replica
+  where there is one; a streamed call is retried only before its first token.
+
+Failures surface as the project's errors (``Timeout``, ``UpstreamUnavailable``, ``InvalidParams``
+for a request the server refused); a server's own error text never leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+
+from adapters.errors import InvalidParams, Timeout, Unsupported, UpstreamUnavailable
+from agents.llm import wire
+from agents.llm.wire import CAPABILITIES, ChatReply, ChatRequest, Chunk, ServerKind, Usage
+
+COOL_DOWN_SECONDS = 2.0
+"""How long a replica that refused a connection is passed over."""
+
+
+@dataclass(slots=True)
+class _Replica:
+    url: str
+    in_flight: int = 0
+    down_until: float = 0.0
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt: no connection, or a 5xx reply."""
+
+
+class ModelBackend:
+    """Chat completions from one model on ``urls`` (replicas), as ``kind`` servers.
+
+    Safe to share between tasks of one event loop; it owns one pooled HTTP client.
+    """
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        kind: ServerKind = ServerKind.SGLANG,
+        model: str | None = None,
+        timeout: float = 60.0,
+        max_concurrency: int = 4,
+        retries: int = 2,
+        backoff: float = 0.2,
+        name: str = "model",
+    ) -> None:
+        if not urls:
+            raise InvalidParams("a model backend needs at least one URL", path=f"models.{name}")
+        self.name = name
+        self.kind = kind
+        self.model = model
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.capabilities = CAPABILITIES[kind]
+        self._replicas = [_Replica(u.rstrip("/")) for u in urls]
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._client: httpx.AsyncClient | None = None
+        self._turn = 0
+        self.calls = 0
+        self.usage = Usage()
+        """Totals over every completed call (prompt, completion and cached prompt tokens)."""
+
+    @property
+    def urls(self) -> list[str]:
+        return [r.url for r in self._replicas]
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _pick(self, avoid: _Replica | None) -> _Replica:
+        now = time.monotonic()
+        up = [r for r in self._replicas if r.down_until <= now and r is not avoid]
+        pool = up or [r for r in self._replicas if r is not avoid] or self._replicas
+        self._turn += 1
+        # Fewest in flight; ties go round-robin so idle replicas share the load.
+        n = len(pool)
+        order = [pool[(self._turn + i) % n] for i in range(n)]
+        return min(order, key=lambda r: r.in_flight)
+
+    def _delay(self, attempt: int) -> float:
+        """Exponential backoff with jitter, so retrying callers do not arrive together."""
+        return float(self.backoff * (2**attempt) * (0.5 + random.random()))  # noqa: S311 (not crypto)
+
+    def _record(self, usage: Usage) -> None:
+        self.calls += 1
+        self.usage = Usage(
+            self.usage.prompt_tokens + usage.prompt_tokens,
+            self.usage.completion_tokens + usage.completion_tokens,
+            self.usage.cached_tokens + usage.cached_tokens,
+        )
+
+    async def _post(self, replica: _Replica, path: str, payload: dict[str, Any]) -> Any:
+        try:
+            response = await self._http().post(replica.url + path, json=payload)
+        except httpx.TimeoutException:
+            raise
+        except httpx.TransportError:
+            replica.down_until = time.monotonic() + COOL_DOWN_SECONDS
+            raise _Retryable from None
+        if response.status_code >= 500:
+            raise _Retryable
+        _refused(response.status_code)
+        try:
+            return response.json()
+        except ValueError:
+            raise UpstreamUnavailable(wire._MALFORMED) from None
+
+    async def _attempts(self, path: str, payload: dict[str, Any]) -> tuple[Any, str, float]:
+        """POST with retries; the JSON reply, the replica that gave it, and its seconds."""
+        last: _Replica | None = None
+        for attempt in range(self.retries + 1):
+            replica = self._pick(last)
+            last = replica
+            replica.in_flight += 1
+            started = time.perf_counter()
+            try:
+                return (
+                    await self._post(replica, path, payload),
+                    replica.url,
+                    (time.perf_counter() - started),
+                )
+            except _Retryable:
+                if attempt == self.retries:
+                    break
+                await asyncio.sleep(self._delay(attempt))
+            finally:
+                replica.in_flight -= 1
+        raise UpstreamUnavailable(f"model server {self.name!r} is unavailable")
+
+    async def chat(self, request: ChatRequest) -> ChatReply:
+        """One completion.
+
+        Raises:
+            Timeout: no reply within the backend's timeout.
+            UpstreamUnavailable: no replica answered, or the reply was malformed.
+            InvalidParams: the server refused the request (4xx).
+            Unsupported: the request needs a feature this server kind lacks.
+        """
+        payload = wire.body(self.kind, self.model, request, stream=False)
+        async with self._slots:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    raw, url, seconds = await self._attempts("/v1/chat/completions", payload)
+            except (TimeoutError, httpx.TimeoutException):
+                raise Timeout(f"model server {self.name!r} did not answer in time") from None
+        reply = replace(wire.parse_reply(raw), server=url, seconds=seconds)
+        self._record(reply.usage)
+        return reply
+
+    async def generate(self, text: str, request: ChatRequest) -> ChatReply:
+        """SGLang's native ``/generate`` on an already templated prompt ``text``."""
+        if not self.capabilities.generate:
+            raise Unsupported(f"a {self.kind} server has no native /generate")
+        payload = wire.generate_body(text, request)
+        async with self._slots:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    raw, url, seconds = await self._attempts("/generate", payload)
+            except (TimeoutError, httpx.TimeoutException):
+                raise Timeout(f"model server {self.name!r} did not answer in time") from None
+        reply = replace(wire.parse_generate(raw), server=url, seconds=seconds)
+        self._record(reply.usage)
+        return reply
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        """Chunks of one streamed completion; the last carries the finish reason and usage.
+
+        Raises as :meth:`chat` does; a stream cut after its first chunk is not retried.
+        """
+        payload = wire.body(self.kind, self.model, request, stream=True)
+        async with self._slots:
+            deadline = asyncio.get_running_loop().time() + self.timeout
+            try:
+                async with asyncio.timeout_at(deadline):
+                    async for chunk in self._stream_attempts(payload):
+                        yield chunk
+            except (TimeoutError, httpx.TimeoutException):
+                raise Timeout(f"model server {self.name!r} did not answer in time") from None
+
+    async def _stream_attempts(self, payload: dict[str, Any]) -> AsyncIterator[Chunk]:
+        last: _Replica | None = None
+        for attempt in range(self.retries + 1):
+            replica = self._pick(last)
+            last = replica
+            replica.in_flight += 1
+            started = False
+            usage = Usage()
+            try:
+                async for chunk in self._stream_once(replica, payload):
+                    started = True
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    yield chunk
+            except _Retryable:
+                if started:
+                    raise UpstreamUnavailable(
+                        f"model server {self.name!r} stopped mid-reply"
+                    ) from None
+                if attempt == self.retries:
+                    break
+                await asyncio.sleep(self._delay(attempt))
+            else:
+                self._record(usage)
+                return
+            finally:
+                replica.in_flight -= 1
+        raise UpstreamUnavailable(f"model server {self.name!r} is unavailable")
+
+    async def _stream_once(
+        self, replica: _Replica, payload: dict[str, Any]
+    ) -> AsyncIterator[Chunk]:
+        url = replica.url + "/v1/chat/completions"
+        try:
+            async with self._http().stream("POST", url, json=payload) as response:
+                if response.status_code >= 500:
+                    raise _Retryable
+                _refused(response.status_code)
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    chunk = wire.parse_chunk(line[5:])
+                    if chunk is None:
+                        return
+                    yield chunk
+        except httpx.TimeoutException:
+            raise
+        except httpx.TransportError:
+            replica.down_until = time.monotonic() + COOL_DOWN_SECONDS
+            raise _Retryable from None
+
+    async def count_tokens(self, messages: Sequence[Mapping[str, str]]) -> int:
+        """Prompt tokens of ``messages`` after the server's chat template, without generating."""
+        if not self.capabilities.tokenize:
+            raise Unsupported(f"a {self.kind} server cannot count tokens")
+        payload = {"messages": [dict(m) for m in messages]}
+        raw, _, _ = await self._attempts("/apply-template", payload)
+        prompt = raw.get("prompt") if isinstance(raw, dict) else None
+        if not isinstance(prompt, str):
+            raise UpstreamUnavailable(wire._MALFORMED)
+        raw, _, _ = await self._attempts("/tokenize", {"content": prompt, "add_special": True})
+        tokens = raw.get("tokens") if isinstance(raw, dict) else None
+        if not isinstance(tokens, list):
+            raise UpstreamUnavailable(wire._MALFORMED)
+        return len(tokens)
+
+    async def health(self) -> dict[str, bool]:
+        """Each replica's answer to the kind's health path (a 2xx within 5 s)."""
+        path = self.capabilities.health_path
+
+        async def check(url: str) -> bool:
+            try:
+                response = await self._http().get(url + path, timeout=5.0)
+            except httpx.HTTPError:
+                return False
+            return response.is_success
+
+        results = await asyncio.gather(*(check(r.url) for r in self._replicas))
+        return dict(zip(self.urls, results, strict=True))
+
+    async def info(self) -> dict[str, Any]:
+        """The first reachable replica's model description (``/model_info``, ``/props``)."""
+        for replica in self._replicas:
+            try:
+                response = await self._http().get(replica.url + self.capabilities.info_path)
+            except httpx.HTTPError:
+                continue
+            if response.is_success:
+                try:
+                    data = response.json()
+                except ValueError:
+                    continue
+                if isinstance(data, dict):
+                    return data
+        raise UpstreamUnavailable(f"model server {self.name!r} is unavailable")
+
+
+def _refused(status: int) -> None:
+    if status >= 400:
+        raise InvalidParams(f"the model server refused the request (HTTP {status})")
+
+
+def dumps(value: Any) -> str:
+    """Deterministic compact JSON: equal values give equal bytes, so prompts share prefixes."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)

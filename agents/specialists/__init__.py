@@ -1,0 +1,1 @@
+"""Specialist SLM agents: the prompt optimizer, constrained tool steps, and the agent loop."""

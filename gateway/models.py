@@ -1,0 +1,74 @@
+"""The model backends a gateway's specialists use, built from ``[models]`` and started once.
+
+An ``embedded`` entry starts its own llama.cpp server (the bundled model) the first time a
+specialist asks for it, and :meth:`ModelPool.aclose` stops it; the other kinds point at
+servers that run elsewhere (SGLang, llama.cpp, any OpenAI-compatible server, or the ``smg``
+router in front of several of them).
+"""
+
+from __future__ import annotations
+
+from agents.llm.backend import ModelBackend
+from agents.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
+from agents.llm.wire import ServerKind
+from agents.specialists.optimizer import Tier
+from gateway.config import Config, ModelConfig
+
+_KINDS = {
+    "sglang": ServerKind.SGLANG,
+    "llamacpp": ServerKind.LLAMACPP,
+    "openai": ServerKind.OPENAI,
+    "embedded": ServerKind.LLAMACPP,
+}
+
+
+class ModelPool:
+    """Backends by name, shared by every specialist that names the same model."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._backends: dict[str, tuple[ModelBackend, Tier]] = {}
+        self.servers: list[EmbeddedModelServer] = []
+
+    async def backend(self, name: str) -> tuple[ModelBackend, Tier]:
+        """The backend for ``name`` (a ``[models]`` entry or an SGLang URL), and its tier.
+
+        Raises:
+            InvalidParams: no such model.
+            UpstreamUnavailable: an embedded server did not start.
+        """
+        if name not in self._backends:
+            entry = self.config.model(name)
+            self._backends[name] = (await self._build(entry), Tier(entry.size_tier))
+        return self._backends[name]
+
+    async def _build(self, entry: ModelConfig) -> ModelBackend:
+        urls = list(entry.urls)
+        model = entry.model
+        if entry.kind == "embedded":
+            server = EmbeddedModelServer(
+                parallel=entry.parallel, context=entry.context, threads=entry.threads
+            )
+            await server.start()
+            self.servers.append(server)
+            urls, model = [server.url], model or MODEL_ALIAS
+        return ModelBackend(
+            urls,
+            kind=_KINDS[entry.kind],
+            model=model,
+            timeout=entry.timeout_seconds,
+            max_concurrency=max(entry.max_concurrency, entry.parallel)
+            if entry.kind == "embedded"
+            else entry.max_concurrency,
+            retries=entry.retries,
+            name=entry.name,
+        )
+
+    async def aclose(self) -> None:
+        """Close every backend's connections and stop every embedded server."""
+        for backend, _ in self._backends.values():
+            await backend.aclose()
+        self._backends.clear()
+        for server in self.servers:
+            await server.stop()
+        self.servers.clear()

@@ -1,0 +1,86 @@
+"""The registry as a specialist's tool box: every registered skill is a tool it may be given.
+
+A specialist names its tools in configuration (``calculator.evaluate``, or ``files.*`` for all
+of an agent's skills); calls go through the same route and agent streams as a protocol
+caller's, so a remote MCP, A2A or ACP agent is as usable as a local one. A tool's failure comes
+back as a result the model can read (``ok=False`` with the error's public text).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from typing import Any
+
+from adapters.errors import EffmeshError
+from adapters.mcp.tools import TEXT_INPUT_SCHEMA
+from adapters.model import (
+    DataPart,
+    Invocation,
+    Message,
+    Part,
+    Task,
+    TaskState,
+    TextPart,
+)
+from agents.llm.backend import dumps
+from agents.specialists.agent import ToolResult
+from agents.specialists.optimizer import ToolInfo
+from gateway import calls
+from gateway.registry import Registry
+from gateway.tasks import apply
+
+MAX_RESULT_CHARS = 2000
+"""Tool output fed back to a small model is cut here; the full result stays in the record."""
+
+
+class RegistryTools:
+    """Tools from ``registry`` for the specialist named ``owner`` (never its own skills)."""
+
+    def __init__(self, registry: Registry, owner: str) -> None:
+        self.registry = registry
+        self.owner = owner
+
+    def tools(self, patterns: Sequence[str]) -> list[ToolInfo]:
+        out = []
+        for route in self.registry.routes():
+            if route.agent.descriptor.name == self.owner:
+                continue
+            qualified = f"{route.agent.descriptor.name}.{route.skill.name}"
+            if any(fnmatch.fnmatchcase(qualified, p) for p in patterns):
+                skill = route.skill
+                out.append(
+                    ToolInfo(
+                        qualified,
+                        skill.description or route.agent.descriptor.description or "",
+                        skill.input_schema or TEXT_INPUT_SCHEMA,
+                    )
+                )
+        return out
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        parts: tuple[Part, ...]
+        if set(arguments) == {"text"} and isinstance(arguments["text"], str):
+            parts = (TextPart(arguments["text"]),)
+        else:
+            parts = (DataPart(arguments),)
+        task_id = calls.new_task_id()
+        task = Task(task_id, TaskState.SUBMITTED)
+        try:
+            route = self.registry.route(name)
+            invocation = Invocation(name, Message("user", parts))
+            async for item in calls.stream(route, invocation, task_id):
+                task = apply(task, item)
+        except EffmeshError as exc:
+            return ToolResult(False, exc.public_message)
+        if task.state is not TaskState.COMPLETED:
+            why = _text(task.status_message.parts) if task.status_message else ""
+            return ToolResult(False, why or f"the tool ended {task.state.value}")
+        result_parts = [p for a in task.artifacts for p in a.parts]
+        data = [p.data for p in result_parts if isinstance(p, DataPart)]
+        text = _text(result_parts) or (dumps(data[0] if len(data) == 1 else data) if data else "")
+        return ToolResult(True, text[:MAX_RESULT_CHARS], data[0] if len(data) == 1 else None)
+
+
+def _text(parts: Sequence[Part]) -> str:
+    return "\n".join(p.text for p in parts if isinstance(p, TextPart)).strip()
