@@ -244,13 +244,19 @@ class ModelBackend:
                 if response.status_code >= 500:
                     raise _Retryable
                 _refused(response.status_code)
+                if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                    raise UpstreamUnavailable(wire._MALFORMED)
+                finished = False
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
                         continue
                     chunk = wire.parse_chunk(line[5:])
                     if chunk is None:
                         return
+                    finished = finished or chunk.finish_reason is not None
                     yield chunk
+                if not finished:
+                    raise UpstreamUnavailable(f"model server {self.name!r} stopped mid-reply")
         except httpx.TimeoutException:
             raise
         except httpx.TransportError:
