@@ -133,10 +133,14 @@ async def test_a_slow_server_times_out_within_the_timeout(twin_url: str) -> None
 
 async def test_a_stream_cut_after_its_first_chunk_is_an_error_not_a_retry(twin_url: str) -> None:
     backend = llm(twin_url)
-    got = []
-    with pytest.raises(UpstreamUnavailable):
+    got: list[str] = []
+
+    async def read() -> None:
         async for chunk in backend.stream(ask("cut")):
             got.append(chunk.text)
+
+    with pytest.raises(UpstreamUnavailable):
+        await read()
     await backend.aclose()
     assert got == ["par"]
 
