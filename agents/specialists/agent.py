@@ -42,7 +42,7 @@ from adapters.model import (
 from agents.llm.backend import ModelBackend, dumps
 from agents.llm.wire import ChatRequest, JsonSchema, Usage
 from agents.specialists import steps
-from agents.specialists.optimizer import Tier, ToolIndex, ToolInfo, Turn, optimize
+from agents.specialists.optimizer import Optimized, Tier, ToolIndex, ToolInfo, Turn, optimize
 
 MAX_REQUEST_CHARS = 16_000
 
@@ -155,19 +155,7 @@ class SpecialistAgent:
             pinned=(forced,) if forced else (),
         )
         memories = await self.recall(request, invocation) if self.recall else ()
-        system = self.spec.system_prompt
-        if plan.tools:
-            system += (
-                "\n\nTools:\n" + plan.tool_block + "\n\nReply with JSON: "
-                '{"tool": "<name>", "arguments": {...}} to call a tool, '
-                'or {"answer": "<text>"} to answer.'
-            )
-        messages: list[dict[str, str]] = [{"role": "system", "content": system}]
-        messages += [{"role": t.role, "content": t.text} for t in plan.history]
-        user = request
-        if memories:
-            user = "Known context:\n" + "\n".join(f"- {m}" for m in memories) + "\n\n" + request
-        messages.append({"role": "user", "content": user})
+        messages = layout(self.spec.system_prompt, plan, request, memories)
 
         records: list[dict[str, Any]] = []
         usage: list[Usage] = []
@@ -279,3 +267,27 @@ def _text(message: Message, *, limit: bool = True) -> str:
     if limit and len(text) > MAX_REQUEST_CHARS:
         raise InvalidParams(f"the request is longer than {MAX_REQUEST_CHARS} characters")
     return text
+
+
+STEP_INSTRUCTIONS = (
+    'Reply with JSON: {"tool": "<name>", "arguments": {...}} to call a tool, '
+    'or {"answer": "<text>"} to answer.'
+)
+
+
+def layout(
+    system_prompt: str, plan: Optimized, request: str, memories: Sequence[str] = ()
+) -> list[dict[str, str]]:
+    """The chat messages of one call, ordered for the prefix cache: the fixed system prompt
+    and the (name-sorted) tool block first, then history, then the volatile request with any
+    recalled context. Two requests that keep the same tools share everything up to history."""
+    system = system_prompt
+    if plan.tools:
+        system += "\n\nTools:\n" + plan.tool_block + "\n\n" + STEP_INSTRUCTIONS
+    messages = [{"role": "system", "content": system}]
+    messages += [{"role": t.role, "content": t.text} for t in plan.history]
+    user = request
+    if memories:
+        user = "Known context:\n" + "\n".join(f"- {m}" for m in memories) + "\n\n" + request
+    messages.append({"role": "user", "content": user})
+    return messages

@@ -2,8 +2,8 @@
 
 Every specialist call passes through :func:`optimize`. By the model's size tier it
 
-1. keeps only the tools relevant to the request (meaning by embeddings, plus shared words),
-   never fewer than the ones the caller pinned;
+1. keeps only the tools relevant to the request (ranked by meaning and by shared words), as
+   many as fit the tier's tool budget, and always the ones the caller pinned;
 2. renders each kept tool as one compact signature line instead of a JSON schema, with the
    description cut to its first sentence and filler phrases removed (smaller tiers drop
    parameter descriptions and defaults too);
@@ -41,24 +41,20 @@ class Tier(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Budget:
     max_tools: int
+    tool_tokens: int
+    """Estimated tokens the rendered tool block may take."""
     history_tokens: int
     description_chars: int
     parameter_descriptions: bool
 
 
+# Selection keeps many short lines rather than a few long ones: small embedding models rank
+# near-neighbour tools (list vs search vs get) poorly, and a compact signature costs ~25 tokens.
 BUDGETS: Final[Mapping[Tier, Budget]] = {
-    Tier.TINY: Budget(
-        max_tools=4, history_tokens=384, description_chars=90, parameter_descriptions=False
-    ),
-    Tier.SMALL: Budget(
-        max_tools=6, history_tokens=1024, description_chars=140, parameter_descriptions=True
-    ),
-    Tier.MEDIUM: Budget(
-        max_tools=8, history_tokens=2048, description_chars=220, parameter_descriptions=True
-    ),
-    Tier.LARGE: Budget(
-        max_tools=12, history_tokens=4096, description_chars=400, parameter_descriptions=True
-    ),
+    Tier.TINY: Budget(22, 900, 384, 60, parameter_descriptions=False),
+    Tier.SMALL: Budget(24, 1300, 1024, 100, parameter_descriptions=False),
+    Tier.MEDIUM: Budget(28, 3000, 2048, 160, parameter_descriptions=True),
+    Tier.LARGE: Budget(40, 4000, 4096, 300, parameter_descriptions=True),
 }
 
 
@@ -229,7 +225,15 @@ def _stems(text: str) -> set[str]:
 
 
 class ToolIndex:
-    """Scores tools against a request; tool vectors are computed once per distinct tool text."""
+    """Ranks tools against a request by two signals fused by rank: meaning (embeddings) and
+    shared words (BM25 over name, description and parameter names, with the catalog as the
+    corpus). Tool vectors are computed once per distinct tool text.
+
+    Embeddings alone miss exact names (a file path, "issue"); words alone miss paraphrase and
+    other languages; reciprocal-rank fusion needs no tuning of their scales.
+    """
+
+    FUSION_K: Final = 10
 
     def __init__(self, embed_passages: Embed | None, embed_queries: Embed | None) -> None:
         self._passages = embed_passages
@@ -241,47 +245,77 @@ class ToolIndex:
         words = tool.name.replace(".", " ").replace("_", " ").replace("-", " ")
         return f"{words}: {tool.description}"
 
+    @staticmethod
+    def _words(tool: ToolInfo) -> set[str]:
+        props = tool.schema.get("properties")
+        names = " ".join(props) if isinstance(props, Mapping) else ""
+        return _stems(f"{ToolIndex._text(tool)} {names}")
+
     def _vectors(self, tools: Sequence[ToolInfo]) -> Vectors | None:
-        if self._passages is None:
+        # Tool texts are encoded as queries: matching a request to a tool description is a
+        # symmetric task for E5 models, and measured better here than the passage side.
+        if self._queries is None:
             return None
         texts = [self._text(t) for t in tools]
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            for text, vector in zip(missing, self._passages(missing), strict=True):
+            for text, vector in zip(missing, self._queries(missing), strict=True):
                 self._cache[text] = vector
         return np.stack([self._cache[t] for t in texts])
 
-    def scores(self, request: str, tools: Sequence[ToolInfo]) -> list[float]:
-        """Higher is more relevant: cosine similarity plus a bonus for shared word stems."""
+    @staticmethod
+    def _bm25(request: str, docs: Sequence[set[str]]) -> list[float]:
         wanted = _stems(request)
-        lexical = []
-        for tool in tools:
-            have = _stems(self._text(tool))
-            lexical.append(len(wanted & have) / math.sqrt(len(have) or 1))
+        n = len(docs)
+        mean = sum(len(d) for d in docs) / n if n else 1.0
+        idf = {
+            w: math.log(1 + (n - df + 0.5) / (df + 0.5))
+            for w in wanted
+            for df in [sum(1 for d in docs if w in d)]
+        }
+        return [
+            sum(idf[w] * 2.2 / (1 + 1.2 * (0.25 + 0.75 * len(d) / mean)) for w in wanted if w in d)
+            for d in docs
+        ]
+
+    def ranked(self, request: str, tools: Sequence[ToolInfo]) -> list[ToolInfo]:
+        """``tools``, most relevant to ``request`` first (ties by name)."""
+        lexical = self._bm25(request, [self._words(t) for t in tools])
+        signals = [lexical]
         vectors = self._vectors(tools)
-        if vectors is None or self._queries is None:
-            return lexical
-        query = self._queries([request])[0]
-        semantic = vectors @ query
-        return [float(s) + 0.05 * lex for s, lex in zip(semantic, lexical, strict=True)]
+        if vectors is not None and self._queries is not None:
+            query = self._queries([request])[0]
+            signals.append([float(x) for x in vectors @ query])
+        fused = [0.0] * len(tools)
+        for scores in signals:
+            order = sorted(range(len(tools)), key=lambda i: (-scores[i], tools[i].name))
+            for rank, i in enumerate(order):
+                fused[i] += 1.0 / (self.FUSION_K + rank + 1)
+        best = sorted(range(len(tools)), key=lambda i: (-fused[i], tools[i].name))
+        return [tools[i] for i in best]
 
     def select(
-        self, request: str, tools: Sequence[ToolInfo], k: int, pinned: Sequence[str] = ()
+        self,
+        request: str,
+        tools: Sequence[ToolInfo],
+        budget: Budget,
+        pinned: Sequence[str] = (),
     ) -> list[ToolInfo]:
-        """The ``k`` best tools for ``request`` (pinned ones always), sorted by name."""
-        keep = {t.name for t in tools if t.name in pinned}
-        if len(tools) > k:
-            ranked = sorted(
-                zip(self.scores(request, tools), tools, strict=True),
-                key=lambda st: (-st[0], st[1].name),
-            )
-            for _, tool in ranked:
-                if len(keep) >= max(k, len(pinned)):
-                    break
-                keep.add(tool.name)
-        else:
-            keep |= {t.name for t in tools}
-        return sorted((t for t in tools if t.name in keep), key=lambda t: t.name)
+        """The most relevant tools that fit ``budget`` (count and rendered tokens), pinned
+        ones first and always, sorted by name."""
+        chosen = [t for t in tools if t.name in pinned]
+        used = sum(estimate_tokens(render_tool(t, budget)) for t in chosen)
+        for tool in self.ranked(request, tools):
+            if len(chosen) >= budget.max_tools:
+                break
+            if tool.name in pinned:
+                continue
+            cost = estimate_tokens(render_tool(tool, budget))
+            if used + cost > budget.tool_tokens:
+                break
+            chosen.append(tool)
+            used += cost
+        return sorted(chosen, key=lambda t: t.name)
 
 
 # --- history ---------------------------------------------------------------------------------
@@ -330,7 +364,7 @@ def optimize(
 ) -> Optimized:
     """Tools and history for one call of a ``tier`` model on ``request``."""
     budget = BUDGETS[tier]
-    chosen = index.select(request, tools, budget.max_tools, pinned)
+    chosen = index.select(request, tools, budget, pinned)
     block = "\n".join(render_tool(t, budget) for t in chosen)
     kept, dropped = compact_history(history, budget.history_tokens)
     return Optimized(tuple(chosen), block, tuple(kept), dropped)
