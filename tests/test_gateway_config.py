@@ -120,3 +120,84 @@ def test_prefix_must_be_a_boolean(tmp_path: pathlib.Path) -> None:
     with pytest.raises(InvalidParams) as info:
         load(path)
     assert info.value.path == "agents[0].prefix"
+
+
+SPECIALIST_TOML = """
+[models]
+big = "http://10.0.0.7:30000"
+
+[models.pool]
+kind = "llamacpp"
+urls = ["http://a:8080", "http://b:8080"]
+tier = "small"
+
+[[agents]]
+name = "calculator"
+kind = "calculator"
+
+[[agents]]
+name = "maths"
+kind = "specialist"
+skills = ["solve"]
+model = "pool"
+tools = ["calculator.*"]
+force_tool = "calculator.evaluate"
+max_steps = 2
+"""
+
+
+def test_specialists_and_model_backends_come_from_the_file(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "effmesh.toml"
+    path.write_text(SPECIALIST_TOML)
+    cfg = load(path)
+    maths = cfg.agents[1]
+    assert (maths.kind, maths.skills, maths.model, maths.max_steps) == (
+        "specialist",
+        ("solve",),
+        "pool",
+        2,
+    )
+    assert cfg.model("big").kind == "sglang"
+    assert cfg.model("big").urls == ("http://10.0.0.7:30000",)
+    assert cfg.model("pool").size_tier == "small"
+    assert cfg.model("default").kind == "embedded"
+    # One line points a specialist at an SGLang server: its URL as the model.
+    assert cfg.model("http://gpu:30000").kind == "sglang"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[[agents]]\nname = "e"\nkind = "echo"\nskills = ["x"]\n', "agents[0].skills"),
+        ('[[agents]]\nname = "s"\nkind = "specialist"\n', "agents[0].skills"),
+        (
+            '[[agents]]\nname = "s"\nkind = "specialist"\nskills = ["a"]\ntier = "huge"\n',
+            "agents[0].tier",
+        ),
+        (
+            '[[agents]]\nname = "s"\nkind = "specialist"\nskills = ["a"]\nmax_steps = "3"\n',
+            "agents[0].max_steps",
+        ),
+        ('[models.x]\nkind = "sglang"\n', "models.x.urls"),
+        ('[models.x]\nkind = "tpu"\nurls = ["http://a"]\n', "models.x.kind"),
+        ('[models]\nx = "ftp://a"\n', "models.x"),
+        ("[models.default]\nparallel = 0\n", "models.default.parallel"),
+    ],
+)
+def test_bad_specialist_and_model_settings_name_their_place(
+    tmp_path: pathlib.Path, text: str, where: str
+) -> None:
+    path = tmp_path / "effmesh.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidParams) as info:
+        load(path)
+    assert info.value.path == where
+
+
+def test_a_specialist_naming_an_unknown_model_is_refused_at_start() -> None:
+    from gateway.models import ModelPool
+
+    entry = AgentConfig("s", "specialist", skills=("a",), model="nowhere")
+    cfg = Config(agents=(entry,))
+    with pytest.raises(InvalidParams):
+        asyncio.run(build_registry(cfg, ModelPool(cfg)))
