@@ -8,7 +8,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
+from a2a.client import ClientConfig
 from starlette.types import ASGIApp
 
 from agents.base import Agent
@@ -79,3 +81,9 @@ def echo_gateway() -> Iterator[str]:
     registry.add(EchoAgent())
     with running(lambda base: create_app(registry, base_url=base)) as url:
         yield url
+
+
+def slow_model_config() -> ClientConfig:
+    """Streaming, with room for a small model on a loaded 2-core machine (httpx's 5 s default
+    read timeout is shorter than some model calls there)."""
+    return ClientConfig(streaming=True, httpx_client=httpx.AsyncClient(timeout=120))

@@ -14,7 +14,7 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from a2a.client import ClientConfig, create_client
+from a2a.client import create_client
 from a2a.types import a2a_pb2 as pb
 from mcp import Client as MCPClient
 from mcp.shared.exceptions import MCPError
@@ -31,9 +31,10 @@ from agents.llm.wire import ChatRequest, Regex, ServerKind
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
 from gateway.app import create_app
 from gateway.registry import Registry
-from tests.servers import running
+from tests.servers import running, slow_model_config
 
 pytestmark = pytest.mark.anyio
+
 SECRET = "stack trace of the model server"
 REPLY = {
     "choices": [
@@ -175,9 +176,7 @@ async def test_the_model_server_killed_mid_reply_fails_the_a2a_task() -> None:
     registry.add(SpecialistAgent(spec, llm(server.url, timeout=60.0)))
     try:
         with running(lambda base: create_app(registry, base_url=base)) as url:
-            client = await create_client(
-                f"{url}/a2a/writer", client_config=ClientConfig(streaming=True)
-            )
+            client = await create_client(f"{url}/a2a/writer", client_config=slow_model_config())
             req = pb.SendMessageRequest(
                 message=pb.Message(
                     message_id="m-1",

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from a2a.client import ClientConfig, create_client
+from a2a.client import create_client
 from a2a.types import a2a_pb2 as pb
 from google.protobuf import json_format
 from mcp import Client as MCPClient
@@ -28,7 +28,7 @@ from agents.tools.calculator import CalculatorAgent, evaluate
 from gateway.app import create_app
 from gateway.registry import Registry
 from gateway.toolhost import RegistryTools
-from tests.servers import running
+from tests.servers import running, slow_model_config
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +52,10 @@ def specialist_registry(model_url: str) -> Registry:
     chat = SpecialistSpec(
         "chat", "You answer briefly.", (Skill("ask"),), max_tokens=24, tier=Tier.TINY
     )
-    for spec in (solve, chat):
+    tight = SpecialistSpec(
+        "tight", "You calculate.", (Skill("go"),), tools=("calculator.*",), max_tokens=6
+    )
+    for spec in (solve, chat, tight):
         registry.add(
             SpecialistAgent(
                 spec, backend(model_url), RegistryTools(registry, spec.name), ToolIndex(None, None)
@@ -186,9 +189,7 @@ async def test_a_forced_tool_call_runs_the_real_tool_for_an_mcp_client(gateway: 
 
 
 async def test_a_forced_tool_call_runs_the_real_tool_for_an_a2a_client(gateway: str) -> None:
-    client = await create_client(
-        f"{gateway}/a2a/arithmetic", client_config=ClientConfig(streaming=True)
-    )
+    client = await create_client(f"{gateway}/a2a/arithmetic", client_config=slow_model_config())
     req = pb.SendMessageRequest(
         message=pb.Message(
             message_id="m-1", role=pb.ROLE_USER, parts=[pb.Part(text="Add 1250 and 4375.")]
@@ -206,7 +207,7 @@ async def test_a_forced_tool_call_runs_the_real_tool_for_an_a2a_client(gateway: 
 
 
 async def test_an_answer_streams_to_an_a2a_client_as_artifact_chunks(gateway: str) -> None:
-    client = await create_client(f"{gateway}/a2a/chat", client_config=ClientConfig(streaming=True))
+    client = await create_client(f"{gateway}/a2a/chat", client_config=slow_model_config())
     req = pb.SendMessageRequest(
         message=pb.Message(message_id="m-2", role=pb.ROLE_USER, parts=[pb.Part(text="Hello!")])
     )
@@ -240,3 +241,15 @@ async def test_an_empty_request_gets_invalid_params(gateway: str) -> None:
 def test_the_gateway_lists_specialists(gateway: str) -> None:
     agents = {a["name"]: a for a in httpx.get(f"{gateway}/agents").json()["agents"]}
     assert agents["arithmetic"]["skills"] == ["solve"]
+
+
+async def test_a_step_cut_at_the_token_limit_falls_back_to_a_free_text_answer(
+    gateway: str,
+) -> None:
+    async with MCPClient(f"{gateway}/mcp") as client:
+        result = await client.call_tool("tight.go", {"text": "What is 2 + 2?"})
+    assert result.is_error is False
+    steps = result.structured_content
+    assert steps is not None
+    assert steps["tool_calls"] == [{"error": "the model's step was cut at the token limit"}]
+    assert steps["usage"]["model_calls"] == 2

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from adapters.errors import InvalidParams, NotFound, quote
+from adapters.errors import InvalidParams, NotFound, UpstreamUnavailable, quote
 from adapters.model import (
     AgentDescriptor,
     Artifact,
@@ -123,7 +123,7 @@ class SpecialistAgent:
     def descriptor(self) -> AgentDescriptor:
         return self._descriptor
 
-    def _available(self) -> list[ToolInfo]:
+    def available_tools(self) -> list[ToolInfo]:
         if self.host is None or not self.spec.tools:
             return []
         return self.host.tools(self.spec.tools)
@@ -137,7 +137,7 @@ class SpecialistAgent:
         forced = invocation.metadata.get("effmesh.tool") or self.spec.force_tool
         if forced is not None and not isinstance(forced, str):
             raise InvalidParams("must be a tool name", path="metadata.effmesh.tool")
-        available = self._available()
+        available = self.available_tools()
         if forced is not None and forced not in {t.name for t in available}:
             raise NotFound(f"tool {quote(forced)} is not offered to agent {self.spec.name!r}")
         history = [
@@ -176,7 +176,14 @@ class SpecialistAgent:
             )
             self.stats.add(reply.usage)
             usage.append(reply.usage)
-            step = steps.parse_step(reply.text, [t.name for t in only])
+            try:
+                step = steps.parse_step(reply.text, [t.name for t in only])
+            except UpstreamUnavailable:
+                if reply.finish_reason != "length":
+                    raise  # the server ignored the constraint: not a reply to build on
+                # The step ran out of tokens mid-JSON: answer in free text instead.
+                records.append({"error": "the model's step was cut at the token limit"})
+                break
             if isinstance(step, steps.AnswerStep):
                 answer = step.answer
                 break

@@ -1,0 +1,303 @@
+"""Long-term memory in Milvus through pymilvus's ``MilvusClient``: Milvus-lite or a server.
+
+``uri`` picks the backend with the same code: a path ending in ``.db`` is a Milvus-lite data
+directory, served from this process; ``http://host:19530`` is a Milvus server (standalone or
+cluster), or ``milvus-lite server --data-dir DIR --host 127.0.0.1 --port 19530``.
+
+One process per ``.db``: Milvus-lite locks its directory, and a second process cannot open it.
+Several gateway processes on one machine must share a ``milvus-lite server`` (or a Milvus
+server) by URL instead. Within a process, one :class:`MilvusStore` owns a ``.db``: opening it
+twice is refused, since closing either would close the other's server.
+
+The collection has an explicit schema: a VARCHAR primary key, scalar fields for filtering
+(scope, kind, agent, task, context, created, importance), the text, and a 384-dimension
+float vector with an index, compared by cosine. Writes are flushed before they return, and
+the collection is created with Strong consistency: a write is searchable at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from milvus_lite.server_manager import (  # type: ignore[import-untyped]
+    server_manager_instance as lite_servers,
+)
+from pymilvus import DataType, MilvusClient, MilvusException
+
+from adapters.errors import InvalidParams, UpstreamUnavailable, quote
+from agents.memory.embedder import Vectors
+from agents.memory.records import MAX_LABEL_CHARS, MAX_TEXT_CHARS, Hit, Kind, Memory, check_kind
+from agents.memory.store import QUERY_WINDOW
+
+COLLECTION: Final = "effmesh_memory"
+FIELDS: Final = ("scope", "kind", "agent", "task", "context", "text", "created", "importance")
+"""The fields read back with each row (the vector is not)."""
+_DELETE_BATCH: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class IndexConfig:
+    """The vector index, and how a search walks it.
+
+    ``IVF_FLAT`` scans the ``nprobe`` closest of ``nlist`` clusters (Milvus-lite builds one
+    index per segment and shrinks ``nlist`` to a small segment's size); ``HNSW`` walks a graph
+    (``m`` links, ``ef`` candidates); ``FLAT`` compares every row (exact).
+    ``benchmarks/memory.py`` measures the three on latency and on recall against exact search.
+    """
+
+    kind: Literal["IVF_FLAT", "HNSW", "FLAT"] = "IVF_FLAT"
+    nlist: int = 128
+    nprobe: int = 32
+    m: int = 16
+    ef_construction: int = 200
+    ef: int = 64
+
+    def build_params(self) -> dict[str, int]:
+        match self.kind:
+            case "IVF_FLAT":
+                return {"nlist": self.nlist}
+            case "HNSW":
+                return {"M": self.m, "efConstruction": self.ef_construction}
+            case "FLAT":
+                return {}
+
+    def search_params(self) -> dict[str, int]:
+        match self.kind:
+            case "IVF_FLAT":
+                return {"nprobe": self.nprobe}
+            case "HNSW":
+                return {"ef": self.ef}
+            case "FLAT":
+                return {}
+
+
+_OPEN_LOCAL: set[str] = set()
+_OPEN_LOCK = threading.Lock()
+
+
+@contextmanager
+def _backend(action: str) -> Iterator[None]:
+    """Milvus's failures as effmesh's error, without the backend's text (it is chained)."""
+    try:
+        yield
+    except MilvusException as exc:
+        raise UpstreamUnavailable(f"the memory store failed to {action}") from exc
+
+
+def _local_path(uri: str) -> Path | None:
+    return Path(uri).resolve() if uri.endswith(".db") else None
+
+
+class MilvusStore:
+    """A :class:`agents.memory.store.MemoryStore` over one Milvus collection.
+
+    Opening (the constructor) blocks: it starts Milvus-lite for a ``.db`` path, creates the
+    collection if it is missing, checks an existing one's vector size, and loads it.
+
+    Raises (constructor):
+        InvalidParams: the ``.db`` is already open in this process, or the existing
+            collection's vectors do not have ``dim`` dimensions.
+        UpstreamUnavailable: Milvus cannot be reached or opened (for a ``.db``: most often,
+            another process holds it).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        dim: int,
+        token: str = "",
+        collection: str = COLLECTION,
+        index: IndexConfig | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._collection = collection
+        self._index = index or IndexConfig()
+        self._timeout = timeout
+        self._local = _local_path(uri)
+        if self._local is not None:
+            self._local.parent.mkdir(parents=True, exist_ok=True)
+            with _OPEN_LOCK:
+                if str(self._local) in _OPEN_LOCAL:
+                    raise InvalidParams(f"the memory store {quote(uri)} is already open")
+                _OPEN_LOCAL.add(str(self._local))
+        try:
+            self._client = MilvusClient(uri=uri, token=token, timeout=timeout)
+        except MilvusException as exc:
+            self._release_local()
+            where = "is it open in another process?" if self._local else "is it running?"
+            raise UpstreamUnavailable(
+                f"cannot open the memory store {quote(uri)}: {where}"
+            ) from exc
+        try:
+            with _backend("open its collection"):
+                self._prepare(dim)
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self, dim: int) -> None:
+        client, name = self._client, self._collection
+        if not client.has_collection(name, timeout=self._timeout):
+            client.create_collection(
+                name, schema=self._schema(dim), consistency_level="Strong", timeout=self._timeout
+            )
+            # The collection is empty, so there is nothing to wait for (waiting would poll
+            # with half-second sleeps).
+            client.create_index(name, self._index_params(), timeout=self._timeout, sync=False)
+        else:
+            fields = client.describe_collection(name, timeout=self._timeout)["fields"]
+            found = {f["name"]: f for f in fields}
+            vector = found.get("vector", {}).get("params", {}).get("dim")
+            if vector is None or int(vector) != dim or not set(FIELDS) <= set(found):
+                raise InvalidParams(
+                    f"collection {quote(name)} has another schema"
+                    f" (vectors of {vector} dimensions; {dim} expected)"
+                )
+        client.load_collection(name, timeout=self._timeout)
+
+    @staticmethod
+    def _schema(dim: int) -> Any:
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=32)
+        schema.add_field("scope", DataType.VARCHAR, max_length=128)
+        schema.add_field("kind", DataType.VARCHAR, max_length=16)
+        for label in ("agent", "task", "context"):
+            # Milvus counts VARCHAR length in bytes: 4 per character covers any UTF-8.
+            schema.add_field(label, DataType.VARCHAR, max_length=4 * MAX_LABEL_CHARS)
+        schema.add_field("text", DataType.VARCHAR, max_length=4 * MAX_TEXT_CHARS)
+        schema.add_field("created", DataType.INT64)
+        schema.add_field("importance", DataType.FLOAT)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        return schema
+
+    def _index_params(self) -> Any:
+        params = self._client.prepare_index_params()
+        params.add_index(
+            "vector",
+            index_type=self._index.kind,
+            metric_type="COSINE",
+            params=self._index.build_params(),
+        )
+        return params
+
+    # --- MemoryStore ---------------------------------------------------------------------
+
+    def insert(self, memories: Sequence[Memory], vectors: Vectors) -> None:
+        if not memories:
+            return
+        rows = [
+            {
+                "id": m.memory_id,
+                "scope": m.scope,
+                "kind": m.kind,
+                "agent": m.agent,
+                "task": m.task,
+                "context": m.context,
+                "text": m.text,
+                "created": m.created_ms,
+                "importance": m.importance,
+                "vector": vectors[i],
+            }
+            for i, m in enumerate(memories)
+        ]
+        with _backend("store memories"):
+            self._client.insert(self._collection, rows, timeout=self._timeout)
+            self._client.flush(self._collection, timeout=self._timeout)
+
+    def search(self, vectors: Vectors, expression: str, limit: int) -> list[list[Hit]]:
+        with _backend("search"):
+            found = self._client.search(
+                self._collection,
+                data=list(vectors),
+                filter=expression,
+                limit=limit,
+                output_fields=list(FIELDS),
+                search_params={"metric_type": "COSINE", "params": self._index.search_params()},
+                timeout=self._timeout,
+            )
+        # For COSINE, Milvus's "distance" is the similarity itself.
+        return [
+            [Hit(_memory(h["id"], h["entity"]), float(h["distance"])) for h in hits]
+            for hits in found
+        ]
+
+    def query(self, expression: str, limit: int) -> list[Memory]:
+        with _backend("read memories"):
+            rows = self._client.query(
+                self._collection,
+                filter=expression,
+                output_fields=["id", *FIELDS],
+                limit=min(limit, QUERY_WINDOW),
+                timeout=self._timeout,
+            )
+        return [_memory(row["id"], row) for row in rows]
+
+    def count(self, expression: str) -> int:
+        with _backend("count memories"):
+            rows = self._client.query(
+                self._collection,
+                filter=expression,
+                output_fields=["count(*)"],
+                timeout=self._timeout,
+            )
+        return int(rows[0]["count(*)"])
+
+    def delete(self, expression: str) -> list[str]:
+        deleted: list[str] = []
+        with _backend("delete memories"):
+            while True:
+                # Ids first, then a delete by id: the count is exact on Milvus-lite and on a
+                # server alike (a server's delete-by-filter does not report one).
+                rows = self._client.query(
+                    self._collection,
+                    filter=expression,
+                    output_fields=["id"],
+                    limit=_DELETE_BATCH,
+                    timeout=self._timeout,
+                )
+                ids = [str(row["id"]) for row in rows]
+                if not ids:
+                    break
+                self._client.delete(self._collection, ids=ids, timeout=self._timeout)
+                deleted.extend(ids)
+            if deleted:
+                self._client.flush(self._collection, timeout=self._timeout)
+        return deleted
+
+    def close(self) -> None:
+        try:
+            with _backend("close"):
+                self._client.close()
+        finally:
+            self._release_local()
+
+    def _release_local(self) -> None:
+        if self._local is None:
+            return
+        # The client's close leaves Milvus-lite's in-process server (and the directory's
+        # lock) up until the process exits; stop it so the .db can be opened again.
+        lite_servers.release_server(str(self._local))
+        with _OPEN_LOCK:
+            _OPEN_LOCAL.discard(str(self._local))
+
+
+def _memory(memory_id: object, row: dict[str, Any]) -> Memory:
+    kind: Kind = check_kind(row["kind"], "kind")
+    return Memory(
+        memory_id=str(memory_id),
+        scope=str(row["scope"]),
+        text=str(row["text"]),
+        kind=kind,
+        agent=str(row["agent"]),
+        task=str(row["task"]),
+        context=str(row["context"]),
+        created_ms=int(row["created"]),
+        # Stored as float32: rounded so 0.3 reads back as 0.3.
+        importance=round(float(row["importance"]), 6),
+    )
