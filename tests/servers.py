@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 import uvicorn
-from a2a.client import ClientConfig
+from a2a.client import Client as A2AClient
+from a2a.client import ClientConfig, create_client
 from starlette.types import ASGIApp
 
 from agents.base import Agent
@@ -83,7 +84,11 @@ def echo_gateway() -> Iterator[str]:
         yield url
 
 
-def slow_model_config() -> ClientConfig:
-    """Streaming, with room for a small model on a loaded 2-core machine (httpx's 5 s default
-    read timeout is shorter than some model calls there)."""
-    return ClientConfig(streaming=True, httpx_client=httpx.AsyncClient(timeout=120))
+@asynccontextmanager
+async def slow_a2a_client(card_url: str) -> AsyncIterator[A2AClient]:
+    """A streaming A2A client with room for a small model on a loaded 2-core machine (httpx's
+    5 s default read timeout is shorter than some model calls there)."""
+    async with httpx.AsyncClient(timeout=120) as http:
+        config = ClientConfig(streaming=True, httpx_client=http)
+        async with await create_client(card_url, client_config=config) as client:
+            yield client

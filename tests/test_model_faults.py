@@ -14,7 +14,6 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from a2a.client import create_client
 from a2a.types import a2a_pb2 as pb
 from mcp import Client as MCPClient
 from mcp.shared.exceptions import MCPError
@@ -31,7 +30,7 @@ from agents.llm.wire import ChatRequest, Regex, ServerKind
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
 from gateway.app import create_app
 from gateway.registry import Registry
-from tests.servers import running, slow_model_config
+from tests.servers import running, slow_a2a_client
 
 pytestmark = pytest.mark.anyio
 
@@ -176,7 +175,6 @@ async def test_the_model_server_killed_mid_reply_fails_the_a2a_task() -> None:
     registry.add(SpecialistAgent(spec, llm(server.url, timeout=60.0)))
     try:
         with running(lambda base: create_app(registry, base_url=base)) as url:
-            client = await create_client(f"{url}/a2a/writer", client_config=slow_model_config())
             req = pb.SendMessageRequest(
                 message=pb.Message(
                     message_id="m-1",
@@ -185,7 +183,7 @@ async def test_the_model_server_killed_mid_reply_fails_the_a2a_task() -> None:
                 )
             )
             states = []
-            async with client:
+            async with slow_a2a_client(f"{url}/a2a/writer") as client:
                 async with asyncio.timeout(60):
                     async for response in client.send_message(req):
                         if response.HasField("artifact_update") and server.pid is not None:

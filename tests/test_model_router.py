@@ -52,9 +52,7 @@ def router() -> Iterator[str]:
         "--worker-startup-check-interval", "1",
         "--log-level", "warn",
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(asyncio.wait_for(_ready(url), 30))

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from a2a.client import create_client
 from a2a.types import a2a_pb2 as pb
 from google.protobuf import json_format
 from mcp import Client as MCPClient
@@ -28,7 +27,7 @@ from agents.tools.calculator import CalculatorAgent, evaluate
 from gateway.app import create_app
 from gateway.registry import Registry
 from gateway.toolhost import RegistryTools
-from tests.servers import running, slow_model_config
+from tests.servers import running, slow_a2a_client
 
 pytestmark = pytest.mark.anyio
 
@@ -189,14 +188,13 @@ async def test_a_forced_tool_call_runs_the_real_tool_for_an_mcp_client(gateway: 
 
 
 async def test_a_forced_tool_call_runs_the_real_tool_for_an_a2a_client(gateway: str) -> None:
-    client = await create_client(f"{gateway}/a2a/arithmetic", client_config=slow_model_config())
     req = pb.SendMessageRequest(
         message=pb.Message(
             message_id="m-1", role=pb.ROLE_USER, parts=[pb.Part(text="Add 1250 and 4375.")]
         )
     )
     req.metadata.update({"effmesh.skill": "solve"})
-    async with client:
+    async with slow_a2a_client(f"{gateway}/a2a/arithmetic") as client:
         responses = [r async for r in client.send_message(req)]
     states = [r.status_update.status.state for r in responses if r.HasField("status_update")]
     assert states[-1] == pb.TASK_STATE_COMPLETED
@@ -207,11 +205,10 @@ async def test_a_forced_tool_call_runs_the_real_tool_for_an_a2a_client(gateway: 
 
 
 async def test_an_answer_streams_to_an_a2a_client_as_artifact_chunks(gateway: str) -> None:
-    client = await create_client(f"{gateway}/a2a/chat", client_config=slow_model_config())
     req = pb.SendMessageRequest(
         message=pb.Message(message_id="m-2", role=pb.ROLE_USER, parts=[pb.Part(text="Hello!")])
     )
-    async with client:
+    async with slow_a2a_client(f"{gateway}/a2a/chat") as client:
         responses = [r async for r in client.send_message(req)]
     chunks = [
         r.artifact_update
