@@ -30,6 +30,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.translation --out benchmarks/results/translation.json --readme README.md
 	$(BIN)/python -m benchmarks.hop --out benchmarks/results/hop.json --readme README.md
+	$(BIN)/python -m benchmarks.specialists --out benchmarks/results/specialists.json --readme README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

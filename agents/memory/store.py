@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final, Protocol
 
-from agents.memory.embedder import Vectors
+from agents.embeddings import Vectors
 from agents.memory.records import Hit, Memory
 
 QUERY_WINDOW: Final = 16384

@@ -203,12 +203,9 @@ class SpecialistAgent:
                 context,
                 Message("agent", (TextPart(f"called {step.tool}"),)),
             )
-            messages.append(
-                {
-                    "role": "assistant",
-                    "content": dumps({"tool": step.tool, "arguments": step.arguments}),
-                }
-            )
+            # The model's own text, byte for byte: the server still holds its tokens, so
+            # the next call's prompt is cached up to the tool's result.
+            messages.append({"role": "assistant", "content": reply.text})
             outcome = "result" if result.ok else "error"
             messages.append(
                 {
