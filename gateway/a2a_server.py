@@ -143,7 +143,8 @@ class Bridge(AgentExecutor):
             await event_queue.enqueue_event(_to_pb(submitted))
             route = self._route(invocation.skill, principal)
             sent: set[str] = set()
-            async for item in calls.stream(route, invocation, task_id):
+            scope = calls.scope_for(principal)
+            async for item in calls.stream(route, invocation, task_id, scope=scope):
                 for event in _for_sdk(item, task_id, context_id, sent):
                     await event_queue.enqueue_event(_to_pb(event))
         except EffmeshError as exc:

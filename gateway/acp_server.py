@@ -83,8 +83,9 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
     async def create_run(request: Request) -> Response:
         body = acp.parse_body(await request.body())
         invocation = acp.decode_invocation(body, headers=request.headers)
-        route = registry.route(invocation.skill, principal_of(request.scope))
-        record = tasks.start(route, invocation)
+        who = principal_of(request.scope)
+        route = registry.route(invocation.skill, who)
+        record = tasks.start(route, invocation, principal=who)
         headers = {"Run-ID": record.task.task_id}
         if invocation.mode == "stream":
             return StreamingResponse(

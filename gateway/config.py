@@ -10,10 +10,12 @@
     call_timeout_seconds = 60
     health_interval_seconds = 30     # how often remote agents are checked again; 0: never
     allow_private_agents = false     # allow remote agents on link-local / metadata addresses
+    memory_uri = ""                  # a Milvus server for the memory agent; "": Milvus-lite
+                                     # in data_dir/memory.db
 
     [[agents]]
     name = "echo"
-    kind = "echo"                    # built in: "echo", "calculator", "specialist";
+    kind = "echo"                    # built in: "echo", "calculator", "memory", "specialist";
                                      # remote: "mcp", "a2a", "acp"
     url = "http://..."               # for remote kinds
     allow = ["*"]                    # token names that may call it ("default" is token_env's)
@@ -117,11 +119,12 @@ SPECIALIST_PROMPTS = {
 
 
 def default_agents() -> tuple[AgentConfig, ...]:
-    """What ``effmesh serve`` runs with no file: the echo fixture, a calculator, and three
-    specialists on the embedded model."""
+    """What ``effmesh serve`` runs with no file: the echo fixture, a calculator, the shared
+    memory, and three specialists on the embedded model."""
     return (
         AgentConfig("echo", "echo"),
         AgentConfig("calculator", "calculator"),
+        AgentConfig("memory", "memory"),
         AgentConfig(
             "arithmetic",
             "specialist",
@@ -161,6 +164,8 @@ class Config:
     call_timeout_seconds: float = 60.0
     health_interval_seconds: float = 30.0
     allow_private_agents: bool = False
+    memory_uri: str = ""
+    """The Milvus server for the memory agent; empty: Milvus-lite in ``data_dir/memory.db``."""
     tokens: tuple[tuple[str, str], ...] = ()
     """More named tokens: (name, environment variable), from the ``[tokens]`` table."""
     agents: tuple[AgentConfig, ...] = field(default_factory=default_agents)

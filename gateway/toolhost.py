@@ -58,7 +58,7 @@ class RegistryTools:
                 )
         return out
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+    async def call(self, name: str, arguments: dict[str, Any], *, scope: str) -> ToolResult:
         parts: tuple[Part, ...]
         if set(arguments) == {"text"} and isinstance(arguments["text"], str):
             parts = (TextPart(arguments["text"]),)
@@ -69,7 +69,7 @@ class RegistryTools:
         try:
             route = self.registry.route(name)
             invocation = Invocation(name, Message("user", parts))
-            async for item in calls.stream(route, invocation, task_id):
+            async for item in calls.stream(route, invocation, task_id, scope=scope):
                 task = apply(task, item)
         except EffmeshError as exc:
             return ToolResult(False, exc.public_message)

@@ -122,7 +122,7 @@ async def serve_a2a(
         decoded = a2a.decode_request(req, skill=None)
         if isinstance(decoded, Invocation):
             route = registry.route(decoded.skill, principal)
-            record = tasks.start(route, decoded)
+            record = tasks.start(route, decoded, principal=principal)
             if decoded.mode == "stream":
                 await send(jsonrpc.result(rid, a2a.encode_stream_item(record.task)))
                 async for item in record.follow():
@@ -161,7 +161,7 @@ async def serve_acp(
         elif req.method == "runs/create":
             invocation = acp.decode_invocation(params)
             route = registry.route(invocation.skill, principal)
-            record = tasks.start(route, invocation)
+            record = tasks.start(route, invocation, principal=principal)
             if invocation.mode == "stream":
                 created = Task(record.task.task_id, TaskState.SUBMITTED, record.task.context_id)
                 first = acp.encode_outcome(created, agent_name=record.agent_name)

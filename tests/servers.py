@@ -85,10 +85,12 @@ def echo_gateway() -> Iterator[str]:
 
 
 @asynccontextmanager
-async def slow_a2a_client(card_url: str) -> AsyncIterator[A2AClient]:
+async def slow_a2a_client(
+    card_url: str, headers: dict[str, str] | None = None
+) -> AsyncIterator[A2AClient]:
     """A streaming A2A client with room for a small model on a loaded 2-core machine (httpx's
     5 s default read timeout is shorter than some model calls there)."""
-    async with httpx.AsyncClient(timeout=120) as http:
+    async with httpx.AsyncClient(timeout=120, headers=headers) as http:
         config = ClientConfig(streaming=True, httpx_client=http)
         async with await create_client(card_url, client_config=config) as client:
             yield client

@@ -81,7 +81,8 @@ def test_finished_tasks_beyond_the_memory_bound_are_read_from_the_store(
         manager = TaskManager(store=SQLiteTaskStore(tmp_path / "t.sqlite3"))
         ids = []
         for text in ("a", "b", "c", "d"):
-            record = manager.start(route, Invocation("echo", Message("user", (TextPart(text),))))
+            invocation = Invocation("echo", Message("user", (TextPart(text),)))
+            record = manager.start(route, invocation, principal=None)
             await record.done.wait()
             ids.append(record.task.task_id)
         assert len(manager._records) <= 2

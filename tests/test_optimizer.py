@@ -89,6 +89,11 @@ def test_selection_is_deterministic_sorted_and_keeps_pinned_tools() -> None:
     assert len(names) <= BUDGETS[Tier.TINY].max_tools
 
 
+def test_no_tools_means_no_tool_block(embedded_index: ToolIndex) -> None:
+    plan = optimize("anything", [], [], Tier.TINY, embedded_index)
+    assert (plan.tools, plan.tool_block) == ((), "")
+
+
 def test_history_drops_repeats_and_keeps_the_newest_turns_within_budget() -> None:
     turns = [Turn("user", f"message {i} " + "word " * 40) for i in range(30)]
     turns.insert(5, turns[4])

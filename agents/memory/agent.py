@@ -86,6 +86,9 @@ class MemoryAgent:
     """An :class:`agents.base.Agent` over a :class:`MemoryService` it does not own (the
     gateway closes the service at shutdown)."""
 
+    scoped = True
+    """The gateway binds the caller's scope to every invocation (see ``scope.py``)."""
+
     def __init__(self, service: MemoryService, name: str = "memory") -> None:
         self._service = service
         self._descriptor = AgentDescriptor(

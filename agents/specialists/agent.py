@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ from adapters.model import (
 )
 from agents.llm.backend import ModelBackend, dumps
 from agents.llm.wire import ChatRequest, JsonSchema, Usage
+from agents.memory.scope import ANONYMOUS, SCOPE_KEY
 from agents.specialists import steps
 from agents.specialists.optimizer import Optimized, Tier, ToolIndex, ToolInfo, Turn, optimize
 
@@ -61,13 +62,20 @@ class ToolHost(Protocol):
         """Tools whose names match ``patterns`` (exact names, or ``agent.*``)."""
         ...
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
-        """Run one tool; a tool's own failure is a result with ``ok=False``, not an error."""
+    async def call(self, name: str, arguments: dict[str, Any], *, scope: str) -> ToolResult:
+        """Run one tool for a caller whose memory scope is ``scope``; a tool's own failure is
+        a result with ``ok=False``, not an error."""
         ...
 
 
-Recall = Callable[[str, Invocation], Awaitable[Sequence[str]]]
-"""Memories relevant to a request, most relevant first (empty: none)."""
+class Memory(Protocol):
+    """Where a specialist recalls from and remembers to (``SpecialistMemory``)."""
+
+    async def recall(self, scope: str, request: str, tier: Tier) -> list[str]: ...
+
+    async def remember(
+        self, scope: str, *, agent: str, task: str, context: str | None, request: str, answer: str
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +115,20 @@ class SpecialistAgent:
         backend: ModelBackend,
         host: ToolHost | None = None,
         index: ToolIndex | None = None,
-        recall: Recall | None = None,
+        memory: Memory | None = None,
     ) -> None:
         self.spec = spec
         self.backend = backend
         self.host = host
         self.index = index or ToolIndex(None, None)
-        self.recall = recall
+        self.memory = memory
         self.stats = Stats()
         self._descriptor = AgentDescriptor(
             spec.name, spec.skills, spec.description, "1.0", streaming=True
         )
+
+    scoped = True
+    """The gateway binds the caller's memory scope to every invocation (see gateway.calls)."""
 
     @property
     def descriptor(self) -> AgentDescriptor:
@@ -154,7 +165,11 @@ class SpecialistAgent:
             self.index,
             pinned=(forced,) if forced else (),
         )
-        memories = await self.recall(request, invocation) if self.recall else ()
+        scope = invocation.metadata.get(SCOPE_KEY)
+        scope = scope if isinstance(scope, str) else ANONYMOUS
+        memories: list[str] = []
+        if self.memory is not None:
+            memories = await self.memory.recall(scope, request, self.spec.tier)
         messages = layout(self.spec.system_prompt, plan, request, memories)
 
         records: list[dict[str, Any]] = []
@@ -188,7 +203,7 @@ class SpecialistAgent:
                 answer = step.answer
                 break
             assert self.host is not None  # tools are offered only with a host
-            result = await self.host.call(step.tool, step.arguments)
+            result = await self.host.call(step.tool, step.arguments, scope=scope)
             records.append(
                 {
                     "tool": step.tool,
@@ -236,6 +251,7 @@ class SpecialistAgent:
             usage.append(final)
             answer = "".join(chunks).strip()
         summary = {
+            "memories_recalled": len(memories),
             "model_calls": len(usage),
             "prompt_tokens": sum(u.prompt_tokens for u in usage),
             "cached_tokens": sum(u.cached_tokens for u in usage),
@@ -246,6 +262,15 @@ class SpecialistAgent:
         artifacts.append(
             Artifact("steps", (DataPart({"tool_calls": records, "usage": summary}),), "steps")
         )
+        if self.memory is not None and answer:
+            await self.memory.remember(
+                scope,
+                agent=self.spec.name,
+                task=task_id,
+                context=context,
+                request=request,
+                answer=answer,
+            )
         yield Task(
             task_id,
             TaskState.COMPLETED,

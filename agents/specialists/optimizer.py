@@ -280,6 +280,8 @@ class ToolIndex:
 
     def ranked(self, request: str, tools: Sequence[ToolInfo]) -> list[ToolInfo]:
         """``tools``, most relevant to ``request`` first (ties by name)."""
+        if not tools:
+            return []
         lexical = self._bm25(request, [self._words(t) for t in tools])
         signals = [lexical]
         vectors = self._vectors(tools)
