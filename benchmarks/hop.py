@@ -33,12 +33,11 @@ from a2a.client import ClientConfig, create_client
 from a2a.types import a2a_pb2 as pb
 from mcp import Client
 
+from benchmarks.report import rewrite_section
 from gateway.mcp_ws import websocket_client
 
 CALLS = 2000
 ROUND = 200
-START = "<!-- bench:hop:start -->"
-END = "<!-- bench:hop:end -->"
 
 
 def _free_port() -> int:
@@ -282,10 +281,7 @@ def main() -> None:
     md = table(result)
     print(md)
     if args.readme:
-        text = args.readme.read_text()
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        args.readme.write_text(f"{head}{START}\n{md}{END}{tail}")
+        rewrite_section(args.readme, "hop", md)
 
 
 if __name__ == "__main__":

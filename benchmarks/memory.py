@@ -45,9 +45,8 @@ from agents.memory import expressions
 from agents.memory.milvus import IndexConfig, MilvusStore
 from agents.memory.records import Draft, Memory
 from agents.memory.service import MemoryService
+from benchmarks.report import rewrite_section
 
-START = "<!-- bench:memory:start -->"
-END = "<!-- bench:memory:end -->"
 DIM = 384
 BATCH = 2000
 QUERIES = 200
@@ -360,17 +359,7 @@ def main() -> None:
     md = table(result)
     print(md)
     if args.readme:
-        rewrite_section(args.readme, md)
-
-
-def rewrite_section(readme: Path, md: str) -> None:
-    """Replace the text between ``START`` and ``END`` in ``readme`` with ``md``."""
-    text = readme.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme} has no {START} ... {END} section")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{md}{END}{tail}")
+        rewrite_section(args.readme, "memory", md)
 
 
 if __name__ == "__main__":

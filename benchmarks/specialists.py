@@ -45,13 +45,12 @@ from agents.specialists import steps
 from agents.specialists.agent import STEP_INSTRUCTIONS, SpecialistAgent, SpecialistSpec, layout
 from agents.specialists.optimizer import Tier, ToolIndex, ToolInfo, optimize
 from agents.tools.calculator import CalculatorAgent
+from benchmarks.report import rewrite_section
 from gateway.config import SPECIALIST_PROMPTS
 from gateway.registry import Registry
 from gateway.toolhost import RegistryTools
 
 DATA = Path(__file__).parent / "data" / "tool_prompts.json"
-START = "<!-- bench:specialists:start -->"
-END = "<!-- bench:specialists:end -->"
 SYSTEM = "You are a capable assistant. Use the tools when they help."
 
 
@@ -325,10 +324,7 @@ def main() -> None:
     md = table(result)
     print(md)
     if args.readme:
-        text = args.readme.read_text()
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        args.readme.write_text(f"{head}{START}\n{md}{END}{tail}")
+        rewrite_section(args.readme, "specialists", md)
 
 
 if __name__ == "__main__":

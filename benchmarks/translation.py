@@ -20,13 +20,12 @@ from typing import Any
 
 from adapters import translate
 from adapters.translate import DIRECTIONS, Kind, Protocol, Wire
+from benchmarks.report import rewrite_section
 from gateway.demo import A2A_TASK, TOOL_CALL
 
 ROUNDS = 20
 PER_ROUND = 1000
 TARGET_US = 25.0
-START = "<!-- bench:translation:start -->"
-END = "<!-- bench:translation:end -->"
 
 
 def _samples() -> dict[tuple[Kind, Protocol], bytes]:
@@ -125,15 +124,6 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _update_readme(path: Path, text: str) -> None:
-    readme = path.read_text()
-    if START not in readme or END not in readme:
-        raise SystemExit(f"{path} has no {START} ... {END} section")
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{START}\n{text}{END}{tail}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
@@ -145,7 +135,7 @@ def main() -> None:
     md = table(result)
     print(md)
     if args.readme:
-        _update_readme(args.readme, md)
+        rewrite_section(args.readme, "translation", md)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -166,28 +166,26 @@ class ModelBackend:
             Unsupported: the request needs a feature this server kind lacks.
         """
         payload = wire.body(self.kind, self.model, request, stream=False)
-        async with self._slots:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    raw, url, seconds = await self._attempts("/v1/chat/completions", payload)
-            except (TimeoutError, httpx.TimeoutException):
-                raise Timeout(f"model server {self.name!r} did not answer in time") from None
-        reply = replace(wire.parse_reply(raw), server=url, seconds=seconds)
-        self._record(reply.usage)
-        return reply
+        return await self._complete("/v1/chat/completions", payload, wire.parse_reply)
 
     async def generate(self, text: str, request: ChatRequest) -> ChatReply:
         """SGLang's native ``/generate`` on an already templated prompt ``text``."""
         if not self.capabilities.generate:
             raise Unsupported(f"a {self.kind} server has no native /generate")
         payload = wire.generate_body(text, request)
+        return await self._complete("/generate", payload, wire.parse_generate)
+
+    async def _complete(
+        self, path: str, payload: dict[str, Any], parse: Callable[[Any], ChatReply]
+    ) -> ChatReply:
+        """One non-streamed call: a slot, the timeout around every attempt, usage recorded."""
         async with self._slots:
             try:
                 async with asyncio.timeout(self.timeout):
-                    raw, url, seconds = await self._attempts("/generate", payload)
+                    raw, url, seconds = await self._attempts(path, payload)
             except (TimeoutError, httpx.TimeoutException):
                 raise Timeout(f"model server {self.name!r} did not answer in time") from None
-        reply = replace(wire.parse_generate(raw), server=url, seconds=seconds)
+        reply = replace(parse(raw), server=url, seconds=seconds)
         self._record(reply.usage)
         return reply
 
