@@ -17,6 +17,7 @@ from mcp.shared.exceptions import MCPError
 from adapters import mcp as mcp_adapter
 from adapters.errors import EffmeshError
 from gateway.mcp_calls import ToolCalls
+from gateway.mcp_memory import MemoryResources
 from gateway.registry import Registry
 from gateway.security import principal_of
 
@@ -78,6 +79,23 @@ def build_server(
             return mt.InputRequiredResult.model_validate(result)
         return mt.CallToolResult.model_validate(result)
 
+    resources = MemoryResources(registry)
+
+    async def list_resources(
+        ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams | None
+    ) -> mt.ListResourcesResult:
+        return await resources.list(_caller(ctx, principal))
+
+    async def list_templates(
+        ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams | None
+    ) -> mt.ListResourceTemplatesResult:
+        return resources.templates(_caller(ctx, principal))
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any], params: mt.ReadResourceRequestParams
+    ) -> mt.ReadResourceResult:
+        return await resources.read(str(params.uri), _caller(ctx, principal))
+
     def input_schema(tool_name: str) -> dict[str, Any] | None:
         # The SDK checks Mcp-Param-* headers against this; without it, it would list every
         # tool on each call to find one schema.
@@ -88,5 +106,8 @@ def build_server(
         version=version,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_templates,
+        on_read_resource=read_resource,
         get_tool_input_schema=input_schema,
     )

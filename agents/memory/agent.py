@@ -103,6 +103,10 @@ class MemoryAgent:
     def descriptor(self) -> AgentDescriptor:
         return self._descriptor
 
+    @property
+    def service(self) -> MemoryService:
+        return self._service
+
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         skill = invocation.skill
         if skill not in inputs.SCHEMAS:

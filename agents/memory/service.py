@@ -199,6 +199,14 @@ class MemoryService:
         expression = expressions.scoped(scope, ids=ids)
         return await self._in_store(self._store.query, expression, len(ids))
 
+    async def latest(self, scope: str, limit: int = 50, *, scan: int = 1000) -> list[Memory]:
+        """Up to ``limit`` memories of ``scope``, newest first, among the first ``scan`` rows
+        the store returns (Milvus queries have no order, so the scan is bounded)."""
+        if not 1 <= limit <= scan:
+            raise InvalidParams(f"limit {limit} must be between 1 and {scan}")
+        rows = await self._in_store(self._store.query, self._expression(scope, None), scan)
+        return sorted(rows, key=lambda m: (-m.created_ms, m.memory_id))[:limit]
+
     async def count(self, scope: str, filters: Filters | None = None) -> int:
         """How many memories of ``scope`` pass ``filters``."""
         return await self._in_store(self._store.count, self._expression(scope, filters))
