@@ -218,9 +218,11 @@ class SpecialistAgent:
                 context,
                 Message("agent", (TextPart(f"called {step.tool}"),)),
             )
-            # The model's own text, byte for byte: the server still holds its tokens, so
-            # the next call's prompt is cached up to the tool's result.
-            messages.append({"role": "assistant", "content": reply.text})
+            # The call, re-serialized compactly. (The model's own text would not be read back
+            # from the cache anyway: its sampled tokens differ from how the template tokenizes
+            # the same text, and its whitespace costs tokens; measured, compact is cheaper.)
+            call = {"tool": step.tool, "arguments": step.arguments}
+            messages.append({"role": "assistant", "content": dumps(call)})
             outcome = "result" if result.ok else "error"
             messages.append(
                 {
