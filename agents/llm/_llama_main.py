@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import signal
 import sys
 import threading
+from typing import NoReturn
 
 import xllamacpp
 
@@ -25,7 +27,7 @@ def _die_with_parent() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> NoReturn:
     parser = argparse.ArgumentParser(prog="effmesh-llama")
     parser.add_argument("--model", required=True)
     parser.add_argument("--alias", required=True)
@@ -45,14 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     params.port = args.port
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
-    server = xllamacpp.Server(params)
+    _server = xllamacpp.Server(params)  # held: it serves until the process exits
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-    del server
-    return 0
+    # Exit at once: the server holds no state worth flushing, and tearing down its HTTP
+    # threads can wait on open connections, which would leave a process behind.
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
