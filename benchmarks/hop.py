@@ -12,7 +12,6 @@ all: no MCP hop can add less than that.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -24,7 +23,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,7 +31,7 @@ from a2a.client import ClientConfig, create_client
 from a2a.types import a2a_pb2 as pb
 from mcp import Client
 
-from benchmarks.report import rewrite_section
+from benchmarks import report
 from gateway.mcp_ws import websocket_client
 
 CALLS = 2000
@@ -261,9 +259,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--readme", type=Path)
+    parser = report.arguments()
     args = parser.parse_args()
     with gateway('[[agents]]\nname = "echo"\nkind = "echo"\n') as upstream:
         agents = (
@@ -276,12 +272,7 @@ def main() -> None:
                 "hop": asyncio.run(hop(upstream, through, f"http://127.0.0.1:{idle}/mcp")),
                 "websocket": asyncio.run(websocket_throughput(through, echo)),
             }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    md = table(result)
-    print(md)
-    if args.readme:
-        rewrite_section(args.readme, "hop", md)
+    report.publish(args, "hop", result, table)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ index at scale (latency and recall against exact search).
 
 from __future__ import annotations
 
-import argparse
 import ast
 import asyncio
 import json
@@ -45,7 +44,7 @@ from agents.memory import expressions
 from agents.memory.milvus import IndexConfig, MilvusStore
 from agents.memory.records import Draft, Memory
 from agents.memory.service import MemoryService
-from benchmarks.report import rewrite_section
+from benchmarks import report
 
 DIM = 384
 BATCH = 2000
@@ -314,9 +313,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--readme", type=Path)
+    parser = report.arguments()
     parser.add_argument("--n", type=int, default=100_000, help="memories in the index runs")
     args = parser.parse_args()
     n: int = args.n
@@ -354,12 +351,7 @@ def main() -> None:
         measured += index_at_scale(root, [IndexConfig("FLAT")], vectors, queries, truth)
         result["index"] = measured
         result["load_average_at_end"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    md = table(result)
-    print(md)
-    if args.readme:
-        rewrite_section(args.readme, "memory", md)
+    report.publish(args, "memory", result, table)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -45,7 +44,7 @@ from agents.specialists import steps
 from agents.specialists.agent import STEP_INSTRUCTIONS, SpecialistAgent, SpecialistSpec, layout
 from agents.specialists.optimizer import Tier, ToolIndex, ToolInfo, optimize
 from agents.tools.calculator import CalculatorAgent
-from benchmarks.report import rewrite_section
+from benchmarks import report
 from gateway.config import SPECIALIST_PROMPTS
 from gateway.registry import Registry
 from gateway.toolhost import RegistryTools
@@ -314,17 +313,10 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--readme", type=Path)
+    parser = report.arguments()
     args = parser.parse_args()
     result = asyncio.run(run())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    md = table(result)
-    print(md)
-    if args.readme:
-        rewrite_section(args.readme, "specialists", md)
+    report.publish(args, "specialists", result, table)
 
 
 if __name__ == "__main__":

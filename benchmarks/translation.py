@@ -9,18 +9,16 @@ same run, rounds interleaved so both see the same machine state.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from adapters import translate
 from adapters.translate import DIRECTIONS, Kind, Protocol, Wire
-from benchmarks.report import rewrite_section
+from benchmarks import report
 from gateway.demo import A2A_TASK, TOOL_CALL
 
 ROUNDS = 20
@@ -125,17 +123,10 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--readme", type=Path)
+    parser = report.arguments()
     args = parser.parse_args()
     result = measure()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    md = table(result)
-    print(md)
-    if args.readme:
-        rewrite_section(args.readme, "translation", md)
+    report.publish(args, "translation", result, table)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.errors import EffmeshError
+from adapters.mcp.calls import arguments_parts
 from adapters.mcp.tools import TEXT_INPUT_SCHEMA
 from adapters.model import (
     DataPart,
@@ -59,11 +60,8 @@ class RegistryTools:
         return out
 
     async def call(self, name: str, arguments: dict[str, Any], *, scope: str) -> ToolResult:
-        parts: tuple[Part, ...]
-        if set(arguments) == {"text"} and isinstance(arguments["text"], str):
-            parts = (TextPart(arguments["text"]),)
-        else:
-            parts = (DataPart(arguments),)
+        # The same arguments convention as an MCP caller's tools/call.
+        parts = arguments_parts(arguments)
         task_id = calls.new_task_id()
         task = Task(task_id, TaskState.SUBMITTED)
         try:

@@ -47,6 +47,16 @@ TARGET_RESULT: Final = "MCP tools/call result"
 # --- requests --------------------------------------------------------------------------------
 
 
+def arguments_parts(arguments: dict[str, Any] | None) -> tuple[Part, ...]:
+    """The message parts of tool-call ``arguments``: ``{"text": str}`` alone is a text part,
+    any other object one data part (the inverse of the arguments a message encodes to)."""
+    if arguments is None:
+        return ()
+    if len(arguments) == 1 and type(arguments.get(TEXT_ARGUMENT)) is str:
+        return (TextPart(arguments[TEXT_ARGUMENT]),)
+    return (DataPart(arguments),)
+
+
 def decode_invocation(raw: Any) -> Invocation:
     """Canonical invocation of a ``tools/call`` request's params.
 
@@ -57,13 +67,7 @@ def decode_invocation(raw: Any) -> Invocation:
     params = w.obj(raw, path)
     name = w.req_str(params, "name", path)
     arguments = w.opt_obj(params, "arguments", path)
-    parts: tuple[Part, ...]
-    if arguments is None:
-        parts = ()
-    elif len(arguments) == 1 and type(arguments.get(TEXT_ARGUMENT)) is str:
-        parts = (TextPart(arguments[TEXT_ARGUMENT]),)
-    else:
-        parts = (DataPart(arguments),)
+    parts = arguments_parts(arguments)
     trace, meta = split_trace(w.opt_obj(params, "_meta", path))
     token = w.opt_id(meta, "progressToken", "params._meta")
     meta.pop("progressToken", None)
