@@ -114,7 +114,7 @@ class Bridge(AgentExecutor):
 
     def _default_skill(self, principal: str | None) -> str | None:
         if self.agent_name is None:
-            return None
+            return self.registry.default
         skills = self.registry.agent(self.agent_name, principal).descriptor.skills
         return skills[0].name if len(skills) == 1 else None
 
@@ -144,7 +144,9 @@ class Bridge(AgentExecutor):
             route = self._route(invocation.skill, principal)
             sent: set[str] = set()
             scope = calls.scope_for(principal)
-            async for item in calls.stream(route, invocation, task_id, scope=scope):
+            async for item in calls.stream(
+                route, invocation, task_id, scope=scope, principal=principal
+            ):
                 for event in _for_sdk(item, task_id, context_id, sent):
                     await event_queue.enqueue_event(_to_pb(event))
         except EffmeshError as exc:

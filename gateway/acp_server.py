@@ -49,8 +49,14 @@ def _run_key(raw: str) -> str:
 
 
 def manifests(registry: Registry, principal: str | None) -> list[dict[str, Any]]:
-    """The ACP agents ``principal`` may see: one per skill, named ``<agent>.<skill>``."""
-    return [m for agent in registry.agents(principal) for m in acp.encode_agent(agent.descriptor)]
+    """The ACP agents ``principal`` may see: one per skill, named ``<agent>.<skill>``, and one
+    per alias of such a skill, named by the alias."""
+    out = [m for agent in registry.agents(principal) for m in acp.encode_agent(agent.descriptor)]
+    by_name = {m["name"]: m for m in out}
+    for alias, target in registry.aliases.items():
+        if target in by_name:
+            out.append({**by_name[target], "name": alias})
+    return out
 
 
 def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
@@ -64,8 +70,9 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
         name = request.path_params["name"]
         principal = principal_of(request.scope)
         route = registry.route(name, principal)
+        wanted = name if name in registry.aliases else route.tool_name
         for manifest in manifests(registry, principal):
-            if manifest["name"] == route.tool_name:
+            if manifest["name"] == wanted:
                 return _json_response(manifest)
         raise TaskNotFound(name)
 

@@ -47,6 +47,22 @@
     [tokens]
     ide = "EFFMESH_TOKEN_IDE"        # another bearer token, named "ide"
 
+    [routing]                        # the router agent: MCP tool effmesh.run, ACP agent effmesh
+    enabled = true
+    planner = "auto"                 # "model", "rules", or "auto": the model when the gateway
+                                     # runs specialists (its model is up anyway), else rules
+    model = "default"                # the [models] entry that writes plans
+    skills = ["*"]                   # registry skills plans may use (names or patterns)
+    max_subtasks = 8
+    max_depth = 2                    # plan levels: 2 lets a subtask be planned once more
+    concurrency = 4                  # agent calls at once within one run
+    subtask_timeout_seconds = 60
+    retries = 1                      # more tries for a subtask whose agent timed out or was down
+
+    [routing.weights]                # the complexity analyzer's weights and thresholds
+    requirements = 0.3               # (see gateway/routing/complexity.py; calibrate them with
+                                     # `effmesh calibrate tasks.json`)
+
 Unknown keys are errors, so a typo does not silently fall back to a default.
 """
 
@@ -153,6 +169,24 @@ def default_agents() -> tuple[AgentConfig, ...]:
     )
 
 
+PLANNERS = ("auto", "model", "rules")
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    enabled: bool = True
+    planner: str = "auto"
+    model: str = "default"
+    skills: tuple[str, ...] = ("*",)
+    max_subtasks: int = 8
+    max_depth: int = 2
+    concurrency: int = 4
+    subtask_timeout_seconds: float = 60.0
+    retries: int = 1
+    weights: tuple[tuple[str, float], ...] = ()
+    """Complexity weights and thresholds that differ from the defaults."""
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     host: str = "127.0.0.1"
@@ -170,6 +204,7 @@ class Config:
     """More named tokens: (name, environment variable), from the ``[tokens]`` table."""
     agents: tuple[AgentConfig, ...] = field(default_factory=default_agents)
     models: tuple[ModelConfig, ...] = (ModelConfig("default"),)
+    routing: RoutingConfig = RoutingConfig()
 
     def model(self, name: str) -> ModelConfig:
         """The ``[models]`` entry ``name``; a URL names an SGLang server at that URL.
@@ -325,6 +360,47 @@ def _model(name: str, raw: Any) -> ModelConfig:
     return entry
 
 
+def _routing(raw: Any) -> RoutingConfig:
+    where = "routing"
+    if not isinstance(raw, dict):
+        raise InvalidParams("must be a table", path=where)
+    _check_keys(raw, {f.name for f in fields(RoutingConfig)}, where)
+    d = RoutingConfig()
+    weights = raw.get("weights", {})
+    if not isinstance(weights, dict):
+        raise InvalidParams("must be a table", path=f"{where}.weights")
+    from gateway.routing.complexity import Weights  # noqa: PLC0415 - only when configured
+
+    checked = Weights.from_mapping(weights).as_dict() if weights else {}
+    entry = RoutingConfig(
+        enabled=_bool(raw.get("enabled", d.enabled), f"{where}.enabled"),
+        planner=_typed(raw, "planner", str, d.planner, where),
+        model=_typed(raw, "model", str, d.model, where),
+        skills=_strings(raw, "skills", d.skills, where),
+        max_subtasks=_typed(raw, "max_subtasks", int, d.max_subtasks, where),
+        max_depth=_typed(raw, "max_depth", int, d.max_depth, where),
+        concurrency=_typed(raw, "concurrency", int, d.concurrency, where),
+        subtask_timeout_seconds=float(
+            _typed(raw, "subtask_timeout_seconds", float, d.subtask_timeout_seconds, where)
+        ),
+        retries=_typed(raw, "retries", int, d.retries, where),
+        weights=tuple(sorted((k, float(v)) for k, v in checked.items() if k in weights)),
+    )
+    if entry.planner not in PLANNERS:
+        raise InvalidParams(f"must be one of {', '.join(PLANNERS)}", path=f"{where}.planner")
+    if not 1 <= entry.max_subtasks <= 9:
+        raise InvalidParams("must be between 1 and 9", path=f"{where}.max_subtasks")
+    if not 1 <= entry.max_depth <= 4:
+        raise InvalidParams("must be between 1 and 4", path=f"{where}.max_depth")
+    if not 1 <= entry.concurrency <= 64:
+        raise InvalidParams("must be between 1 and 64", path=f"{where}.concurrency")
+    if not 0 <= entry.retries <= 5:
+        raise InvalidParams("must be between 0 and 5", path=f"{where}.retries")
+    if entry.subtask_timeout_seconds <= 0:
+        raise InvalidParams("must be positive", path=f"{where}.subtask_timeout_seconds")
+    return entry
+
+
 def load(path: str | Path | None, **overrides: Any) -> Config:
     """Settings from ``path`` (none: defaults), then non-None ``overrides`` on top.
 
@@ -337,9 +413,9 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
             doc = tomllib.loads(Path(path).read_text())
         except tomllib.TOMLDecodeError as exc:
             raise InvalidParams(f"{path} is not valid TOML: {exc}") from None
-        _check_keys(doc, {"gateway", "agents", "tokens", "models"}, str(path))
+        _check_keys(doc, {"gateway", "agents", "tokens", "models", "routing"}, str(path))
         gateway = doc.get("gateway", {})
-        allowed = {f.name for f in fields(Config)} - {"agents", "models"}
+        allowed = {f.name for f in fields(Config)} - {"agents", "models", "routing"}
         _check_keys(gateway, allowed, "gateway")
         settings.update(gateway)
         if "tokens" in doc:
@@ -358,6 +434,8 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
             models = {name: _model(name, raw) for name, raw in table.items()}
             models.setdefault("default", ModelConfig("default"))
             settings["models"] = tuple(models.values())
+        if "routing" in doc:
+            settings["routing"] = _routing(doc["routing"])
     settings.update({k: v for k, v in overrides.items() if v is not None})
     config = Config(**settings)
     for f in fields(Config):
@@ -365,7 +443,7 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
         expected = type(getattr(Config(), f.name))
         widened = isinstance(value, int) and expected is float
         if (
-            f.name not in ("agents", "tokens", "models")
+            f.name not in ("agents", "tokens", "models", "routing")
             and not isinstance(value, expected)
             and not widened
         ):

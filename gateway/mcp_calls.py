@@ -135,7 +135,9 @@ class ToolCalls:
         outcome: Task | Message = snapshot
         step = 0
         async with asyncio.timeout(self.timeout):
-            async for item in calls.stream(route, invocation, task_id, scope=calls.scope_for(who)):
+            async for item in calls.stream(
+                route, invocation, task_id, scope=calls.scope_for(who), principal=who
+            ):
                 if invocation.progress_token is not None and (
                     isinstance(item, ProgressEvent)
                     or (isinstance(item, StatusEvent) and item.state in _RUNNING)

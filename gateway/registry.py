@@ -43,6 +43,11 @@ class Registry:
         self._agents: dict[str, Agent] = {}
         self._allow: dict[str, tuple[str, ...]] = {}
         self._bare: dict[str, None] = {}  # agents offering unprefixed names, in order added
+        self.aliases: dict[str, str] = {}
+        """Other names of a skill: alias -> ``<agent>.<skill>`` (the ACP agent ``effmesh``
+        is ``effmesh.run``)."""
+        self.default: str | None = None
+        """The skill a message to the gateway's own A2A agent runs when it names none."""
 
     def add(self, agent: Agent, *, allow: tuple[str, ...] = ("*",), prefix: bool = True) -> None:
         """Register ``agent``; ``allow`` names the tokens that may call it (``*``: any);
@@ -69,6 +74,10 @@ class Registry:
     def _skills(self, name: str) -> tuple[Skill, ...]:
         agent = self._agents.get(name)
         return agent.descriptor.skills if agent is not None else ()
+
+    def alias(self, name: str, qualified: str) -> None:
+        """Offer the skill ``qualified`` (``<agent>.<skill>``) under ``name`` too."""
+        self.aliases[name] = qualified
 
     def remove(self, name: str) -> None:
         self._agents.pop(name, None)
@@ -111,6 +120,7 @@ class Registry:
             NotFound: no such agent or skill.
             Forbidden: the agent's allow list does not name ``principal``.
         """
+        qualified = self.aliases.get(qualified, qualified)
         agent_name, dot, skill_name = qualified.partition(".")
         wanted = [(agent_name, skill_name)] if dot else []
         wanted += [(bare, qualified) for bare in self._bare]

@@ -28,6 +28,10 @@ from gateway.addresses import check_agent_url
 from gateway.app import create_app
 from gateway.models import ModelPool
 from gateway.registry import Registry
+from gateway.routing.agent import NAME as ROUTER
+from gateway.routing.agent import RUN, RouterAgent, RouterSettings
+from gateway.routing.complexity import ComplexityAnalyzer, Weights
+from gateway.routing.planner import Planner
 from gateway.store import SQLiteTaskStore
 from gateway.toolhost import RegistryTools
 
@@ -135,7 +139,52 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
                 f"unknown agent kind {entry.kind!r}", path=f"agents.{entry.name}.kind"
             )
         registry.add(agent, allow=entry.allow, prefix=entry.prefix)
+    if cfg.routing.enabled:
+        await _add_router(cfg, registry, models, index or ToolIndex(None, None))
     return registry
+
+
+async def _add_router(
+    cfg: config_mod.Config, registry: Registry, models: ModelPool | None, index: ToolIndex
+) -> None:
+    """The router agent ``effmesh`` (MCP tool ``effmesh.run``, ACP agent ``effmesh``, the
+    default skill of the gateway's own A2A agent)."""
+    settings = cfg.routing
+    if registry.find(ROUTER) is not None:
+        raise config_mod.InvalidParams(
+            f"the name {ROUTER!r} is the router's; rename that agent or set routing.enabled "
+            "= false",
+            path="agents",
+        )
+    mode = settings.planner
+    if mode == "auto":
+        specialists = any(e.kind == "specialist" for e in cfg.agents)
+        mode = "model" if specialists and models is not None else "rules"
+    backend = None
+    if mode == "model":
+        if models is None:
+            raise config_mod.InvalidParams("a model planner needs the gateway's models")
+        backend, _ = await models.backend(settings.model)
+    router = RouterAgent(
+        registry,
+        ComplexityAnalyzer(Weights.from_mapping(dict(settings.weights))),
+        Planner(
+            backend,
+            mode="model" if mode == "model" else "rules",
+            max_subtasks=settings.max_subtasks,
+            max_depth=settings.max_depth,
+        ),
+        index,
+        RouterSettings(
+            skills=settings.skills,
+            concurrency=settings.concurrency,
+            subtask_timeout=settings.subtask_timeout_seconds,
+            retries=settings.retries,
+        ),
+    )
+    registry.add(router)
+    registry.alias(ROUTER, f"{ROUTER}.{RUN.name}")
+    registry.default = f"{ROUTER}.{RUN.name}"
 
 
 class _Server(uvicorn.Server):

@@ -43,6 +43,8 @@ class TaskRecord:
     """What the task runs; kept in memory so a task waiting for input can be resumed."""
     scope: str = ""
     """The memory scope of the caller that started it."""
+    principal: str | None = None
+    """The token name of the caller that started it (None: the gateway uses no tokens)."""
 
     async def follow(self, start: int = 0) -> AsyncIterator[StreamItem]:
         """Every item from ``start`` on, then new ones as they come, until the task ends."""
@@ -140,6 +142,7 @@ class TaskManager:
         )
         record = TaskRecord(task, route.tool_name, route=route, invocation=invocation)
         record.scope = calls.scope_for(principal)
+        record.principal = principal
         self._records[task_id] = record
         self.store.save(task, record.agent_name)
         record.runner = asyncio.get_running_loop().create_task(self._run(record, route, invocation))
@@ -161,7 +164,13 @@ class TaskManager:
     async def _run(self, record: TaskRecord, route: Route, invocation: Invocation) -> None:
         try:
             async with asyncio.timeout(self.timeout):
-                stream = calls.stream(route, invocation, record.task.task_id, scope=record.scope)
+                stream = calls.stream(
+                    route,
+                    invocation,
+                    record.task.task_id,
+                    scope=record.scope,
+                    principal=record.principal,
+                )
                 async for item in stream:
                     record.task = apply(record.task, item)
                     if not isinstance(item, Task | Message):

@@ -482,3 +482,13 @@ def test_bad_run_requests_are_invalid_input(body: dict[str, Any]) -> None:
     with pytest.raises(E.BadInput) as info:
         acp.decode_invocation(body)
     assert acp.encode_error(info.value)[0] == 422
+
+
+@rule("acp.encode.event.status_data")
+def test_a_working_status_with_data_becomes_a_generic_event() -> None:
+    message = c.Message("agent", (c.TextPart("s1 started"), c.DataPart({"event": "plan"})))
+    status = c.StatusEvent("r", c.TaskState.WORKING, message=message)
+    (event,) = acp.encode_stream_item(status, agent_name="a")
+    assert event == {"type": "generic", "generic": {"event": "plan", "message": "s1 started"}}
+    plain = c.StatusEvent("r", c.TaskState.WORKING, message=c.Message("agent", (c.TextPart("x"),)))
+    assert acp.encode_stream_item(plain, agent_name="a")[0]["type"] == "run.in-progress"

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.errors import Forbidden, InvalidParams, NotFound
 from gateway.addresses import check_agent_url
-from gateway.config import AgentConfig, Config, load
+from gateway.config import AgentConfig, Config, RoutingConfig, load
 from gateway.server import build_registry
 
 
@@ -56,7 +56,8 @@ def test_an_unreachable_remote_agent_is_registered_as_down() -> None:
     )
     registry = asyncio.run(build_registry(config))
     states = {a.descriptor.name: getattr(a, "healthy", True) for a in registry.agents()}
-    assert states == {"echo": True, "far": False, "tools": False, "runs": False}
+    # effmesh: the router, which every gateway has unless routing is turned off.
+    assert states == {"echo": True, "far": False, "tools": False, "runs": False, "effmesh": True}
 
 
 def test_unknown_kinds_and_missing_urls_are_configuration_errors() -> None:
@@ -97,7 +98,8 @@ def test_a_remote_agent_that_comes_back_is_up_again() -> None:
 
 
 def test_an_unprefixed_agent_offers_its_skills_by_their_own_names() -> None:
-    cfg = Config(agents=(AgentConfig("echo", "echo", prefix=False),))
+    # Routing off: a gateway in front of one agent offers exactly that agent's skills.
+    cfg = Config(agents=(AgentConfig("echo", "echo", prefix=False),), routing=RoutingConfig(False))
     registry = asyncio.run(build_registry(cfg))
     assert {r.tool_name for r in registry.routes()} == {"echo", "wait", "ask"}
     assert registry.route("wait").skill.name == "wait"
@@ -201,3 +203,36 @@ def test_a_specialist_naming_an_unknown_model_is_refused_at_start() -> None:
     cfg = Config(agents=(entry,))
     with pytest.raises(InvalidParams):
         asyncio.run(build_registry(cfg, ModelPool(cfg)))
+
+
+def test_routing_settings_are_read_and_checked(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "effmesh.toml"
+    path.write_text(
+        '[[agents]]\nname = "calculator"\nkind = "calculator"\n'
+        '[routing]\nplanner = "rules"\nconcurrency = 2\nskills = ["calculator.*"]\n'
+        "[routing.weights]\nrequirements = 0.5\n"
+    )
+    routing = load(path).routing
+    assert (routing.planner, routing.concurrency, routing.skills) == ("rules", 2, ("calculator.*",))
+    assert dict(routing.weights) == {"requirements": 0.5}
+    registry = asyncio.run(build_registry(load(path)))
+    assert registry.route("effmesh").tool_name == "effmesh.run"  # the ACP agent's alias
+    for bad in (
+        '[routing]\nplanner = "oracle"\n',
+        "[routing]\nmax_subtasks = 20\n",
+        "[routing]\nconcurrency = 0\n",
+        "[routing]\nspeed = 1\n",
+        "[routing.weights]\nrequirements = -1\n",
+        '[routing.weights]\nmystery = "x"\n',
+    ):
+        path.write_text(bad)
+        with pytest.raises(InvalidParams):
+            load(path)
+
+
+def test_an_agent_named_like_the_router_needs_routing_off() -> None:
+    cfg = Config(agents=(AgentConfig("effmesh", "echo"),))
+    with pytest.raises(InvalidParams, match="router"):
+        asyncio.run(build_registry(cfg))
+    off = Config(agents=(AgentConfig("effmesh", "echo"),), routing=RoutingConfig(False))
+    assert asyncio.run(build_registry(off)).find("effmesh") is not None

@@ -85,6 +85,11 @@ RULES: tuple[tuple[str, str], ...] = (
         "Task / StatusEvent / Message / ArtifactEvent / ProgressEvent ->"
         " run.* / message.* / message.part (one per part) / generic events",
     ),
+    (
+        "acp.encode.event.status_data",
+        "a working StatusEvent whose message holds an object DataPart -> a generic event"
+        " with that object (its text parts -> the object's message field, when absent)",
+    ),
     ("acp.encode.manifest", "AgentDescriptor -> one manifest per skill, <agent>.<skill>"),
     ("acp.encode.error", "canonical error -> Error body and HTTP status, one table"),
 )

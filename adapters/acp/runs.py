@@ -429,6 +429,18 @@ def encode_stream_item(item: StreamItem, *, agent_name: str) -> list[dict[str, A
                 data = item.message.parts[0] if item.message.parts else None
                 if isinstance(data, DataPart) and type(data.data) is dict:
                     return [{"type": "generic", "generic": data.data}]
+            if item.state is TaskState.WORKING and item.message is not None:
+                found = [
+                    p.data
+                    for p in item.message.parts
+                    if isinstance(p, DataPart) and type(p.data) is dict
+                ]
+                if found:
+                    text = " ".join(p.text for p in item.message.parts if isinstance(p, TextPart))
+                    generic = dict(found[0])
+                    if text and "message" not in generic:
+                        generic["message"] = text
+                    return [{"type": "generic", "generic": generic}]
             task = Task(
                 item.task_id, item.state, item.context_id, item.message, metadata=item.metadata
             )

@@ -97,6 +97,7 @@ class Stats:
     calls: int = 0
     prompt_tokens: int = 0
     cached_tokens: int = 0
+    completion_tokens: int = 0
     per_call: list[tuple[int, int]] = field(default_factory=list)
     """(prompt tokens, cached prompt tokens) of each model call, newest last (bounded)."""
 
@@ -104,6 +105,7 @@ class Stats:
         self.calls += 1
         self.prompt_tokens += usage.prompt_tokens
         self.cached_tokens += usage.cached_tokens
+        self.completion_tokens += usage.completion_tokens
         self.per_call.append((usage.prompt_tokens, usage.cached_tokens))
         del self.per_call[:-1000]
 
