@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 PROTOCOLS = ("mcp", "a2a", "acp")
 KINDS = ("request", "result", "agent")
+STRATEGIES = ("single", "parallel", "sequential", "hierarchical")
 
 
 def _read(path: str) -> bytes:
@@ -89,6 +90,28 @@ def _cmd_agents(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from gateway import ask
+
+    options = ask.AskOptions(
+        task=args.task,
+        url=args.url,
+        token=args.token or os.environ.get("EFFMESH_TOKEN"),
+        local=args.local,
+        config=args.config,
+        strategy=args.strategy,
+        planner=args.planner,
+        as_json=args.json,
+    )
+    return ask.ask(options, sys.stdout, sys.stderr)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from gateway import ask
+
+    return ask.calibrate(args.file, args.out, sys.stdout, sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="effmesh", description="Multi-agent protocol gateway: MCP, A2A and ACP."
@@ -119,6 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--url", default="http://127.0.0.1:8640", help="the gateway's base URL")
     a.add_argument("--token", help="bearer token (or EFFMESH_TOKEN)")
     a.set_defaults(func=_cmd_agents)
+    q = sub.add_parser("ask", help="run a task through the router agent and show its plan live")
+    q.add_argument("task", help="what to do, in plain words")
+    q.add_argument("--url", default="http://127.0.0.1:8640", help="the gateway's base URL")
+    q.add_argument("--token", help="bearer token (or EFFMESH_TOKEN)")
+    q.add_argument("--local", action="store_true", help="run in this process, without a gateway")
+    q.add_argument("--config", help="effmesh.toml for an in-process run (defaults without one)")
+    q.add_argument("--strategy", choices=STRATEGIES, help="override the analyzer's choice")
+    q.add_argument("--planner", choices=("model", "rules"), help="who writes the plan")
+    q.add_argument("--json", action="store_true", help="print the run's summary as JSON")
+    q.set_defaults(func=_cmd_ask)
+    c = sub.add_parser("calibrate", help="fit the router's complexity weights to labelled tasks")
+    c.add_argument("file", help='JSON list of {"task": ..., "strategy": ...}')
+    c.add_argument("--out", help="write the [routing.weights] table here instead of printing it")
+    c.set_defaults(func=_cmd_calibrate)
     r = sub.add_parser("rules", help="print every translation rule as a Markdown table")
     r.add_argument("--readme", help="rewrite the rule and error tables in this README instead")
     r.set_defaults(func=_cmd_rules)
