@@ -59,6 +59,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.errors import InvalidParams
+from gateway.federation.settings import FederationConfig
+from gateway.federation.settings import parse as parse_federation
 
 __all__ = ["AgentConfig", "Config", "InvalidParams", "ModelConfig", "load"]
 
@@ -170,6 +172,8 @@ class Config:
     """More named tokens: (name, environment variable), from the ``[tokens]`` table."""
     agents: tuple[AgentConfig, ...] = field(default_factory=default_agents)
     models: tuple[ModelConfig, ...] = (ModelConfig("default"),)
+    federation: FederationConfig = field(default_factory=FederationConfig)
+    """The ``[federation]`` table (``gateway.federation.settings``)."""
 
     def model(self, name: str) -> ModelConfig:
         """The ``[models]`` entry ``name``; a URL names an SGLang server at that URL.
@@ -332,14 +336,17 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
         InvalidParams: the file is not TOML or has an unknown or mistyped setting.
     """
     settings: dict[str, Any] = {}
+    join = tuple(overrides.pop("join", None) or ())
+    federation_table: Any = None
     if path is not None:
         try:
             doc = tomllib.loads(Path(path).read_text())
         except tomllib.TOMLDecodeError as exc:
             raise InvalidParams(f"{path} is not valid TOML: {exc}") from None
-        _check_keys(doc, {"gateway", "agents", "tokens", "models"}, str(path))
+        _check_keys(doc, {"gateway", "agents", "tokens", "models", "federation"}, str(path))
+        federation_table = doc.get("federation")
         gateway = doc.get("gateway", {})
-        allowed = {f.name for f in fields(Config)} - {"agents", "models"}
+        allowed = {f.name for f in fields(Config)} - {"agents", "models", "federation"}
         _check_keys(gateway, allowed, "gateway")
         settings.update(gateway)
         if "tokens" in doc:
@@ -359,13 +366,14 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
             models.setdefault("default", ModelConfig("default"))
             settings["models"] = tuple(models.values())
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    settings["federation"] = parse_federation(federation_table, join)
     config = Config(**settings)
     for f in fields(Config):
         value = getattr(config, f.name)
         expected = type(getattr(Config(), f.name))
         widened = isinstance(value, int) and expected is float
         if (
-            f.name not in ("agents", "tokens", "models")
+            f.name not in ("agents", "tokens", "models", "federation")
             and not isinstance(value, expected)
             and not widened
         ):

@@ -9,6 +9,7 @@ MCP server keeps that server's tool names); the qualified name reaches them too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -43,6 +44,8 @@ class Registry:
         self._agents: dict[str, Agent] = {}
         self._allow: dict[str, tuple[str, ...]] = {}
         self._bare: dict[str, None] = {}  # agents offering unprefixed names, in order added
+        self.listeners: list[Callable[[], None]] = []
+        """Called after every add and remove (the federation announces the change)."""
 
     def add(self, agent: Agent, *, allow: tuple[str, ...] = ("*",), prefix: bool = True) -> None:
         """Register ``agent``; ``allow`` names the tokens that may call it (``*``: any);
@@ -65,6 +68,11 @@ class Registry:
             self._bare[name] = None
         self._agents[name] = agent
         self._allow[name] = allow
+        self._changed()
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def _skills(self, name: str) -> tuple[Skill, ...]:
         agent = self._agents.get(name)
@@ -74,6 +82,7 @@ class Registry:
         self._agents.pop(name, None)
         self._allow.pop(name, None)
         self._bare.pop(name, None)
+        self._changed()
 
     def allowed(self, name: str, principal: str | None) -> bool:
         """Whether ``principal`` may call agent ``name`` (None: no tokens are in use)."""

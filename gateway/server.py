@@ -48,6 +48,7 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
         ("ACP", f"{base}/acp"),
         ("ACP (WebSocket)", f"{ws}/acp/ws"),
         ("mesh (dial-in agents)", f"{ws}/ws"),
+        ("federation status", f"{base}/federation"),
         ("agents", f"{base}/agents"),
         ("A2A (all agents)", f"{base}/a2a"),
     ]
@@ -178,11 +179,27 @@ async def _serve(cfg: config_mod.Config) -> int:
         await models.aclose()
 
 
-def serve(*, host: str | None, port: int | None, config: str | None, data_dir: str | None) -> int:
+def serve(
+    *,
+    host: str | None,
+    port: int | None,
+    config: str | None,
+    data_dir: str | None,
+    join: tuple[str, ...] = (),
+) -> int:
     try:
-        cfg = config_mod.load(config, host=host, port=port, data_dir=data_dir)
+        cfg = config_mod.load(config, host=host, port=port, data_dir=data_dir, join=join)
     except EffmeshError as exc:
         sys.stderr.write(f"effmesh: {exc.public_message}\n")
+        return 2
+    federation = cfg.federation
+    if federation.join and not federation.token:
+        sys.stderr.write(
+            f"effmesh: joining a federation needs a token: set {federation.token_env}\n"
+        )
+        return 2
+    if federation.token and federation.token in cfg.principals():
+        sys.stderr.write("effmesh: the federation token must differ from the callers' tokens\n")
         return 2
     if not cfg.loopback and not cfg.principals():
         sys.stderr.write(

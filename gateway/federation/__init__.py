@@ -1,0 +1,8 @@
+"""Federation: gateways linked over the mesh WebSocket share their agents, and a call to an
+agent on another gateway is forwarded there, hop by hop.
+
+- ``settings``: the ``[federation]`` table;
+- ``table``: which gateway offers which agents, and the link to reach it (sans-I/O);
+- ``link``: one linked peer gateway's socket, heartbeat and calls;
+- ``service``: the federation of one gateway: joining, announcing, forwarding.
+"""
