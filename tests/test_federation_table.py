@@ -3,6 +3,7 @@ convergence of a small topology driven by a message pump (no sockets)."""
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 
 from gateway.federation.table import Advert, Neighbour, RouteTable, diff
@@ -99,9 +100,8 @@ class Mesh:
         for link, (who, neighbour) in list(self.links.items()):
             if name in (who, neighbour):
                 del self.links[link]
-                if who != name:
-                    if self.tables[who].drop_link(link):
-                        self.advertise(who)
+                if who != name and self.tables[who].drop_link(link):
+                    self.advertise(who)
         del self.tables[name]
 
 
@@ -122,7 +122,7 @@ def test_a_ring_converges_and_forgets_a_dead_gateway_without_counting_to_infinit
 
 def test_a_line_learns_the_far_end_within_the_hop_limit() -> None:
     names = ["g0", "g1", "g2", "g3", "g4", "g5"]
-    mesh = Mesh(names, list(zip(names, names[1:], strict=False)))
+    mesh = Mesh(names, list(itertools.pairwise(names)))
     mesh.tables["g5"].publish(CARD)
     mesh.run()
     assert mesh.tables["g1"].offering("planner") == ["g5"]  # four hops away
