@@ -12,6 +12,8 @@
     allow_private_agents = false     # allow remote agents on link-local / metadata addresses
     memory_uri = ""                  # a Milvus server for the memory agent; "": Milvus-lite
                                      # in data_dir/memory.db
+    tls_cert_file = ""               # serve HTTPS / WSS with this PEM certificate chain
+    tls_key_file = ""                # ... and this key
 
     [[agents]]
     name = "echo"
@@ -168,6 +170,9 @@ class Config:
     allow_private_agents: bool = False
     memory_uri: str = ""
     """The Milvus server for the memory agent; empty: Milvus-lite in ``data_dir/memory.db``."""
+    tls_cert_file: str = ""
+    """PEM certificate (chain) to serve HTTPS and WSS with; empty: plain HTTP."""
+    tls_key_file: str = ""
     tokens: tuple[tuple[str, str], ...] = ()
     """More named tokens: (name, environment variable), from the ``[tokens]`` table."""
     agents: tuple[AgentConfig, ...] = field(default_factory=default_agents)

@@ -162,7 +162,8 @@ async def _serve(cfg: config_mod.Config) -> int:
         except EffmeshError as exc:
             sys.stderr.write(f"effmesh: {exc.public_message}\n")
             return 2
-        base = f"http://{cfg.host}:{cfg.port}"
+        scheme = "https" if cfg.tls_cert_file else "http"
+        base = f"{scheme}://{cfg.host}:{cfg.port}"
         store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
         app = create_app(registry, cfg, base_url=base, store=store)
         for label, url in endpoints(base, registry):
@@ -171,7 +172,13 @@ async def _serve(cfg: config_mod.Config) -> int:
             sys.stdout.write(f"{'model (llama.cpp)':24} {server.url}\n")
         sys.stdout.flush()
         server_config = uvicorn.Config(
-            app, host=cfg.host, port=cfg.port, log_level="warning", ws_max_size=cfg.max_body_bytes
+            app,
+            host=cfg.host,
+            port=cfg.port,
+            log_level="warning",
+            ws_max_size=cfg.max_body_bytes,
+            ssl_certfile=cfg.tls_cert_file or None,
+            ssl_keyfile=cfg.tls_key_file or None,
         )
         await _Server(server_config).serve()
         return 0
@@ -191,6 +198,9 @@ def serve(
         cfg = config_mod.load(config, host=host, port=port, data_dir=data_dir, join=join)
     except EffmeshError as exc:
         sys.stderr.write(f"effmesh: {exc.public_message}\n")
+        return 2
+    if bool(cfg.tls_cert_file) != bool(cfg.tls_key_file):
+        sys.stderr.write("effmesh: tls_cert_file and tls_key_file go together\n")
         return 2
     federation = cfg.federation
     if federation.join and not federation.token:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import ipaddress
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,9 @@ def a2a_server() -> Iterator[tuple[str, Sleeper]]:
     registry = Registry()
     registry.add(EchoAgent("planner"))
     registry.add(sleeper)
-    with running(lambda base: create_app(registry, base_url=base)) as url:
+    # A call whose gateway was killed leaves its sleeper running here (A2A tasks outlive
+    # their callers): do not wait for it at the end.
+    with running(lambda base: create_app(registry, base_url=base), graceful=1) as url:
         yield url, sleeper
 
 
@@ -44,6 +47,10 @@ def a2a_agents(url: str, *names: str) -> str:
     return "".join(
         f'[[agents]]\nname = "{n}"\nkind = "a2a"\nurl = "{url}/a2a/{n}"\n' for n in names
     )
+
+
+def echo_agent(name: str) -> str:
+    return f'[[agents]]\nname = "{name}"\nkind = "echo"\n'
 
 
 def sees(gateway: GatewayProcess, origin: str, agent: str | None = None) -> bool:
@@ -229,4 +236,92 @@ def test_a_loop_in_the_topology_does_not_multiply_messages(tmp_path: Path) -> No
             g.stop()
 
 
-del threading  # imported for the fixtures' types only
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_gateways_link_over_tls_and_a_peer_with_an_unknown_certificate_is_not_trusted(
+    tmp_path: Path,
+) -> None:
+    tls = self_signed(tmp_path)
+    b = GatewayProcess(tmp_path, "b", echo_agent("secure"), tls=tls)
+    a = GatewayProcess(tmp_path, "a", join=(b.ws,), ca_file=tls[0])
+    stranger = GatewayProcess(tmp_path, "s", join=(b.ws,))  # trusts the system CAs only
+    assert b.ws.startswith("wss://")
+    start_all(a, b, stranger)
+    try:
+        until(lambda: sees(a, "b", "secure"), what="A to see B over wss://")
+        result = asyncio.run(call_tool(a.base, "secure.echo", "over tls"))
+        assert [block.text for block in result.content] == ["over tls"]
+        until(lambda: "SSLCertVerificationError" in stranger.log(), what="the refusal")
+        assert "b" not in stranger.status()["origins"]
+    finally:
+        for g in (a, b, stranger):
+            g.stop()
+
+
+def test_a_silent_gateway_is_dropped_after_three_heartbeats_and_rejoins_when_it_answers(
+    tmp_path: Path,
+) -> None:
+    b = GatewayProcess(tmp_path, "b", echo_agent("far"))
+    a = GatewayProcess(tmp_path, "a", join=(b.ws,))
+    start_all(a, b)
+    assert b.process is not None
+    try:
+        until(lambda: sees(a, "b", "far"), what="A to see B")
+        b.process.send_signal(signal.SIGSTOP)  # a partition: no close, no answer
+        t0 = time.monotonic()
+        until(lambda: "b" not in a.status()["origins"], what="A to drop B")
+        assert time.monotonic() - t0 >= 2 * HEARTBEAT
+
+        async def refused() -> int:
+            async with Client(f"{a.base}/mcp") as client:
+                with pytest.raises(MCPError) as caught:
+                    await client.call_tool("far.echo", {"text": "x"})
+            return caught.value.error.code
+
+        assert asyncio.run(refused()) == -32602  # no one offers it now: an unknown tool
+        b.process.send_signal(signal.SIGCONT)
+        until(lambda: sees(a, "b", "far"), what="A to see B again")
+        result = asyncio.run(call_tool(a.base, "far.echo", "healed"))
+        assert [block.text for block in result.content] == ["healed"]
+    finally:
+        if b.process is not None and b.process.poll() is None:
+            b.process.send_signal(signal.SIGCONT)
+        for g in (a, b):
+            g.stop()

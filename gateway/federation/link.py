@@ -129,7 +129,7 @@ class Link:
 
     async def run(self, on_message: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         """Read frames until the socket closes or falls silent; then fail and cancel every
-        call of the link."""
+        call of the link. The socket is left for ``close``."""
         writer = asyncio.ensure_future(self._write())
         pinger = asyncio.ensure_future(self._ping())
         try:
@@ -156,8 +156,13 @@ class Link:
                 queue.put_nowait(self._lost())
             for task in list(self.running.values()):
                 task.cancel()
-            with contextlib.suppress(LinkClosed, EffmeshError, OSError):
-                await self.transport.close()
+
+    async def close(self) -> None:
+        """Close the socket, waiting at most one heartbeat for the peer's goodbye (a silent
+        peer never sends one)."""
+        self.closed = True
+        with contextlib.suppress(LinkClosed, EffmeshError, OSError, TimeoutError):
+            await asyncio.wait_for(self.transport.close(), self.heartbeat)
 
     async def _write(self) -> None:
         with contextlib.suppress(LinkClosed):

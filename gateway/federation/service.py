@@ -170,7 +170,7 @@ class Federation:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for link in list(self.links.values()):
-            await link.transport.close()
+            await link.close()
 
     async def _tick(self) -> None:
         # Local agents change without the registry noticing (a remote one goes down or
@@ -318,6 +318,7 @@ class Federation:
                     ssl=context,
                     open_timeout=3 * self.config.heartbeat_seconds,
                     ping_interval=None,  # the link's own heartbeat covers it
+                    close_timeout=self.config.heartbeat_seconds,
                     max_size=None,
                 ) as connection:
                     transport = ClientSide(connection)
@@ -369,6 +370,7 @@ class Federation:
             self._sent.pop(link.id, None)
             if self.table.drop_link(link.id):
                 self._table_changed()
+            await link.close()
 
     # --- frames --------------------------------------------------------------------------
 
