@@ -34,7 +34,9 @@ class GatewayProcess:
         *,
         tls: tuple[Path, Path] | None = None,
         ca_file: Path | None = None,
+        join_flag: bool = False,
     ):
+        """``join_flag``: pass ``join`` as ``serve --join URL`` instead of in the file."""
         self.name = name
         self.port = free_port()
         secure = "s" if tls else ""
@@ -42,6 +44,7 @@ class GatewayProcess:
         self.ws = f"ws{secure}://127.0.0.1:{self.port}/ws"
         self.tls = tls
         self.ca_file = ca_file
+        self.join_flag = join_flag
         self.verify: ssl.SSLContext | bool = (
             ssl.create_default_context(cafile=str(tls[0])) if tls else True
         )
@@ -53,7 +56,7 @@ class GatewayProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def config(self) -> str:
-        joins = ", ".join(f'"{u}"' for u in self.join)
+        joins = "" if self.join_flag else ", ".join(f'"{u}"' for u in self.join)
         agents = self.agents or '[[agents]]\nname = "calculator"\nkind = "calculator"\n'
         tls = (
             f'tls_cert_file = "{self.tls[0]}"\ntls_key_file = "{self.tls[1]}"\n' if self.tls else ""
@@ -72,7 +75,8 @@ class GatewayProcess:
         path.write_text(self.config())
         env = {**os.environ, "EFFMESH_FEDERATION_TOKEN": TOKEN}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(path)],
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(path)]
+            + [arg for url in self.join if self.join_flag for arg in ("--join", url)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

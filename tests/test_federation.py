@@ -24,7 +24,7 @@ from gateway.registry import Registry
 from tests.gateway_procs import HEARTBEAT, GatewayProcess, start_all, until
 from tests.servers import running
 from tests.test_gateway_cancel import Sleeper
-from tests.test_gateway_mesh import PeerThread
+from tests.test_gateway_mesh import PeerThread, _a2a_echo
 
 UPSTREAM_UNAVAILABLE = -32013
 
@@ -90,8 +90,20 @@ def test_an_mcp_client_on_a_calls_an_a2a_agent_on_c_through_b(
     result = asyncio.run(call_tool(a.base, "planner.echo", "across two hops"))
     assert result.is_error is False
     assert [block.text for block in result.content] == ["across two hops"]
-    assert b.status()["counters"]["runs_forwarded"] >= 1
-    assert c.status()["counters"]["runs_served"] >= 1
+    # The same agent from A2A (A's card for it) and ACP callers of gateway A.
+    assert asyncio.run(_a2a_echo(f"{a.base}/a2a/planner", "a2a too")) == "a2a too"
+    run = httpx.post(
+        f"{a.base}/acp/runs",
+        json={
+            "agent_name": "planner.echo",
+            "mode": "sync",
+            "input": [{"role": "user", "parts": [{"content": "acp too"}]}],
+        },
+        timeout=10,
+    ).json()
+    assert run["output"][0]["parts"][0]["content"] == "acp too"
+    assert b.status()["counters"]["runs_forwarded"] == 3
+    assert c.status()["counters"]["runs_served"] == 3
 
 
 def test_an_acp_cancel_on_a_cancels_the_a2a_agent_behind_c(
@@ -299,7 +311,7 @@ def test_a_silent_gateway_is_dropped_after_three_heartbeats_and_rejoins_when_it_
     tmp_path: Path,
 ) -> None:
     b = GatewayProcess(tmp_path, "b", echo_agent("far"))
-    a = GatewayProcess(tmp_path, "a", join=(b.ws,))
+    a = GatewayProcess(tmp_path, "a", join=(b.ws,), join_flag=True)  # effmesh serve --join
     start_all(a, b)
     assert b.process is not None
     try:
