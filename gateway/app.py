@@ -50,6 +50,7 @@ def create_app(
             config.federation,
             gateway_id=config.federation.gateway_id(config.port),
             token=peer_token,
+            max_frame=config.max_body_bytes,
         )
         if peer_token
         else None

@@ -127,3 +127,12 @@ def test_a_line_learns_the_far_end_within_the_hop_limit() -> None:
     mesh.run()
     assert mesh.tables["g1"].offering("planner") == ["g5"]  # four hops away
     assert mesh.tables["g0"].offering("planner") == []  # five: beyond the limit
+
+
+def test_a_restarted_origins_new_link_is_preferred_to_its_old_silent_one() -> None:
+    t = RouteTable("a")
+    t.learn(1, "b", (1, 3), ("b",), CARD)
+    t.learn(2, "b", (2, 1), ("b",), CARD)  # b restarted (a new epoch) and linked again
+    assert t.best("b") == (2, ("b",))
+    t.withdraw(2, "b")
+    assert t.best("b") == (1, ("b",))

@@ -134,12 +134,21 @@ class Federation:
     """One gateway's part of the federation. Lives on the gateway's event loop."""
 
     def __init__(
-        self, registry: Registry, config: FederationConfig, *, gateway_id: str, token: str
+        self,
+        registry: Registry,
+        config: FederationConfig,
+        *,
+        gateway_id: str,
+        token: str,
+        max_frame: int = 4 * 1024 * 1024,
     ) -> None:
+        """``max_frame``: the largest frame a joined gateway may send (the accepting side's
+        limit is the server's WebSocket limit)."""
         self.registry = registry
         self.config = config
         self.me = gateway_id
         self.token = token
+        self.max_frame = max_frame
         self.table = RouteTable(gateway_id, max_hops=config.max_hops, epoch=time.time_ns())
         self.links: dict[int, Link] = {}
         self._sent: dict[int, dict[str, Advert]] = {}
@@ -177,7 +186,9 @@ class Federation:
         # comes back with other skills): look again every heartbeat.
         while True:
             await asyncio.sleep(self.config.heartbeat_seconds)
-            self.refresh()
+            if self.table.publish(self._local_cards()):
+                self.changed_at = time.time()
+                self._advertise()
 
     def _registry_changed(self) -> None:
         if self._syncing or self._refresh_due:
@@ -319,7 +330,7 @@ class Federation:
                     open_timeout=3 * self.config.heartbeat_seconds,
                     ping_interval=None,  # the link's own heartbeat covers it
                     close_timeout=self.config.heartbeat_seconds,
-                    max_size=None,
+                    max_size=self.max_frame,
                 ) as connection:
                     transport = ClientSide(connection)
                     hello = jsonrpc.request(1, "mesh/hello", {"gateway": self.me})

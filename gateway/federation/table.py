@@ -62,6 +62,8 @@ class RouteTable:
         self.own = OriginState((epoch, 0), ())
         self.states: dict[str, OriginState] = {}
         self.routes: dict[str, dict[LinkId, Path]] = {}
+        self._heard: dict[str, dict[LinkId, Version]] = {}
+        """The newest version of each origin that each link announced."""
 
     # --- what this gateway offers itself --------------------------------------------------
 
@@ -94,8 +96,10 @@ class RouteTable:
         if len(path) > self.max_hops:
             return False
         routes = self.routes.setdefault(origin, {})
-        changed = routes.get(link) != path
+        heard = self._heard.setdefault(origin, {})
+        changed = routes.get(link) != path or heard.get(link, version) < version
         routes[link] = path
+        heard[link] = max(version, heard.get(link, version))
         held = self.states.get(origin)
         if held is None or version > held.version:
             self.states[origin] = OriginState(version, agents)
@@ -108,6 +112,7 @@ class RouteTable:
         if routes is None or link not in routes:
             return False
         del routes[link]
+        self._heard.get(origin, {}).pop(link, None)
         if not routes:
             self._forget(origin)
         return True
@@ -121,16 +126,25 @@ class RouteTable:
 
     def _forget(self, origin: str) -> None:
         self.routes.pop(origin, None)
+        self._heard.pop(origin, None)
         self.states.pop(origin, None)
 
     # --- answers ----------------------------------------------------------------------------
 
     def best(self, origin: str) -> tuple[LinkId, Path] | None:
-        """The route to ``origin`` with the fewest hops (then the lowest link id)."""
+        """The route to ``origin`` with the fewest hops; among those, the one that brought
+        the newest state (a restarted gateway's new link before its old, silent one), then
+        the lowest link id."""
         routes = self.routes.get(origin)
         if not routes:
             return None
-        link = min(routes, key=lambda k: (len(routes[k]), k))
+        heard = self._heard.get(origin, {})
+
+        def rank(k: LinkId) -> tuple[int, int, int, LinkId]:
+            epoch, seq = heard.get(k, (0, 0))
+            return len(routes[k]), -epoch, -seq, k
+
+        link = min(routes, key=rank)
         return link, routes[link]
 
     def origins(self) -> list[str]:
