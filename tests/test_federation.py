@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +24,7 @@ from mcp.shared.exceptions import MCPError
 from agents.echo import EchoAgent
 from gateway.app import create_app
 from gateway.registry import Registry
-from tests.gateway_procs import HEARTBEAT, GatewayProcess, start_all, until
+from tests.gateway_procs import HEARTBEAT, ROOT, GatewayProcess, start_all, until
 from tests.servers import running
 from tests.test_gateway_cancel import Sleeper
 from tests.test_gateway_mesh import PeerThread, _a2a_echo
@@ -337,3 +340,36 @@ def test_a_silent_gateway_is_dropped_after_three_heartbeats_and_rejoins_when_it_
             b.process.send_signal(signal.SIGCONT)
         for g in (a, b):
             g.stop()
+
+
+def _namespaces_work() -> bool:
+    try:
+        done = subprocess.run(
+            ["unshare", "-rn", "ip", "link", "add", "br0", "type", "bridge"],
+            check=False,
+            capture_output=True,
+        )
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(not _namespaces_work(), reason="no user and network namespaces here")
+def test_three_gateways_in_their_own_network_namespaces(tmp_path: Path) -> None:
+    """The line A -> B <- C again, each gateway in a network namespace of its own on one
+    bridge (``tests/netns_lab.py``): a call crosses B, B's death leaves C unreachable from
+    A, and when B is back the tables agree again."""
+    done = subprocess.run(
+        ["unshare", "-rn", sys.executable, "-m", "tests.netns_lab", str(tmp_path)],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["path"] == ["c", "b"]
+    assert found["through_b"] == {"text": ["across namespaces"]}
+    assert found["b_gone"] == {"error": -32602}  # no gateway offers it: an unknown tool
+    assert found["b_back"] == {"text": ["converged"]}
