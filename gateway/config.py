@@ -49,6 +49,9 @@
     [tokens]
     ide = "EFFMESH_TOKEN_IDE"        # another bearer token, named "ide"
 
+    [federation]                     # gateways linked into one mesh: see
+    join = ["wss://gw-b:8640/ws"]    # gateway.federation.settings for every key
+
 Unknown keys are errors, so a typo does not silently fall back to a default.
 """
 

@@ -197,11 +197,12 @@ async def _on_request(
             if not NAME_PATTERN.match(name) or name in RESERVED:
                 raise InvalidParams(f"agent name {quote(name)} is not allowed")
             held = registry.find(name)
-            # Only an agent of another gateway, or a dial-in agent whose peer is gone, gives
-            # way: a peer cannot take the name of an agent this gateway serves.
+            # Only an agent of another gateway, or a dial-in agent whose peer is gone (or is
+            # this one, registering again), gives way: a peer cannot take the name of an
+            # agent this gateway serves.
             if held is not None and not (
                 getattr(held, "federated", False)
-                or (isinstance(held, DialInAgent) and held.peer.closed)
+                or (isinstance(held, DialInAgent) and (held.peer.closed or held.peer is peer))
             ):
                 raise Forbidden(f"agent name {quote(name)} is taken on this gateway")
         if len(set(names)) != len(names):

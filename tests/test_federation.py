@@ -196,7 +196,7 @@ def test_killing_b_mid_call_fails_the_call_and_the_next_call_fails_over_then_b_r
 
 
 def quiet(*gateways: GatewayProcess) -> dict[str, dict[str, int]]:
-    """The gateways' counters once two heartbeats pass with none of them changing: the
+    """The gateways' counters once one and a half heartbeats pass with none of them changing: the
     tables agree, and nothing more is sent (heartbeats are not counted)."""
     last: dict[str, dict[str, int]] = {}
 
@@ -206,7 +206,7 @@ def quiet(*gateways: GatewayProcess) -> dict[str, dict[str, int]]:
         same = now == last
         last = now
         if not same:
-            time.sleep(2 * HEARTBEAT)
+            time.sleep(1.5 * HEARTBEAT)
         return same
 
     until(settled, timeout=30, what="the counters to settle")

@@ -347,8 +347,9 @@ class Federation:
                     self._note(url, "lost")
             except asyncio.CancelledError:
                 raise
-            except (OSError, TimeoutError, websockets.WebSocketException, Exception) as exc:  # noqa: BLE001
-                # Whatever went wrong, the answer is the same: try again later.
+            except Exception as exc:  # noqa: BLE001 - the join loop's top level
+                # Refused, unreachable, bad certificate, a peer that is not a gateway: the
+                # answer is the same, try again later (the operator may fix the far side).
                 self._note(url, f"cannot join ({type(exc).__name__})")
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter only
             delay = min(delay * 2, self.config.reconnect_max_seconds)
