@@ -1,4 +1,4 @@
-"""The federation's route table on its own: versions, loops, hop limits, split horizon, and
+"""The federation's route table and message id cache on their own: versions, loops, hop limits,
 convergence of a small topology driven by a message pump (no sockets)."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 
+from gateway.federation.service import SeenIds
 from gateway.federation.table import Advert, Neighbour, RouteTable, diff
 
 CARD = ({"name": "planner"},)
@@ -136,3 +137,13 @@ def test_a_restarted_origins_new_link_is_preferred_to_its_old_silent_one() -> No
     assert t.best("b") == (2, ("b",))
     t.withdraw(2, "b")
     assert t.best("b") == (1, ("b",))
+
+
+def test_the_message_id_cache_refuses_repeats_and_forgets_the_oldest() -> None:
+    seen = SeenIds(limit=2)
+    assert seen.add("m1")
+    assert not seen.add("m1")
+    assert seen.add("m2")
+    assert seen.add("m3")  # m1 falls out
+    assert seen.add("m1")
+    assert not seen.add("m3")

@@ -519,7 +519,8 @@ class Federation:
         for origin in self.table.offering(name):
             best = self.table.best(origin)
             candidate = self.links.get(best[0]) if best is not None else None
-            if candidate is not None and not candidate.closed:
+            # Never back to a gateway the call has passed (tables can disagree for a moment).
+            if candidate is not None and not candidate.closed and candidate.gateway not in visited:
                 link = candidate
                 break
         if link is None:
