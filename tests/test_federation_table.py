@@ -1,5 +1,6 @@
-"""The federation's route table and message id cache on their own: versions, loops, hop limits,
-convergence of a small topology driven by a message pump (no sockets)."""
+"""The federation's route table and message id cache on their own: versions, loops, hop
+limits, split horizon, repeats, and convergence of small topologies driven by a message pump
+(no sockets)."""
 
 from __future__ import annotations
 
