@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 
-from gateway.federation.service import SeenIds
+from gateway.federation.calls import SeenIds
 from gateway.federation.table import Advert, Neighbour, RouteTable, diff
 
 CARD = ({"name": "planner"},)

@@ -3,6 +3,8 @@ agent on another gateway is forwarded there, hop by hop.
 
 - ``settings``: the ``[federation]`` table;
 - ``table``: which gateway offers which agents, and the link to reach it (sans-I/O);
-- ``link``: one linked peer gateway's socket, heartbeat and calls;
-- ``service``: the federation of one gateway: joining, announcing, forwarding.
+- ``wire``: checks of what peers send, and the cards agents are announced by;
+- ``link``: one linked peer gateway's socket, heartbeat and calls in flight;
+- ``calls``: forwarding calls toward the agent's gateway, and serving forwarded calls;
+- ``service``: the federation of one gateway: joining, accepting, announcing.
 """

@@ -7,9 +7,10 @@ Messages on a link (JSON-RPC 2.0 text frames on ``/ws``, subprotocol ``effmesh``
   the link with the federation token as its bearer token; each side learns the other's id.
 - ``mesh/announce`` ``{"origin", "version": [epoch, seq], "path": [...], "agents": [<card>]}``
   and ``mesh/withdraw`` ``{"origin"}``: the route table's adverts (``table``).
-- ``mesh/run`` ``{"agent", "origin", "params": <SendMessage params>, "history": [<message>],
-  "message": <id>, "hops": n, "visited": [<gateway id>...]}``: a forwarded call; the answer is
-  ``mesh/event`` notifications ``{"call", "item"}``, then the call's result or a JSON-RPC error.
+- ``mesh/run`` ``{"agent", "params": <SendMessage params>, "history": [<message>],
+  "message": <id>, "hops": n, "visited": [<gateway id>...]}``: a forwarded call (``calls``);
+  the answer is ``mesh/event`` notifications ``{"call", "item"}``, then the call's result or a
+  JSON-RPC error.
   ``mesh/cancel`` ``{"call"}`` carries the caller's cancellation along.
 - ``mesh/ping``: the heartbeat, both ways.
 
@@ -26,108 +27,38 @@ import collections
 import contextlib
 import itertools
 import random
-import re
 import ssl
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 
 import websockets
 from starlette.websockets import WebSocket
 
 from adapters import _json, a2a, jsonrpc
-from adapters.a2a.cards import INTERFACES_KEY
 from adapters.errors import (
     EffmeshError,
     Forbidden,
     InvalidParams,
     InvalidRequest,
     MethodNotFound,
-    NotFound,
-    UpstreamUnavailable,
-    as_effmesh_error,
     quote,
 )
-from adapters.model import AgentDescriptor, Invocation, StreamItem
-from agents.memory.scope import scope_for
-from gateway import calls
+from adapters.model import AgentDescriptor
+from gateway.federation import wire
+from gateway.federation.calls import Calls, FederatedAgent
 from gateway.federation.link import END, ClientSide, Link, ServerSide, Transport
-from gateway.federation.settings import FEDERATION, ID_PATTERN_TEXT, FederationConfig
-from gateway.federation.table import Advert, Neighbour, RouteTable, Version, diff
+from gateway.federation.settings import FEDERATION, FederationConfig
+from gateway.federation.table import Advert, Neighbour, RouteTable, diff
 from gateway.registry import Registry
 
 SUBPROTOCOL = "effmesh"
-ID_PATTERN = re.compile(ID_PATTERN_TEXT)
-SEEN_LIMIT = 4096
 FIRST_RETRY_SECONDS = 0.1
 
 
 class Refused(Exception):
     """The gateway we tried to join said no (wrong token, same id)."""
-
-
-class SeenIds:
-    """The last ``limit`` message ids: a call that comes round again is refused."""
-
-    def __init__(self, limit: int = SEEN_LIMIT) -> None:
-        self._order: collections.deque[str] = collections.deque(maxlen=limit)
-        self._set: set[str] = set()
-
-    def add(self, message_id: str) -> bool:
-        """False when ``message_id`` was seen already."""
-        if message_id in self._set:
-            return False
-        if len(self._order) == self._order.maxlen:
-            self._set.discard(self._order[0])
-        self._order.append(message_id)
-        self._set.add(message_id)
-        return True
-
-
-class FederatedAgent:
-    """An agent offered by other gateways: each call is forwarded to the nearest of them."""
-
-    federated = True
-    """A dial-in agent of this gateway may take its name (``gateway.mesh``)."""
-
-    def __init__(self, descriptor: AgentDescriptor, federation: Federation) -> None:
-        self.descriptor = descriptor
-        self.federation = federation
-        self.healthy = True
-
-    def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
-        return self.federation.forward(self.descriptor.name, invocation)
-
-
-def _card(descriptor: AgentDescriptor) -> dict[str, Any]:
-    """The card announced to peers: no address of the agent's own (peers call through us)."""
-    meta = {k: v for k, v in descriptor.metadata.items() if k != INTERFACES_KEY}
-    return a2a.encode_agent(replace(descriptor, url=None, metadata=meta))
-
-
-def _version(value: Any) -> Version:
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(type(v) is int and v >= 0 for v in value)
-    ):
-        return value[0], value[1]
-    raise InvalidParams("must be [epoch, seq]", path="params.version")
-
-
-def _gateway_id(value: Any, path: str) -> str:
-    if type(value) is not str or not ID_PATTERN.match(value):
-        raise InvalidParams(f"must be a gateway id matching {ID_PATTERN_TEXT}", path=path)
-    return value
-
-
-def _path(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or len(value) > 64:
-        raise InvalidParams("must be a list of gateway ids", path=where)
-    return tuple(_gateway_id(v, where) for v in value)
 
 
 class Federation:
@@ -153,8 +84,15 @@ class Federation:
         self.links: dict[int, Link] = {}
         self._sent: dict[int, dict[str, Advert]] = {}
         self._link_ids = itertools.count(1)
-        self.seen = SeenIds()
         self.counters: collections.Counter[str] = collections.Counter()
+        self.calls = Calls(
+            registry,
+            gateway_id,
+            max_hops=config.max_hops,
+            table=self.table,
+            links=self.links,
+            counters=self.counters,
+        )
         self.changed_at = time.time()
         self._tasks: list[asyncio.Task[None]] = []
         self._refresh_due = False
@@ -207,7 +145,7 @@ class Federation:
             if not agent.descriptor.skills:
                 continue
             try:
-                cards.append(_card(agent.descriptor))
+                cards.append(wire.card(agent.descriptor))
             except EffmeshError:
                 self.counters["unannounceable"] += 1
         return tuple(sorted(cards, key=lambda c: str(c["name"])))
@@ -243,7 +181,7 @@ class Federation:
                 held = self.registry.find(name)
                 if held is None:
                     try:
-                        self.registry.add(FederatedAgent(descriptor, self))
+                        self.registry.add(FederatedAgent(descriptor, self.calls))
                     except InvalidParams:
                         self.counters["bad_names"] += 1
                 elif isinstance(held, FederatedAgent):
@@ -300,7 +238,7 @@ class Federation:
             if principal != FEDERATION:
                 raise Forbidden("joining the federation needs the federation token")
             params = hello.get("params")
-            peer = _gateway_id(
+            peer = wire.gateway_id(
                 params.get("gateway") if isinstance(params, dict) else None, "params.gateway"
             )
             if peer == self.me:
@@ -340,7 +278,7 @@ class Federation:
                     )
                     if not isinstance(reply, dict) or not isinstance(reply.get("result"), dict):
                         raise Refused(url)
-                    peer = _gateway_id(reply["result"].get("gateway"), "result.gateway")
+                    peer = wire.gateway_id(reply["result"].get("gateway"), "result.gateway")
                     self._note(url, f"linked to gateway {peer!r}")
                     delay = FIRST_RETRY_SECONDS
                     await self._serve(transport, peer, inbound=False)
@@ -398,12 +336,12 @@ class Federation:
                 self._on_announce(link, params)
             elif method == "mesh/withdraw":
                 self.counters["withdraw_received"] += 1
-                if self.table.withdraw(link.id, _gateway_id(params.get("origin"), "origin")):
+                if self.table.withdraw(link.id, wire.gateway_id(params.get("origin"), "origin")):
                     self._table_changed()
             elif method == "mesh/event":
                 link.deliver(params.get("call"), a2a.decode_stream_item(params.get("item")))
             elif method == "mesh/run" and rid is not None:
-                task = asyncio.get_running_loop().create_task(self._run(link, rid, params))
+                task = asyncio.get_running_loop().create_task(self.calls.serve(link, rid, params))
                 link.running[rid] = task
             elif method == "mesh/cancel":
                 running = link.running.get(params.get("call"))
@@ -421,141 +359,18 @@ class Federation:
 
     def _on_announce(self, link: Link, params: dict[str, Any]) -> None:
         self.counters["announce_received"] += 1
-        origin = _gateway_id(params.get("origin"), "params.origin")
-        path = _path(params.get("path"), "params.path")
+        origin = wire.gateway_id(params.get("origin"), "params.origin")
+        path = wire.path(params.get("path"), "params.path")
         if self.me in path:
             self.counters["loops_dropped"] += 1
             return
         agents = params.get("agents")
         if not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents):
             raise InvalidParams("must be a list of agent cards", path="params.agents")
-        if self.table.learn(link.id, origin, _version(params.get("version")), path, tuple(agents)):
+        if self.table.learn(
+            link.id, origin, wire.version(params.get("version")), path, tuple(agents)
+        ):
             self._table_changed()
-
-    # --- calls ---------------------------------------------------------------------------
-
-    async def _run(self, link: Link, call_id: Any, params: dict[str, Any]) -> None:
-        """Run a call a peer forwarded: here if the agent is this gateway's, else onward."""
-        try:
-            name = params.get("agent")
-            if type(name) is not str:
-                raise InvalidParams("must be a string", path="params.agent")
-            message_id = params.get("message")
-            if type(message_id) is not str or not 0 < len(message_id) <= 64:
-                raise InvalidParams("must be a message id", path="params.message")
-            visited = _path(params.get("visited"), "params.visited")
-            hops = params.get("hops")
-            if type(hops) is not int or hops < 1:
-                raise InvalidParams("must be a positive integer", path="params.hops")
-            if self.me in visited:
-                self.counters["loops_refused"] += 1
-                raise InvalidRequest("the call has passed this gateway already")
-            if not self.seen.add(message_id):
-                self.counters["duplicates_refused"] += 1
-                raise InvalidRequest(f"duplicate message {quote(message_id)}")
-            if hops > self.config.max_hops:
-                self.counters["hops_refused"] += 1
-                raise InvalidRequest(f"the call crossed more than {self.config.max_hops} gateways")
-            invocation = a2a.decode_invocation(params.get("params"), method="stream")
-            history = params.get("history") or []
-            if not isinstance(history, list):
-                raise InvalidParams("must be a list of messages", path="params.history")
-            invocation = replace(
-                invocation,
-                history=tuple(a2a.decode_message(m, "params.history") for m in history),
-            )
-            agent = self.registry.find(name)
-            if agent is None:
-                raise NotFound(f"unknown agent {quote(name)}")
-            items: AsyncIterator[StreamItem]
-            if isinstance(agent, FederatedAgent):
-                self.counters["runs_forwarded"] += 1
-                items = self.forward(
-                    name, invocation, message_id=message_id, hops=hops, visited=visited
-                )
-            else:
-                self.counters["runs_served"] += 1
-                route = self.registry.route(f"{name}.{invocation.skill}", FEDERATION)
-                items = calls.stream(
-                    route, invocation, calls.new_task_id(), scope=scope_for(FEDERATION)
-                )
-            async for item in items:
-                link.post(
-                    jsonrpc.request(
-                        None, "mesh/event", {"call": call_id, "item": a2a.encode_stream_item(item)}
-                    )
-                )
-            link.post(jsonrpc.result(call_id, {}))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - reported to the peer, never raised
-            link.post(a2a.jsonrpc_error(as_effmesh_error(exc), call_id))
-        finally:
-            link.running.pop(call_id, None)
-
-    async def forward(
-        self,
-        name: str,
-        invocation: Invocation,
-        *,
-        message_id: str | None = None,
-        hops: int = 0,
-        visited: tuple[str, ...] = (),
-    ) -> AsyncIterator[StreamItem]:
-        """The items of ``invocation`` run by the nearest gateway offering ``name``.
-
-        A gateway whose link is down is passed over for the next one offering the agent; a
-        link lost while the call runs fails the call (it may have had effects already).
-        Cancelling the iteration cancels the call on the far side.
-
-        Raises:
-            UpstreamUnavailable: no gateway offering ``name`` is reachable, or the link was
-                lost during the call.
-        """
-        message_id = message_id or uuid.uuid4().hex
-        self.seen.add(message_id)
-        visited = (*visited, self.me)
-        link = None
-        for origin in self.table.offering(name):
-            best = self.table.best(origin)
-            candidate = self.links.get(best[0]) if best is not None else None
-            # Never back to a gateway the call has passed (tables can disagree for a moment).
-            if candidate is not None and not candidate.closed and candidate.gateway not in visited:
-                link = candidate
-                break
-        if link is None:
-            raise UpstreamUnavailable(f"no gateway offering agent {quote(name)} is reachable")
-        message = replace(invocation.message, task_id=None)
-        outgoing = replace(invocation, message=message, mode="stream", history=())
-        _, params = a2a.encode_invocation(outgoing)
-        call_id, queue = link.open_call()
-        try:
-            link.post(
-                jsonrpc.request(
-                    call_id,
-                    "mesh/run",
-                    {
-                        "agent": name,
-                        "params": params,
-                        "history": [a2a.encode_message(m) for m in invocation.history],
-                        "message": message_id,
-                        "hops": hops + 1,
-                        "visited": list(visited),
-                    },
-                )
-            )
-            while True:
-                value = await queue.get()
-                if value is END:
-                    return
-                if isinstance(value, EffmeshError):
-                    raise value
-                yield value
-        except asyncio.CancelledError:
-            link.post(jsonrpc.request(None, "mesh/cancel", {"call": call_id}))
-            raise
-        finally:
-            link.close_call(call_id)
 
     # --- status --------------------------------------------------------------------------
 
