@@ -63,38 +63,35 @@ class NsGateway:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        # The namespace's side of the veth appears once the lab moves it in; then the
-        # gateway starts on its own address.
+        # The child says "ready" once it is in its own namespace (moving the veth in before
+        # that would leave it in the lab's); the namespace's side of the veth appears when the
+        # lab moves it in; then the gateway starts on its own address.
+        log = self.folder / "stderr.log"
         script = (
+            "echo ready; "
             "while ! ip link show eth0 >/dev/null 2>&1; do sleep 0.02; done; "
             f"ip link set lo up && ip addr add {self.address}/24 dev eth0 && "
             f"ip link set eth0 up && ip route add default via {BRIDGE} && "
             f'exec "{sys.executable}" -m gateway.cli serve --config '
-            f'"{self.folder / "effmesh.toml"}"'
+            f'"{self.folder / "effmesh.toml"}" >>"{log}" 2>&1'
         )
         env = {**os.environ, "EFFMESH_TOKEN": CALLER, "EFFMESH_FEDERATION_TOKEN": "lab-peers"}
-        with (self.folder / "stderr.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                ["unshare", "-n", "sh", "-c", script], env=env, stdout=log, stderr=log
-            )
+        self.process = subprocess.Popen(
+            ["unshare", "-n", "sh", "-c", script], env=env, stdout=subprocess.PIPE
+        )
+        assert self.process.stdout is not None
+        ready = self.process.stdout.readline()
+        self.process.stdout.close()
+        if ready.strip() != b"ready":
+            raise RuntimeError(f"gateway {self.name} did not enter its namespace")
         veth = f"v{self.name}{next(_veths)}"
         # A fixed address per gateway, as a machine's network card keeps across restarts
         # (a new one would wait out its neighbours' stale ARP entries).
         mac = f"02:00:0a:09:00:{int(self.address.rsplit('.', 1)[1]):02x}"
         ip(
-            "link",
-            "add",
-            veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "address",
-            mac,
-            "netns",
-            str(self.process.pid),
-        )
+            "link", "add", veth, "type", "veth",
+            "peer", "name", "eth0", "address", mac, "netns", str(self.process.pid),
+        )  # fmt: skip
         ip("link", "set", veth, "master", "br0")
         ip("link", "set", veth, "up")
         until(lambda: self.get("/agents") is not None, 30)
