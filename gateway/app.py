@@ -16,6 +16,8 @@ from starlette.websockets import WebSocket
 
 from gateway import a2a_server, acp_server, health, mesh, ws_endpoints
 from gateway.config import Config
+from gateway.federation.service import Federation
+from gateway.federation.settings import FEDERATION
 from gateway.mcp_calls import ToolCalls
 from gateway.mcp_server import build_server
 from gateway.mcp_ws import serve_websocket
@@ -34,12 +36,25 @@ def create_app(
 ) -> Guard:
     """The ASGI app: every route behind the guard (auth, size and rate limits).
 
-    ``base_url`` is how callers reach the gateway; A2A cards point there.
+    ``base_url`` is how callers reach the gateway; A2A cards point there. With a federation
+    token set, the gateway takes part in the federation (``gateway.federation``).
     """
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
     tasks = TaskManager(timeout=config.call_timeout_seconds, store=store)
     principals = config.principals()
+    peer_token = config.federation.token
+    federation = (
+        Federation(
+            registry,
+            config.federation,
+            gateway_id=config.federation.gateway_id(config.port),
+            token=peer_token,
+            max_frame=config.max_body_bytes,
+        )
+        if peer_token
+        else None
+    )
     mcp_server = build_server(registry, timeout=config.call_timeout_seconds)
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
     # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
@@ -67,9 +82,13 @@ def create_app(
             checker = asyncio.get_running_loop().create_task(
                 health.watch(registry, config.health_interval_seconds)
             )
+            if federation is not None:
+                await federation.start()
             try:
                 yield
             finally:
+                if federation is not None:
+                    await federation.stop()
                 checker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await checker
@@ -101,10 +120,22 @@ def create_app(
         # a peer on this machine may register agents.
         client = websocket.client.host if websocket.client else ""
         trusted = bool(principals) or client in ("127.0.0.1", "::1")
-        await mesh.serve_peer(websocket, registry, trusted=trusted)
+        await mesh.serve_peer(
+            websocket,
+            registry,
+            trusted=trusted,
+            principal=principal_of(websocket.scope),
+            gateways=federation,
+        )
+
+    async def federation_status(request: Request) -> JSONResponse:
+        if federation is None:
+            return JSONResponse({"gateway": None, "links": [], "origins": {}})
+        return JSONResponse(federation.status())
 
     routes: list[Any] = [
         Route("/agents", list_agents, methods=["GET"]),
+        Route("/federation", federation_status, methods=["GET"]),
         WebSocketRoute("/ws", mesh_websocket),
         WebSocketRoute("/mcp/ws", mcp_websocket),
         WebSocketRoute("/a2a/ws", a2a_websocket),
@@ -120,4 +151,5 @@ def create_app(
         tokens=principals,
         max_body=config.max_body_bytes,
         rate_per_minute=config.rate_per_minute,
+        peers={peer_token: FEDERATION} if peer_token else None,
     )

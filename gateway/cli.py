@@ -56,7 +56,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from gateway import server
 
-    return server.serve(host=args.host, port=args.port, config=args.config, data_dir=args.data_dir)
+    return server.serve(
+        host=args.host,
+        port=args.port,
+        config=args.config,
+        data_dir=args.data_dir,
+        join=tuple(args.join),
+    )
 
 
 def _cmd_mcp_stdio(args: argparse.Namespace) -> int:
@@ -122,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="port (default 8640)")
     s.add_argument("--config", help="effmesh.toml (defaults apply without one)")
     s.add_argument("--data-dir", default=None, help="where state lives (default ./data)")
+    s.add_argument(
+        "--join",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="link to the gateway whose mesh socket is at URL (ws(s)://host:port/ws); repeatable",
+    )
     s.set_defaults(func=_cmd_serve)
     b = sub.add_parser(
         "mcp-stdio", help="stdio bridge to a running gateway, for Claude Desktop / IDEs"

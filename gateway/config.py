@@ -12,6 +12,8 @@
     allow_private_agents = false     # allow remote agents on link-local / metadata addresses
     memory_uri = ""                  # a Milvus server for the memory agent; "": Milvus-lite
                                      # in data_dir/memory.db
+    tls_cert_file = ""               # serve HTTPS / WSS with this PEM certificate chain
+    tls_key_file = ""                # ... and this key
 
     [[agents]]
     name = "echo"
@@ -63,6 +65,9 @@
     requirements = 0.3               # (see gateway/routing/complexity.py; calibrate them with
                                      # `effmesh calibrate tasks.json`)
 
+    [federation]                     # gateways linked into one mesh: see
+    join = ["wss://gw-b:8640/ws"]    # gateway.federation.settings for every key
+
 Unknown keys are errors, so a typo does not silently fall back to a default.
 """
 
@@ -75,6 +80,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.errors import InvalidParams
+from gateway.federation.settings import FederationConfig
+from gateway.federation.settings import parse as parse_federation
 
 __all__ = ["AgentConfig", "Config", "InvalidParams", "ModelConfig", "load"]
 
@@ -200,11 +207,16 @@ class Config:
     allow_private_agents: bool = False
     memory_uri: str = ""
     """The Milvus server for the memory agent; empty: Milvus-lite in ``data_dir/memory.db``."""
+    tls_cert_file: str = ""
+    """PEM certificate (chain) to serve HTTPS and WSS with; empty: plain HTTP."""
+    tls_key_file: str = ""
     tokens: tuple[tuple[str, str], ...] = ()
     """More named tokens: (name, environment variable), from the ``[tokens]`` table."""
     agents: tuple[AgentConfig, ...] = field(default_factory=default_agents)
     models: tuple[ModelConfig, ...] = (ModelConfig("default"),)
     routing: RoutingConfig = RoutingConfig()
+    federation: FederationConfig = field(default_factory=FederationConfig)
+    """The ``[federation]`` table (``gateway.federation.settings``)."""
 
     def model(self, name: str) -> ModelConfig:
         """The ``[models]`` entry ``name``; a URL names an SGLang server at that URL.
@@ -408,14 +420,19 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
         InvalidParams: the file is not TOML or has an unknown or mistyped setting.
     """
     settings: dict[str, Any] = {}
+    join = tuple(overrides.pop("join", None) or ())
+    federation_table: Any = None
     if path is not None:
         try:
             doc = tomllib.loads(Path(path).read_text())
         except tomllib.TOMLDecodeError as exc:
             raise InvalidParams(f"{path} is not valid TOML: {exc}") from None
-        _check_keys(doc, {"gateway", "agents", "tokens", "models", "routing"}, str(path))
+        _check_keys(
+            doc, {"gateway", "agents", "tokens", "models", "routing", "federation"}, str(path)
+        )
+        federation_table = doc.get("federation")
         gateway = doc.get("gateway", {})
-        allowed = {f.name for f in fields(Config)} - {"agents", "models", "routing"}
+        allowed = {f.name for f in fields(Config)} - {"agents", "models", "routing", "federation"}
         _check_keys(gateway, allowed, "gateway")
         settings.update(gateway)
         if "tokens" in doc:
@@ -437,13 +454,14 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
         if "routing" in doc:
             settings["routing"] = _routing(doc["routing"])
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    settings["federation"] = parse_federation(federation_table, join)
     config = Config(**settings)
     for f in fields(Config):
         value = getattr(config, f.name)
         expected = type(getattr(Config(), f.name))
         widened = isinstance(value, int) and expected is float
         if (
-            f.name not in ("agents", "tokens", "models", "routing")
+            f.name not in ("agents", "tokens", "models", "routing", "federation")
             and not isinstance(value, expected)
             and not widened
         ):

@@ -11,7 +11,9 @@ forms (the richest of the three), through the A2A adapter:
 - gateway -> peer: ``mesh/cancel`` ``{"call": <id>}`` when the caller cancels.
 
 When the socket closes, the peer's agents leave the registry and calls in flight fail with
-``UpstreamUnavailable``.
+``UpstreamUnavailable``. A name already taken on this gateway is refused (an agent that came
+from another gateway of the federation gives way). A peer gateway opens the same socket with
+``mesh/hello`` and is served by the federation (``gateway.federation``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -32,12 +34,21 @@ from adapters.errors import (
     InvalidParams,
     MethodNotFound,
     UpstreamUnavailable,
+    quote,
 )
 from adapters.model import AgentDescriptor, Invocation, StreamItem
-from gateway.registry import Registry
+from gateway.registry import NAME_PATTERN, RESERVED, Registry
 
 SUBPROTOCOL = "effmesh"
 _END = object()
+
+
+class Gateways(Protocol):
+    """Where a peer gateway's ``mesh/hello`` goes (``gateway.federation.service``)."""
+
+    async def accept(
+        self, websocket: WebSocket, hello: dict[str, Any], principal: str | None
+    ) -> None: ...
 
 
 class Peer:
@@ -115,9 +126,17 @@ class DialInAgent:
             self.peer.close_call(call_id)
 
 
-async def serve_peer(websocket: WebSocket, registry: Registry, *, trusted: bool) -> None:
+async def serve_peer(
+    websocket: WebSocket,
+    registry: Registry,
+    *,
+    trusted: bool,
+    principal: str | None = None,
+    gateways: Gateways | None = None,
+) -> None:
     """Serve one peer until its socket closes. ``trusted``: the peer authenticated (or is on
-    loopback with no token configured); others may not register agents."""
+    loopback with no token configured); others may not register agents. A first message
+    ``mesh/hello`` hands the socket to ``gateways``, with the caller's ``principal``."""
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     peer = Peer(websocket)
@@ -132,6 +151,9 @@ async def serve_peer(websocket: WebSocket, registry: Registry, *, trusted: bool)
                 continue
             if not isinstance(msg, dict):
                 continue
+            if msg.get("method") == "mesh/hello" and gateways is not None and not mine:
+                await gateways.accept(websocket, msg, principal)
+                return
             if "method" in msg:
                 await _on_request(msg, peer, registry, mine, trusted)
             elif "id" in msg:
@@ -145,7 +167,9 @@ async def serve_peer(websocket: WebSocket, registry: Registry, *, trusted: bool)
     finally:
         peer.lost()
         for name in mine:
-            registry.remove(name)
+            held = registry.find(name)
+            if isinstance(held, DialInAgent) and held.peer is peer:
+                registry.remove(name)
 
 
 async def _on_request(
@@ -167,12 +191,25 @@ async def _on_request(
         cards = params.get("agents")
         if not isinstance(cards, list):
             raise InvalidParams("must be an array", path="params.agents")
-        names = []
-        for card in cards:
-            descriptor = a2a.decode_agent(card)
+        descriptors = [a2a.decode_agent(card) for card in cards]
+        names = [d.name for d in descriptors]
+        for name in names:
+            if not NAME_PATTERN.match(name) or name in RESERVED:
+                raise InvalidParams(f"agent name {quote(name)} is not allowed")
+            held = registry.find(name)
+            # Only an agent of another gateway, or a dial-in agent whose peer is gone (or is
+            # this one, registering again), gives way: a peer cannot take the name of an
+            # agent this gateway serves.
+            if held is not None and not (
+                getattr(held, "federated", False)
+                or (isinstance(held, DialInAgent) and (held.peer.closed or held.peer is peer))
+            ):
+                raise Forbidden(f"agent name {quote(name)} is taken on this gateway")
+        if len(set(names)) != len(names):
+            raise InvalidParams("agent names must be unique", path="params.agents")
+        for descriptor in descriptors:
             registry.add(DialInAgent(descriptor, descriptor.name, peer))
             mine.append(descriptor.name)
-            names.append(descriptor.name)
         if rid is not None:
             await peer.send(jsonrpc.result(rid, {"registered": names}))
     except EffmeshError as exc:

@@ -9,6 +9,7 @@ MCP server keeps that server's tool names); the qualified name reaches them too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -48,6 +49,8 @@ class Registry:
         is ``effmesh.run``)."""
         self.default: str | None = None
         """The skill a message to the gateway's own A2A agent runs when it names none."""
+        self.listeners: list[Callable[[], None]] = []
+        """Called after every add and remove (the federation announces the change)."""
 
     def add(self, agent: Agent, *, allow: tuple[str, ...] = ("*",), prefix: bool = True) -> None:
         """Register ``agent``; ``allow`` names the tokens that may call it (``*``: any);
@@ -70,6 +73,11 @@ class Registry:
             self._bare[name] = None
         self._agents[name] = agent
         self._allow[name] = allow
+        self._changed()
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def _skills(self, name: str) -> tuple[Skill, ...]:
         agent = self._agents.get(name)
@@ -83,6 +91,7 @@ class Registry:
         self._agents.pop(name, None)
         self._allow.pop(name, None)
         self._bare.pop(name, None)
+        self._changed()
 
     def allowed(self, name: str, principal: str | None) -> bool:
         """Whether ``principal`` may call agent ``name`` (None: no tokens are in use)."""

@@ -66,10 +66,14 @@ class Guard:
         tokens: dict[str, str],
         max_body: int,
         rate_per_minute: int,
+        peers: dict[str, str] | None = None,
     ) -> None:
-        """``tokens``: bearer token -> principal name; none means no authentication."""
+        """``tokens``: bearer token -> principal name; none means no authentication.
+        ``peers``: tokens of peer gateways -> principal name, accepted beside ``tokens``
+        (with no ``tokens``, callers without a token still pass, as no one)."""
         self.app = app
         self.tokens = [(t.encode(), name) for t, name in tokens.items()]
+        self.peers = [(t.encode(), name) for t, name in (peers or {}).items()]
         self.max_body = max_body
         self.bucket = TokenBucket(rate_per_minute) if rate_per_minute > 0 else None
 
@@ -98,10 +102,16 @@ class Guard:
             for name, value in scope.get("headers", []):
                 if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
                     return PayloadTooLarge(f"the body is larger than {self.max_body} bytes")
-        if not self.tokens:
+        if not self.tokens and not self.peers:
             return None
         headers = dict(scope.get("headers", []))
         scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
+        if scheme.lower() == b"bearer":
+            for token, principal in self.peers:
+                if hmac.compare_digest(given, token):
+                    return principal
+        if not self.tokens:
+            return None
         if scheme.lower() == b"bearer":
             for token, principal in self.tokens:
                 if hmac.compare_digest(given, token):

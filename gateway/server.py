@@ -52,6 +52,7 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
         ("ACP", f"{base}/acp"),
         ("ACP (WebSocket)", f"{ws}/acp/ws"),
         ("mesh (dial-in agents)", f"{ws}/ws"),
+        ("federation status", f"{base}/federation"),
         ("agents", f"{base}/agents"),
         ("A2A (all agents)", f"{base}/a2a"),
     ]
@@ -210,7 +211,8 @@ async def _serve(cfg: config_mod.Config) -> int:
         except EffmeshError as exc:
             sys.stderr.write(f"effmesh: {exc.public_message}\n")
             return 2
-        base = f"http://{cfg.host}:{cfg.port}"
+        scheme = "https" if cfg.tls_cert_file else "http"
+        base = f"{scheme}://{cfg.host}:{cfg.port}"
         store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
         app = create_app(registry, cfg, base_url=base, store=store)
         for label, url in endpoints(base, registry):
@@ -219,7 +221,13 @@ async def _serve(cfg: config_mod.Config) -> int:
             sys.stdout.write(f"{'model (llama.cpp)':24} {server.url}\n")
         sys.stdout.flush()
         server_config = uvicorn.Config(
-            app, host=cfg.host, port=cfg.port, log_level="warning", ws_max_size=cfg.max_body_bytes
+            app,
+            host=cfg.host,
+            port=cfg.port,
+            log_level="warning",
+            ws_max_size=cfg.max_body_bytes,
+            ssl_certfile=cfg.tls_cert_file or None,
+            ssl_keyfile=cfg.tls_key_file or None,
         )
         await _Server(server_config).serve()
         return 0
@@ -227,11 +235,30 @@ async def _serve(cfg: config_mod.Config) -> int:
         await models.aclose()
 
 
-def serve(*, host: str | None, port: int | None, config: str | None, data_dir: str | None) -> int:
+def serve(
+    *,
+    host: str | None,
+    port: int | None,
+    config: str | None,
+    data_dir: str | None,
+    join: tuple[str, ...] = (),
+) -> int:
     try:
-        cfg = config_mod.load(config, host=host, port=port, data_dir=data_dir)
+        cfg = config_mod.load(config, host=host, port=port, data_dir=data_dir, join=join)
     except EffmeshError as exc:
         sys.stderr.write(f"effmesh: {exc.public_message}\n")
+        return 2
+    if bool(cfg.tls_cert_file) != bool(cfg.tls_key_file):
+        sys.stderr.write("effmesh: tls_cert_file and tls_key_file go together\n")
+        return 2
+    federation = cfg.federation
+    if federation.join and not federation.token:
+        sys.stderr.write(
+            f"effmesh: joining a federation needs a token: set {federation.token_env}\n"
+        )
+        return 2
+    if federation.token and federation.token in cfg.principals():
+        sys.stderr.write("effmesh: the federation token must differ from the callers' tokens\n")
         return 2
     if not cfg.loopback and not cfg.principals():
         sys.stderr.write(

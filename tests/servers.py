@@ -22,14 +22,24 @@ from gateway.registry import Registry
 
 
 @contextmanager
-def running(make: Callable[[str], ASGIApp], port: int = 0) -> Iterator[str]:
-    """Serve ``make(base_url)`` until the block ends; yields the base URL."""
+def running(
+    make: Callable[[str], ASGIApp],
+    port: int = 0,
+    *,
+    graceful: float | None = None,
+    host: str = "127.0.0.1",
+) -> Iterator[str]:
+    """Serve ``make(base_url)`` on ``host`` until the block ends; yields the base URL.
+    ``graceful``: how long to wait for open requests at the end (None: until they finish)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock.bind((host, port))
     port = sock.getsockname()[1]
-    app = make(f"http://127.0.0.1:{port}")
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    app = make(f"http://{host}:{port}")
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=graceful
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     started = threading.Event()
@@ -42,7 +52,7 @@ def running(make: Callable[[str], ASGIApp], port: int = 0) -> Iterator[str]:
     if not server.started:
         raise RuntimeError("the test server did not start")
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -1,0 +1,10 @@
+"""Federation: gateways linked over the mesh WebSocket share their agents, and a call to an
+agent on another gateway is forwarded there, hop by hop.
+
+- ``settings``: the ``[federation]`` table;
+- ``table``: which gateway offers which agents, and the link to reach it (sans-I/O);
+- ``wire``: checks of what peers send, and the cards agents are announced by;
+- ``link``: one linked peer gateway's socket, heartbeat and calls in flight;
+- ``calls``: forwarding calls toward the agent's gateway, and serving forwarded calls;
+- ``service``: the federation of one gateway: joining, accepting, announcing.
+"""

@@ -1,0 +1,399 @@
+"""The federation of one gateway: links to peer gateways, the agents they offer, and calls
+forwarded to them.
+
+Messages on a link (JSON-RPC 2.0 text frames on ``/ws``, subprotocol ``effmesh``):
+
+- ``mesh/hello`` ``{"gateway": <id>}`` -> ``{"gateway": <id>}``: the joining gateway opens
+  the link with the federation token as its bearer token; each side learns the other's id.
+- ``mesh/announce`` ``{"origin", "version": [epoch, seq], "path": [...], "agents": [<card>]}``
+  and ``mesh/withdraw`` ``{"origin"}``: the route table's adverts (``table``).
+- ``mesh/run`` ``{"agent", "params": <SendMessage params>, "history": [<message>],
+  "message": <id>, "hops": n, "visited": [<gateway id>...]}``: a forwarded call (``calls``);
+  the answer is ``mesh/event`` notifications ``{"call", "item"}``, then the call's result or a
+  JSON-RPC error.
+  ``mesh/cancel`` ``{"call"}`` carries the caller's cancellation along.
+- ``mesh/ping``: the heartbeat, both ways.
+
+Names: a remote agent keeps its own name, so its MCP tools are ``<agent>.<skill>`` on every
+gateway. An agent of this gateway (configured or dialled in) always wins over a remote one of
+the same name; several remote gateways offering one name are one agent offered in several
+places: calls go to the nearest, and to the next when the nearest is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import random
+import ssl
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import websockets
+from starlette.websockets import WebSocket
+
+from adapters import _json, a2a, jsonrpc
+from adapters.errors import (
+    EffmeshError,
+    Forbidden,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    quote,
+)
+from adapters.model import AgentDescriptor
+from gateway.federation import wire
+from gateway.federation.calls import Calls, FederatedAgent
+from gateway.federation.link import END, ClientSide, Link, ServerSide, Transport
+from gateway.federation.settings import FEDERATION, FederationConfig
+from gateway.federation.table import Advert, Neighbour, RouteTable, diff
+from gateway.registry import Registry
+
+SUBPROTOCOL = "effmesh"
+FIRST_RETRY_SECONDS = 0.1
+
+
+class Refused(Exception):
+    """The gateway we tried to join said no (wrong token, same id)."""
+
+
+class Federation:
+    """One gateway's part of the federation. Lives on the gateway's event loop."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        config: FederationConfig,
+        *,
+        gateway_id: str,
+        token: str,
+        max_frame: int = 4 * 1024 * 1024,
+    ) -> None:
+        """``max_frame``: the largest frame a joined gateway may send (the accepting side's
+        limit is the server's WebSocket limit)."""
+        self.registry = registry
+        self.config = config
+        self.me = gateway_id
+        self.token = token
+        self.max_frame = max_frame
+        self.table = RouteTable(gateway_id, max_hops=config.max_hops, epoch=time.time_ns())
+        self.links: dict[int, Link] = {}
+        self._sent: dict[int, dict[str, Advert]] = {}
+        self._link_ids = itertools.count(1)
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.calls = Calls(
+            registry,
+            gateway_id,
+            max_hops=config.max_hops,
+            table=self.table,
+            links=self.links,
+            counters=self.counters,
+        )
+        self.changed_at = time.time()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._refresh_due = False
+        self._syncing = False
+        self._join_state: dict[str, str] = {}
+        self.shadowed: list[str] = []
+        """Remote agents' names that an agent of this gateway holds."""
+        registry.listeners.append(self._registry_changed)
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.refresh()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._join(url)) for url in self.config.join]
+        self._tasks.append(loop.create_task(self._tick()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for link in list(self.links.values()):
+            await link.close()
+
+    async def _tick(self) -> None:
+        # Local agents change without the registry noticing (a remote one goes down or
+        # comes back with other skills): look again every heartbeat.
+        while True:
+            await asyncio.sleep(self.config.heartbeat_seconds)
+            if self.table.publish(self._local_cards()):
+                self.changed_at = time.time()
+                self._advertise()
+
+    def _registry_changed(self) -> None:
+        if self._syncing or self._refresh_due:
+            return
+        with contextlib.suppress(RuntimeError):  # no loop: the registry is being built
+            asyncio.get_running_loop().call_soon(self.refresh)
+            self._refresh_due = True
+
+    # --- the table and the registry ------------------------------------------------------
+
+    def _local_cards(self) -> tuple[Mapping[str, Any], ...]:
+        cards = []
+        for agent in self.registry.agents(FEDERATION):
+            if isinstance(agent, FederatedAgent) or not getattr(agent, "healthy", True):
+                continue
+            if not agent.descriptor.skills:
+                continue
+            try:
+                cards.append(wire.card(agent.descriptor))
+            except EffmeshError:
+                self.counters["unannounceable"] += 1
+        return tuple(sorted(cards, key=lambda c: str(c["name"])))
+
+    def refresh(self) -> None:
+        """Publish this gateway's agents if they changed; bring the registry and every
+        neighbour up to date with the table."""
+        self._refresh_due = False
+        if self.table.publish(self._local_cards()):
+            self.changed_at = time.time()
+        self._sync_registry()
+        self._advertise()
+
+    def _sync_registry(self) -> None:
+        wanted: dict[str, AgentDescriptor] = {}
+        names = {
+            str(card.get("name"))
+            for origin in self.table.origins()
+            for card in self.table.states[origin].agents
+        }
+        for name in sorted(names):
+            nearest = self.table.offering(name)
+            if not nearest:
+                continue
+            for card in self.table.states[nearest[0]].agents:
+                if card.get("name") == name:
+                    with contextlib.suppress(EffmeshError):
+                        wanted[name] = a2a.decode_agent(card)
+        self._syncing = True
+        shadowed = []
+        try:
+            for name, descriptor in wanted.items():
+                held = self.registry.find(name)
+                if held is None:
+                    try:
+                        self.registry.add(FederatedAgent(descriptor, self.calls))
+                    except InvalidParams:
+                        self.counters["bad_names"] += 1
+                elif isinstance(held, FederatedAgent):
+                    held.descriptor = descriptor
+                else:
+                    shadowed.append(name)  # this gateway's own agent wins
+            for agent in self.registry.agents():
+                if isinstance(agent, FederatedAgent) and agent.descriptor.name not in wanted:
+                    self.registry.remove(agent.descriptor.name)
+        finally:
+            self._syncing = False
+            self.shadowed = shadowed
+
+    def _advertise(self) -> None:
+        for link in self.links.values():
+            now = self.table.adverts_for(Neighbour(link.id, link.gateway))
+            announce, withdraw = diff(self._sent.get(link.id, {}), now)
+            for advert in announce:
+                self.counters["announce_sent"] += 1
+                link.post(
+                    jsonrpc.request(
+                        None,
+                        "mesh/announce",
+                        {
+                            "origin": advert.origin,
+                            "version": list(advert.version),
+                            "path": list(advert.path),
+                            "agents": list(advert.agents),
+                        },
+                    )
+                )
+            for origin in withdraw:
+                self.counters["withdraw_sent"] += 1
+                link.post(jsonrpc.request(None, "mesh/withdraw", {"origin": origin}))
+            self._sent[link.id] = now
+
+    def _table_changed(self) -> None:
+        self.changed_at = time.time()
+        self._sync_registry()
+        self._advertise()
+
+    # --- links ---------------------------------------------------------------------------
+
+    async def accept(
+        self, websocket: WebSocket, hello: dict[str, Any], principal: str | None
+    ) -> None:
+        """Serve a peer gateway that opened ``/ws`` with ``mesh/hello``, until it leaves."""
+        rid = hello.get("id") if type(hello.get("id")) in (str, int) else None
+        transport = ServerSide(websocket)
+        try:
+            if rid is None:
+                raise InvalidRequest("mesh/hello needs an id")
+            reply_to: str | int = rid
+            if principal != FEDERATION:
+                raise Forbidden("joining the federation needs the federation token")
+            params = hello.get("params")
+            peer = wire.gateway_id(
+                params.get("gateway") if isinstance(params, dict) else None, "params.gateway"
+            )
+            if peer == self.me:
+                raise InvalidParams(f"gateway id {quote(peer)} is this gateway's own")
+        except EffmeshError as exc:
+            self.counters["hello_refused"] += 1
+            await transport.send(_json.dumps(a2a.jsonrpc_error(exc, rid)).decode())
+            await transport.close()
+            return
+        await transport.send(_json.dumps(jsonrpc.result(reply_to, {"gateway": self.me})).decode())
+        await self._serve(transport, peer, inbound=True)
+
+    async def _join(self, url: str) -> None:
+        """Keep a link to the gateway at ``url``: reconnect with capped, jittered backoff."""
+        delay = FIRST_RETRY_SECONDS
+        context: ssl.SSLContext | None = None
+        if url.startswith("wss://"):
+            context = ssl.create_default_context(cafile=self.config.ca_file or None)
+        headers = {"Authorization": f"Bearer {self.token}"}
+        while True:
+            try:
+                async with websockets.connect(
+                    url,
+                    subprotocols=[websockets.Subprotocol(SUBPROTOCOL)],
+                    additional_headers=headers,
+                    ssl=context,
+                    open_timeout=3 * self.config.heartbeat_seconds,
+                    ping_interval=None,  # the link's own heartbeat covers it
+                    close_timeout=self.config.heartbeat_seconds,
+                    max_size=self.max_frame,
+                ) as connection:
+                    transport = ClientSide(connection)
+                    hello = jsonrpc.request(1, "mesh/hello", {"gateway": self.me})
+                    await transport.send(_json.dumps(hello).decode())
+                    reply = _json.loads(
+                        await asyncio.wait_for(transport.recv(), 3 * self.config.heartbeat_seconds)
+                    )
+                    if not isinstance(reply, dict) or not isinstance(reply.get("result"), dict):
+                        raise Refused(url)
+                    peer = wire.gateway_id(reply["result"].get("gateway"), "result.gateway")
+                    self._note(url, f"linked to gateway {peer!r}")
+                    delay = FIRST_RETRY_SECONDS
+                    await self._serve(transport, peer, inbound=False)
+                    self._note(url, "lost")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the join loop's top level
+                # Refused, unreachable, bad certificate, a peer that is not a gateway: the
+                # answer is the same, try again later (the operator may fix the far side).
+                self._note(url, f"cannot join ({type(exc).__name__})")
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter only
+            delay = min(delay * 2, self.config.reconnect_max_seconds)
+
+    def _note(self, url: str, state: str) -> None:
+        """Report a change in a join's state on stderr, once."""
+        if self._join_state.get(url) != state:
+            self._join_state[url] = state
+            sys.stderr.write(f"effmesh: federation {url}: {state}\n")
+
+    async def _serve(self, transport: Transport, peer: str, *, inbound: bool) -> None:
+        link = Link(
+            next(self._link_ids),
+            peer,
+            transport,
+            heartbeat=self.config.heartbeat_seconds,
+            inbound=inbound,
+        )
+        self.links[link.id] = link
+        self._sent[link.id] = {}
+        self._advertise()  # the whole table, to the new link
+
+        async def on_message(msg: dict[str, Any]) -> None:
+            self._on_message(link, msg)
+
+        try:
+            await link.run(on_message)
+        finally:
+            self.links.pop(link.id, None)
+            self._sent.pop(link.id, None)
+            if self.table.drop_link(link.id):
+                self._table_changed()
+            await link.close()
+
+    # --- frames --------------------------------------------------------------------------
+
+    def _on_message(self, link: Link, msg: dict[str, Any]) -> None:
+        method = msg.get("method")
+        raw = msg.get("params")
+        params: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        rid = msg.get("id") if type(msg.get("id")) in (str, int) else None
+        try:
+            if method == "mesh/ping":
+                return
+            if method == "mesh/announce":
+                self._on_announce(link, params)
+            elif method == "mesh/withdraw":
+                self.counters["withdraw_received"] += 1
+                if self.table.withdraw(link.id, wire.gateway_id(params.get("origin"), "origin")):
+                    self._table_changed()
+            elif method == "mesh/event":
+                link.deliver(params.get("call"), a2a.decode_stream_item(params.get("item")))
+            elif method == "mesh/run" and rid is not None:
+                task = asyncio.get_running_loop().create_task(self.calls.serve(link, rid, params))
+                link.running[rid] = task
+            elif method == "mesh/cancel":
+                running = link.running.get(params.get("call"))
+                if running is not None:
+                    running.cancel()
+            elif method is None and rid is not None:
+                error = msg.get("error")
+                link.deliver(rid, a2a.decode_error(error) if isinstance(error, dict) else END)
+            elif rid is not None:
+                raise MethodNotFound(method)
+        except EffmeshError as exc:
+            self.counters["bad_frames"] += 1
+            if rid is not None and method is not None:
+                link.post(a2a.jsonrpc_error(exc, rid))
+
+    def _on_announce(self, link: Link, params: dict[str, Any]) -> None:
+        self.counters["announce_received"] += 1
+        origin = wire.gateway_id(params.get("origin"), "params.origin")
+        path = wire.path(params.get("path"), "params.path")
+        if self.me in path:
+            self.counters["loops_dropped"] += 1
+            return
+        agents = params.get("agents")
+        if not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents):
+            raise InvalidParams("must be a list of agent cards", path="params.agents")
+        if self.table.learn(
+            link.id, origin, wire.version(params.get("version")), path, tuple(agents)
+        ):
+            self._table_changed()
+
+    # --- status --------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /federation`` shows."""
+        origins = {}
+        for origin in self.table.origins():
+            best = self.table.best(origin)
+            state = self.table.states[origin]
+            origins[origin] = {
+                "version": list(state.version),
+                "agents": sorted(str(c.get("name")) for c in state.agents),
+                "path": list(best[1]) if best else [],
+            }
+        return {
+            "gateway": self.me,
+            "version": list(self.table.own.version),
+            "links": [
+                {"gateway": link.gateway, "inbound": link.inbound, "since": link.since}
+                for link in self.links.values()
+            ],
+            "origins": origins,
+            "shadowed": self.shadowed,
+            "changed_at": self.changed_at,
+            "counters": dict(self.counters),
+        }
