@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.specialists --out benchmarks/results/specialists.json --readme README.md
 	$(BIN)/python -m benchmarks.memory --out benchmarks/results/memory.json --readme README.md
 	$(BIN)/python -m benchmarks.federation --out benchmarks/results/federation.json --readme README.md
+	$(BIN)/python -m benchmarks.routing --out benchmarks/results/routing.json --readme README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -52,7 +52,7 @@
     [routing]                        # the router agent: MCP tool effmesh.run, ACP agent effmesh
     enabled = true
     planner = "auto"                 # "model", "rules", or "auto": the model when the gateway
-                                     # runs specialists (its model is up anyway), else rules
+                                     # runs specialists and the model is not tiny, else rules
     model = "default"                # the [models] entry that writes plans
     skills = ["*"]                   # registry skills plans may use (names or patterns)
     max_subtasks = 8

@@ -31,7 +31,7 @@ from gateway.registry import Registry
 from gateway.routing.agent import NAME as ROUTER
 from gateway.routing.agent import RUN, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer, Weights
-from gateway.routing.planner import Planner
+from gateway.routing.planner import Planner, PlannerMode
 from gateway.store import SQLiteTaskStore
 from gateway.toolhost import RegistryTools
 
@@ -158,20 +158,24 @@ async def _add_router(
             path="agents",
         )
     mode = settings.planner
-    if mode == "auto":
-        specialists = any(e.kind == "specialist" for e in cfg.agents)
-        mode = "model" if specialists and models is not None else "rules"
     backend = None
-    if mode == "model":
-        if models is None:
-            raise config_mod.InvalidParams("a model planner needs the gateway's models")
-        backend, _ = await models.backend(settings.model)
+    planner: PlannerMode = "rules"
+    specialists = any(e.kind == "specialist" for e in cfg.agents)
+    if mode == "model" and models is None:
+        raise config_mod.InvalidParams("a model planner needs the gateway's models")
+    if mode != "rules" and models is not None and (mode == "model" or specialists):
+        backend, tier = await models.backend(settings.model)
+        # auto: a tiny model (the bundled 135M one) writes valid plans for about half of
+        # the multi-part tasks, and sensible ones far less often (make bench), so the rules
+        # planner plans for it unless a caller asks for the model; from the small tier up,
+        # the model plans.
+        planner = "rules" if mode == "auto" and tier is Tier.TINY else "model"
     router = RouterAgent(
         registry,
         ComplexityAnalyzer(Weights.from_mapping(dict(settings.weights))),
         Planner(
             backend,
-            mode="model" if mode == "model" else "rules",
+            mode=planner,
             max_subtasks=settings.max_subtasks,
             max_depth=settings.max_depth,
         ),

@@ -31,7 +31,7 @@ from gateway import calls
 from gateway.registry import Registry
 from gateway.routing.agent import EVENT_KEY, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer
-from gateway.routing.plan import PLAN_SKILL, InvalidPlan, Plan, Subtask, validate
+from gateway.routing.plan import PLAN_SKILL, InvalidPlan, Plan, Subtask, plan_schema, validate
 from gateway.routing.planner import Planner
 from tests.routing_agents import BarrierAgent, GateAgent
 from tests.servers import running
@@ -525,3 +525,26 @@ async def test_a_caller_may_choose_the_strategy_and_planner(twin_url: str) -> No
     assert "asked for sequential" in routing["reason"]
     assert next(e for e in events if e["event"] == "plan")["planner"] == "rules"
     assert task.state is TaskState.COMPLETED
+
+
+def test_the_plan_schema_makes_ids_unique_and_plans_acyclic_by_construction() -> None:
+    import jsonschema
+
+    schema = plan_schema(sorted(SKILLS), max_subtasks=4, coordinate=True)
+    jsonschema.validate(
+        DIAMOND | {"subtasks": [{**s, "skill": "echo.echo"} for s in DIAMOND["subtasks"]]}, schema
+    )
+    for bad in (
+        {"subtasks": [sub("s1", deps=["s1"])]},  # depends on itself
+        {"subtasks": [sub("s1", deps=["s2"]), sub("s2")]},  # depends on a later one
+        {"subtasks": [sub("s1"), sub("s1")]},  # a repeated id
+        {"subtasks": [sub("s2")]},  # ids count from s1
+        {"subtasks": [sub("s1", "weather.today")]},  # a skill nobody offers
+        {"subtasks": [sub(f"s{i}") for i in range(1, 6)]},  # too many
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+    jsonschema.validate({"subtasks": [sub("s1", PLAN_SKILL)]}, schema)
+    flat = plan_schema(sorted(SKILLS), max_subtasks=4, coordinate=False)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"subtasks": [sub("s1", PLAN_SKILL)]}, flat)

@@ -86,32 +86,54 @@ class Plan:
         return out
 
 
-def plan_schema(skills: Sequence[str], *, max_subtasks: int, coordinate: bool) -> dict[str, Any]:
-    """The JSON schema a model's plan must follow: it names only ``skills`` (and
-    :data:`PLAN_SKILL` when ``coordinate``), so a constrained decoder cannot invent an agent."""
+def plan_schema(
+    skills: Sequence[str], *, max_subtasks: int, coordinate: bool
+) -> dict[str, Any]:
+    """The JSON schema a model's plan must follow.
+
+    It names only ``skills`` (and :data:`PLAN_SKILL` when ``coordinate``), so a constrained
+    decoder cannot invent an agent; and it spells out each plan length as a tuple whose
+    ``i``-th subtask is ``s<i>`` and may depend only on ``s1``..``s<i-1>``, so ids are unique
+    and the plan is acyclic by construction (small models otherwise make a subtask depend on
+    itself, measured in the routing benchmark)."""
     names = [*skills, PLAN_SKILL] if coordinate else list(skills)
-    ident = {"type": "string", "pattern": f"^s[1-{max_subtasks}]$"}
-    subtask = {
-        "type": "object",
-        "properties": {
-            "id": ident,
-            "skill": {"type": "string", "enum": names},
-            "input": {"type": "string", "minLength": 1, "maxLength": 400},
-            "depends_on": {"type": "array", "items": ident, "maxItems": max_subtasks - 1},
-        },
-        "required": ["id", "skill", "input", "depends_on"],
-        "additionalProperties": False,
-    }
+    skill = {"type": "string", "enum": names}
+    text = {"type": "string", "minLength": 1, "maxLength": 200}
+
+    def subtask(i: int) -> dict[str, Any]:
+        earlier = [f"s{j}" for j in range(1, i)]
+        deps: dict[str, Any] = {"type": "array", "maxItems": 0}
+        if earlier:
+            deps = {
+                "type": "array",
+                "items": {"type": "string", "enum": earlier},
+                "uniqueItems": True,
+                "maxItems": len(earlier),
+            }
+        return {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "const": f"s{i}"},
+                "skill": skill,
+                "input": text,
+                "depends_on": deps,
+            },
+            "required": ["id", "skill", "input", "depends_on"],
+            "additionalProperties": False,
+        }
+
+    lengths = [
+        {
+            "type": "array",
+            "prefixItems": [subtask(i) for i in range(1, n + 1)],
+            "minItems": n,
+            "maxItems": n,
+        }
+        for n in range(1, max_subtasks + 1)
+    ]
     return {
         "type": "object",
-        "properties": {
-            "subtasks": {
-                "type": "array",
-                "items": subtask,
-                "minItems": 1,
-                "maxItems": max_subtasks,
-            }
-        },
+        "properties": {"subtasks": {"anyOf": lengths}},
         "required": ["subtasks"],
         "additionalProperties": False,
     }
