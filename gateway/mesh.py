@@ -51,19 +51,14 @@ class Gateways(Protocol):
     ) -> None: ...
 
 
-class Peer:
-    """One connected peer: its socket, and the calls it is running for the gateway."""
+class PendingCalls:
+    """Calls made over one socket and waiting for what comes back, by call id: each has a
+    queue that receives the stream items, the end, or an error. The mesh peer and a
+    federation link both keep their calls in one of these."""
 
-    def __init__(self, websocket: WebSocket) -> None:
-        self.websocket = websocket
+    def __init__(self) -> None:
         self._ids = itertools.count(1)
         self._calls: dict[int, asyncio.Queue[Any]] = {}
-        self._lock = asyncio.Lock()
-        self.closed = False
-
-    async def send(self, message: dict[str, Any]) -> None:
-        async with self._lock:
-            await self.websocket.send_text(_json.dumps(message).decode())
 
     def open_call(self) -> tuple[int, asyncio.Queue[Any]]:
         call_id = next(self._ids)
@@ -79,10 +74,27 @@ class Peer:
         if queue is not None:
             queue.put_nowait(value)
 
+    def fail_all(self, error: EffmeshError) -> None:
+        for queue in self._calls.values():
+            queue.put_nowait(error)
+
+
+class Peer(PendingCalls):
+    """One connected peer: its socket, and the calls it is running for the gateway."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        super().__init__()
+        self.websocket = websocket
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._lock:
+            await self.websocket.send_text(_json.dumps(message).decode())
+
     def lost(self) -> None:
         self.closed = True
-        for queue in self._calls.values():
-            queue.put_nowait(UpstreamUnavailable("the agent's peer disconnected"))
+        self.fail_all(UpstreamUnavailable("the agent's peer disconnected"))
 
 
 class DialInAgent:

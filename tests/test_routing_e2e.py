@@ -61,11 +61,27 @@ def gateway(model_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     )
     models = ModelPool(config)
     registry = asyncio.run(build_registry(config, models))
-    try:
-        with running(lambda base: create_app(registry, config, base_url=base)) as url:
-            yield url
-    finally:
-        asyncio.run(models.aclose())
+    with running(lambda base: closing(create_app(registry, config, base_url=base), models)) as url:
+        yield url
+
+
+def closing(app: Any, models: ModelPool) -> Any:
+    """``app``, closing ``models`` at its shutdown: the model clients live on the server's
+    event loop, so they are closed there."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+
+        async def on_send(message: Any) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await models.aclose()
+            await send(message)
+
+        await app(scope, receive, on_send)
+
+    return wrapped
 
 
 def check_run(summary: dict[str, Any]) -> None:

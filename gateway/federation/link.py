@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -21,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters import _json
 from adapters.errors import EffmeshError, ParseError, UpstreamUnavailable
+from gateway.mesh import PendingCalls
 
 END: Any = object()
 """Put on a call's queue when the peer answered the call's request (the stream is over)."""
@@ -82,12 +82,13 @@ class ClientSide:
         await self.connection.close()
 
 
-class Link:
+class Link(PendingCalls):
     """A linked peer gateway. Lives on one event loop; ``post`` never blocks."""
 
     def __init__(
         self, link_id: int, gateway: str, transport: Transport, *, heartbeat: float, inbound: bool
     ) -> None:
+        super().__init__()
         self.id = link_id
         self.gateway = gateway
         self.transport = transport
@@ -96,8 +97,6 @@ class Link:
         self.since = time.time()
         self.closed = False
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
-        self._ids = itertools.count(1)
-        self._calls: dict[int, asyncio.Queue[Any]] = {}
         self.running: dict[Any, asyncio.Task[None]] = {}
 
     def post(self, message: dict[str, Any]) -> None:
@@ -107,20 +106,10 @@ class Link:
     # --- calls this gateway makes over the link ------------------------------------------
 
     def open_call(self) -> tuple[int, asyncio.Queue[Any]]:
-        call_id = next(self._ids)
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._calls[call_id] = queue
+        call_id, queue = super().open_call()
         if self.closed:
             queue.put_nowait(self._lost())
         return call_id, queue
-
-    def close_call(self, call_id: int) -> None:
-        self._calls.pop(call_id, None)
-
-    def deliver(self, call_id: Any, value: Any) -> None:
-        queue = self._calls.get(call_id) if type(call_id) is int else None
-        if queue is not None:
-            queue.put_nowait(value)
 
     def _lost(self) -> UpstreamUnavailable:
         return UpstreamUnavailable(f"lost the link to gateway {self.gateway!r}")
@@ -152,8 +141,7 @@ class Link:
             self.closed = True
             for task in (writer, pinger):
                 task.cancel()
-            for queue in self._calls.values():
-                queue.put_nowait(self._lost())
+            self.fail_all(self._lost())
             for task in list(self.running.values()):
                 task.cancel()
 

@@ -86,9 +86,7 @@ class Plan:
         return out
 
 
-def plan_schema(
-    skills: Sequence[str], *, max_subtasks: int, coordinate: bool
-) -> dict[str, Any]:
+def plan_schema(skills: Sequence[str], *, max_subtasks: int, coordinate: bool) -> dict[str, Any]:
     """The JSON schema a model's plan must follow.
 
     It names only ``skills`` (and :data:`PLAN_SKILL` when ``coordinate``), so a constrained

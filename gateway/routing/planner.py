@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from adapters.errors import EffmeshError
 from agents.llm.backend import ModelBackend
@@ -122,11 +122,14 @@ class Planner:
             raw = json.loads(reply.text)
         except ValueError:
             raise InvalidPlan("the model's plan is not JSON (cut at its token limit?)") from None
+        return self._checked(raw, task, catalog, "model", depth)
+
+    def _checked(self, raw: Any, task: str, catalog: Catalog, planner: str, depth: int) -> Plan:
         return validate(
             raw,
             task=task,
             skills=catalog.entries,
-            planner="model",
+            planner=planner,
             max_subtasks=self.max_subtasks,
             depth=depth,
             max_depth=self.max_depth,
@@ -170,15 +173,8 @@ class Planner:
             if entry is None:
                 raise InvalidPlan("no agent this caller may use can take the task")
             subtasks.append(Subtask(ident, entry.name, text, deps))
-        raw = {"subtasks": [s.as_json() for s in subtasks]}
-        return validate(
-            raw,
-            task=task,
-            skills=catalog.entries,
-            planner="rules",
-            max_subtasks=self.max_subtasks,
-            depth=depth,
-            max_depth=self.max_depth,
+        return self._checked(
+            {"subtasks": [s.as_json() for s in subtasks]}, task, catalog, "rules", depth
         )
 
 
