@@ -548,3 +548,54 @@ def test_the_plan_schema_makes_ids_unique_and_plans_acyclic_by_construction() ->
     flat = plan_schema(sorted(SKILLS), max_subtasks=4, coordinate=False)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"subtasks": [sub("s1", PLAN_SKILL)]}, flat)
+
+
+async def test_canceling_a_run_cancels_subtasks_on_remote_agents_through_their_protocol(
+    twin_url: str,
+) -> None:
+    from agents.remote import RemoteA2AAgent, RemoteACPAgent
+    from gateway.app import create_app
+
+    gate = GateAgent()
+    upstream = Registry()
+    upstream.add(gate)
+    with running(lambda base: create_app(upstream, base_url=base)) as up:
+        registry = Registry()
+        for remote in (
+            RemoteA2AAgent("far_a2a", f"{up}/a2a/gate"),
+            RemoteACPAgent("far_acp", f"{up}/acp"),
+        ):
+            await remote.connect()
+            registry.add(remote)
+        router_for(registry, twin_url, skills=("far_a2a.hold", "far_acp.gate.hold"))
+        PLANS[:] = [
+            {
+                "subtasks": [
+                    sub("s1", "far_a2a.hold", "hold over a2a"),
+                    sub("s2", "far_acp.gate.hold", "hold over acp"),
+                ]
+            }
+        ]
+
+        async def consume() -> None:
+            task = {"task": "hold over a2a, hold over acp", "strategy": "parallel"}
+            invocation = Invocation("run", Message("user", (DataPart(task),)))
+            route = registry.route("effmesh.run")
+            async for _ in calls.stream(route, invocation, "t-5", scope="anonymous"):
+                pass
+
+        runner = asyncio.create_task(consume())
+        for _ in range(500):
+            if len(gate.started) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(gate.started) == ["hold over a2a", "hold over acp"]
+        runner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+        await close_backends()
+        for _ in range(500):  # the cancels travel over HTTP to the upstream gateway
+            if len(gate.canceled) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(gate.canceled) == ["hold over a2a", "hold over acp"]
