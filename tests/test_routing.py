@@ -561,10 +561,8 @@ async def test_canceling_a_run_cancels_subtasks_on_remote_agents_through_their_p
     upstream.add(gate)
     with running(lambda base: create_app(upstream, base_url=base)) as up:
         registry = Registry()
-        for remote in (
-            RemoteA2AAgent("far_a2a", f"{up}/a2a/gate"),
-            RemoteACPAgent("far_acp", f"{up}/acp"),
-        ):
+        far_a2a = RemoteA2AAgent("far_a2a", f"{up}/a2a/gate")
+        for remote in (far_a2a, RemoteACPAgent("far_acp", f"{up}/acp")):
             await remote.connect()
             registry.add(remote)
         router_for(registry, twin_url, skills=("far_a2a.hold", "far_acp.gate.hold"))
@@ -598,4 +596,5 @@ async def test_canceling_a_run_cancels_subtasks_on_remote_agents_through_their_p
             if len(gate.canceled) == 2:
                 break
             await asyncio.sleep(0.01)
+        await far_a2a.close()
         assert sorted(gate.canceled) == ["hold over a2a", "hold over acp"]
