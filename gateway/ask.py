@@ -584,7 +584,9 @@ async def follow(
 
 
 def read_labelled(path: str) -> list[tuple[str, str]]:
-    """(task, strategy) pairs from a JSON list of ``{"task": str, "strategy": str}``.
+    """(task, strategy) pairs from a JSON list of ``{"task": str, "strategy": str, ...}``, or
+    an object holding that list as ``tasks`` (the shape of tests/data/routing_tasks.json);
+    other fields of an entry (a language, a count) are ignored.
 
     Raises:
         InvalidParams: the file cannot be read, is not JSON, or an entry is malformed.
@@ -597,13 +599,15 @@ def read_labelled(path: str) -> list[tuple[str, str]]:
         raise InvalidParams(f"{path} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise InvalidParams(f"{path} is not JSON (line {exc.lineno}: {exc.msg})") from None
+    if isinstance(raw, dict) and "tasks" in raw:
+        raw = raw["tasks"]
     if not isinstance(raw, list) or not raw:
         raise InvalidParams(f"{path} must hold a non-empty JSON list of labelled tasks")
     out: list[tuple[str, str]] = []
     for i, entry in enumerate(raw):
         where = f"{path}[{i}]"
-        if not isinstance(entry, dict) or set(entry) != {"task", "strategy"}:
-            raise InvalidParams("must be an object with exactly task and strategy", path=where)
+        if not isinstance(entry, dict) or not {"task", "strategy"} <= set(entry):
+            raise InvalidParams("must be an object with task and strategy", path=where)
         task, strategy = entry["task"], entry["strategy"]
         if not isinstance(task, str) or not task.strip():
             raise InvalidParams("must be a non-empty string", path=f"{where}.task")

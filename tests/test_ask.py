@@ -417,6 +417,16 @@ def test_calibrate_prints_accuracy_and_a_weights_table_the_config_accepts(
     assert config_mod.load(config).routing.weights
 
 
+def test_calibrate_reads_the_projects_own_labelled_set(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # {"about": ..., "tasks": [{"task", "strategy", "lang", "requirements"}, ...]}
+    labelled = Path(__file__).parent / "data" / "routing_tasks.json"
+    assert cli.main(["calibrate", str(labelled)]) == 0
+    total = len(json.loads(labelled.read_text())["tasks"])
+    assert capsys.readouterr().out.startswith(f"accuracy on {total} tasks: ")
+
+
 def test_calibrate_writes_the_table_to_out(tmp_path: Path) -> None:
     labelled = tmp_path / "tasks.json"
     labelled.write_text(json.dumps(LABELLED))
