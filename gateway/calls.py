@@ -11,13 +11,14 @@ from adapters.model import Invocation, StreamItem
 from agents.memory.scope import SCOPE_KEY, scope_for
 from gateway.registry import Route
 
-__all__ = ["PRINCIPAL_KEY", "new_task_id", "scope_for", "stream"]
+__all__ = ["PRINCIPAL_KEY", "UNKNOWN", "new_task_id", "scope_for", "stream"]
 
 PRINCIPAL_KEY: Final = "effmesh.principal"
 """Invocation metadata: the caller's token name (None: the gateway uses no tokens), set by the
 gateway alone and only for agents that call other agents on the caller's behalf
 (``delegating``), so they reach only what the caller may reach."""
-_UNSET: Final = object()
+UNKNOWN: Final = object()
+"""``principal`` when the caller of :func:`stream` does not know who is calling."""
 
 
 def new_task_id() -> str:
@@ -33,7 +34,7 @@ def _scoped(route: Route, invocation: Invocation, scope: str, principal: object)
         metadata = {k: v for k, v in metadata.items() if k not in (SCOPE_KEY, PRINCIPAL_KEY)}
     if getattr(route.agent, "scoped", False):
         metadata = {**metadata, SCOPE_KEY: scope}
-    if principal is not _UNSET and getattr(route.agent, "delegating", False):
+    if principal is not UNKNOWN and getattr(route.agent, "delegating", False):
         metadata = {**metadata, PRINCIPAL_KEY: principal}
     return replace(invocation, skill=route.skill.name, metadata=metadata)
 
@@ -44,7 +45,7 @@ async def stream(
     task_id: str,
     *,
     scope: str,
-    principal: str | object | None = _UNSET,
+    principal: str | object | None = UNKNOWN,
 ) -> AsyncIterator[StreamItem]:
     """The agent's items for ``invocation`` addressed to ``route``'s skill, on behalf of a
     caller whose memory scope is ``scope`` (``scope_for(principal)``). ``principal`` is the

@@ -40,7 +40,8 @@ from adapters.model import AgentDescriptor, Invocation, StreamItem
 from gateway.registry import NAME_PATTERN, RESERVED, Registry
 
 SUBPROTOCOL = "effmesh"
-_END = object()
+END: Any = object()
+"""What a pending call's queue receives when the call has ended without an error."""
 
 
 class Gateways(Protocol):
@@ -77,6 +78,17 @@ class PendingCalls:
     def fail_all(self, error: EffmeshError) -> None:
         for queue in self._calls.values():
             queue.put_nowait(error)
+
+    @staticmethod
+    async def replies(queue: asyncio.Queue[Any]) -> AsyncIterator[StreamItem]:
+        """One call's items as they arrive, until its end; an error that arrives is raised."""
+        while True:
+            value = await queue.get()
+            if value is END:
+                return
+            if isinstance(value, EffmeshError):
+                raise value
+            yield value
 
 
 class Peer(PendingCalls):
@@ -123,13 +135,8 @@ class DialInAgent:
             await self.peer.send(
                 jsonrpc.request(call_id, "mesh/run", {"agent": self.remote_name, "params": params})
             )
-            while True:
-                value = await queue.get()
-                if value is _END:
-                    return
-                if isinstance(value, EffmeshError):
-                    raise value
-                yield value
+            async for item in self.peer.replies(queue):
+                yield item
         except asyncio.CancelledError:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                 await self.peer.send(jsonrpc.request(None, "mesh/cancel", {"call": call_id}))
@@ -171,9 +178,7 @@ async def serve_peer(
             elif "id" in msg:
                 # The end of a mesh/run call: its result, or its error.
                 error = msg.get("error")
-                peer.deliver(
-                    msg["id"], a2a.decode_error(error) if isinstance(error, dict) else _END
-                )
+                peer.deliver(msg["id"], a2a.decode_error(error) if isinstance(error, dict) else END)
     except (WebSocketDisconnect, RuntimeError, KeyError):
         pass
     finally:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from adapters import lifecycle
 from adapters.errors import EffmeshError, IllegalTransition, Internal, TaskNotFound
 from adapters.model import (
     ArtifactEvent,
+    DataPart,
     Invocation,
     Message,
+    Part,
     ProgressEvent,
     StatusEvent,
     StreamItem,
@@ -25,6 +27,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.llm.backend import dumps
 from gateway import calls
 from gateway.registry import Route
 from gateway.store import MemoryTaskStore, TaskStore
@@ -60,6 +63,38 @@ class TaskRecord:
             index += len(batch)
             if self.done.is_set() and index >= len(self.items):
                 return
+
+
+async def run_to_end(
+    route: Route,
+    invocation: Invocation,
+    *,
+    scope: str,
+    principal: str | object | None = calls.UNKNOWN,
+) -> Task:
+    """Run ``invocation`` on ``route`` for a caller inside the gateway (a specialist's tool
+    call, a routed subtask) and return the last snapshot; a direct message answer completes
+    it, with the message as its status."""
+    task_id = calls.new_task_id()
+    task = Task(task_id, TaskState.SUBMITTED)
+    async for item in calls.stream(route, invocation, task_id, scope=scope, principal=principal):
+        task = apply(task, item)
+    return task
+
+
+def text_of(parts: Sequence[Part]) -> str:
+    return "\n".join(p.text for p in parts if isinstance(p, TextPart)).strip()
+
+
+def result_text(task: Task) -> str:
+    """What a task returned, as text: its artifacts' text, else their data as JSON, else its
+    status message."""
+    parts = [p for a in task.artifacts for p in a.parts]
+    data = [p.data for p in parts if isinstance(p, DataPart)]
+    text = text_of(parts) or (dumps(data[0] if len(data) == 1 else data) if data else "")
+    if text or task.status_message is None:
+        return text
+    return text_of(task.status_message.parts)
 
 
 def _failed(task: Task, text: str) -> Task:

@@ -19,17 +19,12 @@ from adapters.model import (
     DataPart,
     Invocation,
     Message,
-    Part,
-    Task,
     TaskState,
-    TextPart,
 )
-from agents.llm.backend import dumps
 from agents.specialists.agent import ToolResult
 from agents.specialists.optimizer import ToolInfo
-from gateway import calls
 from gateway.registry import Registry
-from gateway.tasks import apply
+from gateway.tasks import result_text, run_to_end, text_of
 
 MAX_RESULT_CHARS = 2000
 """Tool output fed back to a small model is cut here; the full result stays in the record."""
@@ -61,24 +56,14 @@ class RegistryTools:
 
     async def call(self, name: str, arguments: dict[str, Any], *, scope: str) -> ToolResult:
         # The same arguments convention as an MCP caller's tools/call.
-        parts = arguments_parts(arguments)
-        task_id = calls.new_task_id()
-        task = Task(task_id, TaskState.SUBMITTED)
+        invocation = Invocation(name, Message("user", arguments_parts(arguments)))
         try:
-            route = self.registry.route(name)
-            invocation = Invocation(name, Message("user", parts))
-            async for item in calls.stream(route, invocation, task_id, scope=scope):
-                task = apply(task, item)
+            task = await run_to_end(self.registry.route(name), invocation, scope=scope)
         except EffmeshError as exc:
             return ToolResult(False, exc.public_message)
         if task.state is not TaskState.COMPLETED:
-            why = _text(task.status_message.parts) if task.status_message else ""
+            why = text_of(task.status_message.parts) if task.status_message else ""
             return ToolResult(False, why or f"the tool ended {task.state.value}")
-        result_parts = [p for a in task.artifacts for p in a.parts]
-        data = [p.data for p in result_parts if isinstance(p, DataPart)]
-        text = _text(result_parts) or (dumps(data[0] if len(data) == 1 else data) if data else "")
+        data = [p.data for a in task.artifacts for p in a.parts if isinstance(p, DataPart)]
+        text = result_text(task)
         return ToolResult(True, text[:MAX_RESULT_CHARS], data[0] if len(data) == 1 else None)
-
-
-def _text(parts: Sequence[Part]) -> str:
-    return "\n".join(p.text for p in parts if isinstance(p, TextPart)).strip()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx2
@@ -26,7 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from agents.llm.embedded import MODEL_ALIAS
 from gateway.app import create_app
-from gateway.config import SPECIALIST_PROMPTS, AgentConfig, Config, ModelConfig, RoutingConfig
+from gateway.config import AgentConfig, Config, ModelConfig, RoutingConfig, default_agents
 from gateway.models import ModelPool
 from gateway.server import build_registry
 from tests.servers import running, slow_a2a_client
@@ -34,6 +35,8 @@ from tests.servers import running, slow_a2a_client
 pytestmark = pytest.mark.anyio
 
 TASK = "Compute 12 * 7. Also compute 30 + 12."
+ARITHMETIC = next(a for a in default_agents() if a.name == "arithmetic")
+"""The default gateway's arithmetic specialist (a forced calculator call, then the answer)."""
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +47,7 @@ def gateway(model_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         call_timeout_seconds=240,
         agents=(
             AgentConfig("calculator", "calculator"),
-            AgentConfig(
-                "arithmetic",
-                "specialist",
-                skills=("solve",),
-                description="Solves arithmetic word problems with the calculator tool.",
-                system_prompt=SPECIALIST_PROMPTS["arithmetic"],
-                tools=("calculator.evaluate",),
-                force_tool="calculator.evaluate",
-                max_steps=1,
-                max_tokens=48,
-            ),
+            replace(ARITHMETIC, max_tokens=48),
         ),
         models=(ModelConfig("default", "llamacpp", (model_url,), model=MODEL_ALIAS),),
         routing=RoutingConfig(planner="model", subtask_timeout_seconds=120),

@@ -17,7 +17,6 @@ from typing import Any
 
 from adapters import a2a, jsonrpc
 from adapters.errors import (
-    EffmeshError,
     InvalidParams,
     InvalidRequest,
     NotFound,
@@ -29,7 +28,7 @@ from adapters.model import AgentDescriptor, Invocation, StreamItem
 from agents.memory.scope import scope_for
 from gateway import calls
 from gateway.federation import wire
-from gateway.federation.link import END, Link
+from gateway.federation.link import Link
 from gateway.federation.settings import FEDERATION
 from gateway.federation.table import RouteTable
 from gateway.registry import Registry
@@ -202,13 +201,8 @@ class Calls:
                     },
                 )
             )
-            while True:
-                value = await queue.get()
-                if value is END:
-                    return
-                if isinstance(value, EffmeshError):
-                    raise value
-                yield value
+            async for item in link.replies(queue):
+                yield item
         except asyncio.CancelledError:
             link.post(jsonrpc.request(None, "mesh/cancel", {"call": call_id}))
             raise

@@ -22,9 +22,6 @@ from adapters import _json
 from adapters.errors import EffmeshError, ParseError, UpstreamUnavailable
 from gateway.mesh import PendingCalls
 
-END: Any = object()
-"""Put on a call's queue when the peer answered the call's request (the stream is over)."""
-
 
 class LinkClosed(Exception):
     """The socket is gone."""

@@ -48,9 +48,10 @@ from adapters.errors import (
 from adapters.model import AgentDescriptor
 from gateway.federation import wire
 from gateway.federation.calls import Calls, FederatedAgent
-from gateway.federation.link import END, ClientSide, Link, ServerSide, Transport
+from gateway.federation.link import ClientSide, Link, ServerSide, Transport
 from gateway.federation.settings import FEDERATION, FederationConfig
 from gateway.federation.table import Advert, Neighbour, RouteTable, diff
+from gateway.mesh import END
 from gateway.registry import Registry
 
 SUBPROTOCOL = "effmesh"

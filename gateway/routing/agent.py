@@ -43,7 +43,6 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
-from agents.llm.backend import dumps
 from agents.memory.scope import SCOPE_KEY, scope_for
 from agents.specialists.optimizer import ToolIndex
 from gateway import calls
@@ -53,7 +52,7 @@ from gateway.routing.complexity import ComplexityAnalyzer, Strategy
 from gateway.routing.executor import Executor, Outcome, synthesize
 from gateway.routing.plan import InvalidPlan, Plan, Subtask
 from gateway.routing.planner import Planner, PlannerMode
-from gateway.tasks import apply
+from gateway.tasks import result_text, run_to_end, text_of
 
 NAME: Final = "effmesh"
 MAX_TASK_CHARS: Final = 16_000
@@ -135,20 +134,6 @@ def read_request(invocation: Invocation) -> Request:
     if len(task) > MAX_TASK_CHARS:
         raise InvalidParams(f"the task is longer than {MAX_TASK_CHARS} characters")
     return Request(task, strategy, planner)
-
-
-def result_text(task: Task) -> str:
-    """What a finished subtask returned, as text (data parts as JSON when there is no text)."""
-    parts = [p for a in task.artifacts for p in a.parts]
-    texts = [p.text for p in parts if isinstance(p, TextPart)]
-    if texts:
-        return "".join(texts).strip()
-    data = [p.data for p in parts if isinstance(p, DataPart)]
-    if data:
-        return dumps(data[0] if len(data) == 1 else data)
-    if task.status_message is not None:
-        return " ".join(p.text for p in task.status_message.parts if isinstance(p, TextPart))
-    return ""
 
 
 class RouterAgent:
@@ -290,17 +275,11 @@ class RouterAgent:
     async def _dispatch(
         self, catalog: Catalog, skill: str, text: str, principal: str | None, scope: str
     ) -> str:
-        entry = catalog.entries[skill]
         route = self.registry.route(skill, principal)
-        invocation = Invocation(skill, Message("user", entry.parts(text)))
-        sub_id = calls.new_task_id()
-        task = Task(sub_id, TaskState.SUBMITTED)
-        async for item in calls.stream(route, invocation, sub_id, scope=scope, principal=principal):
-            task = apply(task, item)
-            if isinstance(item, Message):
-                return " ".join(p.text for p in item.parts if isinstance(p, TextPart)).strip()
+        invocation = Invocation(skill, Message("user", catalog.entries[skill].parts(text)))
+        task = await run_to_end(route, invocation, scope=scope, principal=principal)
         if task.state is not TaskState.COMPLETED:
-            why = result_text(replace(task, artifacts=()))
+            why = text_of(task.status_message.parts) if task.status_message else ""
             raise UpstreamUnavailable(
                 f"{skill} ended {task.state.value}" + (f": {why}" if why else "")
             )
