@@ -16,6 +16,7 @@ import websockets
 from adapters import _json, a2a, jsonrpc
 from adapters.errors import EffmeshError, NotFound, as_effmesh_error
 from agents.base import Agent
+from observability import boundary, tracing
 
 
 async def dial(
@@ -42,26 +43,35 @@ async def dial(
         await send(jsonrpc.request(0, "mesh/register", {"agents": cards}))
 
         async def run(call_id: Any, params: dict[str, Any]) -> None:
-            try:
-                agent = by_name.get(params.get("agent", ""))
-                if agent is None:
-                    raise NotFound(f"no agent {params.get('agent')!r:.60} here")
-                invocation = a2a.decode_invocation(params.get("params", {}), method="stream")
-                async for item in agent.run(invocation, task_id=str(call_id)):
-                    await send(
-                        jsonrpc.request(
-                            None,
-                            "mesh/event",
-                            {"call": call_id, "item": a2a.encode_stream_item(item)},
+            inner = params.get("params")
+            message = inner.get("message") if isinstance(inner, dict) else None
+            carrier = tracing.carrier_of(
+                message.get("metadata") if isinstance(message, dict) else None
+            )
+            with boundary.request("mesh", "mesh/run", carrier) as req:
+                try:
+                    agent = by_name.get(params.get("agent", ""))
+                    if agent is None:
+                        raise NotFound(f"no agent {params.get('agent')!r:.60} here")
+                    invocation = a2a.decode_invocation(params.get("params", {}), method="stream")
+                    req.routed(agent.descriptor.name, invocation.skill)
+                    async for item in agent.run(invocation, task_id=str(call_id)):
+                        await send(
+                            jsonrpc.request(
+                                None,
+                                "mesh/event",
+                                {"call": call_id, "item": a2a.encode_stream_item(item)},
+                            )
                         )
-                    )
-                await send(jsonrpc.result(call_id, {}))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - reported to the gateway, never raised
-                await send(a2a.jsonrpc_error(as_effmesh_error(exc), call_id))
-            finally:
-                running.pop(call_id, None)
+                    await send(jsonrpc.result(call_id, {}))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - reported to the gateway, never raised
+                    error = as_effmesh_error(exc)
+                    req.failed(error)
+                    await send(a2a.jsonrpc_error(error, call_id))
+                finally:
+                    running.pop(call_id, None)
 
         try:
             async for frame in ws:

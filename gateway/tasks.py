@@ -198,14 +198,14 @@ class TaskManager:
 
     async def _run(self, record: TaskRecord, route: Route, invocation: Invocation) -> None:
         try:
-            async with asyncio.timeout(self.timeout):
-                stream = calls.stream(
-                    route,
-                    invocation,
-                    record.task.task_id,
-                    scope=record.scope,
-                    principal=record.principal,
-                )
+            stream = calls.stream(
+                route,
+                invocation,
+                record.task.task_id,
+                scope=record.scope,
+                principal=record.principal,
+            )
+            async with asyncio.timeout(self.timeout), contextlib.aclosing(stream):
                 async for item in stream:
                     record.task = apply(record.task, item)
                     if not isinstance(item, Task | Message):

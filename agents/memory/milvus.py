@@ -195,6 +195,10 @@ class MilvusStore:
 
     # --- MemoryStore ---------------------------------------------------------------------
 
+    @property
+    def collection(self) -> str:
+        return self._collection
+
     def insert(self, memories: Sequence[Memory], vectors: Vectors) -> None:
         if not memories:
             return

@@ -54,6 +54,7 @@ from agents.memory.shortterm import (
     Turn,
 )
 from agents.memory.store import MemoryStore
+from observability import tracing
 
 T = TypeVar("T")
 
@@ -90,6 +91,7 @@ class MemoryService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._collection = str(getattr(store, "collection", "memory"))
         self._embedder = embedder
         self._short = short_term or ShortTermMemory()
         self._summarize = summarizer or ExtractiveSummarizer()
@@ -320,13 +322,30 @@ class MemoryService:
 
     async def _in_store(self, call: Callable[..., T], *args: object) -> T:
         self._check_open()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._store_thread, functools.partial(call, *args))
+        operation = getattr(call, "__name__", "call")
+        attributes = {
+            "db.system.name": "milvus",
+            "db.operation.name": operation,
+            "db.collection.name": self._collection,
+        }
+        with tracing.span(
+            f"{operation} {self._collection}", kind=tracing.SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._store_thread, functools.partial(call, *args))
+            if isinstance(result, list):
+                rows = len(result[0]) if operation == "search" and result else len(result)
+                span.set_attribute("db.response.returned_rows", rows)
+            return result
 
     async def _embed(self, texts: list[str], *, query: bool) -> Vectors:
         self._check_open()
         embed = self._embedder.embed_queries if query else self._embedder.embed_passages
-        raw = await asyncio.get_running_loop().run_in_executor(self._embed_thread, embed, texts)
+        with tracing.span(
+            "embeddings",
+            attributes={"gen_ai.operation.name": "embeddings", "effmesh.texts": len(texts)},
+        ):
+            raw = await asyncio.get_running_loop().run_in_executor(self._embed_thread, embed, texts)
         try:
             # The embedder is pluggable: its output is checked before it reaches the store.
             return normalized(raw, rows=len(texts), dim=self._embedder.dim)

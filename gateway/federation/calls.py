@@ -32,6 +32,7 @@ from gateway.federation.link import Link
 from gateway.federation.settings import FEDERATION
 from gateway.federation.table import RouteTable
 from gateway.registry import Registry
+from observability import boundary, tracing
 
 SEEN_LIMIT = 4096
 
@@ -93,62 +94,66 @@ class Calls:
 
     async def serve(self, link: Link, call_id: Any, params: dict[str, Any]) -> None:
         """Run a call a peer forwarded: here if the agent is this gateway's, else onward."""
-        try:
-            name = params.get("agent")
-            if type(name) is not str:
-                raise InvalidParams("must be a string", path="params.agent")
-            message_id = params.get("message")
-            if type(message_id) is not str or not 0 < len(message_id) <= 64:
-                raise InvalidParams("must be a message id", path="params.message")
-            visited = wire.path(params.get("visited"), "params.visited")
-            hops = params.get("hops")
-            if type(hops) is not int or hops < 1:
-                raise InvalidParams("must be a positive integer", path="params.hops")
-            if self.me in visited:
-                self.counters["loops_refused"] += 1
-                raise InvalidRequest("the call has passed this gateway already")
-            if not self.seen.add(message_id):
-                self.counters["duplicates_refused"] += 1
-                raise InvalidRequest(f"duplicate message {quote(message_id)}")
-            if hops > self.max_hops:
-                self.counters["hops_refused"] += 1
-                raise InvalidRequest(f"the call crossed more than {self.max_hops} gateways")
-            invocation = a2a.decode_invocation(params.get("params"), method="stream")
-            history = params.get("history") or []
-            if not isinstance(history, list):
-                raise InvalidParams("must be a list of messages", path="params.history")
-            invocation = replace(
-                invocation,
-                history=tuple(a2a.decode_message(m, "params.history") for m in history),
-            )
-            agent = self.registry.find(name)
-            if agent is None:
-                raise NotFound(f"unknown agent {quote(name)}")
-            items: AsyncIterator[StreamItem]
-            if isinstance(agent, FederatedAgent):
-                self.counters["runs_forwarded"] += 1
-                items = self.forward(
-                    name, invocation, message_id=message_id, hops=hops, visited=visited
+        inner = params.get("params")
+        message = inner.get("message") if isinstance(inner, dict) else None
+        carrier = tracing.carrier_of(message.get("metadata") if isinstance(message, dict) else None)
+        with boundary.request("federation", "mesh/run", carrier) as req:
+            try:
+                name = params.get("agent")
+                if type(name) is not str:
+                    raise InvalidParams("must be a string", path="params.agent")
+                message_id = params.get("message")
+                if type(message_id) is not str or not 0 < len(message_id) <= 64:
+                    raise InvalidParams("must be a message id", path="params.message")
+                visited = wire.path(params.get("visited"), "params.visited")
+                hops = params.get("hops")
+                if type(hops) is not int or hops < 1:
+                    raise InvalidParams("must be a positive integer", path="params.hops")
+                if self.me in visited:
+                    self.counters["loops_refused"] += 1
+                    raise InvalidRequest("the call has passed this gateway already")
+                if not self.seen.add(message_id):
+                    self.counters["duplicates_refused"] += 1
+                    raise InvalidRequest(f"duplicate message {quote(message_id)}")
+                if hops > self.max_hops:
+                    self.counters["hops_refused"] += 1
+                    raise InvalidRequest(f"the call crossed more than {self.max_hops} gateways")
+                invocation = a2a.decode_invocation(params.get("params"), method="stream")
+                history = params.get("history") or []
+                if not isinstance(history, list):
+                    raise InvalidParams("must be a list of messages", path="params.history")
+                invocation = replace(
+                    invocation,
+                    history=tuple(a2a.decode_message(m, "params.history") for m in history),
                 )
-            else:
-                self.counters["runs_served"] += 1
-                route = self.registry.route(f"{name}.{invocation.skill}", FEDERATION)
-                items = calls.stream(
-                    route, invocation, calls.new_task_id(), scope=scope_for(FEDERATION)
-                )
-            async for item in items:
-                link.post(
-                    jsonrpc.request(
-                        None, "mesh/event", {"call": call_id, "item": a2a.encode_stream_item(item)}
+                agent = self.registry.find(name)
+                if agent is None:
+                    raise NotFound(f"unknown agent {quote(name)}")
+                req.routed(name, invocation.skill)
+                items: AsyncIterator[StreamItem]
+                if isinstance(agent, FederatedAgent):
+                    self.counters["runs_forwarded"] += 1
+                    items = self.forward(
+                        name, invocation, message_id=message_id, hops=hops, visited=visited
                     )
-                )
-            link.post(jsonrpc.result(call_id, {}))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - reported to the peer, never raised
-            link.post(a2a.jsonrpc_error(as_effmesh_error(exc), call_id))
-        finally:
-            link.running.pop(call_id, None)
+                else:
+                    self.counters["runs_served"] += 1
+                    route = self.registry.route(f"{name}.{invocation.skill}", FEDERATION)
+                    items = calls.stream(
+                        route, invocation, calls.new_task_id(), scope=scope_for(FEDERATION)
+                    )
+                async for item in items:
+                    event = {"call": call_id, "item": a2a.encode_stream_item(item)}
+                    link.post(jsonrpc.request(None, "mesh/event", event))
+                link.post(jsonrpc.result(call_id, {}))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported to the peer, never raised
+                error = as_effmesh_error(exc)
+                req.failed(error)
+                link.post(a2a.jsonrpc_error(error, call_id))
+            finally:
+                link.running.pop(call_id, None)
 
     async def forward(
         self,
@@ -183,7 +188,7 @@ class Calls:
         if link is None:
             raise UpstreamUnavailable(f"no gateway offering agent {quote(name)} is reachable")
         message = replace(invocation.message, task_id=None)
-        outgoing = replace(invocation, message=message, mode="stream", history=())
+        outgoing = calls.traced(replace(invocation, message=message, mode="stream", history=()))
         _, params = a2a.encode_invocation(outgoing)
         call_id, queue = link.open_call()
         try:

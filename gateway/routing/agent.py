@@ -48,11 +48,12 @@ from agents.specialists.optimizer import ToolIndex
 from gateway import calls
 from gateway.registry import Registry
 from gateway.routing.catalog import Catalog
-from gateway.routing.complexity import ComplexityAnalyzer, Strategy
+from gateway.routing.complexity import Analysis, ComplexityAnalyzer, Strategy
 from gateway.routing.executor import Executor, Outcome, synthesize
 from gateway.routing.plan import InvalidPlan, Plan, Subtask
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.tasks import result_text, run_to_end, text_of
+from observability import tracing
 
 NAME: Final = "effmesh"
 MAX_TASK_CHARS: Final = 16_000
@@ -226,21 +227,23 @@ class RouterAgent:
         scope: str,
         emit: Any,
     ) -> RunRecord:
-        analysis = self.analyzer.analyze(request.task)
-        if request.strategy is not None and request.strategy is not analysis.strategy:
-            analysis = replace(
-                analysis,
-                strategy=request.strategy,
-                reason=f"the caller asked for {request.strategy.value} "
-                f"(the analysis chose {analysis.strategy.value})",
-            )
+        with tracing.span("routing decision") as span:
+            analysis = self.analyzer.analyze(request.task)
+            if request.strategy is not None and request.strategy is not analysis.strategy:
+                analysis = replace(
+                    analysis,
+                    strategy=request.strategy,
+                    reason=f"the caller asked for {request.strategy.value} "
+                    f"(the analysis chose {analysis.strategy.value})",
+                )
+            span.set_attributes(_routing_attributes(analysis, request))
         await emit(
             {"event": "routing", **analysis.as_json()},
             f"routing: {analysis.strategy.value}, score {analysis.score:.2f}: {analysis.reason}",
         )
         plans: list[dict[str, Any]] = []
         try:
-            plan = await self.planner.plan(request.task, analysis, catalog, mode=request.planner)
+            plan = await self._plan(request.task, analysis, catalog, request.planner, 0)
         except InvalidPlan as exc:
             return RunRecord(analysis.as_json(), [], [], "", str(exc))
         plans.append({"parent": None, "depth": 0, **plan.as_json()})
@@ -249,8 +252,8 @@ class RouterAgent:
         )
 
         async def replan(subtask: Subtask, text: str, depth: int) -> Plan:
-            sub = await self.planner.plan(
-                text, self.analyzer.analyze(text), catalog, depth=depth, mode=request.planner
+            sub = await self._plan(
+                text, self.analyzer.analyze(text), catalog, request.planner, depth
             )
             plans.append({"parent": subtask.id, "depth": depth, **sub.as_json()})
             return sub
@@ -272,6 +275,32 @@ class RouterAgent:
         answer = synthesize(plan, outcomes)
         return RunRecord(analysis.as_json(), plans, outcomes, answer, None)
 
+    async def _plan(
+        self,
+        task: str,
+        analysis: Analysis,
+        catalog: Catalog,
+        mode: PlannerMode | None,
+        depth: int,
+    ) -> Plan:
+        """The planner's plan, in its own span (a model planner's calls are its children)."""
+        with tracing.span("plan", attributes={"effmesh.plan.depth": depth}) as span:
+            try:
+                plan = await self.planner.plan(task, analysis, catalog, depth=depth, mode=mode)
+            except InvalidPlan as exc:
+                span.set_status(tracing.Status(tracing.StatusCode.ERROR, str(exc)))
+                raise
+            span.set_attributes(
+                {
+                    "effmesh.plan.planner": plan.planner,
+                    "effmesh.plan.subtasks": len(plan.subtasks),
+                    "effmesh.plan.layers": len(plan.layers()),
+                }
+            )
+            if plan.fallback:
+                span.set_attribute("effmesh.plan.fallback", plan.fallback)
+            return plan
+
     async def _dispatch(
         self, catalog: Catalog, skill: str, text: str, principal: str | None, scope: str
     ) -> str:
@@ -284,6 +313,22 @@ class RouterAgent:
                 f"{skill} ended {task.state.value}" + (f": {why}" if why else "")
             )
         return result_text(task)
+
+
+def _routing_attributes(analysis: Analysis, request: Request) -> dict[str, Any]:
+    """The decision as span attributes: strategy, score and each factor's score. The reason
+    quotes words of the task, so it is kept only where prompt text may be."""
+    out: dict[str, Any] = {
+        "effmesh.routing.strategy": analysis.strategy.value,
+        "effmesh.routing.score": analysis.score,
+        "effmesh.routing.requirements": len(analysis.requirements),
+        "effmesh.routing.requested": request.strategy is not None,
+    }
+    for factor in analysis.factors:
+        out[f"effmesh.routing.factor.{factor.name}"] = factor.score
+    if tracing.content_enabled():
+        out["effmesh.routing.reason"] = analysis.reason
+    return out
 
 
 def _free_text(catalog: Catalog, skill: str) -> bool:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from adapters.errors import EffmeshError, Timeout, UpstreamUnavailable
 from gateway.routing.plan import PLACEHOLDER, InvalidPlan, Plan, Subtask
+from observability import tracing
 
 MAX_OUTPUT_CHARS = 4000
 """A result passed on to a dependent subtask (or shown in an event) is cut here."""
@@ -147,7 +148,18 @@ class Executor:
 
         async def one(subtask: Subtask) -> None:
             needs = [await futures[d] for d in subtask.depends_on]
-            outcome = await self._subtask(subtask, needs, depth, prefix)
+            attributes = {
+                "effmesh.subtask.id": prefix + subtask.id,
+                "effmesh.subtask.skill": subtask.skill,
+                "effmesh.subtask.depends_on": subtask.depends_on,
+                "effmesh.subtask.depth": depth,
+            }
+            with tracing.span(f"subtask {prefix}{subtask.id}", attributes=attributes) as span:
+                outcome = await self._subtask(subtask, needs, depth, prefix)
+                span.set_attribute("effmesh.subtask.state", outcome.state)
+                span.set_attribute("effmesh.subtask.attempts", outcome.attempts)
+                if not outcome.ok:
+                    span.set_status(tracing.Status(tracing.StatusCode.ERROR, outcome.error))
             futures[subtask.id].set_result(outcome)
 
         async with asyncio.TaskGroup() as group:

@@ -1,0 +1,87 @@
+"""effmesh's instruments, through the OpenTelemetry metrics API only.
+
+Names follow the OpenTelemetry semantic conventions where one exists (``gen_ai.client.*``);
+the rest are ``effmesh.*``. With no SDK installed, recording is a no-op.
+
+Prometheus sees dots as underscores and gets unit suffixes, e.g. ``effmesh_requests_total``,
+``effmesh_request_duration_seconds``, ``gen_ai_client_token_usage``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry import metrics
+
+__all__ = [
+    "AGENT_CALLS",
+    "AGENT_DURATION",
+    "CACHED_TOKENS",
+    "MODEL_DURATION",
+    "PROMPT_TOKENS",
+    "REQUESTS",
+    "REQUEST_DURATION",
+    "TASKS_ACTIVE",
+    "TOKENS",
+]
+
+_meter = metrics.get_meter("effmesh", "0.1.0")
+
+# Bucket bounds for latencies from tens of microseconds (a translated call) to minutes (a
+# routed task on a small CPU model).
+_SECONDS: Final = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+)  # fmt: skip
+_TOKENS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
+
+REQUESTS: Final = _meter.create_counter(
+    "effmesh.requests",
+    unit="{request}",
+    description="Requests received, by protocol, agent and outcome.",
+)
+REQUEST_DURATION: Final = _meter.create_histogram(
+    "effmesh.request.duration",
+    unit="s",
+    description="Time from a request's arrival to its answer, by protocol and agent.",
+    explicit_bucket_boundaries_advisory=_SECONDS,
+)
+AGENT_CALLS: Final = _meter.create_counter(
+    "effmesh.agent.calls",
+    unit="{call}",
+    description="Calls of an agent's skill, from any caller (subtasks included), by outcome.",
+)
+AGENT_DURATION: Final = _meter.create_histogram(
+    "effmesh.agent.duration",
+    unit="s",
+    description="Time an agent's skill took to settle.",
+    explicit_bucket_boundaries_advisory=_SECONDS,
+)
+TASKS_ACTIVE: Final = _meter.create_up_down_counter(
+    "effmesh.tasks.active",
+    unit="{task}",
+    description="Agent calls running now.",
+)
+TOKENS: Final = _meter.create_histogram(
+    "gen_ai.client.token.usage",
+    unit="{token}",
+    description="Tokens per model call, by gen_ai.token.type (input or output).",
+    explicit_bucket_boundaries_advisory=_TOKENS,
+)
+MODEL_DURATION: Final = _meter.create_histogram(
+    "gen_ai.client.operation.duration",
+    unit="s",
+    description="Time of one model call.",
+    explicit_bucket_boundaries_advisory=_SECONDS,
+)
+PROMPT_TOKENS: Final = _meter.create_counter(
+    "effmesh.model.prompt_tokens",
+    unit="{token}",
+    description="Prompt tokens sent to model servers.",
+)
+CACHED_TOKENS: Final = _meter.create_counter(
+    "effmesh.model.cached_tokens",
+    unit="{token}",
+    description="Prompt tokens the model server served from its prefix cache; "
+    "divided by effmesh.model.prompt_tokens, the cache hit rate.",
+)
