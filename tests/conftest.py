@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
-
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from observability.sdk import configure
+from observability.sdk import Telemetry, configure
 from observability.settings import TelemetryConfig
 
 # Wall-clock checks are flaky on a loaded 2-core CI machine; the properties are what matter.
@@ -55,6 +54,12 @@ def spans() -> InMemorySpanExporter:
     """The session's in-memory span exporter, emptied first."""
     _SPANS.clear()
     return _SPANS
+
+
+@pytest.fixture(scope="session")
+def telemetry() -> Telemetry:
+    """What the session installed; ``telemetry.prometheus`` renders ``/metrics``."""
+    return TELEMETRY
 
 
 @pytest.fixture
