@@ -2,6 +2,10 @@
 same A2A call made directly, in the same run; plus MCP over WebSocket against a bare
 ``websockets`` echo server.
 
+Tracing overhead: the same hop through a second gateway that records every span to its
+JSON-lines trace file (the default ``[telemetry]``), against the first, which records none
+(``exporters = []``), in the same interleaved rounds.
+
 Each server runs in its own process (``effmesh serve``, or ``benchmarks.floor``), as users
 run them; the clients run here. Rounds alternate between the paths so all see the same
 machine state. The floor is the official MCP client calling a server that does no work at
@@ -44,11 +48,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+UNTRACED = "[telemetry]\nexporters = []\n"
+TRACED = '[telemetry]\nexporters = ["file"]\n'
+
+
 @contextmanager
-def gateway(config: str) -> Iterator[str]:
+def gateway(config: str, telemetry: str = UNTRACED) -> Iterator[str]:
     port = _free_port()
+    data = tempfile.mkdtemp(prefix="effmesh-bench-")
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-        f.write(f"[gateway]\nport = {port}\nrate_per_minute = 0\n{config}")
+        f.write(
+            f'[gateway]\nport = {port}\nrate_per_minute = 0\ndata_dir = "{data}"\n'
+            f"{telemetry}{config}"
+        )
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--config", f.name],
         stdout=subprocess.DEVNULL,
@@ -107,9 +119,10 @@ async def _timed(call: Callable[[], Awaitable[Any]], n: int, out: list[float]) -
         out.append((time.perf_counter() - t0) * 1000)
 
 
-async def hop(upstream: str, through: str, floor_url: str) -> dict[str, Any]:
+async def hop(upstream: str, through: str, traced: str, floor_url: str) -> dict[str, Any]:
     direct: list[float] = []
     via: list[float] = []
+    via_traced: list[float] = []
     local: list[float] = []
     bare: list[float] = []
     request = pb.SendMessageRequest(
@@ -127,11 +140,15 @@ async def hop(upstream: str, through: str, floor_url: str) -> dict[str, Any]:
     async with (
         a2a_client,
         Client(f"{through}/mcp") as mcp_client,
+        Client(f"{traced}/mcp") as traced_client,
         Client(floor_url) as floor_client,
     ):
 
         async def via_call() -> None:
             await mcp_client.call_tool("up.echo", {"text": "ping"})
+
+        async def traced_call() -> None:
+            await traced_client.call_tool("up.echo", {"text": "ping"})
 
         async def local_call() -> None:
             await mcp_client.call_tool("echo.echo", {"text": "ping"})
@@ -142,6 +159,7 @@ async def hop(upstream: str, through: str, floor_url: str) -> dict[str, Any]:
         paths = {
             "direct_a2a": (a2a_call, direct),
             "mcp_via_gateway_to_a2a": (via_call, via),
+            "mcp_via_traced_gateway_to_a2a": (traced_call, via_traced),
             "mcp_to_gateway_local_echo": (local_call, local),
             "mcp_to_idle_server": (floor_call, bare),
         }
@@ -157,6 +175,11 @@ async def hop(upstream: str, through: str, floor_url: str) -> dict[str, Any]:
         result[f"added_{q}_ms"] = round(v[f"{q}_ms"] - d[f"{q}_ms"], 3)
         # What the gateway itself adds: the hop less the MCP client's own round trip.
         result[f"added_beyond_floor_{q}_ms"] = round(result[f"added_{q}_ms"] - f[f"{q}_ms"], 3)
+    t = result["mcp_via_traced_gateway_to_a2a"]
+    for q in ("p50", "p99"):
+        # Tracing's cost, as a share of the whole traced call and of what the hop adds.
+        result[f"tracing_overhead_{q}"] = round(t[f"{q}_ms"] / v[f"{q}_ms"] - 1, 4)
+        result[f"tracing_added_{q}_ms"] = round(t[f"{q}_ms"] - v[f"{q}_ms"], 3)
     return result
 
 
@@ -242,12 +265,16 @@ def table(result: dict[str, Any]) -> str:
         "| --- | ---: | ---: |",
         row("A2A client -> A2A echo agent (direct)", "direct_a2a"),
         row("MCP client -> effmesh -> A2A echo agent", "mcp_via_gateway_to_a2a"),
+        row("the same, every span written to the trace file", "mcp_via_traced_gateway_to_a2a"),
         row("MCP client -> effmesh (in-process echo)", "mcp_to_gateway_local_echo"),
         row("MCP client -> a server that does no work (floor)", "mcp_to_idle_server"),
         f"| **added by the hop** (target: 1 / 5) | **{h['added_p50_ms']}** |"
         f" **{h['added_p99_ms']}** |",
         f"| added beyond the MCP client's own floor | {h['added_beyond_floor_p50_ms']} |"
         f" {h['added_beyond_floor_p99_ms']} |",
+        f"| **tracing overhead** on the hop (target: 10%) |"
+        f" **{h['tracing_overhead_p50']:+.1%}** ({h['tracing_added_p50_ms']:+.3f} ms) |"
+        f" {h['tracing_overhead_p99']:+.1%} ({h['tracing_added_p99_ms']:+.3f} ms) |",
         "",
         f"MCP over `/mcp/ws`, one call at a time with a raw `websockets` client:"
         f" {w['mcp_ws_calls_per_s']} tool calls/s against a bare `websockets` echo server in"
@@ -266,10 +293,16 @@ def main() -> None:
             f'[[agents]]\nname = "echo"\nkind = "echo"\n[[agents]]\nname = "up"\n'
             f'kind = "a2a"\nurl = "{upstream}/a2a/echo"\n'
         )
-        with gateway(agents) as through, floor("mcp") as idle, floor("ws") as echo:
+        with (
+            gateway(agents) as through,
+            gateway(agents, TRACED) as traced,
+            floor("mcp") as idle,
+            floor("ws") as echo,
+        ):
+            idle_url = f"http://127.0.0.1:{idle}/mcp"
             result = {
                 "benchmark": "hop",
-                "hop": asyncio.run(hop(upstream, through, f"http://127.0.0.1:{idle}/mcp")),
+                "hop": asyncio.run(hop(upstream, through, traced, idle_url)),
                 "websocket": asyncio.run(websocket_throughput(through, echo)),
             }
     report.publish(args, "hop", result, table)
