@@ -46,7 +46,7 @@ from observability import tracefile, tracing
 from observability.genai import ModelCall
 from observability.jsonlines import JsonLinesSpanExporter
 from observability.settings import InvalidSetting, TelemetryConfig, parse
-from tests.servers import running
+from tests.servers import behind_remotes, running
 from tests.test_gateway_mesh import PeerThread
 
 pytestmark = pytest.mark.anyio
@@ -256,6 +256,53 @@ async def test_a_dial_in_agent_continues_the_trace_over_the_mesh_socket(
     assert served.parent is not None
     assert served.parent.span_id == call.context.span_id
     assert served.kind is trace.SpanKind.SERVER
+
+
+@pytest.fixture(scope="module")
+def behind() -> Iterator[str]:
+    with behind_remotes(EchoAgent()) as url:
+        yield url
+
+
+@pytest.mark.parametrize(
+    ("remote", "served"),
+    [
+        ("up_mcp.echo.echo", "mcp tools/call"),
+        ("up_a2a.echo", "a2a message"),
+        ("up_acp.echo.echo", "acp runs/create"),
+    ],
+)
+async def test_remote_agents_of_every_protocol_continue_the_trace_upstream(
+    behind: str, spans: InMemorySpanExporter, remote: str, served: str
+) -> None:
+    body = {
+        "agent_name": remote,
+        "mode": "sync",
+        "input": [{"role": "user", "parts": [{"content": "hi"}]}],
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        reply = await http.post(
+            f"{behind}/acp/runs", json=body, headers={"traceparent": TRACEPARENT}
+        )
+    assert reply.json()["status"] == "completed"
+    done = settle(spans, "invoke_agent echo")
+    assert {f"{s.context.trace_id:032x}" for s in done} == {TRACE}
+    remote = remote.split(".")[0]
+    call = one(done, f"invoke_agent {remote}")
+    upstream = one(done, served) if served != "acp runs/create" else None
+    if upstream is None:  # both gateways answer ACP: the upstream's is the later request
+        upstream = max((s for s in done if s.name == served), key=lambda s: s.start_time or 0)
+    by_id = {s.context.span_id: s for s in done}
+    chain = []
+    node = upstream
+    while node.parent is not None and node.parent.span_id in by_id:
+        node = by_id[node.parent.span_id]
+        chain.append(node.name)
+    assert f"invoke_agent {remote}" in chain
+    assert call.parent is not None
+    echo = one(done, "invoke_agent echo")
+    assert echo.parent is not None
+    assert echo.parent.span_id == upstream.context.span_id
 
 
 # --- malformed context -----------------------------------------------------------------
