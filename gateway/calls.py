@@ -84,6 +84,11 @@ async def stream(
         async for item in tracing.carry(ctx, route.agent.run(local, task_id=task_id)):
             outcome = _settled(item) or outcome
             yield item
+    except GeneratorExit:
+        # The caller stopped reading, usually once the call had settled.
+        if outcome == "incomplete":
+            outcome = "closed"
+        raise
     except BaseException as exc:
         outcome = "canceled" if type(exc).__name__ == "CancelledError" else "error"
         tracing.failed(span, exc)

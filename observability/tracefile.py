@@ -151,8 +151,15 @@ def render(roots: Sequence[Node], trace_id: str) -> str:
     body: list[str] = []
     for root in roots:
         body += walk(root, "", True, True, None)
-    starts = [n.record.get("start") or 0 for n in roots]
-    ends = [n.record.get("end") or 0 for n in roots]
-    span = (max(ends) - min(starts)) / 1e9 if roots else 0.0
+    every = [n.record for root in roots for n in _all(root)]
+    starts = [r["start"] for r in every if isinstance(r.get("start"), int)]
+    ends = [r["end"] for r in every if isinstance(r.get("end"), int)]
+    span = (max(ends) - min(starts)) / 1e9 if starts and ends else 0.0
     head = f"trace {trace_id}: {count} spans, {_duration(span)}"
     return "\n".join([head, *body])
+
+
+def _all(node: Node) -> Iterator[Node]:
+    yield node
+    for child in node.children:
+        yield from _all(child)

@@ -102,6 +102,7 @@ def continues_the_caller(s: ReadableSpan) -> None:
 def call_under(done: list[ReadableSpan], request: ReadableSpan, agent: str = "echo") -> None:
     """The agent call is the request span's child, in the same trace."""
     call = one(done, f"invoke_agent {agent}")
+    assert call.attributes["effmesh.outcome"] == "completed"
     assert call.parent is not None
     assert call.parent.span_id == request.context.span_id
     assert call.context.trace_id == request.context.trace_id

@@ -237,6 +237,7 @@ async def test_one_trace_covers_mcp_router_plan_subtasks_model_memory_and_the_fa
     assert parent_of(by_name(mine, "translate canonical -> mcp")) == request.context.span_id
     assert parent_of(router) == request.context.span_id
     assert request.attributes["gen_ai.agent.name"] == "effmesh"
+    assert router.attributes["effmesh.outcome"] == "completed"
 
     # The routing decision and the plan, under the router.
     decision = by_name(mine, "routing decision")
