@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 __all__ = [
     "Context",
@@ -117,19 +117,8 @@ def inbound(
     """
     parent, from_wire = _parent(carrier)
     kind = SpanKind.SERVER if from_wire or not _valid(parent) else SpanKind.INTERNAL
-    with tracer.start_as_current_span(
-        name,
-        parent,
-        kind,
-        attributes=dict(attributes or {}),
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as s:
-        try:
-            yield s
-        except BaseException as exc:
-            failed(s, exc)
-            raise
+    with _as_current(name, parent, kind, attributes) as s:
+        yield s
 
 
 @contextmanager
@@ -141,9 +130,21 @@ def span(
 ) -> Iterator[Span]:
     """A child of the current span, current inside the block; an exception marks it failed
     (by type, never by message) and is re-raised."""
+    with _as_current(name, None, kind, attributes) as s:
+        yield s
+
+
+@contextmanager
+def _as_current(
+    name: str,
+    parent: Context | None,
+    kind: SpanKind,
+    attributes: Mapping[str, Any] | None,
+) -> Iterator[Span]:
     with tracer.start_as_current_span(
         name,
-        kind=kind,
+        parent,
+        kind,
         attributes=dict(attributes or {}),
         record_exception=False,
         set_status_on_exception=False,
@@ -218,8 +219,3 @@ def inject_headers(headers: dict[str, str]) -> dict[str, str]:
 
 def _valid(ctx: Context) -> bool:
     return trace.get_current_span(ctx).get_span_context().is_valid
-
-
-def no_span() -> Span:
-    """A span that records nothing (for code paths that may run without a parent)."""
-    return NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)

@@ -65,6 +65,39 @@ MALFORMED = (
 )
 
 
+def acp_run(agent: str = "echo.echo", **metadata: object) -> dict[str, object]:
+    """An ACP RunCreateRequest body, sync, saying "hi"."""
+    body: dict[str, object] = {
+        "agent_name": agent,
+        "mode": "sync",
+        "input": [{"role": "user", "parts": [{"content": "hi"}]}],
+    }
+    if metadata:
+        body["metadata"] = metadata
+    return body
+
+
+def a2a_frame(traceparent: str) -> str:
+    """A2A ``SendMessage`` over ``/a2a/ws`` to the echo agent, with ``traceparent`` in the
+    message metadata."""
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "SendMessage",
+            "params": {
+                "message": {
+                    "messageId": "m1",
+                    "role": "ROLE_USER",
+                    "parts": [{"text": "hi"}],
+                    "metadata": {"traceparent": traceparent},
+                },
+                "metadata": {"effmesh.skill": "echo.echo"},
+            },
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[str]:
     registry = Registry()
@@ -130,12 +163,7 @@ async def test_acp_over_http_continues_the_trace_in_its_headers(
 async def test_acp_run_metadata_carries_the_trace_where_there_are_no_headers(
     gateway: str, spans: InMemorySpanExporter
 ) -> None:
-    body = {
-        "agent_name": "echo.echo",
-        "mode": "sync",
-        "input": [{"role": "user", "parts": [{"content": "hi"}]}],
-        "metadata": {"traceparent": TRACEPARENT},
-    }
+    body = acp_run(traceparent=TRACEPARENT)
     async with httpx.AsyncClient() as http:
         reply = await http.post(f"{gateway}/acp/runs", json=body)
     assert reply.json()["status"] == "completed"
@@ -166,23 +194,9 @@ async def test_a2a_over_http_continues_the_trace_in_message_metadata(
 async def test_a2a_over_websocket_continues_the_trace(
     gateway: str, spans: InMemorySpanExporter
 ) -> None:
-    frame = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "SendMessage",
-        "params": {
-            "message": {
-                "messageId": "m1",
-                "role": "ROLE_USER",
-                "parts": [{"text": "hi"}],
-                "metadata": {"traceparent": TRACEPARENT},
-            },
-            "metadata": {"effmesh.skill": "echo.echo"},
-        },
-    }
     ws_url = gateway.replace("http://", "ws://") + "/a2a/ws"
     async with websockets.connect(ws_url, subprotocols=[websockets.Subprotocol("a2a")]) as ws:
-        await ws.send(json.dumps(frame))
+        await ws.send(a2a_frame(TRACEPARENT))
         reply = json.loads(await ws.recv())
     assert reply["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
     done = settle(spans, "invoke_agent echo")
@@ -194,12 +208,7 @@ async def test_a2a_over_websocket_continues_the_trace(
 async def test_acp_over_websocket_continues_the_trace_in_run_metadata(
     gateway: str, spans: InMemorySpanExporter
 ) -> None:
-    body = {
-        "agent_name": "echo.echo",
-        "mode": "sync",
-        "input": [{"role": "user", "parts": [{"content": "hi"}]}],
-        "metadata": {"traceparent": TRACEPARENT},
-    }
+    body = acp_run(traceparent=TRACEPARENT)
     ws_url = gateway.replace("http://", "ws://") + "/acp/ws"
     async with websockets.connect(ws_url, subprotocols=[websockets.Subprotocol("acp")]) as ws:
         await ws.send(
@@ -238,11 +247,7 @@ async def test_a_dial_in_agent_continues_the_trace_over_the_mesh_socket(
     peer = PeerThread(gateway.replace("http://", "ws://") + "/ws")
     try:
         await asyncio.to_thread(peer.wait_registered)
-        body = {
-            "agent_name": "far.echo",
-            "mode": "sync",
-            "input": [{"role": "user", "parts": [{"content": "from afar"}]}],
-        }
+        body = acp_run("far.echo")
         async with httpx.AsyncClient() as http:
             reply = await http.post(
                 f"{gateway}/acp/runs", json=body, headers={"traceparent": TRACEPARENT}
@@ -276,11 +281,7 @@ def behind() -> Iterator[str]:
 async def test_remote_agents_of_every_protocol_continue_the_trace_upstream(
     behind: str, spans: InMemorySpanExporter, remote: str, served: str
 ) -> None:
-    body = {
-        "agent_name": remote,
-        "mode": "sync",
-        "input": [{"role": "user", "parts": [{"content": "hi"}]}],
-    }
+    body = acp_run(remote)
     async with httpx.AsyncClient(timeout=30) as http:
         reply = await http.post(
             f"{behind}/acp/runs", json=body, headers={"traceparent": TRACEPARENT}
@@ -288,7 +289,7 @@ async def test_remote_agents_of_every_protocol_continue_the_trace_upstream(
     assert reply.json()["status"] == "completed"
     done = settle(spans, "invoke_agent echo")
     assert {f"{s.context.trace_id:032x}" for s in done} == {TRACE}
-    remote = remote.split(".")[0]
+    remote = remote.split(".", maxsplit=1)[0]
     call = one(done, f"invoke_agent {remote}")
     upstream = one(done, served) if served != "acp runs/create" else None
     if upstream is None:  # both gateways answer ACP: the upstream's is the later request
@@ -313,33 +314,14 @@ async def test_remote_agents_of_every_protocol_continue_the_trace_upstream(
 async def test_a_malformed_traceparent_is_ignored_and_the_call_still_runs(
     gateway: str, spans: InMemorySpanExporter, bad: str
 ) -> None:
-    body = {
-        "agent_name": "echo.echo",
-        "mode": "sync",
-        "input": [{"role": "user", "parts": [{"content": "hi"}]}],
-        "metadata": {"traceparent": bad, "tracestate": "k=" + "v" * 600},
-    }
+    body = acp_run(traceparent=bad, tracestate="k=" + "v" * 600)
     async with httpx.AsyncClient() as http:
         reply = await http.post(f"{gateway}/acp/runs", json=body)
         assert reply.json()["status"] == "completed"
         assert reply.json()["output"][0]["parts"][0]["content"] == "hi"
         ws_url = gateway.replace("http://", "ws://") + "/a2a/ws"
-        frame = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "SendMessage",
-            "params": {
-                "message": {
-                    "messageId": "m1",
-                    "role": "ROLE_USER",
-                    "parts": [{"text": "hi"}],
-                    "metadata": {"traceparent": bad},
-                },
-                "metadata": {"effmesh.skill": "echo.echo"},
-            },
-        }
         async with websockets.connect(ws_url, subprotocols=[websockets.Subprotocol("a2a")]) as ws:
-            await ws.send(json.dumps(frame))
+            await ws.send(a2a_frame(bad))
             assert "result" in json.loads(await ws.recv())
     done = settle(spans, "invoke_agent echo", count=2)
     for name in ("acp runs/create", "a2a SendMessage"):
@@ -352,12 +334,7 @@ async def test_a_malformed_traceparent_is_ignored_and_the_call_still_runs(
 async def test_a_traceparent_that_is_not_a_string_is_ignored(
     gateway: str, spans: InMemorySpanExporter
 ) -> None:
-    body = {
-        "agent_name": "echo.echo",
-        "mode": "sync",
-        "input": [{"role": "user", "parts": [{"content": "hi"}]}],
-        "metadata": {"traceparent": {"nested": TRACEPARENT}},
-    }
+    body = acp_run(traceparent={"nested": TRACEPARENT})
     async with httpx.AsyncClient() as http:
         reply = await http.post(f"{gateway}/acp/runs", json=body)
     assert reply.json()["status"] == "completed"
@@ -620,11 +597,7 @@ def test_effmesh_serve_exports_spans_over_otlp_http(tmp_path: Path) -> None:
                     time.sleep(0.05)
             run = httpx.post(
                 f"{base}/acp/runs",
-                json={
-                    "agent_name": "echo.echo",
-                    "mode": "sync",
-                    "input": [{"role": "user", "parts": [{"content": "hi"}]}],
-                },
+                json=acp_run(),
                 timeout=10,
             ).json()
             assert run["status"] == "completed"
