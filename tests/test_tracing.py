@@ -5,6 +5,7 @@ content capture, sampling, ``/metrics``, OTLP export from ``effmesh serve``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import os
@@ -14,8 +15,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import grpc
 import httpx
 import pytest
 import websockets
@@ -26,7 +30,11 @@ from acp_sdk.models import Message as ACPMessage
 from acp_sdk.models import MessagePart
 from mcp import Client as MCPClient
 from opentelemetry import trace
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -535,12 +543,21 @@ async def test_metrics_are_404_when_off_and_behind_the_token_when_on(
 
 
 class Collector:
-    """An OTLP/HTTP endpoint that decodes what it receives (the protobuf encoding)."""
+    """An OTLP endpoint, over HTTP (protobuf bodies) or gRPC, that decodes what it receives."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
         self.services: set[str] = set()
         self.got = threading.Event()
+
+    def take(self, message: ExportTraceServiceRequest) -> None:
+        for resource in message.resource_spans:
+            for attr in resource.resource.attributes:
+                if attr.key == "service.name":
+                    self.services.add(attr.value.string_value)
+            for scope in resource.scope_spans:
+                self.names += [s.name for s in scope.spans]
+        self.got.set()
 
     def app(self) -> Starlette:
         async def traces(request: Request) -> Response:
@@ -549,13 +566,7 @@ class Collector:
                 body = gzip.decompress(body)
             message = ExportTraceServiceRequest()
             message.ParseFromString(body)
-            for resource in message.resource_spans:
-                for attr in resource.resource.attributes:
-                    if attr.key == "service.name":
-                        self.services.add(attr.value.string_value)
-                for scope in resource.scope_spans:
-                    self.names += [s.name for s in scope.spans]
-            self.got.set()
+            self.take(message)
             return Response(b"", 200, media_type="application/x-protobuf")
 
         async def metrics(request: Request) -> Response:
@@ -568,18 +579,50 @@ class Collector:
             ]
         )
 
+    @contextlib.contextmanager
+    def grpc(self) -> Iterator[str]:
+        collector = self
 
-def test_effmesh_serve_exports_spans_over_otlp_http(tmp_path: Path) -> None:
+        class Traces(trace_grpc.TraceServiceServicer):
+            def Export(
+                self, request: ExportTraceServiceRequest, context: object
+            ) -> ExportTraceServiceResponse:
+                collector.take(request)
+                return ExportTraceServiceResponse()
+
+        server = grpc.server(ThreadPoolExecutor(2))
+        trace_grpc.add_TraceServiceServicer_to_server(Traces(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.stop(None)
+
+
+@contextlib.contextmanager
+def exporting(kind: str, collector: Collector) -> Iterator[str]:
+    """The ``[telemetry]`` lines for exporter ``kind``, with its collector running."""
+    if kind == "otlp-http":
+        with running(lambda base: collector.app()) as endpoint:
+            yield f'exporters = ["otlp-http"]\notlp_endpoint = "{endpoint}"\n'
+    elif kind == "otlp-grpc":
+        with collector.grpc() as endpoint:
+            yield f'exporters = ["otlp-grpc"]\notlp_endpoint = "{endpoint}"\n'
+    else:
+        yield 'exporters = ["console"]\n'
+
+
+@pytest.mark.parametrize("kind", ["otlp-http", "otlp-grpc", "console"])
+def test_effmesh_serve_exports_spans_where_it_is_told(tmp_path: Path, kind: str) -> None:
     collector = Collector()
-    with running(lambda base: collector.app()) as endpoint:
+    with exporting(kind, collector) as lines:
         port = free_port()
         config = tmp_path / "effmesh.toml"
         config.write_text(
             f'[gateway]\nport = {port}\ndata_dir = "{tmp_path}"\nrate_per_minute = 0\n'
-            "health_interval_seconds = 0\n"
-            f'[telemetry]\nexporters = ["otlp-http"]\notlp_endpoint = "{endpoint}"\n'
-            'service_name = "gw-otlp"\n[routing]\nenabled = false\n'
-            '[[agents]]\nname = "echo"\nkind = "echo"\n'
+            f'health_interval_seconds = 0\n[telemetry]\n{lines}service_name = "gw-{kind}"\n'
+            '[routing]\nenabled = false\n[[agents]]\nname = "echo"\nkind = "echo"\n'
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("EFFMESH_", "OTEL_"))}
         process = subprocess.Popen(
@@ -595,17 +638,35 @@ def test_effmesh_serve_exports_spans_over_otlp_http(tmp_path: Path) -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.05)
-            run = httpx.post(
-                f"{base}/acp/runs",
-                json=acp_run(),
-                timeout=10,
-            ).json()
+            run = httpx.post(f"{base}/acp/runs", json=acp_run(), timeout=10).json()
             assert run["status"] == "completed"
         finally:
             process.send_signal(signal.SIGTERM)
             _, err = process.communicate(timeout=30)
-        assert process.returncode == 0, err.decode(errors="replace")
+        stderr = err.decode(errors="replace")
+        assert process.returncode == 0, stderr
+        if kind == "console":
+            printed = _objects(stderr)
+            collector.names += [p["name"] for p in printed]
+            collector.services |= {p["resource"]["attributes"]["service.name"] for p in printed}
+            collector.got.set()
         assert collector.got.wait(10)
     assert "acp runs/create" in collector.names
     assert "invoke_agent echo" in collector.names
-    assert collector.services == {"gw-otlp"}
+    assert collector.services == {f"gw-{kind}"}
+
+
+def _objects(text: str) -> list[dict[str, Any]]:
+    """The JSON objects the console exporter printed (one indented object per span)."""
+    decoder = json.JSONDecoder()
+    out: list[dict[str, Any]] = []
+    i = 0
+    while (i := text.find("{\n", i)) != -1:
+        try:
+            value, i = decoder.raw_decode(text, i)
+        except ValueError:
+            i += 1
+            continue
+        if isinstance(value, dict) and "name" in value:
+            out.append(value)
+    return out
