@@ -88,6 +88,7 @@ class ModelCall:
         metrics.TOKENS.record(output_tokens, {**labels, "gen_ai.token.type": "output"})
         metrics.PROMPT_TOKENS.add(input_tokens, labels)
         metrics.CACHED_TOKENS.add(cached_tokens, labels)
+        metrics.CACHE_HITS.add(input_tokens, cached_tokens, labels)
         self._end(None)
 
     def fail(self, exc: BaseException) -> None:

@@ -9,14 +9,18 @@ Prometheus sees dots as underscores and gets unit suffixes, e.g. ``effmesh_reque
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from typing import Final
 
 from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 __all__ = [
     "AGENT_CALLS",
     "AGENT_DURATION",
     "CACHED_TOKENS",
+    "CACHE_HITS",
     "MODEL_DURATION",
     "PROMPT_TOKENS",
     "REQUESTS",
@@ -84,4 +88,34 @@ CACHED_TOKENS: Final = _meter.create_counter(
     unit="{token}",
     description="Prompt tokens the model server served from its prefix cache; "
     "divided by effmesh.model.prompt_tokens, the cache hit rate.",
+)
+
+
+
+class _CacheHits:
+    """Prompt and cached tokens per model since start, for the hit-rate gauge."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals: dict[tuple[tuple[str, str], ...], list[int]] = {}
+
+    def add(self, prompt: int, cached: int, labels: dict[str, str]) -> None:
+        key = tuple(sorted(labels.items()))
+        with self._lock:
+            totals = self._totals.setdefault(key, [0, 0])
+            totals[0] += prompt
+            totals[1] += cached
+
+    def observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            rows = [(dict(k), p, c) for k, (p, c) in self._totals.items() if p > 0]
+        return [Observation(c / p, labels) for labels, p, c in rows]
+
+
+CACHE_HITS: Final = _CacheHits()
+_meter.create_observable_gauge(
+    "effmesh.model.cache_hit_ratio",
+    callbacks=[CACHE_HITS.observe],
+    unit="1",
+    description="Share of prompt tokens served from the model server's prefix cache since start.",
 )
