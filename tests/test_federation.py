@@ -20,6 +20,7 @@ import httpx
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agents.echo import EchoAgent
 from gateway.app import create_app
@@ -50,6 +51,9 @@ def a2a_agents(url: str, *names: str) -> str:
     return "".join(
         f'[[agents]]\nname = "{n}"\nkind = "a2a"\nurl = "{url}/a2a/{n}"\n' for n in names
     )
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def echo_agent(name: str) -> str:
@@ -86,6 +90,7 @@ def line(
 
 def test_an_mcp_client_on_a_calls_an_a2a_agent_on_c_through_b(
     line: tuple[GatewayProcess, GatewayProcess, GatewayProcess],
+    spans: InMemorySpanExporter,
 ) -> None:
     a, b, c = line
     assert a.status()["origins"]["c"]["path"] == ["c", "b"]
@@ -102,9 +107,20 @@ def test_an_mcp_client_on_a_calls_an_a2a_agent_on_c_through_b(
             "mode": "sync",
             "input": [{"role": "user", "parts": [{"content": "acp too"}]}],
         },
+        headers={"traceparent": TRACEPARENT},
         timeout=10,
     ).json()
     assert run["output"][0]["parts"][0]["content"] == "acp too"
+    # The caller's trace crossed A, B and C (three processes, two federation links) to the
+    # A2A server here, which continued it under C's call span.
+    until(
+        lambda: any(s.name == "a2a message" for s in spans.get_finished_spans()),
+        what="the A2A server's span to end",
+    )
+    served = [s for s in spans.get_finished_spans() if s.name == "a2a message"]
+    assert f"{served[-1].context.trace_id:032x}" == TRACEPARENT[3:35]
+    assert served[-1].parent is not None
+    assert served[-1].parent.is_remote
     assert b.status()["counters"]["runs_forwarded"] == 3
     assert c.status()["counters"]["runs_served"] == 3
 
