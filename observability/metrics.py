@@ -91,7 +91,6 @@ CACHED_TOKENS: Final = _meter.create_counter(
 )
 
 
-
 class _CacheHits:
     """Prompt and cached tokens per model since start, for the hit-rate gauge."""
 
