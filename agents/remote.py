@@ -59,20 +59,43 @@ class _Remote:
 
 
 class RemoteMCPAgent(_Remote):
-    """An MCP server reached over streamable HTTP; each of its tools is one skill."""
+    """An MCP server reached over streamable HTTP; each of its tools is one skill.
+
+    Calls share one pooled HTTP client per event loop (building a client costs milliseconds,
+    mostly its TLS context); each call is its own MCP session on it.
+    """
+
+    def __init__(
+        self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
+    ) -> None:
+        super().__init__(name, url, timeout=timeout, headers=headers)
+        self._pool: tuple[asyncio.AbstractEventLoop, httpx2.AsyncClient] | None = None
+
+    def _pooled(self) -> httpx2.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._pool[0] is not loop:
+            self._pool = (loop, httpx2.AsyncClient(headers=self.headers, timeout=self.timeout))
+        return self._pool[1]
+
+    async def close(self) -> None:
+        if self._pool is not None and self._pool[0] is asyncio.get_running_loop():
+            await self._pool[1].aclose()
+        self._pool = None
 
     @contextlib.asynccontextmanager
-    async def _client(self) -> AsyncIterator[MCPClient]:
-        # A client passed in is the caller's to close.
-        async with (
-            httpx2.AsyncClient(headers=self.headers, timeout=self.timeout) as http,
-            MCPClient(streamable_http_client(self.url, http_client=http)) as client,
-        ):
+    async def _client(self, http: httpx2.AsyncClient | None = None) -> AsyncIterator[MCPClient]:
+        # The HTTP client is not the MCP client's to close: it is the pool's, or the caller's.
+        transport = streamable_http_client(self.url, http_client=http or self._pooled())
+        async with MCPClient(transport) as client:
             yield client
 
     async def connect(self) -> None:
         try:
-            async with self._client() as client:
+            # Its own client: connect() may run on a loop that ends before calls begin.
+            async with (
+                httpx2.AsyncClient(headers=self.headers, timeout=self.timeout) as http,
+                self._client(http) as client,
+            ):
                 listed = await client.list_tools()
         except (OSError, httpx2.HTTPError, MCPError, ExceptionGroup) as exc:
             # The SDK's task group wraps transport failures in an ExceptionGroup.
@@ -134,7 +157,7 @@ class RemoteMCPStdioAgent(RemoteMCPAgent):
         self.command = tuple(command)
 
     @contextlib.asynccontextmanager
-    async def _client(self) -> AsyncIterator[MCPClient]:
+    async def _client(self, http: httpx2.AsyncClient | None = None) -> AsyncIterator[MCPClient]:
         params = StdioServerParameters(command=self.command[0], args=list(self.command[1:]))
         async with MCPClient(params) as client:
             yield client
@@ -266,7 +289,25 @@ class RemoteA2AAgent(_Remote):
 
 
 class RemoteACPAgent(_Remote):
-    """An ACP server by its base URL; each ACP agent there is one skill."""
+    """An ACP server by its base URL; each ACP agent there is one skill. Calls share one
+    pooled HTTP client per event loop."""
+
+    def __init__(
+        self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
+    ) -> None:
+        super().__init__(name, url, timeout=timeout, headers=headers)
+        self._pool: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+
+    def _pooled(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._pool[0] is not loop:
+            self._pool = (loop, httpx.AsyncClient(timeout=self.timeout))
+        return self._pool[1]
+
+    async def close(self) -> None:
+        if self._pool is not None and self._pool[0] is asyncio.get_running_loop():
+            await self._pool[1].aclose()
+        self._pool = None
 
     async def connect(self) -> None:
         try:
@@ -285,24 +326,24 @@ class RemoteACPAgent(_Remote):
         body, trace = acp.encode_invocation(replace(invocation, mode="stream", progress_token=None))
         headers = {**self.headers, **trace, "Content-Type": "application/json"}
         run_id: str | None = None
-        async with httpx.AsyncClient(timeout=self.timeout) as http:
-            try:
-                async with http.stream(
-                    "POST", f"{self.url}/runs", content=_json.dumps(body), headers=headers
-                ) as response:
-                    if response.status_code >= 400:
-                        raw = await response.aread()
-                        raise acp.decode_error(response.status_code, _json.loads(raw))
-                    run_id = response.headers.get("Run-ID")
-                    async for line in response.aiter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        for_this = acp.decode_stream_item(_json.loads(line[5:]), run_id=run_id)
-                        yield for_this
-            except asyncio.CancelledError:
-                if run_id:
-                    with contextlib.suppress(httpx.HTTPError):
-                        await http.post(f"{self.url}/runs/{run_id}/cancel", headers=self.headers)
-                raise
-            except httpx.HTTPError as exc:
-                raise UpstreamUnavailable(f"ACP agent {self.name!r} is unreachable") from exc
+        http = self._pooled()
+        try:
+            async with http.stream(
+                "POST", f"{self.url}/runs", content=_json.dumps(body), headers=headers
+            ) as response:
+                if response.status_code >= 400:
+                    raw = await response.aread()
+                    raise acp.decode_error(response.status_code, _json.loads(raw))
+                run_id = response.headers.get("Run-ID")
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    for_this = acp.decode_stream_item(_json.loads(line[5:]), run_id=run_id)
+                    yield for_this
+        except asyncio.CancelledError:
+            if run_id:
+                with contextlib.suppress(httpx.HTTPError):
+                    await http.post(f"{self.url}/runs/{run_id}/cancel", headers=self.headers)
+            raise
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"ACP agent {self.name!r} is unreachable") from exc

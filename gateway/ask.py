@@ -460,8 +460,11 @@ async def remote_items(
     base = f"{url.rstrip('/')}/acp"
     # Named by its URL: that is what its errors ("ACP agent ... is unreachable") should show.
     agent = RemoteACPAgent(base, base, timeout=RUN_SECONDS, headers=_auth(token))
-    async for item in agent.run(invocation, task_id=calls.new_task_id()):
-        yield item
+    try:
+        async for item in agent.run(invocation, task_id=calls.new_task_id()):
+            yield item
+    finally:
+        await agent.close()
 
 
 async def local_items(

@@ -76,8 +76,7 @@ async def stream(
     # The call's own span travels on: remote agents put it on the wire, so the next process
     # continues this trace under it.
     local = traced(local, ctx)
-    labels = {"gen_ai.agent.name": agent, "effmesh.skill": route.skill.name}
-    metrics.TASKS_ACTIVE.add(1, labels)
+    metrics.TASKS_ACTIVE.add(agent, route.skill.name, 1)
     began = time.perf_counter()
     outcome = "incomplete"
     try:
@@ -94,9 +93,15 @@ async def stream(
         tracing.failed(span, exc)
         raise
     finally:
-        metrics.TASKS_ACTIVE.add(-1, labels)
-        metrics.AGENT_CALLS.add(1, {**labels, "effmesh.outcome": outcome})
-        metrics.AGENT_DURATION.record(time.perf_counter() - began, labels)
+        metrics.TASKS_ACTIVE.add(agent, route.skill.name, -1)
+        metrics.AGENT_DURATION.record(
+            time.perf_counter() - began,
+            {
+                "gen_ai.agent.name": agent,
+                "effmesh.skill": route.skill.name,
+                "effmesh.outcome": outcome,
+            },
+        )
         span.set_attribute("effmesh.outcome", outcome)
         span.end()
 

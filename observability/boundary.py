@@ -44,7 +44,7 @@ def request(
     attributes: Mapping[str, Any] | None = None,
 ) -> Iterator[Request]:
     """A request's span (current inside the block, continuing ``carrier``'s trace) and its
-    count and latency in ``effmesh.requests`` / ``effmesh.request.duration``."""
+    latency, by outcome, in ``effmesh.request.duration``."""
     began = time.perf_counter()
     method = method[:64]
     attrs = {"effmesh.protocol": protocol, "effmesh.method": method, **(attributes or {})}
@@ -56,8 +56,11 @@ def request(
             req.outcome = "error"
             raise
         finally:
-            labels = {"effmesh.protocol": protocol, "gen_ai.agent.name": req.agent}
-            metrics.REQUESTS.add(1, {**labels, "effmesh.outcome": req.outcome})
+            labels = {
+                "effmesh.protocol": protocol,
+                "gen_ai.agent.name": req.agent,
+                "effmesh.outcome": req.outcome,
+            }
             metrics.REQUEST_DURATION.record(time.perf_counter() - began, labels)
 
 

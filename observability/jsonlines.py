@@ -10,13 +10,13 @@ SDK code: only ``observability.sdk`` imports this module.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -52,13 +52,13 @@ class JsonLinesSpanExporter(SpanExporter):
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        lines = "".join(
-            json.dumps(span_record(s), separators=(",", ":"), default=str) + "\n" for s in spans
-        )
+        # orjson: the batch is written on the exporter's thread while holding the GIL, so
+        # a faster encoder is a shorter stall of the gateway's event loop.
+        lines = b"".join(orjson.dumps(span_record(s), default=str) + b"\n" for s in spans)
         try:
             with self._lock:
                 self._roll()
-                with self.path.open("a", encoding="utf-8") as f:
+                with self.path.open("ab") as f:
                     f.write(lines)
         except OSError:
             return SpanExportResult.FAILURE

@@ -3,8 +3,8 @@
 Names follow the OpenTelemetry semantic conventions where one exists (``gen_ai.client.*``);
 the rest are ``effmesh.*``. With no SDK installed, recording is a no-op.
 
-Prometheus sees dots as underscores and gets unit suffixes, e.g. ``effmesh_requests_total``,
-``effmesh_request_duration_seconds``, ``gen_ai_client_token_usage``.
+Prometheus sees dots as underscores and gets unit suffixes, e.g.
+``effmesh_request_duration_seconds_count``, ``gen_ai_client_token_usage``.
 """
 
 from __future__ import annotations
@@ -17,13 +17,11 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 __all__ = [
-    "AGENT_CALLS",
     "AGENT_DURATION",
     "CACHED_TOKENS",
     "CACHE_HITS",
     "MODEL_DURATION",
     "PROMPT_TOKENS",
-    "REQUESTS",
     "REQUEST_DURATION",
     "TASKS_ACTIVE",
     "TOKENS",
@@ -39,30 +37,48 @@ _SECONDS: Final = (
 )  # fmt: skip
 _TOKENS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
 
-REQUESTS: Final = _meter.create_counter(
-    "effmesh.requests",
-    unit="{request}",
-    description="Requests received, by protocol, agent and outcome.",
-)
+# Each call records into one histogram: its _count is the number of calls, by outcome.
 REQUEST_DURATION: Final = _meter.create_histogram(
     "effmesh.request.duration",
     unit="s",
-    description="Time from a request's arrival to its answer, by protocol and agent.",
+    description="Requests received and the time to answer each, by protocol, agent and "
+    "outcome (the _count series counts requests).",
     explicit_bucket_boundaries_advisory=_SECONDS,
-)
-AGENT_CALLS: Final = _meter.create_counter(
-    "effmesh.agent.calls",
-    unit="{call}",
-    description="Calls of an agent's skill, from any caller (subtasks included), by outcome.",
 )
 AGENT_DURATION: Final = _meter.create_histogram(
     "effmesh.agent.duration",
     unit="s",
-    description="Time an agent's skill took to settle.",
+    description="Calls of an agent's skill from any caller (subtasks included) and the time "
+    "each took to settle, by outcome.",
     explicit_bucket_boundaries_advisory=_SECONDS,
 )
-TASKS_ACTIVE: Final = _meter.create_up_down_counter(
+
+
+class _Running:
+    """Agent calls running now, counted in a plain table and read only when scraped, so a
+    call pays a dictionary update rather than two metric measurements."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._now: dict[tuple[str, str], int] = {}
+
+    def add(self, agent: str, skill: str, delta: int) -> None:
+        with self._lock:
+            self._now[agent, skill] = self._now.get((agent, skill), 0) + delta
+
+    def observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            rows = list(self._now.items())
+        return [
+            Observation(n, {"gen_ai.agent.name": agent, "effmesh.skill": skill})
+            for (agent, skill), n in rows
+        ]
+
+
+TASKS_ACTIVE: Final = _Running()
+_meter.create_observable_up_down_counter(
     "effmesh.tasks.active",
+    callbacks=[TASKS_ACTIVE.observe],
     unit="{task}",
     description="Agent calls running now.",
 )

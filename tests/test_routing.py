@@ -562,7 +562,8 @@ async def test_canceling_a_run_cancels_subtasks_on_remote_agents_through_their_p
     with running(lambda base: create_app(upstream, base_url=base)) as up:
         registry = Registry()
         far_a2a = RemoteA2AAgent("far_a2a", f"{up}/a2a/gate")
-        for remote in (far_a2a, RemoteACPAgent("far_acp", f"{up}/acp")):
+        far_acp = RemoteACPAgent("far_acp", f"{up}/acp")
+        for remote in (far_a2a, far_acp):
             await remote.connect()
             registry.add(remote)
         router_for(registry, twin_url, skills=("far_a2a.hold", "far_acp.gate.hold"))
@@ -597,4 +598,5 @@ async def test_canceling_a_run_cancels_subtasks_on_remote_agents_through_their_p
                 break
             await asyncio.sleep(0.01)
         await far_a2a.close()
+        await far_acp.close()
         assert sorted(gate.canceled) == ["hold over a2a", "hold over acp"]

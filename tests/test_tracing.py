@@ -539,7 +539,7 @@ async def test_metrics_are_404_when_off_and_behind_the_token_when_on(
             assert (await http.get(f"{url}/metrics")).status_code == 401
             ok = await http.get(f"{url}/metrics", headers={"Authorization": "Bearer metrics-token"})
     assert ok.status_code == 200
-    assert "# TYPE effmesh_requests_total counter" in ok.text
+    assert "# TYPE effmesh_request_duration_seconds histogram" in ok.text
 
 
 class Collector:

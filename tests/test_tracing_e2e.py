@@ -347,10 +347,22 @@ async def test_metrics_count_requests_agents_and_model_tokens(near: str) -> None
         return sum(found)
 
     assert (
-        value("effmesh_requests_total", 'effmesh_protocol="mcp"', 'gen_ai_agent_name="summarizer"')
+        value(
+            "effmesh_request_duration_seconds_count",
+            'effmesh_protocol="mcp"',
+            'gen_ai_agent_name="summarizer"',
+            'effmesh_outcome="ok"',
+        )
         >= 1
     )
-    assert value("effmesh_agent_calls_total", 'gen_ai_agent_name="summarizer"') >= 1
+    assert (
+        value(
+            "effmesh_agent_duration_seconds_count",
+            'gen_ai_agent_name="summarizer"',
+            'effmesh_outcome="completed"',
+        )
+        >= 1
+    )
     assert value("effmesh_request_duration_seconds_count", 'effmesh_protocol="mcp"') >= 1
     assert value("gen_ai_client_token_usage", "_count", 'gen_ai_token_type="input"') >= 1
     assert value("effmesh_model_prompt_tokens_total") > 0
