@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint install clean
+.PHONY: run test bench bench-peers lint install clean
 
 install: $(STAMP)
 
@@ -34,6 +34,13 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.memory --out benchmarks/results/memory.json --readme README.md
 	$(BIN)/python -m benchmarks.federation --out benchmarks/results/federation.json --readme README.md
 	$(BIN)/python -m benchmarks.routing --out benchmarks/results/routing.json --readme README.md
+
+# Side by side with what users would pick instead (agent frameworks, MCP gateways); each peer
+# is installed from PyPI into its own venv under .cache/peers. Not part of `make test`.
+bench-peers: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.peers.gateways --out benchmarks/results/peers_gateways.json --readme README.md
+	$(BIN)/python -m benchmarks.peers.frameworks --out benchmarks/results/peers_frameworks.json --readme README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
