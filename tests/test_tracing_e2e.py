@@ -367,5 +367,11 @@ async def test_metrics_count_requests_agents_and_model_tokens(near: str) -> None
     assert value("gen_ai_client_token_usage", "_count", 'gen_ai_token_type="input"') >= 1
     assert value("effmesh_model_prompt_tokens_total") > 0
     assert value("effmesh_model_cached_tokens_total") >= 0
-    assert 0.0 <= value("effmesh_model_cache_hit_ratio") <= 1.0
+    ratios = [
+        float(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line.startswith("effmesh_model_cache_hit_ratio{") and MODEL_ALIAS in line
+    ]
+    assert len(ratios) == 1  # one per model
+    assert 0.0 <= ratios[0] <= 1.0
     assert "effmesh_tasks_active" in text
