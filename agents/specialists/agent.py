@@ -19,6 +19,7 @@ arguments and result, and the model's token usage (cached prompt tokens included
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,9 @@ class SpecialistSpec:
     max_steps: int = 3
     max_tokens: int = 256
     temperature: float = 0.0
+    optimize: bool = True
+    """False: every tool in full JSON form and the whole history, as a plain agent sends them
+    (the baseline the benchmarks compare the optimizer with)."""
 
 
 @dataclass(slots=True)
@@ -157,16 +161,19 @@ class SpecialistAgent:
             Turn("user" if m.role == "user" else "assistant", _text(m, limit=False))
             for m in invocation.history
         ]
-        # Embedding the request is CPU work: keep it off the event loop.
-        plan = await asyncio.to_thread(
-            optimize,
-            request,
-            available,
-            history,
-            self.spec.tier,
-            self.index,
-            pinned=(forced,) if forced else (),
-        )
+        if self.spec.optimize:
+            # Embedding the request is CPU work: keep it off the event loop.
+            plan = await asyncio.to_thread(
+                optimize,
+                request,
+                available,
+                history,
+                self.spec.tier,
+                self.index,
+                pinned=(forced,) if forced else (),
+            )
+        else:
+            plan = unoptimized(available, history)
         scope = invocation.metadata.get(SCOPE_KEY)
         scope = scope if isinstance(scope, str) else ANONYMOUS
         memories: list[str] = []
@@ -300,6 +307,23 @@ def _text(message: Message, *, limit: bool = True) -> str:
     if limit and len(text) > MAX_REQUEST_CHARS:
         raise InvalidParams(f"the request is longer than {MAX_REQUEST_CHARS} characters")
     return text
+
+
+def unoptimized(tools: Sequence[ToolInfo], history: Sequence[Turn]) -> Optimized:
+    """Every tool as a JSON function definition (name-sorted) and the history as it is."""
+    ordered = sorted(tools, key=lambda t: t.name)
+    functions = [
+        {
+            "type": "function",
+            "function": {
+                "name": t.name,
+                "description": t.description,
+                "parameters": dict(t.schema),
+            },
+        }
+        for t in ordered
+    ]
+    return Optimized(tuple(ordered), json.dumps(functions, indent=1), tuple(history), 0)
 
 
 STEP_INSTRUCTIONS = (
