@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-CACHE = Path(os.environ.get("EFFMESH_PEERS_CACHE", Path(__file__).resolve().parents[2] / ".cache" / "peers"))
+CACHE = Path(
+    os.environ.get("EFFMESH_PEERS_CACHE", Path(__file__).resolve().parents[2] / ".cache" / "peers")
+)
 
 
 def python_for(version: str) -> str:
