@@ -80,7 +80,10 @@ async def stream(
     began = time.perf_counter()
     outcome = "incomplete"
     try:
-        async for item in tracing.carry(ctx, route.agent.run(local, task_id=task_id)):
+        items = route.agent.run(local, task_id=task_id)
+        if tracing.recording():
+            items = tracing.carry(ctx, items)
+        async for item in items:
             outcome = _settled(item) or outcome
             yield item
     except GeneratorExit:
@@ -123,7 +126,10 @@ _FINAL: Final = frozenset(
 
 def traced(invocation: Invocation, ctx: tracing.Context | None = None) -> Invocation:
     """``invocation`` carrying ``ctx``'s trace context (default: the current one), for a hop
-    that does not pass through :func:`stream`."""
+    that does not pass through :func:`stream`; unchanged when this process records no spans
+    (the caller's context then travels on as it came)."""
+    if not tracing.recording():
+        return invocation
     return replace(invocation, trace=_trace_context(tracing.wire_carrier(ctx)))
 
 

@@ -150,6 +150,7 @@ def configure(
             provider.add_span_processor(processor)
             out.processors.append(processor)
         trace.set_tracer_provider(provider)
+        tracing.enable_recording(True)
         out.tracer_provider = provider
     readers: list[MetricReader] = []
     if cfg.metrics:

@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 __all__ = [
     "Context",
@@ -30,9 +30,11 @@ __all__ = [
     "content_enabled",
     "current",
     "enable_content",
+    "enable_recording",
     "failed",
     "inbound",
     "inject_headers",
+    "recording",
     "span",
     "start",
     "tracer",
@@ -44,6 +46,20 @@ T = TypeVar("T")
 tracer: Final = trace.get_tracer("effmesh", "0.1.0")
 
 _content = False
+_recording = False
+_NOTHING: Final[Span] = NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+
+
+def enable_recording(on: bool) -> None:
+    """Spans are made only once an entry point installed an exporting SDK. Until then the
+    helpers here do nothing at all, not even the API's no-op spans and context switches, and
+    an untraced gateway passes a caller's trace context on unchanged."""
+    global _recording  # noqa: PLW0603 - one process-wide switch, set once at start-up
+    _recording = on
+
+
+def recording() -> bool:
+    return _recording
 
 
 def enable_content(on: bool) -> None:
@@ -98,6 +114,8 @@ def start(
     attributes: Mapping[str, Any] | None = None,
 ) -> tuple[Span, Context]:
     """A started span (not made current) and the context that has it as parent."""
+    if not _recording:
+        return _NOTHING, parent if parent is not None else current()
     s = tracer.start_span(name, parent, kind, attributes=dict(attributes or {}))
     return s, trace.set_span_in_context(s, parent)
 
@@ -115,6 +133,9 @@ def inbound(
     protocol's own place for them; a malformed one is ignored and the span starts a trace.
     Exceptions are marked on the span by type only, and re-raised.
     """
+    if not _recording:
+        yield _NOTHING
+        return
     parent, from_wire = _parent(carrier)
     kind = SpanKind.SERVER if from_wire or not _valid(parent) else SpanKind.INTERNAL
     with _as_current(name, parent, kind, attributes) as s:
@@ -130,6 +151,9 @@ def span(
 ) -> Iterator[Span]:
     """A child of the current span, current inside the block; an exception marks it failed
     (by type, never by message) and is re-raised."""
+    if not _recording:
+        yield _NOTHING
+        return
     with _as_current(name, None, kind, attributes) as s:
         yield s
 

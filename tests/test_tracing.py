@@ -670,3 +670,48 @@ def _objects(text: str) -> list[dict[str, Any]]:
         if isinstance(value, dict) and "name" in value:
             out.append(value)
     return out
+
+
+async def test_an_untraced_gateway_passes_the_callers_context_on_unchanged(
+    spans: InMemorySpanExporter,
+) -> None:
+    from adapters.model import (
+        AgentDescriptor,
+        Invocation,
+        Message,
+        Skill,
+        StreamItem,
+        TextPart,
+        TraceContext,
+    )
+    from gateway import calls
+
+    seen: list[TraceContext | None] = []
+
+    class Recorder:
+        descriptor = AgentDescriptor("rec", (Skill("look", "notes the trace it gets"),))
+
+        async def run(self, invocation: Invocation, *, task_id: str):  # type: ignore[no-untyped-def]
+            seen.append(invocation.trace)
+            yield Message("agent", (TextPart("ok"),))
+
+    registry = Registry()
+    registry.add(Recorder())  # type: ignore[arg-type]
+    route = registry.route("rec.look", None)
+    incoming = TraceContext(TRACEPARENT, "k=v")
+    invocation = Invocation("look", Message("user", (TextPart("hi"),)), trace=incoming)
+
+    async def call() -> list[StreamItem]:
+        return [item async for item in calls.stream(route, invocation, "t", scope="s")]
+
+    tracing.enable_recording(False)
+    try:
+        await call()
+    finally:
+        tracing.enable_recording(True)
+    assert seen[0] == incoming
+    assert spans.get_finished_spans() == ()
+    await call()  # traced: the agent gets its own call span's context to pass on
+    assert seen[1] is not None
+    assert seen[1].traceparent != TRACEPARENT
+    assert spans.get_finished_spans()[-1].name == "invoke_agent rec"
