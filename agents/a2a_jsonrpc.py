@@ -8,7 +8,6 @@ called through the SDK client instead (``agents.remote``).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
@@ -17,6 +16,7 @@ import httpx
 
 from adapters import _json, a2a, jsonrpc
 from adapters.errors import EffmeshError, Timeout, UpstreamUnavailable
+from agents.pool import LoopPool
 
 VERSION_HEADER: Final = "A2A-Version"
 PROTOCOL_VERSION: Final = "1.0"
@@ -36,20 +36,13 @@ class JsonRpcA2A:
             VERSION_HEADER: PROTOCOL_VERSION,
         }
         self._ids = itertools.count(1)
-        self._http: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool = LoopPool(lambda: httpx.AsyncClient(headers=self.headers, timeout=self.timeout))
 
     def _client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._http is None:
-            self._http = httpx.AsyncClient(headers=self.headers, timeout=self.timeout)
-            self._loop = loop
-        return self._http
+        return self._pool.get()
 
     async def close(self) -> None:
-        if self._http is not None and self._loop is asyncio.get_running_loop():
-            await self._http.aclose()
-        self._http = self._loop = None
+        await self._pool.aclose()
 
     def _unavailable(self, what: str = "is unreachable") -> UpstreamUnavailable:
         return UpstreamUnavailable(f"A2A agent {self.name!r} {what}")

@@ -34,6 +34,7 @@ from adapters.a2a import calls as a2a_calls
 from adapters.errors import EffmeshError, InvalidParams, Timeout, UpstreamUnavailable
 from adapters.model import AgentDescriptor, Invocation, Mode, ProgressEvent, StreamItem
 from agents.a2a_jsonrpc import JsonRpcA2A
+from agents.pool import LoopPool
 
 Headers = dict[str, str]
 
@@ -69,23 +70,17 @@ class RemoteMCPAgent(_Remote):
         self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
     ) -> None:
         super().__init__(name, url, timeout=timeout, headers=headers)
-        self._pool: tuple[asyncio.AbstractEventLoop, httpx2.AsyncClient] | None = None
-
-    def _pooled(self) -> httpx2.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._pool is None or self._pool[0] is not loop:
-            self._pool = (loop, httpx2.AsyncClient(headers=self.headers, timeout=self.timeout))
-        return self._pool[1]
+        self._pool = LoopPool(
+            lambda: httpx2.AsyncClient(headers=self.headers, timeout=self.timeout)
+        )
 
     async def close(self) -> None:
-        if self._pool is not None and self._pool[0] is asyncio.get_running_loop():
-            await self._pool[1].aclose()
-        self._pool = None
+        await self._pool.aclose()
 
     @contextlib.asynccontextmanager
     async def _client(self, http: httpx2.AsyncClient | None = None) -> AsyncIterator[MCPClient]:
         # The HTTP client is not the MCP client's to close: it is the pool's, or the caller's.
-        transport = streamable_http_client(self.url, http_client=http or self._pooled())
+        transport = streamable_http_client(self.url, http_client=http or self._pool.get())
         async with MCPClient(transport) as client:
             yield client
 
@@ -296,18 +291,10 @@ class RemoteACPAgent(_Remote):
         self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
     ) -> None:
         super().__init__(name, url, timeout=timeout, headers=headers)
-        self._pool: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
-
-    def _pooled(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._pool is None or self._pool[0] is not loop:
-            self._pool = (loop, httpx.AsyncClient(timeout=self.timeout))
-        return self._pool[1]
+        self._pool = LoopPool(lambda: httpx.AsyncClient(timeout=self.timeout))
 
     async def close(self) -> None:
-        if self._pool is not None and self._pool[0] is asyncio.get_running_loop():
-            await self._pool[1].aclose()
-        self._pool = None
+        await self._pool.aclose()
 
     async def connect(self) -> None:
         try:
@@ -326,7 +313,7 @@ class RemoteACPAgent(_Remote):
         body, trace = acp.encode_invocation(replace(invocation, mode="stream", progress_token=None))
         headers = {**self.headers, **trace, "Content-Type": "application/json"}
         run_id: str | None = None
-        http = self._pooled()
+        http = self._pool.get()
         try:
             async with http.stream(
                 "POST", f"{self.url}/runs", content=_json.dumps(body), headers=headers
