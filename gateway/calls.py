@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 from typing import Final
 
+from adapters import lifecycle
 from adapters.model import (
     Invocation,
     Message,
     StatusEvent,
     StreamItem,
     Task,
-    TaskState,
     TraceContext,
 )
 from agents.memory.scope import SCOPE_KEY, scope_for
@@ -92,7 +93,7 @@ async def stream(
             outcome = "closed"
         raise
     except BaseException as exc:
-        outcome = "canceled" if type(exc).__name__ == "CancelledError" else "error"
+        outcome = "canceled" if isinstance(exc, asyncio.CancelledError) else "error"
         tracing.failed(span, exc)
         raise
     finally:
@@ -113,15 +114,11 @@ def _settled(item: StreamItem) -> str | None:
     """The outcome an item settles the call with (a task state's value, or "message")."""
     if isinstance(item, Message):
         return "message"
-    if isinstance(item, Task | StatusEvent) and item.state in _FINAL:
+    if isinstance(item, Task | StatusEvent) and (
+        lifecycle.is_terminal(item.state) or item.state in lifecycle.INTERRUPTED
+    ):
         return str(item.state.value)
     return None
-
-
-_FINAL: Final = frozenset(
-    {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED,
-     TaskState.INPUT_REQUIRED, TaskState.AUTH_REQUIRED}
-)  # fmt: skip
 
 
 def traced(invocation: Invocation, ctx: tracing.Context | None = None) -> Invocation:

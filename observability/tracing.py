@@ -10,6 +10,7 @@ another task, so :func:`carry` attaches the context around each step instead.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
@@ -33,7 +34,6 @@ __all__ = [
     "enable_recording",
     "failed",
     "inbound",
-    "inject_headers",
     "recording",
     "span",
     "start",
@@ -187,7 +187,7 @@ def failed(s: Span, exc: BaseException, description: str | None = None) -> None:
     if isinstance(exc, GeneratorExit):
         return
     name = type(exc).__name__
-    if name == "CancelledError":
+    if isinstance(exc, asyncio.CancelledError):
         s.set_attribute("error.type", "cancelled")
         return
     s.set_attribute("error.type", name)
@@ -233,12 +233,6 @@ def wire_carrier(ctx: Context | None = None) -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=ctx)
     return carrier
-
-
-def inject_headers(headers: dict[str, str]) -> dict[str, str]:
-    """``headers`` with the current trace context added (HTTP calls to model servers)."""
-    propagate.inject(headers)
-    return headers
 
 
 def _valid(ctx: Context) -> bool:
