@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 import uvloop
@@ -34,7 +35,9 @@ from gateway.routing.complexity import ComplexityAnalyzer, Weights
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.store import SQLiteTaskStore
 from gateway.toolhost import RegistryTools
-from observability.sdk import Telemetry, configure
+
+if TYPE_CHECKING:
+    from observability.sdk import Telemetry
 
 RemoteKind = type[RemoteMCPAgent] | type[RemoteA2AAgent] | type[RemoteACPAgent]
 REMOTE_KINDS: dict[str, RemoteKind] = {
@@ -273,6 +276,10 @@ def serve(
             f"effmesh: listening on {cfg.host} needs a bearer token: set {cfg.token_env}\n"
         )
         return 2
+    # The OpenTelemetry SDK is for `effmesh serve` alone; other users of this module (an
+    # in-process `effmesh ask`, tests) build registries without it.
+    from observability.sdk import configure  # noqa: PLC0415
+
     telemetry = configure(
         cfg.telemetry,
         data_dir=Path(cfg.data_dir),
