@@ -36,7 +36,7 @@ from a2a.types import a2a_pb2 as pb
 from mcp import Client
 
 from benchmarks import report
-from gateway.mcp_ws import websocket_client
+from gateway.mcp.ws import websocket_client
 
 CALLS = 2000
 ROUND = 200

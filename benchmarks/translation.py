@@ -19,7 +19,7 @@ from typing import Any
 from adapters import translate
 from adapters.translate import DIRECTIONS, Kind, Protocol, Wire
 from benchmarks import report
-from gateway.demo import A2A_TASK, TOOL_CALL
+from gateway.cli.demo import A2A_TASK, TOOL_CALL
 
 ROUNDS = 20
 PER_ROUND = 1000

@@ -14,17 +14,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from gateway import a2a_server, acp_server, health, mesh, ws_endpoints
+from gateway import health
+from gateway.a2a import http as a2a_http
+from gateway.a2a import ws as a2a_ws
+from gateway.acp import http as acp_http
+from gateway.acp import ws as acp_ws
 from gateway.config import Config
-from gateway.federation.service import Federation
-from gateway.federation.settings import FEDERATION
-from gateway.mcp_calls import ToolCalls
-from gateway.mcp_server import build_server
-from gateway.mcp_ws import serve_websocket
+from gateway.mcp.server import build_server
+from gateway.mcp.tools import ToolCalls
+from gateway.mcp.ws import serve_websocket
+from gateway.mesh import dialin
+from gateway.mesh.federation.service import Federation
+from gateway.mesh.federation.settings import FEDERATION
 from gateway.registry import Registry
-from gateway.security import Guard, JsonBodies, principal_of
-from gateway.store import TaskStore
-from gateway.tasks import TaskManager
+from gateway.runtime.store import TaskStore
+from gateway.runtime.tasks import TaskManager
+from gateway.security.guard import Guard, JsonBodies, principal_of
 
 
 def create_app(
@@ -38,7 +43,7 @@ def create_app(
     """The ASGI app: every route behind the guard (auth, size and rate limits).
 
     ``base_url`` is how callers reach the gateway; A2A cards point there. With a federation
-    token set, the gateway takes part in the federation (``gateway.federation``).
+    token set, the gateway takes part in the federation (``gateway.mesh.federation``).
     ``metrics`` renders the Prometheus text served at ``GET /metrics`` (None: no metrics).
     """
     config = config or Config()
@@ -114,12 +119,12 @@ def create_app(
         await serve_websocket(websocket, server, tools, who)
 
     async def a2a_websocket(websocket: WebSocket) -> None:
-        await ws_endpoints.serve_a2a(
+        await a2a_ws.serve_a2a(
             websocket, registry, tasks, config.max_body_bytes, principal_of(websocket.scope)
         )
 
     async def acp_websocket(websocket: WebSocket) -> None:
-        await ws_endpoints.serve_acp(
+        await acp_ws.serve_acp(
             websocket, registry, tasks, config.max_body_bytes, principal_of(websocket.scope)
         )
 
@@ -128,7 +133,7 @@ def create_app(
         # a peer on this machine may register agents.
         client = websocket.client.host if websocket.client else ""
         trusted = bool(principals) or client in ("127.0.0.1", "::1")
-        await mesh.serve_peer(
+        await dialin.serve_peer(
             websocket,
             registry,
             trusted=trusted,
@@ -151,8 +156,8 @@ def create_app(
         WebSocketRoute("/acp/ws", acp_websocket),
         Route("/mcp", mcp_http, methods=["GET", "POST", "DELETE"]),
         Route("/mcp/", mcp_http, methods=["GET", "POST", "DELETE"]),
-        Mount("/acp", routes=acp_server.routes(registry, tasks)),
-        *a2a_server.routes(registry, base_url),
+        Mount("/acp", routes=acp_http.routes(registry, tasks)),
+        *a2a_http.routes(registry, base_url),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     return Guard(

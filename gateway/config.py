@@ -66,7 +66,7 @@
                                      # `effmesh calibrate tasks.json`)
 
     [federation]                     # gateways linked into one mesh: see
-    join = ["wss://gw-b:8640/ws"]    # gateway.federation.settings for every key
+    join = ["wss://gw-b:8640/ws"]    # gateway.mesh.federation.settings for every key
 
     [telemetry]                      # traces and metrics: see observability.settings
     exporters = ["file"]             # file (data_dir/traces.jsonl), console, otlp-grpc, otlp-http
@@ -84,8 +84,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from adapters.errors import InvalidParams
-from gateway.federation.settings import FederationConfig
-from gateway.federation.settings import parse as parse_federation
+from gateway.mesh.federation.settings import FederationConfig
+from gateway.mesh.federation.settings import parse as parse_federation
 from observability.settings import InvalidSetting, TelemetryConfig
 from observability.settings import parse as parse_telemetry
 
@@ -222,7 +222,7 @@ class Config:
     models: tuple[ModelConfig, ...] = (ModelConfig("default"),)
     routing: RoutingConfig = RoutingConfig()
     federation: FederationConfig = field(default_factory=FederationConfig)
-    """The ``[federation]`` table (``gateway.federation.settings``)."""
+    """The ``[federation]`` table (``gateway.mesh.federation.settings``)."""
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     """The ``[telemetry]`` table (``observability.settings``)."""
 

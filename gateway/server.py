@@ -25,7 +25,6 @@ from agents.specialists.memory import SpecialistMemory
 from agents.specialists.optimizer import Tier, ToolIndex
 from agents.tools.calculator import CalculatorAgent
 from gateway import config as config_mod
-from gateway.addresses import check_agent_url
 from gateway.app import create_app
 from gateway.models import ModelPool
 from gateway.registry import Registry
@@ -33,7 +32,8 @@ from gateway.routing.agent import NAME as ROUTER
 from gateway.routing.agent import RUN, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer, Weights
 from gateway.routing.planner import Planner, PlannerMode
-from gateway.store import SQLiteTaskStore
+from gateway.runtime.store import SQLiteTaskStore
+from gateway.security.outbound import check_agent_url
 from gateway.toolhost import RegistryTools
 
 if TYPE_CHECKING:

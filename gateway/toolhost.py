@@ -24,7 +24,7 @@ from adapters.model import (
 from agents.specialists.agent import ToolResult
 from agents.specialists.optimizer import ToolInfo
 from gateway.registry import Registry
-from gateway.tasks import result_text, run_to_end, text_of
+from gateway.runtime.tasks import result_text, run_to_end, text_of
 
 MAX_RESULT_CHARS = 2000
 """Tool output fed back to a small model is cut here; the full result stays in the record."""

@@ -36,9 +36,10 @@ from adapters.model import (
 from agents.echo import EchoAgent
 from agents.specialists.optimizer import ToolIndex
 from agents.tools.calculator import CalculatorAgent
-from gateway import ask, cli
 from gateway import config as config_mod
 from gateway.app import create_app
+from gateway.cli import ask
+from gateway.cli import main as cli
 from gateway.registry import Registry
 from gateway.routing.agent import EVENT_KEY, RUN, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer

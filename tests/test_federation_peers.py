@@ -34,7 +34,7 @@ from agents.echo import EchoAgent
 from agents.memory.scope import SCOPE_KEY
 from gateway.app import create_app
 from gateway.config import Config
-from gateway.federation.settings import FederationConfig
+from gateway.mesh.federation.settings import FederationConfig
 from gateway.registry import Registry
 from tests.servers import running
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import itertools
 from collections import deque
 
-from gateway.federation.calls import SeenIds
-from gateway.federation.table import Advert, Neighbour, RouteTable, diff
+from gateway.mesh.federation.calls import SeenIds
+from gateway.mesh.federation.table import Advert, Neighbour, RouteTable, diff
 
 CARD = ({"name": "planner"},)
 

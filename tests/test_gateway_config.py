@@ -9,8 +9,8 @@ import socket
 import pytest
 
 from adapters.errors import Forbidden, InvalidParams, NotFound
-from gateway.addresses import check_agent_url
 from gateway.config import AgentConfig, Config, RoutingConfig, load
+from gateway.security.outbound import check_agent_url
 from gateway.server import build_registry
 
 

@@ -12,8 +12,8 @@ from adapters.model import Invocation, Message, Task, TaskState, TextPart
 from agents.echo import EchoAgent
 from gateway.app import create_app
 from gateway.registry import Registry
-from gateway.store import RESTART_REASON, SQLiteTaskStore
-from gateway.tasks import STOPPED_REASON, TaskManager
+from gateway.runtime.store import RESTART_REASON, SQLiteTaskStore
+from gateway.runtime.tasks import STOPPED_REASON, TaskManager
 from tests.servers import running
 
 RUN = {"agent_name": "echo.echo", "input": [{"role": "user", "parts": [{"content": "kept"}]}]}
@@ -70,8 +70,8 @@ def test_tasks_left_running_by_a_crash_are_failed_with_a_reason(tmp_path: Path) 
 def test_finished_tasks_beyond_the_memory_bound_are_read_from_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gateway import tasks as tasks_module
     from gateway.registry import Route
+    from gateway.runtime import tasks as tasks_module
 
     monkeypatch.setattr(tasks_module, "KEEP", 2)
     agent = EchoAgent()

@@ -17,7 +17,7 @@ from mcp import Client as MCPClient
 from adapters import model as c
 from agents.echo import EchoAgent
 from gateway.app import create_app
-from gateway.mcp_ws import websocket_client
+from gateway.mcp.ws import websocket_client
 from gateway.registry import Registry
 from tests.servers import behind_remotes, running
 

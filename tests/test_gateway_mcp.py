@@ -14,7 +14,7 @@ from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 from adapters import jsonrpc
-from gateway.mcp_ws import websocket_client
+from gateway.mcp.ws import websocket_client
 from tests.servers import echo_gateway
 
 pytestmark = pytest.mark.anyio

@@ -19,7 +19,7 @@ from agents.echo import EchoAgent
 from gateway.app import create_app
 from gateway.config import Config, load
 from gateway.registry import Registry
-from gateway.security import TokenBucket
+from gateway.security.guard import TokenBucket
 from tests.servers import running
 
 CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}

@@ -27,12 +27,12 @@ from agents.llm.backend import ModelBackend
 from agents.llm.wire import ServerKind
 from agents.specialists.optimizer import ToolIndex
 from agents.tools.calculator import CalculatorAgent
-from gateway import calls
 from gateway.registry import Registry
 from gateway.routing.agent import EVENT_KEY, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer
 from gateway.routing.plan import PLAN_SKILL, InvalidPlan, Plan, Subtask, plan_schema, validate
 from gateway.routing.planner import Planner
+from gateway.runtime import calls
 from tests.routing_agents import BarrierAgent, GateAgent
 from tests.servers import running
 

@@ -48,7 +48,7 @@ from agents.echo import EchoAgent
 from agents.llm.embedded import free_port
 from gateway.app import create_app
 from gateway.config import InvalidParams, load
-from gateway.mcp_ws import websocket_client
+from gateway.mcp.ws import websocket_client
 from gateway.registry import Registry
 from observability import tracefile, tracing
 from observability.genai import ModelCall
@@ -684,7 +684,7 @@ async def test_an_untraced_gateway_passes_the_callers_context_on_unchanged(
         TextPart,
         TraceContext,
     )
-    from gateway import calls
+    from gateway.runtime import calls
 
     seen: list[TraceContext | None] = []
 

@@ -16,7 +16,7 @@ from mcp_types.methods import validate_client_request, validate_server_result
 
 from adapters import translate
 from adapters.translate import DIRECTIONS, Protocol, TranslationError, Wire
-from gateway.demo import A2A_TASK, TOOL_CALL
+from gateway.cli.demo import A2A_TASK, TOOL_CALL
 
 TRACEPARENT = TOOL_CALL["params"]["_meta"]["traceparent"]
 

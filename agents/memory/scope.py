@@ -8,7 +8,7 @@ Where the scope of an agent call comes from (the gateway's part of the contract)
 - The caller's scope travels in ``Invocation.metadata[SCOPE_KEY]``. Callers' own metadata (MCP
   ``_meta``, A2A ``metadata``) arrives in the same mapping, so the gateway **must overwrite**
   that key on every invocation it hands to the memory agent, with :func:`bind_scope` and the
-  principal the guard authenticated (``gateway.security.principal_of``). Then whatever a
+  principal the guard authenticated (``gateway.security.guard.principal_of``). Then whatever a
   caller puts under the key is replaced, and a caller cannot name another's scope.
 - :func:`scope_for` maps a principal to its scope: the token name itself when it matches
   :data:`SCOPE_PATTERN`, a hash of it otherwise; no principal (no tokens configured, loopback

@@ -134,7 +134,7 @@ class SpecialistAgent:
         )
 
     scoped = True
-    """The gateway binds the caller's memory scope to every invocation (see gateway.calls)."""
+    """The gateway binds the caller's memory scope to every invocation (gateway.runtime.calls)."""
 
     @property
     def descriptor(self) -> AgentDescriptor:

@@ -33,7 +33,7 @@ MODULES = (
     "agents.llm.backend",
     "agents.specialists.agent",
     "agents.tools.calculator",
-    "gateway.calls",
+    "gateway.runtime.calls",
     "gateway.registry",
     "gateway.routing.agent",
     "gateway.routing.planner",
@@ -53,12 +53,12 @@ def build(s: protocol.Settings) -> protocol.Solve:
     from agents.specialists.agent import SpecialistAgent, SpecialistSpec
     from agents.specialists.optimizer import ToolIndex
     from agents.tools.calculator import CalculatorAgent
-    from gateway import calls
     from gateway.registry import Registry
     from gateway.routing.agent import RouterAgent, RouterSettings
     from gateway.routing.complexity import ComplexityAnalyzer
     from gateway.routing.planner import Planner
-    from gateway.tasks import result_text, text_of
+    from gateway.runtime import calls
+    from gateway.runtime.tasks import result_text, text_of
     from gateway.toolhost import RegistryTools
 
     if s.variant not in VARIANTS:

@@ -45,14 +45,14 @@ from adapters.model import (
 )
 from agents.memory.scope import SCOPE_KEY, scope_for
 from agents.specialists.optimizer import ToolIndex
-from gateway import calls
 from gateway.registry import Registry
 from gateway.routing.catalog import Catalog
 from gateway.routing.complexity import Analysis, ComplexityAnalyzer, Strategy
 from gateway.routing.executor import Executor, Outcome, synthesize
 from gateway.routing.plan import InvalidPlan, Plan, Subtask
 from gateway.routing.planner import Planner, PlannerMode
-from gateway.tasks import result_text, run_to_end, text_of
+from gateway.runtime import calls
+from gateway.runtime.tasks import result_text, run_to_end, text_of
 from observability import tracing
 
 NAME: Final = "effmesh"

@@ -1,7 +1,7 @@
 """The gateway as an MCP server through the official SDK: every registered skill is one tool,
 ``<agent>.<skill>``. Streamable HTTP at ``/mcp`` serves both protocol eras with it.
 
-The handlers only bridge the SDK's typed values and request context to ``gateway.mcp_calls``,
+The handlers only bridge the SDK's typed values and request context to ``gateway.mcp.tools``,
 which does the work for every MCP transport.
 """
 
@@ -16,10 +16,10 @@ from mcp.shared.exceptions import MCPError
 
 from adapters import mcp as mcp_adapter
 from adapters.errors import EffmeshError
-from gateway.mcp_calls import ToolCalls
-from gateway.mcp_memory import MemoryResources
+from gateway.mcp.memory import MemoryResources
+from gateway.mcp.tools import ToolCalls
 from gateway.registry import Registry
-from gateway.security import principal_of
+from gateway.security.guard import principal_of
 
 
 def _caller(ctx: ServerRequestContext[Any], fixed: str | None) -> str | None:

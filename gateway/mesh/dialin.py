@@ -13,7 +13,7 @@ forms (the richest of the three), through the A2A adapter:
 When the socket closes, the peer's agents leave the registry and calls in flight fail with
 ``UpstreamUnavailable``. A name already taken on this gateway is refused (an agent that came
 from another gateway of the federation gives way). A peer gateway opens the same socket with
-``mesh/hello`` and is served by the federation (``gateway.federation``).
+``mesh/hello`` and is served by the federation (``gateway.mesh.federation``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ END: Any = object()
 
 
 class Gateways(Protocol):
-    """Where a peer gateway's ``mesh/hello`` goes (``gateway.federation.service``)."""
+    """Where a peer gateway's ``mesh/hello`` goes (``gateway.mesh.federation.service``)."""
 
     async def accept(
         self, websocket: WebSocket, hello: dict[str, Any], principal: str | None

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters import _json, mcp
 from adapters.errors import Canceled, EffmeshError, InvalidRequest, Unsupported
-from gateway.mcp_calls import ToolCalls
+from gateway.mcp.tools import ToolCalls
 
 SUBPROTOCOL: Final = "mcp"
 MAX_FRAME: Final = _json.MAX_BYTES

@@ -40,11 +40,11 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
-from gateway import calls
+from gateway.errors import http_error
 from gateway.registry import Registry
 from gateway.registry import Route as SkillRoute
-from gateway.security import PRINCIPAL, principal_of
-from gateway.wire_errors import http_error
+from gateway.runtime import calls
+from gateway.security.guard import PRINCIPAL, principal_of
 from observability import boundary, tracing
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"

@@ -28,9 +28,9 @@ from adapters.model import (
     TextPart,
 )
 from agents.llm.backend import dumps
-from gateway import calls
 from gateway.registry import Route
-from gateway.store import MemoryTaskStore, TaskStore
+from gateway.runtime import calls
+from gateway.runtime.store import MemoryTaskStore, TaskStore
 
 
 @dataclass

@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters import _json
 from adapters.errors import EffmeshError, ParseError, UpstreamUnavailable
-from gateway.mesh import PendingCalls
+from gateway.mesh.dialin import PendingCalls
 
 
 class LinkClosed(Exception):

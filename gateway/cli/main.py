@@ -47,7 +47,7 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from gateway import demo
+    from gateway.cli import demo
 
     sys.stdout.write(demo.run())
     return 0
@@ -69,7 +69,7 @@ def _cmd_mcp_stdio(args: argparse.Namespace) -> int:
     import asyncio
     import os
 
-    from gateway import stdio_bridge
+    from gateway.mcp import stdio_bridge
 
     token = args.token or os.environ.get("EFFMESH_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -97,7 +97,7 @@ def _cmd_agents(args: argparse.Namespace) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from gateway import ask
+    from gateway.cli import ask
 
     options = ask.AskOptions(
         task=args.task,
@@ -113,7 +113,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from gateway import ask
+    from gateway.cli import ask
 
     return ask.calibrate(args.file, args.out, sys.stdout, sys.stderr)
 

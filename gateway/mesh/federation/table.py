@@ -1,7 +1,7 @@
 """Which gateway offers which agents, and over which link to reach it: a path-vector table.
 
 Sans-I/O: the table takes what neighbours announce and says what to announce to each of them
-in turn; ``gateway.federation.service`` moves the messages.
+in turn; ``gateway.mesh.federation.service`` moves the messages.
 
 - Every gateway (an *origin*) publishes its own agents as one state with a version
   ``(epoch, seq)``: ``epoch`` is fixed at start-up (a restarted gateway outranks its old self),

@@ -29,9 +29,9 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
-from gateway import calls
 from gateway.registry import Registry, Route
-from gateway.tasks import apply
+from gateway.runtime import calls
+from gateway.runtime.tasks import apply
 from observability import boundary, tracing
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]

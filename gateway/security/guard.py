@@ -1,7 +1,7 @@
 """Pure ASGI middleware: bearer-token auth, request size limit and per-client rate limit.
 
 Every refusal is answered in the caller's own protocol, chosen by path (see
-``gateway.wire_errors``). Agent cards stay public: A2A clients read them before they
+``gateway.errors``). Agent cards stay public: A2A clients read them before they
 authenticate, and the card says how to.
 """
 
@@ -21,7 +21,7 @@ from adapters.errors import (
     RateLimited,
     Unauthorized,
 )
-from gateway.wire_errors import http_error
+from gateway.errors import http_error
 
 PUBLIC_SUFFIXES = ("/.well-known/agent-card.json",)
 PRINCIPAL = "effmesh.principal"

@@ -26,12 +26,12 @@ from adapters.errors import (
 )
 from adapters.model import AgentDescriptor, Invocation, StreamItem
 from agents.memory.scope import scope_for
-from gateway import calls
-from gateway.federation import wire
-from gateway.federation.link import Link
-from gateway.federation.settings import FEDERATION
-from gateway.federation.table import RouteTable
+from gateway.mesh.federation import wire
+from gateway.mesh.federation.link import Link
+from gateway.mesh.federation.settings import FEDERATION
+from gateway.mesh.federation.table import RouteTable
 from gateway.registry import Registry
+from gateway.runtime import calls
 from observability import boundary, tracing
 
 SEEN_LIMIT = 4096
@@ -59,7 +59,7 @@ class FederatedAgent:
     """An agent offered by other gateways: each call is forwarded to the nearest of them."""
 
     federated = True
-    """A dial-in agent of this gateway may take its name (``gateway.mesh``)."""
+    """A dial-in agent of this gateway may take its name (``gateway.mesh.dialin``)."""
 
     def __init__(self, descriptor: AgentDescriptor, calls: Calls) -> None:
         self.descriptor = descriptor
@@ -72,7 +72,7 @@ class FederatedAgent:
 
 class Calls:
     """The federation's calls, for one gateway. Shares the table, the links and the counters
-    with ``gateway.federation.service.Federation``, which owns them."""
+    with ``gateway.mesh.federation.service.Federation``, which owns them."""
 
     def __init__(
         self,

@@ -46,12 +46,12 @@ from adapters.errors import (
     quote,
 )
 from adapters.model import AgentDescriptor
-from gateway.federation import wire
-from gateway.federation.calls import Calls, FederatedAgent
-from gateway.federation.link import ClientSide, Link, ServerSide, Transport
-from gateway.federation.settings import FEDERATION, FederationConfig
-from gateway.federation.table import Advert, Neighbour, RouteTable, diff
-from gateway.mesh import END
+from gateway.mesh.dialin import END
+from gateway.mesh.federation import wire
+from gateway.mesh.federation.calls import Calls, FederatedAgent
+from gateway.mesh.federation.link import ClientSide, Link, ServerSide, Transport
+from gateway.mesh.federation.settings import FEDERATION, FederationConfig
+from gateway.mesh.federation.table import Advert, Neighbour, RouteTable, diff
 from gateway.registry import Registry
 
 SUBPROTOCOL = "effmesh"

@@ -46,7 +46,7 @@ from adapters.model import (
     TextPart,
 )
 from agents.remote import RemoteACPAgent
-from gateway import calls
+from gateway.runtime import calls
 
 ROUTER: Final = "effmesh"
 """The router's ACP agent name (an alias of the skill ``effmesh.run``)."""

@@ -19,8 +19,8 @@ from adapters import _json, acp
 from adapters.errors import EffmeshError, TaskNotFound
 from adapters.model import Task, TaskState
 from gateway.registry import Registry
-from gateway.security import principal_of
-from gateway.tasks import TaskManager, TaskRecord
+from gateway.runtime.tasks import TaskManager, TaskRecord
+from gateway.security.guard import principal_of
 from observability import boundary, tracing
 
 Handler = Callable[[Request], Awaitable[Response]]
