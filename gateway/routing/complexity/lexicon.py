@@ -1,11 +1,14 @@
-"""The complexity analyzer's word lists: each entry names a class of words (an action verb, a
-dependency marker, a domain ``d:<name>``, a kind of tool ``t:<name>``, ...) and holds the
-words of that class in English, German, French and Spanish, with thinner lists for Russian,
-Chinese and Japanese.
+"""The complexity analyzer's lexicon: word lists and how a text's words are looked up in them.
 
-Entries are folded like the text (casefold, accents removed). "a_b" is a phrase of words;
-"stem*" matches words that start with the stem, "*end" the last part of a German compound
-("*kosten": Umzugskosten); CJK entries match inside CJK runs.
+Each entry of :data:`TABLE` names a class of words (an action verb, a dependency marker, a
+domain ``d:<name>``, a kind of tool ``t:<name>``, ...) and holds the words of that class in
+English, German, French and Spanish, with thinner lists for Russian, Chinese and Japanese.
+
+Words are matched as whole tokens after Unicode casefolding and accent removal (:func:`fold`),
+the entries folded the same way. "a_b" is a phrase of words; "stem*" is a deliberate stem
+(``calcul*`` for *calcule, calculer, calcular*), "*end" the last part of a German compound
+("*kosten": Umzugskosten). Chinese and Japanese have no spaces between words, so their entries
+are matched inside runs of CJK text.
 """
 
 # The lists hold Cyrillic, CJK and full-width characters on purpose.
@@ -13,8 +16,89 @@ Entries are folded like the text (casefold, accents removed). "a_b" is a phrase 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
 from typing import Final
+
+CJK: Final = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+CJK_CHAR: Final = re.compile(f"[{CJK}]")
+EMPTY: Final[frozenset[str]] = frozenset()
+
+
+def fold(word: str) -> str:
+    """Casefolded, accents removed: how both the text and the lexicons are compared."""
+    word = word.casefold()
+    if word.isascii():
+        return word
+    decomposed = unicodedata.normalize("NFD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class Lexicon:
+    """Word, stem, phrase and CJK entries, each with the tags of every table naming it."""
+
+    def __init__(self, table: Mapping[str, str]) -> None:
+        words: dict[str, set[str]] = {}
+        stems: dict[str, set[str]] = {}
+        ends: dict[str, set[str]] = {}
+        phrases: dict[str, dict[tuple[str, ...], set[str]]] = {}
+        cjk: dict[str, set[str]] = {}
+        for tags, entries in table.items():
+            for entry in entries.split():
+                if CJK_CHAR.search(entry):
+                    target = cjk.setdefault(fold(entry), set())
+                elif "_" in entry:
+                    parts = tuple(fold(p) for p in entry.split("_"))
+                    target = phrases.setdefault(parts[0], {}).setdefault(parts, set())
+                elif entry.endswith("*"):
+                    target = stems.setdefault(fold(entry[:-1]), set())
+                elif entry.startswith("*"):
+                    target = ends.setdefault(fold(entry[1:]), set())
+                else:
+                    target = words.setdefault(fold(entry), set())
+                target.update(tags.split())
+        self._words = {w: frozenset(t) for w, t in words.items()}
+        self._stems = {s: frozenset(t) for s, t in stems.items()}
+        self._stem_lengths = sorted({len(s) for s in stems})
+        self._ends = {e: frozenset(t) for e, t in ends.items()}
+        self._end_lengths = sorted({len(e) for e in ends})
+        self._phrases = {
+            first: sorted(((p, frozenset(t)) for p, t in found.items()), key=lambda x: -len(x[0]))
+            for first, found in phrases.items()
+        }
+        self._cjk = [(e, frozenset(t)) for e, t in cjk.items()]
+
+    def word(self, norm: str, cjk: bool) -> frozenset[str]:
+        if cjk:
+            found = [t for entry, t in self._cjk if entry in norm]
+            return frozenset().union(*found) if found else EMPTY
+        tags = self._words.get(norm, EMPTY)
+        for n in self._stem_lengths:
+            if n > len(norm):
+                break
+            more = self._stems.get(norm[:n])
+            if more is not None:
+                tags = tags | more
+        for n in self._end_lengths:
+            if n + 3 > len(norm):  # a compound: at least three letters before the last part
+                break
+            more = self._ends.get(norm[-n:])
+            if more is not None:
+                tags = tags | more
+        return tags
+
+    def cjk_lead(self, norm: str, tag: str, within: int) -> bool:
+        """Whether an entry tagged ``tag`` starts within the first ``within`` characters."""
+        return any(tag in t and 0 <= norm.find(e) < within for e, t in self._cjk)
+
+    def phrase(self, norms: Sequence[str], i: int) -> tuple[int, frozenset[str]]:
+        """The longest phrase starting at token ``i``: its length in tokens and its tags."""
+        for parts, tags in self._phrases.get(norms[i], ()):
+            if tuple(norms[i : i + len(parts)]) == parts:
+                return len(parts), tags
+        return 0, EMPTY
+
 
 TABLE: Final[Mapping[str, str]] = {
     "verb": """
@@ -233,3 +317,5 @@ TABLE: Final[Mapping[str, str]] = {
         archivos adjunto adjunta documento файл 文件 ファイル
     """,
 }
+
+LEXICON: Final = Lexicon(TABLE)
