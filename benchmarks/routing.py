@@ -27,8 +27,8 @@ from agents.llm.backend import ModelBackend
 from agents.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
 from agents.llm.wire import ServerKind
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
-from agents.specialists.optimizer import ToolIndex
 from agents.tools.calculator import CalculatorAgent
+from agents.tools.index import ToolIndex
 from benchmarks import report
 from gateway.config import SPECIALIST_PROMPTS
 from gateway.registry import Registry

@@ -42,8 +42,10 @@ from agents.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
 from agents.llm.wire import ChatRequest, JsonSchema, ServerKind, function_tool
 from agents.specialists import steps
 from agents.specialists.agent import STEP_INSTRUCTIONS, SpecialistAgent, SpecialistSpec, layout
-from agents.specialists.optimizer import Tier, ToolIndex, ToolInfo, optimize
+from agents.specialists.optimizer import optimize
+from agents.tiers import Tier
 from agents.tools.calculator import CalculatorAgent
+from agents.tools.index import ToolIndex, ToolInfo
 from benchmarks import report
 from gateway.config import SPECIALIST_PROMPTS
 from gateway.registry import Registry

@@ -15,7 +15,7 @@ from agents.llm.backend import ModelBackend
 from agents.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
 from agents.llm.wire import ServerKind
 from agents.memory import MemoryService
-from agents.specialists.optimizer import Tier
+from agents.tiers import Tier
 from gateway.config import Config, ModelConfig
 
 _KINDS = {

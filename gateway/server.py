@@ -22,8 +22,9 @@ from agents.memory import MemoryAgent
 from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent, RemoteMCPStdioAgent
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
 from agents.specialists.memory import SpecialistMemory
-from agents.specialists.optimizer import Tier, ToolIndex
+from agents.tiers import Tier
 from agents.tools.calculator import CalculatorAgent
+from agents.tools.index import ToolIndex
 from gateway import config as config_mod
 from gateway.app import create_app
 from gateway.models import ModelPool

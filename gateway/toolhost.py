@@ -22,7 +22,7 @@ from adapters.model import (
     TaskState,
 )
 from agents.specialists.agent import ToolResult
-from agents.specialists.optimizer import ToolInfo
+from agents.tools.index import ToolInfo
 from gateway.registry import Registry
 from gateway.runtime.tasks import result_text, run_to_end, text_of
 

@@ -34,8 +34,8 @@ from adapters.model import (
     TextPart,
 )
 from agents.echo import EchoAgent
-from agents.specialists.optimizer import ToolIndex
 from agents.tools.calculator import CalculatorAgent
+from agents.tools.index import ToolIndex
 from gateway import config as config_mod
 from gateway.app import create_app
 from gateway.cli import ask

@@ -29,7 +29,7 @@ from agents.llm.wire import ServerKind
 from agents.memory import MemoryAgent, MemoryService
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
 from agents.specialists.memory import SpecialistMemory
-from agents.specialists.optimizer import ToolIndex
+from agents.tools.index import ToolIndex
 from gateway.app import create_app
 from gateway.config import Config
 from gateway.registry import Registry

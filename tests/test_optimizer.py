@@ -18,16 +18,14 @@ from agents.specialists import steps
 from agents.specialists.agent import layout
 from agents.specialists.optimizer import (
     BUDGETS,
-    Tier,
-    ToolIndex,
-    ToolInfo,
     Turn,
     compact_history,
     optimize,
     render_tool,
     short_description,
-    tier_of,
 )
+from agents.tiers import Tier, tier_of
+from agents.tools.index import ToolIndex, ToolInfo
 
 PROMPTS = json.loads((Path(__file__).parents[1] / "benchmarks/data/tool_prompts.json").read_text())
 CATALOGS = {

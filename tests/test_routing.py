@@ -9,9 +9,11 @@ probes from tests/routing_agents.py that make overlap and cancellation observabl
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +27,8 @@ from adapters.model import DataPart, Invocation, Message, StatusEvent, Task, Tas
 from agents.echo import EchoAgent
 from agents.llm.backend import ModelBackend
 from agents.llm.wire import ServerKind
-from agents.specialists.optimizer import ToolIndex
 from agents.tools.calculator import CalculatorAgent
+from agents.tools.index import ToolIndex
 from gateway.registry import Registry
 from gateway.routing.agent import EVENT_KEY, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer
@@ -600,3 +602,19 @@ async def test_canceling_a_run_cancels_subtasks_on_remote_agents_through_their_p
         await far_a2a.close()
         await far_acp.close()
         assert sorted(gate.canceled) == ["hold over a2a", "hold over acp"]
+
+
+# -- layering ---------------------------------------------------------------------------------
+
+
+def test_the_router_imports_nothing_from_the_specialists_package() -> None:
+    # What the router shares with specialists (tiers, the tool index) lives in agents/ itself.
+    routing = Path(__file__).resolve().parents[1] / "gateway" / "routing"
+    found = []
+    for path in sorted(routing.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            found += [f"{path.name}: {n}" for n in names if n.startswith("agents.specialists")]
+    assert found == []

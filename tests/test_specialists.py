@@ -22,8 +22,9 @@ from agents.llm.backend import ModelBackend
 from agents.llm.embedded import MODEL_ALIAS
 from agents.llm.wire import ChatRequest, JsonSchema, ServerKind
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
-from agents.specialists.optimizer import Tier, ToolIndex
+from agents.tiers import Tier
 from agents.tools.calculator import CalculatorAgent, evaluate
+from agents.tools.index import ToolIndex
 from gateway.app import create_app
 from gateway.registry import Registry
 from gateway.toolhost import RegistryTools

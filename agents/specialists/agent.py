@@ -44,7 +44,9 @@ from agents.llm.backend import ModelBackend, dumps
 from agents.llm.wire import ChatRequest, JsonSchema, Usage, function_tool
 from agents.memory.scope import ANONYMOUS, SCOPE_KEY
 from agents.specialists import steps
-from agents.specialists.optimizer import Optimized, Tier, ToolIndex, ToolInfo, Turn, optimize
+from agents.specialists.optimizer import Optimized, Turn, optimize
+from agents.tiers import Tier
+from agents.tools.index import ToolIndex, ToolInfo
 
 MAX_REQUEST_CHARS = 16_000
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Final
 
 from agents.memory import Draft, MemoryService
-from agents.specialists.optimizer import BUDGETS, Tier, estimate_tokens
+from agents.specialists.optimizer import BUDGETS, estimate_tokens
+from agents.tiers import Tier
 
 MIN_SCORE: Final = 0.82
 """Cosine similarity below which a memory is not worth prompt tokens (E5 scores unrelated

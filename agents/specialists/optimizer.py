@@ -18,24 +18,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Final
 
-import numpy as np
-import numpy.typing as npt
-
-Vectors = npt.NDArray[np.float32]
-Embed = Callable[[Sequence[str]], Vectors]
-"""Texts -> one L2-normalized row per text."""
-
-
-class Tier(StrEnum):
-    TINY = "tiny"  # < 1B parameters
-    SMALL = "small"  # 1-3B
-    MEDIUM = "medium"  # 3-7B
-    LARGE = "large"  # 7B and up
+from agents.tiers import Tier
+from agents.tools.index import ToolIndex, ToolInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,26 +44,6 @@ BUDGETS: Final[Mapping[Tier, Budget]] = {
     Tier.MEDIUM: Budget(28, 3000, 2048, 160, parameter_descriptions=True),
     Tier.LARGE: Budget(40, 4000, 4096, 300, parameter_descriptions=True),
 }
-
-
-def tier_of(billions: float) -> Tier:
-    """The tier of a model with ``billions`` parameters."""
-    if billions < 1:
-        return Tier.TINY
-    if billions < 3:
-        return Tier.SMALL
-    if billions < 7:
-        return Tier.MEDIUM
-    return Tier.LARGE
-
-
-@dataclass(frozen=True, slots=True)
-class ToolInfo:
-    """A tool as the optimizer sees it: a registry name, a description and an input schema."""
-
-    name: str
-    description: str
-    schema: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,159 +133,29 @@ def render_tool(tool: ToolInfo, budget: Budget) -> str:
 
 # --- selection -------------------------------------------------------------------------------
 
-_WORD: Final = re.compile(r"[^\W_]+", re.UNICODE)
-_STOP: Final = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "and",
-        "or",
-        "with",
-        "by",
-        "from",
-        "at",
-        "as",
-        "is",
-        "are",
-        "be",
-        "it",
-        "this",
-        "that",
-        "my",
-        "me",
-        "i",
-        "you",
-        "your",
-        "please",
-        "can",
-        "could",
-        "would",
-        "will",
-        "should",
-        "into",
-        "about",
-        "all",
-        "any",
-        "get",
-    ]
-)
 
-
-def _stems(text: str) -> set[str]:
-    words = _WORD.findall(re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower())
-    out = set()
-    for word in words:
-        if word in _STOP or len(word) < 2:
+def select_tools(
+    index: ToolIndex,
+    request: str,
+    tools: Sequence[ToolInfo],
+    budget: Budget,
+    pinned: Sequence[str] = (),
+) -> list[ToolInfo]:
+    """The tools ``index`` ranks most relevant to ``request`` that fit ``budget`` (count and
+    rendered tokens), pinned ones first and always, sorted by name."""
+    chosen = [t for t in tools if t.name in pinned]
+    used = sum(estimate_tokens(render_tool(t, budget)) for t in chosen)
+    for tool in index.ranked(request, tools):
+        if len(chosen) >= budget.max_tools:
+            break
+        if tool.name in pinned:
             continue
-        stem = word
-        for suffix in ("ing", "ies", "es", "ed", "s"):
-            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-                stem = word[: -len(suffix)]
-                break
-        out.add(stem)
-    return out
-
-
-class ToolIndex:
-    """Ranks tools against a request by two signals fused by rank: meaning (embeddings) and
-    shared words (BM25 over name, description and parameter names, with the catalog as the
-    corpus). Tool vectors are computed once per distinct tool text.
-
-    Embeddings alone miss exact names (a file path, "issue"); words alone miss paraphrase and
-    other languages; reciprocal-rank fusion needs no tuning of their scales.
-    """
-
-    FUSION_K: Final = 10
-
-    def __init__(self, embed_passages: Embed | None, embed_queries: Embed | None) -> None:
-        self._passages = embed_passages
-        self._queries = embed_queries
-        self._cache: dict[str, Vectors] = {}
-
-    @staticmethod
-    def _text(tool: ToolInfo) -> str:
-        words = tool.name.replace(".", " ").replace("_", " ").replace("-", " ")
-        return f"{words}: {tool.description}"
-
-    @staticmethod
-    def _words(tool: ToolInfo) -> set[str]:
-        props = tool.schema.get("properties")
-        names = " ".join(props) if isinstance(props, Mapping) else ""
-        return _stems(f"{ToolIndex._text(tool)} {names}")
-
-    def _vectors(self, tools: Sequence[ToolInfo]) -> Vectors | None:
-        # Tool texts are encoded as queries: matching a request to a tool description is a
-        # symmetric task for E5 models, and measured better here than the passage side.
-        if self._queries is None:
-            return None
-        texts = [self._text(t) for t in tools]
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            for text, vector in zip(missing, self._queries(missing), strict=True):
-                self._cache[text] = vector
-        return np.stack([self._cache[t] for t in texts])
-
-    @staticmethod
-    def _bm25(request: str, docs: Sequence[set[str]]) -> list[float]:
-        wanted = _stems(request)
-        n = len(docs)
-        mean = sum(len(d) for d in docs) / n if n else 1.0
-        idf = {
-            w: math.log(1 + (n - df + 0.5) / (df + 0.5))
-            for w in wanted
-            for df in [sum(1 for d in docs if w in d)]
-        }
-        return [
-            sum(idf[w] * 2.2 / (1 + 1.2 * (0.25 + 0.75 * len(d) / mean)) for w in wanted if w in d)
-            for d in docs
-        ]
-
-    def ranked(self, request: str, tools: Sequence[ToolInfo]) -> list[ToolInfo]:
-        """``tools``, most relevant to ``request`` first (ties by name)."""
-        if not tools:
-            return []
-        lexical = self._bm25(request, [self._words(t) for t in tools])
-        signals = [lexical]
-        vectors = self._vectors(tools)
-        if vectors is not None and self._queries is not None:
-            query = self._queries([request])[0]
-            signals.append([float(x) for x in vectors @ query])
-        fused = [0.0] * len(tools)
-        for scores in signals:
-            order = sorted(range(len(tools)), key=lambda i: (-scores[i], tools[i].name))
-            for rank, i in enumerate(order):
-                fused[i] += 1.0 / (self.FUSION_K + rank + 1)
-        best = sorted(range(len(tools)), key=lambda i: (-fused[i], tools[i].name))
-        return [tools[i] for i in best]
-
-    def select(
-        self,
-        request: str,
-        tools: Sequence[ToolInfo],
-        budget: Budget,
-        pinned: Sequence[str] = (),
-    ) -> list[ToolInfo]:
-        """The most relevant tools that fit ``budget`` (count and rendered tokens), pinned
-        ones first and always, sorted by name."""
-        chosen = [t for t in tools if t.name in pinned]
-        used = sum(estimate_tokens(render_tool(t, budget)) for t in chosen)
-        for tool in self.ranked(request, tools):
-            if len(chosen) >= budget.max_tools:
-                break
-            if tool.name in pinned:
-                continue
-            cost = estimate_tokens(render_tool(tool, budget))
-            if used + cost > budget.tool_tokens:
-                break
-            chosen.append(tool)
-            used += cost
-        return sorted(chosen, key=lambda t: t.name)
+        cost = estimate_tokens(render_tool(tool, budget))
+        if used + cost > budget.tool_tokens:
+            break
+        chosen.append(tool)
+        used += cost
+    return sorted(chosen, key=lambda t: t.name)
 
 
 # --- history ---------------------------------------------------------------------------------
@@ -366,7 +204,7 @@ def optimize(
 ) -> Optimized:
     """Tools and history for one call of a ``tier`` model on ``request``."""
     budget = BUDGETS[tier]
-    chosen = index.select(request, tools, budget, pinned)
+    chosen = select_tools(index, request, tools, budget, pinned)
     block = "\n".join(render_tool(t, budget) for t in chosen)
     kept, dropped = compact_history(history, budget.history_tokens)
     return Optimized(tuple(chosen), block, tuple(kept), dropped)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from adapters.errors import UpstreamUnavailable
-from agents.specialists.optimizer import ToolInfo
+from agents.tools.index import ToolInfo
 
 MAX_STRING: Final = 200
 """Strings the model writes into tool arguments are bounded, so decoding always ends."""

@@ -1,1 +1,2 @@
-"""Built-in tool agents: real tools that specialists (and any caller) reach through the registry."""
+"""Tools: the built-in tool agents (real tools that specialists, and any caller, reach through
+the registry) and the index that ranks any tool against a request (:mod:`agents.tools.index`)."""

@@ -51,8 +51,8 @@ def build(s: protocol.Settings) -> protocol.Solve:
     from agents.llm.backend import ModelBackend
     from agents.llm.wire import ServerKind
     from agents.specialists.agent import SpecialistAgent, SpecialistSpec
-    from agents.specialists.optimizer import ToolIndex
     from agents.tools.calculator import CalculatorAgent
+    from agents.tools.index import ToolIndex
     from gateway.registry import Registry
     from gateway.routing.agent import RouterAgent, RouterSettings
     from gateway.routing.complexity import ComplexityAnalyzer

@@ -44,7 +44,7 @@ from adapters.model import (
     TextPart,
 )
 from agents.memory.scope import SCOPE_KEY, scope_for
-from agents.specialists.optimizer import ToolIndex
+from agents.tools.index import ToolIndex
 from gateway.registry import Registry
 from gateway.routing.catalog import Catalog
 from gateway.routing.complexity import Analysis, ComplexityAnalyzer, Strategy

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.model import DataPart, Part, TextPart
-from agents.specialists.optimizer import ToolIndex, ToolInfo
+from agents.tools.index import ToolIndex, ToolInfo
 from gateway.registry import Registry
 
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
