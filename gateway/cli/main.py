@@ -113,9 +113,9 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from gateway.cli import ask
+    from gateway.cli import calibrate
 
-    return ask.calibrate(args.file, args.out, sys.stdout, sys.stderr)
+    return calibrate.calibrate(args.file, args.out, sys.stdout, sys.stderr)
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:
