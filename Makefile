@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The page whose marked sections (<!-- bench:<name>:start/end -->) the benchmarks rewrite.
+BENCH_DOC := docs/benchmarks.md
 
 .PHONY: run test bench bench-peers lint install clean
 
@@ -28,19 +30,19 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.translation --out benchmarks/results/translation.json --readme README.md
-	$(BIN)/python -m benchmarks.hop --out benchmarks/results/hop.json --readme README.md
-	$(BIN)/python -m benchmarks.specialists --out benchmarks/results/specialists.json --readme README.md
-	$(BIN)/python -m benchmarks.memory --out benchmarks/results/memory.json --readme README.md
-	$(BIN)/python -m benchmarks.federation --out benchmarks/results/federation.json --readme README.md
-	$(BIN)/python -m benchmarks.routing --out benchmarks/results/routing.json --readme README.md
+	$(BIN)/python -m benchmarks.translation --out benchmarks/results/translation.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.hop --out benchmarks/results/hop.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.specialists --out benchmarks/results/specialists.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.memory --out benchmarks/results/memory.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.federation --out benchmarks/results/federation.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.routing --out benchmarks/results/routing.json --doc $(BENCH_DOC)
 
 # Side by side with what users would pick instead (agent frameworks, MCP gateways); each peer
 # is installed from PyPI into its own venv under .cache/peers. Not part of `make test`.
 bench-peers: $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
-	$(BIN)/python -m benchmarks.peers.gateways --out benchmarks/results/peers_gateways.json --readme README.md
-	$(BIN)/python -m benchmarks.peers.frameworks --out benchmarks/results/peers_frameworks.json --readme README.md
+	$(BIN)/python -m benchmarks.peers.gateways --out benchmarks/results/peers_gateways.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.peers.frameworks --out benchmarks/results/peers_frameworks.json --doc $(BENCH_DOC)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,7 +8,8 @@ paths. Convergence: gateway C (one echo agent, ``late``) joins B, and A's table 
 the times come from the gateways' own clocks (``GET /federation``: when C's link came up,
 when A's table last changed), so polling does not blur them.
 
-    python -m benchmarks.federation --out benchmarks/results/federation.json --readme README.md
+    python -m benchmarks.federation --out benchmarks/results/federation.json \\
+        --doc docs/benchmarks.md
 """
 
 from __future__ import annotations

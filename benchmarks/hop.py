@@ -11,7 +11,7 @@ run them; the clients run here. Rounds alternate between the paths so all see th
 machine state. The floor is the official MCP client calling a server that does no work at
 all: no MCP hop can add less than that.
 
-    python -m benchmarks.hop --out benchmarks/results/hop.json --readme README.md
+    python -m benchmarks.hop --out benchmarks/results/hop.json --doc docs/benchmarks.md
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ index at scale (latency and recall against exact search).
 
     python -m benchmarks.memory --out benchmarks/results/memory.json [--n 100000]
 
-``--readme README.md`` rewrites the section between ``<!-- bench:memory:start/end -->``.
+``--doc docs/benchmarks.md`` rewrites the section between ``<!-- bench:memory:start/end -->``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Specialists on the embedded model: what the optimizer saves, and how much the cache hits.
 
-    python -m benchmarks.specialists --out benchmarks/results/specialists.json --readme README.md
+    python -m benchmarks.specialists --out benchmarks/results/specialists.json \\
+        --doc docs/benchmarks.md
 
 1. **Optimizer**, on the bundled prompt set (``benchmarks/data/tool_prompts.json``: four tool
    catalogs of 29-39 tools, 167 requests in English, German, French and Spanish, each naming the

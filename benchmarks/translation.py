@@ -4,7 +4,8 @@ Each direction is timed bytes-in to bytes-out (parse, decode into the canonical 
 serialize), beside a plain ``json.loads`` + ``json.dumps`` of the same bytes measured in the
 same run, rounds interleaved so both see the same machine state.
 
-    python -m benchmarks.translation --out benchmarks/results/translation.json --readme README.md
+    python -m benchmarks.translation --out benchmarks/results/translation.json \\
+        --doc docs/benchmarks.md
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """effmesh against agent frameworks: one model server, one task set, one instrument.
 
     python -m benchmarks.peers.frameworks --out benchmarks/results/peers_frameworks.json \\
-        --readme README.md [--quick] [--repeats N]
+        --doc docs/benchmarks.md [--quick] [--repeats N]
 
 Contenders: LangChain (``create_agent``), smolagents (``ToolCallingAgent``), AutoGen agentchat
 (``AssistantAgent``), each in its own virtual environment (``venvs.ensure``), and effmesh as a
@@ -571,7 +571,7 @@ def _p50(figures: dict[str, float] | None, fmt: str = "{:.0f}") -> str:
 
 
 def table(result: dict[str, Any]) -> str:
-    """The README section: one row per contender, then what the numbers rest on."""
+    """The benchmark page's section: one row per contender, then what the numbers rest on."""
     s = result["settings"]
     rows = [
         "| framework | solved (single / multi-part) | calculator produced every expected number"

@@ -17,7 +17,7 @@ client and an ACP client, beside the MCP client's call. A peer that cannot be in
 started or called is reported with the reason.
 
     python -m benchmarks.peers.gateways --out benchmarks/results/peers_gateways.json \
-        --readme README.md [--quick]
+        --doc docs/benchmarks.md [--quick]
 """
 
 from __future__ import annotations
@@ -896,7 +896,8 @@ def _short(text: Any, limit: int = 200) -> str:
 
 
 def table(result: dict[str, Any]) -> str:
-    """The README section: latency, throughput and memory per gateway, then cross-protocol."""
+    """The benchmark page's section: latency, throughput and memory per gateway, then
+    cross-protocol."""
     lat, thr, mem = result["latency"], result["throughput"], result["memory"]
     labels = {k: v["label"] for k, v in result["targets"].items()}
     labels |= {
