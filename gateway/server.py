@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -232,7 +233,14 @@ async def _serve(cfg: config_mod.Config, telemetry: Telemetry) -> int:
         scheme = "https" if cfg.tls_cert_file else "http"
         base = f"{scheme}://{cfg.host}:{cfg.port}"
         store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
-        app = create_app(registry, cfg, base_url=base, store=store, metrics=telemetry.prometheus)
+        app = create_app(
+            registry,
+            cfg,
+            base_url=base,
+            store=store,
+            metrics=telemetry.prometheus,
+            models=models.health,
+        )
         for label, url in endpoints(base, registry):
             sys.stdout.write(f"{label:24} {url}\n")
         if telemetry.trace_file is not None:
@@ -285,6 +293,11 @@ def serve(
             f"effmesh: listening on {cfg.host} needs a bearer token: set {cfg.token_env}\n"
         )
         return 2
+    # What the gateway writes (task state, memories, traces, the model server's files) is its
+    # callers' data: owner-only, whatever umask the shell had.
+    os.umask(0o077)
+    Path(cfg.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    Path(cfg.data_dir).chmod(0o700)
     # The OpenTelemetry SDK is for `effmesh serve` alone; other users of this module (an
     # in-process `effmesh ask`, tests) build registries without it.
     from observability.sdk import configure  # noqa: PLC0415
