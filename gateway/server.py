@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 import uvloop
+from starlette.types import ASGIApp
 
 from adapters.errors import EffmeshError
 from adapters.model import Skill
@@ -35,6 +36,7 @@ from gateway.routing.agent import RUN, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer, Weights
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.store import SQLiteTaskStore
+from gateway.security.deadlines import protocol_with_deadline
 from gateway.security.outbound import check_agent_url
 from gateway.toolhost import RegistryTools
 
@@ -68,6 +70,27 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
         for a in registry.agents()
     ]
     return out
+
+
+HEADER_TIMEOUT_SECONDS = 10.0
+"""From the start of a request (or of a connection) to the end of its headers."""
+
+
+def uvicorn_config(app: ASGIApp, cfg: config_mod.Config) -> uvicorn.Config:
+    """How ``effmesh serve`` runs ``app``: the guard, not uvicorn, decides whom to believe
+    about client addresses (``X-Forwarded-For`` only from trusted proxies), and a request's
+    headers must arrive in time."""
+    return uvicorn.Config(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        log_level="warning",
+        ws_max_size=cfg.max_body_bytes,
+        ssl_certfile=cfg.tls_cert_file or None,
+        ssl_keyfile=cfg.tls_key_file or None,
+        proxy_headers=False,
+        http=protocol_with_deadline(HEADER_TIMEOUT_SECONDS),
+    )
 
 
 def outbound_policy(cfg: config_mod.Config) -> outbound.Policy:
@@ -248,16 +271,7 @@ async def _serve(cfg: config_mod.Config, telemetry: Telemetry) -> int:
         for server in models.servers:
             sys.stdout.write(f"{'model (llama.cpp)':24} {server.url}\n")
         sys.stdout.flush()
-        server_config = uvicorn.Config(
-            app,
-            host=cfg.host,
-            port=cfg.port,
-            log_level="warning",
-            ws_max_size=cfg.max_body_bytes,
-            ssl_certfile=cfg.tls_cert_file or None,
-            ssl_keyfile=cfg.tls_key_file or None,
-        )
-        await _Server(server_config).serve()
+        await _Server(uvicorn_config(app, cfg)).serve()
         return 0
     finally:
         await models.aclose()
