@@ -16,6 +16,7 @@ import httpx
 
 from adapters import _json, a2a, jsonrpc
 from adapters.errors import EffmeshError, Timeout, UpstreamUnavailable
+from agents import outbound
 from agents.pool import LoopPool
 
 VERSION_HEADER: Final = "A2A-Version"
@@ -26,7 +27,15 @@ _RUNNING: Final = ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING")
 class JsonRpcA2A:
     """Calls to one A2A JSON-RPC endpoint. One connection pool per event loop."""
 
-    def __init__(self, name: str, url: str, *, timeout: float, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        timeout: float,
+        headers: Mapping[str, str],
+        policy: outbound.Policy = outbound.OPEN,
+    ) -> None:
         self.name = name
         self.url = url
         self.timeout = timeout
@@ -36,7 +45,9 @@ class JsonRpcA2A:
             VERSION_HEADER: PROTOCOL_VERSION,
         }
         self._ids = itertools.count(1)
-        self._pool = LoopPool(lambda: httpx.AsyncClient(headers=self.headers, timeout=self.timeout))
+        self._pool = LoopPool(
+            lambda: outbound.httpx_client(policy, headers=self.headers, timeout=self.timeout)
+        )
 
     def _client(self) -> httpx.AsyncClient:
         return self._pool.get()

@@ -33,6 +33,7 @@ from adapters import _json, a2a, acp, jsonrpc, mcp
 from adapters.a2a import calls as a2a_calls
 from adapters.errors import EffmeshError, InvalidParams, Timeout, UpstreamUnavailable
 from adapters.model import AgentDescriptor, Invocation, Mode, ProgressEvent, StreamItem
+from agents import outbound
 from agents.a2a_jsonrpc import JsonRpcA2A
 from agents.pool import LoopPool
 
@@ -41,18 +42,34 @@ Headers = dict[str, str]
 
 class _Remote:
     def __init__(
-        self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
+        self,
+        name: str,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        headers: Headers | None = None,
+        policy: outbound.Policy = outbound.OPEN,
     ) -> None:
         self.name = name
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.headers = dict(headers or {})
+        self.policy = policy
+        """Where this agent's connections may go: checked at every connect."""
         self._descriptor = AgentDescriptor(name, ())
         self.healthy = False
 
     @property
     def descriptor(self) -> AgentDescriptor:
         return self._descriptor
+
+    def _new_http(self) -> httpx.AsyncClient:
+        """A client whose connections the outbound guard checks (redirects included)."""
+        return outbound.httpx_client(self.policy, headers=self.headers, timeout=self.timeout)
+
+    def _mcp_http(self) -> httpx2.AsyncClient:
+        """The same, in the MCP SDK's HTTP client."""
+        return outbound.httpx2_client(self.policy, headers=self.headers, timeout=self.timeout)
 
     def _adopt(self, found: AgentDescriptor) -> None:
         self._descriptor = replace(found, name=self.name, url=self.url)
@@ -67,12 +84,16 @@ class RemoteMCPAgent(_Remote):
     """
 
     def __init__(
-        self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
+        self,
+        name: str,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        headers: Headers | None = None,
+        policy: outbound.Policy = outbound.OPEN,
     ) -> None:
-        super().__init__(name, url, timeout=timeout, headers=headers)
-        self._pool = LoopPool(
-            lambda: httpx2.AsyncClient(headers=self.headers, timeout=self.timeout)
-        )
+        super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
+        self._pool = LoopPool(self._mcp_http)
 
     async def close(self) -> None:
         await self._pool.aclose()
@@ -88,7 +109,9 @@ class RemoteMCPAgent(_Remote):
         try:
             # Its own client: connect() may run on a loop that ends before calls begin.
             async with (
-                httpx2.AsyncClient(headers=self.headers, timeout=self.timeout) as http,
+                outbound.httpx2_client(
+                    self.policy, headers=self.headers, timeout=self.timeout
+                ) as http,
                 self._client(http) as client,
             ):
                 listed = await client.list_tools()
@@ -167,9 +190,15 @@ class RemoteA2AAgent(_Remote):
     """
 
     def __init__(
-        self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
+        self,
+        name: str,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        headers: Headers | None = None,
+        policy: outbound.Policy = outbound.OPEN,
     ) -> None:
-        super().__init__(name, url, timeout=timeout, headers=headers)
+        super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
         self._card = pb.AgentCard()
         self._clients: dict[bool, A2AClient] = {}
         self._http: httpx.AsyncClient | None = None
@@ -179,7 +208,9 @@ class RemoteA2AAgent(_Remote):
     async def connect(self) -> None:
         card_url = f"{self.url}/.well-known/agent-card.json"
         try:
-            async with httpx.AsyncClient(headers=self.headers, timeout=self.timeout) as http:
+            async with outbound.httpx_client(
+                self.policy, headers=self.headers, timeout=self.timeout
+            ) as http:
                 r = await http.get(card_url)
                 r.raise_for_status()
                 card = _json.loads(r.content)
@@ -193,7 +224,13 @@ class RemoteA2AAgent(_Remote):
                 if self._rpc is not None:
                     await self._rpc.close()
                 self._rpc = (
-                    JsonRpcA2A(self.name, rpc_url, timeout=self.timeout, headers=self.headers)
+                    JsonRpcA2A(
+                        self.name,
+                        rpc_url,
+                        timeout=self.timeout,
+                        headers=self.headers,
+                        policy=self.policy,
+                    )
                     if rpc_url
                     else None
                 )
@@ -213,7 +250,9 @@ class RemoteA2AAgent(_Remote):
     def _sdk_client(self, streaming: bool) -> A2AClient:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            self._http = httpx.AsyncClient(headers=self.headers, timeout=self.timeout)
+            self._http = outbound.httpx_client(
+                self.policy, headers=self.headers, timeout=self.timeout
+            )
             self._clients = {
                 mode: ClientFactory(ClientConfig(streaming=mode, httpx_client=self._http)).create(
                     self._card
@@ -288,17 +327,25 @@ class RemoteACPAgent(_Remote):
     pooled HTTP client per event loop."""
 
     def __init__(
-        self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
+        self,
+        name: str,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        headers: Headers | None = None,
+        policy: outbound.Policy = outbound.OPEN,
     ) -> None:
-        super().__init__(name, url, timeout=timeout, headers=headers)
-        self._pool = LoopPool(lambda: httpx.AsyncClient(timeout=self.timeout))
+        super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
+        self._pool = LoopPool(lambda: outbound.httpx_client(self.policy, timeout=self.timeout))
 
     async def close(self) -> None:
         await self._pool.aclose()
 
     async def connect(self) -> None:
         try:
-            async with httpx.AsyncClient(headers=self.headers, timeout=self.timeout) as http:
+            async with outbound.httpx_client(
+                self.policy, headers=self.headers, timeout=self.timeout
+            ) as http:
                 r = await http.get(f"{self.url}/agents")
                 r.raise_for_status()
                 body = _json.loads(r.content)

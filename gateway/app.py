@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from agents import outbound
 from gateway import health
 from gateway.a2a import http as a2a_http
 from gateway.a2a import ws as a2a_ws
@@ -30,6 +31,7 @@ from gateway.registry import Registry
 from gateway.runtime.store import TaskStore
 from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
+from observability import metrics as obs_metrics
 
 
 def create_app(
@@ -39,12 +41,15 @@ def create_app(
     base_url: str | None = None,
     store: TaskStore | None = None,
     metrics: Callable[[], bytes | None] | None = None,
+    models: Callable[[], list[dict[str, object]]] | None = None,
 ) -> Guard:
     """The ASGI app: every route behind the guard (auth, size and rate limits).
 
     ``base_url`` is how callers reach the gateway; A2A cards point there. With a federation
     token set, the gateway takes part in the federation (``gateway.mesh.federation``).
-    ``metrics`` renders the Prometheus text served at ``GET /metrics`` (None: no metrics).
+    ``metrics`` renders the Prometheus text served at ``GET /metrics`` (None: no metrics);
+    ``models`` reports the state of each model the gateway's own agents use (``/agents``,
+    and the ``effmesh.model.up`` gauge).
     """
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
@@ -58,6 +63,7 @@ def create_app(
             gateway_id=config.federation.gateway_id(config.port),
             token=peer_token,
             max_frame=config.max_body_bytes,
+            policy=outbound.Policy(allow_link_local=config.allow_private_agents),
         )
         if peer_token
         else None
@@ -67,6 +73,11 @@ def create_app(
     # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
     mcp_server.streamable_http_app(streamable_http_path="/mcp", host=config.host)
     mcp_http = JsonBodies(StreamableHTTPASGIApp(mcp_server.session_manager), "/mcp")
+
+    if models is not None:
+        obs_metrics.MODEL_HEALTH.watch(
+            lambda: [(str(m["name"]), m["state"] == "up") for m in models()]
+        )
 
     async def prometheus(request: Request) -> Response:
         text = metrics() if metrics is not None else None
@@ -85,7 +96,8 @@ def create_app(
                         "state": "up" if getattr(a, "healthy", True) else "down",
                     }
                     for a in registry.agents(principal_of(request.scope))
-                ]
+                ],
+                "models": models() if models is not None else [],
             }
         )
 

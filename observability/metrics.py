@@ -10,7 +10,7 @@ Prometheus sees dots as underscores and gets unit suffixes, e.g.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from opentelemetry import metrics
@@ -133,4 +133,30 @@ _meter.create_observable_gauge(
     callbacks=[CACHE_HITS.observe],
     unit="1",
     description="Share of prompt tokens served from the model server's prefix cache since start.",
+)
+
+
+class _ModelHealth:
+    """The models a gateway uses and whether each is up, read at scrape time from the
+    function the gateway registers (one per process)."""
+
+    def __init__(self) -> None:
+        self._source: Callable[[], Iterable[tuple[str, bool]]] | None = None
+
+    def watch(self, source: Callable[[], Iterable[tuple[str, bool]]] | None) -> None:
+        self._source = source
+
+    def observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        source = self._source
+        if source is None:
+            return []
+        return [Observation(1 if up else 0, {"effmesh.model": name}) for name, up in source()]
+
+
+MODEL_HEALTH: Final = _ModelHealth()
+_meter.create_observable_gauge(
+    "effmesh.model.up",
+    callbacks=[MODEL_HEALTH.observe],
+    unit="1",
+    description="1 while a model the gateway uses can serve calls, 0 while it is down.",
 )

@@ -28,16 +28,23 @@ def running(
     *,
     graceful: float | None = None,
     host: str = "127.0.0.1",
+    http: type[asyncio.Protocol] | None = None,
 ) -> Iterator[str]:
     """Serve ``make(base_url)`` on ``host`` until the block ends; yields the base URL.
-    ``graceful``: how long to wait for open requests at the end (None: until they finish)."""
+    ``graceful``: how long to wait for open requests at the end (None: until they finish);
+    ``http``: uvicorn's HTTP protocol class (default: its own choice)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     port = sock.getsockname()[1]
     app = make(f"http://{host}:{port}")
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=graceful
+        app,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=graceful,
+        http=http or "auto",
+        proxy_headers=False,  # as effmesh serve: the guard decides whom to believe
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

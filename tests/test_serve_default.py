@@ -58,3 +58,8 @@ def test_the_default_gateway_runs_specialists_on_its_own_model(tmp_path: Path) -
     assert process.returncode == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{model_url}/health", timeout=2)
+    # The gateway's state is its callers' data: nothing in the data folder is readable,
+    # writable or searchable by group or others.
+    written = [tmp_path, *tmp_path.rglob("*")]
+    assert any(p.name == "tasks.sqlite3" for p in written)
+    assert [str(p) for p in written if p.stat().st_mode & 0o077] == []

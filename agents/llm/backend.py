@@ -65,7 +65,10 @@ class ModelBackend:
         retries: int = 2,
         backoff: float = 0.2,
         name: str = "model",
+        unavailable: Callable[[], str | None] | None = None,
     ) -> None:
+        """``unavailable``: why the model cannot serve now (None when it can), asked before
+        every call so that calls to a model known to be down fail at once."""
         if not urls:
             raise InvalidParams("a model backend needs at least one URL", path=f"models.{name}")
         self.name = name
@@ -75,6 +78,7 @@ class ModelBackend:
         self.retries = retries
         self.backoff = backoff
         self.capabilities = CAPABILITIES[kind]
+        self.unavailable = unavailable
         self._replicas = [_Replica(u.rstrip("/")) for u in urls]
         self._slots = asyncio.Semaphore(max_concurrency)
         self._client: httpx.AsyncClient | None = None
@@ -97,6 +101,11 @@ class ModelBackend:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    def _check_up(self) -> None:
+        why = self.unavailable() if self.unavailable is not None else None
+        if why is not None:
+            raise UpstreamUnavailable(f"model server {self.name!r} is down ({why})")
 
     def _pick(self, avoid: _Replica | None) -> _Replica:
         now = time.monotonic()
@@ -143,6 +152,7 @@ class ModelBackend:
     ) -> tuple[Any, str, float]:
         """POST with retries; the JSON reply, the replica that gave it, and its seconds.
         ``headers`` carry the model call's trace context to the server."""
+        self._check_up()
         last: _Replica | None = None
         for attempt in range(self.retries + 1):
             replica = self._pick(last)
@@ -249,6 +259,7 @@ class ModelBackend:
     async def _stream_attempts(
         self, payload: dict[str, Any], headers: dict[str, str]
     ) -> AsyncIterator[Chunk]:
+        self._check_up()
         last: _Replica | None = None
         for attempt in range(self.retries + 1):
             replica = self._pick(last)

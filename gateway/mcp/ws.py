@@ -23,8 +23,9 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters import _json, mcp
-from adapters.errors import Canceled, EffmeshError, InvalidRequest, Unsupported
+from adapters.errors import Canceled, EffmeshError, InvalidRequest, RateLimited, Unsupported
 from gateway.mcp.tools import ToolCalls
+from gateway.security.guard import frame_limit
 
 SUBPROTOCOL: Final = "mcp"
 MAX_FRAME: Final = _json.MAX_BYTES
@@ -179,6 +180,7 @@ async def serve_websocket(
         return
     await websocket.accept(subprotocol=SUBPROTOCOL)
     lane = _ToolCallLane(websocket, server, tools, principal)
+    limit = frame_limit(websocket.scope)
     read_in, read_out = anyio.create_memory_object_stream[SessionMessage | Exception](16)
     write_in, write_out = anyio.create_memory_object_stream[SessionMessage](16)
 
@@ -191,6 +193,13 @@ async def serve_websocket(
                         decoded = _json.loads(text, max_bytes=MAX_FRAME)
                         if type(decoded) is dict:
                             if lane.take(decoded):
+                                continue
+                            if "method" in decoded and not limit.take():
+                                if "id" in decoded:  # a notification has no answer to get
+                                    rid = decoded["id"]
+                                    rid = rid if type(rid) in (str, int) else None
+                                    refused = mcp.error_response(RateLimited(), rid)
+                                    await lane.send(_text(refused))
                                 continue
                             lane.saw_request(decoded)
                         message = mt.jsonrpc_message_adapter.validate_python(decoded, by_name=False)

@@ -1,15 +1,27 @@
-"""Pure ASGI middleware: bearer-token auth, request size limit and per-client rate limit.
+"""Pure ASGI middleware: bearer-token auth, body size and read-time limits, and rate limits
+per token and per client address, on every HTTP request and every WebSocket frame.
 
 Every refusal is answered in the caller's own protocol, chosen by path (see
 ``gateway.errors``). Agent cards stay public: A2A clients read them before they
 authenticate, and the card says how to.
+
+The client address is the peer's, unless the peer is a configured trusted proxy; only then is
+``X-Forwarded-For`` read (its rightmost address that is not itself a trusted proxy), so a
+caller cannot rotate its address past the limit by sending the header itself.
+
+A request body is read whole (it is JSON for every protocol here) before the endpoint runs:
+a body over the limit, chunked or not, is answered 413, and a client that stops sending in
+the middle of one (a ``Content-Length`` larger than what arrives) is answered 408 after the
+read timeout instead of holding the request open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +31,7 @@ from adapters.errors import (
     InvalidRequest,
     PayloadTooLarge,
     RateLimited,
+    Timeout,
     Unauthorized,
 )
 from gateway.errors import http_error
@@ -26,11 +39,63 @@ from gateway.errors import http_error
 PUBLIC_SUFFIXES = ("/.well-known/agent-card.json",)
 PRINCIPAL = "effmesh.principal"
 """The scope-state key holding the caller's token name (absent or None: no tokens in use)."""
+FRAMES = "effmesh.frames"
+"""The scope-state key holding a WebSocket connection's :class:`FrameLimit`."""
 
 
 def principal_of(scope: Scope) -> str | None:
     state = scope.get("state")
     return state.get(PRINCIPAL) if isinstance(state, dict) else None
+
+
+class FrameLimit:
+    """Takes one request's worth from the caller's rate limits for each WebSocket frame."""
+
+    def __init__(self, take: Callable[[], bool]) -> None:
+        self._take = take
+
+    def take(self) -> bool:
+        """False: the frame is over the caller's rate and must be refused."""
+        return self._take()
+
+
+UNLIMITED = FrameLimit(lambda: True)
+
+
+def frame_limit(scope: Scope) -> FrameLimit:
+    """The rate limit a WebSocket endpoint applies to each frame it reads."""
+    state = scope.get("state")
+    limit = state.get(FRAMES) if isinstance(state, dict) else None
+    return limit if isinstance(limit, FrameLimit) else UNLIMITED
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_address(scope: Scope, trusted: Sequence[Network]) -> str:
+    """The caller's address: the peer's, or, when the peer is a trusted proxy, the rightmost
+    address of ``X-Forwarded-For`` that is not a trusted proxy itself."""
+    peer = str((scope.get("client") or ("?", 0))[0])
+    if not trusted or not _within(peer, trusted):
+        return peer
+    forwarded: list[str] = [
+        hop.strip()
+        for name, value in scope.get("headers", [])
+        if name == b"x-forwarded-for"
+        for hop in value.decode("latin-1").split(",")
+    ]
+    for hop in reversed(forwarded):
+        if not _within(hop, trusted):
+            return hop
+    return peer
+
+
+def _within(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 PUBLIC_PATHS = ("/health",)
@@ -67,41 +132,77 @@ class Guard:
         max_body: int,
         rate_per_minute: int,
         peers: dict[str, str] | None = None,
+        token_rate_per_minute: int | None = None,
+        trusted_proxies: Sequence[str] = (),
+        body_timeout: float = 30.0,
     ) -> None:
         """``tokens``: bearer token -> principal name; none means no authentication.
         ``peers``: tokens of peer gateways -> principal name, accepted beside ``tokens``
-        (with no ``tokens``, callers without a token still pass, as no one)."""
+        (with no ``tokens``, callers without a token still pass, as no one).
+        ``rate_per_minute``: requests and frames per client address (0: unlimited);
+        ``token_rate_per_minute``: the same per token (default: ``rate_per_minute``).
+        ``trusted_proxies``: addresses or networks whose ``X-Forwarded-For`` is believed.
+        ``body_timeout``: seconds a request body may pause between two reads."""
         self.app = app
         self.tokens = [(t.encode(), name) for t, name in tokens.items()]
         self.peers = [(t.encode(), name) for t, name in (peers or {}).items()]
         self.max_body = max_body
         self.bucket = TokenBucket(rate_per_minute) if rate_per_minute > 0 else None
+        per_token = rate_per_minute if token_rate_per_minute is None else token_rate_per_minute
+        self.token_bucket = TokenBucket(per_token) if per_token > 0 else None
+        self.trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        refusal = self._check(scope, path)
+        address = client_address(scope, self.trusted)
+        refusal = self._check(scope, path, address)
         if isinstance(refusal, EffmeshError):
             await self._refuse(scope, send, path, refusal)
             return
         # Starlette's request.state, the SDKs' contexts and the endpoints read it from here.
-        scope.setdefault("state", {})[PRINCIPAL] = refusal
-        if scope["type"] == "http":
-            receive = self._limited(receive)
+        state = scope.setdefault("state", {})
+        state[PRINCIPAL] = refusal
+        if scope["type"] == "websocket":
+            state[FRAMES] = FrameLimit(lambda: self._take(address, refusal))
+        elif scope.get("method") in ("POST", "PUT", "PATCH"):
+            body = await self._read_body(receive)
+            if isinstance(body, EffmeshError):
+                await self._refuse(scope, send, path, body)
+                return
+            receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
-    def _check(self, scope: Scope, path: str) -> EffmeshError | str | None:
+    def _take(self, address: str, principal: str | None) -> bool:
+        """One request from the client address's bucket and the token's; both must allow."""
+        if self.bucket is not None and not self.bucket.take(f"ip:{address}"):
+            return False
+        return not (
+            self.token_bucket is not None
+            and principal is not None
+            and not self.token_bucket.take(f"token:{principal}")
+        )
+
+    def _check(self, scope: Scope, path: str, address: str) -> EffmeshError | str | None:
         """A refusal, or the caller's principal (None: no tokens are configured)."""
-        if self.bucket is not None:
-            client = scope.get("client") or ("?", 0)
-            if not self.bucket.take(str(client[0])):
+        principal = self._principal(scope, path)
+        if isinstance(principal, EffmeshError):
+            # An unauthenticated caller still spends its address's allowance.
+            if self.bucket is not None and not self.bucket.take(f"ip:{address}"):
                 return RateLimited()
+            return principal
+        if not self._take(address, principal):
+            return RateLimited()
         if scope["type"] == "http":
             for name, value in scope.get("headers", []):
                 if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
                     return PayloadTooLarge(f"the body is larger than {self.max_body} bytes")
+        return principal
+
+    def _principal(self, scope: Scope, path: str) -> EffmeshError | str | None:
         if not self.tokens and not self.peers:
             return None
         headers = dict(scope.get("headers", []))
@@ -120,31 +221,58 @@ class Guard:
             return None
         return Unauthorized("a valid bearer token is required")
 
-    def _limited(self, receive: Receive) -> Receive:
+    async def _read_body(self, receive: Receive) -> bytes | EffmeshError:
+        """The whole body, or why it was refused (too large, or too slow to arrive)."""
+        chunks: list[bytes] = []
         seen = 0
-        limit = self.max_body
-
-        async def wrapped() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    # Chunked bodies have no Content-Length: end the request as a disconnect.
-                    return {"type": "http.disconnect"}
-            return message
-
-        return wrapped
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                return _SlowBody("the request body stopped arriving")
+            if message["type"] != "http.request":
+                return InvalidRequest("the client left before sending its body")
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_body:
+                return PayloadTooLarge(f"the body is larger than {self.max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     async def _refuse(self, scope: Scope, send: Send, path: str, err: EffmeshError) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": err.public_message})
             return
         status, body, headers = http_error(path, err)
+        if isinstance(err, _SlowBody):
+            status = 408  # the client was slow, not an upstream: Request Timeout
         raw_headers: list[Any] = [(b"content-type", b"application/json")]
         raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
+        if isinstance(err, _SlowBody | PayloadTooLarge):
+            # The rest of the body is not read: the connection cannot carry another request.
+            raw_headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class _SlowBody(Timeout):
+    """A request body that stopped arriving (answered 408, not an upstream's 504)."""
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app the body already read, then waits on the client (for
+    its disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 class JsonBodies:

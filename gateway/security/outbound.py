@@ -1,45 +1,33 @@
-"""Where remote agents may live: not on link-local or cloud-metadata addresses unless the
-operator allows it (a registered agent URL must not become a way into the host's network)."""
+"""Where remote agents may be registered: the outbound guard's rules (``agents.outbound``)
+applied to a configured URL at start-up, so a bad address is reported before the first call.
+
+The guard itself runs again at every connect; this early check only makes the error clear.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
 
-from adapters.errors import Forbidden, InvalidParams
-
-METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
+from adapters.errors import Forbidden
+from agents import outbound
 
 
-def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
-        return True
-    # AWS / GCP / Azure metadata, and the IPv6 form AWS uses.
-    return str(ip) in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-
-
-def check_agent_url(url: str, *, allow_private: bool) -> str:
-    """Return ``url`` if a remote agent may be registered there.
+def check_agent_url(url: str, policy: outbound.Policy) -> str:
+    """Return ``url`` if a remote agent may be registered there under ``policy``.
 
     Raises:
         InvalidParams: not an http(s) URL with a host.
-        Forbidden: the host is, or resolves to, a link-local or metadata address.
+        Forbidden: the host is a metadata name, or resolves to an address the policy refuses.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidParams(f"agent URL {url!r:.80} must be http(s)://host/...")
-    if allow_private:
-        return url
-    host = parts.hostname.lower()
-    if host in METADATA_HOSTS:
-        raise Forbidden(f"agent host {host!r} is a cloud metadata service")
+    host, port = outbound.check_url(url, policy)
     try:
-        infos = socket.getaddrinfo(host, parts.port or 80, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except OSError:
         return url  # unresolvable now: the health check will say so
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if _forbidden(ip):
-            raise Forbidden(f"agent host {host!r} resolves to the forbidden address {ip}")
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        why = outbound.refusal(ip, policy)
+        if why is not None:
+            raise Forbidden(f"agent host {host!r} refused: {why}")
     return url

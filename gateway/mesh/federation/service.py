@@ -46,6 +46,7 @@ from adapters.errors import (
     quote,
 )
 from adapters.model import AgentDescriptor
+from agents import outbound
 from gateway.mesh.dialin import END
 from gateway.mesh.federation import wire
 from gateway.mesh.federation.calls import Calls, FederatedAgent
@@ -73,9 +74,12 @@ class Federation:
         gateway_id: str,
         token: str,
         max_frame: int = 4 * 1024 * 1024,
+        policy: outbound.Policy = outbound.OPEN,
     ) -> None:
         """``max_frame``: the largest frame a joined gateway may send (the accepting side's
-        limit is the server's WebSocket limit)."""
+        limit is the server's WebSocket limit); ``policy``: where joins may connect, checked
+        at every connect."""
+        self.policy = policy
         self.registry = registry
         self.config = config
         self.me = gateway_id
@@ -261,8 +265,10 @@ class Federation:
         headers = {"Authorization": f"Bearer {self.token}"}
         while True:
             try:
+                target = await outbound.websocket_target(url, self.policy)
                 async with websockets.connect(
                     url,
+                    **target,
                     subprotocols=[websockets.Subprotocol(SUBPROTOCOL)],
                     additional_headers=headers,
                     ssl=context,

@@ -1,0 +1,68 @@
+"""Connections that never finish their request headers are closed.
+
+uvicorn arms a timer only between requests on a kept-alive connection; a client that opens a
+connection and sends nothing, or half a request line, or headers one byte a minute, holds a
+connection (and its memory) for ever. :func:`protocol_with_deadline` gives uvicorn an HTTP
+protocol that allows ``seconds`` from the start of each request (or of the connection) to
+the end of its headers, then answers 408 and closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from adapters import _json
+from adapters.errors import Timeout
+
+
+def _answer(text: str) -> bytes:
+    body = _json.dumps({"error": {"code": "timeout", "message": text}})
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def protocol_with_deadline(seconds: float) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, with ``seconds`` for each request's headers to arrive."""
+
+    class HeaderDeadline(HttpToolsProtocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(seconds, self._expired)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expired(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                late = Timeout("the request headers took too long")
+                self.transport.write(_answer(late.public_message))
+                self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm()
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderDeadline
