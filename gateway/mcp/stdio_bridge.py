@@ -3,6 +3,10 @@
 It relays newline-delimited JSON-RPC between stdin/stdout and the gateway's ``/mcp/ws``
 socket, one message per frame, without parsing them: the gateway's MCP server does the
 protocol, so the bridge starts in a fraction of a second (no SDK imports).
+
+A line the bridge cannot deliver (longer than a frame may be, or not UTF-8) is answered with
+a JSON-RPC error for that line (``id`` null: an undeliverable line cannot be parsed for its
+id) and the bridge carries on with the next one.
 """
 
 from __future__ import annotations
@@ -11,11 +15,15 @@ import asyncio
 import json
 import sys
 from collections.abc import Mapping
+from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 import websockets
 
-from adapters import _json
+from adapters import _json, jsonrpc
+
+OVERSIZE: Final = object()
+"""A line longer than :data:`adapters._json.MAX_BYTES`, already dropped from the input."""
 
 
 def websocket_url(url: str) -> str:
@@ -43,6 +51,31 @@ def _refusal(line: bytes, text: str) -> bytes:
     return _json.dumps(body) + b"\n"
 
 
+def _line_error(code: int, text: str) -> bytes:
+    return _json.dumps(jsonrpc.error(None, code, text)) + b"\n"
+
+
+async def next_line(reader: asyncio.StreamReader) -> bytes | object | None:
+    """The next line (with its newline, if it had one), :data:`OVERSIZE` for a line over the
+    reader's limit (dropped whole, so the next line starts clean), or None at the end."""
+    try:
+        return await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial or None
+    except asyncio.LimitOverrunError as exc:
+        consumed = exc.consumed
+    while True:
+        await reader.readexactly(consumed)
+        try:
+            await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError:
+            return OVERSIZE
+        except asyncio.LimitOverrunError as exc:
+            consumed = exc.consumed
+            continue
+        return OVERSIZE
+
+
 async def relay(url: str, headers: Mapping[str, str]) -> int:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=_json.MAX_BYTES)
@@ -58,15 +91,28 @@ async def relay(url: str, headers: Mapping[str, str]) -> int:
     except (OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
         sys.stderr.write(f"effmesh mcp-stdio: cannot reach {url}: {type(exc).__name__}\n")
         # Answer every request with an error rather than leaving the client waiting.
-        while line := await reader.readline():
-            out.write(_refusal(line, "the effmesh gateway is unreachable"))
-            out.flush()
+        while (line := await next_line(reader)) is not None:
+            if isinstance(line, bytes):
+                out.write(_refusal(line, "the effmesh gateway is unreachable"))
+                out.flush()
         return 1
 
     async def upstream() -> None:
-        while line := await reader.readline():
-            if line.strip():
-                await ws.send(line.decode("utf-8", "replace").rstrip("\n"))
+        while (line := await next_line(reader)) is not None:
+            if line is OVERSIZE:
+                reply = _line_error(
+                    jsonrpc.INVALID_REQUEST, f"a message may be at most {_json.MAX_BYTES} bytes"
+                )
+            elif isinstance(line, bytes) and line.strip():
+                try:
+                    await ws.send(line.decode("utf-8").rstrip("\r\n"))
+                    continue
+                except UnicodeDecodeError:
+                    reply = _line_error(jsonrpc.PARSE_ERROR, "a message must be UTF-8 text")
+            else:
+                continue
+            out.write(reply)
+            out.flush()
         await ws.close()
 
     async def downstream() -> None:
