@@ -18,6 +18,7 @@ import importlib.util
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -123,7 +124,6 @@ class EmbeddedModelServer:
         except UpstreamUnavailable:
             await self.stop()
             raise
-        self._watcher = asyncio.get_running_loop().create_task(self._supervise())
 
     async def _spawn(self) -> None:
         """One process on :attr:`port`; returns once it is healthy.
@@ -159,45 +159,56 @@ class EmbeddedModelServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        self._watch(self._process)
         try:
             await asyncio.wait_for(self._healthy(), self.start_timeout)
         except (TimeoutError, UpstreamUnavailable):
-            self._reap()
+            self._kill()
             self._set("down")
             raise UpstreamUnavailable("the embedded model server did not start") from None
         self._set("up")
 
-    def _reap(self) -> None:
+    def _kill(self) -> None:
         process = self._process
         if process is not None and process.poll() is None:
             process.kill()
-            process.wait()
 
-    async def _supervise(self) -> None:
-        """Wait for the process to exit; unless :meth:`stop` ended it, start it again."""
+    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        """Reap ``process`` the moment it exits (a thread of its own, so no zombie is left
+        whatever happens to the event loop), then tell the loop."""
+        loop = asyncio.get_running_loop()
+
+        def wait() -> None:
+            process.wait()
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to restart
+                loop.call_soon_threadsafe(self._exited, process)
+
+        threading.Thread(target=wait, name="effmesh-model-watch", daemon=True).start()
+
+    def _exited(self, process: subprocess.Popen[bytes]) -> None:
+        if self._process is not process or self._watcher is not None:
+            return  # stopped on purpose, or a restart is already under way
+        self._set("down")
+        self._watcher = asyncio.get_running_loop().create_task(self._restart(process))
+
+    async def _restart(self, dead: subprocess.Popen[bytes]) -> None:
+        """Start the server again, with capped exponential backoff until it comes up."""
         delay = FIRST_RESTART_SECONDS
+        sys.stderr.write(
+            f"effmesh: the embedded model server exited ({dead.returncode}); "
+            f"starting it again in {delay:.1f} s\n"
+        )
         while True:
-            process = self._process
-            if process is None:
-                return
-            # wait() reaps the child the moment it exits: no zombie is left behind.
-            await asyncio.to_thread(process.wait)
-            if self._process is not process:
-                return  # stopped on purpose
-            self._set("down")
-            sys.stderr.write(
-                f"effmesh: the embedded model server exited ({process.returncode}); "
-                f"starting it again in {delay:.1f} s\n"
-            )
             await asyncio.sleep(delay)
             try:
                 await self._spawn()
             except UpstreamUnavailable:
                 delay = min(delay * 2, MAX_RESTART_SECONDS)
                 continue
-            self.restarts += 1
-            delay = FIRST_RESTART_SECONDS
-            sys.stderr.write("effmesh: the embedded model server is up again\n")
+            break
+        self.restarts += 1
+        self._watcher = None
+        sys.stderr.write("effmesh: the embedded model server is up again\n")
 
     async def _healthy(self) -> None:
         async with httpx.AsyncClient(timeout=2.0) as client:
