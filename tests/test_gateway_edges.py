@@ -14,8 +14,8 @@ from mcp.shared.exceptions import MCPError
 from adapters.errors import ErrorCode
 from agents.echo import EchoAgent
 from gateway.app import create_app
-from gateway.config import Config
 from gateway.registry import Registry
+from gateway.settings import Config
 from tests.servers import running
 
 

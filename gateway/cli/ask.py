@@ -47,6 +47,7 @@ from adapters.model import (
 )
 from agents.remote import RemoteACPAgent
 from gateway.runtime import calls
+from gateway.settings import SettingsError
 
 ROUTER: Final = "effmesh"
 """The router's ACP agent name (an alias of the skill ``effmesh.run``)."""
@@ -474,14 +475,15 @@ async def local_items(
     (its model servers started here and stopped at the end).
 
     Raises:
-        EffmeshError: a bad configuration, an agent or model that cannot start, or no router.
+        SettingsError: a bad configuration.
+        EffmeshError: an agent or model that cannot start, or no router.
     """
     # Only an in-process run needs the whole gateway (and its model stack) imported.
-    from gateway import config as config_mod  # noqa: PLC0415
+    from gateway import settings  # noqa: PLC0415
     from gateway.models import ModelPool  # noqa: PLC0415
     from gateway.server import build_registry  # noqa: PLC0415
 
-    cfg = config_mod.load(config)
+    cfg = settings.load(config)
     models = ModelPool(cfg)
     try:
         registry = await build_registry(cfg, models)
@@ -564,6 +566,9 @@ async def follow(
     except EffmeshError as exc:
         err.write(f"effmesh: {exc.public_message}\n")
         return EXIT_FAILED if view.routing is not None else EXIT_NOT_STARTED
+    except SettingsError as exc:
+        err.write(f"effmesh: {exc}\n")
+        return EXIT_NOT_STARTED
     finally:
         # A no-op when the run ended; otherwise (the renderer failed) it stops the run now,
         # not whenever the generator is collected.
