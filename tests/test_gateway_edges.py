@@ -75,7 +75,7 @@ def test_a_client_leaving_a_stream_leaves_no_task_running(impatient: str) -> Non
 @pytest.mark.parametrize(
     ("path", "content_type", "expected"),
     [
-        ("/acp/runs", "text/plain", 422),
+        ("/acp/runs", "text/plain", 400),
         ("/a2a/echo", "text/plain", 200),
     ],
 )
