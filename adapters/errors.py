@@ -16,14 +16,18 @@
     └── Internal                  anything else; its wire text is always generic
 
 Each protocol maps these to its wire errors in exactly one place
-(``adapters/<protocol>/errors.py``). ``public_message`` is built only from effmesh's own
-words and short quotes of the offending value, never from another exception's text.
+(``adapters/<protocol>/errors.py``); the HTTP status of each code is one table here,
+:data:`HTTP_STATUS`, which every protocol's HTTP answers use. ``public_message`` is built only
+from effmesh's own words and short quotes of the offending value, never from another
+exception's text.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar, Final
 
 
 class ErrorCode(StrEnum):
@@ -44,6 +48,40 @@ class ErrorCode(StrEnum):
     CANCELED = "canceled"
     INTERNAL = "internal"
 
+
+HTTP_STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
+    {
+        ErrorCode.PARSE_ERROR: 400,
+        ErrorCode.PAYLOAD_TOO_LARGE: 413,
+        ErrorCode.INVALID_REQUEST: 400,
+        ErrorCode.METHOD_NOT_FOUND: 404,
+        ErrorCode.INVALID_PARAMS: 400,
+        ErrorCode.NOT_FOUND: 404,
+        ErrorCode.UNSUPPORTED: 400,
+        ErrorCode.CANNOT_CARRY: 400,
+        ErrorCode.ILLEGAL_TRANSITION: 400,
+        ErrorCode.UNAUTHORIZED: 401,
+        ErrorCode.FORBIDDEN: 403,
+        ErrorCode.RATE_LIMITED: 429,
+        ErrorCode.TIMEOUT: 504,
+        ErrorCode.UPSTREAM_UNAVAILABLE: 502,
+        ErrorCode.CANCELED: 409,
+        ErrorCode.INTERNAL: 500,
+    }
+)
+"""The HTTP status of an error of each code, in every protocol.
+
+The codes A2A defines take the status of A2A 1.0's error mapping (spec section 5.4, as
+a2a-sdk's REST handler answers): a task that cannot be canceled (``illegal_transition``),
+an unsupported operation and a content type A2A cannot carry are all 400, like bad input.
+ACP's OpenAPI spec leaves every error to its ``default`` response, and acp-sdk's client reads
+the body's ``code`` whatever the status, so ACP answers with the same statuses (acp-sdk's own
+server says 422 for invalid input). The rest follow HTTP's meaning: 401 and 403 for
+credentials, 413 for size, 429 for rate, 502 and 504 for an agent behind the gateway that is
+down or slow, 409 for work that was canceled under the request. MCP's streamable HTTP
+transport is the exception by its own rule: a JSON-RPC error of a call is in a 200 answer
+(the MCP SDK's), and a body that is not JSON is refused with 415, as the SDK does.
+"""
 
 _QUOTE_LIMIT = 60
 

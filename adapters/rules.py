@@ -8,7 +8,7 @@ has at least one test marked ``@pytest.mark.rule(<id>)``.
 from __future__ import annotations
 
 from adapters import a2a, acp, mcp, translate
-from adapters.errors import BY_CODE, ErrorCode, from_code
+from adapters.errors import BY_CODE, HTTP_STATUS, ErrorCode, from_code
 
 ALL_RULES: tuple[tuple[str, str], ...] = (
     *mcp.RULES,
@@ -43,20 +43,20 @@ def markdown() -> str:
 
 
 def errors_markdown() -> str:
-    """The error table: each canonical error on each protocol's wire, from the adapters' own
-    mapping tables (A2A and ACP by encoding one error of each kind)."""
+    """The error table: each canonical error's one HTTP status (``HTTP_STATUS``) and its code
+    on each protocol's wire, from the adapters' own mappings (by encoding one error of each
+    kind)."""
     rows = [
-        "| canonical | MCP (JSON-RPC code) | A2A (JSON-RPC code / HTTP) | ACP (code / HTTP) |",
-        "| --- | ---: | ---: | ---: |",
+        "| canonical | HTTP | MCP (JSON-RPC code) | A2A (JSON-RPC code) | ACP (code) |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for code in ErrorCode:
         err = from_code(code)
         assert type(err) is BY_CODE[code]
         m = mcp.encode_error(err)["code"]
         a = a2a.jsonrpc_error(err, None)["error"]["code"]
-        a_http, _ = a2a.rest_error(err)
-        c_http, c_body = acp.encode_error(err)
-        rows.append(f"| `{code.value}` | {m} | {a} / {a_http} | {c_body['code']} / {c_http} |")
+        _, c_body = acp.encode_error(err)
+        rows.append(f"| `{code.value}` | {HTTP_STATUS[code]} | {m} | {a} | {c_body['code']} |")
     return "\n".join(rows) + "\n"
 
 

@@ -30,7 +30,6 @@ from agents.specialists.agent import SpecialistAgent, SpecialistSpec
 from agents.tools.calculator import CalculatorAgent
 from agents.tools.index import ToolIndex
 from benchmarks import report
-from gateway.config import SPECIALIST_PROMPTS
 from gateway.registry import Registry
 from gateway.routing.agent import RouterAgent, RouterSettings
 from gateway.routing.catalog import Catalog
@@ -38,6 +37,7 @@ from gateway.routing.complexity import ComplexityAnalyzer, Strategy
 from gateway.routing.plan import InvalidPlan
 from gateway.routing.planner import Planner
 from gateway.runtime import calls
+from gateway.settings import SPECIALIST_PROMPTS
 from gateway.toolhost import RegistryTools
 
 LABELLED = Path(__file__).resolve().parent.parent / "tests" / "data" / "routing_tasks.json"

@@ -48,8 +48,8 @@ from agents.tiers import Tier
 from agents.tools.calculator import CalculatorAgent
 from agents.tools.index import ToolIndex, ToolInfo
 from benchmarks import report
-from gateway.config import SPECIALIST_PROMPTS
 from gateway.registry import Registry
+from gateway.settings import SPECIALIST_PROMPTS
 from gateway.toolhost import RegistryTools
 
 DATA = Path(__file__).parent / "data" / "tool_prompts.json"

@@ -20,17 +20,17 @@ from gateway.a2a import http as a2a_http
 from gateway.a2a import ws as a2a_ws
 from gateway.acp import http as acp_http
 from gateway.acp import ws as acp_ws
-from gateway.config import Config
 from gateway.mcp.server import build_server
 from gateway.mcp.tools import ToolCalls
 from gateway.mcp.ws import serve_websocket
 from gateway.mesh import dialin
 from gateway.mesh.federation.service import Federation
-from gateway.mesh.federation.settings import FEDERATION
 from gateway.registry import Registry
 from gateway.runtime.store import TaskStore
 from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
+from gateway.settings import Config
+from gateway.settings.federation import FEDERATION
 from observability import metrics as obs_metrics
 
 

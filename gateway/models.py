@@ -16,7 +16,7 @@ from agents.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
 from agents.llm.wire import ServerKind
 from agents.memory import MemoryService
 from agents.tiers import Tier
-from gateway.config import Config, ModelConfig
+from gateway.settings import Config, ModelConfig
 
 _KINDS = {
     "sglang": ServerKind.SGLANG,
@@ -50,7 +50,7 @@ class ModelPool:
         """The backend for ``name`` (a ``[models]`` entry or an SGLang URL), and its tier.
 
         Raises:
-            InvalidParams: no such model.
+            SettingsError: no such model.
             UpstreamUnavailable: an embedded server did not start.
         """
         if name not in self._backends:

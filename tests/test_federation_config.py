@@ -6,9 +6,8 @@ import pathlib
 
 import pytest
 
-from adapters.errors import InvalidParams
-from gateway.config import load
 from gateway.server import serve
+from gateway.settings import SettingsError, load
 
 
 def write(tmp_path: pathlib.Path, text: str) -> str:
@@ -33,20 +32,31 @@ def test_the_table_and_the_join_flag_add_up(tmp_path: pathlib.Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "table",
+    ("table", "key"),
     [
-        'joins = ["ws://b/ws"]',
-        'join = ["http://b/ws"]',
-        'join = "ws://b/ws"',
-        "max_hops = 0",
-        "max_hops = true",
-        'name = "has space"',
-        "heartbeat_seconds = 0",
+        ('joins = ["ws://b/ws"]', "federation.joins"),
+        ('join = ["http://b/ws"]', "federation.join[0]"),
+        ('join = "ws://b/ws"', "federation.join"),
+        ("max_hops = 0", "federation.max_hops"),
+        ("max_hops = true", "federation.max_hops"),
+        ('name = "has space"', "federation.name"),
+        ("heartbeat_seconds = 0", "federation.heartbeat_seconds"),
     ],
 )
-def test_a_bad_federation_setting_is_refused(tmp_path: pathlib.Path, table: str) -> None:
-    with pytest.raises(InvalidParams):
-        load(write(tmp_path, f"[federation]\n{table}\n"))
+def test_a_bad_federation_setting_is_refused(tmp_path: pathlib.Path, table: str, key: str) -> None:
+    path = write(tmp_path, f"[federation]\n{table}\n")
+    with pytest.raises(SettingsError) as info:
+        load(path)
+    assert (info.value.file, info.value.key) == (path, key)
+
+
+def test_a_bad_join_url_from_the_command_line_is_refused_without_naming_the_file(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write(tmp_path, '[federation]\njoin = ["ws://b/ws"]\n')
+    with pytest.raises(SettingsError) as info:
+        load(path, join=("http://c/ws",))
+    assert (info.value.file, info.value.key) == (None, "federation.join[1]")
 
 
 def test_joining_without_a_token_or_with_a_callers_token_does_not_start(

@@ -33,9 +33,8 @@ from adapters.model import (
 from agents.echo import EchoAgent
 from agents.memory.scope import SCOPE_KEY
 from gateway.app import create_app
-from gateway.config import Config
-from gateway.mesh.federation.settings import FederationConfig
 from gateway.registry import Registry
+from gateway.settings import Config, FederationConfig
 from tests.servers import running
 
 TOKEN = "peer-token"

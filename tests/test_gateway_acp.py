@@ -83,15 +83,15 @@ async def test_an_unknown_agent_is_not_found(base_url: str) -> None:
 @pytest.mark.parametrize(
     ("body", "status"),
     [
-        (b"{not json", 422),
-        (b'{"agent_name": "echo.echo", "input": []}', 422),
+        (b"{not json", 400),
+        (b'{"agent_name": "echo.echo", "input": []}', 400),
         (
             b'{"agent_name": "echo.echo", "input": [{"parts": [{"content": "!", '
             b'"content_encoding": "base64"}]}]}',
-            422,
+            400,
         ),
-        (b"[1, 2]", 422),
-        (b"\xff\xfe", 422),
+        (b"[1, 2]", 400),
+        (b"\xff\xfe", 400),
     ],
 )
 async def test_bad_run_requests_get_an_acp_error(base_url: str, body: bytes, status: int) -> None:

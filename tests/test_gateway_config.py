@@ -9,8 +9,8 @@ import socket
 import pytest
 
 from adapters.errors import InvalidParams, NotFound
-from gateway.config import AgentConfig, Config, RoutingConfig, load
 from gateway.server import build_registry
+from gateway.settings import AgentConfig, Config, RoutingConfig, SettingsError, load
 
 
 def _closed_port() -> int:
@@ -36,9 +36,14 @@ def test_an_unreachable_remote_agent_is_registered_as_down() -> None:
 
 
 def test_unknown_kinds_and_missing_urls_are_configuration_errors() -> None:
-    for entry in (AgentConfig("x", "smtp"), AgentConfig("y", "mcp")):
-        with pytest.raises(InvalidParams):
-            asyncio.run(build_registry(Config(agents=(entry,))))
+    # Built in code, so no file check ran before: building the registry refuses them.
+    for entry, key in (
+        (AgentConfig("x", "smtp"), "agents[1].kind"),
+        (AgentConfig("y", "mcp"), "agents[1].url"),
+    ):
+        with pytest.raises(SettingsError) as info:
+            asyncio.run(build_registry(Config(agents=(AgentConfig("e", "echo"), entry))))
+        assert info.value.key == key
 
 
 def test_a_remote_agent_that_comes_back_is_up_again() -> None:
@@ -94,9 +99,9 @@ def test_two_unprefixed_agents_may_not_offer_the_same_skill_name() -> None:
 def test_prefix_must_be_a_boolean(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "effmesh.toml"
     path.write_text('[[agents]]\nname = "e"\nkind = "echo"\nprefix = "no"\n')
-    with pytest.raises(InvalidParams) as info:
+    with pytest.raises(SettingsError) as info:
         load(path)
-    assert info.value.path == "agents[0].prefix"
+    assert (info.value.file, info.value.key) == (str(path), "agents[0].prefix")
 
 
 SPECIALIST_TOML = """
@@ -166,9 +171,9 @@ def test_bad_specialist_and_model_settings_name_their_place(
 ) -> None:
     path = tmp_path / "effmesh.toml"
     path.write_text(text)
-    with pytest.raises(InvalidParams) as info:
+    with pytest.raises(SettingsError) as info:
         load(path)
-    assert info.value.path == where
+    assert info.value.key == where
 
 
 def test_a_specialist_naming_an_unknown_model_is_refused_at_start() -> None:
@@ -176,8 +181,26 @@ def test_a_specialist_naming_an_unknown_model_is_refused_at_start() -> None:
 
     entry = AgentConfig("s", "specialist", skills=("a",), model="nowhere")
     cfg = Config(agents=(entry,))
-    with pytest.raises(InvalidParams):
+    with pytest.raises(SettingsError) as info:
         asyncio.run(build_registry(cfg, ModelPool(cfg)))
+    assert info.value.key == "models"
+
+
+def test_a_specialist_naming_an_unknown_model_is_refused_when_the_file_is_read(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = tmp_path / "effmesh.toml"
+    path.write_text(
+        '[[agents]]\nname = "calculator"\nkind = "calculator"\n'
+        '[[agents]]\nname = "s"\nkind = "specialist"\nskills = ["a"]\nmodel = "nowhere"\n'
+    )
+    with pytest.raises(SettingsError) as info:
+        load(path)
+    assert info.value.key == "agents[1].model"
+    path.write_text('[routing]\nmodel = "nowhere"\n')
+    with pytest.raises(SettingsError) as info:
+        load(path)
+    assert info.value.key == "routing.model"
 
 
 def test_routing_settings_are_read_and_checked(tmp_path: pathlib.Path) -> None:
@@ -192,22 +215,26 @@ def test_routing_settings_are_read_and_checked(tmp_path: pathlib.Path) -> None:
     assert dict(routing.weights) == {"requirements": 0.5}
     registry = asyncio.run(build_registry(load(path)))
     assert registry.route("effmesh").tool_name == "effmesh.run"  # the ACP agent's alias
-    for bad in (
-        '[routing]\nplanner = "oracle"\n',
-        "[routing]\nmax_subtasks = 20\n",
-        "[routing]\nconcurrency = 0\n",
-        "[routing]\nspeed = 1\n",
-        "[routing.weights]\nrequirements = -1\n",
-        '[routing.weights]\nmystery = "x"\n',
+    for bad, key in (
+        ('[routing]\nplanner = "oracle"\n', "routing.planner"),
+        ("[routing]\nmax_subtasks = 20\n", "routing.max_subtasks"),
+        ("[routing]\nconcurrency = 0\n", "routing.concurrency"),
+        ("[routing]\nspeed = 1\n", "routing.speed"),
+        ("[routing.weights]\nrequirements = -1\n", "routing.weights.requirements"),
+        ('[routing.weights]\nrequirements = "x"\n', "routing.weights.requirements"),
+        ("[routing.weights]\nmystery = 1\n", "routing.weights.mystery"),
+        ("[routing]\nweights = 3\n", "routing.weights"),
     ):
         path.write_text(bad)
-        with pytest.raises(InvalidParams):
+        with pytest.raises(SettingsError) as info:
             load(path)
+        assert info.value.key == key
 
 
 def test_an_agent_named_like_the_router_needs_routing_off() -> None:
     cfg = Config(agents=(AgentConfig("effmesh", "echo"),))
-    with pytest.raises(InvalidParams, match="router"):
+    with pytest.raises(SettingsError) as info:
         asyncio.run(build_registry(cfg))
+    assert info.value.key == "agents[0].name"
     off = Config(agents=(AgentConfig("effmesh", "echo"),), routing=RoutingConfig(False))
     assert asyncio.run(build_registry(off)).find("effmesh") is not None

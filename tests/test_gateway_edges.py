@@ -14,8 +14,8 @@ from mcp.shared.exceptions import MCPError
 from adapters.errors import ErrorCode
 from agents.echo import EchoAgent
 from gateway.app import create_app
-from gateway.config import Config
 from gateway.registry import Registry
+from gateway.settings import Config
 from tests.servers import running
 
 
@@ -75,7 +75,7 @@ def test_a_client_leaving_a_stream_leaves_no_task_running(impatient: str) -> Non
 @pytest.mark.parametrize(
     ("path", "content_type", "expected"),
     [
-        ("/acp/runs", "text/plain", 422),
+        ("/acp/runs", "text/plain", 400),
         ("/a2a/echo", "text/plain", 200),
     ],
 )

@@ -17,9 +17,9 @@ from adapters import jsonrpc
 from adapters.errors import ErrorCode
 from agents.echo import EchoAgent
 from gateway.app import create_app
-from gateway.config import Config, load
 from gateway.registry import Registry
 from gateway.security.guard import TokenBucket
+from gateway.settings import Config, SettingsError, load
 from tests.servers import running
 
 CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
@@ -92,17 +92,17 @@ def test_the_bucket_refills_with_time() -> None:
 def test_config_rejects_unknown_and_mistyped_settings(tmp_path: object) -> None:
     from pathlib import Path
 
-    from adapters.errors import InvalidParams
-
     base = Path(str(tmp_path))
     typo = base / "typo.toml"
     typo.write_text("[gateway]\nprot = 1\n")
-    with pytest.raises(InvalidParams):
+    with pytest.raises(SettingsError) as info:
         load(typo)
+    assert info.value.key == "gateway.prot"
     wrong = base / "wrong.toml"
     wrong.write_text('[gateway]\nport = "eighty"\n')
-    with pytest.raises(InvalidParams):
+    with pytest.raises(SettingsError) as info:
         load(wrong)
+    assert info.value.key == "gateway.port"
     good = base / "good.toml"
     good.write_text('[gateway]\nport = 9000\n[[agents]]\nname = "e2"\nkind = "echo"\n')
     config = load(good)
@@ -115,8 +115,9 @@ def test_config_rejects_unknown_and_mistyped_settings(tmp_path: object) -> None:
     assert (config.tokens, config.agents[0].allow) == ((("ide", "T_IDE"),), ("ide",))
     bad_tokens = base / "bad_tokens.toml"
     bad_tokens.write_text("[tokens]\nide = 3\n")
-    with pytest.raises(InvalidParams):
+    with pytest.raises(SettingsError) as info:
         load(bad_tokens)
+    assert info.value.key == "tokens.ide"
 
 
 @pytest.fixture(scope="module")

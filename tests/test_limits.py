@@ -19,10 +19,10 @@ from adapters import a2a as a2a_adapter
 from adapters.mcp.errors import RATE_LIMITED
 from agents.echo import EchoAgent
 from gateway.app import create_app
-from gateway.config import Config
 from gateway.registry import Registry
 from gateway.security.deadlines import protocol_with_deadline
 from gateway.security.guard import Guard
+from gateway.settings import Config
 from tests.servers import running
 
 TOKENS = {"token-a": "a", "token-b": "b"}

@@ -31,8 +31,8 @@ from agents.specialists.agent import SpecialistAgent, SpecialistSpec
 from agents.specialists.memory import SpecialistMemory
 from agents.tools.index import ToolIndex
 from gateway.app import create_app
-from gateway.config import Config
 from gateway.registry import Registry
+from gateway.settings import Config
 from gateway.toolhost import RegistryTools
 from tests.servers import running, slow_a2a_client
 

@@ -15,9 +15,9 @@ from adapters.errors import UpstreamUnavailable
 from agents.llm.embedded import EmbeddedModelServer, State
 from agents.llm.wire import ChatRequest
 from gateway.app import create_app
-from gateway.config import Config, ModelConfig
 from gateway.models import ModelPool
 from gateway.registry import Registry
+from gateway.settings import Config, ModelConfig
 from tests.servers import running
 
 pytestmark = pytest.mark.anyio

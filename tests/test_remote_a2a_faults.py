@@ -21,8 +21,8 @@ from starlette.routing import Route
 
 from agents.remote import RemoteA2AAgent
 from gateway.app import create_app
-from gateway.config import Config
 from gateway.registry import Registry
+from gateway.settings import Config
 from tests.servers import running
 
 SECRET = "internal detail the caller must never see"

@@ -27,9 +27,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from agents.llm.embedded import MODEL_ALIAS
 from gateway.app import create_app
-from gateway.config import AgentConfig, Config, ModelConfig, RoutingConfig, default_agents
 from gateway.models import ModelPool
 from gateway.server import build_registry
+from gateway.settings import AgentConfig, Config, ModelConfig, RoutingConfig, default_agents
 from tests.servers import running, slow_a2a_client
 
 pytestmark = pytest.mark.anyio

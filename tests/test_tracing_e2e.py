@@ -32,9 +32,9 @@ from starlette.routing import Route
 
 from agents.llm.embedded import MODEL_ALIAS, free_port
 from gateway.app import create_app
-from gateway.config import AgentConfig, Config, ModelConfig, RoutingConfig, default_agents
 from gateway.models import ModelPool
 from gateway.server import build_registry
+from gateway.settings import AgentConfig, Config, ModelConfig, RoutingConfig, default_agents
 from observability import tracefile
 from observability.sdk import Telemetry
 from tests.servers import running

@@ -147,7 +147,7 @@ def test_bytes_in_bytes_out_matches_the_value_path() -> None:
         (
             "acp",
             b'{"agent_name":"a","input":[]}',
-            lambda e: e["status"] == 422 and e["body"]["code"] == "invalid_input",
+            lambda e: e["status"] == 400 and e["body"]["code"] == "invalid_input",
         ),
     ],
 )

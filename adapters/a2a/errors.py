@@ -1,11 +1,12 @@
 """The one mapping between canonical errors and A2A's wire errors (JSON-RPC and REST).
 
-Codes, HTTP statuses, gRPC statuses and reasons follow a2a-sdk 1.3 (``a2a/utils/errors.py``,
+Codes, gRPC statuses and reasons follow a2a-sdk 1.3 (``a2a/utils/errors.py``,
 ``a2a/utils/error_handlers.py``). As A2A 1.0 asks, the JSON-RPC ``error.data`` and the REST
 ``error.details`` are lists of typed details with one ``google.rpc.ErrorInfo``, whose metadata
 carries ``effmesh_code``: the a2a-sdk client surfaces it as the error's ``data``, and another
 effmesh rebuilds the exact canonical class. Canonical errors with no A2A counterpart use the
-closest JSON-RPC code and their own HTTP status. Only ``public_message`` reaches the wire.
+closest JSON-RPC code. The HTTP status of each is ``adapters.errors.HTTP_STATUS``'s, which
+takes A2A's own. Only ``public_message`` reaches the wire.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Final, NamedTuple
 
 from adapters import jsonrpc
-from adapters.errors import EffmeshError, ErrorCode, as_effmesh_error, from_code
+from adapters.errors import HTTP_STATUS, EffmeshError, ErrorCode, as_effmesh_error, from_code
 from adapters.jsonrpc import RequestId
 
 TASK_NOT_FOUND: Final = -32001
@@ -33,44 +34,38 @@ CODE_KEY: Final = "effmesh_code"
 
 class ErrorRow(NamedTuple):
     jsonrpc: int
-    http: int
     grpc: str
     reason: str
 
 
 M = ErrorRow
 TABLE: Final[dict[ErrorCode, ErrorRow]] = {
-    ErrorCode.PARSE_ERROR: M(jsonrpc.PARSE_ERROR, 400, "INVALID_ARGUMENT", "INVALID_REQUEST"),
-    ErrorCode.PAYLOAD_TOO_LARGE: M(
-        jsonrpc.INVALID_PARAMS, 413, "INVALID_ARGUMENT", "INVALID_PARAMS"
-    ),
-    ErrorCode.INVALID_REQUEST: M(
-        jsonrpc.INVALID_REQUEST, 400, "INVALID_ARGUMENT", "INVALID_REQUEST"
-    ),
-    ErrorCode.METHOD_NOT_FOUND: M(jsonrpc.METHOD_NOT_FOUND, 404, "NOT_FOUND", "METHOD_NOT_FOUND"),
-    ErrorCode.INVALID_PARAMS: M(jsonrpc.INVALID_PARAMS, 400, "INVALID_ARGUMENT", "INVALID_PARAMS"),
-    ErrorCode.NOT_FOUND: M(TASK_NOT_FOUND, 404, "NOT_FOUND", "TASK_NOT_FOUND"),
-    ErrorCode.UNSUPPORTED: M(
-        UNSUPPORTED_OPERATION, 400, "FAILED_PRECONDITION", "UNSUPPORTED_OPERATION"
-    ),
+    ErrorCode.PARSE_ERROR: M(jsonrpc.PARSE_ERROR, "INVALID_ARGUMENT", "INVALID_REQUEST"),
+    ErrorCode.PAYLOAD_TOO_LARGE: M(jsonrpc.INVALID_PARAMS, "INVALID_ARGUMENT", "INVALID_PARAMS"),
+    ErrorCode.INVALID_REQUEST: M(jsonrpc.INVALID_REQUEST, "INVALID_ARGUMENT", "INVALID_REQUEST"),
+    ErrorCode.METHOD_NOT_FOUND: M(jsonrpc.METHOD_NOT_FOUND, "NOT_FOUND", "METHOD_NOT_FOUND"),
+    ErrorCode.INVALID_PARAMS: M(jsonrpc.INVALID_PARAMS, "INVALID_ARGUMENT", "INVALID_PARAMS"),
+    ErrorCode.NOT_FOUND: M(TASK_NOT_FOUND, "NOT_FOUND", "TASK_NOT_FOUND"),
+    ErrorCode.UNSUPPORTED: M(UNSUPPORTED_OPERATION, "FAILED_PRECONDITION", "UNSUPPORTED_OPERATION"),
     ErrorCode.CANNOT_CARRY: M(
-        CONTENT_TYPE_NOT_SUPPORTED, 400, "INVALID_ARGUMENT", "CONTENT_TYPE_NOT_SUPPORTED"
+        CONTENT_TYPE_NOT_SUPPORTED, "INVALID_ARGUMENT", "CONTENT_TYPE_NOT_SUPPORTED"
     ),
     # A2A's one lifecycle error: a cancel of a task that has already finished.
     ErrorCode.ILLEGAL_TRANSITION: M(
-        TASK_NOT_CANCELABLE, 400, "FAILED_PRECONDITION", "TASK_NOT_CANCELABLE"
+        TASK_NOT_CANCELABLE, "FAILED_PRECONDITION", "TASK_NOT_CANCELABLE"
     ),
     # No A2A code: the caller must change the request (credentials) -> invalid request.
-    ErrorCode.UNAUTHORIZED: M(jsonrpc.INVALID_REQUEST, 401, "UNAUTHENTICATED", "INVALID_REQUEST"),
-    ErrorCode.FORBIDDEN: M(jsonrpc.INVALID_REQUEST, 403, "PERMISSION_DENIED", "INVALID_REQUEST"),
+    ErrorCode.UNAUTHORIZED: M(jsonrpc.INVALID_REQUEST, "UNAUTHENTICATED", "INVALID_REQUEST"),
+    ErrorCode.FORBIDDEN: M(jsonrpc.INVALID_REQUEST, "PERMISSION_DENIED", "INVALID_REQUEST"),
     # No A2A code: the server could not serve a valid request now -> internal error.
-    ErrorCode.RATE_LIMITED: M(jsonrpc.INTERNAL_ERROR, 429, "RESOURCE_EXHAUSTED", "INTERNAL_ERROR"),
-    ErrorCode.TIMEOUT: M(jsonrpc.INTERNAL_ERROR, 504, "DEADLINE_EXCEEDED", "INTERNAL_ERROR"),
-    ErrorCode.UPSTREAM_UNAVAILABLE: M(jsonrpc.INTERNAL_ERROR, 502, "UNAVAILABLE", "INTERNAL_ERROR"),
-    ErrorCode.CANCELED: M(jsonrpc.INTERNAL_ERROR, 409, "CANCELLED", "INTERNAL_ERROR"),
-    ErrorCode.INTERNAL: M(jsonrpc.INTERNAL_ERROR, 500, "INTERNAL", "INTERNAL_ERROR"),
+    ErrorCode.RATE_LIMITED: M(jsonrpc.INTERNAL_ERROR, "RESOURCE_EXHAUSTED", "INTERNAL_ERROR"),
+    ErrorCode.TIMEOUT: M(jsonrpc.INTERNAL_ERROR, "DEADLINE_EXCEEDED", "INTERNAL_ERROR"),
+    ErrorCode.UPSTREAM_UNAVAILABLE: M(jsonrpc.INTERNAL_ERROR, "UNAVAILABLE", "INTERNAL_ERROR"),
+    ErrorCode.CANCELED: M(jsonrpc.INTERNAL_ERROR, "CANCELLED", "INTERNAL_ERROR"),
+    ErrorCode.INTERNAL: M(jsonrpc.INTERNAL_ERROR, "INTERNAL", "INTERNAL_ERROR"),
 }
-"""canonical code -> (JSON-RPC code, HTTP status, gRPC status, A2A reason)."""
+"""canonical code -> (JSON-RPC code, gRPC status, A2A reason); the HTTP status is
+``adapters.errors.HTTP_STATUS``'s."""
 
 # A peer without effmesh_code: its code decides. The first canonical code listed for a
 # JSON-RPC code wins; A2A codes effmesh never sends map to their nearest canonical code.
@@ -105,15 +100,16 @@ def rest_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     ``{"error": {"code", "status", "message", "details": [ErrorInfo]}}``."""
     err = as_effmesh_error(exc)
     row = TABLE[err.code]
+    status = HTTP_STATUS[err.code]
     body = {
         "error": {
-            "code": row.http,
+            "code": status,
             "status": row.grpc,
             "message": err.public_message,
             "details": [_error_info(err, row.reason)],
         }
     }
-    return row.http, body
+    return status, body
 
 
 def _named_code(data: Any) -> Any:

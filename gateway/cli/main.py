@@ -122,16 +122,16 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from gateway import config as config_mod
+    from gateway import settings
     from observability import tracefile
 
     if args.file:
         paths = [Path(f) for f in args.file]
     else:
         try:
-            cfg = config_mod.load(args.config, data_dir=args.data_dir)
-        except config_mod.InvalidParams as exc:
-            sys.stderr.write(f"effmesh: {exc.public_message}\n")
+            cfg = settings.load(args.config, data_dir=args.data_dir)
+        except settings.SettingsError as exc:
+            sys.stderr.write(f"effmesh: {exc}\n")
             return 2
         path = Path(cfg.telemetry.file)
         paths = [path if path.is_absolute() else Path(cfg.data_dir) / path]

@@ -277,7 +277,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 class JsonBodies:
     """Refuse a POST whose Content-Type is not JSON with a JSON-RPC error (the MCP SDK
-    answers such a request with plain text)."""
+    answers such a request with plain text), and the SDK's status, 415: MCP's own transport
+    rule, the one exception to ``adapters.errors.HTTP_STATUS``."""
 
     def __init__(self, app: ASGIApp, path_prefix: str) -> None:
         self.app = app

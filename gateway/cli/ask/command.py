@@ -16,6 +16,7 @@ from gateway.cli.ask.render import Renderer, marks_for, renderer_for
 from gateway.cli.ask.sources import invocation_for, local_items, reachable, remote_items
 from gateway.cli.ask.view import RunView, plain_text
 from gateway.cli.exits import EXIT_COMPLETED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_STARTED
+from gateway.settings import SettingsError
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,9 @@ async def follow(
     except EffmeshError as exc:
         err.write(f"effmesh: {exc.public_message}\n")
         return EXIT_FAILED if view.routing is not None else EXIT_NOT_STARTED
+    except SettingsError as exc:
+        err.write(f"effmesh: {exc}\n")
+        return EXIT_NOT_STARTED
     finally:
         # A no-op when the run ended; otherwise (the renderer failed) it stops the run now,
         # not whenever the generator is collected.

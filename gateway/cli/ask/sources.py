@@ -71,14 +71,15 @@ async def local_items(
     (its model servers started here and stopped at the end).
 
     Raises:
-        EffmeshError: a bad configuration, an agent or model that cannot start, or no router.
+        SettingsError: a bad configuration.
+        EffmeshError: an agent or model that cannot start, or no router.
     """
     # Only an in-process run needs the whole gateway (and its model stack) imported.
-    from gateway import config as config_mod  # noqa: PLC0415
+    from gateway import settings  # noqa: PLC0415
     from gateway.models import ModelPool  # noqa: PLC0415
     from gateway.server import build_registry  # noqa: PLC0415
 
-    cfg = config_mod.load(config)
+    cfg = settings.load(config)
     models = ModelPool(cfg)
     try:
         registry = await build_registry(cfg, models)

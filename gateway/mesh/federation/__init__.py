@@ -1,7 +1,7 @@
 """Federation: gateways linked over the mesh WebSocket share their agents, and a call to an
-agent on another gateway is forwarded there, hop by hop.
+agent on another gateway is forwarded there, hop by hop. Its settings are the ``[federation]`` table
+(``gateway.settings.federation``).
 
-- ``settings``: the ``[federation]`` table;
 - ``table``: which gateway offers which agents, and the link to reach it (sans-I/O);
 - ``wire``: checks of what peers send, and the cards agents are announced by;
 - ``link``: one linked peer gateway's socket, heartbeat and calls in flight;

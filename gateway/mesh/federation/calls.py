@@ -28,10 +28,10 @@ from adapters.model import AgentDescriptor, Invocation, StreamItem
 from agents.memory.scope import scope_for
 from gateway.mesh.federation import wire
 from gateway.mesh.federation.link import Link
-from gateway.mesh.federation.settings import FEDERATION
 from gateway.mesh.federation.table import RouteTable
 from gateway.registry import Registry
 from gateway.runtime import calls
+from gateway.settings.federation import FEDERATION
 from observability import boundary, tracing
 
 SEEN_LIMIT = 4096

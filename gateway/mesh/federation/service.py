@@ -51,9 +51,9 @@ from gateway.mesh.dialin import END
 from gateway.mesh.federation import wire
 from gateway.mesh.federation.calls import Calls, FederatedAgent
 from gateway.mesh.federation.link import ClientSide, Link, ServerSide, Transport
-from gateway.mesh.federation.settings import FEDERATION, FederationConfig
 from gateway.mesh.federation.table import Advert, Neighbour, RouteTable, diff
 from gateway.registry import Registry
+from gateway.settings.federation import FEDERATION, FederationConfig
 
 SUBPROTOCOL = "effmesh"
 FIRST_RETRY_SECONDS = 0.1

@@ -10,8 +10,8 @@ from adapters import a2a
 from adapters.a2a.cards import INTERFACES_KEY
 from adapters.errors import InvalidParams
 from adapters.model import AgentDescriptor
-from gateway.mesh.federation.settings import ID_PATTERN_TEXT
 from gateway.mesh.federation.table import Version
+from gateway.settings.federation import ID_PATTERN_TEXT
 
 ID_PATTERN = re.compile(ID_PATTERN_TEXT)
 MAX_PATH = 64

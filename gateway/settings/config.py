@@ -1,0 +1,111 @@
+"""The ``[gateway]`` table, and :class:`Config`: it and every other table, as the gateway
+reads them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from gateway.settings.agents import AgentConfig, default_agents
+from gateway.settings.errors import Invalid, SettingsError
+from gateway.settings.federation import FederationConfig
+from gateway.settings.models import URL_PREFIXES, ModelConfig
+from gateway.settings.routing import RoutingConfig
+from observability.settings import TelemetryConfig
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """Where the gateway listens, who may call it, and its limits."""
+
+    host: str = "127.0.0.1"
+    """The address to listen on; any but a loopback one requires a bearer token."""
+    port: Annotated[int, Field(ge=0, le=65535)] = 8640
+    """The port to listen on."""
+    data_dir: str = "data"
+    """Where state lives: task state (``tasks.sqlite3``), the memory, the trace file."""
+    token_env: str = "EFFMESH_TOKEN"
+    """The environment variable holding the bearer token (its name in ``allow`` lists:
+    ``default``); unset: no authentication."""
+    max_body_bytes: Annotated[int, Field(ge=1)] = 4 * 1024 * 1024
+    """The largest request body and WebSocket frame."""
+    rate_per_minute: Annotated[int, Field(ge=0)] = 600
+    """Requests per minute per client address; 0 turns the limit off."""
+    call_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+    """How long one agent call may take."""
+    health_interval_seconds: Annotated[float, Field(ge=0)] = 30.0
+    """How often remote agents are checked again; 0: never."""
+    allow_private_agents: bool = False
+    """Allow remote agents on link-local and cloud-metadata addresses."""
+    memory_uri: str = ""
+    """A Milvus server for the memory agent; empty: Milvus-lite in ``data_dir/memory.db``."""
+    tls_cert_file: str = ""
+    """A PEM certificate (chain) to serve HTTPS and WSS with; empty: plain HTTP."""
+    tls_key_file: str = ""
+    """The certificate's key: set with ``tls_cert_file`` or not at all."""
+
+
+def check_gateway(table: GatewaySettings) -> GatewaySettings:
+    """The TLS files go together.
+
+    Raises:
+        Invalid: at the one that is missing.
+    """
+    if table.tls_cert_file and not table.tls_key_file:
+        raise Invalid(("tls_key_file",), "is required with tls_cert_file")
+    if table.tls_key_file and not table.tls_cert_file:
+        raise Invalid(("tls_cert_file",), "is required with tls_key_file")
+    return table
+
+
+GatewayTable = Annotated[GatewaySettings, AfterValidator(check_gateway)]
+
+
+@dataclass(frozen=True, slots=True)
+class Config(GatewaySettings):
+    """Every setting of a gateway: the ``[gateway]`` table's, then the other tables'."""
+
+    tokens: tuple[tuple[str, str], ...] = ()
+    """More named tokens: (name, environment variable), from the ``[tokens]`` table."""
+    agents: tuple[AgentConfig, ...] = field(default_factory=default_agents)
+    models: tuple[ModelConfig, ...] = (ModelConfig("default"),)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+
+    def model(self, name: str) -> ModelConfig:
+        """The ``[models]`` entry ``name``; a URL names an SGLang server at that URL.
+
+        Raises:
+            SettingsError: no such entry.
+        """
+        for entry in self.models:
+            if entry.name == name:
+                return entry
+        if name.startswith(URL_PREFIXES):
+            return ModelConfig(name, "sglang", (name,))
+        raise SettingsError(("models",), f"no model {name!r}")
+
+    @property
+    def token(self) -> str | None:
+        return os.environ.get(self.token_env) or None
+
+    def principals(self) -> dict[str, str]:
+        """Bearer token -> the name agents' ``allow`` lists use (``default`` for token_env).
+
+        The tokens are read from the environment on each call."""
+        out = {}
+        for name, env in (("default", self.token_env), *self.tokens):
+            value = os.environ.get(env)
+            if value:
+                out[value] = name
+        return out
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK

@@ -1,0 +1,65 @@
+"""The ``[federation]`` table: gateways linked into one mesh over their ``/ws`` sockets.
+
+Federation is on when the token variable holds a token: the gateway then accepts peer
+gateways on ``/ws`` that present it, and joins the ``join`` URLs with it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass
+from typing import Annotated, Final
+
+from pydantic import AfterValidator, Field
+
+from adapters.errors import quote
+
+FEDERATION: Final = "federation"
+"""The principal of the federation token: calls that arrive from peer gateways run as it."""
+ID_PATTERN_TEXT: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+"""What a gateway id looks like, in this table and in what peers send."""
+
+
+def _ws_url(url: str) -> str:
+    if not url.startswith(("ws://", "wss://")):
+        raise ValueError(f"must be a ws:// or wss:// URL, not {quote(url)}")
+    return url
+
+
+def _gateway_name(name: str) -> str:
+    # Checked here rather than as a field pattern: "" (the default) is allowed and means a
+    # name made from the host name.
+    if name and not re.match(ID_PATTERN_TEXT, name):
+        raise ValueError(f"must match {ID_PATTERN_TEXT}, not {quote(name)}")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class FederationConfig:
+    """Gateways linked into one mesh, and how the links behave."""
+
+    name: Annotated[str, AfterValidator(_gateway_name)] = ""
+    """This gateway's id in the mesh, unique across it; empty: ``<hostname>-<port>``."""
+    join: tuple[Annotated[str, AfterValidator(_ws_url)], ...] = ()
+    """Mesh sockets of gateways to link to (``ws(s)://host:port/ws``); ``serve --join URL``
+    adds more."""
+    token_env: str = "EFFMESH_FEDERATION_TOKEN"
+    """The environment variable holding the shared federation token; federation is on when
+    it is set, and the token must differ from every caller's token."""
+    max_hops: Annotated[int, Field(ge=1, le=16)] = 4
+    """Gateways an announcement or a call may cross."""
+    heartbeat_seconds: Annotated[float, Field(gt=0)] = 5.0
+    """How often a link is checked; a link silent for 3 heartbeats is dropped."""
+    reconnect_max_seconds: Annotated[float, Field(gt=0)] = 10.0
+    """The longest wait between attempts to rejoin a gateway."""
+    ca_file: str = ""
+    """CA bundle for ``wss://`` peers; empty: the system's."""
+
+    @property
+    def token(self) -> str | None:
+        return os.environ.get(self.token_env) or None
+
+    def gateway_id(self, port: int) -> str:
+        return self.name or f"{socket.gethostname()}-{port}"
