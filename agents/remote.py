@@ -34,12 +34,16 @@ from adapters.a2a import calls as a2a_calls
 from adapters.errors import EffmeshError, InvalidParams, Timeout, UpstreamUnavailable
 from adapters.model import AgentDescriptor, Invocation, Mode, ProgressEvent, StreamItem
 from agents.a2a_jsonrpc import JsonRpcA2A
+from agents.base import Agent
 from agents.pool import LoopPool
 
 Headers = dict[str, str]
 
 
-class _Remote:
+class _Remote(Agent):
+    healthy: bool = False
+    """Down until ``connect`` reaches the agent."""
+
     def __init__(
         self, name: str, url: str, *, timeout: float = 60.0, headers: Headers | None = None
     ) -> None:
@@ -48,7 +52,6 @@ class _Remote:
         self.timeout = timeout
         self.headers = dict(headers or {})
         self._descriptor = AgentDescriptor(name, ())
-        self.healthy = False
 
     @property
     def descriptor(self) -> AgentDescriptor:

@@ -37,6 +37,7 @@ from adapters.errors import (
     quote,
 )
 from adapters.model import AgentDescriptor, Invocation, StreamItem
+from agents.base import Agent
 from gateway.registry import NAME_PATTERN, RESERVED, Registry
 
 SUBPROTOCOL = "effmesh"
@@ -109,7 +110,7 @@ class Peer(PendingCalls):
         self.fail_all(UpstreamUnavailable("the agent's peer disconnected"))
 
 
-class DialInAgent:
+class DialInAgent(Agent):
     """An agent that lives behind a peer's socket."""
 
     def __init__(self, descriptor: AgentDescriptor, remote_name: str, peer: Peer) -> None:
@@ -218,7 +219,7 @@ async def _on_request(
             # this one, registering again), gives way: a peer cannot take the name of an
             # agent this gateway serves.
             if held is not None and not (
-                getattr(held, "federated", False)
+                held.federated
                 or (isinstance(held, DialInAgent) and (held.peer.closed or held.peer is peer))
             ):
                 raise Forbidden(f"agent name {quote(name)} is taken on this gateway")

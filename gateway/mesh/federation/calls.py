@@ -25,6 +25,7 @@ from adapters.errors import (
     quote,
 )
 from adapters.model import AgentDescriptor, Invocation, StreamItem
+from agents.base import Agent
 from agents.memory.scope import scope_for
 from gateway.mesh.federation import wire
 from gateway.mesh.federation.link import Link
@@ -55,16 +56,23 @@ class SeenIds:
         return True
 
 
-class FederatedAgent:
+class FederatedAgent(Agent):
     """An agent offered by other gateways: each call is forwarded to the nearest of them."""
 
     federated = True
-    """A dial-in agent of this gateway may take its name (``gateway.mesh.dialin``)."""
 
     def __init__(self, descriptor: AgentDescriptor, calls: Calls) -> None:
-        self.descriptor = descriptor
+        self._descriptor = descriptor
         self.calls = calls
-        self.healthy = True
+
+    @property
+    def descriptor(self) -> AgentDescriptor:
+        return self._descriptor
+
+    @descriptor.setter
+    def descriptor(self, descriptor: AgentDescriptor) -> None:
+        """The nearest gateway offering the agent describes it anew."""
+        self._descriptor = descriptor
 
     def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         return self.calls.forward(self.descriptor.name, invocation)

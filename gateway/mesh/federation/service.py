@@ -141,7 +141,7 @@ class Federation:
     def _local_cards(self) -> tuple[Mapping[str, Any], ...]:
         cards = []
         for agent in self.registry.agents(FEDERATION):
-            if isinstance(agent, FederatedAgent) or not getattr(agent, "healthy", True):
+            if isinstance(agent, FederatedAgent) or not agent.healthy:
                 continue
             if not agent.descriptor.skills:
                 continue
