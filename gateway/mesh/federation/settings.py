@@ -23,10 +23,11 @@ from dataclasses import dataclass, fields
 from typing import Any, Final
 
 from adapters.errors import InvalidParams
+from adapters.mesh import GATEWAY_ID_PATTERN
 
 FEDERATION: Final = "federation"
 """The principal of the federation token: calls that arrive from peer gateways run as it."""
-ID_PATTERN_TEXT: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+ID_PATTERN_TEXT: Final = GATEWAY_ID_PATTERN
 
 
 @dataclass(frozen=True, slots=True)
