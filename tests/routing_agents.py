@@ -19,6 +19,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.base import Agent
 
 
 def _text(invocation: Invocation) -> str:
@@ -29,7 +30,7 @@ def _done(task_id: str, text: str) -> Task:
     return Task(task_id, TaskState.COMPLETED, artifacts=(Artifact("out", (TextPart(text),)),))
 
 
-class BarrierAgent:
+class BarrierAgent(Agent):
     """``meet`` returns its input once ``parties`` calls are in flight at the same time, and
     fails after ``patience`` seconds otherwise: it finishes only if callers overlap."""
 
@@ -62,7 +63,7 @@ class BarrierAgent:
         yield _done(task_id, text)
 
 
-class GateAgent:
+class GateAgent(Agent):
     """``hold`` waits until canceled, and records which calls started and which were
     canceled; ``flaky`` fails as unavailable ``failures`` times, then answers; ``boom``
     raises an error with text that must not reach a caller."""

@@ -30,6 +30,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.base import Agent
 from agents.echo import EchoAgent
 from agents.memory.scope import SCOPE_KEY
 from gateway.app import create_app
@@ -41,7 +42,7 @@ TOKEN = "peer-token"
 SUBPROTOCOLS = [websockets.Subprotocol("effmesh")]
 
 
-class ScopeProbe:
+class ScopeProbe(Agent):
     """Answers with the memory scope the gateway handed it (agents that keep memories per
     caller are ``scoped``)."""
 

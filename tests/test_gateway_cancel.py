@@ -21,10 +21,11 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.base import Agent
 from tests.servers import behind_remotes
 
 
-class Sleeper:
+class Sleeper(Agent):
     """Works until cancelled, and says when it was."""
 
     def __init__(self) -> None:

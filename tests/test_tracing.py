@@ -683,11 +683,12 @@ async def test_an_untraced_gateway_passes_the_callers_context_on_unchanged(
         TextPart,
         TraceContext,
     )
+    from agents.base import Agent
     from gateway.runtime import calls
 
     seen: list[TraceContext | None] = []
 
-    class Recorder:
+    class Recorder(Agent):
         descriptor = AgentDescriptor("rec", (Skill("look", "notes the trace it gets"),))
 
         async def run(self, invocation: Invocation, *, task_id: str):  # type: ignore[no-untyped-def]

@@ -42,6 +42,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.base import Agent
 from agents.memory import inputs
 from agents.memory.records import Hit, Memory
 from agents.memory.scope import scope_of
@@ -82,7 +83,7 @@ SKILLS: Final = (
 )
 
 
-class MemoryAgent:
+class MemoryAgent(Agent):
     """An :class:`agents.base.Agent` over a :class:`MemoryService` it does not own (the
     gateway closes the service at shutdown)."""
 

@@ -91,7 +91,7 @@ class MemoryService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._collection = str(getattr(store, "collection", "memory"))
+        self._collection = store.collection
         self._embedder = embedder
         self._short = short_term or ShortTermMemory()
         self._summarize = summarizer or ExtractiveSummarizer()

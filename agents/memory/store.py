@@ -19,6 +19,11 @@ QUERY_WINDOW: Final = 16384
 
 
 class MemoryStore(Protocol):
+    @property
+    def collection(self) -> str:
+        """The name the rows are stored under (spans name the store's operations by it)."""
+        ...
+
     def insert(self, memories: Sequence[Memory], vectors: Vectors) -> None:
         """Store ``memories`` (row ``i`` of ``vectors`` is the vector of memory ``i``), durably:
         when this returns, the rows are searchable and survive a restart."""

@@ -40,6 +40,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.base import Agent
 from agents.llm.backend import ModelBackend, dumps
 from agents.llm.wire import ChatRequest, JsonSchema, Usage, function_tool
 from agents.memory.scope import ANONYMOUS, SCOPE_KEY
@@ -116,7 +117,7 @@ class Stats:
         del self.per_call[:-1000]
 
 
-class SpecialistAgent:
+class SpecialistAgent(Agent):
     def __init__(
         self,
         spec: SpecialistSpec,

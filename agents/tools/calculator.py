@@ -26,6 +26,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.base import Agent
 
 MAX_LENGTH: Final = 200
 MAX_EXPONENT: Final = 1000
@@ -141,7 +142,7 @@ def evaluate(expression: str) -> int | float:
     return value
 
 
-class CalculatorAgent:
+class CalculatorAgent(Agent):
     """The ``calculator`` agent with one skill, ``evaluate``."""
 
     def __init__(self, name: str = "calculator") -> None:

@@ -1,14 +1,6 @@
 """The mesh WebSocket ``/ws``: a peer behind NAT connects out, registers its agents, and they
-become callable from every protocol the gateway speaks.
-
-Frames are JSON-RPC 2.0, subprotocol ``effmesh``. Descriptors and calls travel in A2A's JSON
-forms (the richest of the three), through the A2A adapter:
-
-- peer -> gateway: ``mesh/register`` ``{"agents": [<agent card>...]}`` -> ``{"registered": [...]}``
-- gateway -> peer: ``mesh/run`` ``{"agent", "params": <SendMessage params>}``; the peer answers
-  with ``mesh/event`` notifications ``{"call": <id>, "item": <StreamResponse>}`` and then the
-  call's result (``{}``) or a JSON-RPC error;
-- gateway -> peer: ``mesh/cancel`` ``{"call": <id>}`` when the caller cancels.
+become callable from every protocol the gateway speaks. The frames are the mesh protocol's
+(``adapters.mesh``).
 
 When the socket closes, the peer's agents leave the registry and calls in flight fail with
 ``UpstreamUnavailable``. A name already taken on this gateway is refused (an agent that came
@@ -23,23 +15,24 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from adapters import _json, a2a, jsonrpc
+from adapters import _json, jsonrpc, mesh
 from adapters.errors import (
     EffmeshError,
     Forbidden,
     InvalidParams,
     MethodNotFound,
+    ParseError,
     UpstreamUnavailable,
     quote,
 )
 from adapters.model import AgentDescriptor, Invocation, StreamItem
+from agents.base import Agent
 from gateway.registry import NAME_PATTERN, RESERVED, Registry
 
-SUBPROTOCOL = "effmesh"
 END: Any = object()
 """What a pending call's queue receives when the call has ended without an error."""
 
@@ -48,7 +41,7 @@ class Gateways(Protocol):
     """Where a peer gateway's ``mesh/hello`` goes (``gateway.mesh.federation.service``)."""
 
     async def accept(
-        self, websocket: WebSocket, hello: dict[str, Any], principal: str | None
+        self, websocket: WebSocket, hello: mesh.Hello, principal: str | None
     ) -> None: ...
 
 
@@ -109,7 +102,7 @@ class Peer(PendingCalls):
         self.fail_all(UpstreamUnavailable("the agent's peer disconnected"))
 
 
-class DialInAgent:
+class DialInAgent(Agent):
     """An agent that lives behind a peer's socket."""
 
     def __init__(self, descriptor: AgentDescriptor, remote_name: str, peer: Peer) -> None:
@@ -128,18 +121,16 @@ class DialInAgent:
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         if self.peer.closed:
             raise UpstreamUnavailable("the agent's peer disconnected")
-        message = replace(invocation.message, task_id=None)
-        _, params = a2a.encode_invocation(replace(invocation, message=message, mode="stream"))
+        # The caller's task id is this gateway's; the peer's agent makes its own.
+        outgoing = replace(invocation, message=replace(invocation.message, task_id=None))
         call_id, queue = self.peer.open_call()
         try:
-            await self.peer.send(
-                jsonrpc.request(call_id, "mesh/run", {"agent": self.remote_name, "params": params})
-            )
+            await self.peer.send(mesh.encode(mesh.Run(call_id, self.remote_name, outgoing)))
             async for item in self.peer.replies(queue):
                 yield item
         except asyncio.CancelledError:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                await self.peer.send(jsonrpc.request(None, "mesh/cancel", {"call": call_id}))
+                await self.peer.send(mesh.encode(mesh.Cancel(call_id)))
             raise
         finally:
             self.peer.close_call(call_id)
@@ -157,28 +148,37 @@ async def serve_peer(
     loopback with no token configured); others may not register agents. A first message
     ``mesh/hello`` hands the socket to ``gateways``, with the caller's ``principal``."""
     offered = websocket.scope.get("subprotocols", [])
-    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    await websocket.accept(subprotocol=mesh.SUBPROTOCOL if mesh.SUBPROTOCOL in offered else None)
     peer = Peer(websocket)
     mine: list[str] = []
     try:
         while True:
             text = await websocket.receive_text()
             try:
-                msg = _json.loads(text)
-            except EffmeshError as exc:
-                await peer.send(jsonrpc.error(None, jsonrpc.PARSE_ERROR, exc.public_message))
+                message = mesh.parse(text)
+            except jsonrpc.EnvelopeError as exc:
+                if exc.id is not None or isinstance(exc.error, ParseError):
+                    await peer.send(mesh.encode_error(exc.error, exc.id))
                 continue
-            if not isinstance(msg, dict):
-                continue
-            if msg.get("method") == "mesh/hello" and gateways is not None and not mine:
-                await gateways.accept(websocket, msg, principal)
-                return
-            if "method" in msg:
-                await _on_request(msg, peer, registry, mine, trusted)
-            elif "id" in msg:
-                # The end of a mesh/run call: its result, or its error.
-                error = msg.get("error")
-                peer.deliver(msg["id"], a2a.decode_error(error) if isinstance(error, dict) else END)
+            match message:
+                case mesh.Hello() if gateways is not None and not mine:
+                    await gateways.accept(websocket, message, principal)
+                    return
+                case mesh.Register():
+                    await _register(message, peer, registry, mine, trusted)
+                case mesh.Event():
+                    peer.deliver(message.call, message.item)
+                case mesh.Reply():
+                    # The end of a mesh/run call: its result, or its error.
+                    peer.deliver(message.id, message.error or END)
+                case mesh.Hello():  # once agents are registered, or with no federation
+                    await peer.send(mesh.encode_error(MethodNotFound(message.method), message.id))
+                case mesh.Run():  # the gateway's to send, not a peer's
+                    await peer.send(mesh.encode_error(MethodNotFound(message.method), message.call))
+                case mesh.Cancel() | mesh.Announce() | mesh.Withdraw() | mesh.Ping():
+                    pass  # notifications a peer has no reason to send
+                case _:
+                    assert_never(message)
     except (WebSocketDisconnect, RuntimeError, KeyError):
         pass
     finally:
@@ -189,27 +189,13 @@ async def serve_peer(
                 registry.remove(name)
 
 
-async def _on_request(
-    msg: dict[str, Any], peer: Peer, registry: Registry, mine: list[str], trusted: bool
+async def _register(
+    frame: mesh.Register, peer: Peer, registry: Registry, mine: list[str], trusted: bool
 ) -> None:
-    rid = msg.get("id") if type(msg.get("id")) in (str, int) else None
-    method = msg.get("method")
-    raw_params = msg.get("params")
-    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     try:
-        if method == "mesh/event":
-            call = params.get("call")
-            peer.deliver(call, a2a.decode_stream_item(params.get("item")))
-            return
-        if method != "mesh/register":
-            raise MethodNotFound(method)
         if not trusted:
             raise Forbidden("registering agents needs a bearer token")
-        cards = params.get("agents")
-        if not isinstance(cards, list):
-            raise InvalidParams("must be an array", path="params.agents")
-        descriptors = [a2a.decode_agent(card) for card in cards]
-        names = [d.name for d in descriptors]
+        names = [d.name for d in frame.agents]
         for name in names:
             if not NAME_PATTERN.match(name) or name in RESERVED:
                 raise InvalidParams(f"agent name {quote(name)} is not allowed")
@@ -218,17 +204,17 @@ async def _on_request(
             # this one, registering again), gives way: a peer cannot take the name of an
             # agent this gateway serves.
             if held is not None and not (
-                getattr(held, "federated", False)
+                held.federated
                 or (isinstance(held, DialInAgent) and (held.peer.closed or held.peer is peer))
             ):
                 raise Forbidden(f"agent name {quote(name)} is taken on this gateway")
         if len(set(names)) != len(names):
             raise InvalidParams("agent names must be unique", path="params.agents")
-        for descriptor in descriptors:
+        for descriptor in frame.agents:
             registry.add(DialInAgent(descriptor, descriptor.name, peer))
             mine.append(descriptor.name)
-        if rid is not None:
-            await peer.send(jsonrpc.result(rid, {"registered": names}))
+        if frame.id is not None:
+            await peer.send(mesh.encode_register_result(frame.id, names))
     except EffmeshError as exc:
-        if rid is not None:
-            await peer.send(a2a.jsonrpc_error(exc, rid))
+        if frame.id is not None:
+            await peer.send(mesh.encode_error(exc, frame.id))

@@ -43,6 +43,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.base import Agent
 from agents.memory.scope import SCOPE_KEY, scope_for
 from agents.tools.index import ToolIndex
 from gateway.registry import Registry
@@ -137,7 +138,7 @@ def read_request(invocation: Invocation) -> Request:
     return Request(task, strategy, planner)
 
 
-class RouterAgent:
+class RouterAgent(Agent):
     scoped = True
     """It passes the caller's memory scope on to the agents it calls."""
     delegating = True

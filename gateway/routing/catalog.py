@@ -113,7 +113,7 @@ class Catalog:
         entries = []
         for route in registry.routes(principal):
             descriptor = route.agent.descriptor
-            if descriptor.name == exclude or not getattr(route.agent, "healthy", True):
+            if descriptor.name == exclude or not route.agent.healthy:
                 continue
             name = f"{descriptor.name}.{route.skill.name}"
             exact = name in patterns

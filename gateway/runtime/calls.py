@@ -43,9 +43,9 @@ def _scoped(route: Route, invocation: Invocation, scope: str, principal: object)
     metadata = invocation.metadata
     if SCOPE_KEY in metadata or PRINCIPAL_KEY in metadata:
         metadata = {k: v for k, v in metadata.items() if k not in (SCOPE_KEY, PRINCIPAL_KEY)}
-    if getattr(route.agent, "scoped", False):
+    if route.agent.scoped:
         metadata = {**metadata, SCOPE_KEY: scope}
-    if principal is not UNKNOWN and getattr(route.agent, "delegating", False):
+    if principal is not UNKNOWN and route.agent.delegating:
         metadata = {**metadata, PRINCIPAL_KEY: principal}
     return replace(invocation, skill=route.skill.name, metadata=metadata)
 

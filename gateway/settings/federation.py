@@ -15,10 +15,11 @@ from typing import Annotated, Final
 from pydantic import AfterValidator, Field
 
 from adapters.errors import quote
+from adapters.mesh import GATEWAY_ID_PATTERN
 
 FEDERATION: Final = "federation"
 """The principal of the federation token: calls that arrive from peer gateways run as it."""
-ID_PATTERN_TEXT: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+ID_PATTERN_TEXT: Final = GATEWAY_ID_PATTERN
 """What a gateway id looks like, in this table and in what peers send."""
 
 

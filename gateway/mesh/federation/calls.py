@@ -13,9 +13,8 @@ import collections
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
 
-from adapters import a2a, jsonrpc
+from adapters import mesh
 from adapters.errors import (
     InvalidParams,
     InvalidRequest,
@@ -25,14 +24,15 @@ from adapters.errors import (
     quote,
 )
 from adapters.model import AgentDescriptor, Invocation, StreamItem
+from adapters.trace import join_trace
+from agents.base import Agent
 from agents.memory.scope import scope_for
-from gateway.mesh.federation import wire
 from gateway.mesh.federation.link import Link
 from gateway.mesh.federation.table import RouteTable
 from gateway.registry import Registry
 from gateway.runtime import calls
 from gateway.settings.federation import FEDERATION
-from observability import boundary, tracing
+from observability import boundary
 
 SEEN_LIMIT = 4096
 
@@ -55,16 +55,23 @@ class SeenIds:
         return True
 
 
-class FederatedAgent:
+class FederatedAgent(Agent):
     """An agent offered by other gateways: each call is forwarded to the nearest of them."""
 
     federated = True
-    """A dial-in agent of this gateway may take its name (``gateway.mesh.dialin``)."""
 
     def __init__(self, descriptor: AgentDescriptor, calls: Calls) -> None:
-        self.descriptor = descriptor
+        self._descriptor = descriptor
         self.calls = calls
-        self.healthy = True
+
+    @property
+    def descriptor(self) -> AgentDescriptor:
+        return self._descriptor
+
+    @descriptor.setter
+    def descriptor(self, descriptor: AgentDescriptor) -> None:
+        """The nearest gateway offering the agent describes it anew."""
+        self._descriptor = descriptor
 
     def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         return self.calls.forward(self.descriptor.name, invocation)
@@ -92,40 +99,25 @@ class Calls:
         self.counters = counters
         self.seen = SeenIds()
 
-    async def serve(self, link: Link, call_id: Any, params: dict[str, Any]) -> None:
+    async def serve(self, link: Link, run: mesh.Run) -> None:
         """Run a call a peer forwarded: here if the agent is this gateway's, else onward."""
-        inner = params.get("params")
-        message = inner.get("message") if isinstance(inner, dict) else None
-        carrier = tracing.carrier_of(message.get("metadata") if isinstance(message, dict) else None)
-        with boundary.request("federation", "mesh/run", carrier) as req:
+        invocation = run.invocation
+        carrier = join_trace(invocation.trace, {})
+        with boundary.request("federation", mesh.RUN, carrier) as req:
             try:
-                name = params.get("agent")
-                if type(name) is not str:
-                    raise InvalidParams("must be a string", path="params.agent")
-                message_id = params.get("message")
-                if type(message_id) is not str or not 0 < len(message_id) <= 64:
-                    raise InvalidParams("must be a message id", path="params.message")
-                visited = wire.path(params.get("visited"), "params.visited")
-                hops = params.get("hops")
-                if type(hops) is not int or hops < 1:
-                    raise InvalidParams("must be a positive integer", path="params.hops")
-                if self.me in visited:
+                forwarding = run.forwarding
+                if forwarding is None:
+                    raise InvalidParams("is required", path="params.message")
+                if self.me in forwarding.visited:
                     self.counters["loops_refused"] += 1
                     raise InvalidRequest("the call has passed this gateway already")
-                if not self.seen.add(message_id):
+                if not self.seen.add(forwarding.message):
                     self.counters["duplicates_refused"] += 1
-                    raise InvalidRequest(f"duplicate message {quote(message_id)}")
-                if hops > self.max_hops:
+                    raise InvalidRequest(f"duplicate message {quote(forwarding.message)}")
+                if forwarding.hops > self.max_hops:
                     self.counters["hops_refused"] += 1
                     raise InvalidRequest(f"the call crossed more than {self.max_hops} gateways")
-                invocation = a2a.decode_invocation(params.get("params"), method="stream")
-                history = params.get("history") or []
-                if not isinstance(history, list):
-                    raise InvalidParams("must be a list of messages", path="params.history")
-                invocation = replace(
-                    invocation,
-                    history=tuple(a2a.decode_message(m, "params.history") for m in history),
-                )
+                name = run.agent
                 agent = self.registry.find(name)
                 if agent is None:
                     raise NotFound(f"unknown agent {quote(name)}")
@@ -133,9 +125,7 @@ class Calls:
                 items: AsyncIterator[StreamItem]
                 if isinstance(agent, FederatedAgent):
                     self.counters["runs_forwarded"] += 1
-                    items = self.forward(
-                        name, invocation, message_id=message_id, hops=hops, visited=visited
-                    )
+                    items = self.forward(name, invocation, forwarding)
                 else:
                     self.counters["runs_served"] += 1
                     route = self.registry.route(f"{name}.{invocation.skill}", FEDERATION)
@@ -143,28 +133,25 @@ class Calls:
                         route, invocation, calls.new_task_id(), scope=scope_for(FEDERATION)
                     )
                 async for item in items:
-                    event = {"call": call_id, "item": a2a.encode_stream_item(item)}
-                    link.post(jsonrpc.request(None, "mesh/event", event))
-                link.post(jsonrpc.result(call_id, {}))
+                    link.post(mesh.encode(mesh.Event(run.call, item)))
+                link.post(mesh.encode_run_result(run.call))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - reported to the peer, never raised
                 error = as_effmesh_error(exc)
                 req.failed(error)
-                link.post(a2a.jsonrpc_error(error, call_id))
+                link.post(mesh.encode_error(error, run.call))
             finally:
-                link.running.pop(call_id, None)
+                link.running.pop(run.call, None)
 
     async def forward(
         self,
         name: str,
         invocation: Invocation,
-        *,
-        message_id: str | None = None,
-        hops: int = 0,
-        visited: tuple[str, ...] = (),
+        received: mesh.Forwarding | None = None,
     ) -> AsyncIterator[StreamItem]:
         """The items of ``invocation`` run by the nearest gateway offering ``name``.
+        ``received``: how the call came, when a peer forwarded it here.
 
         A gateway whose link is down is passed over for the next one offering the agent; a
         link lost while the call runs fails the call (it may have had effects already).
@@ -174,9 +161,10 @@ class Calls:
             UpstreamUnavailable: no gateway offering ``name`` is reachable, or the link was
                 lost during the call.
         """
-        message_id = message_id or uuid.uuid4().hex
+        message_id = received.message if received is not None else uuid.uuid4().hex
         self.seen.add(message_id)
-        visited = (*visited, self.me)
+        hops = received.hops if received is not None else 0
+        visited = (*(received.visited if received is not None else ()), self.me)
         link = None
         for origin in self.table.offering(name):
             best = self.table.best(origin)
@@ -187,29 +175,17 @@ class Calls:
                 break
         if link is None:
             raise UpstreamUnavailable(f"no gateway offering agent {quote(name)} is reachable")
+        # The caller's task id is this gateway's; the far gateway makes its own.
         message = replace(invocation.message, task_id=None)
-        outgoing = calls.traced(replace(invocation, message=message, mode="stream", history=()))
-        _, params = a2a.encode_invocation(outgoing)
+        outgoing = calls.traced(replace(invocation, message=message))
+        forwarding = mesh.Forwarding(message_id, hops + 1, visited)
         call_id, queue = link.open_call()
         try:
-            link.post(
-                jsonrpc.request(
-                    call_id,
-                    "mesh/run",
-                    {
-                        "agent": name,
-                        "params": params,
-                        "history": [a2a.encode_message(m) for m in invocation.history],
-                        "message": message_id,
-                        "hops": hops + 1,
-                        "visited": list(visited),
-                    },
-                )
-            )
+            link.post(mesh.encode(mesh.Run(call_id, name, outgoing, forwarding)))
             async for item in link.replies(queue):
                 yield item
         except asyncio.CancelledError:
-            link.post(jsonrpc.request(None, "mesh/cancel", {"call": call_id}))
+            link.post(mesh.encode(mesh.Cancel(call_id)))
             raise
         finally:
             link.close_call(call_id)

@@ -1,10 +1,11 @@
 """One link to a peer gateway: the socket (either end of it), a heartbeat, and the calls in
 flight over it.
 
-Frames are JSON-RPC 2.0 text frames, one message each. Outgoing frames go through a queue
-and one writer, so the table code can post from plain functions. A link that hears nothing
-for three heartbeats is dropped: every call in flight over it fails with
-``UpstreamUnavailable`` at once, and every call it was running here is cancelled.
+Frames are the mesh protocol's (``adapters.mesh``), one JSON-RPC message per text frame; the
+link moves them, and its owner reads them. Outgoing frames go through a queue and one writer,
+so the table code can post from plain functions. A link that hears nothing for three
+heartbeats is dropped: every call in flight over it fails with ``UpstreamUnavailable`` at
+once, and every call it was running here is cancelled.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any, Protocol
 import websockets
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from adapters import _json
-from adapters.errors import EffmeshError, ParseError, UpstreamUnavailable
+from adapters import _json, mesh
+from adapters.errors import EffmeshError, UpstreamUnavailable
 from gateway.mesh.dialin import PendingCalls
 
 
@@ -113,9 +114,9 @@ class Link(PendingCalls):
 
     # --- the socket ----------------------------------------------------------------------
 
-    async def run(self, on_message: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-        """Read frames until the socket closes or falls silent; then fail and cancel every
-        call of the link. The socket is left for ``close``."""
+    async def run(self, on_message: Callable[[str], Awaitable[None]]) -> None:
+        """Hand each frame read to ``on_message`` until the socket closes or falls silent;
+        then fail and cancel every call of the link. The socket is left for ``close``."""
         writer = asyncio.ensure_future(self._write())
         pinger = asyncio.ensure_future(self._ping())
         try:
@@ -124,12 +125,7 @@ class Link(PendingCalls):
                     text = await asyncio.wait_for(self.transport.recv(), 3 * self.heartbeat)
                 except TimeoutError:
                     return  # silent for three heartbeats: the peer is gone or cut off
-                try:
-                    msg = _json.loads(text)
-                except ParseError:
-                    continue
-                if isinstance(msg, dict):
-                    await on_message(msg)
+                await on_message(text)
                 if writer.done():
                     return
         except LinkClosed:
@@ -157,4 +153,4 @@ class Link(PendingCalls):
     async def _ping(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat)
-            self.post({"jsonrpc": "2.0", "method": "mesh/ping"})
+            self.post(mesh.encode(mesh.Ping()))

@@ -1,18 +1,10 @@
 """The federation of one gateway: links to peer gateways, the agents they offer, and calls
 forwarded to them.
 
-Messages on a link (JSON-RPC 2.0 text frames on ``/ws``, subprotocol ``effmesh``):
-
-- ``mesh/hello`` ``{"gateway": <id>}`` -> ``{"gateway": <id>}``: the joining gateway opens
-  the link with the federation token as its bearer token; each side learns the other's id.
-- ``mesh/announce`` ``{"origin", "version": [epoch, seq], "path": [...], "agents": [<card>]}``
-  and ``mesh/withdraw`` ``{"origin"}``: the route table's adverts (``table``).
-- ``mesh/run`` ``{"agent", "params": <SendMessage params>, "history": [<message>],
-  "message": <id>, "hops": n, "visited": [<gateway id>...]}``: a forwarded call (``calls``);
-  the answer is ``mesh/event`` notifications ``{"call", "item"}``, then the call's result or a
-  JSON-RPC error.
-  ``mesh/cancel`` ``{"call"}`` carries the caller's cancellation along.
-- ``mesh/ping``: the heartbeat, both ways.
+A link is a ``/ws`` socket speaking the mesh protocol (``adapters.mesh``): the joining gateway
+opens it with ``mesh/hello`` and the federation token as its bearer token; then each side
+announces and withdraws the origins it reaches (the route table, ``table``), forwards calls
+with ``mesh/run`` (``calls``) and sends a heartbeat.
 
 Names: a remote agent keeps its own name, so its MCP tools are ``<agent>.<skill>`` on every
 gateway. An agent of this gateway (configured or dialled in) always wins over a remote one of
@@ -31,31 +23,29 @@ import ssl
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, assert_never
 
 import websockets
 from starlette.websockets import WebSocket
 
-from adapters import _json, a2a, jsonrpc
+from adapters import _json, jsonrpc, mesh
 from adapters.errors import (
     EffmeshError,
     Forbidden,
     InvalidParams,
-    InvalidRequest,
     MethodNotFound,
+    ParseError,
     quote,
 )
 from adapters.model import AgentDescriptor
 from agents import outbound
 from gateway.mesh.dialin import END
-from gateway.mesh.federation import wire
 from gateway.mesh.federation.calls import Calls, FederatedAgent
 from gateway.mesh.federation.link import ClientSide, Link, ServerSide, Transport
 from gateway.mesh.federation.table import Advert, Neighbour, RouteTable, diff
 from gateway.registry import Registry
 from gateway.settings.federation import FEDERATION, FederationConfig
 
-SUBPROTOCOL = "effmesh"
 FIRST_RETRY_SECONDS = 0.1
 
 
@@ -145,12 +135,12 @@ class Federation:
     def _local_cards(self) -> tuple[Mapping[str, Any], ...]:
         cards = []
         for agent in self.registry.agents(FEDERATION):
-            if isinstance(agent, FederatedAgent) or not getattr(agent, "healthy", True):
+            if isinstance(agent, FederatedAgent) or not agent.healthy:
                 continue
             if not agent.descriptor.skills:
                 continue
             try:
-                cards.append(wire.card(agent.descriptor))
+                cards.append(mesh.encode_card(agent.descriptor))
             except EffmeshError:
                 self.counters["unannounceable"] += 1
         return tuple(sorted(cards, key=lambda c: str(c["name"])))
@@ -178,7 +168,7 @@ class Federation:
             for card in self.table.states[nearest[0]].agents:
                 if card.get("name") == name:
                     with contextlib.suppress(EffmeshError):
-                        wanted[name] = a2a.decode_agent(card)
+                        wanted[name] = mesh.decode_card(card)
         self._syncing = True
         shadowed = []
         try:
@@ -207,20 +197,13 @@ class Federation:
             for advert in announce:
                 self.counters["announce_sent"] += 1
                 link.post(
-                    jsonrpc.request(
-                        None,
-                        "mesh/announce",
-                        {
-                            "origin": advert.origin,
-                            "version": list(advert.version),
-                            "path": list(advert.path),
-                            "agents": list(advert.agents),
-                        },
+                    mesh.encode(
+                        mesh.Announce(advert.origin, advert.version, advert.path, advert.agents)
                     )
                 )
             for origin in withdraw:
                 self.counters["withdraw_sent"] += 1
-                link.post(jsonrpc.request(None, "mesh/withdraw", {"origin": origin}))
+                link.post(mesh.encode(mesh.Withdraw(origin)))
             self._sent[link.id] = now
 
     def _table_changed(self) -> None:
@@ -230,31 +213,22 @@ class Federation:
 
     # --- links ---------------------------------------------------------------------------
 
-    async def accept(
-        self, websocket: WebSocket, hello: dict[str, Any], principal: str | None
-    ) -> None:
-        """Serve a peer gateway that opened ``/ws`` with ``mesh/hello``, until it leaves."""
-        rid = hello.get("id") if type(hello.get("id")) in (str, int) else None
+    async def accept(self, websocket: WebSocket, hello: mesh.Hello, principal: str | None) -> None:
+        """Serve a peer gateway that opened ``/ws`` with ``hello``, until it leaves."""
         transport = ServerSide(websocket)
         try:
-            if rid is None:
-                raise InvalidRequest("mesh/hello needs an id")
-            reply_to: str | int = rid
             if principal != FEDERATION:
                 raise Forbidden("joining the federation needs the federation token")
-            params = hello.get("params")
-            peer = wire.gateway_id(
-                params.get("gateway") if isinstance(params, dict) else None, "params.gateway"
-            )
-            if peer == self.me:
-                raise InvalidParams(f"gateway id {quote(peer)} is this gateway's own")
+            if hello.gateway == self.me:
+                raise InvalidParams(f"gateway id {quote(hello.gateway)} is this gateway's own")
         except EffmeshError as exc:
             self.counters["hello_refused"] += 1
-            await transport.send(_json.dumps(a2a.jsonrpc_error(exc, rid)).decode())
+            await transport.send(_json.dumps(mesh.encode_error(exc, hello.id)).decode())
             await transport.close()
             return
-        await transport.send(_json.dumps(jsonrpc.result(reply_to, {"gateway": self.me})).decode())
-        await self._serve(transport, peer, inbound=True)
+        reply = mesh.encode_hello_result(hello.id, self.me)
+        await transport.send(_json.dumps(reply).decode())
+        await self._serve(transport, hello.gateway, inbound=True)
 
     async def _join(self, url: str) -> None:
         """Keep a link to the gateway at ``url``: reconnect with capped, jittered backoff."""
@@ -269,7 +243,7 @@ class Federation:
                 async with websockets.connect(
                     url,
                     **target,
-                    subprotocols=[websockets.Subprotocol(SUBPROTOCOL)],
+                    subprotocols=[websockets.Subprotocol(mesh.SUBPROTOCOL)],
                     additional_headers=headers,
                     ssl=context,
                     open_timeout=3 * self.config.heartbeat_seconds,
@@ -278,14 +252,14 @@ class Federation:
                     max_size=self.max_frame,
                 ) as connection:
                     transport = ClientSide(connection)
-                    hello = jsonrpc.request(1, "mesh/hello", {"gateway": self.me})
+                    hello = mesh.encode(mesh.Hello(1, self.me))
                     await transport.send(_json.dumps(hello).decode())
-                    reply = _json.loads(
+                    reply = mesh.parse(
                         await asyncio.wait_for(transport.recv(), 3 * self.config.heartbeat_seconds)
                     )
-                    if not isinstance(reply, dict) or not isinstance(reply.get("result"), dict):
+                    if not isinstance(reply, mesh.Reply) or reply.error is not None:
                         raise Refused(url)
-                    peer = wire.gateway_id(reply["result"].get("gateway"), "result.gateway")
+                    peer = mesh.decode_hello_result(reply)
                     self._note(url, f"linked to gateway {peer!r}")
                     delay = FIRST_RETRY_SECONDS
                     await self._serve(transport, peer, inbound=False)
@@ -317,8 +291,8 @@ class Federation:
         self._sent[link.id] = {}
         self._advertise()  # the whole table, to the new link
 
-        async def on_message(msg: dict[str, Any]) -> None:
-            self._on_message(link, msg)
+        async def on_message(text: str) -> None:
+            self._on_message(link, text)
 
         try:
             await link.run(on_message)
@@ -331,51 +305,50 @@ class Federation:
 
     # --- frames --------------------------------------------------------------------------
 
-    def _on_message(self, link: Link, msg: dict[str, Any]) -> None:
-        method = msg.get("method")
-        raw = msg.get("params")
-        params: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        rid = msg.get("id") if type(msg.get("id")) in (str, int) else None
+    def _on_message(self, link: Link, text: str) -> None:
         try:
-            if method == "mesh/ping":
-                return
-            if method == "mesh/announce":
-                self._on_announce(link, params)
-            elif method == "mesh/withdraw":
+            message = mesh.parse(text)
+        except jsonrpc.EnvelopeError as exc:
+            if isinstance(exc.error, ParseError):
+                return  # not JSON: nothing to answer
+            self.counters["bad_frames"] += 1
+            if exc.id is not None:
+                link.post(mesh.encode_error(exc.error, exc.id))
+            return
+        match message:
+            case mesh.Ping():
+                pass
+            case mesh.Announce():
+                self._on_announce(link, message)
+            case mesh.Withdraw():
                 self.counters["withdraw_received"] += 1
-                if self.table.withdraw(link.id, wire.gateway_id(params.get("origin"), "origin")):
+                if self.table.withdraw(link.id, message.origin):
                     self._table_changed()
-            elif method == "mesh/event":
-                link.deliver(params.get("call"), a2a.decode_stream_item(params.get("item")))
-            elif method == "mesh/run" and rid is not None:
-                task = asyncio.get_running_loop().create_task(self.calls.serve(link, rid, params))
-                link.running[rid] = task
-            elif method == "mesh/cancel":
-                running = link.running.get(params.get("call"))
+            case mesh.Event():
+                link.deliver(message.call, message.item)
+            case mesh.Run():
+                task = asyncio.get_running_loop().create_task(self.calls.serve(link, message))
+                link.running[message.call] = task
+            case mesh.Cancel():
+                running = link.running.get(message.call)
                 if running is not None:
                     running.cancel()
-            elif method is None and rid is not None:
-                error = msg.get("error")
-                link.deliver(rid, a2a.decode_error(error) if isinstance(error, dict) else END)
-            elif rid is not None:
-                raise MethodNotFound(method)
-        except EffmeshError as exc:
-            self.counters["bad_frames"] += 1
-            if rid is not None and method is not None:
-                link.post(a2a.jsonrpc_error(exc, rid))
+            case mesh.Reply():
+                link.deliver(message.id, message.error or END)
+            case mesh.Register() | mesh.Hello():  # a dial-in peer's, or the link's first
+                self.counters["bad_frames"] += 1
+                if message.id is not None:
+                    link.post(mesh.encode_error(MethodNotFound(message.method), message.id))
+            case _:
+                assert_never(message)
 
-    def _on_announce(self, link: Link, params: dict[str, Any]) -> None:
+    def _on_announce(self, link: Link, announce: mesh.Announce) -> None:
         self.counters["announce_received"] += 1
-        origin = wire.gateway_id(params.get("origin"), "params.origin")
-        path = wire.path(params.get("path"), "params.path")
-        if self.me in path:
+        if self.me in announce.path:
             self.counters["loops_dropped"] += 1
             return
-        agents = params.get("agents")
-        if not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents):
-            raise InvalidParams("must be a list of agent cards", path="params.agents")
         if self.table.learn(
-            link.id, origin, wire.version(params.get("version")), path, tuple(agents)
+            link.id, announce.origin, announce.version, announce.path, announce.agents
         ):
             self._table_changed()
 

@@ -1,0 +1,327 @@
+"""Mesh frames to JSON-RPC 2.0 messages and back (sans-I/O).
+
+Decoding checks every field a method defines and raises ``jsonrpc.EnvelopeError`` wrapping
+the typed error (ParseError, InvalidRequest, MethodNotFound, InvalidParams) with the id to
+answer: the request's, or None when the message is a reply or its id could not be read (a
+reply is never answered). Errors travel as A2A's JSON-RPC errors, which name the canonical
+error code, so the far side rebuilds the same canonical error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Final, assert_never
+
+from adapters import _json, a2a, jsonrpc
+from adapters import _wire as w
+from adapters.a2a.calls import SEND
+from adapters.a2a.cards import INTERFACES_KEY
+from adapters.errors import EffmeshError, InvalidParams, InvalidRequest, MethodNotFound
+from adapters.jsonrpc import RequestId
+from adapters.mesh.frames import (
+    ANNOUNCE,
+    CANCEL,
+    EVENT,
+    GATEWAY_ID_PATTERN,
+    HELLO,
+    MAX_MESSAGE_ID,
+    MAX_PATH,
+    PING,
+    REGISTER,
+    RUN,
+    WITHDRAW,
+    Announce,
+    Cancel,
+    Event,
+    Forwarding,
+    Frame,
+    Hello,
+    Ping,
+    Received,
+    Register,
+    Reply,
+    Run,
+    Version,
+    Withdraw,
+)
+from adapters.model import AgentDescriptor
+
+_GATEWAY_ID: Final = re.compile(GATEWAY_ID_PATTERN)
+_FORWARDING_KEYS: Final = frozenset({"message", "hops", "visited", "history"})
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def parse(raw: bytes | str, *, max_bytes: int = _json.MAX_BYTES) -> Received:
+    """The frame or reply in the bytes of one WebSocket message.
+
+    Raises:
+        jsonrpc.EnvelopeError: see :func:`decode`; also wrapping ParseError or PayloadTooLarge.
+    """
+    try:
+        msg = _json.loads(raw, max_bytes=max_bytes)
+    except EffmeshError as exc:
+        raise jsonrpc.EnvelopeError(exc, None) from None
+    return decode(msg)
+
+
+def decode(msg: Any) -> Received:
+    """The frame or reply of one decoded JSON-RPC message.
+
+    Raises:
+        jsonrpc.EnvelopeError: wrapping InvalidRequest (a bad envelope, a request that needs an
+            id and has none), MethodNotFound or InvalidParams, with the id to answer.
+    """
+    if type(msg) is dict and "method" not in msg:
+        return _decode_reply(msg)
+    req = jsonrpc.request_from_json(msg)
+    try:
+        decoder = _DECODERS.get(req.method)
+        if decoder is None:
+            raise MethodNotFound(req.method)
+        return decoder(req)
+    except EffmeshError as exc:
+        raise jsonrpc.EnvelopeError(exc, req.id) from None
+
+
+def encode(frame: Frame) -> dict[str, Any]:
+    """The JSON-RPC message of ``frame``.
+
+    Raises:
+        CannotCarry: a :class:`Run` without ``forwarding`` whose invocation has a history.
+        InvalidParams: canonical values A2A's JSON forms cannot hold (see ``adapters.a2a``).
+    """
+    match frame:
+        case Register():
+            cards = [a2a.encode_agent(d) for d in frame.agents]
+            return jsonrpc.request(frame.id, REGISTER, {"agents": cards})
+        case Run():
+            return jsonrpc.request(frame.call, RUN, _run_params(frame))
+        case Event():
+            item = a2a.encode_stream_item(frame.item)
+            return jsonrpc.request(None, EVENT, {"call": frame.call, "item": item})
+        case Cancel():
+            return jsonrpc.request(None, CANCEL, {"call": frame.call})
+        case Hello():
+            return jsonrpc.request(frame.id, HELLO, {"gateway": frame.gateway})
+        case Announce():
+            params = {
+                "origin": frame.origin,
+                "version": list(frame.version),
+                "path": list(frame.path),
+                "agents": list(frame.agents),
+            }
+            return jsonrpc.request(None, ANNOUNCE, params)
+        case Withdraw():
+            return jsonrpc.request(None, WITHDRAW, {"origin": frame.origin})
+        case Ping():
+            return jsonrpc.request(None, PING, {})
+        case _:
+            assert_never(frame)
+
+
+# --- replies -------------------------------------------------------------------------------
+
+
+def encode_register_result(id: RequestId, names: Sequence[str]) -> dict[str, Any]:
+    return jsonrpc.result(id, {"registered": list(names)})
+
+
+def encode_run_result(call: RequestId) -> dict[str, Any]:
+    """The end of a call that ran to its outcome (its items went before, as events)."""
+    return jsonrpc.result(call, {})
+
+
+def encode_hello_result(id: RequestId, gateway: str) -> dict[str, Any]:
+    return jsonrpc.result(id, {"gateway": gateway})
+
+
+def decode_hello_result(reply: Reply) -> str:
+    """The id of the gateway that accepted a hello.
+
+    Raises:
+        EffmeshError: the error the gateway answered with, or InvalidParams for a result
+            without a valid gateway id.
+    """
+    if reply.error is not None:
+        raise reply.error
+    return _gateway_id(reply.result.get("gateway"), "result.gateway")
+
+
+def encode_error(exc: BaseException, id: RequestId | None) -> dict[str, Any]:
+    """The error reply for ``exc``; a foreign exception becomes a generic internal error."""
+    return a2a.jsonrpc_error(exc, id)
+
+
+def _request_id(value: Any) -> RequestId | None:
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    return None
+
+
+def _decode_reply(msg: dict[str, Any]) -> Reply:
+    try:
+        if msg.get("jsonrpc") != jsonrpc.VERSION:
+            raise InvalidRequest('"jsonrpc" must be "2.0"')
+        rid = _request_id(msg.get("id"))
+        if rid is None:
+            raise InvalidRequest('a reply needs a string or integer "id"')
+        if "error" in msg:
+            return Reply(rid, error=a2a.decode_error(msg["error"]))
+        result = msg.get("result")
+        if type(result) is not dict:
+            raise InvalidRequest('a reply needs a "result" object or an "error"')
+        return Reply(rid, result)
+    except EffmeshError as exc:
+        raise jsonrpc.EnvelopeError(exc, None) from None
+
+
+# --- cards ---------------------------------------------------------------------------------
+
+
+def encode_card(descriptor: AgentDescriptor) -> dict[str, Any]:
+    """The card a gateway announces an agent by (in ``mesh/announce``): no address of the
+    agent's own, since peers call it through the announcing gateway.
+
+    Raises:
+        InvalidParams: an ``a2a.*`` metadata key of the wrong shape.
+    """
+    meta = {k: v for k, v in descriptor.metadata.items() if k != INTERFACES_KEY}
+    return a2a.encode_agent(replace(descriptor, url=None, metadata=meta))
+
+
+def decode_card(card: Mapping[str, Any]) -> AgentDescriptor:
+    """The agent an announced card describes.
+
+    Raises:
+        InvalidParams: not a valid A2A agent card.
+    """
+    return a2a.decode_agent(card)
+
+
+# --- field checks --------------------------------------------------------------------------
+
+
+def _gateway_id(value: Any, path: str) -> str:
+    if type(value) is not str or not _GATEWAY_ID.match(value):
+        raise InvalidParams(f"must be a gateway id matching {GATEWAY_ID_PATTERN}", path=path)
+    return value
+
+
+def _gateway_path(value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_PATH:
+        raise InvalidParams("must be a list of gateway ids", path=path)
+    return tuple(_gateway_id(v, path) for v in value)
+
+
+def _version(value: Any) -> Version:
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(type(v) is int and v >= 0 for v in value)
+    ):
+        return value[0], value[1]
+    raise InvalidParams("must be [epoch, seq]", path="params.version")
+
+
+def _needs_id(req: jsonrpc.Request) -> RequestId:
+    if req.id is None:
+        raise InvalidRequest(f"{req.method} needs an id")
+    return req.id
+
+
+# --- each method's params ------------------------------------------------------------------
+
+
+def _decode_register(req: jsonrpc.Request) -> Register:
+    cards = w.req_arr(req.params, "agents", "params")
+    return Register(req.id, tuple(a2a.decode_agent(card) for card in cards))
+
+
+def _run_params(frame: Run) -> dict[str, Any]:
+    invocation = replace(frame.invocation, mode="sync")
+    forwarding = frame.forwarding
+    if forwarding is None:
+        _, params = a2a.encode_invocation(invocation)
+        return {"agent": frame.agent, "params": params}
+    _, params = a2a.encode_invocation(replace(invocation, history=()))
+    return {
+        "agent": frame.agent,
+        "params": params,
+        "history": [a2a.encode_message(m) for m in invocation.history],
+        "message": forwarding.message,
+        "hops": forwarding.hops,
+        "visited": list(forwarding.visited),
+    }
+
+
+def _decode_run(req: jsonrpc.Request) -> Run:
+    call = _needs_id(req)
+    p = req.params
+    agent = w.req_str(p, "agent", "params")
+    forwarding = None
+    if _FORWARDING_KEYS & p.keys():
+        message = p.get("message")
+        if type(message) is not str or not 0 < len(message) <= MAX_MESSAGE_ID:
+            raise InvalidParams("must be a message id", path="params.message")
+        visited = _gateway_path(p.get("visited"), "params.visited")
+        hops = p.get("hops")
+        if type(hops) is not int or hops < 1:
+            raise InvalidParams("must be a positive integer", path="params.hops")
+        forwarding = Forwarding(message, hops, visited)
+    invocation = a2a.decode_invocation(p.get("params"), method=SEND)
+    if forwarding is not None:
+        history = w.opt_arr(p, "history", "params")
+        invocation = replace(
+            invocation,
+            history=tuple(
+                a2a.decode_message(m, f"params.history[{i}]") for i, m in enumerate(history)
+            ),
+        )
+    return Run(call, agent, invocation, forwarding)
+
+
+def _decode_event(req: jsonrpc.Request) -> Event:
+    call = w.req_id(req.params, "call", "params")
+    return Event(call, a2a.decode_stream_item(req.params.get("item"), "params.item"))
+
+
+def _decode_cancel(req: jsonrpc.Request) -> Cancel:
+    return Cancel(w.req_id(req.params, "call", "params"))
+
+
+def _decode_hello(req: jsonrpc.Request) -> Hello:
+    return Hello(_needs_id(req), _gateway_id(req.params.get("gateway"), "params.gateway"))
+
+
+def _decode_announce(req: jsonrpc.Request) -> Announce:
+    p = req.params
+    origin = _gateway_id(p.get("origin"), "params.origin")
+    path = _gateway_path(p.get("path"), "params.path")
+    agents = p.get("agents")
+    if not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents):
+        raise InvalidParams("must be a list of agent cards", path="params.agents")
+    return Announce(origin, _version(p.get("version")), path, tuple(agents))
+
+
+def _decode_withdraw(req: jsonrpc.Request) -> Withdraw:
+    return Withdraw(_gateway_id(req.params.get("origin"), "params.origin"))
+
+
+def _decode_ping(req: jsonrpc.Request) -> Ping:
+    return Ping()
+
+
+_DECODERS: Final[Mapping[str, Callable[[jsonrpc.Request], Frame]]] = {
+    REGISTER: _decode_register,
+    RUN: _decode_run,
+    EVENT: _decode_event,
+    CANCEL: _decode_cancel,
+    HELLO: _decode_hello,
+    ANNOUNCE: _decode_announce,
+    WITHDRAW: _decode_withdraw,
+    PING: _decode_ping,
+}
