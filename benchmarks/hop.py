@@ -11,12 +11,17 @@ run them; the clients run here. Rounds alternate between the paths so all see th
 machine state. The floor is the official MCP client calling a server that does no work at
 all: no MCP hop can add less than that.
 
+Before and after in one run: ``--baseline-src DIR`` also runs the hop, and the ``/mcp/ws``
+rate, through a gateway started from the source tree DIR, in the same rounds as this tree's.
+
     python -m benchmarks.hop --out benchmarks/results/hop.json --doc docs/benchmarks.md
+    python -m benchmarks.hop --out /tmp/hop.json --baseline-src ../effmesh-before
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -53,7 +58,9 @@ TRACED = '[telemetry]\nexporters = ["file"]\n'
 
 
 @contextmanager
-def gateway(config: str, telemetry: str = UNTRACED) -> Iterator[str]:
+def gateway(config: str, telemetry: str = UNTRACED, src: str | None = None) -> Iterator[str]:
+    """An ``effmesh serve`` in its own process; yields its base URL. ``src``: a source tree
+    to run the gateway from instead of this one."""
     port = _free_port()
     data = tempfile.mkdtemp(prefix="effmesh-bench-")
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
@@ -65,6 +72,9 @@ def gateway(config: str, telemetry: str = UNTRACED) -> Iterator[str]:
         [sys.executable, "-m", "gateway.cli", "serve", "--config", f.name],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Run inside the tree too: ``-m`` puts the working directory ahead of PYTHONPATH.
+        env=None if src is None else {**os.environ, "PYTHONPATH": src},
+        cwd=src,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -119,7 +129,14 @@ async def _timed(call: Callable[[], Awaitable[Any]], n: int, out: list[float]) -
         out.append((time.perf_counter() - t0) * 1000)
 
 
-async def hop(upstream: str, through: str, traced: str, floor_url: str) -> dict[str, Any]:
+def _per_second(ms: list[float]) -> float:
+    """Calls per second, one at a time, over the time the calls took."""
+    return round(len(ms) / (sum(ms) / 1000), 1)
+
+
+async def hop(
+    upstream: str, through: str, traced: str, floor_url: str, baseline: str | None = None
+) -> dict[str, Any]:
     direct: list[float] = []
     via: list[float] = []
     via_traced: list[float] = []
@@ -142,6 +159,7 @@ async def hop(upstream: str, through: str, traced: str, floor_url: str) -> dict[
         Client(f"{through}/mcp") as mcp_client,
         Client(f"{traced}/mcp") as traced_client,
         Client(floor_url) as floor_client,
+        contextlib.AsyncExitStack() as stack,
     ):
 
         async def via_call() -> None:
@@ -163,6 +181,13 @@ async def hop(upstream: str, through: str, traced: str, floor_url: str) -> dict[
             "mcp_to_gateway_local_echo": (local_call, local),
             "mcp_to_idle_server": (floor_call, bare),
         }
+        if baseline is not None:
+            baseline_client = await stack.enter_async_context(Client(f"{baseline}/mcp"))
+
+            async def baseline_call() -> None:
+                await baseline_client.call_tool("up.echo", {"text": "ping"})
+
+            paths["mcp_via_baseline_gateway_to_a2a"] = (baseline_call, [])
         for call, _ in paths.values():  # warm up connections and caches
             await _timed(call, 20, [])
         for _ in range(CALLS // ROUND):
@@ -180,6 +205,18 @@ async def hop(upstream: str, through: str, traced: str, floor_url: str) -> dict[
         # Tracing's cost, as a share of the whole traced call and of what the hop adds.
         result[f"tracing_overhead_{q}"] = round(t[f"{q}_ms"] / v[f"{q}_ms"] - 1, 4)
         result[f"tracing_added_{q}_ms"] = round(t[f"{q}_ms"] - v[f"{q}_ms"], 3)
+    if baseline is not None:
+        result["versus_baseline"] = {
+            name: {
+                "added_p50_ms": round(result[path]["p50_ms"] - d["p50_ms"], 3),
+                "added_p99_ms": round(result[path]["p99_ms"] - d["p99_ms"], 3),
+                "calls_per_s": _per_second(paths[path][1]),
+            }
+            for name, path in (
+                ("current", "mcp_via_gateway_to_a2a"),
+                ("baseline", "mcp_via_baseline_gateway_to_a2a"),
+            )
+        }
     return result
 
 
@@ -192,11 +229,11 @@ async def _rate(call: Callable[[], Awaitable[Any]], seconds: float) -> float:
 
 
 async def websocket_throughput(
-    through: str, echo_port: int, seconds: float = 3.0
+    through: str, echo_port: int, seconds: float = 3.0, baseline: str | None = None
 ) -> dict[str, Any]:
     """Round trips per second, one at a time, with the same raw ``websockets`` client sending
-    the same ``tools/call`` frame to a bare echo server and to ``/mcp/ws``; and the official
-    MCP client over the WebSocket transport, for scale."""
+    the same ``tools/call`` frame to a bare echo server and to ``/mcp/ws`` (and the baseline
+    gateway's); and the official MCP client over the WebSocket transport, for scale."""
     frame = json.dumps(
         {
             "jsonrpc": "2.0",
@@ -221,36 +258,54 @@ async def websocket_throughput(
         websockets.connect(f"ws://127.0.0.1:{echo_port}") as echo_ws,
         websockets.connect(url, subprotocols=mcp) as mcp_ws,
         Client(websocket_client(url)) as client,
+        contextlib.AsyncExitStack() as stack,
     ):
-        await mcp_ws.send(json.dumps(init))
-        await mcp_ws.recv()
-        await mcp_ws.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        sockets = [mcp_ws]
+        if baseline is not None:
+            baseline_url = baseline.replace("http://", "ws://") + "/mcp/ws"
+            baseline_ws = await stack.enter_async_context(
+                websockets.connect(baseline_url, subprotocols=mcp)
+            )
+            sockets.append(baseline_ws)
+        for ws in sockets:
+            await ws.send(json.dumps(init))
+            await ws.recv()
+            await ws.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
 
         async def bare_call() -> None:
             await echo_ws.send(frame)
             await echo_ws.recv()
 
-        async def mcp_call() -> None:
-            await mcp_ws.send(frame)
-            reply = json.loads(await mcp_ws.recv())
+        async def mcp_call(ws: websockets.ClientConnection = mcp_ws) -> None:
+            await ws.send(frame)
+            reply = json.loads(await ws.recv())
             if "result" not in reply:
                 raise RuntimeError(f"the gateway answered {reply}")
 
         async def sdk_call() -> None:
             await client.call_tool("echo.echo", {"text": "ping"})
 
-        rates: dict[str, list[float]] = {"bare": [], "mcp": [], "sdk": []}
+        calls: dict[str, Callable[[], Awaitable[None]]] = {
+            "bare": bare_call,
+            "mcp": mcp_call,
+            "sdk": sdk_call,
+        }
+        if baseline is not None:
+            calls["baseline"] = lambda: mcp_call(baseline_ws)
+        rates: dict[str, list[float]] = {k: [] for k in calls}
         for _ in range(3):  # interleaved rounds; the median of each
-            rates["bare"].append(await _rate(bare_call, seconds / 3))
-            rates["mcp"].append(await _rate(mcp_call, seconds / 3))
-            rates["sdk"].append(await _rate(sdk_call, seconds / 3))
+            for k, call in calls.items():
+                rates[k].append(await _rate(call, seconds / 3))
     bare, mcp_ws_rate, sdk = (statistics.median(rates[k]) for k in ("bare", "mcp", "sdk"))
-    return {
+    result = {
         "bare_echo_msgs_per_s": round(bare),
         "mcp_ws_calls_per_s": round(mcp_ws_rate),
         "ratio": round(mcp_ws_rate / bare, 3),
         "mcp_sdk_client_calls_per_s": round(sdk),
     }
+    if baseline is not None:
+        result["baseline_mcp_ws_calls_per_s"] = round(statistics.median(rates["baseline"]))
+    return result
 
 
 def table(result: dict[str, Any]) -> str:
@@ -282,11 +337,23 @@ def table(result: dict[str, Any]) -> str:
         f" (**ratio {w['ratio']}**, target 0.4); the official MCP client over the same socket:"
         f" {w['mcp_sdk_client_calls_per_s']} calls/s. {h['calls_per_path']} calls per hop path.",
     ]
+    if "versus_baseline" in h:
+        now, before = h["versus_baseline"]["current"], h["versus_baseline"]["baseline"]
+        rows += [
+            "",
+            f"Against a gateway from `{result['baseline_src']}` in the same rounds: the hop adds"
+            f" p50 {now['added_p50_ms']} ms (baseline {before['added_p50_ms']}),"
+            f" p99 {now['added_p99_ms']} ms (baseline {before['added_p99_ms']});"
+            f" {now['calls_per_s']} hop calls/s (baseline {before['calls_per_s']});"
+            f" `/mcp/ws` {w['mcp_ws_calls_per_s']} calls/s"
+            f" (baseline {w['baseline_mcp_ws_calls_per_s']}).",
+        ]
     return "\n".join(rows) + "\n"
 
 
 def main() -> None:
     parser = report.arguments()
+    parser.add_argument("--baseline-src", help="also run the hop through a gateway from this tree")
     args = parser.parse_args()
     with gateway('[[agents]]\nname = "echo"\nkind = "echo"\n') as upstream:
         agents = (
@@ -298,13 +365,18 @@ def main() -> None:
             gateway(agents, TRACED) as traced,
             floor("mcp") as idle,
             floor("ws") as echo,
+            contextlib.ExitStack() as stack,
         ):
+            src = args.baseline_src
+            baseline = None if src is None else stack.enter_context(gateway(agents, src=src))
             idle_url = f"http://127.0.0.1:{idle}/mcp"
             result = {
                 "benchmark": "hop",
-                "hop": asyncio.run(hop(upstream, through, traced, idle_url)),
-                "websocket": asyncio.run(websocket_throughput(through, echo)),
+                "hop": asyncio.run(hop(upstream, through, traced, idle_url, baseline)),
+                "websocket": asyncio.run(websocket_throughput(through, echo, baseline=baseline)),
             }
+            if src is not None:
+                result["baseline_src"] = src
     report.publish(args, "hop", result, table)
 
 

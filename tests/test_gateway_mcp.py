@@ -53,6 +53,16 @@ async def test_every_skill_is_a_tool_and_a_call_returns_the_agents_answer(
         assert steps == ["working"]
 
 
+async def test_a_2026_tool_list_says_it_is_the_callers_own_and_already_stale(
+    base_url: str,
+) -> None:
+    # The list changes with the registry and with the caller's token.
+    async with Client(f"{base_url}/mcp") as client:
+        assert client.protocol_version == "2026-07-28"
+        tools = await client.list_tools()
+    assert (tools.ttl_ms, tools.cache_scope) == (0, "private")
+
+
 @pytest.mark.parametrize("transport", ["streamable-http", "websocket"])
 async def test_an_unknown_tool_is_an_invalid_params_error(base_url: str, transport: str) -> None:
     async with Client(transports(base_url)[transport]) as client:  # type: ignore[arg-type]

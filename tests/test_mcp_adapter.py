@@ -174,6 +174,58 @@ def test_text_arguments_become_a_text_part_and_trace_is_lifted_out() -> None:
     assert dict(inv.metadata) == {"k": 1}
 
 
+@st.composite
+def sdk_call_params(draw: st.DrawFn) -> dict[str, Any]:
+    """``tools/call`` params with the parts the SDK models apart: reserved and null ``_meta``
+    entries, a task request, and a 2026-07-28 retry's answers and state."""
+    params = draw(call_params())
+    if draw(st.booleans()):
+        extra = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "gone": None}
+        params["_meta"] = {**params.get("_meta", {}), **extra}
+    if draw(st.booleans()):
+        params["task"] = {"ttl": draw(st.none() | st.integers(0, 10**6))}
+    if draw(st.booleans()):
+        answer = {"action": "accept", "content": {"text": draw(st.text(max_size=5))}}
+        params["inputResponses"] = {"input": answer}
+    if draw(st.booleans()):
+        params["requestState"] = draw(ids)
+    return params
+
+
+@rule("mcp.decode.call", "mcp.decode.call.meta", "mcp.decode.call.reserved")
+@given(sdk_call_params())
+def test_the_sdks_validated_params_decode_as_their_wire_dump_does(wire: dict[str, Any]) -> None:
+    typed = mt.CallToolRequestParams.model_validate(wire, by_name=False)
+    assert mcp.decode_call_params(typed) == mcp.decode_invocation(dump(typed))
+
+
+@rule("mcp.decode.call", "mcp.decode.call.text", "mcp.decode.call.data", "mcp.encode.call")
+@given(call_params())
+def test_the_sdks_validated_params_survive_a_round_trip(wire: dict[str, Any]) -> None:
+    typed = mt.CallToolRequestParams.model_validate(wire, by_name=False)
+    again = mt.CallToolRequestParams.model_validate(
+        mcp.encode_invocation(mcp.decode_call_params(typed)), by_name=False
+    )
+    assert _drop_empty_meta(dump(again)) == _drop_empty_meta(dump(typed))
+
+
+def test_a_retrys_answers_and_state_reach_the_invocation_metadata() -> None:
+    answer = mt.ElicitResult(action="accept", content={"text": "yes"})
+    typed = mt.CallToolRequestParams(
+        name="a.b",
+        arguments={"text": "hi"},
+        input_responses={"input": answer},
+        request_state="tok",
+        meta={"progress_token": 3, "k": None},
+    )
+    inv = mcp.decode_call_params(typed)
+    assert inv.progress_token == 3
+    assert dict(inv.metadata) == {
+        "mcp.inputResponses": {"input": {"action": "accept", "content": {"text": "yes"}}},
+        "mcp.requestState": "tok",
+    }
+
+
 @rule(
     "mcp.decode.content.text",
     "mcp.decode.content.image",
@@ -403,6 +455,13 @@ def test_a_skill_without_schema_becomes_a_text_tool_and_keeps_its_tags() -> None
     mt.Tool.model_validate(tool)
     assert tool["inputSchema"]["required"] == ["text"]
     assert mcp.decode_agent({"tools": [tool]}, name="a").skills[0].tags == ("nlp",)
+
+
+def test_a_tools_input_schema_is_the_one_its_tool_lists() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    for skill in (Skill("plain"), Skill("typed", input_schema=schema)):
+        assert mcp.input_schema(skill) == mcp.encode_skill(skill)["inputSchema"]
+    assert mcp.input_schema(Skill("typed", input_schema=schema)) is schema
 
 
 @rule("mcp.decode.progress", "mcp.decode.cancel", "mcp.encode.progress", "mcp.encode.cancel")

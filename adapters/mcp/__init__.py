@@ -1,4 +1,5 @@
-"""The MCP adapter: pure conversions between MCP wire JSON and the canonical model.
+"""The MCP adapter: pure conversions between MCP wire JSON and the canonical model (and, for
+``tools/call`` params, from the MCP SDK's validated model of them).
 
 Covers protocol revisions 2025-06-18, 2025-11-25 and 2026-07-28 (older handshake revisions
 share the 2025 shapes used here).
@@ -7,6 +8,7 @@ share the 2025 shapes used here).
 from adapters.mcp.calls import (
     MODERN_VERSION,
     TEXT_ARGUMENT,
+    decode_call_params,
     decode_invocation,
     decode_outcome,
     elicitation_request,
@@ -23,13 +25,20 @@ from adapters.mcp.notifications import (
 )
 from adapters.mcp.rpc import decode_request, parse_request
 from adapters.mcp.rules import RULES
-from adapters.mcp.tools import decode_agent, decode_skill, encode_agent, encode_skill
+from adapters.mcp.tools import (
+    decode_agent,
+    decode_skill,
+    encode_agent,
+    encode_skill,
+    input_schema,
+)
 
 __all__ = [
     "MODERN_VERSION",
     "RULES",
     "TEXT_ARGUMENT",
     "decode_agent",
+    "decode_call_params",
     "decode_cancel",
     "decode_error",
     "decode_invocation",
@@ -47,5 +56,6 @@ __all__ = [
     "encode_skill",
     "encode_stream_item",
     "error_response",
+    "input_schema",
     "parse_request",
 ]

@@ -3,12 +3,15 @@
 Arguments convention: ``{"text": "..."}`` (that one key, a string) is a plain text message and
 becomes one TextPart; any other arguments object is one DataPart. This is what lets a text-only
 A2A or ACP agent appear as an MCP tool whose schema asks for ``text``.
+
+Requests decode from wire JSON (``decode_invocation``) or from the MCP SDK's validated
+``CallToolRequestParams`` (``decode_call_params``), with the same result for the same request.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from adapters import _wire as w
 from adapters.errors import (
@@ -33,6 +36,9 @@ from adapters.model import (
 )
 from adapters.trace import join_trace, split_trace
 
+if TYPE_CHECKING:
+    import mcp_types as mt
+
 TEXT_ARGUMENT: Final = "text"
 RESERVED_PREFIX: Final = "io.modelcontextprotocol/"
 RESULT_ARTIFACT_ID: Final = "result"
@@ -42,6 +48,8 @@ NO_RENDERING_KEY: Final = "mcp.noRendering"
 MODERN_VERSION: Final = "2026-07-28"
 TARGET_CALL: Final = "MCP tools/call"
 TARGET_RESULT: Final = "MCP tools/call result"
+CARRIED_PARAMS: Final = ("task", "inputResponses", "requestState")
+"""``tools/call`` params with no canonical slot, kept in metadata as ``mcp.<param>``."""
 
 
 # --- requests --------------------------------------------------------------------------------
@@ -67,20 +75,52 @@ def decode_invocation(raw: Any) -> Invocation:
     params = w.obj(raw, path)
     name = w.req_str(params, "name", path)
     arguments = w.opt_obj(params, "arguments", path)
-    parts = arguments_parts(arguments)
-    trace, meta = split_trace(w.opt_obj(params, "_meta", path))
+    carried: dict[str, Any] = {key: params[key] for key in CARRIED_PARAMS if key in params}
+    return _invocation(name, arguments, w.opt_obj(params, "_meta", path), carried)
+
+
+def decode_call_params(params: mt.CallToolRequestParams) -> Invocation:
+    """Canonical invocation of ``tools/call`` params the MCP SDK has validated: the same as
+    ``decode_invocation`` of the SDK's wire dump of them, without making that dump."""
+    meta = None
+    if params.meta:
+        # The SDK's wire dump names the token progressToken and leaves null entries out.
+        meta = {
+            ("progressToken" if key == "progress_token" else key): value
+            for key, value in params.meta.items()
+            if value is not None
+        }
+    carried: dict[str, Any] = {}
+    if (
+        params.task is not None
+        or params.input_responses is not None
+        or params.request_state is not None
+    ):
+        # Rare (task requests, 2026-07-28 retries), and nested SDK models: dump just these.
+        fields = {"task", "input_responses", "request_state"}  # CARRIED_PARAMS
+        wire = params.model_dump(by_alias=True, exclude_none=True, mode="json", include=fields)
+        carried = {key: wire[key] for key in CARRIED_PARAMS if key in wire}
+    return _invocation(params.name, params.arguments, meta, carried)
+
+
+def _invocation(
+    name: str,
+    arguments: dict[str, Any] | None,
+    wire_meta: dict[str, Any] | None,
+    carried: dict[str, Any],
+) -> Invocation:
+    trace, meta = split_trace(wire_meta)
     token = w.opt_id(meta, "progressToken", "params._meta")
     meta.pop("progressToken", None)
     # Reserved keys (protocol version, client info and capabilities) describe this hop's MCP
     # session; the SDK of each hop sets its own, so they are not carried past it.
     for key in [k for k in meta if k.startswith(RESERVED_PREFIX)]:
         del meta[key]
-    for key in ("task", "inputResponses", "requestState"):
-        if key in params:
-            meta[f"mcp.{key}"] = params[key]
+    for key, value in carried.items():
+        meta[f"mcp.{key}"] = value
     return Invocation(
         skill=name,
-        message=Message("user", parts),
+        message=Message("user", arguments_parts(arguments)),
         progress_token=token,
         trace=trace,
         metadata=meta or EMPTY,
@@ -118,7 +158,7 @@ def encode_invocation(inv: Invocation) -> dict[str, Any]:
         params["arguments"] = arguments
     meta: dict[str, Any] = {}
     for key, value in inv.metadata.items():
-        if key in ("mcp.task", "mcp.inputResponses", "mcp.requestState"):
+        if key.startswith("mcp.") and key[4:] in CARRIED_PARAMS:
             params[key[4:]] = value
         else:
             meta[key] = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from adapters import _wire as w
@@ -46,6 +47,11 @@ def decode_skill(tool: Any, path: str) -> Skill:
         metadata=meta or EMPTY,
         **lists,
     )
+
+
+def input_schema(skill: Skill) -> Mapping[str, Any]:
+    """The ``inputSchema`` of the tool ``skill`` encodes to (read-only: not a copy)."""
+    return skill.input_schema if skill.input_schema is not None else TEXT_INPUT_SCHEMA
 
 
 def encode_skill(skill: Skill) -> dict[str, Any]:

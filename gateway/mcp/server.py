@@ -2,11 +2,14 @@
 ``<agent>.<skill>``. Streamable HTTP at ``/mcp`` serves both protocol eras with it.
 
 The handlers only bridge the SDK's typed values and request context to ``gateway.mcp.tools``,
-which does the work for every MCP transport.
+which does the work for every MCP transport. The tool handlers answer in wire JSON, which the
+SDK takes as it is (a handler may return a dict) and checks against the result schema of the
+caller's protocol revision: a typed result would be a model built only for the SDK to dump.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import mcp_types as mt
@@ -44,15 +47,19 @@ def build_server(
     tools = tools or ToolCalls(registry, timeout=timeout)
 
     async def list_tools(
-        ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams | None
-    ) -> mt.ListToolsResult:
-        return mt.ListToolsResult(
-            tools=[mt.Tool.model_validate(t) for t in tools.list(_caller(ctx, principal))]
-        )
+        ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams
+    ) -> dict[str, Any]:
+        # The list changes with the registry and with the caller: never cache it, never share it.
+        return {
+            "tools": tools.list(_caller(ctx, principal)),
+            "ttlMs": 0,
+            "cacheScope": "private",
+            "resultType": "complete",
+        }
 
     async def call_tool(
         ctx: ServerRequestContext[Any], params: mt.CallToolRequestParams
-    ) -> mt.CallToolResult | mt.InputRequiredResult:
+    ) -> dict[str, Any]:
         async def progress(note: dict[str, Any]) -> None:
             await ctx.session.report_progress(
                 note["progress"], note.get("total"), note.get("message")
@@ -63,10 +70,9 @@ def build_server(
             reply = await ctx.session.elicit_form(asked["message"], asked["requestedSchema"])
             return reply.model_dump(mode="json", exclude_none=True)
 
-        wire = params.model_dump(by_alias=True, exclude_none=True, mode="json")
         try:
-            result = await tools.call(
-                wire,
+            return await tools.call(
+                params,
                 who=_caller(ctx, principal),
                 version=ctx.protocol_version,
                 progress=progress,
@@ -75,9 +81,6 @@ def build_server(
         except EffmeshError as exc:
             error = mcp_adapter.encode_error(exc)
             raise MCPError(error["code"], error["message"], error["data"]) from None
-        if result.get("resultType") == "input_required":
-            return mt.InputRequiredResult.model_validate(result)
-        return mt.CallToolResult.model_validate(result)
 
     resources = MemoryResources(registry)
 
@@ -96,18 +99,21 @@ def build_server(
     ) -> mt.ReadResourceResult:
         return await resources.read(str(params.uri), _caller(ctx, principal))
 
-    def input_schema(tool_name: str) -> dict[str, Any] | None:
+    def input_schema(tool_name: str) -> Mapping[str, Any] | None:
         # The SDK checks Mcp-Param-* headers against this; without it, it would list every
         # tool on each call to find one schema.
         return tools.input_schema(tool_name, principal)
 
-    return Server(
+    server: Server[Any] = Server(
         name,
         version=version,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
         on_list_resources=list_resources,
         on_list_resource_templates=list_templates,
         on_read_resource=read_resource,
         get_tool_input_schema=input_schema,
     )
+    # Registered here rather than as on_list_tools / on_call_tool, whose types ask for the
+    # SDK's result models.
+    server.add_request_handler("tools/list", mt.PaginatedRequestParams, list_tools)
+    server.add_request_handler("tools/call", mt.CallToolRequestParams, call_tool)
+    return server

@@ -13,9 +13,12 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
+
+import mcp_types as mt
 
 from adapters import lifecycle
 from adapters import mcp as mcp_adapter
@@ -121,13 +124,13 @@ class ToolCalls:
             tools.append(tool)
         return tools
 
-    def input_schema(self, tool_name: str, who: str | None) -> dict[str, Any] | None:
+    def input_schema(self, tool_name: str, who: str | None) -> Mapping[str, Any] | None:
+        """The input schema of the tool ``tool_name`` (read-only), None if ``who`` has none."""
         try:
             route = self.registry.route(tool_name, who)
         except EffmeshError:
             return None
-        schema: dict[str, Any] = mcp_adapter.encode_skill(route.skill)["inputSchema"]
-        return schema
+        return mcp_adapter.input_schema(route.skill)
 
     async def _run_once(
         self, route: Route, invocation: Invocation, progress: Progress, who: str | None
@@ -166,17 +169,24 @@ class ToolCalls:
         progress: Progress,
         elicit: Elicit,
     ) -> dict[str, Any]:
-        """The wire result of ``tools/call`` with ``params`` (wire JSON).
+        """The wire result of ``tools/call`` with ``params``: the SDK's validated
+        ``CallToolRequestParams`` (``/mcp``) or wire JSON (``/mcp/ws``).
 
         Raises:
             EffmeshError: every failure, already canonical; unexpected ones become Internal,
                 so the transport maps one error type and never leaks text.
         """
-        meta = params.get("_meta") if isinstance(params, dict) else None
+        decode: Callable[[], Invocation]
+        if isinstance(params, mt.CallToolRequestParams):
+            meta = params.meta
+            decode = partial(mcp_adapter.decode_call_params, params)
+        else:
+            meta = params.get("_meta") if isinstance(params, dict) else None
+            decode = partial(mcp_adapter.decode_invocation, params)
         with boundary.request("mcp", "tools/call", tracing.carrier_of(meta)) as req:
             try:
                 return await self._call(
-                    params, req, who=who, version=version, progress=progress, elicit=elicit
+                    decode, req, who=who, version=version, progress=progress, elicit=elicit
                 )
             except TimeoutError:
                 req.failed(Timeout())
@@ -190,7 +200,7 @@ class ToolCalls:
 
     async def _call(
         self,
-        params: Any,
+        decode: Callable[[], Invocation],
         req: boundary.Request,
         *,
         who: str | None,
@@ -199,7 +209,7 @@ class ToolCalls:
         elicit: Elicit,
     ) -> dict[str, Any]:
         with boundary.translation("mcp", "canonical"):
-            invocation = mcp_adapter.decode_invocation(params)
+            invocation = decode()
         resumed = self.paused.resume(invocation, who)
         if resumed is not None:
             route, invocation = resumed

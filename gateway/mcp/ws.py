@@ -61,7 +61,9 @@ class _ToolCallLane:
         self, websocket: WebSocket, server: Server[Any], tools: ToolCalls, principal: str | None
     ) -> None:
         self.websocket = websocket
-        self.server = server
+        # Read once per connection: the SDK's property deep-copies it on every read, and the
+        # frames that carry it only serialize it.
+        self.server_info = server.server_info_stamp
         self.tools = tools
         self.principal = principal
         self.version: str | None = None
@@ -134,7 +136,7 @@ class _ToolCallLane:
                 meta = result.get("_meta")
                 if not isinstance(meta, dict) or meta.get(SERVER_INFO_KEY) is None:
                     meta = meta if isinstance(meta, dict) else {}
-                    result["_meta"] = {**meta, SERVER_INFO_KEY: self.server.server_info_stamp}
+                    result["_meta"] = {**meta, SERVER_INFO_KEY: self.server_info}
             frame = {"jsonrpc": "2.0", "id": rid, "result": result}
         except EffmeshError as exc:
             frame = mcp.error_response(exc, rid)
