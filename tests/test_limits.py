@@ -213,3 +213,25 @@ def test_headers_that_do_not_arrive_in_time_are_answered_408_and_closed(partial:
         whole = _raw(url, b"GET /agents HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 408")
     assert whole.startswith(b"HTTP/1.1 200")
+
+
+def test_the_configuration_sets_the_limits() -> None:
+    """``[gateway]`` keys reach the guard: a trusted proxy's forwarded clients each get their
+    own allowance, and the per-token rate applies beside the per-address one."""
+    registry = Registry()
+    registry.add(EchoAgent())
+    config = Config(rate_per_minute=2, token_rate_per_minute=0, trusted_proxies=("127.0.0.0/8",))
+    with (
+        running(lambda base: create_app(registry, config, base_url=base)) as url,
+        httpx.Client() as http,
+    ):
+        codes = [
+            http.get(f"{url}/agents", headers={"X-Forwarded-For": f"203.0.113.{i}"})
+            for i in range(4)
+        ]
+        same = [
+            http.get(f"{url}/agents", headers={"X-Forwarded-For": "198.51.100.1"})
+            for _ in range(3)
+        ]
+    assert [c.status_code for c in codes] == [200, 200, 200, 200]
+    assert [c.status_code for c in same] == [200, 200, 429]

@@ -11,6 +11,16 @@ import socket
 
 from adapters.errors import Forbidden
 from agents import outbound
+from gateway.settings import Config
+
+
+def outbound_policy(cfg: Config) -> outbound.Policy:
+    """Where the gateway's outbound connections may go, from its configuration."""
+    return outbound.Policy(
+        allow_loopback=cfg.outbound_loopback,
+        allow_private=cfg.outbound_private,
+        allow_link_local=cfg.allow_private_agents,
+    )
 
 
 def check_agent_url(url: str, policy: outbound.Policy) -> str:

@@ -3,6 +3,7 @@ reads them."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -17,6 +18,15 @@ from gateway.settings.routing import RoutingConfig
 from observability.settings import TelemetryConfig
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _network(value: str) -> str:
+    """An address or network (``10.0.0.0/8``), as ``ipaddress`` reads it."""
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"is not an address or network: {value!r}") from None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +45,33 @@ class GatewaySettings:
     max_body_bytes: Annotated[int, Field(ge=1)] = 4 * 1024 * 1024
     """The largest request body and WebSocket frame."""
     rate_per_minute: Annotated[int, Field(ge=0)] = 600
-    """Requests per minute per client address; 0 turns the limit off."""
+    """Requests and WebSocket frames per minute per client address; 0 turns the limit off."""
+    token_rate_per_minute: Annotated[int, Field(ge=0)] | None = None
+    """Requests and WebSocket frames per minute per token, beside the per-address limit;
+    unset: the same as ``rate_per_minute``; 0 turns it off."""
+    trusted_proxies: tuple[Annotated[str, AfterValidator(_network)], ...] = ()
+    """Addresses or networks of proxies in front of the gateway whose ``X-Forwarded-For``
+    names the client; from anyone else the header is ignored."""
+    header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    """How long a request's headers may take to arrive before it is answered 408."""
+    body_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """How long a request body may pause between two reads before it is answered 408."""
+    operators: tuple[str, ...] = ()
+    """Token names (as in ``allow`` lists) that see and manage every caller's tasks and may
+    read ``/metrics``."""
     call_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     """How long one agent call may take."""
     health_interval_seconds: Annotated[float, Field(ge=0)] = 30.0
     """How often remote agents are checked again; 0: never."""
     allow_private_agents: bool = False
-    """Allow remote agents on link-local and cloud-metadata addresses."""
+    """Allow remote agents on link-local and cloud-metadata addresses (never needed but for
+    an agent that really lives there)."""
+    outbound_loopback: bool = True
+    """Allow outbound connections (remote agents, their cards, federation joins) to loopback
+    addresses: agents beside the gateway."""
+    outbound_private: bool = True
+    """Allow outbound connections to private and shared address ranges (10/8, 172.16/12,
+    192.168/16, 100.64/10, fc00::/7)."""
     memory_uri: str = ""
     """A Milvus server for the memory agent; empty: Milvus-lite in ``data_dir/memory.db``."""
     tls_cert_file: str = ""
