@@ -230,8 +230,7 @@ def test_the_configuration_sets_the_limits() -> None:
             for i in range(4)
         ]
         same = [
-            http.get(f"{url}/agents", headers={"X-Forwarded-For": "198.51.100.1"})
-            for _ in range(3)
+            http.get(f"{url}/agents", headers={"X-Forwarded-For": "198.51.100.1"}) for _ in range(3)
         ]
     assert [c.status_code for c in codes] == [200, 200, 200, 200]
     assert [c.status_code for c in same] == [200, 200, 429]
