@@ -15,13 +15,14 @@ from a2a.types import a2a_pb2 as pb
 from google.protobuf import json_format
 from mcp import Client as MCPClient
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS
+from mcp.types import INVALID_PARAMS, TextContent
 
 from adapters.model import Skill
 from agents.llm.backend import ModelBackend
 from agents.llm.embedded import MODEL_ALIAS
 from agents.llm.wire import ChatRequest, JsonSchema, ServerKind
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
+from agents.specialists.compose import is_step_echo, states
 from agents.tiers import Tier
 from agents.tools.calculator import CalculatorAgent, evaluate
 from agents.tools.index import ToolIndex
@@ -55,7 +56,15 @@ def specialist_registry(model_url: str) -> Registry:
     tight = SpecialistSpec(
         "tight", "You calculate.", (Skill("go"),), tools=("calculator.*",), max_tokens=6
     )
-    for spec in (solve, chat, tight):
+    # As the default assistant: tools on offer, none forced, a tiny model.
+    helper = SpecialistSpec(
+        "helper",
+        "You are a helpful assistant. Answer briefly and accurately.",
+        (Skill("chat"),),
+        tools=("calculator.*",),
+        max_tokens=32,
+    )
+    for spec in (solve, chat, tight, helper):
         registry.add(
             SpecialistAgent(
                 spec, backend(model_url), RegistryTools(registry, spec.name), ToolIndex(None, None)
@@ -186,6 +195,56 @@ async def test_a_forced_tool_call_runs_the_real_tool_for_an_mcp_client(gateway: 
     assert len(steps["tool_calls"]) == 1
     check_tool_record(steps["tool_calls"][0])
     assert steps["usage"]["model_calls"] == 2
+
+
+async def test_the_answer_text_states_what_the_calculator_computed(gateway: str) -> None:
+    question = "What is 17 times 23?"
+    async with MCPClient(f"{gateway}/mcp") as client:
+        result = await client.call_tool("arithmetic.solve", {"text": question})
+    steps = result.structured_content
+    assert steps is not None
+    record = steps["tool_calls"][0]
+    check_tool_record(record)
+    text = result.content[0]
+    assert isinstance(text, TextContent)
+    # Whichever expression the model wrote, the caller reads what the calculator made of it
+    # (in the model's words or composed from the result), never the step JSON.
+    assert not is_step_echo(text.text)
+    if record["ok"]:
+        assert states(text.text, record["result"]["value"], question)
+    answer = steps["answer"]
+    if answer["source"] == "model":
+        assert answer == {"source": "model"}
+    else:
+        assert answer["source"] == ("tool_result" if record["ok"] else "tool_error")
+        assert answer["tool_call"] == 0
+        assert isinstance(answer["model_answer"], str)
+
+
+async def test_small_talk_to_a_chat_specialist_offers_and_calls_no_tool(gateway: str) -> None:
+    async with MCPClient(f"{gateway}/mcp") as client:
+        result = await client.call_tool("helper.chat", {"text": "Hello, who are you?"})
+    steps = result.structured_content
+    assert steps is not None
+    assert steps["tool_calls"] == []
+    assert steps["tool_gate"] == {
+        "offered": False,
+        "reason": "the request has no number and names no tool",
+    }
+    assert steps["usage"]["tools_offered"] == []
+    assert steps["usage"]["model_calls"] == 1
+
+
+async def test_a_request_with_numbers_is_offered_the_chat_specialists_tools(gateway: str) -> None:
+    async with MCPClient(f"{gateway}/mcp") as client:
+        result = await client.call_tool("helper.chat", {"text": "What is 6 times 7?"})
+    steps = result.structured_content
+    assert steps is not None
+    assert steps["tool_gate"] == {"offered": True, "reason": "the request has a number (6)"}
+    assert steps["usage"]["tools_offered"] == ["calculator.evaluate"]
+    for record in steps["tool_calls"]:  # whether the model calls it is its own choice
+        if "ok" in record:
+            check_tool_record(record)
 
 
 async def test_a_forced_tool_call_runs_the_real_tool_for_an_a2a_client(gateway: str) -> None:

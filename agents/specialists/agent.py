@@ -9,11 +9,25 @@ One call runs like this:
 3. while tools are on offer, the model writes one JSON step constrained by a schema (a call
    of one offered tool, or the answer); a call goes through the :class:`ToolHost` (the
    gateway's registry, so remote MCP / A2A / ACP tools count), and its result is fed back;
-4. after ``max_steps`` calls, or when no tool is offered, the model answers in free text,
-   streamed as artifact chunks.
+4. after ``max_steps`` calls, when the model repeats a call it made before (same tool, same
+   arguments: it is not run again), or when no tool is offered, the model answers in free
+   text (asked for plain words after a tool's result), streamed as artifact chunks;
+5. when a tool's result grounds the answer (the last successful call, or the one the model
+   repeated) and the model's answer does not state the result's value, the answer is composed
+   from the result instead; when the only result is a failure and the model's answer is an
+   echo of the step JSON, the answer states the failure (:mod:`agents.specialists.compose`
+   holds the rule). A streamed answer is then replaced by one more chunk.
+
+Which tools are on offer: a tiny-tier specialist with no forced call offers its tools only
+when the request has content a tool could act on (:mod:`agents.specialists.relevance`),
+since a tiny model's own tool choice is not meaningful; larger tiers choose for themselves.
 
 The answer is the ``answer`` artifact; the ``steps`` artifact records every tool call with its
-arguments and result, and the model's token usage (cached prompt tokens included).
+arguments and result (a repeated call as ``repeat_of`` the earlier one's position), whether
+tools were offered and why (``tool_gate``), who wrote the answer (``answer.source``: ``model``,
+or ``tool_result`` / ``tool_error`` with the call's position as ``tool_call`` and the model's
+own text kept as ``model_answer``), and the model's token usage (cached prompt tokens
+included).
 """
 
 from __future__ import annotations
@@ -45,7 +59,9 @@ from agents.llm.backend import ModelBackend, dumps
 from agents.llm.wire import ChatRequest, JsonSchema, Usage, function_tool
 from agents.memory.scope import ANONYMOUS, SCOPE_KEY
 from agents.specialists import steps
+from agents.specialists.compose import settle
 from agents.specialists.optimizer import Optimized, Turn, optimize
+from agents.specialists.relevance import Relevance, relevance
 from agents.tiers import Tier
 from agents.tools.index import ToolIndex, ToolInfo
 
@@ -160,6 +176,9 @@ class SpecialistAgent(Agent):
         available = self.available_tools()
         if forced is not None and forced not in {t.name for t in available}:
             raise NotFound(f"tool {quote(forced)} is not offered to agent {self.spec.name!r}")
+        gate = self._gate(request, available, forced)
+        if gate is not None and not gate.offer:
+            available = []
         history = [
             Turn("user" if m.role == "user" else "assistant", _text(m, limit=False))
             for m in invocation.history
@@ -185,17 +204,25 @@ class SpecialistAgent(Agent):
         messages = layout(self.spec.system_prompt, plan, request, memories)
 
         records: list[dict[str, Any]] = []
+        # Calls run so far (position in records, the call, its result), and the one whose
+        # result the answer must state: the last that succeeded, or the one the model repeated.
+        ran: list[tuple[int, steps.CallStep, ToolResult]] = []
+        grounds: tuple[int, steps.CallStep, ToolResult] | None = None
         usage: list[Usage] = []
         answer: str | None = None
         offered = list(plan.tools)
+        # The last call's result, put to the model once it is known whether a step or the
+        # free-text answer comes next.
+        outcome: str | None = None
         for step_no in range(self.spec.max_steps):
             if not offered:
                 break
             only = [t for t in offered if t.name == forced] if forced and step_no == 0 else offered
             schema = steps.step_schema(only, allow_answer=not (forced and step_no == 0))
+            prompt = messages if outcome is None else [*messages, _result_turn(outcome, request)]
             reply = await self.backend.chat(
                 ChatRequest(
-                    messages,
+                    prompt,
                     max_tokens=self.spec.max_tokens,
                     temperature=self.spec.temperature,
                     constraint=JsonSchema(schema, "step"),
@@ -214,8 +241,20 @@ class SpecialistAgent(Agent):
             if isinstance(step, steps.AnswerStep):
                 answer = step.answer
                 break
+            earlier = steps.repeat_of(step, [call for _, call, _ in ran])
+            if earlier is not None:
+                # The model has this result already: answer from it instead of calling again.
+                grounds = ran[earlier]
+                records.append(
+                    {"tool": step.tool, "arguments": step.arguments, "repeat_of": grounds[0]}
+                )
+                break
             assert self.host is not None  # tools are offered only with a host
+            messages = list(prompt)
             result = await self.host.call(step.tool, step.arguments, scope=scope)
+            ran.append((len(records), step, result))
+            if result.ok:
+                grounds = ran[-1]
             records.append(
                 {
                     "tool": step.tool,
@@ -235,17 +274,14 @@ class SpecialistAgent(Agent):
             # the same text, and its whitespace costs tokens; measured, compact is cheaper.)
             call = {"tool": step.tool, "arguments": step.arguments}
             messages.append({"role": "assistant", "content": dumps(call)})
-            outcome = "result" if result.ok else "error"
-            messages.append(
-                {
-                    "role": "user",
-                    "content": f"{step.tool} {outcome}: {result.text}\n\nNow answer: {request}",
-                }
-            )
+            outcome = f"{step.tool} {'result' if result.ok else 'error'}: {result.text}"
+        streamed: str | None = None
         if answer is None:
             chunks: list[str] = []
-            artifact_id = f"answer-{uuid.uuid4().hex[:8]}"
+            artifact_id = streamed = f"answer-{uuid.uuid4().hex[:8]}"
             final = Usage()
+            if outcome is not None:
+                messages.append(_result_turn(outcome, request, final=True))
             async for chunk in self.backend.stream(
                 ChatRequest(
                     messages, max_tokens=self.spec.max_tokens, temperature=self.spec.temperature
@@ -264,6 +300,20 @@ class SpecialistAgent(Agent):
             self.stats.add(final)
             usage.append(final)
             answer = "".join(chunks).strip()
+        source: dict[str, Any] = {"source": "model"}
+        basis = grounds or (ran[-1] if ran else None)  # no success: the last failure
+        if basis is not None:
+            position, used, result = basis
+            settled, by = settle(
+                answer, request, used.tool, ok=result.ok, data=result.data, error=result.text
+            )
+            if by != "model":
+                source = {"source": by, "tool_call": position, "model_answer": answer}
+                answer = settled
+                if streamed is not None:  # the caller has read the model's text: replace it
+                    yield ArtifactEvent(
+                        task_id, Artifact(streamed, (TextPart(answer),), "answer"), context
+                    )
         summary = {
             "memories_recalled": len(memories),
             "model_calls": len(usage),
@@ -273,9 +323,10 @@ class SpecialistAgent(Agent):
             "tools_offered": [t.name for t in plan.tools],
         }
         artifacts = [Artifact("answer", (TextPart(answer),), "answer")]
-        artifacts.append(
-            Artifact("steps", (DataPart({"tool_calls": records, "usage": summary}),), "steps")
-        )
+        record: dict[str, Any] = {"tool_calls": records, "answer": source, "usage": summary}
+        if gate is not None:
+            record["tool_gate"] = {"offered": gate.offer, "reason": gate.reason}
+        artifacts.append(Artifact("steps", (DataPart(record),), "steps"))
         if self.memory is not None and answer:
             await self.memory.remember(
                 scope,
@@ -292,6 +343,24 @@ class SpecialistAgent(Agent):
             artifacts=tuple(artifacts),
             metadata={"effmesh.usage": summary},
         )
+
+    def _gate(
+        self, request: str, available: Sequence[ToolInfo], forced: str | None
+    ) -> Relevance | None:
+        """Whether the request lets tools be offered; None when the rule does not apply (no
+        tools, a forced call, or a model above the tiny tier, which chooses for itself)."""
+        if not available or forced is not None or self.spec.tier is not Tier.TINY:
+            return None
+        return relevance(request, available)
+
+
+def _result_turn(outcome: str, request: str, *, final: bool = False) -> dict[str, str]:
+    """A tool's result put to the model, with the request again. Before the free-text answer
+    it asks for plain words: the system prompt's step instructions otherwise lead a small
+    model to echo the step JSON (SmolLM2-135M did on 17 of 18 word problems after the
+    calculator's result; asked for plain words, on none)."""
+    ask = "Now answer in plain words, not JSON" if final else "Now answer"
+    return {"role": "user", "content": f"{outcome}\n\n{ask}: {request}"}
 
 
 def _text(message: Message, *, limit: bool = True) -> str:

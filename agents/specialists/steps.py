@@ -107,6 +107,21 @@ class AnswerStep:
     answer: str
 
 
+def repeat_of(call: CallStep, earlier: Sequence[CallStep]) -> int | None:
+    """The position in ``earlier`` of the first call identical to ``call``, or None.
+
+    Identical means the same tool with the same arguments as JSON values (key order aside;
+    ``1`` and ``1.0`` or ``true`` differ). A model that repeats a call has the result already:
+    calling again would give it the same text, and a small model tends to loop on it.
+    """
+    key = _canonical(call)
+    return next((i for i, before in enumerate(earlier) if _canonical(before) == key), None)
+
+
+def _canonical(call: CallStep) -> str:
+    return json.dumps([call.tool, call.arguments], sort_keys=True, separators=(",", ":"))
+
+
 def parse_step(text: str, offered: Sequence[str]) -> CallStep | AnswerStep:
     """The step in the model's reply.
 

@@ -31,7 +31,38 @@ from agents.base import Agent
 MAX_LENGTH: Final = 200
 MAX_EXPONENT: Final = 1000
 MAX_DIGITS: Final = 400
-EXPRESSION_PATTERN: Final = r"^[0-9+*/%^()., a-z-]+$"
+
+_BINARY: Final[dict[type[ast.operator], Callable[[Any, Any], Any]]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY: Final[dict[type[ast.unaryop], Callable[[Any], Any]]] = {
+    ast.UAdd: operator.pos,
+    ast.USub: operator.neg,
+}
+_FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
+    "sqrt": math.sqrt,
+    "abs": abs,
+    "round": round,
+    "min": min,
+    "max": max,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "log": math.log,
+}
+_CONSTANTS: Final = {"pi": math.pi, "e": math.e}
+
+
+_NAME: Final = "|".join(sorted([*_FUNCTIONS, *_CONSTANTS], key=len, reverse=True))
+EXPRESSION_PATTERN: Final = rf"^ ?(?:[0-9(-]|{_NAME})(?:[0-9+*/%^()., -]|{_NAME})*$"
+"""Only what the evaluator reads: numbers, operators, brackets and the known names; it opens
+with a number, a bracket, a minus or a name. Constrained decoding then keeps a small model from
+writing units (``84 meters``) or a bare leading point (``.17 * 23``)."""
 
 EVALUATE = Skill(
     "evaluate",
@@ -59,31 +90,6 @@ EVALUATE = Skill(
     tags=("math", "calculator"),
     examples=("17 * 23",),
 )
-
-_BINARY: Final[dict[type[ast.operator], Callable[[Any, Any], Any]]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY: Final[dict[type[ast.unaryop], Callable[[Any], Any]]] = {
-    ast.UAdd: operator.pos,
-    ast.USub: operator.neg,
-}
-_FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
-    "sqrt": math.sqrt,
-    "abs": abs,
-    "round": round,
-    "min": min,
-    "max": max,
-    "floor": math.floor,
-    "ceil": math.ceil,
-    "log": math.log,
-}
-_CONSTANTS: Final = {"pi": math.pi, "e": math.e}
 
 
 class _Bad(Exception):
