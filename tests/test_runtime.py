@@ -178,24 +178,50 @@ async def test_an_agents_bug_reaches_the_caller_as_its_own_exception() -> None:
         await settle(route_to(Scripted(script)), ask("q", "go"), submitted(), timeout=5, scope="")
 
 
-async def test_a_stored_call_records_its_owner_endpoint_and_every_stage() -> None:
-    runtime = Runtime(MemoryTaskStore(), timeout=5)
-    seen: list[TaskState] = []
+async def test_a_quick_stored_call_is_saved_once_settled_with_its_owner_and_endpoint() -> None:
+    runtime = Runtime(MemoryTaskStore(), timeout=5, save_running_after=60)
+    unsaved: list[bool] = []
 
     async def look(item: StreamItem, snapshot: Task) -> None:
-        stored = runtime.store.load(snapshot.task_id)
-        assert stored is not None
-        seen.append(stored.task.state)
+        unsaved.append(runtime.store.load(snapshot.task_id) is None)
 
     done = await runtime.run(
         route_to(EchoAgent(), "echo"), ask("hi", "echo"), owner="ide", endpoint="/mcp", on_item=look
     )
-    assert seen[0] is TaskState.SUBMITTED  # saved before the agent's first item
+    assert unsaved == [True, True, True]
     stored = runtime.store.load(done.task.task_id)
     assert stored is not None
     assert (stored.owner, stored.endpoint, stored.agent) == ("ide", "/mcp", "echo.echo")
     assert stored.task.state is TaskState.COMPLETED
     assert stored.task.history == (ask("hi", "echo").message,)
+
+
+async def test_a_long_stored_call_is_saved_while_it_runs() -> None:
+    runtime = Runtime(MemoryTaskStore(), timeout=30, save_running_after=0)
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def look(item: StreamItem, snapshot: Task) -> None:
+        if not started.done():
+            started.set_result(snapshot.task_id)
+
+    call = asyncio.create_task(
+        runtime.run(
+            route_to(EchoAgent(), "wait"),
+            ask("x", "wait"),
+            owner="ops",
+            endpoint="/mcp",
+            on_item=look,
+        )
+    )
+    async with asyncio.timeout(10):
+        task_id = await started
+        # The save is a timer callback on this loop, with nothing to wait on: let it run.
+        while (stored := runtime.store.load(task_id)) is None:
+            await asyncio.sleep(0)
+    assert (stored.task.state, stored.owner) == (TaskState.WORKING, "ops")
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
 
 
 @pytest.mark.parametrize(

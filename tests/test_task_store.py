@@ -12,6 +12,7 @@ import pytest
 
 from adapters.model import Message, Task, TaskState, TextPart
 from gateway.runtime.store import (
+    CHECKPOINT_EVERY,
     RESTART_REASON,
     MemoryTaskStore,
     SQLiteTaskStore,
@@ -172,3 +173,17 @@ def test_a_file_of_the_first_schema_is_migrated_in_place(tmp_path: Path) -> None
     assert reread is not None
     assert reread.updated == old.updated
     again.close()
+
+
+def test_the_write_ahead_log_is_copied_into_the_file_off_the_writers_thread(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.db"
+    store = SQLiteTaskStore(path)
+    before = path.stat().st_size
+    for n in range(CHECKPOINT_EVERY):
+        store.save(task(f"t{n}"), agent="x", owner=None, endpoint="/mcp")
+    assert store.checkpoints.done.wait(10)
+    assert path.stat().st_size > before
+    store.close()
+    assert not store.checkpoints.is_alive()

@@ -73,8 +73,12 @@ def _struct(struct: struct_pb2.Struct) -> dict[str, JSON]:
     return {key: _value(v) for key, v in struct.fields.items()}
 
 
-def _meta(struct: struct_pb2.Struct) -> Metadata:
-    return _struct(struct) if struct.fields else EMPTY
+def _meta(owner: Any) -> Metadata:
+    """The ``metadata`` Struct of a message that has one, as JSON (unset or empty: EMPTY)."""
+    if not owner.HasField("metadata"):
+        return EMPTY
+    fields = owner.metadata.fields
+    return {key: _value(v) for key, v in fields.items()} if fields else EMPTY
 
 
 def _put_value(out: struct_pb2.Value, value: JSON) -> None:
@@ -108,7 +112,7 @@ def _with(meta: Metadata, extra: dict[str, Any]) -> Metadata:
 def decode_part(part: pb.Part, path: str = "part") -> Part:
     """Raises InvalidParams for a part with no content."""
     kind = part.WhichOneof("content")
-    meta = _meta(part.metadata)
+    meta = _meta(part)
     if kind == "raw":
         return FileBytesPart(part.raw, part.media_type or None, part.filename or None, meta)
     if kind == "url":
@@ -126,7 +130,13 @@ def decode_part(part: pb.Part, path: str = "part") -> Part:
 
 
 def _parts(parts: Any, path: str) -> tuple[Part, ...]:
-    return tuple([decode_part(p, f"{path}.parts[{i}]") for i, p in enumerate(parts)])
+    try:
+        return tuple([decode_part(p) for p in parts])
+    except InvalidParams:
+        # Found again, to name the part: the path is not built for every part on the way.
+        for i, p in enumerate(parts):
+            decode_part(p, f"{path}.parts[{i}]")
+        raise
 
 
 def _lists(meta: Metadata, pairs: tuple[tuple[str, Any], ...]) -> Metadata:
@@ -141,10 +151,12 @@ def decode_message(message: pb.Message, path: str = "message") -> Message:
         raise InvalidParams("must be ROLE_USER or ROLE_AGENT", path=f"{path}.role")
     if not message.message_id:
         raise InvalidParams("is required", path=f"{path}.messageId")
-    meta = _lists(
-        _meta(message.metadata),
-        ((EXTENSIONS_KEY, message.extensions), (REFERENCES_KEY, message.reference_task_ids)),
-    )
+    meta = _meta(message)
+    if message.extensions or message.reference_task_ids:
+        meta = _lists(
+            meta,
+            ((EXTENSIONS_KEY, message.extensions), (REFERENCES_KEY, message.reference_task_ids)),
+        )
     return Message(
         role,
         _parts(message.parts, path),
@@ -163,8 +175,22 @@ def decode_artifact(artifact: pb.Artifact, path: str = "artifact") -> Artifact:
         _parts(artifact.parts, path),
         artifact.name or None,
         artifact.description or None,
-        _lists(_meta(artifact.metadata), ((EXTENSIONS_KEY, artifact.extensions),)),
+        _lists(_meta(artifact), ((EXTENSIONS_KEY, artifact.extensions),))
+        if artifact.extensions
+        else _meta(artifact),
     )
+
+
+def task_state(number: int, path: str = "task.status.state") -> TaskState:
+    """The canonical state of an A2A ``TaskState`` value.
+
+    Raises:
+        InvalidParams: TASK_STATE_UNSPECIFIED, or a number A2A does not define.
+    """
+    state = _STATES.get(number)
+    if state is None:
+        raise InvalidParams("is not a known task state", path=path)
+    return state
 
 
 def decode_task(task: pb.Task, path: str = "task") -> Task:
@@ -174,10 +200,8 @@ def decode_task(task: pb.Task, path: str = "task") -> Task:
     if not task.HasField("status"):
         raise InvalidParams("is required", path=f"{path}.status")
     status = task.status
-    state = _STATES.get(status.state)
-    if state is None:
-        raise InvalidParams("is not a known task state", path=f"{path}.status.state")
-    meta = _meta(task.metadata)
+    state = task_state(status.state, f"{path}.status.state")
+    meta = _meta(task)
     if status.HasField("timestamp"):
         meta = _with(meta, {TIMESTAMP_KEY: status.timestamp.ToJsonString()})
     message = status.message if status.HasField("message") else None

@@ -39,6 +39,9 @@ from gateway.runtime import calls
 from gateway.runtime.store import RESTART_REASON, MemoryTaskStore, TaskStore, failed
 
 STOPPED_REASON: Final = "the gateway stopped while the task was running"
+SAVE_RUNNING_AFTER: Final = 0.05
+"""Seconds a call stored by :meth:`Runtime.run` runs before it is saved as running; one that
+settles sooner is saved once, settled (a store write costs about as much as a local call)."""
 TIMED_OUT: Final = "the agent timed out"
 UNSETTLED: Final = "the agent ended without a result"
 
@@ -143,9 +146,16 @@ class Runtime:
     """The gateway's task runtime: the store every protocol's tasks live in and the one call
     timeout (the configured ``call_timeout_seconds``). One per gateway, on its event loop."""
 
-    def __init__(self, store: TaskStore | None = None, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        store: TaskStore | None = None,
+        *,
+        timeout: float = 60.0,
+        save_running_after: float = SAVE_RUNNING_AFTER,
+    ) -> None:
         self.store: TaskStore = store or MemoryTaskStore()
         self.timeout = timeout
+        self.save_running_after = save_running_after
         self.stopping = False
         """Set as the gateway stops: a call cancelled from then on fails with a reason."""
 
@@ -197,20 +207,22 @@ class Runtime:
         on_item: OnItem | None = None,
     ) -> Settled:
         """Run ``invocation`` as a new stored task of ``owner``, started through ``endpoint``:
-        saved when it starts and once it settles or ends otherwise. ``scope`` defaults to the
-        owner's memory scope.
+        saved once it settles or ends otherwise, and as running if it runs longer than
+        ``save_running_after`` (so a process that dies under a long call leaves it to be
+        failed at start-up). ``scope`` defaults to the owner's memory scope.
 
         Raises:
             asyncio.CancelledError: the call was cancelled (its task is stored as such).
             Exception: as :func:`settle` (the task is stored failed, with a generic reason).
         """
         message = invocation.message
-        task = Task(
+        current = Task(
             calls.new_task_id(), TaskState.SUBMITTED, message.context_id, history=(message,)
         )
         agent = route.tool_name
-        self.store.save(task, agent=agent, owner=owner, endpoint=endpoint)
-        current = task
+
+        def save(task: Task) -> None:
+            self.store.save(task, agent=agent, owner=owner, endpoint=endpoint)
 
         async def track(item: StreamItem, snapshot: Task) -> None:
             nonlocal current
@@ -218,21 +230,26 @@ class Runtime:
             if on_item is not None:
                 await on_item(item, snapshot)
 
+        running = asyncio.get_running_loop().call_later(
+            self.save_running_after, lambda: save(current)
+        )
         try:
             result = await self.settle(
                 route,
                 invocation,
-                task,
+                current,
                 scope=calls.scope_for(owner) if scope is None else scope,
                 principal=principal,
                 on_item=track,
             )
         except asyncio.CancelledError:
-            self.store.save(self.interrupted(current), agent=agent, owner=owner, endpoint=endpoint)
+            running.cancel()
+            save(self.interrupted(current))
             raise
         except Exception:
-            broken = failed(current, Internal().public_message)
-            self.store.save(broken, agent=agent, owner=owner, endpoint=endpoint)
+            running.cancel()
+            save(failed(current, Internal().public_message))
             raise
-        self.store.save(result.task, agent=agent, owner=owner, endpoint=endpoint)
+        running.cancel()
+        save(result.task)
         return result
