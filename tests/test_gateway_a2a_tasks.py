@@ -105,3 +105,26 @@ async def test_a_page_token_the_gateway_did_not_write_is_refused(base_url: str) 
     async with await create_client(f"{base_url}/a2a/echo", client_config=config("JSONRPC")) as c:
         with pytest.raises(InvalidParamsError):
             await c.list_tasks(pb.ListTasksRequest(page_token="not-a-token"))
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_a_running_task_is_read_and_listed_in_its_latest_state(
+    base_url: str, binding: str
+) -> None:
+    streaming = ClientConfig(streaming=True, supported_protocol_bindings=[binding])
+    async with (
+        await create_client(f"{base_url}/a2a/echo", client_config=streaming) as stream,
+        await create_client(f"{base_url}/a2a/echo", client_config=config(binding)) as c,
+    ):
+        async for response in stream.send_message(send("x", "wait")):
+            if response.status_update.status.state == pb.TASK_STATE_WORKING:
+                task_id = response.status_update.task_id
+                break
+        got = await c.get_task(pb.GetTaskRequest(id=task_id))
+        working = await c.list_tasks(pb.ListTasksRequest(status=pb.TASK_STATE_WORKING))
+        assert got.status.state == pb.TASK_STATE_WORKING
+        assert [t.id for t in working.tasks] == [task_id]
+        cancelled = await c.cancel_task(pb.CancelTaskRequest(id=task_id))
+        assert cancelled.status.state == pb.TASK_STATE_CANCELED
+        listed = await c.list_tasks(pb.ListTasksRequest(status=pb.TASK_STATE_CANCELED))
+        assert [t.id for t in listed.tasks] == [task_id]
