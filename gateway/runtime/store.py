@@ -3,7 +3,8 @@ in-memory twin. A PostgreSQL store implements the same methods.
 
 Each stored task records its owner (the caller's token name; None when the gateway uses no
 tokens or the caller is not known) and the endpoint it was started through (``/acp``,
-``/a2a/<agent>``, ``/mcp``, ...). Both are fixed by the first save. Reads and listings take
+``/a2a/<agent>``, ``/mcp``, ...; ``agent/<name>`` for a call one of the gateway's agents makes,
+such as a routed subtask). Both are fixed by the first save. Reads and listings take
 an owner filter, so an access rule that hides another owner's tasks is one argument away, in
 this one place; the endpoints pass ``ANYONE`` (no rule is enforced yet).
 
