@@ -25,7 +25,7 @@ from gateway.mcp.ws import serve_websocket
 from gateway.mesh import dialin
 from gateway.mesh.federation.service import Federation
 from gateway.registry import Registry
-from gateway.runtime.store import TaskStore
+from gateway.runtime.runner import Runtime
 from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
 from gateway.security.outbound import outbound_policy
@@ -39,21 +39,27 @@ def create_app(
     config: Config | None = None,
     *,
     base_url: str | None = None,
-    store: TaskStore | None = None,
+    runtime: Runtime | None = None,
     metrics: Callable[[], bytes | None] | None = None,
     models: Callable[[], list[dict[str, object]]] | None = None,
 ) -> Guard:
     """The ASGI app: every route behind the guard (auth, size and rate limits).
 
-    ``base_url`` is how callers reach the gateway; A2A cards point there. With a federation
-    token set, the gateway takes part in the federation (``gateway.mesh.federation``).
-    ``metrics`` renders the Prometheus text served at ``GET /metrics`` (None: no metrics);
-    ``models`` reports the state of each model the gateway's own agents use (``/agents``,
-    and the ``effmesh.model.up`` gauge).
+    ``base_url`` is how callers reach the gateway; A2A cards point there. ``runtime`` is where
+    every protocol's tasks run and are stored (default: in memory, with the configured call
+    timeout); tasks it holds from a previous process that were still running are failed now,
+    and those still running when the app stops are failed then, each with a reason. With a
+    federation token set, the gateway takes part in the federation
+    (``gateway.mesh.federation``). ``metrics`` renders the Prometheus text served at
+    ``GET /metrics`` (None: no metrics); ``models`` reports the state of each model the
+    gateway's own agents use (``/agents``, and the ``effmesh.model.up`` gauge).
     """
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
-    tasks = TaskManager(timeout=config.call_timeout_seconds, store=store)
+    runtime = runtime or Runtime(timeout=config.call_timeout_seconds)
+    runtime.start()
+    tasks = TaskManager(runtime)
+    a2a_endpoints = a2a_http.A2AEndpoints(registry, base_url, runtime)
     principals = config.principals()
     peer_token = config.federation.token
     federation = (
@@ -68,7 +74,7 @@ def create_app(
         if peer_token
         else None
     )
-    mcp_server = build_server(registry, timeout=config.call_timeout_seconds)
+    mcp_server = build_server(registry, tools=ToolCalls(registry, runtime, endpoint="/mcp"))
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
     # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
     mcp_server.streamable_http_app(streamable_http_path="/mcp", host=config.host)
@@ -103,28 +109,34 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with mcp_server.session_manager.run():
-            checker = asyncio.get_running_loop().create_task(
-                health.watch(registry, config.health_interval_seconds)
-            )
-            if federation is not None:
-                await federation.start()
-            try:
-                yield
-            finally:
+        try:
+            async with mcp_server.session_manager.run():
+                checker = asyncio.get_running_loop().create_task(
+                    health.watch(registry, config.health_interval_seconds)
+                )
                 if federation is not None:
-                    await federation.stop()
-                checker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await checker
-                await tasks.close()
-                tasks.store.close()
-                for agent in registry.agents():
-                    await agent.close()
+                    await federation.start()
+                try:
+                    yield
+                finally:
+                    # From here on, a task whose call is cancelled fails with a reason.
+                    runtime.stopping = True
+                    if federation is not None:
+                        await federation.stop()
+                    checker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await checker
+                    await tasks.close()
+                    await a2a_endpoints.close()
+        finally:
+            # After the MCP sessions' calls too: each stores how it ended before the store closes.
+            runtime.close()
+            for agent in registry.agents():
+                await agent.close()
 
     async def mcp_websocket(websocket: WebSocket) -> None:
         who = principal_of(websocket.scope)
-        tools = ToolCalls(registry, timeout=config.call_timeout_seconds)
+        tools = ToolCalls(registry, runtime, endpoint="/mcp/ws")
         server = build_server(registry, principal=who, tools=tools)
         await serve_websocket(websocket, server, tools, who)
 
@@ -167,7 +179,7 @@ def create_app(
         Route("/mcp", mcp_http, methods=["GET", "POST", "DELETE"]),
         Route("/mcp/", mcp_http, methods=["GET", "POST", "DELETE"]),
         Mount("/acp", routes=acp_http.routes(registry, tasks)),
-        *a2a_http.routes(registry, base_url),
+        *a2a_endpoints.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     return Guard(

@@ -35,6 +35,7 @@ from gateway.routing.agent import NAME as ROUTER
 from gateway.routing.agent import RUN, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer, Weights
 from gateway.routing.planner import Planner, PlannerMode
+from gateway.runtime.runner import Runtime
 from gateway.runtime.store import SQLiteTaskStore
 from gateway.security.deadlines import protocol_with_deadline
 from gateway.security.outbound import check_agent_url, outbound_policy
@@ -100,6 +101,8 @@ async def _specialist(
     models: ModelPool,
     index: ToolIndex,
     memory: SpecialistMemory | None,
+    *,
+    runtime: Runtime,
 ) -> SpecialistAgent:
     backend, tier = await models.backend(entry.model)
     spec = SpecialistSpec(
@@ -113,14 +116,18 @@ async def _specialist(
         max_steps=entry.max_steps,
         max_tokens=entry.max_tokens,
     )
-    return SpecialistAgent(spec, backend, RegistryTools(registry, entry.name), index, memory)
+    tools = RegistryTools(registry, entry.name, runtime)
+    return SpecialistAgent(spec, backend, tools, index, memory)
 
 
-async def build_registry(cfg: settings.Config, models: ModelPool | None = None) -> Registry:
+async def build_registry(
+    cfg: settings.Config, models: ModelPool | None = None, *, runtime: Runtime | None = None
+) -> Registry:
     """Every configured agent; a remote one that cannot be reached is kept, marked down.
 
     Specialists take their backends from ``models`` (which owns any embedded model server:
-    the caller closes it).
+    the caller closes it). The calls that specialists and the router make to other agents run
+    in ``runtime`` (default: one in memory, with the configured call timeout).
 
     Raises:
         SettingsError: an agent entry the file's checks would have refused (an unknown kind,
@@ -129,6 +136,7 @@ async def build_registry(cfg: settings.Config, models: ModelPool | None = None) 
         InvalidParams: specialists or memory configured without ``models``.
     """
     registry = Registry()
+    runtime = runtime or Runtime(timeout=cfg.call_timeout_seconds)
     kinds = {entry.kind for entry in cfg.agents}
     if kinds & {"specialist", "memory"} and models is None:
         raise InvalidParams("specialists and memory need the gateway's resources")
@@ -147,7 +155,7 @@ async def build_registry(cfg: settings.Config, models: ModelPool | None = None) 
         elif entry.kind == "memory" and service is not None:
             agent = MemoryAgent(service, entry.name)
         elif entry.kind == "specialist" and models is not None and index is not None:
-            agent = await _specialist(entry, registry, models, index, linked)
+            agent = await _specialist(entry, registry, models, index, linked, runtime=runtime)
         elif entry.kind in REMOTE_KINDS:
             remote: RemoteMCPAgent | RemoteA2AAgent | RemoteACPAgent
             if entry.kind == "mcp" and entry.command and entry.url is None:
@@ -171,12 +179,16 @@ async def build_registry(cfg: settings.Config, models: ModelPool | None = None) 
             raise settings.SettingsError(("agents", i, "kind"), f"unknown kind {entry.kind!r}")
         registry.add(agent, allow=entry.allow, prefix=entry.prefix)
     if cfg.routing.enabled:
-        await _add_router(cfg, registry, models, index or ToolIndex(None, None))
+        await _add_router(cfg, registry, models, index or ToolIndex(None, None), runtime)
     return registry
 
 
 async def _add_router(
-    cfg: settings.Config, registry: Registry, models: ModelPool | None, index: ToolIndex
+    cfg: settings.Config,
+    registry: Registry,
+    models: ModelPool | None,
+    index: ToolIndex,
+    runtime: Runtime,
 ) -> None:
     """The router agent ``effmesh`` (MCP tool ``effmesh.run``, ACP agent ``effmesh``, the
     default skill of the gateway's own A2A agent)."""
@@ -216,6 +228,7 @@ async def _add_router(
             subtask_timeout=routing.subtask_timeout_seconds,
             retries=routing.retries,
         ),
+        runtime=runtime,
     )
     registry.add(router)
     registry.alias(ROUTER, f"{ROUTER}.{RUN.name}")
@@ -239,9 +252,11 @@ class _Server(uvicorn.Server):
 
 async def _serve(cfg: settings.Config, telemetry: Telemetry) -> int:
     models = ModelPool(cfg)
+    store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
+    runtime = Runtime(store, timeout=cfg.call_timeout_seconds)
     try:
         try:
-            registry = await build_registry(cfg, models)
+            registry = await build_registry(cfg, models, runtime=runtime)
         except settings.SettingsError as exc:
             sys.stderr.write(f"effmesh: {exc}\n")
             return 2
@@ -250,12 +265,11 @@ async def _serve(cfg: settings.Config, telemetry: Telemetry) -> int:
             return 2
         scheme = "https" if cfg.tls_cert_file else "http"
         base = f"{scheme}://{cfg.host}:{cfg.port}"
-        store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
         app = create_app(
             registry,
             cfg,
             base_url=base,
-            store=store,
+            runtime=runtime,
             metrics=telemetry.prometheus,
             models=models.health,
         )

@@ -24,18 +24,21 @@ from adapters.model import (
 from agents.specialists.agent import ToolResult
 from agents.tools.index import ToolInfo
 from gateway.registry import Registry
-from gateway.runtime.tasks import result_text, run_to_end, text_of
+from gateway.runtime.runner import Runtime
+from gateway.runtime.tasks import result_text, text_of
 
 MAX_RESULT_CHARS = 2000
 """Tool output fed back to a small model is cut here; the full result stays in the record."""
 
 
 class RegistryTools:
-    """Tools from ``registry`` for the specialist named ``owner`` (never its own skills)."""
+    """Tools from ``registry`` for the specialist named ``owner`` (never its own skills);
+    calls run and are stored in ``runtime`` (default: its own, in memory)."""
 
-    def __init__(self, registry: Registry, owner: str) -> None:
+    def __init__(self, registry: Registry, owner: str, runtime: Runtime | None = None) -> None:
         self.registry = registry
         self.owner = owner
+        self.runtime = runtime or Runtime()
 
     def tools(self, patterns: Sequence[str]) -> list[ToolInfo]:
         out = []
@@ -58,9 +61,16 @@ class RegistryTools:
         # The same arguments convention as an MCP caller's tools/call.
         invocation = Invocation(name, Message("user", arguments_parts(arguments)))
         try:
-            task = await run_to_end(self.registry.route(name), invocation, scope=scope)
+            route = self.registry.route(name)
         except EffmeshError as exc:
             return ToolResult(False, exc.public_message)
+        # The caller's token name does not reach a specialist, so its tool calls have no owner.
+        settled = await self.runtime.run(
+            route, invocation, owner=None, endpoint=f"agent/{self.owner}", scope=scope
+        )
+        if settled.error is not None:
+            return ToolResult(False, settled.error.public_message)
+        task = settled.task
         if task.state is not TaskState.COMPLETED:
             why = text_of(task.status_message.parts) if task.status_message else ""
             return ToolResult(False, why or f"the tool ended {task.state.value}")

@@ -15,7 +15,16 @@ from typing import Any, Final
 from adapters import _wire as w
 from adapters.a2a.messages import IdFactory, decode_message, encode_message, new_id
 from adapters.errors import CannotCarry, InvalidParams
-from adapters.model import EMPTY, Cancel, GetTask, Invocation, Metadata, Mode
+from adapters.model import (
+    EMPTY,
+    Cancel,
+    GetTask,
+    Invocation,
+    Message,
+    Metadata,
+    Mode,
+    TraceContext,
+)
 from adapters.trace import join_trace, split_trace
 
 SEND: Final = "SendMessage"
@@ -65,6 +74,42 @@ def _token(meta: dict[str, Any], path: str) -> str | int | None:
     return w.opt_id(meta, PROGRESS_TOKEN_KEY, path)
 
 
+def _addressed(
+    message: Message, meta: dict[str, Any], skill: str | None
+) -> tuple[Message, TraceContext | None, str, str | int | None]:
+    """(the message without its trace keys, the trace context, the skill, the progress token)
+    of a request; the skill and token keys are taken out of the request metadata ``meta``."""
+    trace, message_meta = split_trace(message.metadata)
+    if trace is not None:
+        message = replace(message, metadata=message_meta or EMPTY)
+    named = meta.pop(SKILL_KEY, None)
+    if named is not None and (type(named) is not str or not named):
+        raise InvalidParams("must be a non-empty string", path=f"params.metadata.{SKILL_KEY}")
+    target = named or skill
+    if not target:
+        raise InvalidParams(
+            "is required (no agent is addressed)", path=f"params.metadata.{SKILL_KEY}"
+        )
+    token = _token(meta, "params.metadata")
+    meta.pop(PROGRESS_TOKEN_KEY, None)
+    return message, trace, target, token
+
+
+def invocation_of(
+    message: Message, metadata: dict[str, Any] | None, *, skill: str | None = None
+) -> Invocation:
+    """The sync Invocation of a ``SendMessageRequest`` whose message is decoded already (from
+    a2a-sdk's protobuf form) and whose request metadata is ``metadata``: skill, progress token
+    and trace context are read as :func:`decode_invocation` reads them.
+
+    Raises:
+        InvalidParams: no skill named by the metadata or the ``skill`` argument, or a bad one.
+    """
+    meta = dict(metadata or EMPTY)
+    message, trace, target, token = _addressed(message, meta, skill)
+    return Invocation(target, message, "sync", (), token, trace, meta or EMPTY)
+
+
 def decode_invocation(params: Any, *, method: str = SEND, skill: str | None = None) -> Invocation:
     """The Invocation of a ``SendMessageRequest``.
 
@@ -74,20 +119,8 @@ def decode_invocation(params: Any, *, method: str = SEND, skill: str | None = No
     path = "params"
     p = w.obj(params, path)
     message = decode_message(w.req_obj(p, "message", path), f"{path}.message")
-    trace, message_meta = split_trace(message.metadata)
-    if trace is not None:
-        message = replace(message, metadata=message_meta or EMPTY)
     meta = dict(w.opt_obj(p, "metadata", path) or EMPTY)
-    named = meta.pop(SKILL_KEY, None)
-    if named is not None and (type(named) is not str or not named):
-        raise InvalidParams("must be a non-empty string", path=f"{path}.metadata.{SKILL_KEY}")
-    target = named or skill
-    if not target:
-        raise InvalidParams(
-            "is required (no agent is addressed)", path=f"{path}.metadata.{SKILL_KEY}"
-        )
-    token = _token(meta, f"{path}.metadata")
-    meta.pop(PROGRESS_TOKEN_KEY, None)
+    message, trace, target, token = _addressed(message, meta, skill)
     mode: Mode = "stream" if method == SEND_STREAMING else "sync"
     config = w.opt_obj(p, "configuration", path)
     if config is not None:

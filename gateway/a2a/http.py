@@ -1,14 +1,15 @@
 """The gateway as A2A agents, through a2a-sdk: one card, JSON-RPC and REST binding per agent.
 
-The SDK owns the A2A lifecycle (task store, streaming, resubscribe, cancel); the executor
-here is the thin bridge: the SDK's protobuf request -> A2A JSON -> canonical invocation ->
-the agent, and every canonical item back the same way.
+The SDK owns the A2A protocol's lifecycle (streaming, resubscribe, cancel) over the gateway's
+own task store (``gateway.a2a.tasks``); the executor here is the thin bridge: the SDK's
+protobuf request -> canonical invocation -> the runtime, which runs it to its settled outcome,
+and every canonical item back as the SDK's protobuf events.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import assert_never
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
@@ -20,7 +21,6 @@ from a2a.server.routes import (
     create_jsonrpc_routes,
     create_rest_routes,
 )
-from a2a.server.tasks import InMemoryTaskStore
 from a2a.types import a2a_pb2 as pb
 from google.protobuf import json_format
 from starlette.requests import Request
@@ -28,42 +28,43 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from adapters import a2a
-from adapters.errors import EffmeshError, Internal, NotFound, quote
+from adapters.a2a import proto
+from adapters.a2a.calls import invocation_of
+from adapters.a2a.events import PROGRESS_KEY
+from adapters.errors import EffmeshError, Internal, InvalidParams, NotFound, quote
 from adapters.model import (
+    JSON,
     AgentDescriptor,
     ArtifactEvent,
     Invocation,
     Message,
+    ProgressEvent,
     StatusEvent,
     StreamItem,
     Task,
     TaskState,
     TextPart,
 )
+from gateway.a2a.tasks import AGENT, EndpointTasks, owner_of
 from gateway.errors import http_error
 from gateway.registry import Registry
 from gateway.registry import Route as SkillRoute
 from gateway.runtime import calls
+from gateway.runtime.runner import STOPPED_REASON, Runtime
 from gateway.security.guard import PRINCIPAL, principal_of
 from observability import boundary, tracing
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
 
 
-def _to_pb(item: Any) -> Any:
-    """The protobuf event a2a-sdk's queue takes for one canonical stream item."""
-    response = json_format.ParseDict(a2a.encode_stream_item(item), pb.StreamResponse())
-    return getattr(response, response.WhichOneof("payload"))
-
-
 def _for_sdk(
     item: StreamItem, task_id: str, context_id: str | None, sent: set[str]
-) -> list[StreamItem]:
+) -> list[StatusEvent | ArtifactEvent]:
     """The item as the SDK's task manager wants it: under the SDK's task and context ids, and
     an outcome as its artifacts (those not streamed yet) followed by a final status."""
     match item:
         case Task():
-            fresh: list[StreamItem] = [
+            fresh: list[StatusEvent | ArtifactEvent] = [
                 ArtifactEvent(task_id, a, context_id, last_chunk=True)
                 for a in item.artifacts
                 if a.artifact_id not in sent
@@ -83,8 +84,16 @@ def _for_sdk(
                     task_id, item.artifact, context_id, append, item.last_chunk, item.metadata
                 )
             ]
+        case ProgressEvent(token=token, progress=done, total=total, message=note):
+            # A2A has no progress event: a working status of this task carries it.
+            progress: dict[str, JSON] = {"progress": done, "token": token}
+            if total is not None:
+                progress["total"] = total
+            text = Message("agent", (TextPart(note),)) if note is not None else None
+            meta = {**item.metadata, PROGRESS_KEY: progress}
+            return [StatusEvent(task_id, TaskState.WORKING, context_id, text, meta)]
         case _:
-            return [item]
+            assert_never(item)
 
 
 def _continuing(invocation: Invocation, current: pb.Task | None) -> Invocation:
@@ -96,22 +105,27 @@ def _continuing(invocation: Invocation, current: pb.Task | None) -> Invocation:
     earlier = [m for m in current.history if m.message_id != new_id]
     if current.status.HasField("message"):
         earlier.append(current.status.message)
-    history = tuple(
-        a2a.decode_message(json_format.MessageToDict(m), "task.history") for m in earlier
-    )
+    history = tuple(proto.decode_message(m, "task.history") for m in earlier)
     return replace(invocation, history=(*invocation.history, *history))
 
 
+def _failure(task_id: str, context_id: str | None, reason: str) -> pb.TaskStatusUpdateEvent:
+    text = Message("agent", (TextPart(reason),))
+    return proto.encode_status_event(StatusEvent(task_id, TaskState.FAILED, context_id, text))
+
+
 class Bridge(AgentExecutor):
-    """Runs one effmesh agent for a2a-sdk's request handler.
+    """Runs one effmesh agent for a2a-sdk's request handler, through the gateway's runtime.
 
     ``agent_name`` None: the gateway's own A2A agent, whose skills are every agent's skills,
-    named ``<agent>.<skill>``.
+    named ``<agent>.<skill>``. The SDK's request arrives and its events leave as protobuf,
+    converted straight to and from canonical values (``adapters.a2a.proto``).
     """
 
-    def __init__(self, registry: Registry, agent_name: str | None) -> None:
+    def __init__(self, registry: Registry, agent_name: str | None, runtime: Runtime) -> None:
         self.registry = registry
         self.agent_name = agent_name
+        self.runtime = runtime
 
     def _default_skill(self, principal: str | None) -> str | None:
         if self.agent_name is None:
@@ -128,60 +142,76 @@ class Bridge(AgentExecutor):
         task_id = context.task_id or calls.new_task_id()
         context_id = context.context_id
         message = context.message
-        params = {
-            "message": json_format.MessageToDict(message) if message else {},
-            "metadata": context.metadata,
-        }
-        principal = context.call_context.state.get(PRINCIPAL)
-        submitted = Task(task_id, TaskState.SUBMITTED, context_id)
-        meta = params["message"].get("metadata") if isinstance(params["message"], dict) else None
-        carrier = tracing.carrier_of(meta) or tracing.carrier_of(context.metadata)
+        call = context.call_context
+        principal = owner_of(call)
+        meta = context.metadata
+        carrier = tracing.carrier_of(
+            dict(message.metadata.items()) if message is not None else None
+        ) or tracing.carrier_of(meta)
         with boundary.request("a2a", "message", carrier) as req:
             req.task(task_id)
+            begun = False
+            error: EffmeshError | None = None
+            cause: Exception | None = None
             try:
+                if message is None:
+                    raise InvalidParams("is required", path="params.message")
                 with boundary.translation("a2a", "canonical"):
-                    invocation = a2a.decode_invocation(params, skill=self._default_skill(principal))
+                    invocation = invocation_of(
+                        proto.decode_message(message, "params.message"),
+                        meta,
+                        skill=self._default_skill(principal),
+                    )
                     invocation = _continuing(invocation, context.current_task)
-                    if message is not None:
-                        submitted = a2a.decode_task(
-                            a2a.encode_task(submitted) | {"history": [params["message"]]}
-                        )
-                await event_queue.enqueue_event(_to_pb(submitted))
                 route = self._route(invocation.skill, principal)
                 req.routed(route.agent.descriptor.name, route.skill.name)
+                # Stored with the task when the SDK first saves it (the event just below).
+                call.state[AGENT] = route.tool_name
+                await event_queue.enqueue_event(_submitted(task_id, context_id, message))
+                begun = True
                 sent: set[str] = set()
-                scope = calls.scope_for(principal)
-                async for item in calls.stream(
-                    route, invocation, task_id, scope=scope, principal=principal
-                ):
+
+                async def forward(item: StreamItem, snapshot: Task) -> None:
                     if isinstance(item, StatusEvent) and item.state is TaskState.FAILED:
                         req.outcome = "failed"
                     for event in _for_sdk(item, task_id, context_id, sent):
-                        await event_queue.enqueue_event(_to_pb(event))
-            except EffmeshError as exc:
-                req.failed(exc)
-                await self._fail(event_queue, submitted, task_id, context_id, exc)
-            except Exception as exc:  # noqa: BLE001 - an agent's bug is a failed task, not a crash
-                req.failed(exc)
-                await self._fail(event_queue, submitted, task_id, context_id, Internal())
+                        await event_queue.enqueue_event(proto.encode_event(event))
 
-    async def _fail(
-        self,
-        queue: EventQueue,
-        submitted: Task,
-        task_id: str,
-        context_id: str | None,
-        exc: EffmeshError,
-    ) -> None:
-        # The SDK needs the task before any status update; sending it twice is harmless.
-        await queue.enqueue_event(_to_pb(submitted))
-        text = Message("agent", (TextPart(exc.public_message),))
-        await queue.enqueue_event(_to_pb(StatusEvent(task_id, TaskState.FAILED, context_id, text)))
+                history = (invocation.message,)
+                settled = await self.runtime.settle(
+                    route,
+                    invocation,
+                    Task(task_id, TaskState.SUBMITTED, context_id, history=history),
+                    scope=calls.scope_for(principal),
+                    principal=principal,
+                    on_item=forward,
+                )
+                error = cause = settled.error
+            except EffmeshError as exc:
+                error = cause = exc
+            except Exception as exc:  # noqa: BLE001 - an agent's bug is a failed task, not a crash
+                error, cause = Internal(), exc
+            if error is not None and cause is not None:
+                req.failed(cause)
+                if not begun:
+                    await event_queue.enqueue_event(_submitted(task_id, context_id, message))
+                await event_queue.enqueue_event(_failure(task_id, context_id, error.public_message))
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id = context.task_id or ""
         event = StatusEvent(task_id, TaskState.CANCELED, context.context_id)
-        await event_queue.enqueue_event(_to_pb(event))
+        await event_queue.enqueue_event(proto.encode_status_event(event))
+
+
+def _submitted(task_id: str, context_id: str | None, message: pb.Message | None) -> pb.Task:
+    """The task the SDK must see before any event of it, holding the message that started it
+    (the SDK adds no message to a task it is handed)."""
+    task = pb.Task(id=task_id, status=pb.TaskStatus(state=pb.TASK_STATE_SUBMITTED))
+    if context_id is not None:
+        task.context_id = context_id
+    if message is not None:
+        task.history.append(message)
+    return task
 
 
 class _ContextBuilder(DefaultServerCallContextBuilder):
@@ -227,25 +257,33 @@ class A2AEndpoints:
     agent with skills (``/a2a/<agent>``), kept in step with the registry.
 
     An agent that registers later (a dial-in agent, a remote one that comes up) gets its card
-    and bindings on its first request; one whose skills change gets a fresh card. Each agent's
-    task store outlives those rebuilds, so its tasks stay readable.
+    and bindings on its first request; one whose skills change gets a fresh card. Tasks live
+    in the runtime's store, each endpoint's apart, so they outlive those rebuilds and the
+    process.
     """
 
-    def __init__(self, registry: Registry, base_url: str) -> None:
+    def __init__(self, registry: Registry, base_url: str, runtime: Runtime) -> None:
         self.registry = registry
         self.base_url = base_url
+        self.runtime = runtime
         # Each agent's endpoints, with the descriptor they were built from.
         self._served: dict[str | None, tuple[AgentDescriptor, Router]] = {}
-        self._stores: dict[str | None, InMemoryTaskStore] = {}
+        self._stores: dict[str | None, EndpointTasks] = {}
+        self._handlers: list[DefaultRequestHandler] = []
+        """Every handler built (one per card): each may still run tasks when the gateway stops."""
 
     def _build(self, name: str | None, descriptor: AgentDescriptor) -> Router:
         prefix = "/a2a" if name is None else f"/a2a/{name}"
         card_url = AGENT_CARD_PATH if name is None else f"{prefix}{AGENT_CARD_PATH}"
         card = card_for(descriptor, f"{self.base_url}{prefix}")
-        store = self._stores.setdefault(name, InMemoryTaskStore())
+        store = self._stores.get(name) or EndpointTasks(self.runtime.store, prefix, descriptor.name)
+        self._stores[name] = store
         handler = DefaultRequestHandler(
-            agent_executor=Bridge(self.registry, name), task_store=store, agent_card=card
+            agent_executor=Bridge(self.registry, name, self.runtime),
+            task_store=store,
+            agent_card=card,
         )
+        self._handlers.append(handler)
         builder = _ContextBuilder()
         routes: list[BaseRoute] = list(create_agent_card_routes(card, card_url=card_url))
         routes += create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=builder)
@@ -281,13 +319,18 @@ class A2AEndpoints:
             return
         await router(scope, receive, send)
 
+    def routes(self) -> list[BaseRoute]:
+        """The gateway's and every agent's A2A routes."""
+        return [
+            Route(AGENT_CARD_PATH, self),
+            Route("/a2a", self),
+            Route("/a2a/rest{rest:path}", self),
+            Route("/a2a/{agent}{rest:path}", self),
+        ]
 
-def routes(registry: Registry, base_url: str) -> list[BaseRoute]:
-    """The gateway's and every agent's A2A routes (``A2AEndpoints``)."""
-    endpoints = A2AEndpoints(registry, base_url)
-    return [
-        Route(AGENT_CARD_PATH, endpoints),
-        Route("/a2a", endpoints),
-        Route("/a2a/rest{rest:path}", endpoints),
-        Route("/a2a/{agent}{rest:path}", endpoints),
-    ]
+    async def close(self) -> None:
+        """Stop the tasks still running as the gateway stops, each failed with a reason."""
+        for handler in self._handlers:
+            await handler.aclose()
+        for store in self._stores.values():
+            store.fail_running(STOPPED_REASON)

@@ -42,7 +42,7 @@ async def serve_a2a(
         decoded = a2a.decode_request(req, skill=None)
         if isinstance(decoded, Invocation):
             route = registry.route(decoded.skill, principal)
-            record = tasks.start(route, decoded, principal=principal)
+            record = tasks.start(route, decoded, principal=principal, endpoint="/a2a/ws")
             if decoded.mode == "stream":
                 await send(jsonrpc.result(rid, a2a.encode_stream_item(record.task)))
                 async for item in record.follow():

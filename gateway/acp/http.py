@@ -101,7 +101,7 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
                 who = principal_of(request.scope)
                 route = registry.route(invocation.skill, who)
                 req.routed(route.agent.descriptor.name, route.skill.name)
-                record = tasks.start(route, invocation, principal=who)
+                record = tasks.start(route, invocation, principal=who, endpoint="/acp")
                 req.task(record.task.task_id)
             except EffmeshError as exc:
                 req.failed(exc)

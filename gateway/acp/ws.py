@@ -51,7 +51,7 @@ async def serve_acp(
         elif req.method == "runs/create":
             invocation = acp.decode_invocation(params)
             route = registry.route(invocation.skill, principal)
-            record = tasks.start(route, invocation, principal=principal)
+            record = tasks.start(route, invocation, principal=principal, endpoint="/acp/ws")
             if invocation.mode == "stream":
                 created = Task(record.task.task_id, TaskState.SUBMITTED, record.task.context_id)
                 first = acp.encode_outcome(created, agent_name=record.agent_name)

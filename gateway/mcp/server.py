@@ -22,6 +22,7 @@ from adapters.errors import EffmeshError
 from gateway.mcp.memory import MemoryResources
 from gateway.mcp.tools import ToolCalls
 from gateway.registry import Registry
+from gateway.runtime.runner import Runtime
 from gateway.security.guard import principal_of
 
 
@@ -44,7 +45,7 @@ def build_server(
 ) -> Server[Any]:
     """``principal`` fixes the caller (a WebSocket connection's token); ``tools`` lets a
     transport share its ``ToolCalls`` (and so its paused calls) with the server."""
-    tools = tools or ToolCalls(registry, timeout=timeout)
+    tools = tools or ToolCalls(registry, Runtime(timeout=timeout))
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams

@@ -9,8 +9,6 @@ callbacks that each transport supplies.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,7 +18,6 @@ from typing import Any
 
 import mcp_types as mt
 
-from adapters import lifecycle
 from adapters import mcp as mcp_adapter
 from adapters.errors import Canceled, EffmeshError, Internal, InvalidParams, Timeout
 from adapters.model import (
@@ -28,13 +25,13 @@ from adapters.model import (
     Message,
     ProgressEvent,
     StatusEvent,
+    StreamItem,
     Task,
     TaskState,
     TextPart,
 )
 from gateway.registry import Registry, Route
-from gateway.runtime import calls
-from gateway.runtime.tasks import apply
+from gateway.runtime.runner import Runtime
 from observability import boundary, tracing
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
@@ -43,7 +40,6 @@ Elicit = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 """Sends an ``elicitation/create`` request (method and params) and returns the client's result."""
 
 _RUNNING = frozenset({TaskState.SUBMITTED, TaskState.WORKING})
-_SETTLED = lifecycle.TERMINAL | lifecycle.INTERRUPTED
 
 MAX_INPUT_ROUNDS = 4
 """How many times one call may stop for input before it is answered with the last question."""
@@ -108,9 +104,11 @@ class PausedCalls:
 class ToolCalls:
     """The registry as MCP tools, for one server (one per endpoint or connection)."""
 
-    def __init__(self, registry: Registry, *, timeout: float = 60.0) -> None:
+    def __init__(self, registry: Registry, runtime: Runtime, *, endpoint: str = "/mcp") -> None:
+        """``endpoint``: the path the calls come through, recorded with their tasks."""
         self.registry = registry
-        self.timeout = timeout
+        self.runtime = runtime
+        self.endpoint = endpoint
         self.paused = PausedCalls()
 
     def list(self, who: str | None) -> list[dict[str, Any]]:
@@ -135,30 +133,36 @@ class ToolCalls:
     async def _run_once(
         self, route: Route, invocation: Invocation, progress: Progress, who: str | None
     ) -> Task | Message:
-        task_id = calls.new_task_id()
-        snapshot = Task(task_id, TaskState.SUBMITTED, invocation.message.context_id)
-        outcome: Task | Message = snapshot
+        """One call to its settled outcome, as a stored task of ``who``.
+
+        Raises:
+            EffmeshError: the call failed (the agent's error, the timeout, an illegal move).
+        """
+        token = invocation.progress_token
         step = 0
-        items = calls.stream(route, invocation, task_id, scope=calls.scope_for(who), principal=who)
-        async with asyncio.timeout(self.timeout), contextlib.aclosing(items):
-            async for item in items:
-                if invocation.progress_token is not None and (
-                    isinstance(item, ProgressEvent)
-                    or (isinstance(item, StatusEvent) and item.state in _RUNNING)
-                ):
-                    step += 1
-                    await progress(
-                        mcp_adapter.encode_stream_item(
-                            item, progress_token=invocation.progress_token, step=step
-                        )
-                    )
-                snapshot = apply(snapshot, item)
-                outcome = item if isinstance(item, Message) else snapshot
-                if isinstance(item, Message) or snapshot.state in _SETTLED:
-                    break
-        if isinstance(outcome, Task) and outcome.state in _RUNNING:
-            raise Internal("the agent ended without a result")
-        return outcome
+
+        async def report(item: StreamItem, snapshot: Task) -> None:
+            nonlocal step
+            if token is not None and (
+                isinstance(item, ProgressEvent)
+                or (isinstance(item, StatusEvent) and item.state in _RUNNING)
+            ):
+                step += 1
+                await progress(
+                    mcp_adapter.encode_stream_item(item, progress_token=token, step=step)
+                )
+
+        settled = await self.runtime.run(
+            route,
+            invocation,
+            owner=who,
+            endpoint=self.endpoint,
+            principal=who,
+            on_item=None if token is None else report,
+        )
+        if settled.error is not None:
+            raise settled.error
+        return settled.outcome
 
     async def call(
         self,

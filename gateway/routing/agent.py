@@ -53,7 +53,8 @@ from gateway.routing.executor import Executor, Outcome, synthesize
 from gateway.routing.plan import InvalidPlan, Plan, Subtask
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime import calls
-from gateway.runtime.tasks import result_text, run_to_end, text_of
+from gateway.runtime.runner import Runtime
+from gateway.runtime.tasks import result_text, text_of
 from observability import tracing
 
 NAME: Final = "effmesh"
@@ -153,8 +154,11 @@ class RouterAgent(Agent):
         settings: RouterSettings | None = None,
         *,
         name: str = NAME,
+        runtime: Runtime | None = None,
     ) -> None:
+        """``runtime``: where subtasks run and are stored (default: its own, in memory)."""
         self.registry = registry
+        self.runtime = runtime or Runtime()
         self.analyzer = analyzer
         self.planner = planner
         self.index = index
@@ -307,7 +311,17 @@ class RouterAgent(Agent):
     ) -> str:
         route = self.registry.route(skill, principal)
         invocation = Invocation(skill, Message("user", catalog.entries[skill].parts(text)))
-        task = await run_to_end(route, invocation, scope=scope, principal=principal)
+        settled = await self.runtime.run(
+            route,
+            invocation,
+            owner=None if principal == _NOBODY else principal,
+            endpoint=f"agent/{self._descriptor.name}",
+            scope=scope,
+            principal=principal,
+        )
+        if settled.error is not None:
+            raise settled.error
+        task = settled.task
         if task.state is not TaskState.COMPLETED:
             why = text_of(task.status_message.parts) if task.status_message else ""
             raise UpstreamUnavailable(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from typing import Final
 
@@ -80,6 +80,7 @@ async def stream(
     metrics.TASKS_ACTIVE.add(agent, route.skill.name, 1)
     began = time.perf_counter()
     outcome = "incomplete"
+    items: AsyncIterator[StreamItem] | None = None
     try:
         items = route.agent.run(local, task_id=task_id)
         if tracing.recording():
@@ -97,6 +98,11 @@ async def stream(
         tracing.failed(span, exc)
         raise
     finally:
+        # A caller that stops reading closes this stream: the agent's closes with it now, not
+        # whenever the garbage collector gets to it (every agent's stream is a generator).
+        closer = getattr(items, "aclose", None)
+        if closer is not None:
+            await closer()
         metrics.TASKS_ACTIVE.add(agent, route.skill.name, -1)
         metrics.AGENT_DURATION.record(
             time.perf_counter() - began,

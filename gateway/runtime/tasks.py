@@ -1,8 +1,8 @@
 """Tasks the gateway runs for callers that poll, stream or cancel (ACP runs, A2A-style tasks).
 
 A task record keeps the latest canonical snapshot and every streamed item, so a late
-subscriber replays from the start. State changes go through the lifecycle table; an agent
-that reports an illegal move fails its task rather than corrupting it.
+subscriber replays from the start. Each task runs to its settled outcome through the runtime
+(``gateway.runtime.runner``), which also stores it: saved when it starts and when it settles.
 """
 
 from __future__ import annotations
@@ -12,16 +12,12 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from adapters import lifecycle
-from adapters.errors import EffmeshError, IllegalTransition, Internal, TaskNotFound
+from adapters.errors import IllegalTransition, Internal, TaskNotFound
 from adapters.model import (
-    ArtifactEvent,
     DataPart,
     Invocation,
     Message,
     Part,
-    ProgressEvent,
-    StatusEvent,
     StreamItem,
     Task,
     TaskState,
@@ -30,7 +26,8 @@ from adapters.model import (
 from agents.llm.backend import dumps
 from gateway.registry import Route
 from gateway.runtime import calls
-from gateway.runtime.store import MemoryTaskStore, TaskStore
+from gateway.runtime.runner import Runtime
+from gateway.runtime.store import failed
 
 
 @dataclass
@@ -48,6 +45,8 @@ class TaskRecord:
     """The memory scope of the caller that started it."""
     principal: str | None = None
     """The token name of the caller that started it (None: the gateway uses no tokens)."""
+    endpoint: str = ""
+    """The endpoint it was started through (``/acp``, ``/a2a/ws``, ...)."""
 
     async def follow(self, start: int = 0) -> AsyncIterator[StreamItem]:
         """Every item from ``start`` on, then new ones as they come, until the task ends."""
@@ -65,23 +64,6 @@ class TaskRecord:
                 return
 
 
-async def run_to_end(
-    route: Route,
-    invocation: Invocation,
-    *,
-    scope: str,
-    principal: str | object | None = calls.UNKNOWN,
-) -> Task:
-    """Run ``invocation`` on ``route`` for a caller inside the gateway (a specialist's tool
-    call, a routed subtask) and return the last snapshot; a direct message answer completes
-    it, with the message as its status."""
-    task_id = calls.new_task_id()
-    task = Task(task_id, TaskState.SUBMITTED)
-    async for item in calls.stream(route, invocation, task_id, scope=scope, principal=principal):
-        task = apply(task, item)
-    return task
-
-
 def text_of(parts: Sequence[Part]) -> str:
     return "\n".join(p.text for p in parts if isinstance(p, TextPart)).strip()
 
@@ -97,64 +79,37 @@ def result_text(task: Task) -> str:
     return text_of(task.status_message.parts)
 
 
-def _failed(task: Task, text: str) -> Task:
-    message = Message("agent", (TextPart(text),))
-    return replace(task, state=TaskState.FAILED, status_message=message)
-
-
-def apply(task: Task, item: StreamItem) -> Task:
-    """The snapshot after ``item``.
-
-    Raises:
-        IllegalTransition: the item moves the task where the lifecycle forbids.
-    """
-    match item:
-        case StatusEvent(state=state, message=message):
-            if state is not task.state:
-                lifecycle.check_transition(task.state, state)
-            return replace(task, state=state, status_message=message or task.status_message)
-        case ArtifactEvent(artifact=artifact):
-            kept = tuple(a for a in task.artifacts if a.artifact_id != artifact.artifact_id)
-            return replace(task, artifacts=(*kept, artifact))
-        case Task():
-            if item.state is not task.state:
-                lifecycle.check_transition(task.state, item.state)
-            artifacts = item.artifacts or task.artifacts
-            return replace(
-                item, task_id=task.task_id, context_id=task.context_id, artifacts=artifacts
-            )
-        case Message():
-            lifecycle.check_transition(task.state, TaskState.COMPLETED)
-            return replace(task, state=TaskState.COMPLETED, status_message=item)
-        case ProgressEvent():
-            return task
-
-
-STOPPED_REASON = "the gateway stopped while the task was running"
 KEEP = 10_000
 """Finished tasks kept in memory; older ones are served from the store."""
 
 
 class TaskManager:
-    """Runs invocations as tasks on the gateway's event loop. Not thread-safe."""
+    """Runs invocations as tasks on the gateway's event loop, stored in the runtime's store.
+    Not thread-safe."""
 
-    def __init__(self, *, timeout: float = 60.0, store: TaskStore | None = None) -> None:
-        self.timeout = timeout
-        self.store: TaskStore = store or MemoryTaskStore()
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self._records: dict[str, TaskRecord] = {}
-        self._closing = False
-        # Tasks a previous process left running can never finish: say so now.
-        self.store.fail_unfinished()
 
     def get(self, task_id: str) -> TaskRecord:
+        """The task's record: live while it runs, else read back from the store.
+
+        Raises:
+            TaskNotFound: no such task.
+        """
         record = self._records.get(task_id)
         if record is not None:
             return record
-        stored = self.store.load(task_id)
+        stored = self.runtime.store.load(task_id)
         if stored is None:
             raise TaskNotFound(task_id)
-        task, agent_name = stored
-        record = TaskRecord(task, agent_name, items=[task])
+        record = TaskRecord(
+            stored.task,
+            stored.agent,
+            items=[stored.task],
+            principal=stored.owner,
+            endpoint=stored.endpoint,
+        )
         record.done.set()
         return record
 
@@ -167,7 +122,10 @@ class TaskManager:
         for task_id in finished[: len(self._records) - KEEP]:
             del self._records[task_id]
 
-    def start(self, route: Route, invocation: Invocation, *, principal: str | None) -> TaskRecord:
+    def start(
+        self, route: Route, invocation: Invocation, *, principal: str | None, endpoint: str
+    ) -> TaskRecord:
+        """Start ``invocation`` as a task of ``principal``, through ``endpoint``."""
         task_id = calls.new_task_id()
         task = Task(
             task_id,
@@ -178,10 +136,16 @@ class TaskManager:
         record = TaskRecord(task, route.tool_name, route=route, invocation=invocation)
         record.scope = calls.scope_for(principal)
         record.principal = principal
+        record.endpoint = endpoint
         self._records[task_id] = record
-        self.store.save(task, record.agent_name)
+        self._save(record)
         record.runner = asyncio.get_running_loop().create_task(self._run(record, route, invocation))
         return record
+
+    def _save(self, record: TaskRecord) -> None:
+        self.runtime.store.save(
+            record.task, agent=record.agent_name, owner=record.principal, endpoint=record.endpoint
+        )
 
     async def _publish(self, record: TaskRecord, item: StreamItem) -> None:
         async with record.changed:
@@ -189,7 +153,7 @@ class TaskManager:
             record.changed.notify_all()
 
     async def _finish(self, record: TaskRecord) -> None:
-        self.store.save(record.task, record.agent_name)
+        self._save(record)
         self._forget_old()
         async with record.changed:
             record.items.append(record.task)
@@ -197,43 +161,26 @@ class TaskManager:
             record.changed.notify_all()
 
     async def _run(self, record: TaskRecord, route: Route, invocation: Invocation) -> None:
+        async def publish(item: StreamItem, snapshot: Task) -> None:
+            record.task = snapshot
+            if not isinstance(item, Task | Message):
+                await self._publish(record, item)
+
         try:
-            stream = calls.stream(
+            result = await self.runtime.settle(
                 route,
                 invocation,
-                record.task.task_id,
+                record.task,
                 scope=record.scope,
                 principal=record.principal,
+                on_item=publish,
             )
-            async with asyncio.timeout(self.timeout), contextlib.aclosing(stream):
-                async for item in stream:
-                    record.task = apply(record.task, item)
-                    if not isinstance(item, Task | Message):
-                        await self._publish(record, item)
-                    if lifecycle.is_terminal(record.task.state) or (
-                        record.task.state in lifecycle.INTERRUPTED
-                    ):
-                        break
-            if not (
-                lifecycle.is_terminal(record.task.state)
-                or record.task.state in lifecycle.INTERRUPTED
-            ):
-                record.task = _failed(
-                    record.task, Internal("the agent ended without a result").public_message
-                )
+            record.task = result.task
         except asyncio.CancelledError:
-            if self._closing:
-                record.task = _failed(record.task, STOPPED_REASON)
-            else:
-                record.task = replace(record.task, state=TaskState.CANCELED)
-        except TimeoutError:
-            record.task = _failed(record.task, "the agent timed out")
-        except IllegalTransition as exc:
-            record.task = _failed(record.task, exc.public_message)
-        except EffmeshError as exc:
-            record.task = _failed(record.task, exc.public_message)
+            # The runner is this task's own: cancelling it is how the task is cancelled.
+            record.task = self.runtime.interrupted(record.task)
         except Exception:  # noqa: BLE001 - an agent's own bug must not reach the caller
-            record.task = _failed(record.task, Internal().public_message)
+            record.task = failed(record.task, Internal().public_message)
         finally:
             await self._finish(record)
 
@@ -282,8 +229,9 @@ class TaskManager:
         return record
 
     async def close(self) -> None:
-        """Stop every running task; each is failed with a reason, not left half-written."""
-        self._closing = True
+        """Stop every running task as the gateway stops; each is failed with a reason, not
+        left half-written."""
+        self.runtime.stopping = True
         for record in self._records.values():
             if record.runner is not None and not record.runner.done():
                 record.runner.cancel()

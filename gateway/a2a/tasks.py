@@ -1,0 +1,160 @@
+"""One A2A endpoint's tasks, kept in the gateway's task store: a2a-sdk's ``TaskStore``
+interface (what its request handler reads and writes) over ``gateway.runtime.store``.
+
+Each endpoint (``/a2a``, ``/a2a/<agent>``) sees only the tasks started through it. The
+owner of a task is the principal the guard put in the call's state.
+
+The SDK saves a task at every event of it. As for the runtime's other tasks, a task is
+written to the store when it starts running here and whenever it settles (terminal, or
+waiting for its caller); in between, its latest snapshot is held here: ``GetTask`` reads it,
+and a listing writes it first. A process that dies under a running task leaves it written as
+running, to be failed at the next start.
+
+``ListTasks`` follows the SDK's own stores: filters by context, state and time, newest first,
+at most 50 tasks a page (the SDK checks the size), a total, and an opaque cursor per page. The
+time is the task's last write: the gateway's tasks carry no status timestamps to order by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from a2a.server.context import ServerCallContext
+from a2a.server.tasks import TaskStore as SdkTaskStore
+from a2a.types import a2a_pb2 as pb
+from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
+from a2a.utils.errors import InvalidParamsError
+from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
+
+from adapters.a2a import proto
+from adapters.a2a.tasks import STATES
+from gateway.runtime.store import ANYONE, RUNNING, TaskQuery, TaskStore, failed
+from gateway.security.guard import PRINCIPAL
+
+AGENT: Final = "effmesh.agent"
+"""Call-state key: the skill (``<agent>.<skill>``) a task runs, stored with it when the task
+is first saved."""
+
+
+def owner_of(context: ServerCallContext) -> str | None:
+    owner = context.state.get(PRINCIPAL)
+    return owner if isinstance(owner, str) else None
+
+
+def _copy(task: pb.Task) -> pb.Task:
+    # The SDK goes on changing the task it saved (and the one it read) in place.
+    out = pb.Task()
+    out.CopyFrom(task)
+    return out
+
+
+@dataclass
+class _Running:
+    """A task running here: its latest snapshot, and whether the store has it."""
+
+    task: pb.Task
+    agent: str
+    owner: str | None
+    written: bool
+
+
+class EndpointTasks(SdkTaskStore):
+    """The tasks of the A2A endpoint at ``endpoint``, which serves ``agent``. On the event
+    loop of the gateway, like the store under it."""
+
+    def __init__(self, store: TaskStore, endpoint: str, agent: str) -> None:
+        self.store = store
+        self.endpoint = endpoint
+        self.agent = agent
+        self._running: dict[str, _Running] = {}
+
+    def _write(self, task: pb.Task, agent: str, owner: str | None) -> None:
+        self.store.save(proto.decode_task(task), agent=agent, owner=owner, endpoint=self.endpoint)
+
+    async def save(self, task: pb.Task, context: ServerCallContext) -> None:
+        """Raises InvalidParams (from ``adapters.a2a.proto``) for a task with no known state."""
+        running = self._running.get(task.id)
+        if proto.task_state(task.status.state) not in RUNNING:
+            self._running.pop(task.id, None)
+            agent, owner = (running.agent, running.owner) if running else self._who(context)
+            self._write(task, agent, owner)
+        elif running is None:
+            agent, owner = self._who(context)
+            self._write(task, agent, owner)
+            self._running[task.id] = _Running(_copy(task), agent, owner, written=True)
+        else:
+            running.task = _copy(task)
+            running.written = False
+
+    def _who(self, context: ServerCallContext) -> tuple[str, str | None]:
+        agent = context.state.get(AGENT)
+        return (agent if isinstance(agent, str) else self.agent), owner_of(context)
+
+    async def get(self, task_id: str, context: ServerCallContext) -> pb.Task | None:
+        running = self._running.get(task_id)
+        if running is not None:
+            return _copy(running.task)
+        stored = self.store.load(task_id, owner=ANYONE)
+        if stored is None or stored.endpoint != self.endpoint:
+            return None
+        return proto.encode_task(stored.task)
+
+    def _flush(self) -> None:
+        for running in self._running.values():
+            if not running.written:
+                self._write(running.task, running.agent, running.owner)
+                running.written = True
+
+    async def list(
+        self, params: pb.ListTasksRequest, context: ServerCallContext
+    ) -> pb.ListTasksResponse:
+        """Raises InvalidParamsError for a page token this store did not write."""
+        self._flush()
+        after = None
+        if params.page_token:
+            cursor = decode_list_tasks_cursor(params.page_token)
+            if cursor is None:
+                raise InvalidParamsError(f"Invalid page token: {params.page_token}")
+            # Every stored task has a time, so none sorts after a position without one.
+            after = (cursor.timestamp_ns if cursor.timestamp_ns is not None else -1, cursor.task_id)
+        page_size = params.page_size or DEFAULT_LIST_TASKS_PAGE_SIZE
+        since = params.status_timestamp_after if params.HasField("status_timestamp_after") else None
+        page = self.store.list(
+            TaskQuery(
+                endpoint=self.endpoint,
+                owner=ANYONE,
+                context_id=params.context_id or None,
+                state=STATES.get(pb.TaskState.Name(params.status)) if params.status else None,
+                updated_since=since.ToNanoseconds() if since is not None else None,
+                after=after,
+                limit=page_size,
+            )
+        )
+        last = page.tasks[-1] if page.tasks else None
+        token = (
+            encode_list_tasks_cursor(ListTasksCursor(last.updated, last.task.task_id))
+            if page.more and last is not None
+            else None
+        )
+        return pb.ListTasksResponse(
+            tasks=[proto.encode_task(entry.task) for entry in page.tasks],
+            next_page_token=token,
+            page_size=page_size,
+            total_size=page.total,
+        )
+
+    async def delete(self, task_id: str, context: ServerCallContext) -> None:
+        if await self.get(task_id, context) is not None:
+            self._running.pop(task_id, None)
+            self.store.delete(task_id)
+
+    def fail_running(self, reason: str) -> int:
+        """Fail the tasks still running here, with ``reason`` (the SDK's handler is closed:
+        nothing will finish them); return how many."""
+        for running in self._running.values():
+            ended = failed(proto.decode_task(running.task), reason)
+            self.store.save(ended, agent=running.agent, owner=running.owner, endpoint=self.endpoint)
+        count = len(self._running)
+        self._running.clear()
+        return count

@@ -1,0 +1,255 @@
+"""One task runtime: every call of every protocol runs to its settled outcome here, under one
+timeout, and its task lives in one store.
+
+A call settles when its task reaches a terminal state or waits for its caller (input- or
+auth-required). :func:`settle` is the one loop that gets it there:
+
+- each item the agent streams is folded into the task snapshot (:func:`apply`); a direct
+  message answer completes the task with the message as its status;
+- a move the lifecycle forbids, an error the agent raises on purpose (an ``EffmeshError``), a
+  stream that ends unsettled and the timeout (``the agent timed out``) each fail the task
+  with a reason a caller may read;
+- cancellation propagates, and so does any other exception (an agent's bug), for the
+  caller's top-level handler; :meth:`Runtime.interrupted` says what a cancelled task became
+  (canceled, or failed with a reason when the gateway is stopping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Final
+
+from adapters import lifecycle
+from adapters.errors import EffmeshError, Internal, Timeout
+from adapters.model import (
+    ArtifactEvent,
+    Invocation,
+    Message,
+    ProgressEvent,
+    StatusEvent,
+    StreamItem,
+    Task,
+    TaskState,
+)
+from gateway.registry import Route
+from gateway.runtime import calls
+from gateway.runtime.store import RESTART_REASON, MemoryTaskStore, TaskStore, failed
+
+STOPPED_REASON: Final = "the gateway stopped while the task was running"
+SAVE_RUNNING_AFTER: Final = 0.05
+"""Seconds a call stored by :meth:`Runtime.run` runs before it is saved as running; one that
+settles sooner is saved once, settled (a store write costs about as much as a local call)."""
+TIMED_OUT: Final = "the agent timed out"
+UNSETTLED: Final = "the agent ended without a result"
+
+OnItem = Callable[[StreamItem, Task], Awaitable[None]]
+"""Called with each item the agent streams and the snapshot after it (before the next item is
+read); an error it raises fails the call like the agent's own."""
+
+
+def settled(state: TaskState) -> bool:
+    """Whether a task in ``state`` is done for now: terminal, or waiting for its caller."""
+    return lifecycle.is_terminal(state) or state in lifecycle.INTERRUPTED
+
+
+def apply(task: Task, item: StreamItem) -> Task:
+    """The snapshot after ``item``.
+
+    Raises:
+        IllegalTransition: the item moves the task where the lifecycle forbids.
+    """
+    match item:
+        case StatusEvent(state=state, message=message):
+            if state is not task.state:
+                lifecycle.check_transition(task.state, state)
+            return replace(task, state=state, status_message=message or task.status_message)
+        case ArtifactEvent(artifact=artifact):
+            kept = tuple(a for a in task.artifacts if a.artifact_id != artifact.artifact_id)
+            return replace(task, artifacts=(*kept, artifact))
+        case Task():
+            if item.state is not task.state:
+                lifecycle.check_transition(task.state, item.state)
+            artifacts = item.artifacts or task.artifacts
+            return replace(
+                item, task_id=task.task_id, context_id=task.context_id, artifacts=artifacts
+            )
+        case Message():
+            lifecycle.check_transition(task.state, TaskState.COMPLETED)
+            return replace(task, state=TaskState.COMPLETED, status_message=item)
+        case ProgressEvent():
+            return task
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """How a call ended."""
+
+    task: Task
+    """The last snapshot: terminal or interrupted (failed with the reason when ``error``)."""
+    message: Message | None = None
+    """The agent's direct answer, when it answered with a message."""
+    error: EffmeshError | None = None
+    """Why the call failed when the agent did not say so itself: its error, an illegal move,
+    the timeout, or an unsettled end. Its ``public_message`` is the failed task's status."""
+
+    @property
+    def outcome(self) -> Task | Message:
+        """What a protocol that can answer with a message returns."""
+        return self.message if self.message is not None else self.task
+
+
+async def settle(
+    route: Route,
+    invocation: Invocation,
+    task: Task,
+    *,
+    timeout: float,
+    scope: str,
+    principal: str | object | None = calls.UNKNOWN,
+    on_item: OnItem | None = None,
+) -> Settled:
+    """Run ``invocation`` on ``route`` as ``task`` (its snapshot so far) until it settles or
+    ``timeout`` seconds pass; the agent's stream is closed either way.
+
+    Raises:
+        asyncio.CancelledError: the call was cancelled.
+        Exception: not an ``EffmeshError``: the agent (or ``on_item``) has a bug.
+    """
+    message: Message | None = None
+    error: EffmeshError | None = None
+    items = calls.stream(route, invocation, task.task_id, scope=scope, principal=principal)
+    try:
+        async with asyncio.timeout(timeout), contextlib.aclosing(items):
+            async for item in items:
+                task = apply(task, item)
+                if isinstance(item, Message):
+                    message = item
+                if on_item is not None:
+                    await on_item(item, task)
+                if settled(task.state):
+                    break
+        if not settled(task.state):
+            error = Internal(UNSETTLED)
+    except TimeoutError:
+        error = Timeout(TIMED_OUT)
+    except EffmeshError as exc:
+        error = exc
+    if error is not None:
+        return Settled(failed(task, error.public_message), None, error)
+    return Settled(task, message)
+
+
+class Runtime:
+    """The gateway's task runtime: the store every protocol's tasks live in and the one call
+    timeout (the configured ``call_timeout_seconds``). One per gateway, on its event loop."""
+
+    def __init__(
+        self,
+        store: TaskStore | None = None,
+        *,
+        timeout: float = 60.0,
+        save_running_after: float = SAVE_RUNNING_AFTER,
+    ) -> None:
+        self.store: TaskStore = store or MemoryTaskStore()
+        self.timeout = timeout
+        self.save_running_after = save_running_after
+        self.stopping = False
+        """Set as the gateway stops: a call cancelled from then on fails with a reason."""
+
+    def start(self) -> int:
+        """Fail the tasks a previous process left running; return how many."""
+        return self.store.fail_unfinished(RESTART_REASON)
+
+    def close(self) -> None:
+        """Close the store, once every task's runner has stored how it ended."""
+        self.stopping = True
+        self.store.close()
+
+    def interrupted(self, task: Task) -> Task:
+        """What ``task`` became when its call was cancelled."""
+        if self.stopping:
+            return failed(task, STOPPED_REASON)
+        return replace(task, state=TaskState.CANCELED)
+
+    async def settle(
+        self,
+        route: Route,
+        invocation: Invocation,
+        task: Task,
+        *,
+        scope: str,
+        principal: str | object | None = calls.UNKNOWN,
+        on_item: OnItem | None = None,
+    ) -> Settled:
+        """:func:`settle` under this runtime's timeout; the caller stores the task."""
+        return await settle(
+            route,
+            invocation,
+            task,
+            timeout=self.timeout,
+            scope=scope,
+            principal=principal,
+            on_item=on_item,
+        )
+
+    async def run(
+        self,
+        route: Route,
+        invocation: Invocation,
+        *,
+        owner: str | None,
+        endpoint: str,
+        scope: str | None = None,
+        principal: str | object | None = calls.UNKNOWN,
+        on_item: OnItem | None = None,
+    ) -> Settled:
+        """Run ``invocation`` as a new stored task of ``owner``, started through ``endpoint``:
+        saved once it settles or ends otherwise, and as running if it runs longer than
+        ``save_running_after`` (so a process that dies under a long call leaves it to be
+        failed at start-up). ``scope`` defaults to the owner's memory scope.
+
+        Raises:
+            asyncio.CancelledError: the call was cancelled (its task is stored as such).
+            Exception: as :func:`settle` (the task is stored failed, with a generic reason).
+        """
+        message = invocation.message
+        current = Task(
+            calls.new_task_id(), TaskState.SUBMITTED, message.context_id, history=(message,)
+        )
+        agent = route.tool_name
+
+        def save(task: Task) -> None:
+            self.store.save(task, agent=agent, owner=owner, endpoint=endpoint)
+
+        async def track(item: StreamItem, snapshot: Task) -> None:
+            nonlocal current
+            current = snapshot
+            if on_item is not None:
+                await on_item(item, snapshot)
+
+        running = asyncio.get_running_loop().call_later(
+            self.save_running_after, lambda: save(current)
+        )
+        try:
+            result = await self.settle(
+                route,
+                invocation,
+                current,
+                scope=calls.scope_for(owner) if scope is None else scope,
+                principal=principal,
+                on_item=track,
+            )
+        except asyncio.CancelledError:
+            running.cancel()
+            save(self.interrupted(current))
+            raise
+        except Exception:
+            running.cancel()
+            save(failed(current, Internal().public_message))
+            raise
+        running.cancel()
+        save(result.task)
+        return result

@@ -1,0 +1,189 @@
+"""The task store's contract, held by the SQLite store and its in-memory twin alike, and the
+SQLite file's migration from the first schema."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.model import Message, Task, TaskState, TextPart
+from gateway.runtime.store import (
+    CHECKPOINT_EVERY,
+    RESTART_REASON,
+    MemoryTaskStore,
+    SQLiteTaskStore,
+    StoredTask,
+    TaskQuery,
+    TaskStore,
+)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]:
+    made: TaskStore = (
+        MemoryTaskStore() if request.param == "memory" else SQLiteTaskStore(tmp_path / "t.db")
+    )
+    yield made
+    made.close()
+
+
+def task(task_id: str, state: TaskState = TaskState.COMPLETED, context: str | None = None) -> Task:
+    return Task(task_id, state, context, history=(Message("user", (TextPart(task_id),), "m"),))
+
+
+def ids(entries: tuple[StoredTask, ...]) -> list[str]:
+    return [e.task.task_id for e in entries]
+
+
+def test_a_saved_task_reads_back_with_its_owner_endpoint_and_agent(store: TaskStore) -> None:
+    store.save(task("t1"), agent="echo.echo", owner="ide", endpoint="/acp")
+    got = store.load("t1")
+    assert got is not None
+    assert (got.task, got.agent, got.owner, got.endpoint) == (
+        task("t1"),
+        "echo.echo",
+        "ide",
+        "/acp",
+    )
+    assert store.load("nope") is None
+
+
+def test_owner_and_endpoint_are_fixed_by_the_first_save(store: TaskStore) -> None:
+    store.save(task("t1", TaskState.WORKING), agent="echo.echo", owner="ide", endpoint="/acp")
+    store.save(task("t1"), agent="other.x", owner="ops", endpoint="/a2a/other")
+    got = store.load("t1")
+    assert got is not None
+    assert (got.task.state, got.agent, got.owner, got.endpoint) == (
+        TaskState.COMPLETED,
+        "echo.echo",
+        "ide",
+        "/acp",
+    )
+
+
+def test_reads_take_an_owner_filter(store: TaskStore) -> None:
+    store.save(task("mine"), agent="a.b", owner="ide", endpoint="/acp")
+    store.save(task("open"), agent="a.b", owner=None, endpoint="/acp")
+    assert store.load("mine", owner="ide") is not None
+    assert store.load("mine", owner="ops") is None
+    assert store.load("open", owner=None) is not None
+    assert store.load("open", owner="ide") is None
+    assert ids(store.list(TaskQuery(owner="ide")).tasks) == ["mine"]
+    store.delete("mine", owner="ops")
+    assert store.load("mine") is not None
+    store.delete("mine", owner="ide")
+    assert store.load("mine") is None
+
+
+def test_a_listing_filters_and_runs_newest_change_first(store: TaskStore) -> None:
+    for n in range(6):
+        state = TaskState.WORKING if n % 2 else TaskState.COMPLETED
+        endpoint = "/a2a/x" if n < 5 else "/a2a/y"
+        store.save(
+            task(f"t{n}", state, "c1" if n < 3 else "c2"), agent="x", owner=None, endpoint=endpoint
+        )
+    store.save(task("t0", context="c1"), agent="x", owner=None, endpoint="/a2a/x")  # last change
+    listed = store.list(TaskQuery(endpoint="/a2a/x"))
+    assert ids(listed.tasks) == ["t0", "t4", "t3", "t2", "t1"]
+    assert (listed.total, listed.more) == (5, False)
+    assert ids(store.list(TaskQuery(endpoint="/a2a/x", context_id="c1")).tasks) == [
+        "t0",
+        "t2",
+        "t1",
+    ]
+    working = store.list(TaskQuery(endpoint="/a2a/x", state=TaskState.WORKING))
+    assert ids(working.tasks) == ["t3", "t1"]
+    since = listed.tasks[1].updated
+    assert ids(store.list(TaskQuery(endpoint="/a2a/x", updated_since=since)).tasks) == ["t0", "t4"]
+
+
+def test_pages_follow_each_other_without_gaps_or_repeats(store: TaskStore) -> None:
+    for n in range(7):
+        store.save(task(f"t{n}"), agent="x", owner=None, endpoint="/a2a/x")
+    everything = ids(store.list(TaskQuery(endpoint="/a2a/x", limit=100)).tasks)
+    seen: list[str] = []
+    after = None
+    while True:
+        page = store.list(TaskQuery(endpoint="/a2a/x", after=after, limit=3))
+        assert page.total == 7
+        seen += ids(page.tasks)
+        if not page.more:
+            break
+        last = page.tasks[-1]
+        after = (last.updated, last.task.task_id)
+    assert seen == everything
+
+
+def test_failing_unfinished_tasks_leaves_finished_and_waiting_ones(store: TaskStore) -> None:
+    for name, state in (
+        ("s", TaskState.SUBMITTED),
+        ("w", TaskState.WORKING),
+        ("i", TaskState.INPUT_REQUIRED),
+        ("c", TaskState.COMPLETED),
+    ):
+        store.save(task(name, state), agent="x", owner="ops", endpoint="/acp")
+    assert store.fail_unfinished() == 2
+    states = {e.task.task_id: e.task for e in store.list(TaskQuery()).tasks}
+    assert {k: t.state for k, t in states.items()} == {
+        "s": TaskState.FAILED,
+        "w": TaskState.FAILED,
+        "i": TaskState.INPUT_REQUIRED,
+        "c": TaskState.COMPLETED,
+    }
+    reason = states["w"].status_message
+    assert reason is not None
+    assert reason.parts == (TextPart(RESTART_REASON),)
+    assert states["w"].history == task("w").history
+
+
+def test_a_file_of_the_first_schema_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, agent TEXT NOT NULL,"
+        " state TEXT NOT NULL, body TEXT NOT NULL, updated REAL NOT NULL)"
+    )
+    for task_id, seconds in (("older", 1_700_000_000.0), ("newer", 1_700_000_100.0)):
+        body = {
+            "id": task_id,
+            "contextId": "ctx",
+            "status": {"state": "TASK_STATE_COMPLETED"},
+        }
+        db.execute(
+            "INSERT INTO tasks VALUES (?, ?, ?, ?, ?)",
+            (task_id, "echo.echo", "completed", json.dumps(body), seconds),
+        )
+    db.commit()
+    db.close()
+    store = SQLiteTaskStore(path)
+    old = store.load("older")
+    assert old is not None
+    assert (old.owner, old.endpoint, old.task.context_id) == (None, "", "ctx")
+    assert old.updated == 1_700_000_000 * 10**9  # seconds became nanoseconds
+    assert ids(store.list(TaskQuery(context_id="ctx")).tasks) == ["newer", "older"]
+    store.save(task("fresh"), agent="echo.echo", owner="ide", endpoint="/acp")
+    assert ids(store.list(TaskQuery()).tasks)[0] == "fresh"
+    store.close()
+    again = SQLiteTaskStore(path)  # opening a migrated file changes nothing
+    reread = again.load("older")
+    assert reread is not None
+    assert reread.updated == old.updated
+    again.close()
+
+
+def test_the_write_ahead_log_is_copied_into_the_file_off_the_writers_thread(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.db"
+    store = SQLiteTaskStore(path)
+    before = path.stat().st_size
+    for n in range(CHECKPOINT_EVERY):
+        store.save(task(f"t{n}"), agent="x", owner=None, endpoint="/mcp")
+    assert store.checkpoints.done.wait(10)
+    assert path.stat().st_size > before
+    store.close()
+    assert not store.checkpoints.is_alive()
