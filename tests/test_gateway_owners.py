@@ -14,7 +14,7 @@ import pytest
 import websockets
 from a2a.client import ClientConfig, create_client
 from a2a.types import a2a_pb2 as pb
-from gateway.config import Config
+from gateway.settings import Config
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
