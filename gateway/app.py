@@ -23,6 +23,7 @@ from gateway.mcp.server import build_server
 from gateway.mcp.tools import ToolCalls
 from gateway.mcp.ws import serve_websocket
 from gateway.mesh import dialin
+from gateway.mesh.federation.calls import FederatedAgent
 from gateway.mesh.federation.service import Federation
 from gateway.registry import Registry
 from gateway.runtime.runner import Runtime
@@ -100,6 +101,9 @@ def create_app(
                         "description": a.descriptor.description,
                         "skills": [s.name for s in a.descriptor.skills],
                         "state": "up" if a.healthy else "down",
+                        # "local": served here (configured or dialled in); else the id of
+                        # the gateway of the federation that calls are forwarded to.
+                        "gateway": a.gateway if isinstance(a, FederatedAgent) else "local",
                     }
                     for a in registry.agents(principal_of(request.scope))
                 ],

@@ -27,7 +27,7 @@ from agents.specialists.memory import SpecialistMemory
 from agents.tiers import Tier
 from agents.tools.calculator import CalculatorAgent
 from agents.tools.index import ToolIndex
-from gateway import settings
+from gateway import datadir, logs, settings
 from gateway.app import create_app
 from gateway.models import ModelPool
 from gateway.registry import Registry
@@ -73,15 +73,19 @@ def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
     return out
 
 
-def uvicorn_config(app: ASGIApp, cfg: settings.Config) -> uvicorn.Config:
+def uvicorn_config(
+    app: ASGIApp, cfg: settings.Config, log_level: str = "warning"
+) -> uvicorn.Config:
     """How ``effmesh serve`` runs ``app``: the guard, not uvicorn, decides whom to believe
     about client addresses (``X-Forwarded-For`` only from trusted proxies), and a request's
-    headers must arrive in time."""
+    headers must arrive in time. Each request is logged at ``debug`` only."""
     return uvicorn.Config(
         app,
         host=cfg.host,
         port=cfg.port,
-        log_level="warning",
+        log_level=log_level,
+        log_config=None,  # its loggers go through the gateway's (gateway.logs)
+        access_log=log_level == "debug",
         ws_max_size=cfg.max_body_bytes,
         ssl_certfile=cfg.tls_cert_file or None,
         ssl_keyfile=cfg.tls_key_file or None,
@@ -108,7 +112,7 @@ async def _specialist(
     spec = SpecialistSpec(
         name=entry.name,
         system_prompt=entry.system_prompt or settings.SPECIALIST_PROMPTS["assistant"],
-        skills=tuple(Skill(s, entry.description) for s in entry.skills),
+        skills=tuple(Skill(s, entry.description, tags=entry.tags) for s in entry.skills),
         description=entry.description,
         tools=entry.tools,
         force_tool=entry.force_tool,
@@ -250,7 +254,7 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-async def _serve(cfg: settings.Config, telemetry: Telemetry) -> int:
+async def _serve(cfg: settings.Config, telemetry: Telemetry, log_level: str) -> int:
     models = ModelPool(cfg)
     store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
     runtime = Runtime(store, timeout=cfg.call_timeout_seconds)
@@ -280,7 +284,7 @@ async def _serve(cfg: settings.Config, telemetry: Telemetry) -> int:
         for server in models.servers:
             sys.stdout.write(f"{'model (llama.cpp)':24} {server.url}\n")
         sys.stdout.flush()
-        await _Server(uvicorn_config(app, cfg)).serve()
+        await _Server(uvicorn_config(app, cfg, log_level)).serve()
         return 0
     finally:
         await models.aclose()
@@ -293,7 +297,11 @@ def serve(
     config: str | None,
     data_dir: str | None,
     join: tuple[str, ...] = (),
+    log_level: str = "warning",
 ) -> int:
+    """``effmesh serve``: the gateway until it is stopped; returns the exit status (2: it
+    could not start, with one line on stderr saying why: a bad setting, a missing token, a
+    data folder another gateway holds, an agent or model that cannot start)."""
     try:
         cfg = settings.load(config, host=host, port=port, data_dir=data_dir, join=join)
     except settings.SettingsError as exc:
@@ -316,8 +324,21 @@ def serve(
     # What the gateway writes (task state, memories, traces, the model server's files) is its
     # callers' data: owner-only, whatever umask the shell had.
     os.umask(0o077)
-    Path(cfg.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-    Path(cfg.data_dir).chmod(0o700)
+    folder = Path(cfg.data_dir)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    try:
+        with datadir.held(folder):
+            return _run(cfg, log_level)
+    except datadir.DataDirInUse as exc:
+        sys.stderr.write(
+            f"effmesh: {exc}; give this gateway a folder of its own: effmesh serve --data-dir DIR\n"
+        )
+        return 2
+
+
+def _run(cfg: settings.Config, log_level: str) -> int:
+    logs.configure(log_level)
     # The OpenTelemetry SDK is for `effmesh serve` alone; other users of this module (an
     # in-process `effmesh ask`, tests) build registries without it.
     from observability.sdk import configure  # noqa: PLC0415
@@ -329,7 +350,7 @@ def serve(
     )
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(_serve(cfg, telemetry))
+            return runner.run(_serve(cfg, telemetry, log_level))
     finally:
         # Spans still in the batch reach the exporters before the process ends.
         telemetry.shutdown()

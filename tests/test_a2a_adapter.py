@@ -248,7 +248,7 @@ def pb_cards(draw: st.DrawFn) -> pb.AgentCard:
             id=sid,
             name=draw(st.sampled_from([sid, "Pretty Name"])),
             description=draw(st.text(max_size=8)),
-            tags=draw(st.lists(ids, max_size=2)),
+            tags=draw(st.lists(ids, min_size=1, max_size=2)),  # A2A requires one
             examples=draw(st.lists(st.text(max_size=5), max_size=2)),
             input_modes=draw(st.lists(medias.filter(bool), max_size=1)),
             output_modes=draw(st.lists(medias.filter(bool), max_size=2)),
@@ -430,7 +430,7 @@ def canonical_agents(draw: st.DrawFn) -> AgentDescriptor:
             input_schema=draw(st.none() | json_objects),
             output_schema=draw(st.none() | json_objects),
             title=draw(st.none() | st.just("A Title")),
-            tags=tuple(draw(st.lists(ids, max_size=2))),
+            tags=tuple(draw(st.lists(ids, min_size=1, max_size=2))),
             examples=tuple(draw(st.lists(st.text(max_size=5), max_size=2))),
             input_modes=tuple(draw(st.lists(st.sampled_from(["text/plain", "image/png"])))),
             output_modes=tuple(draw(st.lists(st.sampled_from(["application/json"])))),
@@ -732,6 +732,13 @@ def test_canonical_agents_survive_a2a(agent: AgentDescriptor) -> None:
     assert a2a.decode_agent(card) == agent
 
 
+@rule("a2a.encode.card.skill")
+def test_a_skill_without_tags_is_tagged_with_its_agents_name() -> None:
+    agent = AgentDescriptor("files", (Skill("read"), Skill("write", tags=("io",))))
+    card = a2a.encode_agent(agent)
+    assert [s["tags"] for s in card["skills"]] == [["files"], ["io"]]
+
+
 @rule("a2a.encode.cancel", "a2a.decode.cancel", "a2a.encode.get_task", "a2a.decode.get_task")
 @given(
     st.builds(
@@ -970,7 +977,15 @@ def test_a_served_card_points_at_the_gateway_and_keeps_skill_schemas() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "number"}}}
     agent = AgentDescriptor(
         "calc",
-        (Skill("add", "Adds", input_schema=schema, metadata={"mcp.annotations": {"x": 1}}),),
+        (
+            Skill(
+                "add",
+                "Adds",
+                input_schema=schema,
+                tags=("math",),
+                metadata={"mcp.annotations": {"x": 1}},
+            ),
+        ),
         url="http://upstream.test/a2a",
         metadata={"a2a.signatures": [{"protected": "p", "signature": "s"}], "mcp.nextCursor": "c"},
     )

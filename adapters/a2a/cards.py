@@ -1,7 +1,8 @@
 """A2A ``AgentCard`` <-> canonical agent descriptors.
 
 AgentSkill ``id`` is the canonical skill name and its ``name`` the title (a title equal to the
-id is not repeated). A2A has no slot for a skill's schemas or metadata, nor for agent
+id is not repeated). A2A requires every skill to have tags: a skill without any is tagged with
+its agent's name. A2A has no slot for a skill's schemas or metadata, nor for agent
 metadata: they travel in two card extensions, so an MCP tool's schema survives a trip
 through A2A:
 
@@ -191,11 +192,12 @@ def _decode_skill(s: dict[str, Any], path: str, entry: Mapping[str, Any]) -> Ski
     )
 
 
-def _encode_skill(skill: Skill, entries: dict[str, Any]) -> dict[str, Any]:
+def _encode_skill(skill: Skill, entries: dict[str, Any], agent: str) -> dict[str, Any]:
     out: dict[str, Any] = {"id": skill.name, "name": skill.title or skill.name}
     if skill.description is not None:
         out["description"] = skill.description
-    out["tags"] = list(skill.tags)
+    # A2A requires at least one tag per skill; MCP tools and ACP agents often have none.
+    out["tags"] = list(skill.tags) or [agent]
     if skill.examples:
         out["examples"] = list(skill.examples)
     if skill.input_modes:
@@ -338,7 +340,7 @@ def encode_agent(agent: AgentDescriptor, *, url: str | None = None) -> dict[str,
     elif caps.get("streaming"):
         caps["streaming"] = False
     entries: dict[str, Any] = {}
-    skills = [_encode_skill(s, entries) for s in agent.skills]
+    skills = [_encode_skill(s, entries, agent.name) for s in agent.skills]
     ours: list[dict[str, Any]] = []
     if entries:
         ours.append({"uri": SCHEMAS_URI, "params": entries})

@@ -148,7 +148,10 @@ RULES: tuple[tuple[str, str], ...] = (
         " message, metadata effmesh.progress {progress, total, token}",
     ),
     ("a2a.encode.card", "AgentDescriptor -> AgentCard (url -> a JSONRPC 1.0 interface)"),
-    ("a2a.encode.card.skill", "Skill -> AgentSkill (title, else name -> name)"),
+    (
+        "a2a.encode.card.skill",
+        "Skill -> AgentSkill (title, else name -> name; no tags -> the agent's name as its tag)",
+    ),
     (
         "a2a.encode.card.extensions",
         "skill schemas and metadata, agent metadata -> effmesh skill-schemas / agent-metadata"

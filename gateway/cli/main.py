@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from gateway import logs
+
 PROTOCOLS = ("mcp", "a2a", "acp")
 KINDS = ("request", "result", "agent")
 STRATEGIES = ("single", "parallel", "sequential", "hierarchical")
@@ -62,7 +64,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config=args.config,
         data_dir=args.data_dir,
         join=tuple(args.join),
+        log_level=args.log_level,
     )
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from gateway.cli import setup
+
+    return setup.init(args.path, force=args.force, out=sys.stdout, err=sys.stderr)
+
+
+def _cmd_claude_config(args: argparse.Namespace) -> int:
+    from gateway.cli import setup
+
+    return setup.claude_config(args.url, out=sys.stdout, err=sys.stderr)
 
 
 def _cmd_mcp_stdio(args: argparse.Namespace) -> int:
@@ -92,7 +107,9 @@ def _cmd_agents(args: argparse.Namespace) -> int:
         return 1
     for agent in agents:
         skills = ", ".join(agent["skills"]) or "-"
-        sys.stdout.write(f"{agent['name']:20} {agent['state']:5} {skills}\n")
+        # "local", or the id of the federated gateway that hosts it.
+        where = agent.get("gateway") or "-"
+        sys.stdout.write(f"{agent['name']:20} {agent['state']:5} {where:16} {skills}\n")
     return 0
 
 
@@ -160,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default 8640)")
     s.add_argument("--config", help="effmesh.toml (defaults apply without one)")
-    s.add_argument("--data-dir", default=None, help="where state lives (default ./data)")
+    s.add_argument(
+        "--data-dir",
+        default=None,
+        help="where state lives (default ./data); one gateway per folder",
+    )
     s.add_argument(
         "--join",
         action="append",
@@ -168,7 +189,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="link to the gateway whose mesh socket is at URL (ws(s)://host:port/ws); repeatable",
     )
+    s.add_argument(
+        "--log-level",
+        choices=logs.LEVELS,
+        default="warning",
+        help="what the gateway and its libraries log on stderr (default warning)",
+    )
     s.set_defaults(func=_cmd_serve)
+    i = sub.add_parser("init", help="write a commented effmesh.toml with every default")
+    i.add_argument("path", nargs="?", default="effmesh.toml", help="default: effmesh.toml")
+    i.add_argument("--force", action="store_true", help="replace the file if it exists")
+    i.set_defaults(func=_cmd_init)
+    cc = sub.add_parser(
+        "claude-config", help="print the Claude Desktop / IDE entry that starts the stdio bridge"
+    )
+    cc.add_argument("--url", default="http://127.0.0.1:8640", help="the gateway's base URL")
+    cc.set_defaults(func=_cmd_claude_config)
     b = sub.add_parser(
         "mcp-stdio", help="stdio bridge to a running gateway, for Claude Desktop / IDEs"
     )

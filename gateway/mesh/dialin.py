@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, Protocol, assert_never
@@ -31,8 +32,11 @@ from adapters.errors import (
 )
 from adapters.model import AgentDescriptor, Invocation, StreamItem
 from agents.base import Agent
+from gateway import logs
 from gateway.registry import NAME_PATTERN, RESERVED, Registry
 
+_REFUSALS = logs.Once(logging.getLogger("effmesh.federation"))
+"""Joins refused because federation is off, logged once per gateway and address."""
 END: Any = object()
 """What a pending call's queue receives when the call has ended without an error."""
 
@@ -171,7 +175,18 @@ async def serve_peer(
                 case mesh.Reply():
                     # The end of a mesh/run call: its result, or its error.
                     peer.deliver(message.id, message.error or END)
-                case mesh.Hello():  # once agents are registered, or with no federation
+                case mesh.Hello() if gateways is None:
+                    where = websocket.client.host if websocket.client else "?"
+                    _REFUSALS.log(
+                        logging.WARNING,
+                        "refused gateway %s from %s: federation is off here (no federation "
+                        "token is set)",
+                        quote(message.gateway),
+                        where,
+                    )
+                    off = Forbidden("federation is off on this gateway (no federation token)")
+                    await peer.send(mesh.encode_error(off, message.id))
+                case mesh.Hello():  # once agents are registered
                     await peer.send(mesh.encode_error(MethodNotFound(message.method), message.id))
                 case mesh.Run():  # the gateway's to send, not a peer's
                     await peer.send(mesh.encode_error(MethodNotFound(message.method), message.call))

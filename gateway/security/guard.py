@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,9 +35,12 @@ from adapters.errors import (
     Timeout,
     Unauthorized,
 )
+from gateway import logs
 from gateway.errors import http_error
 
 PUBLIC_SUFFIXES = ("/.well-known/agent-card.json",)
+MESH_PATH = "/ws"
+"""The mesh socket: dial-in agents and joining gateways."""
 PRINCIPAL = "effmesh.principal"
 """The scope-state key holding the caller's token name (absent or None: no tokens in use)."""
 FRAMES = "effmesh.frames"
@@ -152,6 +156,7 @@ class Guard:
         self.token_bucket = TokenBucket(per_token) if per_token > 0 else None
         self.trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self.body_timeout = body_timeout
+        self._refusals = logs.Once(logging.getLogger("effmesh.federation"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -161,6 +166,17 @@ class Guard:
         address = client_address(scope, self.trusted)
         refusal = self._check(scope, path, address)
         if isinstance(refusal, EffmeshError):
+            if path == MESH_PATH and isinstance(refusal, Unauthorized):
+                # A gateway that tries to join with the wrong token sees only a 403; say why
+                # here too, where the operator can fix it.
+                self._refusals.log(
+                    logging.WARNING,
+                    "refused a connection to %s from %s: %s (a joining gateway needs the "
+                    "federation token)",
+                    MESH_PATH,
+                    address,
+                    refusal.public_message,
+                )
             await self._refuse(scope, send, path, refusal)
             return
         # Starlette's request.state, the SDKs' contexts and the endpoints read it from here.

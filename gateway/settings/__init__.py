@@ -11,7 +11,8 @@ file and the key: ``effmesh.toml: agents[2].url: is required``. Every key is lis
   ``observability.settings``, which the OpenTelemetry set-up takes as it is);
 - ``file``: the whole file and :func:`load`;
 - ``errors``: :class:`SettingsError`;
-- ``reference``: the generator of ``docs/configuration.md``.
+- ``reference``: the generator of ``docs/configuration.md``;
+- ``template``: the commented file with every default that ``effmesh init`` writes.
 """
 
 from gateway.settings.agents import SPECIALIST_PROMPTS, AgentConfig, default_agents

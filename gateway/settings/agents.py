@@ -36,6 +36,9 @@ class AgentConfig:
     # specialists
     skills: tuple[str, ...] = ()
     """Specialists: the skills offered (at least one)."""
+    tags: tuple[str, ...] = ()
+    """Specialists: keywords of its skills, which A2A agent cards list; empty: the agent's
+    name."""
     description: str | None = None
     """Specialists: what the agent does, as callers see it (other kinds describe themselves,
     and ignore it)."""
@@ -59,6 +62,7 @@ class AgentConfig:
 AGENT_KINDS: Final[tuple[str, ...]] = get_args(AgentKind)
 SPECIALIST_ONLY: Final = (
     "skills",
+    "tags",
     "system_prompt",
     "model",
     "tools",
@@ -117,6 +121,7 @@ def default_agents() -> tuple[AgentConfig, ...]:
             "arithmetic",
             "specialist",
             skills=("solve",),
+            tags=("math", "arithmetic"),
             description="Solves arithmetic word problems with the calculator tool.",
             system_prompt=SPECIALIST_PROMPTS["arithmetic"],
             tools=("calculator.evaluate",),
@@ -127,6 +132,7 @@ def default_agents() -> tuple[AgentConfig, ...]:
             "summarizer",
             "specialist",
             skills=("summarize",),
+            tags=("text", "summary"),
             description="Summarizes a text in a few sentences.",
             system_prompt=SPECIALIST_PROMPTS["summarizer"],
         ),
@@ -134,6 +140,7 @@ def default_agents() -> tuple[AgentConfig, ...]:
             "assistant",
             "specialist",
             skills=("chat",),
+            tags=("chat", "assistant"),
             description="A general assistant that can also calculate.",
             system_prompt=SPECIALIST_PROMPTS["assistant"],
             tools=("calculator.*",),

@@ -68,6 +68,7 @@ command = ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/srv/docs"]
 name = "arithmetic"
 kind = "specialist"
 skills = ["solve"]
+tags = ["math"]                  # keywords A2A cards list for its skills
 description = "Solves arithmetic word problems with the calculator."
 system_prompt = "You solve arithmetic problems. Use the calculator."
 model = "default"                # a [models] entry, or an SGLang URL: "http://gpu:30000"
@@ -143,12 +144,23 @@ class _Documented(SettingsFile):
     model_config = ConfigDict(use_attribute_docstrings=True)
 
 
-def _code(text: str) -> str:
+def documented_schema() -> dict[str, Any]:
+    """The JSON schema of effmesh.toml, every key with its description (its docstring)."""
+    return _Documented.model_json_schema()
+
+
+def one_line(text: str) -> str:
     """Docstring markup as Markdown: ``x`` -> `x`, on one line."""
-    return re.sub(r"``(.+?)``", r"`\1`", " ".join(text.split())).replace("|", "\\|")
+    return re.sub(r"``(.+?)``", r"`\1`", " ".join(text.split()))
 
 
-def _toml(value: Any) -> str:
+def _code(text: str) -> str:
+    """:func:`one_line`, for a Markdown table cell."""
+    return one_line(text).replace("|", "\\|")
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as TOML writes it (None, which TOML cannot write, as ``unset``)."""
     if value is None:
         return "unset"
     if isinstance(value, bool):
@@ -156,9 +168,9 @@ def _toml(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -179,7 +191,7 @@ def _type(schema: dict[str, Any]) -> str:
     if len(options) == 1:
         return _type(options[0])
     if "enum" in schema:
-        return " / ".join(f"`{_toml(v)}`" for v in schema["enum"])
+        return " / ".join(f"`{toml_value(v)}`" for v in schema["enum"])
     kind = schema.get("type")
     if kind == "array":
         items = _type(schema.get("items", {}))
@@ -190,13 +202,16 @@ def _type(schema: dict[str, Any]) -> str:
     return names.get(str(kind), str(kind)) + _range(schema)
 
 
-def _default(schema: dict[str, Any], required: bool) -> str:
-    if required:
-        return "required"
+def default_of(schema: dict[str, Any]) -> Any:
+    """The default of a key, as the file writes it."""
     default = schema.get("default")
     if schema.get("type") == "object" and default == []:
-        default = {}  # a table kept as pairs inside
-    return f"`{_toml(default)}`"
+        return {}  # a table kept as pairs inside
+    return default
+
+
+def _default(schema: dict[str, Any], required: bool) -> str:
+    return "required" if required else f"`{toml_value(default_of(schema))}`"
 
 
 def _rows(table: dict[str, Any], *, skip: Sequence[str] = ()) -> list[str]:
@@ -218,7 +233,7 @@ def _section(title: str, text: str, rows: list[str]) -> list[str]:
 
 def markdown() -> str:
     """The whole reference, as ``docs/configuration.md`` holds it."""
-    schema = _Documented.model_json_schema()
+    schema = documented_schema()
     defs: dict[str, Any] = schema["$defs"]
 
     def resolve(ref: dict[str, Any]) -> dict[str, Any]:

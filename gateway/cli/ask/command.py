@@ -13,7 +13,13 @@ import httpx
 from adapters.errors import EffmeshError
 from adapters.model import StreamItem, TaskState
 from gateway.cli.ask.render import Renderer, marks_for, renderer_for
-from gateway.cli.ask.sources import invocation_for, local_items, reachable, remote_items
+from gateway.cli.ask.sources import (
+    invocation_for,
+    local_items,
+    reachable,
+    remote_items,
+    traced,
+)
 from gateway.cli.ask.view import RunView, plain_text
 from gateway.cli.exits import EXIT_COMPLETED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_STARTED
 from gateway.settings import SettingsError
@@ -50,6 +56,7 @@ async def _ask(options: AskOptions, out: TextIO, err: TextIO) -> int:
         err.write("effmesh: the task is empty\n")
         return EXIT_NOT_STARTED
     invocation = invocation_for(options.task, options.strategy, options.planner)
+    view = RunView(marks_for(out))
     source: AsyncGenerator[StreamItem, None]
     if options.local:
         source = local_items(options.config, invocation)
@@ -62,11 +69,12 @@ async def _ask(options: AskOptions, out: TextIO, err: TextIO) -> int:
             err.write(f"effmesh: --url {options.url!r} is not an http(s) URL\n")
             return EXIT_NOT_STARTED
         if await reachable(options.url, options.token):
+            # An in-process run records no spans (the OpenTelemetry SDK is the gateway's).
+            invocation, view.trace_id = traced(invocation)
             source = remote_items(options.url, options.token, invocation)
         else:
             err.write(f"effmesh: no gateway answers at {options.url}; running in-process\n")
             source = local_items(options.config, invocation)
-    view = RunView(marks_for(out))
     return await follow(source, view, renderer_for(out, as_json=options.as_json), err)
 
 

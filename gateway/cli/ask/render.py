@@ -35,7 +35,15 @@ class LineRenderer:
     def finish(self, view: RunView) -> None:
         if view.answer:
             self.out.write(f"\n{view.answer}\n")
+        self.out.write(ids_line(view))
         self.out.flush()
+
+
+def ids_line(view: RunView) -> str:
+    """The run's last line, after an empty one: ``task <id>, trace <id>`` (the ids it
+    knows), or nothing."""
+    shown = [f"{key.removesuffix('_id')} {value}" for key, value in view.ids().items() if value]
+    return f"\n{', '.join(shown)}\n" if shown else ""
 
 
 class LiveRenderer:
@@ -55,6 +63,7 @@ class LiveRenderer:
         self._draw(view.lines())
         if view.answer:
             self.out.write(f"\n{view.answer}\n")
+        self.out.write(ids_line(view))
         self.out.flush()
 
     def _draw(self, lines: list[str]) -> None:
@@ -74,7 +83,8 @@ def fit(line: str, width: int) -> str:
 
 
 class JsonRenderer:
-    """Nothing while the run goes; its ``run`` summary as JSON at the end."""
+    """Nothing while the run goes; at the end, its ``run`` summary as JSON, with the keys
+    ``task_id`` and ``trace_id`` (null when not known)."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
@@ -83,8 +93,9 @@ class JsonRenderer:
         pass
 
     def finish(self, view: RunView) -> None:
-        if view.summary is not None:
-            self.out.write(json.dumps(view.summary, indent=2, ensure_ascii=False) + "\n")
+        if view.summary is not None or view.task_id is not None:
+            body = {**(view.summary or {}), **view.ids()}
+            self.out.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
         self.out.flush()
 
 

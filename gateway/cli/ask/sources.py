@@ -3,12 +3,22 @@ router of a registry built in this process."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from typing import Final
 
 import httpx
 
-from adapters.model import DataPart, Invocation, Message, Part, StreamItem, TextPart
+from adapters.model import (
+    DataPart,
+    Invocation,
+    Message,
+    Part,
+    StreamItem,
+    TextPart,
+    TraceContext,
+)
 from agents.remote import RemoteACPAgent
 from gateway.runtime import calls
 
@@ -28,6 +38,17 @@ def invocation_for(task: str, strategy: str | None, planner: str | None) -> Invo
         fields = {"task": task, "strategy": strategy, "planner": planner}
         part = DataPart({k: v for k, v in fields.items() if v is not None})
     return Invocation(ROUTER, Message("user", (part,)), mode="stream")
+
+
+def traced(invocation: Invocation) -> tuple[Invocation, str]:
+    """``invocation`` as the first call of a new trace, and the trace's id.
+
+    The trace is started here, sampled, so the gateway records the run's spans under an id
+    the command knows without reading them back (``effmesh trace`` finds them by it).
+    """
+    trace_id = secrets.token_hex(16)
+    parent = TraceContext(f"00-{trace_id}-{secrets.token_hex(8)}-01")
+    return replace(invocation, trace=parent), trace_id
 
 
 def _auth(token: str | None) -> dict[str, str]:

@@ -112,6 +112,17 @@ class RunView:
         self.summary: dict[str, Any] | None = None
         self.task: Task | None = None
         """The last task state seen; after the stream ends, the run's outcome."""
+        self.trace_id: str | None = None
+        """The trace the run's spans are recorded in, when the caller knows it."""
+
+    @property
+    def task_id(self) -> str | None:
+        """The run's task id (the gateway's ACP run), once an item has said it."""
+        return self.task.task_id if self.task is not None else None
+
+    def ids(self) -> dict[str, str | None]:
+        """The run's task and trace ids, which ``effmesh trace`` takes."""
+        return {"task_id": self.task_id, "trace_id": self.trace_id}
 
     @property
     def running(self) -> bool:

@@ -73,6 +73,13 @@ class FederatedAgent(Agent):
         """The nearest gateway offering the agent describes it anew."""
         self._descriptor = descriptor
 
+    @property
+    def gateway(self) -> str | None:
+        """The id of the nearest gateway offering the agent, which calls go to (None: no
+        gateway offers it any more)."""
+        nearest = self.calls.table.offering(self._descriptor.name)
+        return nearest[0] if nearest else None
+
     def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         return self.calls.forward(self.descriptor.name, invocation)
 

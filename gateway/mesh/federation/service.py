@@ -18,9 +18,9 @@ import asyncio
 import collections
 import contextlib
 import itertools
+import logging
 import random
 import ssl
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any, assert_never
@@ -39,6 +39,7 @@ from adapters.errors import (
 )
 from adapters.model import AgentDescriptor
 from agents import outbound
+from gateway import logs
 from gateway.mesh.dialin import END
 from gateway.mesh.federation.calls import Calls, FederatedAgent
 from gateway.mesh.federation.link import ClientSide, Link, ServerSide, Transport
@@ -47,10 +48,35 @@ from gateway.registry import Registry
 from gateway.settings.federation import FEDERATION, FederationConfig
 
 FIRST_RETRY_SECONDS = 0.1
+log = logging.getLogger("effmesh.federation")
+"""One line per link up (info) or down (warning), per join refused on either side (warning)."""
 
 
 class Refused(Exception):
-    """The gateway we tried to join said no (wrong token, same id)."""
+    """The gateway we tried to join answered ``mesh/hello`` with an error (no federation
+    there, another token, the same id); ``str()`` is its reason."""
+
+
+def why_not_joined(exc: BaseException) -> str:
+    """A failed join's reason, as the joining side logs it."""
+    match exc:
+        case Refused():
+            return f"refused: {exc}"
+        case EffmeshError():
+            return exc.public_message
+        case websockets.InvalidStatus():
+            status = exc.response.status_code
+            if status in (401, 403):
+                return f"refused (HTTP {status}): the gateway does not accept this federation token"
+            return f"refused (HTTP {status})"
+        case ssl.SSLError():
+            return f"TLS failed ({type(exc).__name__}: {exc.reason})"
+        case TimeoutError():
+            return "no answer"
+        case OSError():
+            return f"unreachable ({exc.strerror or type(exc).__name__})"
+        case _:
+            return type(exc).__name__
 
 
 class Federation:
@@ -93,6 +119,7 @@ class Federation:
         self._refresh_due = False
         self._syncing = False
         self._join_state: dict[str, str] = {}
+        self._refusals = logs.Once(log)
         self.shadowed: list[str] = []
         """Remote agents' names that an agent of this gateway holds."""
         registry.listeners.append(self._registry_changed)
@@ -216,6 +243,7 @@ class Federation:
     async def accept(self, websocket: WebSocket, hello: mesh.Hello, principal: str | None) -> None:
         """Serve a peer gateway that opened ``/ws`` with ``hello``, until it leaves."""
         transport = ServerSide(websocket)
+        where = websocket.client.host if websocket.client else "?"
         try:
             if principal != FEDERATION:
                 raise Forbidden("joining the federation needs the federation token")
@@ -223,12 +251,23 @@ class Federation:
                 raise InvalidParams(f"gateway id {quote(hello.gateway)} is this gateway's own")
         except EffmeshError as exc:
             self.counters["hello_refused"] += 1
+            self._refusals.log(
+                logging.WARNING,
+                "refused gateway %s from %s: %s",
+                quote(hello.gateway),
+                where,
+                exc.public_message,
+            )
             await transport.send(_json.dumps(mesh.encode_error(exc, hello.id)).decode())
             await transport.close()
             return
         reply = mesh.encode_hello_result(hello.id, self.me)
         await transport.send(_json.dumps(reply).decode())
-        await self._serve(transport, hello.gateway, inbound=True)
+        log.info("gateway %s joined from %s", quote(hello.gateway), where)
+        try:
+            await self._serve(transport, hello.gateway, inbound=True)
+        finally:
+            log.warning("lost the link from gateway %s", quote(hello.gateway))
 
     async def _join(self, url: str) -> None:
         """Keep a link to the gateway at ``url``: reconnect with capped, jittered backoff."""
@@ -257,27 +296,30 @@ class Federation:
                     reply = mesh.parse(
                         await asyncio.wait_for(transport.recv(), 3 * self.config.heartbeat_seconds)
                     )
-                    if not isinstance(reply, mesh.Reply) or reply.error is not None:
-                        raise Refused(url)
+                    if not isinstance(reply, mesh.Reply):
+                        raise InvalidParams("the peer did not answer mesh/hello")
+                    if reply.error is not None:
+                        raise Refused(reply.error.public_message)
                     peer = mesh.decode_hello_result(reply)
-                    self._note(url, f"linked to gateway {peer!r}")
+                    self._note(url, logging.INFO, f"linked to gateway {quote(peer)}")
                     delay = FIRST_RETRY_SECONDS
                     await self._serve(transport, peer, inbound=False)
-                    self._note(url, "lost")
+                    self._note(url, logging.WARNING, f"lost the link to gateway {quote(peer)}")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the join loop's top level
                 # Refused, unreachable, bad certificate, a peer that is not a gateway: the
                 # answer is the same, try again later (the operator may fix the far side).
-                self._note(url, f"cannot join ({type(exc).__name__})")
+                self._note(url, logging.WARNING, f"cannot join: {why_not_joined(exc)}")
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter only
             delay = min(delay * 2, self.config.reconnect_max_seconds)
 
-    def _note(self, url: str, state: str) -> None:
-        """Report a change in a join's state on stderr, once."""
+    def _note(self, url: str, level: int, state: str) -> None:
+        """Log a change in a join's state, once (a join retried with the same outcome is
+        not logged again)."""
         if self._join_state.get(url) != state:
             self._join_state[url] = state
-            sys.stderr.write(f"effmesh: federation {url}: {state}\n")
+            log.log(level, "%s: %s", url, state)
 
     async def _serve(self, transport: Transport, peer: str, *, inbound: bool) -> None:
         link = Link(
