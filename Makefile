@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The page whose marked sections (<!-- bench:<name>:start/end -->) the benchmarks rewrite.
 BENCH_DOC := docs/benchmarks.md
 
-.PHONY: run test bench bench-peers lint install clean
+.PHONY: run test browser bench bench-peers lint install clean
 
 install: $(STAMP)
 
@@ -26,8 +26,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/effmesh serve
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The web console's tests drive Debian's chromium through Playwright (whose own browser
+# download cannot work here): installed when missing, with sudo unless already root.
+browser:
+	@command -v chromium >/dev/null || { \
+		sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+		$$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends chromium; }
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.translation --out benchmarks/results/translation.json --doc $(BENCH_DOC)
