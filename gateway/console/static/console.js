@@ -132,6 +132,7 @@ function onFrame(frame) {
       break;
     case "task":
       state.tasks.set(frame.task.id, frame.task);
+      forgetOldTasks();
       drawTasks();
       break;
     case "event": {
@@ -215,6 +216,19 @@ $("call-form").addEventListener("submit", async (event) => {
 });
 
 // --- tasks ------------------------------------------------------------------------------------
+
+// The gateway lists its newest tasks only; the page keeps as many, so a console left open
+// for days does not grow without end.
+const KEEP_TASKS = 200;
+
+function forgetOldTasks() {
+  if (state.tasks.size <= KEEP_TASKS) return;
+  const oldest = [...state.tasks.values()].sort((a, b) => a.started - b.started);
+  for (const task of oldest.slice(0, state.tasks.size - KEEP_TASKS)) {
+    state.tasks.delete(task.id);
+    state.trees.delete(task.id);
+  }
+}
 
 function drawTasks() {
   const tasks = [...state.tasks.values()].sort((a, b) => b.started - a.started);
