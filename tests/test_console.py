@@ -25,7 +25,7 @@ import httpx
 import pytest
 import websockets
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from websockets.asyncio.client import connect
+from websockets.sync.client import connect
 
 from adapters.model import (
     AgentDescriptor,
@@ -283,23 +283,23 @@ def test_the_socket_takes_its_token_as_a_subprotocol_from_the_consoles_own_origi
 ) -> None:
     url = mesh.url.replace("http://", "ws://") + "/console/ws"
 
-    async def first_frame(secret: str, origin: str | None = None) -> dict[str, Any]:
+    def first_frame(secret: str, origin: str) -> dict[str, Any]:
         offered = [
             websockets.Subprotocol("effmesh.console"),
             websockets.Subprotocol(bearer(secret)),
         ]
-        async with connect(
-            url, subprotocols=offered, origin=websockets.Origin(origin) if origin else None
+        with connect(
+            url, subprotocols=offered, origin=websockets.Origin(origin), open_timeout=10
         ) as socket:
             assert socket.subprotocol == "effmesh.console"
-            frame: dict[str, Any] = json.loads(await socket.recv())
+            frame: dict[str, Any] = json.loads(socket.recv(timeout=10))
             return frame
 
-    hello = asyncio.run(first_frame(TOKENS["alice"], mesh.url))
+    hello = first_frame(TOKENS["alice"], mesh.url)
     assert (hello["type"], hello["principal"], hello["operator"]) == ("hello", "alice", False)
     for secret, origin in (("nope", mesh.url), (TOKENS["alice"], "http://evil.example")):
         with pytest.raises(websockets.InvalidStatus) as refused:
-            asyncio.run(first_frame(secret, origin))
+            first_frame(secret, origin)
         assert refused.value.response.status_code == 403
 
 

@@ -1,6 +1,7 @@
 // A router run's events folded into its plan tree: the fold of the terminal's view
 // (gateway/cli/ask/view.py, RunView), ported so the page draws the tree as the events arrive.
 // Events it does not know are ignored, as there: an older page keeps working with a newer router.
+// Ported rather than run on the server: nothing in the gateway may import the command line.
 
 import { h } from "./dom.js";
 
