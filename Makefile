@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 # The page whose marked sections (<!-- bench:<name>:start/end -->) the benchmarks rewrite.
 BENCH_DOC := docs/benchmarks.md
 
-.PHONY: run test bench bench-peers lint install install-dev clean
+.PHONY: run test browser bench bench-peers lint install install-dev clean
 
 install: $(RUN_STAMP)
 
@@ -37,8 +37,15 @@ $(TEST_STAMP): $(RUN_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/effmesh serve
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The web console's tests drive Debian's chromium through Playwright (whose own browser
+# download cannot work here): installed when missing, with sudo unless already root.
+browser:
+	@command -v chromium >/dev/null || { \
+		sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+		$$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends chromium; }
 
 bench: $(RUN_STAMP)
 	$(BIN)/python -m benchmarks.translation --out benchmarks/results/translation.json --doc $(BENCH_DOC)

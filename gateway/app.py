@@ -19,6 +19,8 @@ from gateway.a2a import http as a2a_http
 from gateway.a2a import ws as a2a_ws
 from gateway.acp import http as acp_http
 from gateway.acp import ws as acp_ws
+from gateway.console import PUBLIC as CONSOLE_PATHS
+from gateway.console import Console
 from gateway.mcp.server import build_server
 from gateway.mcp.tools import ToolCalls
 from gateway.mcp.ws import serve_websocket
@@ -74,6 +76,9 @@ def create_app(
         )
         if peer_token
         else None
+    )
+    console = Console(
+        registry, tasks, config, tokens=bool(principals), federation=federation, models=models
     )
     mcp_server = build_server(registry, tools=ToolCalls(registry, runtime, endpoint="/mcp"))
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
@@ -184,6 +189,7 @@ def create_app(
         Route("/mcp/", mcp_http, methods=["GET", "POST", "DELETE"]),
         Mount("/acp", routes=acp_http.routes(registry, tasks)),
         *a2a_endpoints.routes(),
+        *console.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     return Guard(
@@ -195,4 +201,5 @@ def create_app(
         token_rate_per_minute=config.token_rate_per_minute,
         trusted_proxies=config.trusted_proxies,
         body_timeout=config.body_timeout_seconds,
+        public=CONSOLE_PATHS,
     )

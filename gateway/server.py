@@ -55,6 +55,7 @@ REMOTE_KINDS: dict[str, RemoteKind] = {
 def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
     ws = base.replace("http://", "ws://").replace("https://", "wss://")
     out = [
+        ("web console", f"{base}/"),
         ("MCP (streamable HTTP)", f"{base}/mcp"),
         ("MCP (WebSocket)", f"{ws}/mcp/ws"),
         ("A2A (WebSocket)", f"{ws}/a2a/ws"),

@@ -5,6 +5,10 @@ Every refusal is answered in the caller's own protocol, chosen by path (see
 ``gateway.errors``). Agent cards stay public: A2A clients read them before they
 authenticate, and the card says how to.
 
+A browser cannot set headers on a WebSocket: there the token may come as a subprotocol
+instead, ``effmesh.bearer.<the token in unpadded base64url>`` (never chosen by the server, so
+it is not echoed back), and is checked like the header.
+
 The client address is the peer's, unless the peer is a configured trusted proxy; only then is
 ``X-Forwarded-For`` read (its rightmost address that is not itself a trusted proxy), so a
 caller cannot rotate its address past the limit by sending the header itself.
@@ -18,11 +22,13 @@ read timeout instead of holding the request open.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,6 +109,20 @@ def _within(address: str, networks: Sequence[Network]) -> bool:
 
 
 PUBLIC_PATHS = ("/health",)
+BEARER_SUBPROTOCOL = "effmesh.bearer."
+"""A WebSocket subprotocol that carries the bearer token (see the module docstring)."""
+
+
+def subprotocol_token(scope: Scope) -> bytes:
+    """The token a WebSocket offered as a subprotocol (empty: none, or not base64url)."""
+    for offered in scope.get("subprotocols") or ():
+        if offered.startswith(BEARER_SUBPROTOCOL):
+            raw = offered[len(BEARER_SUBPROTOCOL) :]
+            try:
+                return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+            except (binascii.Error, ValueError):
+                return b""
+    return b""
 
 
 class TokenBucket:
@@ -139,6 +159,7 @@ class Guard:
         token_rate_per_minute: int | None = None,
         trusted_proxies: Sequence[str] = (),
         body_timeout: float = 30.0,
+        public: Collection[str] = (),
     ) -> None:
         """``tokens``: bearer token -> principal name; none means no authentication.
         ``peers``: tokens of peer gateways -> principal name, accepted beside ``tokens``
@@ -146,7 +167,8 @@ class Guard:
         ``rate_per_minute``: requests and frames per client address (0: unlimited);
         ``token_rate_per_minute``: the same per token (default: ``rate_per_minute``).
         ``trusted_proxies``: addresses or networks whose ``X-Forwarded-For`` is believed.
-        ``body_timeout``: seconds a request body may pause between two reads."""
+        ``body_timeout``: seconds a request body may pause between two reads.
+        ``public``: more paths served without a token (the console's page and its files)."""
         self.app = app
         self.tokens = [(t.encode(), name) for t, name in tokens.items()]
         self.peers = [(t.encode(), name) for t, name in (peers or {}).items()]
@@ -157,6 +179,7 @@ class Guard:
         self.trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self.body_timeout = body_timeout
         self._refusals = logs.Once(logging.getLogger("effmesh.federation"))
+        self.public = frozenset((*PUBLIC_PATHS, *public))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -223,6 +246,8 @@ class Guard:
             return None
         headers = dict(scope.get("headers", []))
         scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
+        if not scheme and scope["type"] == "websocket":
+            scheme, given = b"bearer", subprotocol_token(scope)
         if scheme.lower() == b"bearer":
             for token, principal in self.peers:
                 if hmac.compare_digest(given, token):
@@ -233,7 +258,7 @@ class Guard:
             for token, principal in self.tokens:
                 if hmac.compare_digest(given, token):
                     return principal
-        if path in PUBLIC_PATHS or path.endswith(PUBLIC_SUFFIXES):
+        if path in self.public or path.endswith(PUBLIC_SUFFIXES):
             return None
         return Unauthorized("a valid bearer token is required")
 
