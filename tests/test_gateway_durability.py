@@ -101,10 +101,12 @@ def test_a2a_tasks_outlive_a_clean_stop_and_running_ones_are_failed_with_a_reaso
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
     process = GatewayProcess(tmp_path, "crashy", '[[agents]]\nname = "echo"\nkind = "echo"\n')
-    process.start()
-    process.wait_up()
-    yield process
-    process.stop()
+    try:
+        process.start()
+        process.wait_up()
+        yield process
+    finally:
+        process.stop()  # also when it never came up: its log file is closed either way
 
 
 def test_every_protocols_tasks_survive_kill_9_and_those_left_running_fail_with_a_reason(

@@ -20,6 +20,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.base import Agent
 from agents.echo import EchoAgent
 from gateway.registry import Route
 from gateway.runtime.runner import STOPPED_REASON, TIMED_OUT, UNSETTLED, Runtime, settle
@@ -37,7 +38,7 @@ def submitted(task_id: str = "t-1") -> Task:
     return Task(task_id, TaskState.SUBMITTED)
 
 
-class Scripted:
+class Scripted(Agent):
     """An agent whose ``run`` is the given generator function; ``closed`` is set when its
     stream is closed, whatever ended it."""
 
