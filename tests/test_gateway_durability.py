@@ -156,7 +156,7 @@ def test_tasks_left_running_by_a_crash_are_failed_with_a_reason(tmp_path: Path) 
 
     async def read() -> Task:
         assert runtime.start() == 1  # what create_app does as the gateway starts
-        return TaskManager(runtime).get(running_task.task_id, None).task
+        return TaskManager(runtime).get(running_task.task_id, "ops").task
 
     task = asyncio.run(read())
     assert task.state is TaskState.FAILED

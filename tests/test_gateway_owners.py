@@ -14,7 +14,6 @@ import pytest
 import websockets
 from a2a.client import ClientConfig, create_client
 from a2a.types import a2a_pb2 as pb
-from gateway.config import Config
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -29,6 +28,7 @@ from gateway.routing.complexity import ComplexityAnalyzer
 from gateway.routing.planner import Planner
 from gateway.runtime.runner import Runtime
 from gateway.runtime.store import MemoryTaskStore, StoredTask, TaskQuery
+from gateway.settings import Config
 from tests.servers import running
 
 pytestmark = pytest.mark.anyio
