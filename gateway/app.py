@@ -22,6 +22,7 @@ from gateway.acp import ws as acp_ws
 from gateway.console import PUBLIC as CONSOLE_PATHS
 from gateway.console import Console
 from gateway.mcp.server import build_server
+from gateway.mcp.sessions import McpSessions
 from gateway.mcp.tools import ToolCalls
 from gateway.mcp.ws import serve_websocket
 from gateway.mesh import dialin
@@ -29,6 +30,7 @@ from gateway.mesh.federation.calls import FederatedAgent
 from gateway.mesh.federation.service import Federation
 from gateway.registry import Registry
 from gateway.runtime.runner import Runtime
+from gateway.runtime.store import MemoryTaskStore, Retention
 from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
 from gateway.security.outbound import outbound_policy
@@ -59,7 +61,12 @@ def create_app(
     """
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
-    runtime = runtime or Runtime(timeout=config.call_timeout_seconds)
+    retention = Retention(config.task_retention_days, config.task_retention_count)
+    runtime = runtime or Runtime(MemoryTaskStore(retention), timeout=config.call_timeout_seconds)
+    # Who sees whose tasks, and how many each may run: the gateway's settings, in the runtime
+    # that enforces them for every protocol.
+    runtime.operators = frozenset(config.operators)
+    runtime.max_running_per_owner = config.max_running_tasks_per_token
     runtime.start()
     tasks = TaskManager(runtime)
     a2a_endpoints = a2a_http.A2AEndpoints(registry, base_url, runtime)
@@ -84,7 +91,14 @@ def create_app(
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
     # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
     mcp_server.streamable_http_app(streamable_http_path="/mcp", host=config.host)
-    mcp_http = JsonBodies(StreamableHTTPASGIApp(mcp_server.session_manager), "/mcp")
+    mcp_http = JsonBodies(
+        McpSessions(
+            StreamableHTTPASGIApp(mcp_server.session_manager),
+            mcp_server.session_manager,
+            per_owner=config.max_mcp_sessions_per_token,
+        ),
+        "/mcp",
+    )
 
     if models is not None:
         obs_metrics.MODEL_HEALTH.watch(

@@ -85,8 +85,13 @@ async def serve(
                 await task
 
 
-def record_of(tasks: TaskManager, task_id: str) -> TaskRecord:
+def record_of(tasks: TaskManager, task_id: str, who: str | None) -> TaskRecord:
+    """The task ``task_id`` names, if ``who`` may see it.
+
+    Raises:
+        TaskNotFound: not a task id, no such task, or another owner's.
+    """
     try:
-        return tasks.get(str(uuid.UUID(task_id)))
+        return tasks.get(str(uuid.UUID(task_id)), who)
     except ValueError:
         raise TaskNotFound(task_id) from None

@@ -36,7 +36,7 @@ from gateway.routing.agent import RUN, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer, Weights
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.runner import Runtime
-from gateway.runtime.store import SQLiteTaskStore
+from gateway.runtime.store import Retention, SQLiteTaskStore
 from gateway.security.deadlines import protocol_with_deadline
 from gateway.security.outbound import check_agent_url, outbound_policy
 from gateway.toolhost import RegistryTools
@@ -257,7 +257,8 @@ class _Server(uvicorn.Server):
 
 async def _serve(cfg: settings.Config, telemetry: Telemetry, log_level: str) -> int:
     models = ModelPool(cfg)
-    store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3")
+    retention = Retention(cfg.task_retention_days, cfg.task_retention_count)
+    store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3", retention)
     runtime = Runtime(store, timeout=cfg.call_timeout_seconds)
     try:
         try:

@@ -158,7 +158,7 @@ def test_tasks_left_running_by_a_crash_are_failed_with_a_reason(tmp_path: Path) 
 
     async def read() -> Task:
         assert runtime.start() == 1  # what create_app does as the gateway starts
-        return TaskManager(runtime).get(running_task.task_id).task
+        return TaskManager(runtime).get(running_task.task_id, "ops").task
 
     task = asyncio.run(read())
     assert task.state is TaskState.FAILED
@@ -186,6 +186,6 @@ def test_finished_tasks_beyond_the_memory_bound_are_read_from_the_store(
             await record.done.wait()
             ids.append(record.task.task_id)
         assert len(manager._records) <= 2
-        return [manager.get(task_id).task.state for task_id in ids]
+        return [manager.get(task_id, None).task.state for task_id in ids]
 
     assert asyncio.run(scenario()) == [TaskState.COMPLETED] * 4

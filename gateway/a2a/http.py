@@ -178,14 +178,15 @@ class Bridge(AgentExecutor):
                         await event_queue.enqueue_event(proto.encode_event(event))
 
                 history = (invocation.message,)
-                settled = await self.runtime.settle(
-                    route,
-                    invocation,
-                    Task(task_id, TaskState.SUBMITTED, context_id, history=history),
-                    scope=calls.scope_for(principal),
-                    principal=principal,
-                    on_item=forward,
-                )
+                with self.runtime.admit(principal):
+                    settled = await self.runtime.settle(
+                        route,
+                        invocation,
+                        Task(task_id, TaskState.SUBMITTED, context_id, history=history),
+                        scope=calls.scope_for(principal),
+                        principal=principal,
+                        on_item=forward,
+                    )
                 error = cause = settled.error
             except EffmeshError as exc:
                 error = cause = exc
@@ -276,7 +277,7 @@ class A2AEndpoints:
         prefix = "/a2a" if name is None else f"/a2a/{name}"
         card_url = AGENT_CARD_PATH if name is None else f"{prefix}{AGENT_CARD_PATH}"
         card = card_for(descriptor, f"{self.base_url}{prefix}")
-        store = self._stores.get(name) or EndpointTasks(self.runtime.store, prefix, descriptor.name)
+        store = self._stores.get(name) or EndpointTasks(self.runtime, prefix, descriptor.name)
         self._stores[name] = store
         handler = DefaultRequestHandler(
             agent_executor=Bridge(self.registry, name, self.runtime),

@@ -2,7 +2,10 @@
 interface (what its request handler reads and writes) over ``gateway.runtime.store``.
 
 Each endpoint (``/a2a``, ``/a2a/<agent>``) sees only the tasks started through it. The
-owner of a task is the principal the guard put in the call's state.
+owner of a task is the principal the guard put in the call's state, and every read, listing
+and delete goes through the runtime's owner filter (``Runtime.visible_to``): the SDK's
+handler reads a task here before it answers GetTask, CancelTask, SubscribeToTask or a
+follow-up message, so another owner's task is not found, exactly like an unknown id.
 
 The SDK saves a task at every event of it. As for the runtime's other tasks, a task is
 written to the store when it starts running here and whenever it settles (terminal, or
@@ -29,7 +32,8 @@ from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_lis
 
 from adapters.a2a import proto
 from adapters.a2a.tasks import STATES
-from gateway.runtime.store import ANYONE, RUNNING, TaskQuery, TaskStore, failed
+from gateway.runtime.runner import Runtime
+from gateway.runtime.store import RUNNING, TaskQuery, failed, owned
 from gateway.security.guard import PRINCIPAL
 
 AGENT: Final = "effmesh.agent"
@@ -63,8 +67,9 @@ class EndpointTasks(SdkTaskStore):
     """The tasks of the A2A endpoint at ``endpoint``, which serves ``agent``. On the event
     loop of the gateway, like the store under it."""
 
-    def __init__(self, store: TaskStore, endpoint: str, agent: str) -> None:
-        self.store = store
+    def __init__(self, runtime: Runtime, endpoint: str, agent: str) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
         self.endpoint = endpoint
         self.agent = agent
         self._running: dict[str, _Running] = {}
@@ -92,10 +97,11 @@ class EndpointTasks(SdkTaskStore):
         return (agent if isinstance(agent, str) else self.agent), owner_of(context)
 
     async def get(self, task_id: str, context: ServerCallContext) -> pb.Task | None:
+        wanted = self.runtime.visible_to(owner_of(context))
         running = self._running.get(task_id)
         if running is not None:
-            return _copy(running.task)
-        stored = self.store.load(task_id, owner=ANYONE)
+            return _copy(running.task) if owned(running.owner, wanted) else None
+        stored = self.store.load(task_id, owner=wanted)
         if stored is None or stored.endpoint != self.endpoint:
             return None
         return proto.encode_task(stored.task)
@@ -123,7 +129,7 @@ class EndpointTasks(SdkTaskStore):
         page = self.store.list(
             TaskQuery(
                 endpoint=self.endpoint,
-                owner=ANYONE,
+                owner=self.runtime.visible_to(owner_of(context)),
                 context_id=params.context_id or None,
                 state=STATES.get(pb.TaskState.Name(params.status)) if params.status else None,
                 updated_since=since.ToNanoseconds() if since is not None else None,
@@ -147,7 +153,7 @@ class EndpointTasks(SdkTaskStore):
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         if await self.get(task_id, context) is not None:
             self._running.pop(task_id, None)
-            self.store.delete(task_id)
+            self.store.delete(task_id, owner=self.runtime.visible_to(owner_of(context)))
 
     def fail_running(self, reason: str) -> int:
         """Fail the tasks still running here, with ``reason`` (the SDK's handler is closed:

@@ -52,10 +52,10 @@ async def serve_a2a(
                 await record.done.wait()
             await send(jsonrpc.result(rid, a2a.encode_outcome(record.task)))
         elif isinstance(decoded, Cancel):
-            record = await tasks.cancel(str(decoded.target_id))
+            record = await tasks.cancel(str(decoded.target_id), principal)
             await send(jsonrpc.result(rid, a2a.encode_task(record.task)))
         elif isinstance(decoded, GetTask):
-            record = record_of(tasks, decoded.task_id)
+            record = record_of(tasks, decoded.task_id, principal)
             if req.method == "SubscribeToTask":
                 async for item in record.follow():
                     await send(jsonrpc.result(rid, a2a.encode_stream_item(item)))

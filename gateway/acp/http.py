@@ -7,6 +7,7 @@ error is an ACP ``Error`` body with its HTTP status, from the ACP adapter's one 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -58,6 +59,28 @@ def manifests(registry: Registry, principal: str | None) -> list[dict[str, Any]]
         if target in by_name:
             out.append({**by_name[target], "name": alias})
     return out
+
+
+async def _left(request: Request) -> None:
+    """Returns once the client has disconnected (the body was read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _answered(request: Request, record: TaskRecord, tasks: TaskManager) -> bool:
+    """Wait until the run settles; a client that leaves first cancels it (nobody is left to
+    read its answer). False: the client left."""
+    done = asyncio.ensure_future(record.done.wait())
+    left = asyncio.ensure_future(_left(request))
+    try:
+        await asyncio.wait((done, left), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        done.cancel()
+        left.cancel()
+    if record.done.is_set():
+        return True
+    await tasks.cancel(record.task.task_id, record.principal)
+    return False
 
 
 def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
@@ -115,33 +138,37 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
             return Response(
                 _json.dumps(run_of(record)), 202, headers, media_type="application/json"
             )
-        await record.done.wait()
+        await _answered(request, record, tasks)
         return Response(_json.dumps(run_of(record)), 200, headers, media_type="application/json")
 
+    def run_named(request: Request) -> TaskRecord:
+        """The run the path names, if the caller may see it (else TaskNotFound)."""
+        return tasks.get(_run_key(request.path_params["run_id"]), principal_of(request.scope))
+
     async def read_run(request: Request) -> Response:
-        return _json_response(run_of(tasks.get(_run_key(request.path_params["run_id"]))))
+        return _json_response(run_of(run_named(request)))
 
     async def run_events(request: Request) -> Response:
-        record = tasks.get(_run_key(request.path_params["run_id"]))
+        record = run_named(request)
         out = []
         for item in list(record.items):
             out.extend(acp.encode_stream_item(item, agent_name=record.agent_name))
         return _json_response({"events": out})
 
     async def cancel_run(request: Request) -> Response:
-        record = await tasks.cancel(_run_key(request.path_params["run_id"]))
+        record = await tasks.cancel(run_named(request).task.task_id, principal_of(request.scope))
         return _json_response(run_of(record), 202)
 
     async def resume_run(request: Request) -> Response:
-        record = tasks.get(_run_key(request.path_params["run_id"]))
+        record = run_named(request)
         resume = acp.decode_resume(record.task.task_id, acp.parse_body(await request.body()))
         start = len(record.items)
-        record = tasks.resume(record.task.task_id, resume.message)
+        record = tasks.resume(record.task.task_id, resume.message, principal_of(request.scope))
         if resume.mode == "stream":
             return StreamingResponse(_follow(record, start), media_type="text/event-stream")
         if resume.mode == "async":
             return _json_response(run_of(record), 202)
-        await record.done.wait()
+        await _answered(request, record, tasks)
         return _json_response(run_of(record))
 
     async def _follow(record: TaskRecord, start: int) -> AsyncIterator[bytes]:

@@ -75,9 +75,10 @@ async def serve_acp(
             if type(run_id) is not str:
                 raise InvalidParams("is required", path="params.run_id")
             if req.method == "runs/cancel":
-                record = await tasks.cancel(record_of(tasks, run_id).task.task_id)
+                run = record_of(tasks, run_id, principal)
+                record = await tasks.cancel(run.task.task_id, principal)
             else:
-                record = record_of(tasks, run_id)
+                record = record_of(tasks, run_id, principal)
             if req.method == "runs/events":
                 events = [
                     e

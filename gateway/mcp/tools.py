@@ -91,9 +91,11 @@ class PausedCalls:
         token = invocation.metadata.get("mcp.requestState")
         if token is None:
             return None
-        held = self._held.pop(token, None) if isinstance(token, str) else None
+        held = self._held.get(token) if isinstance(token, str) else None
+        # Another caller's token is unknown to it, and leaves the paused call to its owner.
         if held is None or held[4] != who or held[0] < time.monotonic() - self.ttl:
             raise InvalidParams("unknown or expired requestState", path="params.requestState")
+        del self._held[token]
         _, route, paused_invocation, question, _ = held
         responses = invocation.metadata.get("mcp.inputResponses")
         reply = responses.get("input") if isinstance(responses, dict) else None

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from adapters import lifecycle
-from adapters.errors import EffmeshError, Internal, Timeout
+from adapters.errors import EffmeshError, Internal, RateLimited, Timeout
 from adapters.model import (
     ArtifactEvent,
     Invocation,
@@ -36,7 +36,15 @@ from adapters.model import (
 )
 from gateway.registry import Route
 from gateway.runtime import calls
-from gateway.runtime.store import RESTART_REASON, MemoryTaskStore, TaskStore, failed
+from gateway.runtime.store import (
+    RESTART_REASON,
+    MemoryTaskStore,
+    OwnerFilter,
+    TaskStore,
+    failed,
+    owned,
+    visible_to,
+)
 
 STOPPED_REASON: Final = "the gateway stopped while the task was running"
 SAVE_RUNNING_AFTER: Final = 0.05
@@ -142,9 +150,33 @@ async def settle(
     return Settled(task, message)
 
 
+class Slot:
+    """One running task counted against its owner's cap; released once (when it settles)."""
+
+    def __init__(self, counts: dict[str | None, int], owner: str | None) -> None:
+        self._counts = counts
+        self._owner = owner
+        self._held = True
+        counts[owner] = counts.get(owner, 0) + 1
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._counts[self._owner] -= 1
+            if not self._counts[self._owner]:
+                del self._counts[self._owner]
+
+    def __enter__(self) -> Slot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class Runtime:
-    """The gateway's task runtime: the store every protocol's tasks live in and the one call
-    timeout (the configured ``call_timeout_seconds``). One per gateway, on its event loop."""
+    """The gateway's task runtime: the store every protocol's tasks live in, the one call
+    timeout (the configured ``call_timeout_seconds``), who may see whose tasks, and how many
+    tasks each owner may run at once. One per gateway, on its event loop."""
 
     def __init__(
         self,
@@ -152,12 +184,43 @@ class Runtime:
         *,
         timeout: float = 60.0,
         save_running_after: float = SAVE_RUNNING_AFTER,
+        operators: frozenset[str] = frozenset(),
+        max_running_per_owner: int | None = None,
     ) -> None:
+        """``operators``: token names that see and manage every owner's tasks.
+        ``max_running_per_owner``: tasks one owner may run at once (None: no cap)."""
         self.store: TaskStore = store or MemoryTaskStore()
         self.timeout = timeout
         self.save_running_after = save_running_after
+        self.operators = operators
+        self.max_running_per_owner = max_running_per_owner
         self.stopping = False
         """Set as the gateway stops: a call cancelled from then on fails with a reason."""
+        self._running: dict[str | None, int] = {}
+
+    def visible_to(self, principal: str | None) -> OwnerFilter:
+        """The owner filter every read, list, cancel, resume and delete of ``principal`` goes
+        through: its own tasks, or every task for an operator."""
+        return visible_to(principal, self.operators)
+
+    def may_see(self, principal: str | None, owner: str | None) -> bool:
+        """Whether ``principal`` may see (and manage) a task of ``owner``."""
+        return owned(owner, self.visible_to(principal))
+
+    def running(self, owner: str | None) -> int:
+        """How many tasks ``owner`` runs now."""
+        return self._running.get(owner, 0)
+
+    def admit(self, owner: str | None) -> Slot:
+        """Count a task ``owner`` starts; release the slot when it settles.
+
+        Raises:
+            RateLimited: ``owner`` already runs ``max_running_per_owner`` tasks.
+        """
+        cap = self.max_running_per_owner
+        if cap is not None and self.running(owner) >= cap:
+            raise RateLimited(f"at most {cap} running tasks per caller")
+        return Slot(self._running, owner)
 
     def start(self) -> int:
         """Fail the tasks a previous process left running; return how many."""
@@ -212,6 +275,7 @@ class Runtime:
         failed at start-up). ``scope`` defaults to the owner's memory scope.
 
         Raises:
+            RateLimited: ``owner`` runs as many tasks as it may (nothing is stored).
             asyncio.CancelledError: the call was cancelled (its task is stored as such).
             Exception: as :func:`settle` (the task is stored failed, with a generic reason).
         """
@@ -230,6 +294,7 @@ class Runtime:
             if on_item is not None:
                 await on_item(item, snapshot)
 
+        slot = self.admit(owner)
         running = asyncio.get_running_loop().call_later(
             self.save_running_after, lambda: save(current)
         )
@@ -250,6 +315,8 @@ class Runtime:
             running.cancel()
             save(failed(current, Internal().public_message))
             raise
+        finally:
+            slot.release()
         running.cancel()
         save(result.task)
         return result

@@ -4,9 +4,13 @@ in-memory twin. A PostgreSQL store implements the same methods.
 Each stored task records its owner (the caller's token name; None when the gateway uses no
 tokens or the caller is not known) and the endpoint it was started through (``/acp``,
 ``/a2a/<agent>``, ``/mcp``, ...; ``agent/<name>`` for a call one of the gateway's agents makes,
-such as a routed subtask). Both are fixed by the first save. Reads and listings take
-an owner filter, so an access rule that hides another owner's tasks is one argument away, in
-this one place; the endpoints pass ``ANYONE`` (no rule is enforced yet).
+such as a routed subtask). Both are fixed by the first save. Reads, listings and deletes take
+an owner filter (:func:`visible_to` makes it from the caller): another owner's task is simply
+not there, exactly like a task that never existed. This is the one place the rule lives.
+
+Finished tasks are pruned as tasks are saved (every ``PRUNE_EVERY`` saves): those finished
+longer ago than the retention period, and each owner's beyond the newest ``count``
+(:class:`Retention`). Tasks still running or waiting for their caller are never pruned.
 
 Tasks are stored as canonical values serialized through the A2A task JSON (the richest of the
 three wire forms, and exact for canonical tasks). ``updated`` is the time of the last save in
@@ -41,6 +45,41 @@ ANYONE: Final = _Anyone.ANYONE
 """An owner filter that matches every owner."""
 OwnerFilter: TypeAlias = str | Literal[_Anyone.ANYONE] | None
 """Whose tasks a read may see: one owner (None: tasks without one), or ``ANYONE``."""
+
+
+def visible_to(principal: str | None, operators: frozenset[str]) -> OwnerFilter:
+    """The owner filter of a caller: an operator sees every owner's tasks, anyone else only
+    their own (with no tokens in use, every caller is None and sees every task, all None's)."""
+    return ANYONE if principal is not None and principal in operators else principal
+
+
+def owned(owner: str | None, wanted: OwnerFilter) -> bool:
+    """Whether a task of ``owner`` passes the filter ``wanted``."""
+    return wanted is ANYONE or owner == wanted
+
+
+FINISHED: Final = frozenset(
+    {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED}
+)
+"""States of a task that will not change again: the ones retention prunes."""
+PRUNE_EVERY: Final = 100
+"""Saves between two prunings of finished tasks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long finished tasks are kept."""
+
+    days: float = 7.0
+    """Finished tasks last saved longer ago than this are pruned."""
+    count: int = 10_000
+    """Each owner's finished tasks beyond the newest ``count`` are pruned."""
+
+    def cutoff(self, now: int) -> int:
+        """The time (nanoseconds) before which a finished task is pruned."""
+        return now - int(self.days * 86_400e9)
+
+
 Position: TypeAlias = tuple[int, str]
 """A place in a listing: (updated, task id) of the last task already seen."""
 
@@ -94,6 +133,11 @@ class TaskStore(Protocol):
 
     def delete(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> None: ...
 
+    def prune(self, now: int | None = None) -> int:
+        """Delete finished tasks beyond the retention (at time ``now``, nanoseconds; default:
+        the clock); return how many."""
+        ...
+
     def fail_unfinished(self, reason: str = RESTART_REASON) -> int:
         """Fail every task still submitted or working, with ``reason`` as its status message
         (at start-up: tasks a previous process left running can never finish); return how
@@ -110,14 +154,10 @@ def failed(task: Task, reason: str) -> Task:
     )
 
 
-def _owned(owner: str | None, wanted: OwnerFilter) -> bool:
-    return wanted is ANYONE or owner == wanted
-
-
 def _matches(entry: StoredTask, q: TaskQuery) -> bool:
     return (
         (q.endpoint is None or entry.endpoint == q.endpoint)
-        and _owned(entry.owner, q.owner)
+        and owned(entry.owner, q.owner)
         and (q.context_id is None or entry.task.context_id == q.context_id)
         and (q.state is None or entry.task.state is q.state)
         and (q.updated_since is None or entry.updated >= q.updated_since)
@@ -127,18 +167,37 @@ def _matches(entry: StoredTask, q: TaskQuery) -> bool:
 class MemoryTaskStore:
     """The in-memory twin: the same contract, gone with the process."""
 
-    def __init__(self) -> None:
+    def __init__(self, retention: Retention | None = None) -> None:
+        self.retention = retention or Retention()
         self._tasks: dict[str, StoredTask] = {}
+        self._saves = 0
 
     def save(self, task: Task, *, agent: str, owner: str | None, endpoint: str) -> None:
         known = self._tasks.get(task.task_id)
         if known is not None:
             agent, owner, endpoint = known.agent, known.owner, known.endpoint
         self._tasks[task.task_id] = StoredTask(task, agent, owner, endpoint, time.time_ns())
+        self._saves += 1
+        if self._saves % PRUNE_EVERY == 0:
+            self.prune()
+
+    def prune(self, now: int | None = None) -> int:
+        cutoff = self.retention.cutoff(time.time_ns() if now is None else now)
+        finished = [e for e in self._tasks.values() if e.task.state in FINISHED]
+        finished.sort(key=lambda e: (e.updated, e.task.task_id), reverse=True)
+        kept: dict[str | None, int] = {}
+        gone = []
+        for e in finished:
+            kept[e.owner] = kept.get(e.owner, 0) + 1
+            if e.updated < cutoff or kept[e.owner] > self.retention.count:
+                gone.append(e.task.task_id)
+        for task_id in gone:
+            del self._tasks[task_id]
+        return len(gone)
 
     def load(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> StoredTask | None:
         entry = self._tasks.get(task_id)
-        return entry if entry is not None and _owned(entry.owner, owner) else None
+        return entry if entry is not None and owned(entry.owner, owner) else None
 
     def list(self, query: TaskQuery) -> TaskPage:
         found = [e for e in self._tasks.values() if _matches(e, query)]
@@ -216,7 +275,8 @@ class SQLiteTaskStore:
     """One table in one file. WAL: a save is a short local write with no sync of its own; the
     log is copied into the file (and synced) by :class:`Checkpoints`, off the event loop."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, retention: Retention | None = None) -> None:
+        self.retention = retention or Retention()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -267,8 +327,23 @@ class SQLiteTaskStore:
             ),
         )
         self._saves += 1
+        if self._saves % PRUNE_EVERY == 0:
+            self.prune()
         if self._saves % CHECKPOINT_EVERY == 0:
             self.checkpoints.request()
+
+    def prune(self, now: int | None = None) -> int:
+        cutoff = self.retention.cutoff(time.time_ns() if now is None else now)
+        finished = tuple(s.value for s in FINISHED)
+        marks = ", ".join("?" * len(finished))
+        # Each owner's finished tasks, newest first; past the count or the cutoff, they go.
+        gone = self._db.execute(
+            f"DELETE FROM tasks WHERE id IN (SELECT id FROM (SELECT id, updated,"  # noqa: S608
+            f" row_number() OVER (PARTITION BY owner ORDER BY updated DESC, id DESC) AS n"
+            f" FROM tasks WHERE state IN ({marks})) WHERE n > ? OR updated < ?)",
+            (*finished, self.retention.count, cutoff),
+        )
+        return gone.rowcount
 
     def load(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> StoredTask | None:
         if owner is ANYONE:

@@ -26,7 +26,7 @@ from adapters.model import (
 from agents.llm.backend import dumps
 from gateway.registry import Route
 from gateway.runtime import calls
-from gateway.runtime.runner import Runtime
+from gateway.runtime.runner import Runtime, Slot
 from gateway.runtime.store import failed
 
 
@@ -91,16 +91,20 @@ class TaskManager:
         self.runtime = runtime
         self._records: dict[str, TaskRecord] = {}
 
-    def get(self, task_id: str) -> TaskRecord:
-        """The task's record: live while it runs, else read back from the store.
+    def get(self, task_id: str, who: str | None) -> TaskRecord:
+        """The task's record, if ``who`` may see it: live while it runs, else read back from
+        the store.
 
         Raises:
-            TaskNotFound: no such task.
+            TaskNotFound: no such task, or another owner's (the same error: ``who`` cannot
+                tell them apart).
         """
         record = self._records.get(task_id)
         if record is not None:
+            if not self.runtime.may_see(who, record.principal):
+                raise TaskNotFound(task_id)
             return record
-        stored = self.runtime.store.load(task_id)
+        stored = self.runtime.store.load(task_id, owner=self.runtime.visible_to(who))
         if stored is None:
             raise TaskNotFound(task_id)
         record = TaskRecord(
@@ -125,7 +129,12 @@ class TaskManager:
     def start(
         self, route: Route, invocation: Invocation, *, principal: str | None, endpoint: str
     ) -> TaskRecord:
-        """Start ``invocation`` as a task of ``principal``, through ``endpoint``."""
+        """Start ``invocation`` as a task of ``principal``, through ``endpoint``.
+
+        Raises:
+            RateLimited: ``principal`` runs as many tasks as it may.
+        """
+        slot = self.runtime.admit(principal)
         task_id = calls.new_task_id()
         task = Task(
             task_id,
@@ -139,7 +148,9 @@ class TaskManager:
         record.endpoint = endpoint
         self._records[task_id] = record
         self._save(record)
-        record.runner = asyncio.get_running_loop().create_task(self._run(record, route, invocation))
+        record.runner = asyncio.get_running_loop().create_task(
+            self._run(record, route, invocation, slot)
+        )
         return record
 
     def _save(self, record: TaskRecord) -> None:
@@ -160,7 +171,9 @@ class TaskManager:
             record.done.set()
             record.changed.notify_all()
 
-    async def _run(self, record: TaskRecord, route: Route, invocation: Invocation) -> None:
+    async def _run(
+        self, record: TaskRecord, route: Route, invocation: Invocation, slot: Slot
+    ) -> None:
         async def publish(item: StreamItem, snapshot: Task) -> None:
             record.task = snapshot
             if not isinstance(item, Task | Message):
@@ -182,20 +195,22 @@ class TaskManager:
         except Exception:  # noqa: BLE001 - an agent's own bug must not reach the caller
             record.task = failed(record.task, Internal().public_message)
         finally:
+            slot.release()
             await self._finish(record)
 
-    def resume(self, task_id: str, message: Message) -> TaskRecord:
+    def resume(self, task_id: str, message: Message, who: str | None) -> TaskRecord:
         """Give a task waiting in input-required its answer and run it again.
 
         The agent sees the earlier exchange as history: the first message, its question, and
         now the answer.
 
         Raises:
-            TaskNotFound: no such task.
+            TaskNotFound: no such task, or not one ``who`` may see.
             IllegalTransition: the task is not waiting for input (or was read back from the
                 store after a restart, when its agent's state is gone).
+            RateLimited: its owner runs as many tasks as it may.
         """
-        record = self.get(task_id)
+        record = self.get(task_id, who)
         previous = record.invocation
         if (
             record.task.state is not TaskState.INPUT_REQUIRED
@@ -203,6 +218,7 @@ class TaskManager:
             or (record.route is None)
         ):
             raise IllegalTransition(record.task.state.value, TaskState.WORKING.value)
+        slot = self.runtime.admit(record.principal)
         asked = (record.task.status_message,) if record.task.status_message else ()
         invocation = replace(
             previous,
@@ -213,13 +229,14 @@ class TaskManager:
         record.task = replace(record.task, history=(*record.task.history, *asked, message))
         record.done = asyncio.Event()
         record.runner = asyncio.get_running_loop().create_task(
-            self._run(record, record.route, invocation)
+            self._run(record, record.route, invocation, slot)
         )
         return record
 
-    async def cancel(self, task_id: str) -> TaskRecord:
-        """Cancel a running task; a finished one raises IllegalTransition."""
-        record = self.get(task_id)
+    async def cancel(self, task_id: str, who: str | None) -> TaskRecord:
+        """Cancel a running task ``who`` may see; a finished one raises IllegalTransition,
+        one it may not see TaskNotFound."""
+        record = self.get(task_id, who)
         if record.done.is_set():
             raise IllegalTransition(record.task.state.value, TaskState.CANCELED.value)
         if record.runner is not None:

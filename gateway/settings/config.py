@@ -59,6 +59,16 @@ class GatewaySettings:
     operators: tuple[str, ...] = ()
     """Token names (as in ``allow`` lists) that see and manage every caller's tasks and may
     read ``/metrics``."""
+    max_running_tasks_per_token: Annotated[int, Field(ge=1)] = 64
+    """Tasks one token may run at once, over every protocol; a start beyond it is refused
+    with the protocol's rate-limit error."""
+    max_mcp_sessions_per_token: Annotated[int, Field(ge=1)] = 100
+    """MCP sessions (``mcp-session-id``) one token may hold open at once; an initialize
+    beyond it is refused with a rate-limit error."""
+    task_retention_days: Annotated[float, Field(gt=0)] = 7.0
+    """Finished tasks last changed longer ago than this are deleted."""
+    task_retention_count: Annotated[int, Field(ge=1)] = 10_000
+    """Finished tasks kept per token (the newest); older ones are deleted."""
     call_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     """How long one agent call may take."""
     health_interval_seconds: Annotated[float, Field(ge=0)] = 30.0
