@@ -91,6 +91,9 @@ class WatchedStore:
     def delete(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> None:
         self.inner.delete(task_id, owner=owner)
 
+    def prune(self, now: int | None = None) -> int:
+        return self.inner.prune(now)
+
     def fail_unfinished(self, reason: str = RESTART_REASON) -> int:
         return self.inner.fail_unfinished(reason)
 
@@ -118,9 +121,10 @@ class TaskFeed:
         for queue in self._listeners:
             queue.put_nowait(task_id)
 
-    def _live(self, task_id: str) -> TaskRecord | None:
+    def _live(self, task_id: str, principal: str | None) -> TaskRecord | None:
+        """The task's record if ``principal`` may see it (the runtime's one rule decides)."""
         with contextlib.suppress(TaskNotFound):
-            return self.tasks.get(task_id)
+            return self.tasks.get(task_id, principal)
         return None
 
     @contextlib.contextmanager
@@ -137,15 +141,12 @@ class TaskFeed:
         """Whether ``principal`` sees every caller's tasks (None: the gateway has no tokens)."""
         return principal is None or principal in self.operators
 
-    def may_see(self, principal: str | None, owner: str | None) -> bool:
-        return self.sees_all(principal) or owner == principal
-
     def visible(self, principal: str | None) -> list[tuple[Seen, TaskRecord]]:
         """The recent tasks ``principal`` may see, oldest first."""
         out = []
         for seen in list(self._recent.values()):
-            record = self._live(seen.task_id)
-            if record is not None and self.may_see(principal, seen.owner):
+            record = self._live(seen.task_id, principal)
+            if record is not None:
                 out.append((seen, record))
         return out
 
@@ -155,12 +156,10 @@ class TaskFeed:
         Raises:
             TaskNotFound: no such task, or another caller's (the same answer for both).
         """
-        seen = self._recent.get(task_id)
-        record = self._live(task_id)
-        if record is not None and seen is None:
-            seen = Seen(task_id, record.principal, 0.0)
-        if record is None or seen is None or not self.may_see(principal, seen.owner):
+        record = self._live(task_id, principal)
+        if record is None:
             raise TaskNotFound(task_id)
+        seen = self._recent.get(task_id) or Seen(task_id, record.principal, 0.0)
         return seen, record
 
 
