@@ -151,7 +151,7 @@ def test_an_allow_list_hides_and_refuses_an_agent_in_every_protocol(two_tokens: 
         "input": [{"role": "user", "parts": [{"content": "x"}]}],
     }
     refused = httpx.post(f"{two_tokens}/acp/runs", json=run, headers=_as("ide-secret"))
-    assert refused.status_code == 403
+    assert refused.status_code == 404
     allowed = httpx.post(f"{two_tokens}/acp/runs", json=run, headers=_as("ops-secret"))
     assert allowed.json()["status"] == "completed"
     send = {

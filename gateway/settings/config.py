@@ -59,6 +59,9 @@ class GatewaySettings:
     operators: tuple[str, ...] = ()
     """Token names (as in ``allow`` lists) that see and manage every caller's tasks and may
     read ``/metrics``."""
+    shared_dialin: tuple[str, ...] = ()
+    """Dial-in agents (``/ws``) every token may see and call, by agent name or by the token
+    name that registers them; any other dial-in agent is the registering token's alone."""
     call_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     """How long one agent call may take."""
     health_interval_seconds: Annotated[float, Field(ge=0)] = 30.0
