@@ -9,9 +9,9 @@ import httpx
 import httpx2
 import pytest
 from mcp import Client
-from mcp.types import INVALID_PARAMS
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 from mcp_types.jsonrpc import JSONRPCError
 
 from adapters import jsonrpc
