@@ -14,10 +14,26 @@ what differs. A class that does not subclass it must still define all of them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Final, Protocol
 
 from adapters.model import AgentDescriptor, Invocation, StreamItem
+
+PRINCIPAL_KEY: Final = "effmesh.principal"
+"""Invocation metadata: the caller's token name (None: the gateway uses no tokens), set by the
+gateway alone and only for ``delegating`` agents, so they reach only what the caller may reach."""
+NOBODY: Final = "\x00unknown caller"
+"""A principal no allow list names: a caller that is not known (no token on a public path,
+a delegating agent not told who calls) reaches only the agents open to every token."""
+
+
+def principal_in(metadata: Mapping[str, Any]) -> str | None:
+    """The caller's principal a delegating agent was given in ``metadata`` (:data:`NOBODY`
+    when none was given: it then acts for no one in particular)."""
+    if PRINCIPAL_KEY not in metadata:
+        return NOBODY
+    value = metadata[PRINCIPAL_KEY]
+    return value if value is None or isinstance(value, str) else NOBODY
 
 
 class Agent(Protocol):

@@ -56,8 +56,8 @@ def create_app(
     and those still running when the app stops are failed then, each with a reason. With a
     federation token set, the gateway takes part in the federation
     (``gateway.mesh.federation``). ``metrics`` renders the Prometheus text served at
-    ``GET /metrics`` (None: no metrics); ``models`` reports the state of each model the
-    gateway's own agents use (``/agents``, and the ``effmesh.model.up`` gauge).
+    ``GET /metrics`` to operator tokens (None: no metrics); ``models`` reports the state of
+    each model the gateway's own agents use (``/agents``, and the ``effmesh.model.up`` gauge).
     """
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
@@ -106,6 +106,11 @@ def create_app(
         )
 
     async def prometheus(request: Request) -> Response:
+        # Its labels name every agent, whoever may call it: operators only, once tokens are
+        # in use (None: no tokens, a gateway on its own machine).
+        who = principal_of(request.scope)
+        if who is not None and who not in config.operators:
+            return JSONResponse({"error": "metrics are for operator tokens"}, 403)
         text = metrics() if metrics is not None else None
         if text is None:
             return JSONResponse({"error": "metrics are off on this gateway"}, 404)
@@ -184,6 +189,7 @@ def create_app(
             trusted=trusted,
             principal=principal_of(websocket.scope),
             gateways=federation,
+            shared=config.shared_dialin,
         )
 
     async def federation_status(request: Request) -> JSONResponse:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from adapters.errors import Forbidden, InvalidParams, NotFound, quote
+from adapters.errors import InvalidParams, NotFound, quote
 from adapters.model import Skill
 from agents.base import Agent
 
@@ -94,9 +94,14 @@ class Registry:
         self._changed()
 
     def allowed(self, name: str, principal: str | None) -> bool:
-        """Whether ``principal`` may call agent ``name`` (None: no tokens are in use)."""
+        """Whether ``principal`` may see and call agent ``name`` (None: no tokens are in use).
+        ``agents.base.NOBODY`` is named by no list: it reaches agents open to all only."""
         allow = self._allow.get(name, ("*",))
         return principal is None or "*" in allow or principal in allow
+
+    def open_to_all(self, name: str) -> bool:
+        """Whether every token, and a caller with none, may call agent ``name``."""
+        return "*" in self._allow.get(name, ("*",))
 
     def find(self, name: str) -> Agent | None:
         """The agent named ``name``, whoever asks (None: no such agent)."""
@@ -106,12 +111,15 @@ class Registry:
         return [a for n, a in self._agents.items() if self.allowed(n, principal)]
 
     def agent(self, name: str, principal: str | None = None) -> Agent:
-        try:
-            agent = self._agents[name]
-        except KeyError:
-            raise NotFound(f"unknown agent {quote(name)}") from None
-        if not self.allowed(name, principal):
-            raise Forbidden(f"this token may not call agent {quote(name)}")
+        """The agent named ``name`` as ``principal`` sees it.
+
+        Raises:
+            NotFound: no such agent, or one ``principal`` may not see (hidden is the same
+                as absent, so the answer does not tell a hidden agent exists).
+        """
+        agent = self._agents.get(name)
+        if agent is None or not self.allowed(name, principal):
+            raise NotFound(f"unknown agent {quote(name)}")
         return agent
 
     def routes(self, principal: str | None = None) -> list[Route]:
@@ -126,17 +134,17 @@ class Registry:
         (the first such agent registered).
 
         Raises:
-            NotFound: no such agent or skill.
-            Forbidden: the agent's allow list does not name ``principal``.
+            NotFound: no such agent or skill, or the agent's allow list does not name
+                ``principal`` (a hidden agent is answered as an absent one).
         """
         qualified = self.aliases.get(qualified, qualified)
         agent_name, dot, skill_name = qualified.partition(".")
         wanted = [(agent_name, skill_name)] if dot else []
         wanted += [(bare, qualified) for bare in self._bare]
         for name, skill_name in wanted:
+            if not self.allowed(name, principal):
+                continue
             for skill in self._skills(name):
                 if skill.name == skill_name:
-                    if not self.allowed(name, principal):
-                        raise Forbidden(f"this token may not call agent {quote(name)}")
                     return Route(self._agents[name], skill, name in self._bare)
         raise NotFound(f"unknown tool {quote(qualified)}")

@@ -2,7 +2,9 @@
 
 A specialist names its tools in configuration (``calculator.evaluate``, or ``files.*`` for all
 of an agent's skills); calls go through the same route and agent streams as a protocol
-caller's, so a remote MCP, A2A or ACP agent is as usable as a local one. A tool's failure comes
+caller's, so a remote MCP, A2A or ACP agent is as usable as a local one. The specialist's
+caller travels with each call: it is offered, and may call, only the tools whose agents that
+caller may call itself, and its tool calls are stored as that caller's. A tool's failure comes
 back as a result the model can read (``ok=False`` with the error's public text).
 """
 
@@ -12,7 +14,7 @@ import fnmatch
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.errors import EffmeshError
+from adapters.errors import EffmeshError, quote
 from adapters.mcp.calls import arguments_parts
 from adapters.mcp.tools import TEXT_INPUT_SCHEMA
 from adapters.model import (
@@ -21,6 +23,7 @@ from adapters.model import (
     Message,
     TaskState,
 )
+from agents.base import NOBODY
 from agents.specialists.agent import ToolResult
 from agents.tools.index import ToolInfo
 from gateway.registry import Registry
@@ -40,9 +43,9 @@ class RegistryTools:
         self.owner = owner
         self.runtime = runtime or Runtime()
 
-    def tools(self, patterns: Sequence[str]) -> list[ToolInfo]:
+    def tools(self, patterns: Sequence[str], *, principal: str | None) -> list[ToolInfo]:
         out = []
-        for route in self.registry.routes():
+        for route in self.registry.routes(principal):
             if route.agent.descriptor.name == self.owner:
                 continue
             qualified = f"{route.agent.descriptor.name}.{route.skill.name}"
@@ -57,16 +60,24 @@ class RegistryTools:
                 )
         return out
 
-    async def call(self, name: str, arguments: dict[str, Any], *, scope: str) -> ToolResult:
+    async def call(
+        self, name: str, arguments: dict[str, Any], *, scope: str, principal: str | None
+    ) -> ToolResult:
         # The same arguments convention as an MCP caller's tools/call.
         invocation = Invocation(name, Message("user", arguments_parts(arguments)))
         try:
-            route = self.registry.route(name)
+            route = self.registry.route(name, principal)
         except EffmeshError as exc:
             return ToolResult(False, exc.public_message)
-        # The caller's token name does not reach a specialist, so its tool calls have no owner.
+        if route.agent.descriptor.name == self.owner:
+            return ToolResult(False, f"unknown tool {quote(name)}")
         settled = await self.runtime.run(
-            route, invocation, owner=None, endpoint=f"agent/{self.owner}", scope=scope
+            route,
+            invocation,
+            owner=None if principal == NOBODY else principal,
+            endpoint=f"agent/{self.owner}",
+            scope=scope,
+            principal=principal,
         )
         if settled.error is not None:
             return ToolResult(False, settled.error.public_message)

@@ -100,10 +100,8 @@ class GatewayProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gateway {self.name} exited with {self.process.returncode}")
             try:
-                if (
-                    httpx.get(f"{self.base}/agents", timeout=1, verify=self.verify).status_code
-                    == 200
-                ):
+                reply = httpx.get(f"{self.base}/agents", timeout=1, verify=self.verify)
+                if reply.status_code in (200, 401):  # up (401: a gateway that uses tokens)
                     return
             except httpx.HTTPError:
                 time.sleep(0.05)

@@ -11,6 +11,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 from mcp_types.jsonrpc import JSONRPCError
 
 from adapters import jsonrpc
@@ -151,7 +152,7 @@ def test_an_allow_list_hides_and_refuses_an_agent_in_every_protocol(two_tokens: 
         "input": [{"role": "user", "parts": [{"content": "x"}]}],
     }
     refused = httpx.post(f"{two_tokens}/acp/runs", json=run, headers=_as("ide-secret"))
-    assert refused.status_code == 403
+    assert refused.status_code == 404
     allowed = httpx.post(f"{two_tokens}/acp/runs", json=run, headers=_as("ops-secret"))
     assert allowed.json()["status"] == "completed"
     send = {
@@ -165,8 +166,9 @@ def test_an_allow_list_hides_and_refuses_an_agent_in_every_protocol(two_tokens: 
     }
     a2a_reply = httpx.post(
         f"{two_tokens}/a2a/opsonly", json=send, headers={**_as("ide-secret"), "A2A-Version": "1.0"}
-    ).json()
-    assert a2a_reply["result"]["task"]["status"]["state"] == "TASK_STATE_FAILED"
+    )
+    # Hidden is the same as absent: the agent's endpoint is not found.
+    assert a2a_reply.status_code == 404
 
     async def mcp_calls() -> tuple[set[str], int]:
         http = httpx2.AsyncClient(headers={"authorization": "Bearer ide-secret"})
@@ -183,4 +185,4 @@ def test_an_allow_list_hides_and_refuses_an_agent_in_every_protocol(two_tokens: 
 
     names, code = asyncio.run(mcp_calls())
     assert names == {"open.echo", "open.wait", "open.ask"}
-    assert code == -32011
+    assert code == INVALID_PARAMS  # an unknown tool's code: the hidden agent is not named

@@ -531,7 +531,7 @@ async def test_metrics_are_404_when_off_and_behind_the_token_when_on(
     from gateway.settings import Config
 
     monkeypatch.setenv("EFFMESH_TOKEN", "metrics-token")
-    config = Config(rate_per_minute=0)
+    config = Config(rate_per_minute=0, operators=("default",))
     render = telemetry.prometheus  # type: ignore[attr-defined]
     with running(lambda base: create_app(registry, config, base_url=base, metrics=render)) as url:
         async with httpx.AsyncClient() as http:

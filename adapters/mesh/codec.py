@@ -49,7 +49,9 @@ from adapters.mesh.frames import (
 from adapters.model import AgentDescriptor
 
 _GATEWAY_ID: Final = re.compile(GATEWAY_ID_PATTERN)
-_FORWARDING_KEYS: Final = frozenset({"message", "hops", "visited", "history"})
+_FORWARDING_KEYS: Final = frozenset({"message", "hops", "visited", "history", "principal"})
+MAX_PRINCIPAL: Final = 256
+"""The longest token name a forwarded call may carry."""
 
 
 # --- messages ------------------------------------------------------------------------------
@@ -255,6 +257,7 @@ def _run_params(frame: Run) -> dict[str, Any]:
         "message": forwarding.message,
         "hops": forwarding.hops,
         "visited": list(forwarding.visited),
+        **({} if forwarding.principal is None else {"principal": forwarding.principal}),
     }
 
 
@@ -271,7 +274,12 @@ def _decode_run(req: jsonrpc.Request) -> Run:
         hops = p.get("hops")
         if type(hops) is not int or hops < 1:
             raise InvalidParams("must be a positive integer", path="params.hops")
-        forwarding = Forwarding(message, hops, visited)
+        principal = p.get("principal")
+        if principal is not None and (
+            type(principal) is not str or not 0 < len(principal) <= MAX_PRINCIPAL
+        ):
+            raise InvalidParams("must be a token name", path="params.principal")
+        forwarding = Forwarding(message, hops, visited, principal)
     invocation = a2a.decode_invocation(p.get("params"), method=SEND)
     if forwarding is not None:
         history = w.opt_arr(p, "history", "params")

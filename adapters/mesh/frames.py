@@ -57,6 +57,15 @@ class Forwarding:
     message: str
     hops: int
     visited: tuple[str, ...]
+    principal: str | None = None
+    """The caller's token name on the origin gateway (``visited[0]``); None: no caller a token
+    names. A claim of the gateways the call passed: the far gateway decides, by its own
+    configuration, what (if anything) it lets that caller reach."""
+
+    @property
+    def origin(self) -> str | None:
+        """The gateway the call came from first (None: the call names none)."""
+        return self.visited[0] if self.visited else None
 
 
 @dataclass(frozen=True, slots=True)

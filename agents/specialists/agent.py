@@ -54,7 +54,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
-from agents.base import Agent
+from agents.base import NOBODY, Agent, principal_in
 from agents.llm.backend import ModelBackend, dumps
 from agents.llm.wire import ChatRequest, JsonSchema, Usage, function_tool
 from agents.memory.scope import ANONYMOUS, SCOPE_KEY
@@ -76,15 +76,21 @@ class ToolResult:
 
 
 class ToolHost(Protocol):
-    """Where a specialist finds and calls tools (the gateway implements it over its registry)."""
+    """Where a specialist finds and calls tools (the gateway implements it over its registry).
 
-    def tools(self, patterns: Sequence[str]) -> list[ToolInfo]:
-        """Tools whose names match ``patterns`` (exact names, or ``agent.*``)."""
+    ``principal`` is the caller the specialist acts for (``agents.base.PRINCIPAL_KEY``): the
+    host offers and runs only the tools that caller may call itself."""
+
+    def tools(self, patterns: Sequence[str], *, principal: str | None) -> list[ToolInfo]:
+        """Tools whose names match ``patterns`` (exact names, or ``agent.*``) and that
+        ``principal`` may call."""
         ...
 
-    async def call(self, name: str, arguments: dict[str, Any], *, scope: str) -> ToolResult:
-        """Run one tool for a caller whose memory scope is ``scope``; a tool's own failure is
-        a result with ``ok=False``, not an error."""
+    async def call(
+        self, name: str, arguments: dict[str, Any], *, scope: str, principal: str | None
+    ) -> ToolResult:
+        """Run one tool for ``principal``, whose memory scope is ``scope``; a tool's own
+        failure, or one the caller may not call, is a result with ``ok=False``, not an error."""
         ...
 
 
@@ -154,15 +160,19 @@ class SpecialistAgent(Agent):
 
     scoped = True
     """The gateway binds the caller's memory scope to every invocation (gateway.runtime.calls)."""
+    delegating = True
+    """Its tool calls are calls of other agents on the caller's behalf: the gateway tells it
+    who the caller is, and it offers and calls only the tools that caller may call."""
 
     @property
     def descriptor(self) -> AgentDescriptor:
         return self._descriptor
 
-    def available_tools(self) -> list[ToolInfo]:
+    def available_tools(self, principal: str | None = NOBODY) -> list[ToolInfo]:
+        """The configured tools ``principal`` may call (default: those open to every token)."""
         if self.host is None or not self.spec.tools:
             return []
-        return self.host.tools(self.spec.tools)
+        return self.host.tools(self.spec.tools, principal=principal)
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         if not any(s.name == invocation.skill for s in self.spec.skills):
@@ -173,7 +183,8 @@ class SpecialistAgent(Agent):
         forced = invocation.metadata.get("effmesh.tool") or self.spec.force_tool
         if forced is not None and not isinstance(forced, str):
             raise InvalidParams("must be a tool name", path="metadata.effmesh.tool")
-        available = self.available_tools()
+        principal = principal_in(invocation.metadata)
+        available = self.available_tools(principal)
         if forced is not None and forced not in {t.name for t in available}:
             raise NotFound(f"tool {quote(forced)} is not offered to agent {self.spec.name!r}")
         gate = self._gate(request, available, forced)
@@ -251,7 +262,9 @@ class SpecialistAgent(Agent):
                 break
             assert self.host is not None  # tools are offered only with a host
             messages = list(prompt)
-            result = await self.host.call(step.tool, step.arguments, scope=scope)
+            result = await self.host.call(
+                step.tool, step.arguments, scope=scope, principal=principal
+            )
             ran.append((len(records), step, result))
             if result.ok:
                 grounds = ran[-1]

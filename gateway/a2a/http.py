@@ -224,9 +224,10 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
         return context
 
 
-def gateway_descriptor(registry: Registry) -> AgentDescriptor:
-    """The gateway as one A2A agent: every agent's skills, named ``<agent>.<skill>``."""
-    skills = tuple(replace(r.skill, name=r.tool_name) for r in registry.routes())
+def gateway_descriptor(registry: Registry, principal: str | None = None) -> AgentDescriptor:
+    """The gateway as one A2A agent: the skills of every agent ``principal`` may call,
+    named ``<agent>.<skill>``."""
+    skills = tuple(replace(r.skill, name=r.tool_name) for r in registry.routes(principal))
     return AgentDescriptor("effmesh", skills, "Every agent of this effmesh gateway.", "0.1.0")
 
 
@@ -268,7 +269,7 @@ class A2AEndpoints:
         self.base_url = base_url
         self.runtime = runtime
         # Each agent's endpoints, with the descriptor they were built from.
-        self._served: dict[str | None, tuple[AgentDescriptor, Router]] = {}
+        self._served: dict[tuple[str | None, str | None], tuple[AgentDescriptor, Router]] = {}
         self._stores: dict[str | None, EndpointTasks] = {}
         self._handlers: list[DefaultRequestHandler] = []
         """Every handler built (one per card): each may still run tasks when the gateway stops."""
@@ -293,24 +294,32 @@ class A2AEndpoints:
         routes.append(Mount(f"{prefix}/rest", routes=rest))
         return Router(routes=routes)
 
-    def _router(self, name: str | None) -> Router | None:
+    def _router(self, name: str | None, principal: str | None) -> Router | None:
+        """The endpoints of agent ``name`` (None: the gateway's own) as ``principal`` sees
+        them; None when that caller may not see the agent (hidden is the same as absent)."""
+        key: tuple[str | None, str | None]
         if name is None:
-            descriptor = gateway_descriptor(self.registry)
+            # Each caller's card of the gateway lists only the skills that caller may call.
+            descriptor = gateway_descriptor(self.registry, principal)
+            key = (None, principal)
         else:
             agent = self.registry.find(name)
             if agent is None or not agent.descriptor.skills:
                 return None  # an agent that is down has no card until it is back
+            if not self.registry.allowed(name, principal):
+                return None
             descriptor = agent.descriptor
-        served = self._served.get(name)
+            key = (name, None)
+        served = self._served.get(key)
         if served is None or served[0] != descriptor:
             served = (descriptor, self._build(name, descriptor))
-            self._served[name] = served
+            self._served[key] = served
         return served[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI: the agent the path names (``{agent}``), else the gateway itself."""
         name: str | None = scope.get("path_params", {}).get("agent")
-        router = self._router(name)
+        router = self._router(name, principal_of(scope))
         if router is None:
             assert name is not None
             status, body, _ = http_error(scope["path"], NotFound(f"unknown agent {quote(name)}"))

@@ -2,6 +2,10 @@
 become callable from every protocol the gateway speaks. The frames are the mesh protocol's
 (``adapters.mesh``).
 
+A dial-in agent is its registering token's alone: no other token sees or calls it, unless
+the configuration shares it (``shared_dialin`` names the agent or the token). With no tokens
+in use, every dial-in agent is open to all.
+
 When the socket closes, the peer's agents leave the registry and calls in flight fail with
 ``UpstreamUnavailable``. A name already taken on this gateway is refused (an agent that came
 from another gateway of the federation gives way). A peer gateway opens the same socket with
@@ -147,10 +151,12 @@ async def serve_peer(
     trusted: bool,
     principal: str | None = None,
     gateways: Gateways | None = None,
+    shared: tuple[str, ...] = (),
 ) -> None:
     """Serve one peer until its socket closes. ``trusted``: the peer authenticated (or is on
     loopback with no token configured); others may not register agents. A first message
-    ``mesh/hello`` hands the socket to ``gateways``, with the caller's ``principal``."""
+    ``mesh/hello`` hands the socket to ``gateways``, with the caller's ``principal``.
+    ``shared``: agent names and token names whose dial-in agents every token may call."""
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=mesh.SUBPROTOCOL if mesh.SUBPROTOCOL in offered else None)
     peer = Peer(websocket)
@@ -169,7 +175,15 @@ async def serve_peer(
                     await gateways.accept(websocket, message, principal)
                     return
                 case mesh.Register():
-                    await _register(message, peer, registry, mine, trusted)
+                    await _register(
+                        message,
+                        peer,
+                        registry,
+                        mine,
+                        trusted=trusted,
+                        principal=principal,
+                        shared=shared,
+                    )
                 case mesh.Event():
                     peer.deliver(message.call, message.item)
                 case mesh.Reply():
@@ -204,8 +218,22 @@ async def serve_peer(
                 registry.remove(name)
 
 
+def allow_for(name: str, principal: str | None, shared: tuple[str, ...]) -> tuple[str, ...]:
+    """Who may call a dial-in agent ``name`` that ``principal`` registers."""
+    if principal is None or name in shared or principal in shared:
+        return ("*",)
+    return (principal,)
+
+
 async def _register(
-    frame: mesh.Register, peer: Peer, registry: Registry, mine: list[str], trusted: bool
+    frame: mesh.Register,
+    peer: Peer,
+    registry: Registry,
+    mine: list[str],
+    *,
+    trusted: bool,
+    principal: str | None,
+    shared: tuple[str, ...],
 ) -> None:
     try:
         if not trusted:
@@ -226,7 +254,8 @@ async def _register(
         if len(set(names)) != len(names):
             raise InvalidParams("agent names must be unique", path="params.agents")
         for descriptor in frame.agents:
-            registry.add(DialInAgent(descriptor, descriptor.name, peer))
+            allow = allow_for(descriptor.name, principal, shared)
+            registry.add(DialInAgent(descriptor, descriptor.name, peer), allow=allow)
             mine.append(descriptor.name)
         if frame.id is not None:
             await peer.send(mesh.encode_register_result(frame.id, names))

@@ -43,7 +43,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
-from agents.base import Agent
+from agents.base import NOBODY, Agent, principal_in
 from agents.memory.scope import SCOPE_KEY, scope_for
 from agents.tools.index import ToolIndex
 from gateway.registry import Registry
@@ -52,7 +52,6 @@ from gateway.routing.complexity import Analysis, ComplexityAnalyzer, Strategy
 from gateway.routing.executor import Executor, Outcome, synthesize
 from gateway.routing.plan import InvalidPlan, Plan, Subtask
 from gateway.routing.planner import Planner, PlannerMode
-from gateway.runtime import calls
 from gateway.runtime.runner import Runtime
 from gateway.runtime.tasks import result_text, text_of
 from observability import tracing
@@ -61,8 +60,6 @@ NAME: Final = "effmesh"
 MAX_TASK_CHARS: Final = 16_000
 EVENT_KEY: Final = "effmesh.event"
 """Status metadata: which routing event a working status carries."""
-_NOBODY: Final = "\x00unknown caller"
-"""A principal no allow list names: a call without a known caller reaches open agents only."""
 
 RUN = Skill(
     "run",
@@ -183,10 +180,10 @@ class RouterAgent(Agent):
         request = read_request(invocation)
         context = invocation.message.context_id
         meta = invocation.metadata
-        principal = meta.get(calls.PRINCIPAL_KEY, _NOBODY)
+        principal = principal_in(meta)
         scope = meta.get(SCOPE_KEY)
         if not isinstance(scope, str):
-            scope = scope_for(None if principal == _NOBODY else principal)
+            scope = scope_for(None if principal == NOBODY else principal)
         catalog = Catalog.of(
             self.registry,
             principal,
@@ -314,7 +311,7 @@ class RouterAgent(Agent):
         settled = await self.runtime.run(
             route,
             invocation,
-            owner=None if principal == _NOBODY else principal,
+            owner=None if principal == NOBODY else principal,
             endpoint=f"agent/{self._descriptor.name}",
             scope=scope,
             principal=principal,

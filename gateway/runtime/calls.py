@@ -18,16 +18,13 @@ from adapters.model import (
     Task,
     TraceContext,
 )
+from agents.base import PRINCIPAL_KEY
 from agents.memory.scope import SCOPE_KEY, scope_for
 from gateway.registry import Route
 from observability import metrics, tracing
 
 __all__ = ["PRINCIPAL_KEY", "UNKNOWN", "new_task_id", "scope_for", "stream", "traced"]
 
-PRINCIPAL_KEY: Final = "effmesh.principal"
-"""Invocation metadata: the caller's token name (None: the gateway uses no tokens), set by the
-gateway alone and only for agents that call other agents on the caller's behalf
-(``delegating``), so they reach only what the caller may reach."""
 UNKNOWN: Final = object()
 """``principal`` when the caller of :func:`stream` does not know who is calling."""
 

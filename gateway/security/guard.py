@@ -3,7 +3,8 @@ per token and per client address, on every HTTP request and every WebSocket fram
 
 Every refusal is answered in the caller's own protocol, chosen by path (see
 ``gateway.errors``). Agent cards stay public: A2A clients read them before they
-authenticate, and the card says how to.
+authenticate, and the card says how to. A caller without a token there is no one
+(``agents.base.NOBODY``): it sees only the agents open to every token.
 
 A browser cannot set headers on a WebSocket: there the token may come as a subprotocol
 instead, ``effmesh.bearer.<the token in unpadded base64url>`` (never chosen by the server, so
@@ -41,6 +42,7 @@ from adapters.errors import (
     Timeout,
     Unauthorized,
 )
+from agents.base import NOBODY
 from gateway import logs
 from gateway.errors import http_error
 
@@ -48,7 +50,8 @@ PUBLIC_SUFFIXES = ("/.well-known/agent-card.json",)
 MESH_PATH = "/ws"
 """The mesh socket: dial-in agents and joining gateways."""
 PRINCIPAL = "effmesh.principal"
-"""The scope-state key holding the caller's token name (absent or None: no tokens in use)."""
+"""The scope-state key holding the caller's token name (absent or None: no tokens in use;
+``NOBODY``: no token, on a public path of a gateway that uses tokens)."""
 FRAMES = "effmesh.frames"
 """The scope-state key holding a WebSocket connection's :class:`FrameLimit`."""
 
@@ -221,7 +224,7 @@ class Guard:
             return False
         return not (
             self.token_bucket is not None
-            and principal is not None
+            and principal not in (None, NOBODY)
             and not self.token_bucket.take(f"token:{principal}")
         )
 
@@ -259,7 +262,7 @@ class Guard:
                 if hmac.compare_digest(given, token):
                     return principal
         if path in self.public or path.endswith(PUBLIC_SUFFIXES):
-            return None
+            return NOBODY
         return Unauthorized("a valid bearer token is required")
 
     async def _read_body(self, receive: Receive) -> bytes | EffmeshError:

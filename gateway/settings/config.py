@@ -69,6 +69,9 @@ class GatewaySettings:
     """Finished tasks last changed longer ago than this are deleted."""
     task_retention_count: Annotated[int, Field(ge=1)] = 10_000
     """Finished tasks kept per token (the newest); older ones are deleted."""
+    shared_dialin: tuple[str, ...] = ()
+    """Dial-in agents (``/ws``) every token may see and call, by agent name or by the token
+    name that registers them; any other dial-in agent is the registering token's alone."""
     call_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     """How long one agent call may take."""
     health_interval_seconds: Annotated[float, Field(ge=0)] = 30.0

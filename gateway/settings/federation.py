@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field
@@ -57,6 +57,10 @@ class FederationConfig:
     """The longest wait between attempts to rejoin a gateway."""
     ca_file: str = ""
     """CA bundle for ``wss://`` peers; empty: the system's."""
+    principals: dict[str, str] = field(default_factory=dict)
+    """Callers of other gateways, as ``"<gateway id>/<token name>"``, and the token name of
+    this gateway each one's forwarded calls run as; any other forwarded call runs as
+    ``federation``, which reaches only the agents open to every token (or naming it)."""
 
     @property
     def token(self) -> str | None:

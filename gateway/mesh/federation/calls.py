@@ -4,6 +4,12 @@ and serving a call a peer forwarded (here, or onward).
 A forwarded call carries a message id, a hop count and the gateways it visited. A gateway
 refuses a call that has passed it already, one over the hop limit, and a message id it has
 seen; it never sends a call back to a gateway the call has passed.
+
+The caller travels with the call: the origin gateway (the first it visited) puts its caller's
+token name on it, and gateways in between pass it on unchanged. The gateway that runs the call
+trusts no such claim by itself: its ``[federation] principals`` map an origin's caller to one
+of its own token names, and a call it does not map runs as ``federation``, which reaches only
+the agents open to every token (or naming it). Allow lists apply there as to any caller.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 
 from adapters import mesh
@@ -25,7 +31,7 @@ from adapters.errors import (
 )
 from adapters.model import AgentDescriptor, Invocation, StreamItem
 from adapters.trace import join_trace
-from agents.base import Agent
+from agents.base import NOBODY, PRINCIPAL_KEY, Agent, principal_in
 from agents.memory.scope import scope_for
 from gateway.mesh.federation.link import Link
 from gateway.mesh.federation.table import RouteTable
@@ -56,9 +62,11 @@ class SeenIds:
 
 
 class FederatedAgent(Agent):
-    """An agent offered by other gateways: each call is forwarded to the nearest of them."""
+    """An agent offered by other gateways: each call is forwarded to the nearest of them,
+    with the caller's token name (it is ``delegating`` to be told it)."""
 
     federated = True
+    delegating = True
 
     def __init__(self, descriptor: AgentDescriptor, calls: Calls) -> None:
         self._descriptor = descriptor
@@ -81,7 +89,13 @@ class FederatedAgent(Agent):
         return nearest[0] if nearest else None
 
     def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
-        return self.calls.forward(self.descriptor.name, invocation)
+        principal = principal_in(invocation.metadata)
+        # The name goes in the frame's own field, never in the metadata the far agent reads.
+        metadata = {k: v for k, v in invocation.metadata.items() if k != PRINCIPAL_KEY}
+        outgoing = replace(invocation, metadata=metadata)
+        return self.calls.forward(
+            self.descriptor.name, outgoing, principal=None if principal == NOBODY else principal
+        )
 
 
 class Calls:
@@ -97,8 +111,12 @@ class Calls:
         table: RouteTable,
         links: dict[int, Link],
         counters: collections.Counter[str],
+        principals: Mapping[str, str] | None = None,
     ) -> None:
+        """``principals``: ``"<gateway id>/<token name>"`` of other gateways' callers -> the
+        token name of this gateway their calls run as (``[federation] principals``)."""
         self.registry = registry
+        self.principals = dict(principals or {})
         self.me = me
         self.max_hops = max_hops
         self.table = table
@@ -135,9 +153,10 @@ class Calls:
                     items = self.forward(name, invocation, forwarding)
                 else:
                     self.counters["runs_served"] += 1
-                    route = self.registry.route(f"{name}.{invocation.skill}", FEDERATION)
+                    who = self.local_principal(forwarding)
+                    route = self.registry.route(f"{name}.{invocation.skill}", who)
                     items = calls.stream(
-                        route, invocation, calls.new_task_id(), scope=scope_for(FEDERATION)
+                        route, invocation, calls.new_task_id(), scope=scope_for(who), principal=who
                     )
                 async for item in items:
                     link.post(mesh.encode(mesh.Event(run.call, item)))
@@ -151,14 +170,24 @@ class Calls:
             finally:
                 link.running.pop(run.call, None)
 
+    def local_principal(self, forwarding: mesh.Forwarding) -> str:
+        """The token name of this gateway a forwarded call runs as: the one the configuration
+        maps its origin's caller to, else ``federation``."""
+        if forwarding.principal is None or forwarding.origin is None:
+            return FEDERATION
+        return self.principals.get(f"{forwarding.origin}/{forwarding.principal}", FEDERATION)
+
     async def forward(
         self,
         name: str,
         invocation: Invocation,
         received: mesh.Forwarding | None = None,
+        *,
+        principal: str | None = None,
     ) -> AsyncIterator[StreamItem]:
         """The items of ``invocation`` run by the nearest gateway offering ``name``.
-        ``received``: how the call came, when a peer forwarded it here.
+        ``received``: how the call came, when a peer forwarded it here (its caller travels
+        on as it came); ``principal``: else this gateway's caller's token name.
 
         A gateway whose link is down is passed over for the next one offering the agent; a
         link lost while the call runs fails the call (it may have had effects already).
@@ -185,7 +214,9 @@ class Calls:
         # The caller's task id is this gateway's; the far gateway makes its own.
         message = replace(invocation.message, task_id=None)
         outgoing = calls.traced(replace(invocation, message=message))
-        forwarding = mesh.Forwarding(message_id, hops + 1, visited)
+        if received is not None:
+            principal = received.principal
+        forwarding = mesh.Forwarding(message_id, hops + 1, visited, principal)
         call_id, queue = link.open_call()
         try:
             link.post(mesh.encode(mesh.Run(call_id, name, outgoing, forwarding)))

@@ -39,6 +39,7 @@ from adapters.errors import (
 )
 from adapters.model import AgentDescriptor
 from agents import outbound
+from agents.base import Agent
 from gateway import logs
 from gateway.mesh.dialin import END
 from gateway.mesh.federation.calls import Calls, FederatedAgent
@@ -113,6 +114,7 @@ class Federation:
             table=self.table,
             links=self.links,
             counters=self.counters,
+            principals=config.principals,
         )
         self.changed_at = time.time()
         self._tasks: list[asyncio.Task[None]] = []
@@ -161,7 +163,13 @@ class Federation:
 
     def _local_cards(self) -> tuple[Mapping[str, Any], ...]:
         cards = []
-        for agent in self.registry.agents(FEDERATION):
+        # What a forwarded call may reach here: the agents of the federation principal, and
+        # those of the principals the configuration maps other gateways' callers to.
+        reachable: dict[str, Agent] = {}
+        for principal in (FEDERATION, *self.config.principals.values()):
+            for agent in self.registry.agents(principal):
+                reachable.setdefault(agent.descriptor.name, agent)
+        for agent in reachable.values():
             if isinstance(agent, FederatedAgent) or not agent.healthy:
                 continue
             if not agent.descriptor.skills:
