@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 
 from adapters import _json
 from adapters.errors import EffmeshError, Forbidden, InvalidParams
+from agents.base import NOBODY
 from gateway.console import live, views
 from gateway.errors import http_error
 from gateway.security.guard import principal_of
@@ -103,7 +104,7 @@ def routes(console: Console) -> list[BaseRoute]:
         return _json_response(
             {
                 "tokens": console.tokens,
-                "signed_in": who is not None or not console.tokens,
+                "signed_in": who not in (None, NOBODY) or not console.tokens,
                 "principal": who,
                 "gateway": console.gateway_id,
             }
