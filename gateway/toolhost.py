@@ -23,7 +23,6 @@ from adapters.model import (
     Message,
     TaskState,
 )
-from agents.base import NOBODY
 from agents.specialists.agent import ToolResult
 from agents.tools.index import ToolInfo
 from gateway.registry import Registry
@@ -71,13 +70,8 @@ class RegistryTools:
             return ToolResult(False, exc.public_message)
         if route.agent.descriptor.name == self.owner:
             return ToolResult(False, f"unknown tool {quote(name)}")
-        settled = await self.runtime.run(
-            route,
-            invocation,
-            owner=None if principal == NOBODY else principal,
-            endpoint=f"agent/{self.owner}",
-            scope=scope,
-            principal=principal,
+        settled = await self.runtime.delegate(
+            route, invocation, via=self.owner, principal=principal, scope=scope
         )
         if settled.error is not None:
             return ToolResult(False, settled.error.public_message)

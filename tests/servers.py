@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -111,3 +112,13 @@ async def slow_a2a_client(
         config = ClientConfig(streaming=True, httpx_client=http)
         async with await create_client(card_url, client_config=config) as client:
             yield client
+
+
+def namespaces_work(*ip_args: str) -> bool:
+    """Whether this machine lets an unprivileged user make a user and network namespace and
+    run ``ip *ip_args`` in it (the labs that build test hosts need both)."""
+    try:
+        done = subprocess.run(["unshare", "-rn", "ip", *ip_args], check=False, capture_output=True)
+    except OSError:
+        return False
+    return done.returncode == 0

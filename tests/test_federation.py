@@ -26,7 +26,7 @@ from agents.echo import EchoAgent
 from gateway.app import create_app
 from gateway.registry import Registry
 from tests.gateway_procs import HEARTBEAT, ROOT, GatewayProcess, start_all, until
-from tests.servers import running
+from tests.servers import namespaces_work, running
 from tests.test_gateway_cancel import Sleeper
 from tests.test_gateway_mesh import PeerThread, _a2a_echo
 
@@ -358,19 +358,10 @@ def test_a_silent_gateway_is_dropped_after_three_heartbeats_and_rejoins_when_it_
             g.stop()
 
 
-def _namespaces_work() -> bool:
-    try:
-        done = subprocess.run(
-            ["unshare", "-rn", "ip", "link", "add", "br0", "type", "bridge"],
-            check=False,
-            capture_output=True,
-        )
-    except OSError:
-        return False
-    return done.returncode == 0
-
-
-@pytest.mark.skipif(not _namespaces_work(), reason="no user and network namespaces here")
+@pytest.mark.skipif(
+    not namespaces_work("link", "add", "br0", "type", "bridge"),
+    reason="no user and network namespaces here",
+)
 def test_three_gateways_in_their_own_network_namespaces(tmp_path: Path) -> None:
     """The line A -> B <- C again, each gateway in a network namespace of its own on one
     bridge (``tests/netns_lab.py``): a call crosses B, B's death leaves C unreachable from

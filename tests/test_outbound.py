@@ -15,7 +15,7 @@ import pytest
 from adapters.errors import Forbidden, InvalidParams
 from agents import outbound
 from gateway.security.outbound import check_agent_url
-from tests.servers import echo_gateway
+from tests.servers import echo_gateway, namespaces_work
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOSED = outbound.Policy(allow_loopback=False, allow_private=False)
@@ -164,19 +164,10 @@ def test_websocket_targets_are_checked_addresses() -> None:
     assert refused == "refused"
 
 
-def _namespaces_work() -> bool:
-    try:
-        done = subprocess.run(
-            ["unshare", "-rn", "ip", "addr", "add", "169.254.169.254/32", "dev", "lo"],
-            check=False,
-            capture_output=True,
-        )
-    except OSError:
-        return False
-    return done.returncode == 0
-
-
-@pytest.mark.skipif(not _namespaces_work(), reason="no user and network namespaces here")
+@pytest.mark.skipif(
+    not namespaces_work("addr", "add", "169.254.169.254/32", "dev", "lo"),
+    reason="no user and network namespaces here",
+)
 def test_no_way_reaches_a_metadata_server_in_the_lab() -> None:
     """``tests/outbound_lab.py``: a fake metadata server on 169.254.169.254 in a network
     namespace, and remote A2A, MCP and ACP agents pointed at it by every address form, by a

@@ -186,7 +186,8 @@ def _found(hits: list[Hit]) -> str:
     return "\n".join(lines)
 
 
-def _memory(m: Memory) -> dict[str, Any]:
+def memory_json(m: Memory) -> dict[str, Any]:
+    """A memory as the agent's results and the console show it."""
     return {
         "id": m.memory_id,
         "text": m.text,
@@ -200,7 +201,7 @@ def _memory(m: Memory) -> dict[str, Any]:
 
 
 def _hit(h: Hit) -> dict[str, Any]:
-    return {**_memory(h.memory), "score": round(h.score, 4)}
+    return {**memory_json(h.memory), "score": round(h.score, 4)}
 
 
 def _turn(t: Turn) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from adapters.errors import NotFound
 from adapters.model import DataPart, Invocation, Message, TaskState
 from agents.base import Agent
 from agents.memory import MemoryAgent
+from agents.memory.agent import memory_json
 from agents.memory.scope import scope_for
 from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent, RemoteMCPStdioAgent
 from gateway.console import runtime
@@ -194,19 +195,7 @@ async def memory(
     if not query.strip():
         # The newest, as the MCP resources list them: the agent has no skill for it.
         latest = await agent.service.latest(scope, MEMORIES)
-        rows = [
-            {
-                "id": m.memory_id,
-                "text": m.text,
-                "kind": m.kind,
-                "agent": m.agent,
-                "task": m.task,
-                "context": m.context,
-                "created": m.created_ms,
-                "importance": m.importance,
-            }
-            for m in latest
-        ]
+        rows = [memory_json(m) for m in latest]
         return {"agent": name, "scope": scope, "query": None, "memories": rows}
     route = registry.route(f"{name}.search", principal)
     ask = Message("user", (DataPart({"query": query, "limit": MEMORIES}),))

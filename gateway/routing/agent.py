@@ -308,13 +308,8 @@ class RouterAgent(Agent):
     ) -> str:
         route = self.registry.route(skill, principal)
         invocation = Invocation(skill, Message("user", catalog.entries[skill].parts(text)))
-        settled = await self.runtime.run(
-            route,
-            invocation,
-            owner=None if principal == NOBODY else principal,
-            endpoint=f"agent/{self._descriptor.name}",
-            scope=scope,
-            principal=principal,
+        settled = await self.runtime.delegate(
+            route, invocation, via=self._descriptor.name, principal=principal, scope=scope
         )
         if settled.error is not None:
             raise settled.error

@@ -34,6 +34,7 @@ from adapters.model import (
     Task,
     TaskState,
 )
+from agents.base import NOBODY
 from gateway.registry import Route
 from gateway.runtime import calls
 from gateway.runtime.store import (
@@ -256,6 +257,27 @@ class Runtime:
             scope=scope,
             principal=principal,
             on_item=on_item,
+        )
+
+    async def delegate(
+        self,
+        route: Route,
+        invocation: Invocation,
+        *,
+        via: str,
+        principal: str | None,
+        scope: str,
+    ) -> Settled:
+        """A call that the agent ``via`` makes for its caller ``principal`` (a specialist's
+        tool call, a router's subtask): stored as a task of that caller (none for no one),
+        started through ``agent/<via>``, in the caller's memory ``scope``."""
+        return await self.run(
+            route,
+            invocation,
+            owner=None if principal == NOBODY else principal,
+            endpoint=f"agent/{via}",
+            scope=scope,
+            principal=principal,
         )
 
     async def run(
