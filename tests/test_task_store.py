@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from gateway.runtime.store import (
     CHECKPOINT_EVERY,
     RESTART_REASON,
     MemoryTaskStore,
+    Retention,
     SQLiteTaskStore,
     StoredTask,
     TaskQuery,
@@ -187,3 +189,28 @@ def test_the_write_ahead_log_is_copied_into_the_file_off_the_writers_thread(
     assert path.stat().st_size > before
     store.close()
     assert not store.checkpoints.is_alive()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_retention_prunes_finished_tasks_by_count_per_owner_and_by_age(
+    kind: str, tmp_path: Path
+) -> None:
+    keep = Retention(days=1.0, count=2)
+    made: TaskStore = (
+        MemoryTaskStore(keep) if kind == "memory" else SQLiteTaskStore(tmp_path / "r.db", keep)
+    )
+    try:
+        for i in range(4):
+            made.save(task(f"a{i}"), agent="echo", owner="a", endpoint="/acp")
+        made.save(task("b0"), agent="echo", owner="b", endpoint="/acp")
+        made.save(task("w0", TaskState.WORKING), agent="echo", owner="a", endpoint="/acp")
+        made.save(task("q0", TaskState.INPUT_REQUIRED), agent="echo", owner="a", endpoint="/acp")
+        assert made.prune() == 2  # a's two oldest finished tasks; b has one, under its count
+        kept = {e.task.task_id for e in made.list(TaskQuery()).tasks}
+        assert kept == {"a2", "a3", "b0", "w0", "q0"}
+        two_days_on = time.time_ns() + int(2 * 86_400e9)
+        assert made.prune(now=two_days_on) == 3  # every finished task is now too old
+        left = {e.task.task_id for e in made.list(TaskQuery()).tasks}
+        assert left == {"w0", "q0"}  # running and waiting tasks are never pruned
+    finally:
+        made.close()

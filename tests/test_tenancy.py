@@ -22,9 +22,12 @@ from a2a.utils.errors import TaskNotFoundError
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from adapters.model import Invocation, StreamItem
+from adapters.errors import InvalidParams
+from adapters.mcp import TEXT_ARGUMENT
+from adapters.model import Invocation, Message, StreamItem, TextPart
 from agents.echo import EchoAgent
 from gateway.app import create_app
+from gateway.mcp.tools import PausedCalls
 from gateway.registry import Registry
 from gateway.runtime.runner import Runtime
 from gateway.runtime.store import MemoryTaskStore
@@ -389,3 +392,34 @@ async def test_a_sync_acp_run_whose_client_leaves_is_cancelled(
         assert await anyio.to_thread.run_sync(agent.started.wait, 10)
         tg.cancel_scope.cancel()
     assert await anyio.to_thread.run_sync(agent.cancelled.wait, 10)
+
+
+def test_a_paused_mcp_call_resumes_only_for_its_owner() -> None:
+    """The 2026-07-28 ``requestState`` token names a paused call: another token's retry with
+    it is told the token is unknown, and the paused call stays for its owner."""
+    registry = Registry()
+    registry.add(EchoAgent())
+    route = registry.route("echo.ask", "a")
+    question = Message("agent", (TextPart("what colour?"),))
+    paused = PausedCalls()
+    token = paused.hold(route, Invocation("ask", Message("user", (TextPart("hi"),))), question, "a")
+
+    def retry() -> Invocation:
+        return Invocation(
+            "ask",
+            Message("user", (TextPart("hi"),)),
+            metadata={
+                "mcp.requestState": token,
+                "mcp.inputResponses": {
+                    "input": {"action": "accept", "content": {TEXT_ARGUMENT: "blue"}}
+                },
+            },
+        )
+
+    with pytest.raises(InvalidParams):
+        paused.resume(retry(), "b")
+    resumed = paused.resume(retry(), "a")
+    assert resumed is not None
+    assert resumed[0].tool_name == "echo.ask"
+    with pytest.raises(InvalidParams):  # used once
+        paused.resume(retry(), "a")
