@@ -394,6 +394,56 @@ async def test_a_sync_acp_run_whose_client_leaves_is_cancelled(
     assert await anyio.to_thread.run_sync(agent.cancelled.wait, 10)
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/a2a/echo",
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "SendMessage",
+                "params": {
+                    "metadata": {"effmesh.skill": "wait"},
+                    "message": {
+                        "messageId": "m-1",
+                        "role": "ROLE_USER",
+                        "parts": [{"text": "x"}],
+                    },
+                },
+            },
+        ),
+        (
+            "/a2a/echo/rest/message:send",
+            {
+                "metadata": {"effmesh.skill": "wait"},
+                "message": {
+                    "messageId": "m-2",
+                    "role": "ROLE_USER",
+                    "parts": [{"text": "x"}],
+                },
+            },
+        ),
+    ],
+)
+async def test_a_blocking_a2a_send_whose_client_leaves_is_cancelled(
+    url: str, agent: WatchedEcho, path: str, body: dict[str, Any]
+) -> None:
+    agent.started.clear()
+    agent.cancelled.clear()
+    headers = {**bearer("ide"), "A2A-Version": "1.0"}
+
+    async def send() -> None:
+        async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+            await http.post(f"{url}{path}", json=body)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(send)
+        assert await anyio.to_thread.run_sync(agent.started.wait, 10)
+        tg.cancel_scope.cancel()
+    assert await anyio.to_thread.run_sync(agent.cancelled.wait, 10)
+
+
 def test_a_paused_mcp_call_resumes_only_for_its_owner() -> None:
     """The 2026-07-28 ``requestState`` token names a paused call: another token's retry with
     it is told the token is unknown, and the paused call stays for its owner."""

@@ -45,6 +45,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from gateway.a2a.disconnect import CLIENT_GONE, until_gone, watch_blocking_sends
 from gateway.a2a.tasks import AGENT, EndpointTasks, owner_of
 from gateway.errors import http_error
 from gateway.registry import Registry
@@ -179,14 +180,21 @@ class Bridge(AgentExecutor):
 
                 history = (invocation.message,)
                 with self.runtime.admit(principal):
-                    settled = await self.runtime.settle(
-                        route,
-                        invocation,
-                        Task(task_id, TaskState.SUBMITTED, context_id, history=history),
-                        scope=calls.scope_for(principal),
-                        principal=principal,
-                        on_item=forward,
+                    settled = await until_gone(
+                        call.state.get(CLIENT_GONE),
+                        self.runtime.settle(
+                            route,
+                            invocation,
+                            Task(task_id, TaskState.SUBMITTED, context_id, history=history),
+                            scope=calls.scope_for(principal),
+                            principal=principal,
+                            on_item=forward,
+                        ),
                     )
+                if settled is None:  # a blocking caller left: its call was cancelled
+                    gone = StatusEvent(task_id, TaskState.CANCELED, context_id)
+                    await event_queue.enqueue_event(proto.encode_status_event(gone))
+                    return
                 error = cause = settled.error
             except EffmeshError as exc:
                 error = cause = exc
@@ -221,6 +229,9 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
     def build(self, request: Request) -> ServerCallContext:
         context = super().build(request)
         context.state[PRINCIPAL] = principal_of(request.scope)
+        state = request.scope.get("state")
+        if isinstance(state, dict) and CLIENT_GONE in state:
+            context.state[CLIENT_GONE] = state[CLIENT_GONE]
         return context
 
 
@@ -327,7 +338,7 @@ class A2AEndpoints:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        await router(scope, receive, send)
+        await watch_blocking_sends(router)(scope, receive, send)
 
     def routes(self) -> list[BaseRoute]:
         """The gateway's and every agent's A2A routes."""
