@@ -14,11 +14,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from gateway import health
+from adapters.errors import NotFound
+from gateway import errors, health
 from gateway.a2a import http as a2a_http
 from gateway.a2a import ws as a2a_ws
 from gateway.acp import http as acp_http
 from gateway.acp import ws as acp_ws
+from gateway.bodies import CheckedBodies
+from gateway.mcp import envelope as mcp_envelope
 from gateway.mcp.server import build_server
 from gateway.mcp.tools import ToolCalls
 from gateway.mcp.ws import serve_websocket
@@ -72,7 +75,8 @@ def create_app(
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
     # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
     mcp_server.streamable_http_app(streamable_http_path="/mcp", host=config.host)
-    mcp_http = JsonBodies(StreamableHTTPASGIApp(mcp_server.session_manager), "/mcp")
+    mcp_sdk = StreamableHTTPASGIApp(mcp_server.session_manager)
+    mcp_http = JsonBodies(CheckedBodies(mcp_sdk, mcp_envelope.check), "/mcp")
 
     if models is not None:
         obs_metrics.MODEL_HEALTH.watch(
@@ -82,7 +86,8 @@ def create_app(
     async def prometheus(request: Request) -> Response:
         text = metrics() if metrics is not None else None
         if text is None:
-            return JSONResponse({"error": "metrics are off on this gateway"}, 404)
+            status, body, _ = errors.http_error(request.url.path, NotFound("metrics are off"))
+            return Response(body, status, media_type="application/json")
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def list_agents(request: Request) -> JSONResponse:
@@ -169,7 +174,9 @@ def create_app(
         Mount("/acp", routes=acp_http.routes(registry, tasks)),
         *a2a_http.routes(registry, base_url),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers=dict(errors.EXCEPTION_HANDLERS)
+    )
     return Guard(
         app,
         tokens=principals,

@@ -40,6 +40,8 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from gateway.a2a import envelope
+from gateway.bodies import CheckedBodies
 from gateway.errors import http_error
 from gateway.registry import Registry
 from gateway.registry import Route as SkillRoute
@@ -279,7 +281,8 @@ class A2AEndpoints:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        await router(scope, receive, send)
+        # The body goes through effmesh's reader before the SDK's (``envelope``).
+        await CheckedBodies(router, envelope.check)(scope, receive, send)
 
 
 def routes(registry: Registry, base_url: str) -> list[BaseRoute]:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.errors import (
     EffmeshError,
@@ -34,6 +34,7 @@ from adapters.errors import (
     Timeout,
     Unauthorized,
 )
+from gateway.bodies import replay
 from gateway.errors import http_error
 
 PUBLIC_SUFFIXES = ("/.well-known/agent-card.json",)
@@ -173,7 +174,7 @@ class Guard:
             if isinstance(body, EffmeshError):
                 await self._refuse(scope, send, path, body)
                 return
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
         await self.app(scope, receive, send)
 
     def _take(self, address: str, principal: str | None) -> bool:
@@ -258,21 +259,6 @@ class Guard:
 
 class _SlowBody(Timeout):
     """A request body that stopped arriving (answered 408, not an upstream's 504)."""
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives the app the body already read, then waits on the client (for
-    its disconnect)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 class JsonBodies:
