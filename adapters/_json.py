@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, Final
 
-from adapters.errors import ParseError, PayloadTooLarge
+from adapters.errors import ParseError, PayloadTooLarge, quote
 
 MAX_BYTES: Final = 4 * 1024 * 1024
 MAX_DEPTH: Final = 32
@@ -18,7 +18,26 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+class _DuplicateName(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Readers disagree on a repeated name (Python's keeps the last, protobuf's refuses):
+    # refusing it here means every SDK behind the gateway reads what the gateway checked.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _DuplicateName(name)
+            seen.add(name)
+    return obj
+
+
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_unique)
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -59,8 +78,8 @@ def loads(raw: bytes | str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_
 
     Raises:
         PayloadTooLarge: ``raw`` is longer than ``max_bytes``.
-        ParseError: not UTF-8, not JSON (NaN and Infinity included), or nested deeper than
-            ``max_depth``.
+        ParseError: not UTF-8, not JSON (NaN and Infinity included), an object that repeats a
+            name, or nested deeper than ``max_depth``.
     """
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the message has {len(raw)} bytes; the limit is {max_bytes}")
@@ -77,6 +96,8 @@ def loads(raw: bytes | str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_
         value = _decoder.decode(text)
     except RecursionError:
         raise ParseError(f"the JSON is nested deeper than {max_depth} levels") from None
+    except _DuplicateName as exc:
+        raise ParseError(f"the JSON repeats the name {quote(exc.name)} in an object") from None
     except ValueError:
         raise ParseError() from None
     # Counting brackets is a cheap upper bound on depth; walk the tree only when it is not enough.

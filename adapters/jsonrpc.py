@@ -29,20 +29,40 @@ class Request:
 
 
 class EnvelopeError(Exception):
-    """A decode failure that still knows the request id (None when it could not be read)."""
+    """A decode failure that still knows the request id (None when it could not be read).
 
-    def __init__(self, error: EffmeshError, id: RequestId | None) -> None:
+    ``owed``: whether the sender is owed an error answer. By default, when there is an id to
+    answer; JSON-RPC also answers a message that is not JSON or not a well-formed request
+    (with ``id: null``). A reply, or a notification, is never answered.
+    """
+
+    def __init__(
+        self, error: EffmeshError, id: RequestId | None, *, owed: bool | None = None
+    ) -> None:
         super().__init__(error.public_message)
         self.error = error
         self.id = id
+        self.owed = id is not None if owed is None else owed
 
 
-def _id_of(msg: Any) -> RequestId | None:
-    if type(msg) is dict:
-        rid = msg.get("id")
-        if type(rid) in (str, int):
-            return rid  # type: ignore[no-any-return,unused-ignore]
-    return None
+def valid_id(value: object, *, null: bool = False) -> bool:
+    """Whether ``value`` may be a request id: a string or an integer (a bool is neither), or
+    null where ``null`` allows it (plain JSON-RPC does; MCP does not)."""
+    return type(value) in (str, int) or (null and value is None)
+
+
+def check_id(msg: dict[str, Any], *, null: bool = False) -> None:
+    """Refuse a message whose ``id`` member is present but not a valid id.
+
+    Such a message is an Invalid Request answered with ``id: null``, never a notification
+    (a notification has no ``id`` member at all).
+
+    Raises:
+        EnvelopeError: wrapping InvalidRequest, with no id.
+    """
+    if "id" in msg and not valid_id(msg["id"], null=null):
+        allowed = "a string, an integer or null" if null else "a string or an integer"
+        raise EnvelopeError(InvalidRequest(f'"id" must be {allowed}'), None, owed=True)
 
 
 def parse_request(raw: bytes | str, *, max_bytes: int = _json.MAX_BYTES) -> Request:
@@ -57,25 +77,36 @@ def parse_request(raw: bytes | str, *, max_bytes: int = _json.MAX_BYTES) -> Requ
     try:
         msg = _json.loads(raw, max_bytes=max_bytes)
     except EffmeshError as exc:
-        raise EnvelopeError(exc, None) from None
+        raise EnvelopeError(exc, None, owed=True) from None
     return request_from_json(msg)
 
 
-def request_from_json(msg: Any) -> Request:
-    rid = _id_of(msg)
+def check_request(msg: Any, *, null_id: bool = False) -> RequestId | None:
+    """Check the envelope of one request or notification; its id, if it has one.
+
+    ``null_id``: ``"id": null`` is allowed (plain JSON-RPC) and read as no id.
+
+    Raises:
+        EnvelopeError: wrapping InvalidRequest (always owed an answer), with the request id
+            when one could be read.
+    """
     if type(msg) is not dict:
-        raise EnvelopeError(InvalidRequest("a JSON-RPC message must be an object"), None)
+        raise EnvelopeError(InvalidRequest("a JSON-RPC message must be an object"), None, owed=True)
+    check_id(msg, null=null_id)
+    rid: RequestId | None = msg.get("id")
     if msg.get("jsonrpc") != VERSION:
-        raise EnvelopeError(InvalidRequest('"jsonrpc" must be "2.0"'), rid)
-    method = msg.get("method")
-    if type(method) is not str:
-        raise EnvelopeError(InvalidRequest('"method" must be a string'), rid)
-    if "id" in msg and (type(msg["id"]) not in (str, int)):
-        raise EnvelopeError(InvalidRequest('"id" must be a string or an integer'), None)
-    params = msg.get("params", {})
-    if type(params) is not dict:
-        raise EnvelopeError(InvalidRequest('"params" must be an object'), rid)
-    return Request(method, params, rid if "id" in msg else None)
+        raise EnvelopeError(InvalidRequest('"jsonrpc" must be "2.0"'), rid, owed=True)
+    if type(msg.get("method")) is not str:
+        raise EnvelopeError(InvalidRequest('"method" must be a string'), rid, owed=True)
+    if type(msg.get("params", {})) is not dict:
+        raise EnvelopeError(InvalidRequest('"params" must be an object'), rid, owed=True)
+    return rid
+
+
+def request_from_json(msg: Any) -> Request:
+    """The request or notification ``msg`` holds (see :func:`check_request`)."""
+    rid = check_request(msg)
+    return Request(msg["method"], msg.get("params", {}), rid)
 
 
 def request(id: RequestId | None, method: str, params: dict[str, Any]) -> dict[str, Any]:

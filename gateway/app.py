@@ -14,13 +14,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from gateway import health
+from adapters.errors import NotFound
+from gateway import errors, health
 from gateway.a2a import http as a2a_http
 from gateway.a2a import ws as a2a_ws
 from gateway.acp import http as acp_http
 from gateway.acp import ws as acp_ws
+from gateway.bodies import CheckedBodies
 from gateway.console import PUBLIC as CONSOLE_PATHS
 from gateway.console import Console
+from gateway.mcp import envelope as mcp_envelope
 from gateway.mcp.server import build_server
 from gateway.mcp.sessions import McpSessions
 from gateway.mcp.tools import ToolCalls
@@ -92,10 +95,13 @@ def create_app(
     # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
     mcp_server.streamable_http_app(streamable_http_path="/mcp", host=config.host)
     mcp_http = JsonBodies(
-        McpSessions(
-            StreamableHTTPASGIApp(mcp_server.session_manager),
-            mcp_server.session_manager,
-            per_owner=config.max_mcp_sessions_per_token,
+        CheckedBodies(
+            McpSessions(
+                StreamableHTTPASGIApp(mcp_server.session_manager),
+                mcp_server.session_manager,
+                per_owner=config.max_mcp_sessions_per_token,
+            ),
+            mcp_envelope.check,
         ),
         "/mcp",
     )
@@ -113,7 +119,8 @@ def create_app(
             return JSONResponse({"error": "metrics are for operator tokens"}, 403)
         text = metrics() if metrics is not None else None
         if text is None:
-            return JSONResponse({"error": "metrics are off on this gateway"}, 404)
+            status, body, _ = errors.http_error(request.url.path, NotFound("metrics are off"))
+            return Response(body, status, media_type="application/json")
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def list_agents(request: Request) -> JSONResponse:
@@ -211,7 +218,9 @@ def create_app(
         *a2a_endpoints.routes(),
         *console.routes(),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers=dict(errors.EXCEPTION_HANDLERS)
+    )
     return Guard(
         app,
         tokens=principals,

@@ -14,7 +14,8 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters import _json, jsonrpc
-from adapters.errors import EffmeshError, InvalidRequest, RateLimited, TaskNotFound
+from adapters.errors import EffmeshError, Internal, InvalidRequest, RateLimited, TaskNotFound
+from gateway import frames
 from gateway.runtime.tasks import TaskManager, TaskRecord
 from gateway.security.guard import frame_limit
 from observability import boundary
@@ -59,10 +60,16 @@ async def serve(
             except jsonrpc.EnvelopeError as exc:
                 span.failed(exc.error)
                 await send(error(exc.error, exc.id))
+            except Exception as exc:  # noqa: BLE001 - a request's top level: a bug is answered
+                span.failed(exc)
+                await send(error(Internal(), req.id))
 
     try:
         while True:
-            text = await websocket.receive_text()
+            text = await frames.receive_text(websocket)
+            if text is None:
+                await send(error(frames.BINARY, None))
+                continue
             try:
                 req = jsonrpc.parse_request(text.encode(), max_bytes=max_bytes)
             except jsonrpc.EnvelopeError as exc:
@@ -75,7 +82,7 @@ async def serve(
             task = asyncio.get_running_loop().create_task(one(req))
             running.add(task)
             task.add_done_callback(running.discard)
-    except (WebSocketDisconnect, KeyError, RuntimeError):
+    except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
         for task in running:

@@ -214,10 +214,11 @@ async def carry(ctx: Context, items: AsyncIterator[T]) -> AsyncIterator[T]:
             await closer()
 
 
-def carrier_of(values: Mapping[str, Any] | None) -> dict[str, str]:
+def carrier_of(values: object) -> dict[str, str]:
     """The trace keys of a protocol's open map (MCP ``_meta``, A2A or ACP metadata, HTTP
-    headers): string values only; anything else is left alone and never trusted."""
-    if not values:
+    headers): string values only; anything else is left alone and never trusted, a caller's
+    "map" that is not one included."""
+    if not isinstance(values, Mapping) or not values:
         return {}
     out = {}
     for key in ("traceparent", "tracestate", "baggage"):

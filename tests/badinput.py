@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-_ODD_VALUES: list[Any] = [
+ODD_VALUES: list[Any] = [
     None,
     True,
     False,
@@ -34,22 +34,22 @@ _ODD_VALUES: list[Any] = [
 ]
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     yield prefix
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _paths(v, (*prefix, k))
+            yield from paths(v, (*prefix, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _paths(v, (*prefix, i))
+            yield from paths(v, (*prefix, i))
 
 
 def _mutate(value: Any, rng: random.Random) -> Any:
     doc = copy.deepcopy(value)
-    paths = list(_paths(doc))
-    path = rng.choice(paths)
+    where = list(paths(doc))
+    path = rng.choice(where)
     if not path:
-        return rng.choice(_ODD_VALUES)
+        return rng.choice(ODD_VALUES)
     parent = doc
     for step in path[:-1]:
         parent = parent[step]
@@ -58,11 +58,11 @@ def _mutate(value: Any, rng: random.Random) -> Any:
     if action == 0 and isinstance(parent, dict):
         del parent[last]
     elif action == 1:
-        parent[last] = rng.choice(_ODD_VALUES)
+        parent[last] = rng.choice(ODD_VALUES)
     elif action == 2:
         parent[last] = [parent[last]]
     elif isinstance(parent, dict):
-        parent[rng.choice(["", "_meta", "type", "kind", "id", "parts"])] = rng.choice(_ODD_VALUES)
+        parent[rng.choice(["", "_meta", "type", "kind", "id", "parts"])] = rng.choice(ODD_VALUES)
     return doc
 
 

@@ -95,12 +95,15 @@ def jsonrpc_error(exc: BaseException, id: RequestId | None) -> dict[str, Any]:
     return jsonrpc.error(id, row.jsonrpc, err.public_message, [_error_info(err, row.reason)])
 
 
-def rest_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
+def rest_error(exc: BaseException, status: int | None = None) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) in the shape of a2a-sdk's REST error handler:
-    ``{"error": {"code", "status", "message", "details": [ErrorInfo]}}``."""
+    ``{"error": {"code", "status", "message", "details": [ErrorInfo]}}``.
+
+    ``status``: the HTTP status, when the transport's is not the table's (a 405 for a method
+    a route does not take); the body's ``code`` is always the answer's status."""
     err = as_effmesh_error(exc)
     row = TABLE[err.code]
-    status = HTTP_STATUS[err.code]
+    status = status or HTTP_STATUS[err.code]
     body = {
         "error": {
             "code": status,

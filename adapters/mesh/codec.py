@@ -2,9 +2,11 @@
 
 Decoding checks every field a method defines and raises ``jsonrpc.EnvelopeError`` wrapping
 the typed error (ParseError, InvalidRequest, MethodNotFound, InvalidParams) with the id to
-answer: the request's, or None when the message is a reply or its id could not be read (a
-reply is never answered). Errors travel as A2A's JSON-RPC errors, which name the canonical
-error code, so the far side rebuilds the same canonical error.
+answer: the request's, or None when the message is a reply or its id could not be read. Its
+``owed`` says whether to answer at all: a request is answered, and so is a message that is
+not JSON or not a well-formed request (with ``id: null``); a reply or a notification never
+is. Errors travel as A2A's JSON-RPC errors, which name the canonical error code, so the far
+side rebuilds the same canonical error.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def parse(raw: bytes | str, *, max_bytes: int = _json.MAX_BYTES) -> Received:
     try:
         msg = _json.loads(raw, max_bytes=max_bytes)
     except EffmeshError as exc:
-        raise jsonrpc.EnvelopeError(exc, None) from None
+        raise jsonrpc.EnvelopeError(exc, None, owed=True) from None
     return decode(msg)
 
 

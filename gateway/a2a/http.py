@@ -45,8 +45,10 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from gateway.a2a import envelope
 from gateway.a2a.disconnect import CLIENT_GONE, until_gone, watch_blocking_sends
 from gateway.a2a.tasks import AGENT, EndpointTasks, owner_of
+from gateway.bodies import CheckedBodies
 from gateway.errors import http_error
 from gateway.registry import Registry
 from gateway.registry import Route as SkillRoute
@@ -338,7 +340,8 @@ class A2AEndpoints:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        await watch_blocking_sends(router)(scope, receive, send)
+        # The body goes through effmesh's reader before the SDK's (``envelope``).
+        await CheckedBodies(watch_blocking_sends(router), envelope.check)(scope, receive, send)
 
     def routes(self) -> list[BaseRoute]:
         """The gateway's and every agent's A2A routes."""

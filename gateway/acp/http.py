@@ -107,9 +107,8 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
         created = Task(record.task.task_id, TaskState.SUBMITTED, record.task.context_id)
         run = acp.encode_outcome(created, agent_name=record.agent_name)
         yield _sse({"type": "run.created", "run": run})
-        async for item in record.follow():
-            for event in acp.encode_stream_item(item, agent_name=record.agent_name):
-                yield _sse(event)
+        async for event in _follow(record, 0):
+            yield event
 
     async def create_run(request: Request) -> Response:
         body = acp.parse_body(await request.body())
@@ -173,7 +172,13 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
 
     async def _follow(record: TaskRecord, start: int) -> AsyncIterator[bytes]:
         async for item in record.follow(start):
-            for event in acp.encode_stream_item(item, agent_name=record.agent_name):
+            try:
+                encoded = acp.encode_stream_item(item, agent_name=record.agent_name)
+            except EffmeshError as exc:
+                # The answer has begun: the error becomes ACP's error event, which ends it.
+                yield _sse({"type": "error", "error": acp.encode_error(exc)[1]})
+                return
+            for event in encoded:
                 yield _sse(event)
 
     return [

@@ -22,8 +22,9 @@ from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from adapters import _json, mcp
+from adapters import _json, jsonrpc, mcp
 from adapters.errors import Canceled, EffmeshError, InvalidRequest, RateLimited, Unsupported
+from gateway import frames
 from gateway.mcp.tools import ToolCalls
 from gateway.security.guard import frame_limit
 
@@ -190,10 +191,16 @@ async def serve_websocket(
         async with read_in:
             try:
                 while True:
-                    text = await websocket.receive_text()
+                    text = await frames.receive_text(websocket)
+                    if text is None:
+                        await lane.send(_text(mcp.error_response(frames.BINARY, None)))
+                        continue
                     try:
                         decoded = _json.loads(text, max_bytes=MAX_FRAME)
                         if type(decoded) is dict:
+                            # The SDK would take a request with an id of the wrong type
+                            # for a notification, and never answer it.
+                            jsonrpc.check_id(decoded)
                             if lane.take(decoded):
                                 continue
                             if "method" in decoded and not limit.take():
@@ -205,13 +212,14 @@ async def serve_websocket(
                                 continue
                             lane.saw_request(decoded)
                         message = mt.jsonrpc_message_adapter.validate_python(decoded, by_name=False)
-                    except (EffmeshError, ValidationError) as exc:
-                        err = exc if isinstance(exc, EffmeshError) else InvalidRequest()
+                    except (EffmeshError, jsonrpc.EnvelopeError, ValidationError) as exc:
+                        err = exc.error if isinstance(exc, jsonrpc.EnvelopeError) else exc
+                        err = err if isinstance(err, EffmeshError) else InvalidRequest()
                         await lane.send(_text(mcp.error_response(err, None)))
                         continue
                     await read_in.send(SessionMessage(message))
-            except (WebSocketDisconnect, KeyError, RuntimeError):
-                # KeyError / RuntimeError: a binary frame or a socket already closing.
+            except (WebSocketDisconnect, RuntimeError):
+                # RuntimeError: a socket already closing.
                 return
 
     async def writer() -> None:

@@ -30,13 +30,12 @@ from adapters.errors import (
     Forbidden,
     InvalidParams,
     MethodNotFound,
-    ParseError,
     UpstreamUnavailable,
     quote,
 )
 from adapters.model import AgentDescriptor, Invocation, StreamItem
 from agents.base import Agent
-from gateway import logs
+from gateway import frames, logs
 from gateway.registry import NAME_PATTERN, RESERVED, Registry
 
 _REFUSALS = logs.Once(logging.getLogger("effmesh.federation"))
@@ -163,11 +162,14 @@ async def serve_peer(
     mine: list[str] = []
     try:
         while True:
-            text = await websocket.receive_text()
+            text = await frames.receive_text(websocket)
+            if text is None:
+                await peer.send(mesh.encode_error(frames.BINARY, None))
+                continue
             try:
                 message = mesh.parse(text)
             except jsonrpc.EnvelopeError as exc:
-                if exc.id is not None or isinstance(exc.error, ParseError):
+                if exc.owed:
                     await peer.send(mesh.encode_error(exc.error, exc.id))
                 continue
             match message:
@@ -208,7 +210,7 @@ async def serve_peer(
                     pass  # notifications a peer has no reason to send
                 case _:
                     assert_never(message)
-    except (WebSocketDisconnect, RuntimeError, KeyError):
+    except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
         peer.lost()

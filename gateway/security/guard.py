@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.errors import (
     EffmeshError,
@@ -44,6 +44,7 @@ from adapters.errors import (
 )
 from agents.base import NOBODY
 from gateway import logs
+from gateway.bodies import replay
 from gateway.errors import http_error
 
 PUBLIC_SUFFIXES = ("/.well-known/agent-card.json",)
@@ -215,7 +216,7 @@ class Guard:
             if isinstance(body, EffmeshError):
                 await self._refuse(scope, send, path, body)
                 return
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
         await self.app(scope, receive, send)
 
     def _take(self, address: str, principal: str | None) -> bool:
@@ -302,21 +303,6 @@ class Guard:
 
 class _SlowBody(Timeout):
     """A request body that stopped arriving (answered 408, not an upstream's 504)."""
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives the app the body already read, then waits on the client (for
-    its disconnect)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 class JsonBodies:

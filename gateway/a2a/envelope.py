@@ -1,0 +1,51 @@
+"""The A2A endpoints' look at a POST body before a2a-sdk has it.
+
+a2a-sdk parses with Python's and protobuf's JSON readers: nesting too deep comes back as an
+internal error quoting the ``RecursionError``, bytes that are not UTF-8 as a 500 from the REST
+binding, and a malformed body or envelope with the parser's own text. Here the body goes
+through effmesh's bounded reader first, and a bad one gets A2A's error of effmesh's own words:
+a JSON-RPC error on the JSON-RPC binding (``/a2a``, ``/a2a/<agent>``), the REST error body on
+the HTTP+JSON binding (``.../rest/...``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from adapters import _json, a2a, jsonrpc
+from adapters.errors import EffmeshError, InvalidRequest
+from gateway.bodies import Refusal
+from gateway.errors import is_a2a_rest
+
+_JSONRPC: Final = re.compile(r"^/a2a(?:/[^/]+)?/?$")
+_NO_BODY: Final = (":cancel", ":subscribe")
+"""The REST methods that take no body (a2a-sdk does not read one)."""
+JSONRPC_STATUS: Final = 200
+"""a2a-sdk answers every JSON-RPC error, a parse error included, in a 200."""
+
+
+def check(path: str, body: bytes) -> Refusal | None:
+    """A refusal for a body a2a-sdk would choke on or answer in its parser's words."""
+    if is_a2a_rest(path):
+        if not body and path.endswith(_NO_BODY):
+            return None
+        try:
+            if type(_json.loads(body)) is not dict:
+                raise InvalidRequest("the body must be a JSON object")
+        except EffmeshError as exc:
+            status, answer = a2a.rest_error(exc)
+            return status, _json.dumps(answer)
+        return None
+    if not _JSONRPC.match(path):
+        return None  # no such endpoint: the router answers
+    rid: jsonrpc.RequestId | None = None
+    try:
+        jsonrpc.check_request(_json.loads(body), null_id=True)
+    except EffmeshError as exc:
+        err = exc
+    except jsonrpc.EnvelopeError as exc:
+        err, rid = exc.error, exc.id
+    else:
+        return None
+    return JSONRPC_STATUS, _json.dumps(a2a.jsonrpc_error(err, rid))
