@@ -13,8 +13,12 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from a2a.types import a2a_pb2 as pb
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
 from adapters import _json, a2a, jsonrpc
-from adapters.errors import EffmeshError, InvalidRequest
+from adapters.errors import EffmeshError, InvalidParams, InvalidRequest
 from gateway.bodies import Refusal
 from gateway.errors import is_a2a_rest
 
@@ -25,14 +29,33 @@ JSONRPC_STATUS: Final = 200
 """a2a-sdk answers every JSON-RPC error, a parse error included, in a 200."""
 
 
+_SENDS: Final = ("/message:send", "/message:stream")
+
+
+def _fits(value: dict[str, object], shape: Message) -> None:
+    """Refuse ``value`` in effmesh's words when it is not JSON of ``shape`` (a2a-sdk would
+    answer with protobuf's parser text, quoting Python's own errors).
+
+    Raises:
+        InvalidParams: it does not fit.
+    """
+    try:
+        json_format.ParseDict(value, shape, ignore_unknown_fields=True)
+    except (json_format.ParseError, TypeError, ValueError):
+        raise InvalidParams("is not a valid SendMessageRequest", path="body") from None
+
+
 def check(path: str, body: bytes) -> Refusal | None:
     """A refusal for a body a2a-sdk would choke on or answer in its parser's words."""
     if is_a2a_rest(path):
         if not body and path.endswith(_NO_BODY):
             return None
         try:
-            if type(_json.loads(body)) is not dict:
+            value = _json.loads(body)
+            if type(value) is not dict:
                 raise InvalidRequest("the body must be a JSON object")
+            if path.endswith(_SENDS):
+                _fits(value, pb.SendMessageRequest())
         except EffmeshError as exc:
             status, answer = a2a.rest_error(exc)
             return status, _json.dumps(answer)

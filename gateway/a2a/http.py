@@ -154,14 +154,17 @@ class Bridge(AgentExecutor):
         with boundary.request("a2a", "message", carrier) as req:
             req.task(task_id)
             begun = False
+            decoded = False
             error: EffmeshError | None = None
             cause: Exception | None = None
             try:
                 if message is None:
                     raise InvalidParams("is required", path="params.message")
                 with boundary.translation("a2a", "canonical"):
+                    canonical = proto.decode_message(message, "params.message")
+                    decoded = True
                     invocation = invocation_of(
-                        proto.decode_message(message, "params.message"),
+                        canonical,
                         meta,
                         skill=self._default_skill(principal),
                     )
@@ -205,7 +208,9 @@ class Bridge(AgentExecutor):
             if error is not None and cause is not None:
                 req.failed(cause)
                 if not begun:
-                    await event_queue.enqueue_event(_submitted(task_id, context_id, message))
+                    # A message that does not decode is not kept in the task's history.
+                    kept = message if decoded else None
+                    await event_queue.enqueue_event(_submitted(task_id, context_id, kept))
                 await event_queue.enqueue_event(_failure(task_id, context_id, error.public_message))
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
