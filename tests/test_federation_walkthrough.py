@@ -142,7 +142,9 @@ def started(argv: list[str], env: dict[str, str], cwd: Path) -> Iterator[Gateway
 
 def answers(gateway: Gateway, port: str) -> bool:
     if gateway.process.poll() is not None:
-        pytest.fail(f"the gateway exited with {gateway.process.returncode}")
+        gateway.reader.join(10)
+        said = "".join(list(gateway.lines.queue))[-2000:]
+        pytest.fail(f"the gateway exited with {gateway.process.returncode}: {said}")
     try:
         return httpx.get(f"http://127.0.0.1:{port}/agents", timeout=2).status_code == 200
     except httpx.HTTPError:
