@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,6 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
 from adapters.model import DataPart, Invocation, Message, Skill, Task, TextPart
-from agents.dialin import dial
 from agents.echo import EchoAgent
 from agents.llm.backend import ModelBackend
 from agents.llm.wire import ServerKind
@@ -36,6 +34,7 @@ from gateway.runtime.runner import Runtime
 from gateway.settings import Config
 from gateway.toolhost import RegistryTools
 from tests.servers import running
+from tests.test_gateway_mesh import PeerThread
 from tests.test_routing import router_for
 from tests.test_specialist_loop import ScriptedModel
 
@@ -204,40 +203,6 @@ def test_a_dial_in_agent_is_its_tokens_alone_unless_shared() -> None:
 TOKENS = {"EFFMESH_DT_DEFAULT": "default-secret", "EFFMESH_DT_IDE": "ide-secret"}
 
 
-class Peer:
-    """A dial-in peer with a token, on its own event loop, as on another machine."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        # Events bind to the loop that first waits on them: the peer's.
-        self.registered = asyncio.Event()
-        self.stopping = asyncio.Event()
-        self.future = asyncio.run_coroutine_threadsafe(self._dial(url, token), self.loop)
-
-    async def _dial(self, url: str, token: str) -> None:
-        peer = asyncio.ensure_future(
-            dial(url, [EchoAgent("maths")], token=token, registered=self.registered)
-        )
-        await self.stopping.wait()
-        peer.cancel()  # closes the socket on the way out
-        with contextlib.suppress(asyncio.CancelledError):
-            await peer
-
-    def wait_registered(self) -> None:
-        asyncio.run_coroutine_threadsafe(
-            asyncio.wait_for(self.registered.wait(), 10), self.loop
-        ).result(15)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.stopping.set)
-        self.future.result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 @pytest.fixture
 def dialled(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Registry]]:
     for env, value in TOKENS.items():
@@ -248,7 +213,7 @@ def dialled(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Registry]]:
         token_env="EFFMESH_DT_DEFAULT", tokens=(("ide", "EFFMESH_DT_IDE"),), rate_per_minute=0
     )
     with running(lambda base: create_app(registry, config, base_url=base)) as url:
-        peer = Peer(url.replace("http://", "ws://") + "/ws", "ide-secret")
+        peer = PeerThread(url.replace("http://", "ws://") + "/ws", "maths", "ide-secret")
         peer.wait_registered()
         try:
             yield url, registry

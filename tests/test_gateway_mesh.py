@@ -31,19 +31,24 @@ def gateway() -> Iterator[str]:
 
 
 class PeerThread:
-    """A dial-in peer on its own event loop, as it would run on another machine."""
+    """A dial-in peer on its own event loop, as it would run on another machine, offering an
+    echo agent named ``agent`` and authenticating with ``token`` when given."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, agent: str = "far", token: str | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.registered = asyncio.Event()
         self.url = url
+        self.agent = agent
+        self.token = token
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.future = asyncio.run_coroutine_threadsafe(self._start(), self.loop)
 
     async def _start(self) -> None:
         self.stopping = asyncio.Event()
-        peer = asyncio.ensure_future(dial(self.url, [EchoAgent("far")], registered=self.registered))
+        peer = asyncio.ensure_future(
+            dial(self.url, [EchoAgent(self.agent)], token=self.token, registered=self.registered)
+        )
         await self.stopping.wait()
         peer.cancel()  # closes the socket on the way out, as a peer going away does
         with contextlib.suppress(asyncio.CancelledError):
