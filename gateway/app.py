@@ -29,6 +29,7 @@ from gateway.mcp.sessions import McpSessions
 from gateway.mcp.tools import ToolCalls
 from gateway.mcp.ws import serve_websocket
 from gateway.mesh import dialin
+from gateway.mesh.federation import claims
 from gateway.mesh.federation.calls import FederatedAgent
 from gateway.mesh.federation.service import Federation
 from gateway.registry import Registry
@@ -81,6 +82,7 @@ def create_app(
             config.federation,
             gateway_id=config.federation.gateway_id(config.port),
             token=peer_token,
+            signer=claims.Signer(config.federation.key_path(config.data_dir)),
             max_frame=config.max_body_bytes,
             policy=outbound_policy(config),
         )

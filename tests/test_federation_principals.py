@@ -1,6 +1,6 @@
 """A forwarded call keeps its origin caller across three gateway processes (A -> B <- C), and
-the gateway that runs it maps that caller by its own ``[federation] principals``: a mapping on
-the gateway in between changes nothing."""
+the gateway that runs it maps that caller by its own ``[federation] principals``, believing it
+on A's signature (C holds A's key): a mapping on the gateway in between changes nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.mesh.federation.claims import KEY_FILE, Signer
 from tests.gateway_procs import GatewayProcess, start_all, until
 
 TOKENS = {"EFFMESH_TOKEN": "fp-default", "EFFMESH_FP_IDE": "fp-ide", "EFFMESH_FP_ALICE": "fp-al"}
@@ -36,6 +37,10 @@ def acp_run(gateway: GatewayProcess, token: str, agent: str) -> httpx.Response:
 @pytest.fixture(scope="module")
 def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, ...]]:
     folder: Path = tmp_path_factory.mktemp("principals")
+    # A's key, made where A keeps it (as `effmesh federation-key` makes it), and the table
+    # entry the gateways that map A's callers need.
+    a_key = Signer(folder / "a" / KEY_FILE).public_text()
+    keys = f'[federation.keys]\na = "{a_key}"\n'
     with pytest.MonkeyPatch.context() as patch:
         for env, value in TOKENS.items():
             patch.setenv(env, value)  # the processes inherit them
@@ -43,7 +48,8 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProc
             folder,
             "b",
             # B would let A's ide act as its alice: B only passes the call on, so it does not count.
-            '[federation.principals]\n"a/ide" = "alice"\n[tokens]\nalice = "EFFMESH_FP_ALICE"\n'
+            f'[federation.principals]\n"a/ide" = "alice"\n{keys}'
+            '[tokens]\nalice = "EFFMESH_FP_ALICE"\n'
             '[[agents]]\nname = "calculator"\nkind = "calculator"\n',
         )
         a = GatewayProcess(
@@ -56,7 +62,8 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProc
         c = GatewayProcess(
             folder,
             "c",
-            '[federation.principals]\n"a/default" = "alice"\n[tokens]\nalice = "EFFMESH_FP_ALICE"\n'
+            f'[federation.principals]\n"a/default" = "alice"\n{keys}'
+            '[tokens]\nalice = "EFFMESH_FP_ALICE"\n'
             '[[agents]]\nname = "vault"\nkind = "echo"\nallow = ["alice"]\n',
             (b.ws,),
         )

@@ -51,8 +51,9 @@ from adapters.mesh.frames import (
 from adapters.model import AgentDescriptor
 
 _GATEWAY_ID: Final = re.compile(GATEWAY_ID_PATTERN)
-_FORWARDING_KEYS: Final = frozenset({"message", "hops", "visited", "history", "principal"})
+_FORWARDING_KEYS: Final = frozenset({"message", "hops", "visited", "history", "principal", "claim"})
 MAX_PRINCIPAL: Final = 256
+MAX_CLAIM: Final = 2048
 """The longest token name a forwarded call may carry."""
 
 
@@ -260,6 +261,7 @@ def _run_params(frame: Run) -> dict[str, Any]:
         "hops": forwarding.hops,
         "visited": list(forwarding.visited),
         **({} if forwarding.principal is None else {"principal": forwarding.principal}),
+        **({} if forwarding.claim is None else {"claim": forwarding.claim}),
     }
 
 
@@ -281,7 +283,10 @@ def _decode_run(req: jsonrpc.Request) -> Run:
             type(principal) is not str or not 0 < len(principal) <= MAX_PRINCIPAL
         ):
             raise InvalidParams("must be a token name", path="params.principal")
-        forwarding = Forwarding(message, hops, visited, principal)
+        claim = p.get("claim")
+        if claim is not None and (type(claim) is not str or not 0 < len(claim) <= MAX_CLAIM):
+            raise InvalidParams("must be a signed claim", path="params.claim")
+        forwarding = Forwarding(message, hops, visited, principal, claim)
     invocation = a2a.decode_invocation(p.get("params"), method=SEND)
     if forwarding is not None:
         history = w.opt_arr(p, "history", "params")

@@ -61,6 +61,10 @@ class Forwarding:
     """The caller's token name on the origin gateway (``visited[0]``); None: no caller a token
     names. A claim of the gateways the call passed: the far gateway decides, by its own
     configuration, what (if anything) it lets that caller reach."""
+    claim: str | None = None
+    """The origin gateway's signature over who the caller is and where the call goes (a
+    compact ``<payload>.<signature>``, opaque here): what lets the far gateway believe
+    ``principal`` when gateways in between could have written it."""
 
     @property
     def origin(self) -> str | None:

@@ -135,6 +135,26 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return calibrate.calibrate(args.file, args.out, sys.stdout, sys.stderr)
 
 
+def _cmd_federation_key(args: argparse.Namespace) -> int:
+    from gateway import settings
+    from gateway.mesh.federation.claims import Signer
+
+    try:
+        cfg = settings.load(args.config, data_dir=args.data_dir)
+    except settings.SettingsError as exc:
+        sys.stderr.write(f"effmesh: {exc}\n")
+        return 2
+    path = cfg.federation.key_path(cfg.data_dir)
+    try:
+        public = Signer(path).public_text()
+    except (OSError, TypeError, ValueError) as exc:
+        sys.stderr.write(f"effmesh: the federation key {path} cannot be used: {exc}\n")
+        return 1
+    gateway_id = cfg.federation.gateway_id(cfg.port)
+    sys.stdout.write(f'"{gateway_id}" = "{public}"\n')
+    return 0
+
+
 def _cmd_trace(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -238,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", help='JSON list of {"task": ..., "strategy": ...}')
     c.add_argument("--out", help="write the [routing.weights] table here instead of printing it")
     c.set_defaults(func=_cmd_calibrate)
+    fk = sub.add_parser(
+        "federation-key",
+        help="print this gateway's public key for other gateways' [federation.keys] "
+        "(made on first use)",
+    )
+    fk.add_argument("--config", help="effmesh.toml (its data folder and key_file)")
+    fk.add_argument("--data-dir", default=None, help="the gateway's data dir (default ./data)")
+    fk.set_defaults(func=_cmd_federation_key)
     tr = sub.add_parser("trace", help="print a task's spans as a tree, from the trace file")
     tr.add_argument("task_id", help="a task id (A2A task, ACP run, subtask) or a trace id")
     tr.add_argument(

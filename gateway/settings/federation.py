@@ -10,12 +10,14 @@ import os
 import re
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field
 
 from adapters.errors import quote
 from adapters.mesh import GATEWAY_ID_PATTERN
+from gateway.mesh.federation import claims
 
 FEDERATION: Final = "federation"
 """The principal of the federation token: calls that arrive from peer gateways run as it."""
@@ -27,6 +29,11 @@ def _ws_url(url: str) -> str:
     if not url.startswith(("ws://", "wss://")):
         raise ValueError(f"must be a ws:// or wss:// URL, not {quote(url)}")
     return url
+
+
+def _public_key(text: str) -> str:
+    claims.public_key(text)  # raises ValueError with the reason
+    return text
 
 
 def _gateway_name(name: str) -> str:
@@ -60,11 +67,29 @@ class FederationConfig:
     principals: dict[str, str] = field(default_factory=dict)
     """Callers of other gateways, as ``"<gateway id>/<token name>"``, and the token name of
     this gateway each one's forwarded calls run as; any other forwarded call runs as
-    ``federation``, which reaches only the agents open to every token (or naming it)."""
+    ``federation``, which reaches only the agents open to every token (or naming it). Each
+    gateway named here needs its public key in ``keys``: its calls must carry its signature."""
+    keys: dict[str, Annotated[str, AfterValidator(_public_key)]] = field(default_factory=dict)
+    """Public keys of other gateways by id, as ``effmesh federation-key`` prints them on
+    each: a caller that ``principals`` maps is believed only with its gateway's signature."""
+    key_file: str = ""
+    """This gateway's signing key (Ed25519, PEM), made on first use; empty:
+    ``federation.key`` in the data folder."""
+    remote_allow: tuple[str, ...] = ("*",)
+    """Token names of this gateway that may see and call agents offered by other gateways
+    (``*``: every token)."""
 
     @property
     def token(self) -> str | None:
         return os.environ.get(self.token_env) or None
+
+    def unkeyed_origins(self) -> list[str]:
+        """Gateways whose callers ``principals`` maps but whose key ``keys`` lacks."""
+        origins = {who.partition("/")[0] for who in self.principals}
+        return sorted(origins - self.keys.keys())
+
+    def key_path(self, data_dir: str) -> Path:
+        return Path(self.key_file) if self.key_file else Path(data_dir) / claims.KEY_FILE
 
     def gateway_id(self, port: int) -> str:
         return self.name or f"{socket.gethostname()}-{port}"

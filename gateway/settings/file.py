@@ -167,6 +167,13 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
         checked = validate({"federation": federation}).federation
         parsed = parsed.model_copy(update={"federation": checked})
     config = parsed.config()
+    for origin in config.federation.unkeyed_origins():
+        raise SettingsError(
+            ("federation", "keys"),
+            f"has no key for gateway {origin!r}, whose callers [federation.principals] maps: "
+            "its calls' caller claims could not be verified",
+            file=file,
+        )
     for i, entry in enumerate(config.agents):
         if entry.kind == "specialist":
             _known_model(config, entry.model, ("agents", i, "model"), file)

@@ -3,7 +3,7 @@ agent on another gateway is forwarded there, hop by hop. Its settings are the ``
 (``gateway.settings.federation``).
 
 - ``table``: which gateway offers which agents, and the link to reach it (sans-I/O);
-- ``wire``: checks of what peers send, and the cards agents are announced by;
+- ``claims``: the origin gateway's signature over who a forwarded call's caller is;
 - ``link``: one linked peer gateway's socket, heartbeat and calls in flight;
 - ``calls``: forwarding calls toward the agent's gateway, and serving forwarded calls;
 - ``service``: the federation of one gateway: joining, accepting, announcing.

@@ -6,22 +6,27 @@ refuses a call that has passed it already, one over the hop limit, and a message
 seen; it never sends a call back to a gateway the call has passed.
 
 The caller travels with the call: the origin gateway (the first it visited) puts its caller's
-token name on it, and gateways in between pass it on unchanged. The gateway that runs the call
-trusts no such claim by itself: its ``[federation] principals`` map an origin's caller to one
-of its own token names, and a call it does not map runs as ``federation``, which reaches only
-the agents open to every token (or naming it). Allow lists apply there as to any caller.
+token name on it, signed with its key (``claims``), and gateways in between pass both on
+unchanged. The gateway that runs the call trusts no such claim by itself: its ``[federation]
+principals`` map an origin's caller to one of its own token names, and only with the origin's
+signature over that caller, this destination and this agent; a call it does not map runs as
+``federation``, which reaches only the agents open to every token (or naming it), and a call
+that names a mapped caller without a good signature is refused. Allow lists apply there as to
+any caller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 
 from adapters import mesh
 from adapters.errors import (
+    Forbidden,
     InvalidParams,
     InvalidRequest,
     NotFound,
@@ -33,6 +38,7 @@ from adapters.model import AgentDescriptor, Invocation, StreamItem
 from adapters.trace import join_trace
 from agents.base import NOBODY, PRINCIPAL_KEY, Agent, principal_in
 from agents.memory.scope import scope_for
+from gateway.mesh.federation import claims
 from gateway.mesh.federation.link import Link
 from gateway.mesh.federation.table import RouteTable
 from gateway.registry import Registry
@@ -112,11 +118,17 @@ class Calls:
         links: dict[int, Link],
         counters: collections.Counter[str],
         principals: Mapping[str, str] | None = None,
+        signer: claims.Signer | None = None,
+        keys: Mapping[str, str] | None = None,
     ) -> None:
         """``principals``: ``"<gateway id>/<token name>"`` of other gateways' callers -> the
-        token name of this gateway their calls run as (``[federation] principals``)."""
+        token name of this gateway their calls run as (``[federation] principals``), believed
+        only when signed by the key ``keys`` holds for that gateway; ``signer``: this
+        gateway's key, which signs its own callers' names (None: they travel unsigned)."""
         self.registry = registry
         self.principals = dict(principals or {})
+        self.signer = signer
+        self.keys = {gateway: claims.public_key(text) for gateway, text in (keys or {}).items()}
         self.me = me
         self.max_hops = max_hops
         self.table = table
@@ -153,7 +165,7 @@ class Calls:
                     items = self.forward(name, invocation, forwarding)
                 else:
                     self.counters["runs_served"] += 1
-                    who = self.local_principal(forwarding)
+                    who = self.local_principal(forwarding, name)
                     route = self.registry.route(f"{name}.{invocation.skill}", who)
                     items = calls.stream(
                         route, invocation, calls.new_task_id(), scope=scope_for(who), principal=who
@@ -170,12 +182,26 @@ class Calls:
             finally:
                 link.running.pop(run.call, None)
 
-    def local_principal(self, forwarding: mesh.Forwarding) -> str:
-        """The token name of this gateway a forwarded call runs as: the one the configuration
-        maps its origin's caller to, else ``federation``."""
-        if forwarding.principal is None or forwarding.origin is None:
+    def local_principal(self, forwarding: mesh.Forwarding, agent: str) -> str:
+        """The token name of this gateway a forwarded call to ``agent`` runs as: the one the
+        configuration maps its origin's caller to, else ``federation``.
+
+        Raises:
+            Forbidden: the call names a caller the configuration maps, without the origin
+                gateway's signature over it, this gateway and ``agent``.
+        """
+        origin, principal = forwarding.origin, forwarding.principal
+        if principal is None or origin is None:
             return FEDERATION
-        return self.principals.get(f"{forwarding.origin}/{forwarding.principal}", FEDERATION)
+        mapped = self.principals.get(f"{origin}/{principal}")
+        if mapped is None:
+            return FEDERATION
+        expected = claims.Claim(origin, principal, forwarding.message, self.me, agent, 0)
+        why = claims.verify(forwarding.claim, expected, self.keys)
+        if why is not None:
+            self.counters["claims_refused"] += 1
+            raise Forbidden(why)
+        return mapped
 
     async def forward(
         self,
@@ -214,9 +240,14 @@ class Calls:
         # The caller's task id is this gateway's; the far gateway makes its own.
         message = replace(invocation.message, task_id=None)
         outgoing = calls.traced(replace(invocation, message=message))
+        claim = None
         if received is not None:
-            principal = received.principal
-        forwarding = mesh.Forwarding(message_id, hops + 1, visited, principal)
+            principal, claim = received.principal, received.claim
+        elif principal is not None and self.signer is not None:
+            claim = self.signer.sign(
+                claims.Claim(self.me, principal, message_id, origin, name, int(time.time()))
+            )
+        forwarding = mesh.Forwarding(message_id, hops + 1, visited, principal, claim)
         call_id, queue = link.open_call()
         try:
             link.post(mesh.encode(mesh.Run(call_id, name, outgoing, forwarding)))

@@ -42,6 +42,7 @@ from agents import outbound
 from agents.base import Agent
 from gateway import logs
 from gateway.mesh.dialin import END
+from gateway.mesh.federation import claims
 from gateway.mesh.federation.calls import Calls, FederatedAgent
 from gateway.mesh.federation.link import ClientSide, Link, ServerSide, Transport
 from gateway.mesh.federation.table import Advert, Neighbour, RouteTable, diff
@@ -90,10 +91,12 @@ class Federation:
         *,
         gateway_id: str,
         token: str,
+        signer: claims.Signer | None = None,
         max_frame: int = 4 * 1024 * 1024,
         policy: outbound.Policy = outbound.OPEN,
     ) -> None:
-        """``max_frame``: the largest frame a joined gateway may send (the accepting side's
+        """``signer``: this gateway's key, for its callers' names on forwarded calls;
+        ``max_frame``: the largest frame a joined gateway may send (the accepting side's
         limit is the server's WebSocket limit); ``policy``: where joins may connect, checked
         at every connect."""
         self.policy = policy
@@ -115,6 +118,8 @@ class Federation:
             links=self.links,
             counters=self.counters,
             principals=config.principals,
+            signer=signer,
+            keys=config.keys,
         )
         self.changed_at = time.time()
         self._tasks: list[asyncio.Task[None]] = []
@@ -211,7 +216,9 @@ class Federation:
                 held = self.registry.find(name)
                 if held is None:
                     try:
-                        self.registry.add(FederatedAgent(descriptor, self.calls))
+                        self.registry.add(
+                            FederatedAgent(descriptor, self.calls), allow=self.config.remote_allow
+                        )
                     except InvalidParams:
                         self.counters["bad_names"] += 1
                 elif isinstance(held, FederatedAgent):
