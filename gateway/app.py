@@ -22,7 +22,7 @@ from gateway.acp import http as acp_http
 from gateway.acp import ws as acp_ws
 from gateway.bodies import CheckedBodies
 from gateway.console import PUBLIC as CONSOLE_PATHS
-from gateway.console import Console
+from gateway.console import Console, views
 from gateway.mcp import envelope as mcp_envelope
 from gateway.mcp.server import build_server
 from gateway.mcp.sessions import McpSessions
@@ -202,9 +202,9 @@ def create_app(
         )
 
     async def federation_status(request: Request) -> JSONResponse:
-        if federation is None:
-            return JSONResponse({"gateway": None, "links": [], "origins": {}})
-        return JSONResponse(federation.status())
+        who = principal_of(request.scope)
+        status = views.federation_status(federation, registry, who, config.operators)
+        return JSONResponse(status)
 
     routes: list[Any] = [
         Route("/agents", list_agents, methods=["GET"]),

@@ -93,7 +93,7 @@ class GatewayProcess:
             self._log.close()
             self._log = None
 
-    def wait_up(self, timeout: float = 30) -> None:
+    def wait_up(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None

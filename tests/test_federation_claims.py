@@ -217,18 +217,29 @@ def test_agents_of_other_gateways_are_seen_only_by_the_tokens_remote_allow_names
                     f"{gateway}/a2a/far/.well-known/agent-card.json", headers=bearer(who)
                 ).status_code,
                 "call": acp_call(gateway, who),
+                "status": httpx.get(f"{gateway}/federation", headers=bearer(who)).json()["origins"][
+                    "evil"
+                ]["agents"],
             }
         await peer.connection.close()
         return seen
 
     seen = asyncio.run(go())
-    assert seen["cl-alice"] == {"agents": True, "tools": True, "acp": True, "card": 200, "call": 0}
+    assert seen["cl-alice"] == {
+        "agents": True,
+        "tools": True,
+        "acp": True,
+        "card": 200,
+        "call": 0,
+        "status": ["far"],
+    }
     assert seen["cl-bob"] == {
         "agents": False,
         "tools": False,
         "acp": False,
         "card": 404,
         "call": 404,
+        "status": [],  # GET /federation does not name it either
     }
 
 

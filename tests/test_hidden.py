@@ -5,7 +5,9 @@ the gateway that runs it, never taken on its word."""
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from adapters.model import Invocation, Message, TextPart
 from agents.echo import EchoAgent
 from gateway.app import create_app
 from gateway.mesh.federation.calls import Calls
+from gateway.mesh.federation.claims import Claim, Signer
 from gateway.mesh.federation.table import RouteTable
 from gateway.registry import Registry
 from gateway.settings import Config
@@ -113,7 +116,10 @@ def test_a_forwarded_calls_principal_round_trips_the_run_frame() -> None:
         assert decoded.forwarding == run.forwarding
 
 
-def test_the_far_gateway_maps_the_origin_and_principal_by_its_own_configuration() -> None:
+def test_the_far_gateway_maps_the_origin_and_principal_by_its_own_configuration(
+    tmp_path: Path,
+) -> None:
+    a = Signer(tmp_path / "a.key")
     calls = Calls(
         Registry(),
         "c",
@@ -122,10 +128,13 @@ def test_the_far_gateway_maps_the_origin_and_principal_by_its_own_configuration(
         links={},
         counters=collections.Counter(),
         principals={"a/default": "alice"},
+        keys={"a": a.public_text()},
     )
 
     def who(visited: tuple[str, ...], principal: str | None) -> str:
-        return calls.local_principal(mesh.Forwarding("m", 1, visited, principal))
+        # Each claim signed by gateway a, as a would sign its own caller's.
+        claim = a.sign(Claim("a", principal or "", "m", "c", "vault", int(time.time())))
+        return calls.local_principal(mesh.Forwarding("m", 1, visited, principal, claim), "vault")
 
     assert who(("a", "b"), "default") == "alice"
     # Another caller of the same gateway, the same name from another gateway, no name, no

@@ -104,7 +104,12 @@ class Session:
                     console.federation,
                     console.models,
                 ),
-                "federation": views.federation_status(console.federation),
+                "federation": views.federation_status(
+                    console.federation,
+                    console.registry,
+                    self.principal,
+                    console.config.operators,
+                ),
             }
             for kind, body in now.items():
                 if last.get(kind) != body:

@@ -9,7 +9,7 @@ registry's per-principal lists, ``GET /federation``'s status, the trace file thr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -90,11 +90,19 @@ def agents(
     return {"agents": out, "models": models() if models is not None else []}
 
 
-def federation_status(federation: Federation | None) -> dict[str, Any]:
-    """What ``GET /federation`` answers."""
+def federation_status(
+    federation: Federation | None,
+    registry: Registry,
+    principal: str | None,
+    operators: Collection[str],
+) -> dict[str, Any]:
+    """What ``GET /federation`` answers ``principal``: the agents of other gateways it may
+    call (all of them for operators, and on a gateway without tokens)."""
     if federation is None:
         return {"gateway": None, "links": [], "origins": {}}
-    return federation.status()
+    if principal is None or principal in operators:
+        return federation.status()
+    return federation.status(lambda name: registry.allowed(name, principal))
 
 
 def trace_file(config: Config) -> Path | None:

@@ -22,7 +22,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, assert_never
 
 import websockets
@@ -411,15 +411,18 @@ class Federation:
 
     # --- status --------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        """What ``GET /federation`` shows."""
+    def status(self, visible: Callable[[str], bool] | None = None) -> dict[str, Any]:
+        """What ``GET /federation`` shows; ``visible``: which agent names the asker may be
+        told of (None: all)."""
+        shown = visible or (lambda _: True)
         origins = {}
         for origin in self.table.origins():
             best = self.table.best(origin)
             state = self.table.states[origin]
+            names = (str(c.get("name")) for c in state.agents)
             origins[origin] = {
                 "version": list(state.version),
-                "agents": sorted(str(c.get("name")) for c in state.agents),
+                "agents": sorted(n for n in names if shown(n)),
                 "path": list(best[1]) if best else [],
             }
         return {
@@ -430,7 +433,7 @@ class Federation:
                 for link in self.links.values()
             ],
             "origins": origins,
-            "shadowed": self.shadowed,
+            "shadowed": [n for n in self.shadowed if shown(n)],
             "changed_at": self.changed_at,
             "counters": dict(self.counters),
         }
