@@ -17,7 +17,8 @@ from agents.echo import EchoAgent
 from gateway.app import create_app
 from gateway.registry import Registry
 from gateway.runtime.runner import STOPPED_REASON, Runtime
-from gateway.runtime.store import RESTART_REASON, SQLiteTaskStore
+from gateway.runtime.sqlite import SQLiteTaskStore
+from gateway.runtime.store import RESTART_REASON
 from gateway.runtime.tasks import TaskManager
 from tests.gateway_procs import GatewayProcess
 from tests.servers import running

