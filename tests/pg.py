@@ -4,6 +4,8 @@ with a fresh database per test."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -15,8 +17,11 @@ import psycopg
 
 
 @contextmanager
-def server(folder: Path) -> Iterator[Any]:
-    """A running server whose data lives in ``folder`` (deleted when the block ends)."""
+def server() -> Iterator[Any]:
+    """A running server whose data lives in a new temporary folder, deleted when the block
+    ends. Not under pytest's temporary folders: other test sessions on the machine rotate
+    those, and a server must keep its folder for the whole session."""
+    folder = Path(tempfile.mkdtemp(prefix="effmesh-pg-")) / "data"
     with warnings.catch_warnings():
         # platformdirs warns that XDG_RUNTIME_DIR is unset (no login session): nothing to fix.
         warnings.simplefilter("ignore")
@@ -27,6 +32,7 @@ def server(folder: Path) -> Iterator[Any]:
         yield running
     finally:
         running.cleanup()
+        shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 @contextmanager

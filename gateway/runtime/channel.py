@@ -200,13 +200,16 @@ class PostgresChannel:
                         continue
                     yield item
                     # A settled snapshot ends the follow, unless the task was resumed since.
-                    if isinstance(item, Task) and n == len(fresh) - 1:
+                    if isinstance(item, Task) and settled(item) and n == len(fresh) - 1:
                         return
                 if not fresh:
                     stored = self.store.load(task_id)
                     if stored is None:
                         return
-                    if settled(stored.task) and not self._read(task_id, position):
+                    # Ended with no word in the log (failed by a survivor): its snapshot.
+                    # One waiting for input may yet be resumed: followed on.
+                    ended = lifecycle.is_terminal(stored.task.state)
+                    if ended and not self._read(task_id, position):
                         yield stored.task
                         return
                 with contextlib.suppress(TimeoutError):

@@ -87,6 +87,9 @@ class GatewaySettings:
     192.168/16, 100.64/10, fc00::/7)."""
     memory_uri: str = ""
     """A Milvus server for the memory agent; empty: Milvus-lite in ``data_dir/memory.db``."""
+    public_url: str = ""
+    """How callers reach the gateway when that is not ``http(s)://host:port`` (a load
+    balancer in front of replicas): A2A cards point there. Empty: this process's own."""
     store: str = ""
     """Where tasks are kept: empty for SQLite in ``data_dir/tasks.sqlite3`` (one gateway
     process); ``postgresql://user:password@host/database`` for a PostgreSQL database that
