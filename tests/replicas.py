@@ -76,9 +76,10 @@ def wait_for(url: str, process: Process, timeout: float = 60) -> None:
             raise RuntimeError(f"{process.name} exited:\n{process.log()[-3000:]}")
         try:
             httpx.get(url, timeout=2)
-            return
         except httpx.HTTPError:
             time.sleep(0.1)
+        else:
+            return
     raise RuntimeError(f"{process.name} did not come up:\n{process.log()[-3000:]}")
 
 
