@@ -1,8 +1,9 @@
-"""Gateway replicas without session affinity: three ``effmesh serve`` processes sharing one
-PostgreSQL store, behind Caddy balancing round-robin. A task created on one replica is read,
-followed, answered and canceled on another, through the official A2A, ACP and MCP clients;
+"""Gateway replicas without session affinity: two ``effmesh serve`` processes sharing one
+PostgreSQL store and one Milvus-lite server, behind Caddy balancing round-robin. A task
+created on one replica is read, followed, answered and canceled on another, through the
+official A2A, ACP and MCP clients; a memory stored through one is found through the other;
 a replica killed with SIGKILL under a running task has that task failed, with a reason, by
-the survivors."""
+the survivor, and what it had finished is kept."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from adapters import jsonrpc
 from gateway.mcp.ws import websocket_client
 from gateway.runtime.store import LOST_REASON
 from tests import pg
-from tests.replicas import REPLICA_HEADER, Balancer, Replica
+from tests.replicas import REPLICA_HEADER, Balancer, MilvusServer, Replica
 
 pytestmark = pytest.mark.anyio
 JSON = {"Content-Type": "application/json"}
@@ -54,8 +55,10 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     folder = tmp_path_factory.mktemp("replicas")
     with pg.database(postgres_server) as url:
         balancer = Balancer(folder)
-        replicas = [Replica(folder, f"r{n}", url, balancer.base) for n in range(3)]
+        milvus = MilvusServer(folder)
+        replicas = [Replica(folder, f"r{n}", url, balancer.base, milvus.uri) for n in range(2)]
         try:
+            milvus.start()
             for replica in replicas:
                 replica.start()
             for replica in replicas:
@@ -67,6 +70,7 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
             balancer.stop()
             for replica in replicas:
                 replica.stop()
+            milvus.stop()
 
 
 def landed_on(seen: list[str]) -> dict[str, list[Any]]:
@@ -113,7 +117,7 @@ async def test_an_acp_run_is_read_resumed_and_canceled_on_any_replica(mesh: Mesh
         # The replica that ran it stopped the work and says so too.
         there = await acp.run_status(run_id=waiting.run_id, base_url=f"http://{runner}/acp")
         assert there.status == RunStatus.CANCELLED
-    assert len(set(seen)) >= 2, seen
+    assert len(set(seen) - {""}) >= 2, seen
 
 
 async def a2a_at(replica: Replica, *, streaming: bool = False) -> Any:
@@ -146,7 +150,7 @@ def a2a_send(text: str, skill: str, *, task: pb.Task | None = None) -> pb.SendMe
 async def test_an_a2a_task_is_followed_answered_and_canceled_on_other_replicas(
     mesh: Mesh,
 ) -> None:
-    one, two, three = mesh.replicas
+    one, two = mesh.replicas
     async with await a2a_at(one) as first:
         asked = [r async for r in first.send_message(a2a_send("start", "ask"))][-1].task
     assert asked.status.state == pb.TASK_STATE_INPUT_REQUIRED
@@ -158,12 +162,12 @@ async def test_an_a2a_task_is_followed_answered_and_canceled_on_other_replicas(
                 followed.append(response)
 
         following = asyncio.get_running_loop().create_task(follow())
-        # The follower has the stored snapshot first; the answer then runs on a third replica.
+        # The follower has the stored snapshot first; the answer then runs on the first.
         while not followed:
             await asyncio.sleep(0.02)
-        async with await a2a_at(three) as third:
+        async with await a2a_at(one) as first:
             answer = a2a_send("the answer", "ask", task=asked)
-            done = [r async for r in third.send_message(answer)][-1].task
+            done = [r async for r in first.send_message(answer)][-1].task
         assert done.status.state == pb.TASK_STATE_COMPLETED
         await asyncio.wait_for(following, 30)
     states = [r.status_update.status.state for r in followed if r.HasField("status_update")]
@@ -211,11 +215,11 @@ async def test_a2a_calls_through_the_balancer_land_on_several_replicas(mesh: Mes
     last = answered[-1]
     state = last.task.status.state if last.HasField("task") else last.status_update.status.state
     assert state == pb.TASK_STATE_COMPLETED
-    assert len(set(seen)) >= 2, seen
+    assert len(set(seen) - {""}) >= 2, seen
 
 
 async def test_a_2026_mcp_call_paused_on_one_replica_is_answered_on_another(mesh: Mesh) -> None:
-    one, two, _ = mesh.replicas
+    one, two = mesh.replicas
     async with McpClient(f"{one.base}/mcp") as first:
         paused = await first.session.call_tool(
             "echo.ask", {"text": "start"}, allow_input_required=True
@@ -268,7 +272,7 @@ def test_a_legacy_mcp_session_is_one_replicas_and_others_say_so_in_mcp(mesh: Mes
     """A 2025-11-25 Streamable HTTP session lives on the replica that opened it: another
     replica answers its id as the SDK answers any unknown session (404, JSON-RPC error), and
     the client starts a new session (docs/scaling-out.md: use 2026-07-28 or /mcp/ws)."""
-    one, two, _ = mesh.replicas
+    one, two = mesh.replicas
     init = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -289,9 +293,26 @@ def test_a_legacy_mcp_session_is_one_replicas_and_others_say_so_in_mcp(mesh: Mes
     assert there.json()["error"]["code"] == mt.INVALID_REQUEST
 
 
+def test_a_memory_stored_through_one_replica_is_found_through_another(mesh: Mesh) -> None:
+    """One Milvus server (``milvus-lite server``) behind every replica's memory agent."""
+    one, two = mesh.replicas
+    fact = "The staging database moved to db-2.internal on Monday."
+    stored, _ = acp_run(one.base, {"agent_name": "memory.store", "mode": "sync", **said(fact)})
+    assert stored["status"] == "completed", stored
+    question = said("where is the staging database now?")
+    found, _ = acp_run(two.base, {"agent_name": "memory.search", "mode": "sync", **question})
+    assert found["status"] == "completed", found
+    texts = [p.get("content", "") for m in found["output"] for p in m["parts"]]
+    assert any("db-2.internal" in t for t in texts), texts
+
+
+def said(text: str) -> dict[str, Any]:
+    return {"input": [{"role": "user", "parts": [{"content": text}]}]}
+
+
 def test_a_killed_replicas_running_task_is_failed_by_the_survivors(mesh: Mesh) -> None:
     """Last in this file: it kills a replica."""
-    doomed = mesh.replicas[2]
+    doomed = mesh.replicas[1]
     finished, _ = acp_run(doomed.base, {**WAIT_RUN, "agent_name": "echo.echo", "mode": "sync"})
     running, _ = acp_run(doomed.base, {**WAIT_RUN, "mode": "async"})
     doomed.kill()
