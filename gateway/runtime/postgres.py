@@ -7,7 +7,9 @@ a transaction-scoped advisory lock (so replicas starting together migrate once) 
 the steps of :data:`MIGRATIONS` past the version the ``effmesh_schema`` table records.
 
 Calls run on the event loop like the SQLite store's: each takes a pooled connection (in
-autocommit), runs one statement or one short transaction, and gives it back. Sweeps of
+autocommit), runs one statement or one short transaction, and gives it back. Commits do not
+wait for the disk (``synchronous_commit=off``), as SQLite's WAL saves do not, unless the
+store URL sets ``synchronous_commit`` itself. Sweeps of
 expired leases lock the rows they fail (``FOR UPDATE SKIP LOCKED``): two replicas sweeping at
 once fail each task once.
 """
@@ -55,6 +57,9 @@ MIGRATIONS: Final = (
 _LOCK: Final = 0x6566_666D_6573_68
 """The advisory lock key replicas migrate under."""
 SAME: Final = "IS NOT DISTINCT FROM"
+ASYNC_COMMIT: Final = "-c synchronous_commit=off"
+"""The connections' setting unless the store URL names ``synchronous_commit`` itself
+(``?options=-c%20synchronous_commit%3Don`` for commits that wait for the disk)."""
 
 
 def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> int:
@@ -97,11 +102,15 @@ class PostgresTaskStore:
         self.retention = retention or Retention()
         self.replica = replica or replica_name()
         self.lease_ns = int(lease_seconds * 1e9)
+        # Commits do not wait for the disk, unless the URL says otherwise: the SQLite store's
+        # durability (a crash of the database machine may lose the last moment of writes,
+        # never their consistency), at a fraction of a synced commit's cost.
+        options = {} if "synchronous_commit" in url else {"options": ASYNC_COMMIT}
         self.pool = ConnectionPool(
             url,
             min_size=1,
             max_size=pool_size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **options},
             open=False,
             name="effmesh-tasks",
         )

@@ -104,6 +104,7 @@ class TaskManager:
         self._records: dict[str, TaskRecord] = {}
         self._mirrors: dict[str, TaskRecord] = {}
         """Tasks running on other replicas that a caller here follows."""
+        self._following: set[asyncio.Task[None]] = set()
 
     def get(self, task_id: str, who: str | None) -> TaskRecord:
         """The task's record, if ``who`` may see it: live while it runs, else read back from
@@ -132,7 +133,9 @@ class TaskManager:
         )
         if channel.shared and stored.task.state in RUNNING:
             self._mirrors[task_id] = record
-            asyncio.get_running_loop().create_task(self._mirror(record, len(items)))
+            following = asyncio.get_running_loop().create_task(self._mirror(record, len(items)))
+            self._following.add(following)
+            following.add_done_callback(self._following.discard)
             return record
         if not items or items[-1] != stored.task:
             items.append(stored.task)
@@ -316,6 +319,8 @@ class TaskManager:
         """Stop every running task as the gateway stops; each is failed with a reason, not
         left half-written."""
         self.runtime.stopping = True
+        for following in list(self._following):
+            following.cancel()
         for record in self._records.values():
             if record.runner is not None and not record.runner.done():
                 record.runner.cancel()
