@@ -163,8 +163,9 @@ async def test_an_a2a_task_is_followed_answered_and_canceled_on_other_replicas(
 
         following = asyncio.get_running_loop().create_task(follow())
         # The follower has the stored snapshot first; the answer then runs on the first.
-        while not followed:
-            await asyncio.sleep(0.02)
+        async with asyncio.timeout(30):
+            while not followed:
+                await asyncio.sleep(0.02)
         async with await a2a_at(one) as first:
             answer = a2a_send("the answer", "ask", task=asked)
             done = [r async for r in first.send_message(answer)][-1].task
