@@ -8,15 +8,17 @@ the survivor, and what it had finished is kept."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import mcp_types as mt
 import pytest
+import websockets
 from a2a.client import ClientConfig, create_client
 from a2a.types import a2a_pb2 as pb
 from acp_sdk.client import Client as AcpClient
@@ -193,6 +195,78 @@ async def test_an_a2a_task_is_followed_answered_and_canceled_on_other_replicas(
                 break
             await asyncio.sleep(0.05)
         assert there.status.state == pb.TASK_STATE_CANCELED
+
+
+async def frames_until(ws: Any, rid: int, done: Callable[[dict[str, Any]], bool]) -> list[Any]:
+    """The results a WebSocket sends for request ``rid`` until ``done`` says one is the last."""
+    out = []
+    async with asyncio.timeout(30):
+        while True:
+            frame = json.loads(await ws.recv())
+            assert frame.get("id") == rid, frame
+            out.append(frame["result"])
+            if done(frame["result"]):
+                return out
+
+
+def a2a_ws(base: str) -> Any:
+    return websockets.connect(base.replace("http", "ws") + "/a2a/ws", subprotocols=["a2a"])
+
+
+def frame(rid: int, method: str, params: dict[str, Any]) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+
+
+def ended(result: dict[str, Any]) -> bool:
+    task = result.get("task")
+    return task is not None and task["status"]["state"] == "TASK_STATE_CANCELED"
+
+
+async def test_a_websocket_task_is_followed_live_and_canceled_from_another_replica(
+    mesh: Mesh,
+) -> None:
+    """``/a2a/ws`` runs tasks in the runtime's task manager: a subscriber on another replica
+    follows the task's events through the channel, and a cancel through the balancer (a
+    WebSocket upgrade through Caddy) stops it where it runs."""
+    one, two = mesh.replicas
+    start = {
+        "message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "x"}]},
+        "metadata": {"effmesh.skill": "echo.wait"},
+    }
+    ws_url = "/a2a/ws"
+    async with websockets.connect(
+        one.base.replace("http", "ws") + ws_url, subprotocols=["a2a"]
+    ) as runner:
+        await runner.send(frame(1, "SendStreamingMessage", start))
+        first = await frames_until(runner, 1, lambda r: "statusUpdate" in r)
+        task_id = first[0]["task"]["id"]
+        subscribe = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "SubscribeToTask",
+            "params": {"id": task_id},
+        }
+        async with websockets.connect(
+            two.base.replace("http", "ws") + ws_url, subprotocols=["a2a"]
+        ) as follower:
+            await follower.send(json.dumps(subscribe))
+            balanced = mesh.balancer.base.replace("http", "ws") + ws_url
+            async with websockets.connect(balanced, subprotocols=["a2a"]) as canceller:
+                cancel = {
+                    "jsonrpc": "2.0",
+                    "id": 3,
+                    "method": "CancelTask",
+                    "params": {"id": task_id},
+                }
+                await canceller.send(json.dumps(cancel))
+                reply = json.loads(await canceller.recv())
+                assert reply["result"]["status"]["state"] == "TASK_STATE_CANCELED", reply
+            followed = await frames_until(follower, 2, ended)
+        ran = await frames_until(runner, 1, ended)
+    # The follower replayed the working status it had missed, then heard the end live.
+    assert followed[0]["statusUpdate"]["status"]["state"] == "TASK_STATE_WORKING"
+    assert ended(followed[-1])
+    assert ended(ran[-1])  # the replica running it stopped the call
 
 
 async def test_a2a_calls_through_the_balancer_land_on_several_replicas(mesh: Mesh) -> None:
