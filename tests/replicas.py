@@ -68,7 +68,7 @@ class Process:
             self._log = None
 
 
-def wait_for(url: str, process: Process, timeout: float = 60) -> None:
+def wait_for(url: str, process: Process, timeout: float = 90) -> None:
     """Until ``url`` answers (any status); fail at once if ``process`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
