@@ -47,7 +47,7 @@ MIGRATIONS: Final = (
         " endpoint TEXT NOT NULL DEFAULT '', context TEXT, runner TEXT,"
         " lease BIGINT NOT NULL DEFAULT 0)",
         "CREATE INDEX tasks_listing ON tasks (endpoint, updated, id)",
-        "CREATE INDEX tasks_running ON tasks (lease) WHERE state IN ('submitted', 'working')",
+        f"CREATE INDEX tasks_running ON tasks (lease) WHERE {sql.IS_RUNNING}",
         "CREATE TABLE task_events (id BIGSERIAL PRIMARY KEY, task_id TEXT NOT NULL,"
         " body TEXT NOT NULL)",
         "CREATE INDEX task_events_task ON task_events (task_id, id)",
@@ -207,13 +207,9 @@ class PostgresTaskStore:
         )
 
     def renew(self) -> int:
-        states = sql.RUNNING_STATES
+        mine = f"UPDATE tasks SET lease = %s WHERE runner = %s AND {sql.IS_RUNNING}"  # noqa: S608
         with self.pool.connection() as conn:
-            renewed = conn.execute(
-                f"UPDATE tasks SET lease = %s WHERE runner = %s"  # noqa: S608
-                f" AND state IN ({sql.marks('%s', len(states))})".encode(),
-                (time.time_ns() + self.lease_ns, self.replica, *states),
-            )
+            renewed = conn.execute(mine.encode(), (time.time_ns() + self.lease_ns, self.replica))
         return renewed.rowcount
 
     def fail_expired(self, reason: str = LOST_REASON, now: int | None = None) -> int:
@@ -221,13 +217,11 @@ class PostgresTaskStore:
 
     def _fail(self, narrower: str, args: tuple[object, ...], reason: str) -> int:
         """Fail the running tasks that also match ``narrower`` (a clause and its ``args``)."""
-        states = sql.RUNNING_STATES
         now = time.time_ns()
         with self.pool.connection() as conn, conn.transaction():
             rows = conn.execute(
-                f"{sql.SELECT} WHERE state IN ({sql.marks('%s', len(states))}){narrower}"
-                " FOR UPDATE SKIP LOCKED".encode(),
-                (*states, *args),
+                f"{sql.SELECT} WHERE {sql.IS_RUNNING}{narrower} FOR UPDATE SKIP LOCKED".encode(),
+                args,
             ).fetchall()
             ended = [sql.entry(row) for row in rows]
             for e in ended:

@@ -15,6 +15,9 @@ from gateway.runtime.store import ANYONE, FINISHED, RUNNING, StoredTask, TaskQue
 SELECT: Final = "SELECT body, agent, owner, endpoint, updated FROM tasks"
 FINISHED_STATES: Final = tuple(sorted(s.value for s in FINISHED))
 RUNNING_STATES: Final = tuple(sorted(s.value for s in RUNNING))
+IS_RUNNING: Final = f"state IN ({', '.join(repr(v) for v in RUNNING_STATES)})"
+"""The running states written into the statement (the enum's own constants, no input): a
+partial index on them matches only literal values, not parameters."""
 
 Row = tuple[str, str, str | None, str, float]
 
