@@ -48,9 +48,6 @@ class Mesh:
         """A replica that is not the one at ``hostport``."""
         return next(r for r in self.replicas if r.hostport != hostport and r.alive())
 
-    def at(self, hostport: str) -> Replica:
-        return next(r for r in self.replicas if r.hostport == hostport)
-
 
 @pytest.fixture(scope="module")
 def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
@@ -372,10 +369,10 @@ def test_a_memory_stored_through_one_replica_is_found_through_another(mesh: Mesh
     """One Milvus server (``milvus-lite server``) behind every replica's memory agent."""
     one, two = mesh.replicas
     fact = "The staging database moved to db-2.internal on Monday."
-    stored, _ = acp_run(one.base, {"agent_name": "memory.store", "mode": "sync", **said(fact)})
+    stored = acp_run(one.base, {"agent_name": "memory.store", "mode": "sync", **said(fact)})
     assert stored["status"] == "completed", stored
     question = said("where is the staging database now?")
-    found, _ = acp_run(two.base, {"agent_name": "memory.search", "mode": "sync", **question})
+    found = acp_run(two.base, {"agent_name": "memory.search", "mode": "sync", **question})
     assert found["status"] == "completed", found
     texts = [p.get("content", "") for m in found["output"] for p in m["parts"]]
     assert any("db-2.internal" in t for t in texts), texts
@@ -388,15 +385,18 @@ def said(text: str) -> dict[str, Any]:
 def test_a_killed_replicas_running_task_is_failed_by_the_survivors(mesh: Mesh) -> None:
     """Last in this file: it kills a replica."""
     doomed = mesh.replicas[1]
-    finished, _ = acp_run(doomed.base, {**WAIT_RUN, "agent_name": "echo.echo", "mode": "sync"})
-    running, _ = acp_run(doomed.base, {**WAIT_RUN, "mode": "async"})
+    finished = acp_run(doomed.base, {**WAIT_RUN, "agent_name": "echo.echo", "mode": "sync"})
+    running = acp_run(doomed.base, {**WAIT_RUN, "mode": "async"})
+    survivor = mesh.other(doomed.hostport)
+    before = httpx.get(f"{survivor.base}/acp/runs/{running['run_id']}", timeout=30).json()
+    assert before["status"] in ("created", "in-progress")  # running there, seen here
     doomed.kill()
     balancer = f"{mesh.balancer.base}/acp/runs"
     deadline = time.monotonic() + 30
     status: dict[str, Any] = {}
     while time.monotonic() < deadline:
         status = httpx.get(f"{balancer}/{running['run_id']}", timeout=30).json()
-        if status["status"] != "in-progress" and status["status"] != "created":
+        if status["status"] not in ("created", "in-progress"):
             break
         time.sleep(0.2)
     assert status["status"] == "failed"
@@ -406,8 +406,9 @@ def test_a_killed_replicas_running_task_is_failed_by_the_survivors(mesh: Mesh) -
     assert kept["output"][0]["parts"][0]["content"] == "x"
 
 
-def acp_run(base: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """Start an ACP run with plain HTTP; its run and the replica that answered."""
+def acp_run(base: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Start an ACP run with plain HTTP."""
     reply = httpx.post(f"{base}/acp/runs", json=body, timeout=30)
     assert reply.status_code in (200, 202), reply.text
-    return reply.json(), reply.headers.get(REPLICA_HEADER, "")
+    run: dict[str, Any] = reply.json()
+    return run
