@@ -22,10 +22,13 @@ from gateway.runtime.store import (
     MemoryTaskStore,
     Retention,
     StoredTask,
+    StoreUnavailable,
     TaskQuery,
     TaskStore,
     open_store,
 )
+from gateway.settings.errors import SettingsError
+from gateway.settings.file import load
 
 KINDS = ["memory", "sqlite", "postgresql"]
 
@@ -301,16 +304,40 @@ def test_replicas_opening_a_database_together_make_its_schema_once(postgres_url:
 
 
 def test_the_store_setting_picks_the_database(tmp_path: Path, postgres_url: str) -> None:
-    chosen = [open_store(url, tmp_path) for url in ("", "memory", postgres_url)]
+    chosen = [open_store(url, tmp_path) for url in ("", postgres_url)]
     try:
-        assert [type(s).__name__ for s in chosen] == [
-            "SQLiteTaskStore",
-            "MemoryTaskStore",
-            "PostgresTaskStore",
-        ]
-        assert [s.shared for s in chosen] == [False, False, True]
+        assert [type(s).__name__ for s in chosen] == ["SQLiteTaskStore", "PostgresTaskStore"]
+        assert [s.shared for s in chosen] == [False, True]
     finally:
         for made in chosen:
             made.close()
-    with pytest.raises(ValueError, match="unknown task store"):
-        open_store("mysql://x", tmp_path)
+    with pytest.raises(ValueError, match="unknown task store 'mysql'"):
+        open_store("mysql://user:secret@x/db", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('store = "mysql://user:secret@x/db"', "gateway.store"),
+        ('store = "tasks.db"', "gateway.store"),
+        ('public_url = "balancer:8080"', "gateway.public_url"),
+    ],
+)
+def test_a_store_or_public_url_of_an_unknown_kind_is_refused_at_its_key(
+    tmp_path: Path, line: str, key: str
+) -> None:
+    path = tmp_path / "effmesh.toml"
+    path.write_text(f"[gateway]\n{line}\n")
+    with pytest.raises(SettingsError) as info:
+        load(path)
+    assert info.value.key == key
+
+
+def test_a_database_that_cannot_be_reached_is_named_without_its_password(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql://effmesh:hunter2@/tasks?host={tmp_path}&connect_timeout=2"
+    with pytest.raises(StoreUnavailable) as info:
+        PostgresTaskStore(url, pool_timeout=3)
+    assert "tasks on " in str(info.value)
+    assert "hunter2" not in str(info.value)

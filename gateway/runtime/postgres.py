@@ -92,8 +92,10 @@ class PostgresTaskStore:
         replica: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
         pool_size: int = 4,
+        pool_timeout: float = 30.0,
     ) -> None:
-        """Opens the pool and migrates the schema.
+        """Opens the pool (waiting up to ``pool_timeout`` seconds for its first connection)
+        and migrates the schema.
 
         Raises:
             StoreUnavailable: the database cannot be reached or migrated.
@@ -116,7 +118,7 @@ class PostgresTaskStore:
         )
         self._saves = 0
         try:
-            self.pool.open(wait=True, timeout=30)
+            self.pool.open(wait=True, timeout=pool_timeout)
             with self.pool.connection() as conn:
                 migrate(conn)
         except (psycopg.Error, PoolTimeout) as exc:

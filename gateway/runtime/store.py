@@ -306,25 +306,20 @@ def open_store(
     *,
     lease_seconds: float = LEASE_SECONDS,
 ) -> TaskStore:
-    """The store the ``store`` setting names: ``postgresql://...`` (or ``postgres://``) for a
-    PostgreSQL database that replicas share; empty or ``sqlite`` for ``tasks.sqlite3`` in
-    ``data_dir``; ``memory`` for the in-memory twin.
+    """The store the ``store`` setting names: empty for ``tasks.sqlite3`` in ``data_dir``;
+    ``postgresql://...`` (or ``postgres://``) for a PostgreSQL database that replicas share.
 
     Raises:
         ValueError: any other value.
         StoreUnavailable: the database cannot be reached or its schema cannot be made.
     """
-    kind = url.split(":", 1)[0].lower() if url else "sqlite"
-    if kind in ("postgresql", "postgres"):
+    if not url:
+        from gateway.runtime.sqlite import SQLiteTaskStore  # noqa: PLC0415 - avoids a cycle
+
+        path = Path(data_dir) / "tasks.sqlite3"
+        return SQLiteTaskStore(path, retention, lease_seconds=lease_seconds)
+    if url.split("://", 1)[0] in ("postgresql", "postgres"):
         from gateway.runtime.postgres import PostgresTaskStore  # noqa: PLC0415 - optional
 
         return PostgresTaskStore(url, retention, lease_seconds=lease_seconds)
-    if kind == "sqlite" and url in ("", "sqlite"):
-        from gateway.runtime.sqlite import SQLiteTaskStore  # noqa: PLC0415 - avoids a cycle
-
-        return SQLiteTaskStore(
-            Path(data_dir) / "tasks.sqlite3", retention, lease_seconds=lease_seconds
-        )
-    if url == "memory":
-        return MemoryTaskStore(retention, lease_seconds=lease_seconds)
-    raise ValueError(f"unknown task store {url!r}")
+    raise ValueError(f"unknown task store {url.split('://', 1)[0]!r}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field
 
@@ -103,8 +103,11 @@ class GatewaySettings:
     """The certificate's key: set with ``tls_cert_file`` or not at all."""
 
 
+STORE_SCHEMES: Final = ("postgresql", "postgres")
+
+
 def check_gateway(table: GatewaySettings) -> GatewaySettings:
-    """The TLS files go together.
+    """The TLS files go together; the task store and public URL are URLs of a known kind.
 
     Raises:
         Invalid: at the one that is missing.
@@ -113,6 +116,10 @@ def check_gateway(table: GatewaySettings) -> GatewaySettings:
         raise Invalid(("tls_key_file",), "is required with tls_cert_file")
     if table.tls_key_file and not table.tls_cert_file:
         raise Invalid(("tls_cert_file",), "is required with tls_key_file")
+    if table.store and table.store.split("://", 1)[0] not in STORE_SCHEMES:
+        raise Invalid(("store",), "must be empty (SQLite) or a postgresql:// URL")
+    if table.public_url and table.public_url.split("://", 1)[0] not in ("http", "https"):
+        raise Invalid(("public_url",), "must be an http:// or https:// URL")
     return table
 
 
