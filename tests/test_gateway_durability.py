@@ -1,10 +1,11 @@
-"""Task state that outlives the gateway process (SQLite): every protocol's tasks, read back
-after a clean stop and after ``kill -9``, through the official clients."""
+"""Task state that outlives the gateway process: every protocol's tasks, read back after a
+clean stop (on SQLite and on PostgreSQL) and after ``kill -9``, through the official
+clients."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,8 +17,10 @@ from adapters.model import Invocation, Message, Task, TaskState, TextPart
 from agents.echo import EchoAgent
 from gateway.app import create_app
 from gateway.registry import Registry
+from gateway.runtime.postgres import PostgresTaskStore
 from gateway.runtime.runner import STOPPED_REASON, Runtime
-from gateway.runtime.store import RESTART_REASON, SQLiteTaskStore
+from gateway.runtime.sqlite import SQLiteTaskStore
+from gateway.runtime.store import RESTART_REASON
 from gateway.runtime.tasks import TaskManager
 from tests.gateway_procs import GatewayProcess
 from tests.servers import running
@@ -34,6 +37,15 @@ def _registry() -> Registry:
 
 def _sqlite(db: Path) -> Runtime:
     return Runtime(SQLiteTaskStore(db))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Runtime]:
+    """A fresh runtime on the same store each call, as a restarted gateway opens it."""
+    if request.param == "sqlite":
+        return lambda: _sqlite(tmp_path / "tasks.sqlite3")
+    url = request.getfixturevalue("postgres_url")
+    return lambda: Runtime(PostgresTaskStore(url))
 
 
 def send(text: str, skill: str = "echo", *, immediately: bool = False) -> pb.SendMessageRequest:
@@ -61,14 +73,13 @@ async def read_back(url: str, binding: str, ids: list[str]) -> tuple[list[pb.Tas
     return got, {t.id for t in listed.tasks}
 
 
-def test_finished_runs_are_readable_after_a_restart(tmp_path: Path) -> None:
-    db = tmp_path / "tasks.sqlite3"
-    with running(lambda base: create_app(_registry(), base_url=base, runtime=_sqlite(db))) as url:
+def test_finished_runs_are_readable_after_a_restart(reopen: Callable[[], Runtime]) -> None:
+    with running(lambda base: create_app(_registry(), base_url=base, runtime=reopen())) as url:
         done = httpx.post(f"{url}/acp/runs", json={**RUN, "mode": "sync"}).json()
         waiting = httpx.post(
             f"{url}/acp/runs", json={**RUN, "agent_name": "echo.wait", "mode": "async"}
         ).json()
-    with running(lambda base: create_app(_registry(), base_url=base, runtime=_sqlite(db))) as url:
+    with running(lambda base: create_app(_registry(), base_url=base, runtime=reopen())) as url:
         again = httpx.get(f"{url}/acp/runs/{done['run_id']}").json()
         stopped = httpx.get(f"{url}/acp/runs/{waiting['run_id']}").json()
     assert again["status"] == "completed"
@@ -79,15 +90,14 @@ def test_finished_runs_are_readable_after_a_restart(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("binding", BINDINGS)
 def test_a2a_tasks_outlive_a_clean_stop_and_running_ones_are_failed_with_a_reason(
-    tmp_path: Path, binding: str
+    reopen: Callable[[], Runtime], binding: str
 ) -> None:
-    db = tmp_path / "tasks.sqlite3"
-    with running(lambda base: create_app(_registry(), base_url=base, runtime=_sqlite(db))) as url:
+    with running(lambda base: create_app(_registry(), base_url=base, runtime=reopen())) as url:
         echo = f"{url}/a2a/echo"
         done = asyncio.run(a2a_task(echo, binding, send("kept")))
         waiting = asyncio.run(a2a_task(echo, binding, send("x", "wait", immediately=True)))
     assert waiting.status.state in (pb.TASK_STATE_SUBMITTED, pb.TASK_STATE_WORKING)
-    with running(lambda base: create_app(_registry(), base_url=base, runtime=_sqlite(db))) as url:
+    with running(lambda base: create_app(_registry(), base_url=base, runtime=reopen())) as url:
         (again, stopped), listed = asyncio.run(
             read_back(f"{url}/a2a/echo", binding, [done.id, waiting.id])
         )

@@ -1,5 +1,6 @@
-"""The task store's contract, held by the SQLite store and its in-memory twin alike, and the
-SQLite file's migration from the first schema."""
+"""The task store's contract, held by the SQLite and PostgreSQL stores and the in-memory twin
+alike (leases and their expiry included), the SQLite file's migration from the first schema,
+and the PostgreSQL schema made once by replicas that open it together."""
 
 from __future__ import annotations
 
@@ -8,27 +9,49 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.model import Message, Task, TaskState, TextPart
+from gateway.runtime.postgres import MIGRATIONS, PostgresTaskStore
+from gateway.runtime.sqlite import CHECKPOINT_EVERY, SQLiteTaskStore
 from gateway.runtime.store import (
-    CHECKPOINT_EVERY,
+    LOST_REASON,
     RESTART_REASON,
     MemoryTaskStore,
     Retention,
-    SQLiteTaskStore,
     StoredTask,
+    StoreUnavailable,
     TaskQuery,
     TaskStore,
+    open_store,
 )
+from gateway.settings.errors import SettingsError
+from gateway.settings.file import load
+
+KINDS = ["memory", "sqlite", "postgresql"]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def make(
+    kind: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    retention: Retention | None = None,
+    **options: Any,
+) -> TaskStore:
+    """A store of ``kind``; PostgreSQL's in a fresh database of the session's server."""
+    if kind == "memory":
+        return MemoryTaskStore(retention, **options)
+    if kind == "sqlite":
+        return SQLiteTaskStore(tmp_path / "t.db", retention, **options)
+    url = request.getfixturevalue("postgres_url")
+    return PostgresTaskStore(url, retention, **options)
+
+
+@pytest.fixture(params=KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]:
-    made: TaskStore = (
-        MemoryTaskStore() if request.param == "memory" else SQLiteTaskStore(tmp_path / "t.db")
-    )
+    made = make(request.param, request, tmp_path)
     yield made
     made.close()
 
@@ -191,14 +214,12 @@ def test_the_write_ahead_log_is_copied_into_the_file_off_the_writers_thread(
     assert not store.checkpoints.is_alive()
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_retention_prunes_finished_tasks_by_count_per_owner_and_by_age(
-    kind: str, tmp_path: Path
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     keep = Retention(days=1.0, count=2)
-    made: TaskStore = (
-        MemoryTaskStore(keep) if kind == "memory" else SQLiteTaskStore(tmp_path / "r.db", keep)
-    )
+    made = make(kind, request, tmp_path, keep)
     try:
         for i in range(4):
             made.save(task(f"a{i}"), agent="echo", owner="a", endpoint="/acp")
@@ -214,3 +235,109 @@ def test_retention_prunes_finished_tasks_by_count_per_owner_and_by_age(
         assert left == {"w0", "q0"}  # running and waiting tasks are never pruned
     finally:
         made.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_running_task_whose_lease_ran_out_is_failed_with_a_reason(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    made = make(kind, request, tmp_path, lease_seconds=60.0)
+    try:
+        made.save(task("w", TaskState.WORKING), agent="x", owner="ops", endpoint="/acp")
+        made.save(task("i", TaskState.INPUT_REQUIRED), agent="x", owner="ops", endpoint="/acp")
+        made.save(task("c"), agent="x", owner="ops", endpoint="/acp")
+        assert made.fail_expired() == 0  # the lease runs for another minute
+        assert made.renew() == 1  # only the running task has a lease to renew
+        later = time.time_ns() + int(61e9)
+        assert made.fail_expired(now=later) == 1
+        states = {e.task.task_id: e.task for e in made.list(TaskQuery()).tasks}
+        assert {k: t.state for k, t in states.items()} == {
+            "w": TaskState.FAILED,
+            "i": TaskState.INPUT_REQUIRED,
+            "c": TaskState.COMPLETED,
+        }
+        reason = states["w"].status_message
+        assert reason is not None
+        assert reason.parts == (TextPart(LOST_REASON),)
+        assert made.fail_expired(now=later) == 0  # failed once
+    finally:
+        made.close()
+
+
+def test_a_replica_starting_on_a_shared_store_fails_only_its_own_and_lost_tasks(
+    postgres_url: str,
+) -> None:
+    one = PostgresTaskStore(postgres_url, replica="one", lease_seconds=60.0)
+    two = PostgresTaskStore(postgres_url, replica="two", lease_seconds=60.0)
+    try:
+        one.save(task("ones", TaskState.WORKING), agent="x", owner=None, endpoint="/acp")
+        two.save(task("twos", TaskState.WORKING), agent="x", owner=None, endpoint="/acp")
+        again = PostgresTaskStore(postgres_url, replica="one")  # "one", restarted
+        try:
+            assert again.fail_unfinished() == 1
+        finally:
+            again.close()
+        got = {e.task.task_id: e.task.state for e in two.list(TaskQuery()).tasks}
+        assert got == {"ones": TaskState.FAILED, "twos": TaskState.WORKING}
+        # Two replicas sweeping at once fail each lost task once.
+        later = time.time_ns() + int(61e9)
+        assert one.fail_expired(now=later) + two.fail_expired(now=later) == 1
+    finally:
+        one.close()
+        two.close()
+
+
+def test_replicas_opening_a_database_together_make_its_schema_once(postgres_url: str) -> None:
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        stores = list(
+            pool.map(lambda n: PostgresTaskStore(postgres_url, replica=f"r{n}"), range(4))
+        )
+    try:
+        with stores[0].pool.connection() as conn:
+            version = conn.execute("SELECT version FROM effmesh_schema").fetchall()
+        assert version == [(len(MIGRATIONS),)]
+    finally:
+        for made in stores:
+            made.close()
+
+
+def test_the_store_setting_picks_the_database(tmp_path: Path, postgres_url: str) -> None:
+    chosen = [open_store(url, tmp_path) for url in ("", postgres_url)]
+    try:
+        assert [type(s).__name__ for s in chosen] == ["SQLiteTaskStore", "PostgresTaskStore"]
+        assert [s.shared for s in chosen] == [False, True]
+    finally:
+        for made in chosen:
+            made.close()
+    with pytest.raises(ValueError, match="unknown task store 'mysql'"):
+        open_store("mysql://user:secret@x/db", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('store = "mysql://user:secret@x/db"', "gateway.store"),
+        ('store = "tasks.db"', "gateway.store"),
+        ('public_url = "balancer:8080"', "gateway.public_url"),
+    ],
+)
+def test_a_store_or_public_url_of_an_unknown_kind_is_refused_at_its_key(
+    tmp_path: Path, line: str, key: str
+) -> None:
+    path = tmp_path / "effmesh.toml"
+    path.write_text(f"[gateway]\n{line}\n")
+    with pytest.raises(SettingsError) as info:
+        load(path)
+    assert info.value.key == key
+
+
+def test_a_database_that_cannot_be_reached_is_named_without_its_password(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql://effmesh:hunter2@/tasks?host={tmp_path}&connect_timeout=2"
+    with pytest.raises(StoreUnavailable) as info:
+        PostgresTaskStore(url, pool_timeout=3)
+    assert "tasks on " in str(info.value)
+    assert "hunter2" not in str(info.value)

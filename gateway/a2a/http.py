@@ -8,6 +8,7 @@ and every canonical item back as the SDK's protobuf events.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import assert_never
 
@@ -46,6 +47,7 @@ from adapters.model import (
     TextPart,
 )
 from gateway.a2a import envelope
+from gateway.a2a.cluster import ChannelEventStream
 from gateway.a2a.disconnect import CLIENT_GONE, until_gone, watch_blocking_sends
 from gateway.a2a.tasks import AGENT, EndpointTasks, owner_of
 from gateway.bodies import CheckedBodies
@@ -184,19 +186,27 @@ class Bridge(AgentExecutor):
                         await event_queue.enqueue_event(proto.encode_event(event))
 
                 history = (invocation.message,)
-                with self.runtime.admit(principal):
-                    settled = await until_gone(
-                        call.state.get(CLIENT_GONE),
-                        self.runtime.settle(
-                            route,
-                            invocation,
-                            Task(task_id, TaskState.SUBMITTED, context_id, history=history),
-                            scope=calls.scope_for(principal),
-                            principal=principal,
-                            on_item=forward,
-                        ),
-                    )
-                if settled is None:  # a blocking caller left: its call was cancelled
+                # Stopped when the blocking caller leaves, or when a cancel reaches this
+                # replica from another one (``gateway.a2a.cluster``).
+                stop = call.state.get(CLIENT_GONE)
+                stop = stop if isinstance(stop, asyncio.Event) else asyncio.Event()
+                self.runtime.cancellers[task_id] = stop.set
+                try:
+                    with self.runtime.admit(principal):
+                        settled = await until_gone(
+                            stop,
+                            self.runtime.settle(
+                                route,
+                                invocation,
+                                Task(task_id, TaskState.SUBMITTED, context_id, history=history),
+                                scope=calls.scope_for(principal),
+                                principal=principal,
+                                on_item=forward,
+                            ),
+                        )
+                finally:
+                    self.runtime.cancellers.pop(task_id, None)
+                if settled is None:  # a blocking caller left, or a cancel came: cancelled
                     gone = StatusEvent(task_id, TaskState.CANCELED, context_id)
                     await event_queue.enqueue_event(proto.encode_status_event(gone))
                     return
@@ -302,6 +312,8 @@ class A2AEndpoints:
             agent_executor=Bridge(self.registry, name, self.runtime),
             task_store=store,
             agent_card=card,
+            # Replicas sharing the store follow and cancel each other's tasks.
+            event_stream=ChannelEventStream(self.runtime) if self.runtime.channel.shared else None,
         )
         self._handlers.append(handler)
         builder = _ContextBuilder()

@@ -30,6 +30,7 @@ from gateway.runtime import calls
 from gateway.runtime.runner import settle
 from gateway.runtime.store import (
     ANYONE,
+    LOST_REASON,
     RESTART_REASON,
     OwnerFilter,
     StoredTask,
@@ -96,6 +97,16 @@ class WatchedStore:
 
     def fail_unfinished(self, reason: str = RESTART_REASON) -> int:
         return self.inner.fail_unfinished(reason)
+
+    @property
+    def shared(self) -> bool:
+        return self.inner.shared
+
+    def renew(self) -> int:
+        return self.inner.renew()
+
+    def fail_expired(self, reason: str = LOST_REASON, now: int | None = None) -> int:
+        return self.inner.fail_expired(reason, now)
 
     def close(self) -> None:
         self.inner.close()

@@ -31,6 +31,7 @@ from adapters.model import (
     TextPart,
 )
 from gateway.registry import Registry, Route
+from gateway.runtime.paused import StoredPauses
 from gateway.runtime.runner import Runtime
 from observability import boundary, tracing
 
@@ -69,15 +70,32 @@ class PausedCalls:
     """Calls waiting for the client's answer (MCP 2026-07-28 input_required round trips).
 
     The token handed out is random and names state held here, so a client can only continue
-    a call it was given; entries expire, and their number is bounded.
+    a call it was given; entries expire, and their number is bounded. With ``stored`` (replicas
+    sharing the task store), the paused call is kept there instead, and a retry that reaches
+    another replica carries it on (``gateway.runtime.paused``).
     """
 
-    def __init__(self, ttl: float = 600.0, limit: int = 10_000) -> None:
+    def __init__(
+        self, ttl: float = 600.0, limit: int = 10_000, *, stored: StoredPauses | None = None
+    ) -> None:
         self.ttl = ttl
         self.limit = limit
+        self.stored = stored
         self._held: dict[str, tuple[float, Route, Invocation, Message, str | None]] = {}
 
-    def hold(self, route: Route, invocation: Invocation, question: Message, who: str | None) -> str:
+    def hold(
+        self,
+        route: Route,
+        invocation: Invocation,
+        question: Message,
+        who: str | None,
+        *,
+        task: Task | None = None,
+        endpoint: str = "/mcp",
+    ) -> str:
+        """A token for the paused call; ``task``: the call's settled task (stored with it)."""
+        if self.stored is not None and task is not None:
+            return self.stored.hold(task, route, invocation, who, endpoint)
         now = time.monotonic()
         self._held = {k: v for k, v in self._held.items() if v[0] > now - self.ttl}
         while len(self._held) >= self.limit:
@@ -91,13 +109,20 @@ class PausedCalls:
         token = invocation.metadata.get("mcp.requestState")
         if token is None:
             return None
+        responses = invocation.metadata.get("mcp.inputResponses")
+        if self.stored is not None and isinstance(token, str):
+            paused = self.stored.take(token, who, invocation.metadata)
+            if paused is None:
+                raise InvalidParams("unknown or expired requestState", path="params.requestState")
+            reply = responses.get("input") if isinstance(responses, dict) else None
+            answer = _answer(reply, "params.inputResponses")
+            return paused.route, continue_with(paused.invocation, paused.question, answer)
         held = self._held.get(token) if isinstance(token, str) else None
         # Another caller's token is unknown to it, and leaves the paused call to its owner.
         if held is None or held[4] != who or held[0] < time.monotonic() - self.ttl:
             raise InvalidParams("unknown or expired requestState", path="params.requestState")
         del self._held[token]
         _, route, paused_invocation, question, _ = held
-        responses = invocation.metadata.get("mcp.inputResponses")
         reply = responses.get("input") if isinstance(responses, dict) else None
         answer = _answer(reply, "params.inputResponses")
         return route, continue_with(paused_invocation, question, answer)
@@ -111,7 +136,8 @@ class ToolCalls:
         self.registry = registry
         self.runtime = runtime
         self.endpoint = endpoint
-        self.paused = PausedCalls()
+        shared = StoredPauses(runtime.store, registry) if runtime.channel.shared else None
+        self.paused = PausedCalls(stored=shared)
 
     def list(self, who: str | None) -> list[dict[str, Any]]:
         """Every tool ``who`` may call, as wire ``Tool`` objects."""
@@ -230,7 +256,9 @@ class ToolCalls:
             if version == mcp_adapter.MODERN_VERSION:
                 # 2026-07-28: hand the question back; the client retries with the answer
                 # and this token, which names the paused call held here.
-                token = self.paused.hold(route, invocation, question, who)
+                token = self.paused.hold(
+                    route, invocation, question, who, task=outcome, endpoint=self.endpoint
+                )
                 meta = {**outcome.metadata, "mcp.requestState": token}
                 outcome = replace(outcome, metadata=meta)
                 break

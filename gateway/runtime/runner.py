@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -37,7 +38,9 @@ from adapters.model import (
 from agents.base import NOBODY
 from gateway.registry import Route
 from gateway.runtime import calls
+from gateway.runtime.channel import Channel, channel_for
 from gateway.runtime.store import (
+    LOST_REASON,
     RESTART_REASON,
     MemoryTaskStore,
     OwnerFilter,
@@ -46,6 +49,8 @@ from gateway.runtime.store import (
     owned,
     visible_to,
 )
+
+log = logging.getLogger(__name__)
 
 STOPPED_REASON: Final = "the gateway stopped while the task was running"
 SAVE_RUNNING_AFTER: Final = 0.05
@@ -187,10 +192,17 @@ class Runtime:
         save_running_after: float = SAVE_RUNNING_AFTER,
         operators: frozenset[str] = frozenset(),
         max_running_per_owner: int | None = None,
+        channel: Channel | None = None,
     ) -> None:
         """``operators``: token names that see and manage every owner's tasks.
-        ``max_running_per_owner``: tasks one owner may run at once (None: no cap)."""
+        ``max_running_per_owner``: tasks one owner may run at once (None: no cap).
+        ``channel``: how replicas sharing ``store`` hear of each other's tasks (default:
+        the one for the store; none for a store of this process alone)."""
         self.store: TaskStore = store or MemoryTaskStore()
+        self.channel: Channel = channel or channel_for(self.store)
+        self.cancellers: dict[str, Callable[[], object]] = {}
+        """How to cancel each task running in this process, by task id: what a cancel sent
+        to another replica reaches here through the channel."""
         self.timeout = timeout
         self.save_running_after = save_running_after
         self.operators = operators
@@ -226,6 +238,41 @@ class Runtime:
     def start(self) -> int:
         """Fail the tasks a previous process left running; return how many."""
         return self.store.fail_unfinished(RESTART_REASON)
+
+    def cancel_here(self, task_id: str) -> None:
+        """Cancel ``task_id`` if it runs in this process."""
+        cancel = self.cancellers.get(task_id)
+        if cancel is not None:
+            cancel()
+
+    @contextlib.asynccontextmanager
+    async def serving(self, heartbeat: float) -> AsyncIterator[None]:
+        """While the gateway serves: listen to the other replicas (cancels of tasks running
+        here), and with a shared store, every ``heartbeat`` seconds renew the leases of the
+        tasks running here and fail those of replicas that stopped renewing theirs."""
+        await self.channel.start(self.cancel_here)
+        beating = (
+            asyncio.get_running_loop().create_task(self._beat(heartbeat))
+            if self.store.shared
+            else None
+        )
+        try:
+            yield
+        finally:
+            if beating is not None:
+                beating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beating
+            await self.channel.close()
+
+    async def _beat(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.store.renew()
+                self.store.fail_expired(LOST_REASON)
+            except Exception:  # the database may be back at the next beat
+                log.warning("task leases: the store did not answer", exc_info=True)
 
     def close(self) -> None:
         """Close the store, once every task's runner has stored how it ended."""

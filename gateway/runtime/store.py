@@ -1,5 +1,7 @@
-"""Where every protocol's tasks live: a small interface, SQLite behind it by default, and an
-in-memory twin. A PostgreSQL store implements the same methods.
+"""Where every protocol's tasks live: a small interface, an in-memory twin, and two
+databases behind it: SQLite, the embedded default (``gateway.runtime.sqlite``), and
+PostgreSQL, which several gateway replicas share (``gateway.runtime.postgres``).
+:func:`open_store` picks one from the ``store`` setting.
 
 Each stored task records its owner (the caller's token name; None when the gateway uses no
 tokens or the caller is not known) and the endpoint it was started through (``/acp``,
@@ -12,6 +14,14 @@ Finished tasks are pruned as tasks are saved (every ``PRUNE_EVERY`` saves): thos
 longer ago than the retention period, and each owner's beyond the newest ``count``
 (:class:`Retention`). Tasks still running or waiting for their caller are never pruned.
 
+Leases: each store is opened by one process, its *replica* (named by :func:`replica_name`).
+A save records the replica that made it as the task's runner, and a lease that lasts
+``lease_seconds``; the runtime's heartbeat renews its running tasks' leases (:meth:`renew`)
+and fails any running task whose lease ran out (:meth:`fail_expired`): the replica that ran
+it stopped without saying how it ended. At start-up, :meth:`fail_unfinished` fails what a
+previous process left running: every running task in a store of one process (memory,
+SQLite), and in a shared store only those of this replica's own name or whose lease ran out.
+
 Tasks are stored as canonical values serialized through the A2A task JSON (the richest of the
 three wire forms, and exact for canonical tasks). ``updated`` is the time of the last save in
 nanoseconds; listings run newest change first, ties broken by task id, both descending.
@@ -19,22 +29,28 @@ nanoseconds; listings run newest change first, ties broken by task id, both desc
 
 from __future__ import annotations
 
-import contextlib
+import builtins
 import enum
-import sqlite3
-import threading
+import os
+import socket
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Literal, Protocol, TypeAlias
 
-from adapters import _json, a2a
 from adapters.model import Message, Task, TaskState, TextPart
 
 RESTART_REASON: Final = "the gateway restarted while the task was running"
+LOST_REASON: Final = "the gateway replica running the task stopped"
+"""The reason a task whose lease ran out is failed with."""
+LEASE_SECONDS: Final = 15.0
+"""How long a running task's lease lasts unless its replica renews it."""
 RUNNING: Final = frozenset({TaskState.SUBMITTED, TaskState.WORKING})
 """States of a task whose agent is still at work (not settled, not waiting for its caller)."""
+
+
+class StoreUnavailable(Exception):
+    """The task store cannot be opened; ``str()`` says which and why, without credentials."""
 
 
 class _Anyone(enum.Enum):
@@ -119,8 +135,19 @@ class TaskPage:
     """Tasks follow the last one of this page."""
 
 
+def replica_name() -> str:
+    """This process's name in a shared store: its host and process id, unique among the
+    processes alive at one time (a container's restarted gateway gets its own name back)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class TaskStore(Protocol):
-    """Calls are short and local: they run on the event loop. Not thread-safe."""
+    """Calls are short: they run on the event loop. Not thread-safe."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes (gateway replicas) use this store too."""
+        ...
 
     def save(self, task: Task, *, agent: str, owner: str | None, endpoint: str) -> None:
         """Insert or update ``task``; ``agent``, ``owner`` and ``endpoint`` are kept from the
@@ -141,7 +168,17 @@ class TaskStore(Protocol):
     def fail_unfinished(self, reason: str = RESTART_REASON) -> int:
         """Fail every task still submitted or working, with ``reason`` as its status message
         (at start-up: tasks a previous process left running can never finish); return how
-        many. Tasks waiting for their caller (input- or auth-required) are left as they are."""
+        many. Tasks waiting for their caller (input- or auth-required) are left as they are.
+        In a shared store, only this replica's own tasks and those whose lease ran out."""
+        ...
+
+    def renew(self) -> int:
+        """Extend the leases of the running tasks this replica saved; return how many."""
+        ...
+
+    def fail_expired(self, reason: str = LOST_REASON, now: int | None = None) -> int:
+        """Fail every running task whose lease ended before ``now`` (nanoseconds; default:
+        the clock), with ``reason``; return how many."""
         ...
 
     def close(self) -> None: ...
@@ -167,16 +204,30 @@ def _matches(entry: StoredTask, q: TaskQuery) -> bool:
 class MemoryTaskStore:
     """The in-memory twin: the same contract, gone with the process."""
 
-    def __init__(self, retention: Retention | None = None) -> None:
+    shared = False
+
+    def __init__(
+        self,
+        retention: Retention | None = None,
+        *,
+        replica: str | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+    ) -> None:
         self.retention = retention or Retention()
+        self.replica = replica or replica_name()
+        self.lease_ns = int(lease_seconds * 1e9)
         self._tasks: dict[str, StoredTask] = {}
+        self._leases: dict[str, tuple[str, int]] = {}
+        """Each task's runner (the replica that saved it last) and the end of its lease."""
         self._saves = 0
 
     def save(self, task: Task, *, agent: str, owner: str | None, endpoint: str) -> None:
         known = self._tasks.get(task.task_id)
         if known is not None:
             agent, owner, endpoint = known.agent, known.owner, known.endpoint
-        self._tasks[task.task_id] = StoredTask(task, agent, owner, endpoint, time.time_ns())
+        now = time.time_ns()
+        self._tasks[task.task_id] = StoredTask(task, agent, owner, endpoint, now)
+        self._leases[task.task_id] = (self.replica, now + self.lease_ns)
         self._saves += 1
         if self._saves % PRUNE_EVERY == 0:
             self.prune()
@@ -193,6 +244,7 @@ class MemoryTaskStore:
                 gone.append(e.task.task_id)
         for task_id in gone:
             del self._tasks[task_id]
+            del self._leases[task_id]
         return len(gone)
 
     def load(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> StoredTask | None:
@@ -213,9 +265,32 @@ class MemoryTaskStore:
     def delete(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> None:
         if self.load(task_id, owner=owner) is not None:
             del self._tasks[task_id]
+            del self._leases[task_id]
 
     def fail_unfinished(self, reason: str = RESTART_REASON) -> int:
-        stale = [e for e in self._tasks.values() if e.task.state in RUNNING]
+        return self._fail([e for e in self._tasks.values() if e.task.state in RUNNING], reason)
+
+    def renew(self) -> int:
+        until = time.time_ns() + self.lease_ns
+        mine = [
+            task_id
+            for task_id, (runner, _) in self._leases.items()
+            if runner == self.replica and self._tasks[task_id].task.state in RUNNING
+        ]
+        for task_id in mine:
+            self._leases[task_id] = (self.replica, until)
+        return len(mine)
+
+    def fail_expired(self, reason: str = LOST_REASON, now: int | None = None) -> int:
+        now = time.time_ns() if now is None else now
+        stale = [
+            e
+            for e in self._tasks.values()
+            if e.task.state in RUNNING and self._leases[e.task.task_id][1] < now
+        ]
+        return self._fail(stale, reason)
+
+    def _fail(self, stale: builtins.list[StoredTask], reason: str) -> int:
         for e in stale:
             self.save(failed(e.task, reason), agent=e.agent, owner=e.owner, endpoint=e.endpoint)
         return len(stale)
@@ -224,192 +299,27 @@ class MemoryTaskStore:
         pass
 
 
-_COLUMNS: Final = (
-    ("owner", "TEXT"),
-    ("endpoint", "TEXT NOT NULL DEFAULT ''"),
-    ("context", "TEXT"),
-)
-"""Columns added after the first schema (id, agent, state, body, updated): a file made
-before them gains them in place."""
-_SELECT: Final = "SELECT body, agent, owner, endpoint, updated FROM tasks"
-CHECKPOINT_EVERY: Final = 200
-"""Saves between two checkpoints of the write-ahead log."""
+def open_store(
+    url: str,
+    data_dir: str | Path,
+    retention: Retention | None = None,
+    *,
+    lease_seconds: float = LEASE_SECONDS,
+) -> TaskStore:
+    """The store the ``store`` setting names: empty for ``tasks.sqlite3`` in ``data_dir``;
+    ``postgresql://...`` (or ``postgres://``) for a PostgreSQL database that replicas share.
 
+    Raises:
+        ValueError: any other value.
+        StoreUnavailable: the database cannot be reached or its schema cannot be made.
+    """
+    if not url:
+        from gateway.runtime.sqlite import SQLiteTaskStore  # noqa: PLC0415 - avoids a cycle
 
-class Checkpoints(threading.Thread):
-    """Copies an SQLite file's write-ahead log into the file, on a connection and thread of
-    its own: a checkpoint waits for the disk to sync, and the event loop must not (measured:
-    auto-checkpoints on the writer's connection tripled the mean time of a save)."""
+        path = Path(data_dir) / "tasks.sqlite3"
+        return SQLiteTaskStore(path, retention, lease_seconds=lease_seconds)
+    if url.split("://", 1)[0] in ("postgresql", "postgres"):
+        from gateway.runtime.postgres import PostgresTaskStore  # noqa: PLC0415 - optional
 
-    def __init__(self, path: str) -> None:
-        super().__init__(name="effmesh-task-checkpoints", daemon=True)
-        self._path = path
-        self._wanted = threading.Event()
-        self._stopping = False
-        self.done = threading.Event()
-        """Set after each checkpoint."""
-
-    def request(self) -> None:
-        self._wanted.set()
-
-    def stop(self) -> None:
-        """Finish the checkpoint under way, if any, and end the thread."""
-        self._stopping = True
-        self._wanted.set()
-        self.join()
-
-    def run(self) -> None:
-        db = sqlite3.connect(self._path)
-        try:
-            while self._wanted.wait() and not self._stopping:
-                self._wanted.clear()
-                # PASSIVE never blocks the writer; frames it cannot copy now go next time.
-                with contextlib.suppress(sqlite3.OperationalError):
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                self.done.set()
-        finally:
-            db.close()
-
-
-class SQLiteTaskStore:
-    """One table in one file. WAL: a save is a short local write with no sync of its own; the
-    log is copied into the file (and synced) by :class:`Checkpoints`, off the event loop."""
-
-    def __init__(self, path: str | Path, retention: Retention | None = None) -> None:
-        self.retention = retention or Retention()
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
-        self.checkpoints = Checkpoints(str(path))
-        self._saves = 0
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, agent TEXT NOT NULL,"
-                " state TEXT NOT NULL, body TEXT NOT NULL, updated INTEGER NOT NULL)"
-            )
-            self._migrate()
-            self._db.execute(
-                "CREATE INDEX IF NOT EXISTS tasks_listing ON tasks (endpoint, updated, id)"
-            )
-        self.checkpoints.start()
-
-    def _migrate(self) -> None:
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
-        for name, declaration in _COLUMNS:
-            if name not in have:
-                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {declaration}")
-        if "owner" not in have:
-            # A file of the first schema: it kept no context column and counted seconds.
-            self._db.execute(
-                "UPDATE tasks SET context = json_extract(body, '$.contextId'),"
-                " updated = CAST(updated * 1e9 AS INTEGER)"
-            )
-
-    def save(self, task: Task, *, agent: str, owner: str | None, endpoint: str) -> None:
-        body = _json.dumps(a2a.encode_task(task)).decode()
-        self._db.execute(
-            "INSERT INTO tasks (id, agent, state, body, updated, owner, endpoint, context)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
-            " state=excluded.state, body=excluded.body, updated=excluded.updated,"
-            " context=excluded.context",
-            (
-                task.task_id,
-                agent,
-                task.state.value,
-                body,
-                time.time_ns(),
-                owner,
-                endpoint,
-                task.context_id,
-            ),
-        )
-        self._saves += 1
-        if self._saves % PRUNE_EVERY == 0:
-            self.prune()
-        if self._saves % CHECKPOINT_EVERY == 0:
-            self.checkpoints.request()
-
-    def prune(self, now: int | None = None) -> int:
-        cutoff = self.retention.cutoff(time.time_ns() if now is None else now)
-        finished = tuple(s.value for s in FINISHED)
-        marks = ", ".join("?" * len(finished))
-        # Each owner's finished tasks, newest first; past the count or the cutoff, they go.
-        gone = self._db.execute(
-            f"DELETE FROM tasks WHERE id IN (SELECT id FROM (SELECT id, updated,"  # noqa: S608
-            f" row_number() OVER (PARTITION BY owner ORDER BY updated DESC, id DESC) AS n"
-            f" FROM tasks WHERE state IN ({marks})) WHERE n > ? OR updated < ?)",
-            (*finished, self.retention.count, cutoff),
-        )
-        return gone.rowcount
-
-    def load(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> StoredTask | None:
-        if owner is ANYONE:
-            row = self._db.execute(f"{_SELECT} WHERE id = ?", (task_id,)).fetchone()
-        else:
-            where = f"{_SELECT} WHERE id = ? AND owner IS ?"
-            row = self._db.execute(where, (task_id, owner)).fetchone()
-        return None if row is None else _entry(row)
-
-    def list(self, query: TaskQuery) -> TaskPage:
-        # Every clause is one of _where's constants; values are bound as parameters.
-        where, args = _where(query)
-        count = f"SELECT count(*) FROM tasks{where}"  # noqa: S608
-        total = self._db.execute(count, args).fetchone()[0]
-        if query.after is not None:
-            updated, task_id = query.after
-            where += (" AND" if where else " WHERE") + " (updated < ? OR (updated = ? AND id < ?))"
-            args = [*args, updated, updated, task_id]
-        rows = self._db.execute(
-            f"{_SELECT}{where} ORDER BY updated DESC, id DESC LIMIT ?", [*args, query.limit + 1]
-        ).fetchall()
-        page = tuple(_entry(row) for row in rows[: query.limit])
-        return TaskPage(page, int(total), len(rows) > query.limit)
-
-    def delete(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> None:
-        if owner is ANYONE:
-            self._db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
-        else:
-            self._db.execute("DELETE FROM tasks WHERE id = ? AND owner IS ?", (task_id, owner))
-
-    def fail_unfinished(self, reason: str = RESTART_REASON) -> int:
-        open_states = tuple(s.value for s in RUNNING)
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            rows = self._db.execute(
-                f"{_SELECT} WHERE state IN ({', '.join('?' * len(open_states))})", open_states
-            ).fetchall()
-            for e in _entries(rows):
-                self.save(failed(e.task, reason), agent=e.agent, owner=e.owner, endpoint=e.endpoint)
-        return len(rows)
-
-    def close(self) -> None:
-        self.checkpoints.stop()
-        self._db.close()
-
-
-def _entry(row: tuple[str, str, str | None, str, float]) -> StoredTask:
-    body, agent, owner, endpoint, updated = row
-    return StoredTask(a2a.decode_task(_json.loads(body)), agent, owner, endpoint, int(updated))
-
-
-def _entries(rows: Iterable[tuple[str, str, str | None, str, float]]) -> list[StoredTask]:
-    return [_entry(row) for row in rows]
-
-
-def _where(q: TaskQuery) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    args: list[object] = []
-    for clause, value, given in (
-        ("endpoint = ?", q.endpoint, q.endpoint is not None),
-        ("owner IS ?", q.owner, q.owner is not ANYONE),
-        ("context = ?", q.context_id, q.context_id is not None),
-        ("state = ?", q.state.value if q.state else None, q.state is not None),
-        ("updated >= ?", q.updated_since, q.updated_since is not None),
-    ):
-        if given:
-            clauses.append(clause)
-            args.append(value)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+        return PostgresTaskStore(url, retention, lease_seconds=lease_seconds)
+    raise ValueError(f"unknown task store {url.split('://', 1)[0]!r}")

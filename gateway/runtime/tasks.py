@@ -3,6 +3,13 @@
 A task record keeps the latest canonical snapshot and every streamed item, so a late
 subscriber replays from the start. Each task runs to its settled outcome through the runtime
 (``gateway.runtime.runner``), which also stores it: saved when it starts and when it settles.
+
+With replicas sharing the store (the runtime's channel is shared), any replica answers for
+any task: each item is published on the channel as it is streamed, a task running elsewhere
+is *mirrored* here (its record follows the channel until it settles), a cancel of it is sent
+to the replica that runs it, and a task waiting for input is resumed here, its invocation
+rebuilt from the stored task (the registry names its route). A settled record is then not
+kept in memory: another replica may resume it, so the store is the one to ask.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from adapters.errors import IllegalTransition, Internal, TaskNotFound
+from adapters.errors import EffmeshError, IllegalTransition, Internal, TaskNotFound
 from adapters.model import (
     DataPart,
     Invocation,
@@ -24,10 +31,10 @@ from adapters.model import (
     TextPart,
 )
 from agents.llm.backend import dumps
-from gateway.registry import Route
+from gateway.registry import Registry, Route
 from gateway.runtime import calls
 from gateway.runtime.runner import Runtime, Slot
-from gateway.runtime.store import failed
+from gateway.runtime.store import RUNNING, failed
 
 
 @dataclass
@@ -81,15 +88,23 @@ def result_text(task: Task) -> str:
 
 KEEP = 10_000
 """Finished tasks kept in memory; older ones are served from the store."""
+CANCEL_WAIT = 10.0
+"""Seconds a cancel sent to another replica waits for the task to settle there."""
 
 
 class TaskManager:
     """Runs invocations as tasks on the gateway's event loop, stored in the runtime's store.
     Not thread-safe."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, registry: Registry | None = None) -> None:
+        """``registry``: where a task started on another replica finds its route when it is
+        resumed here (None: such a task cannot be resumed here)."""
         self.runtime = runtime
+        self.registry = registry
         self._records: dict[str, TaskRecord] = {}
+        self._mirrors: dict[str, TaskRecord] = {}
+        """Tasks running on other replicas that a caller here follows."""
+        self._following: set[asyncio.Task[None]] = set()
 
     def get(self, task_id: str, who: str | None) -> TaskRecord:
         """The task's record, if ``who`` may see it: live while it runs, else read back from
@@ -99,7 +114,7 @@ class TaskManager:
             TaskNotFound: no such task, or another owner's (the same error: ``who`` cannot
                 tell them apart).
         """
-        record = self._records.get(task_id)
+        record = self._records.get(task_id) or self._mirrors.get(task_id)
         if record is not None:
             if not self.runtime.may_see(who, record.principal):
                 raise TaskNotFound(task_id)
@@ -107,15 +122,39 @@ class TaskManager:
         stored = self.runtime.store.load(task_id, owner=self.runtime.visible_to(who))
         if stored is None:
             raise TaskNotFound(task_id)
+        channel = self.runtime.channel
+        items = channel.log(task_id)
         record = TaskRecord(
             stored.task,
             stored.agent,
-            items=[stored.task],
+            items=items,
             principal=stored.owner,
             endpoint=stored.endpoint,
         )
+        if channel.shared and stored.task.state in RUNNING:
+            self._mirrors[task_id] = record
+            following = asyncio.get_running_loop().create_task(self._mirror(record, len(items)))
+            self._following.add(following)
+            following.add_done_callback(self._following.discard)
+            return record
+        if not items or items[-1] != stored.task:
+            items.append(stored.task)
         record.done.set()
         return record
+
+    async def _mirror(self, record: TaskRecord, seen: int) -> None:
+        """Follow a task running on another replica until it settles."""
+        task_id = record.task.task_id
+        try:
+            async for item in self.runtime.channel.follow(task_id, seen):
+                if isinstance(item, Task):
+                    record.task = item
+                await self._publish(record, item)
+        finally:
+            del self._mirrors[task_id]
+            async with record.changed:
+                record.done.set()
+                record.changed.notify_all()
 
     def _forget_old(self) -> None:
         """Keep memory bounded: finished tasks beyond the newest ``KEEP`` are read back from
@@ -148,10 +187,13 @@ class TaskManager:
         record.endpoint = endpoint
         self._records[task_id] = record
         self._save(record)
-        record.runner = asyncio.get_running_loop().create_task(
-            self._run(record, route, invocation, slot)
-        )
+        self._launch(record, route, invocation, slot)
         return record
+
+    def _launch(self, record: TaskRecord, route: Route, invocation: Invocation, slot: Slot) -> None:
+        runner = asyncio.get_running_loop().create_task(self._run(record, route, invocation, slot))
+        record.runner = runner
+        self.runtime.cancellers[record.task.task_id] = runner.cancel
 
     def _save(self, record: TaskRecord) -> None:
         self.runtime.store.save(
@@ -164,7 +206,14 @@ class TaskManager:
             record.changed.notify_all()
 
     async def _finish(self, record: TaskRecord) -> None:
+        task_id = record.task.task_id
+        self.runtime.cancellers.pop(task_id, None)
         self._save(record)
+        channel = self.runtime.channel
+        channel.publish(task_id, record.task)
+        if channel.shared:
+            # Settled, it may be resumed or read on any replica: the store answers for it.
+            self._records.pop(task_id, None)
         self._forget_old()
         async with record.changed:
             record.items.append(record.task)
@@ -177,6 +226,7 @@ class TaskManager:
         async def publish(item: StreamItem, snapshot: Task) -> None:
             record.task = snapshot
             if not isinstance(item, Task | Message):
+                self.runtime.channel.publish(record.task.task_id, item)
                 await self._publish(record, item)
 
         try:
@@ -211,12 +261,12 @@ class TaskManager:
             RateLimited: its owner runs as many tasks as it may.
         """
         record = self.get(task_id, who)
-        previous = record.invocation
-        if (
-            record.task.state is not TaskState.INPUT_REQUIRED
-            or previous is None
-            or (record.route is None)
-        ):
+        if record.task.state is not TaskState.INPUT_REQUIRED:
+            raise IllegalTransition(record.task.state.value, TaskState.WORKING.value)
+        if record.invocation is None and self.runtime.channel.shared:
+            self._rebuild(record)
+        previous, route = record.invocation, record.route
+        if previous is None or route is None:
             raise IllegalTransition(record.task.state.value, TaskState.WORKING.value)
         slot = self.runtime.admit(record.principal)
         asked = (record.task.status_message,) if record.task.status_message else ()
@@ -228,10 +278,25 @@ class TaskManager:
         record.invocation = invocation
         record.task = replace(record.task, history=(*record.task.history, *asked, message))
         record.done = asyncio.Event()
-        record.runner = asyncio.get_running_loop().create_task(
-            self._run(record, record.route, invocation, slot)
-        )
+        self._records[task_id] = record
+        self._launch(record, route, invocation, slot)
         return record
+
+    def _rebuild(self, record: TaskRecord) -> None:
+        """The route and invocation of a stored task waiting for input, so that this replica
+        can resume what another one started: the task's history is the exchange so far (its
+        last message the one the agent answered with its question). Left unset when the
+        registry has no such route for its owner."""
+        history = record.task.history
+        if self.registry is None or not history:
+            return
+        try:
+            route = self.registry.route(record.agent_name, record.principal)
+        except EffmeshError:
+            return
+        record.route = route
+        record.invocation = Invocation(record.agent_name, history[-1], history=history[:-1])
+        record.scope = calls.scope_for(record.principal)
 
     async def cancel(self, task_id: str, who: str | None) -> TaskRecord:
         """Cancel a running task ``who`` may see; a finished one raises IllegalTransition,
@@ -243,12 +308,19 @@ class TaskManager:
             record.runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await record.runner
+        else:
+            # It runs on another replica: ask it there, and wait to hear how it ended.
+            self.runtime.channel.cancel(task_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(record.done.wait(), CANCEL_WAIT)
         return record
 
     async def close(self) -> None:
         """Stop every running task as the gateway stops; each is failed with a reason, not
         left half-written."""
         self.runtime.stopping = True
+        for following in list(self._following):
+            following.cancel()
         for record in self._records.values():
             if record.runner is not None and not record.runner.done():
                 record.runner.cancel()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field
 
@@ -87,14 +87,27 @@ class GatewaySettings:
     192.168/16, 100.64/10, fc00::/7)."""
     memory_uri: str = ""
     """A Milvus server for the memory agent; empty: Milvus-lite in ``data_dir/memory.db``."""
+    public_url: str = ""
+    """How callers reach the gateway when that is not ``http(s)://host:port`` (a load
+    balancer in front of replicas): A2A cards point there. Empty: this process's own."""
+    store: str = ""
+    """Where tasks are kept: empty for SQLite in ``data_dir/tasks.sqlite3`` (one gateway
+    process); ``postgresql://user:password@host/database`` for a PostgreSQL database that
+    several gateway replicas share behind a load balancer (see docs/scaling-out.md)."""
+    task_lease_seconds: Annotated[float, Field(gt=0)] = 15.0
+    """With a shared ``store``: how long a running task stays its replica's without a
+    heartbeat; the other replicas fail it once the lease runs out (the replica stopped)."""
     tls_cert_file: str = ""
     """A PEM certificate (chain) to serve HTTPS and WSS with; empty: plain HTTP."""
     tls_key_file: str = ""
     """The certificate's key: set with ``tls_cert_file`` or not at all."""
 
 
+STORE_SCHEMES: Final = ("postgresql", "postgres")
+
+
 def check_gateway(table: GatewaySettings) -> GatewaySettings:
-    """The TLS files go together.
+    """The TLS files go together; the task store and public URL are URLs of a known kind.
 
     Raises:
         Invalid: at the one that is missing.
@@ -103,6 +116,10 @@ def check_gateway(table: GatewaySettings) -> GatewaySettings:
         raise Invalid(("tls_key_file",), "is required with tls_cert_file")
     if table.tls_key_file and not table.tls_cert_file:
         raise Invalid(("tls_cert_file",), "is required with tls_key_file")
+    if table.store and table.store.split("://", 1)[0] not in STORE_SCHEMES:
+        raise Invalid(("store",), "must be empty (SQLite) or a postgresql:// URL")
+    if table.public_url and table.public_url.split("://", 1)[0] not in ("http", "https"):
+        raise Invalid(("public_url",), "must be an http:// or https:// URL")
     return table
 
 

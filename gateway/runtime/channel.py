@@ -1,0 +1,233 @@
+"""How gateway replicas tell each other about tasks: the items a running task streams, and
+requests to cancel a task running on another replica.
+
+One process alone needs none of it: :class:`LocalChannel` publishes nothing and follows
+nothing (every task's runner and subscribers are in this process). Replicas that share a
+PostgreSQL store share :class:`PostgresChannel`:
+
+- the runner of a task appends each item it streams to the ``task_events`` table and
+  signals ``NOTIFY effmesh_events, '<task id>'``; a subscriber on any replica reads the items
+  of that task it has not seen yet (so a late subscriber replays from the start), and waits
+  for the next signal. A task's log ends with its settled snapshot (a ``Task``);
+- ``NOTIFY effmesh_cancel, '<task id>'`` asks whichever replica runs the task to cancel it.
+
+Each replica listens on one connection of its own. A signal may be lost (that connection
+breaks and comes back): a follower reads again every ``POLL_SECONDS`` anyway, and a task that
+settled without a final item in the log (its replica died, and a survivor failed it) ends the
+follow with its stored snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Final, Protocol
+
+from adapters import _json, a2a, lifecycle
+from adapters.model import StreamItem, Task
+from gateway.runtime.store import TaskStore
+
+if TYPE_CHECKING:
+    from gateway.runtime.postgres import PostgresTaskStore
+
+POLL_SECONDS: Final = 1.0
+"""How often a follower reads the log without a signal."""
+EVENTS: Final = "effmesh_events"
+CANCELS: Final = "effmesh_cancel"
+
+log = logging.getLogger(__name__)
+
+Canceller = Callable[[str], None]
+"""Cancels the task of this id if it runs in this process (else does nothing)."""
+
+
+def settled(task: Task) -> bool:
+    return lifecycle.is_terminal(task.state) or task.state in lifecycle.INTERRUPTED
+
+
+class Channel(Protocol):
+    shared: bool
+    """Whether other replicas hear what is published here."""
+
+    async def start(self, cancel: Canceller) -> None:
+        """Start listening; ``cancel`` is called with each task id another replica asks to
+        cancel."""
+        ...
+
+    async def close(self) -> None: ...
+
+    def publish(self, task_id: str, item: StreamItem) -> None:
+        """Append ``item`` to the task's log and tell the other replicas."""
+        ...
+
+    def cancel(self, task_id: str) -> None:
+        """Ask the replica that runs ``task_id`` to cancel it."""
+        ...
+
+    def log(self, task_id: str) -> list[StreamItem]:
+        """The task's items published so far."""
+        ...
+
+    def follow(self, task_id: str, after: int = 0) -> AsyncIterator[StreamItem]:
+        """The task's items past the first ``after``, then new ones as they come, until its
+        settled snapshot (the log's last item, or the stored task when the log has none)."""
+        ...
+
+
+class LocalChannel:
+    """One process: nothing to tell anyone."""
+
+    shared = False
+
+    async def start(self, cancel: Canceller) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def publish(self, task_id: str, item: StreamItem) -> None:
+        pass
+
+    def cancel(self, task_id: str) -> None:
+        pass
+
+    def log(self, task_id: str) -> list[StreamItem]:
+        return []
+
+    async def follow(self, task_id: str, after: int = 0) -> AsyncIterator[StreamItem]:
+        return
+        yield  # an async generator that yields nothing
+
+
+def _encode(item: StreamItem) -> str:
+    return _json.dumps(a2a.encode_stream_item(item)).decode()
+
+
+def _decode(body: str) -> StreamItem:
+    return a2a.decode_stream_item(_json.loads(body))
+
+
+class PostgresChannel:
+    """Replicas of one PostgreSQL store: the ``task_events`` log, LISTEN and NOTIFY."""
+
+    shared = True
+
+    def __init__(self, store: PostgresTaskStore) -> None:
+        self.store = store
+        self._wakers: dict[str, set[asyncio.Event]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._cancel: Canceller = lambda _: None
+
+    async def start(self, cancel: Canceller) -> None:
+        self._cancel = cancel
+        ready = asyncio.Event()
+        self._listener = asyncio.get_running_loop().create_task(self._listen(ready))
+        # Listening before any request is answered: no signal of this replica's life is missed.
+        await asyncio.wait_for(ready.wait(), 30)
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        import psycopg  # noqa: PLC0415 - only replicas on PostgreSQL load it
+
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.store.url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {EVENTS}")
+                    await conn.execute(f"LISTEN {CANCELS}")
+                    ready.set()
+                    self._wake_all()  # whatever was signalled while not listening
+                    async for note in conn.notifies():
+                        if note.channel == EVENTS:
+                            self._wake(note.payload)
+                        else:
+                            self._cancel(note.payload)
+            except psycopg.Error as exc:
+                log.warning("task channel: listening again after %s", type(exc).__name__)
+                await asyncio.sleep(POLL_SECONDS)
+
+    def _wake(self, task_id: str) -> None:
+        for waker in self._wakers.get(task_id, ()):
+            waker.set()
+
+    def _wake_all(self) -> None:
+        for wakers in self._wakers.values():
+            for waker in wakers:
+                waker.set()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+
+    def publish(self, task_id: str, item: StreamItem) -> None:
+        with self.store.pool.connection() as conn:
+            conn.execute(
+                "WITH e AS (INSERT INTO task_events (task_id, body) VALUES (%s, %s) RETURNING id)"
+                " SELECT pg_notify(%s, %s) FROM e",
+                (task_id, _encode(item), EVENTS, task_id),
+            )
+
+    def cancel(self, task_id: str) -> None:
+        with self.store.pool.connection() as conn:
+            conn.execute("SELECT pg_notify(%s, %s)", (CANCELS, task_id))
+
+    def _read(self, task_id: str, after: int) -> list[tuple[int, StreamItem]]:
+        with self.store.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, body FROM task_events WHERE task_id = %s AND id > %s ORDER BY id",
+                (task_id, after),
+            ).fetchall()
+        return [(int(row[0]), _decode(str(row[1]))) for row in rows]
+
+    def log(self, task_id: str) -> list[StreamItem]:
+        return [item for _, item in self._read(task_id, 0)]
+
+    async def follow(self, task_id: str, after: int = 0) -> AsyncIterator[StreamItem]:
+        waker = asyncio.Event()
+        self._wakers.setdefault(task_id, set()).add(waker)
+        position, skip = 0, after
+        try:
+            while True:
+                waker.clear()
+                fresh = self._read(task_id, position)
+                for n, (at, item) in enumerate(fresh):
+                    position = at
+                    if skip:
+                        skip -= 1
+                        continue
+                    yield item
+                    # A settled snapshot ends the follow, unless the task was resumed since.
+                    if isinstance(item, Task) and settled(item) and n == len(fresh) - 1:
+                        return
+                if not fresh:
+                    stored = self.store.load(task_id)
+                    if stored is None:
+                        return
+                    # Ended with no word in the log (failed by a survivor): its snapshot.
+                    # One waiting for input may yet be resumed: followed on.
+                    ended = lifecycle.is_terminal(stored.task.state)
+                    if ended and not self._read(task_id, position):
+                        yield stored.task
+                        return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waker.wait(), POLL_SECONDS)
+        finally:
+            wakers = self._wakers.get(task_id)
+            if wakers is not None:
+                wakers.discard(waker)
+                if not wakers:
+                    del self._wakers[task_id]
+
+
+def channel_for(store: TaskStore) -> Channel:
+    """The channel of the replicas that share ``store`` (none but this process: local)."""
+    if not store.shared:
+        return LocalChannel()
+    from gateway.runtime.postgres import PostgresTaskStore  # noqa: PLC0415 - optional
+
+    if not isinstance(store, PostgresTaskStore):
+        raise TypeError(f"no channel for a shared {type(store).__name__}")
+    return PostgresChannel(store)

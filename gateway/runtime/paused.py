@@ -1,0 +1,94 @@
+"""Calls paused for their caller's answer, kept in the task store so that any replica can
+carry one on: the MCP 2026-07-28 ``input_required`` round trip, whose retry a load balancer
+may send to another replica than the one that asked.
+
+The paused call is its own stored task, waiting in input-required: its history is the
+exchange so far (the message the agent answered with its question last), and its metadata
+holds a digest of a random secret. The token handed to the client is ``<task id>.<secret>``:
+only its holder can continue the call, once, within ``ttl`` seconds, and only as the owner
+the task was stored for (another owner's token names a task it cannot see).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, replace
+from typing import Final
+
+from adapters.errors import EffmeshError
+from adapters.model import Invocation, Message, Metadata, Task, TaskState
+from gateway.registry import Registry, Route
+from gateway.runtime.store import TaskStore
+
+SECRET_KEY: Final = "effmesh.paused"
+"""Task metadata key: the digest of the secret of a paused call's token."""
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    """What a retry needs to carry a paused call on."""
+
+    route: Route
+    invocation: Invocation
+    """The invocation that paused (its message is the one the question answers)."""
+    question: Message
+
+
+class StoredPauses:
+    """Paused calls in ``store``, their routes found again in ``registry``."""
+
+    def __init__(self, store: TaskStore, registry: Registry, *, ttl: float = 600.0) -> None:
+        self.store = store
+        self.registry = registry
+        self.ttl = ttl
+
+    def hold(
+        self, task: Task, route: Route, invocation: Invocation, who: str | None, endpoint: str
+    ) -> str:
+        """Store ``task`` (settled in input-required) as paused for ``who``; its token."""
+        secret = secrets.token_urlsafe(24)
+        paused = replace(
+            task,
+            history=(*invocation.history, invocation.message),
+            metadata={**task.metadata, SECRET_KEY: _digest(secret)},
+        )
+        self.store.save(paused, agent=route.tool_name, owner=who, endpoint=endpoint)
+        return f"{task.task_id}.{secret}"
+
+    def take(self, token: str, who: str | None, metadata: Metadata) -> Paused | None:
+        """The paused call ``token`` names for ``who``, now no longer paused; None when the
+        token is unknown, spent, expired, or not ``who``'s. ``metadata``: the retry's own,
+        which the continued invocation carries."""
+        task_id, _, secret = token.partition(".")
+        stored = self.store.load(task_id, owner=who) if secret else None
+        if stored is None or stored.task.state is not TaskState.INPUT_REQUIRED:
+            return None
+        task = stored.task
+        digest = task.metadata.get(SECRET_KEY)
+        fresh = stored.updated >= time.time_ns() - int(self.ttl * 1e9)
+        if not (isinstance(digest, str) and hmac.compare_digest(digest, _digest(secret))):
+            return None
+        if not fresh or not task.history or task.status_message is None:
+            return None
+        try:
+            route = self.registry.route(stored.agent, who)
+        except EffmeshError:
+            return None
+        spent = {k: v for k, v in task.metadata.items() if k != SECRET_KEY}
+        self.store.save(
+            replace(task, metadata=spent), agent=stored.agent, owner=who, endpoint=stored.endpoint
+        )
+        invocation = Invocation(
+            route.skill.name,
+            task.history[-1],
+            history=task.history[:-1],
+            metadata={k: v for k, v in metadata.items() if not k.startswith("mcp.")},
+        )
+        return Paused(route, invocation, task.status_message)

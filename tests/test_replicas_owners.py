@@ -1,0 +1,145 @@
+"""Ownership across replicas: two gateways sharing one PostgreSQL store, each caller with its
+own token. A task one caller starts on one replica is another caller's "not found" on the
+other replica, for every read, answer and cancel of A2A, ACP and MCP 2026-07-28; its owner
+reads, answers and cancels it there."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters import jsonrpc
+from adapters.a2a.errors import TASK_NOT_FOUND
+from agents.echo import EchoAgent
+from gateway.app import create_app
+from gateway.registry import Registry
+from gateway.runtime.postgres import PostgresTaskStore
+from gateway.runtime.runner import Runtime
+from gateway.settings import Config
+from tests.servers import running
+
+TOKENS = {"ide": "ide-secret", "bot": "bot-secret"}
+MODERN = "2026-07-28"
+
+
+@pytest.fixture(scope="module")
+def replicas(postgres_server: Any) -> Iterator[tuple[str, str]]:
+    from tests import pg
+
+    with pg.database(postgres_server) as url, pytest.MonkeyPatch.context() as env:
+        env.setenv("EFFMESH_T_IDE", TOKENS["ide"])
+        env.setenv("EFFMESH_T_BOT", TOKENS["bot"])
+        config = Config(
+            token_env="EFFMESH_T_NONE",
+            tokens=(("ide", "EFFMESH_T_IDE"), ("bot", "EFFMESH_T_BOT")),
+            rate_per_minute=0,
+            task_lease_seconds=5,
+        )
+
+        def replica(name: str) -> Any:
+            def make(base: str) -> Any:
+                registry = Registry()
+                registry.add(EchoAgent())
+                store = PostgresTaskStore(url, replica=name)
+                return create_app(registry, config, base_url=base, runtime=Runtime(store))
+
+            return running(make)
+
+        with replica("one") as one, replica("two") as two:
+            yield one, two
+
+
+def as_(who: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {TOKENS[who]}"}
+
+
+def rpc(base: str, who: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    headers = {**as_(who), "A2A-Version": "1.0"}
+    reply: dict[str, Any] = httpx.post(
+        f"{base}/a2a/echo", json=body, headers=headers, timeout=30
+    ).json()
+    return reply
+
+
+def a2a_send(skill: str) -> dict[str, Any]:
+    return {
+        "message": {"messageId": "m-1", "role": "ROLE_USER", "parts": [{"text": "x"}]},
+        "metadata": {"effmesh.skill": skill},
+        "configuration": {"returnImmediately": True},
+    }
+
+
+def test_another_callers_a2a_task_is_not_found_on_another_replica(
+    replicas: tuple[str, str],
+) -> None:
+    one, two = replicas
+    started = rpc(one, "ide", "SendMessage", a2a_send("wait"))["result"]["task"]
+    task_id = started["id"]
+    for method in ("GetTask", "CancelTask", "SubscribeToTask"):
+        refused = rpc(two, "bot", method, {"id": task_id})
+        assert refused["error"]["code"] == TASK_NOT_FOUND, (method, refused)
+    listed = rpc(two, "bot", "ListTasks", {})["result"]
+    assert task_id not in {t["id"] for t in listed.get("tasks", [])}
+    assert rpc(two, "ide", "GetTask", {"id": task_id})["result"]["id"] == task_id
+    canceled = rpc(two, "ide", "CancelTask", {"id": task_id})["result"]
+    assert canceled["status"]["state"] == "TASK_STATE_CANCELED"
+
+
+def test_another_callers_acp_run_is_not_found_on_another_replica(
+    replicas: tuple[str, str],
+) -> None:
+    one, two = replicas
+    body = {"agent_name": "echo.ask", "mode": "sync", "input": [{"parts": [{"content": "x"}]}]}
+    run = httpx.post(f"{one}/acp/runs", json=body, headers=as_("ide"), timeout=30).json()
+    assert run["status"] == "awaiting"
+    runs = f"{two}/acp/runs/{run['run_id']}"
+    resume = {"await_resume": {"message": {"parts": [{"content": "y"}]}}, "mode": "sync"}
+    for method, path, payload in (
+        ("GET", runs, None),
+        ("GET", f"{runs}/events", None),
+        ("POST", runs, resume),
+        ("POST", f"{runs}/cancel", None),
+    ):
+        reply = httpx.request(method, path, json=payload, headers=as_("bot"), timeout=30)
+        assert (reply.status_code, reply.json()["code"]) == (404, "not_found"), path
+    answered = httpx.post(runs, json=resume, headers=as_("ide"), timeout=30).json()
+    assert answered["status"] == "completed"
+
+
+def test_another_callers_paused_mcp_call_is_not_carried_on_by_another_replica(
+    replicas: tuple[str, str],
+) -> None:
+    one, two = replicas
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+    }
+
+    def call(base: str, who: str, extra: dict[str, Any]) -> dict[str, Any]:
+        params = {"name": "echo.ask", "arguments": {"text": "x"}, "_meta": meta, **extra}
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+        headers = {
+            **as_(who),
+            "accept": "application/json, text/event-stream",
+            "mcp-protocol-version": MODERN,
+            "mcp-method": "tools/call",
+            "mcp-name": "echo.ask",
+        }
+        reply = httpx.post(f"{base}/mcp", json=body, headers=headers, timeout=30)
+        out: dict[str, Any] = reply.json()
+        return out
+
+    paused = call(one, "ide", {})["result"]
+    assert paused["resultType"] == "input_required", paused
+    answer = {
+        "requestState": paused["requestState"],
+        "inputResponses": {"input": {"action": "accept", "content": {"text": "y"}}},
+    }
+    refused = call(two, "bot", answer)
+    assert refused["error"]["code"] == jsonrpc.INVALID_PARAMS
+    done = call(two, "ide", answer)["result"]
+    assert done["content"] == [{"type": "text", "text": "y"}]
