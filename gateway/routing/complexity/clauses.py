@@ -13,6 +13,7 @@ code in backticks are never cut (the cut reads the document's masked copy).
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Final
 
@@ -25,7 +26,7 @@ _TRIM: Final = " \t\n,;:，；：、.。"
 
 def _pieces(text: str, starts: list[int]) -> list[str]:
     bounds = [0, *sorted(set(starts)), len(text)]
-    out = [text[a:b].strip(_TRIM) for a, b in zip(bounds, bounds[1:], strict=False)]
+    out = [text[a:b].strip(_TRIM) for a, b in itertools.pairwise(bounds)]
     return [p for p in out if any(c.isalnum() for c in p)]
 
 

@@ -25,8 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.routing.complexity.analysis import Strategy
-from gateway.routing.complexity.factors import Measured
-from gateway.routing.complexity.strategy import Rule
+from gateway.routing.complexity.factors import Measured, measure
+from gateway.routing.complexity.strategy import Rule, choose
+from gateway.routing.complexity.weights import DEFAULT_WEIGHTS, Weights
 
 GRAMS: Final = 1 << 13
 """Hash slots for character n-grams."""
@@ -96,3 +97,10 @@ def grams(text: str) -> npt.NDArray[np.int64]:
 
 DENSE: Final = len(STRATEGIES) + len(RULES) + 5 + 4 + 8
 """Length of the factor and structure blocks together."""
+
+
+def dense_features(task: str, weights: Weights = DEFAULT_WEIGHTS) -> list[float]:
+    """The factor and structure blocks of ``task``, as the analyzer computes them."""
+    m = measure(task)
+    _, strategy, rule = choose(m, weights)
+    return factor_block(m, strategy, rule) + structure_block(task)

@@ -26,7 +26,14 @@ import numpy.typing as npt
 
 from adapters.errors import InvalidParams
 from gateway.routing.complexity.analysis import Example, Strategy
-from gateway.routing.complexity.features import DENSE, GRAM_SCALE, GRAMS, STRATEGIES, grams
+from gateway.routing.complexity.features import (
+    DENSE,
+    GRAM_SCALE,
+    GRAMS,
+    STRATEGIES,
+    dense_features,
+    grams,
+)
 
 MODEL_PATH: Final = Path(__file__).with_name("model.npz")
 """The model trained on the project's training split, shipped with the gateway."""
@@ -36,6 +43,9 @@ VOTERS: Final = 7
 """Nearest labelled tasks that vote when the embedding alone decides (a measure only)."""
 _TEXT: Final = 160
 """Characters of an example kept to quote as a reason."""
+FEEDBACK_WEIGHT: Final = 3
+"""How many training tasks one marked decision counts as when refitting: an operator's own
+traffic should outweigh the generic examples near it."""
 _L2: Final = 1e-3
 _STEPS: Final = 400
 _RATE: Final = 0.05
@@ -97,7 +107,9 @@ class LearnedModel:
         top = np.argpartition(-sims, k - 1)[:k]
         top = top[np.argsort(-sims[top])]
         return tuple(
-            Example(self.texts[i][:_TEXT], STRATEGIES[int(self.labels[i])], round(float(sims[i]), 3))
+            Example(
+                self.texts[i][:_TEXT], STRATEGIES[int(self.labels[i])], round(float(sims[i]), 3)
+            )
             for i in top
         )
 
@@ -201,8 +213,10 @@ def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> Lear
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
         grad = x.T @ (p - y) / len(samples) + _L2 * w
-        m1 = 0.9 * m1 + 0.1 * grad
-        m2 = 0.999 * m2 + 0.001 * grad * grad
+        m1 *= 0.9
+        m1 += 0.1 * grad
+        m2 *= 0.999
+        m2 += 0.001 * grad * grad
         w -= _RATE * (m1 / (1 - 0.9**step)) / (np.sqrt(m2 / (1 - 0.999**step)) + 1e-8)
     d, e = DENSE, DENSE + vectors.shape[1]
     return LearnedModel(
@@ -217,3 +231,27 @@ def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> Lear
         texts=[s.text for s in samples],
         meta=dict(meta or {}),
     )
+
+
+def refit(model: LearnedModel, marked: Sequence[tuple[str, Strategy, Floats]]) -> LearnedModel:
+    """``model`` fitted again to its own training tasks plus ``marked`` (task, the strategy it
+    should get, its embedding), each marked one counted ``FEEDBACK_WEIGHT`` times; the
+    marked tasks join the nearest examples once.
+
+    Raises:
+        InvalidParams: an embedding of another length than the model's.
+    """
+    if any(np.shape(v) != (model.dim,) for _, _, v in marked):
+        raise InvalidParams(f"a marked decision's embedding is not {model.dim} numbers long")
+    base = [
+        Sample(text, STRATEGIES[int(label)], dense_features(text), model.vectors[k])
+        for k, (text, label) in enumerate(zip(model.texts, model.labels, strict=True))
+    ]
+    extra = [Sample(t, s, dense_features(t), np.asarray(v, np.float32)) for t, s, v in marked]
+    meta = {**model.meta, "feedback": int(model.meta.get("feedback", 0)) + len(extra)}
+    fitted = train(base + extra * FEEDBACK_WEIGHT, meta)
+    keep = len(base) + len(extra)
+    fitted.vectors = fitted.vectors[:keep]
+    fitted.labels = fitted.labels[:keep]
+    fitted.texts = fitted.texts[:keep]
+    return fitted

