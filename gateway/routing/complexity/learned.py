@@ -181,6 +181,15 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _adam(param: Floats, grad: Floats, m1: Floats, m2: Floats, step: int) -> None:
+    """One Adam step on ``param``, in place (``m1``, ``m2``: its moment estimates)."""
+    m1 *= 0.9
+    m1 += 0.1 * grad
+    m2 *= 0.999
+    m2 += 0.001 * grad * grad
+    param -= _RATE * (m1 / (1 - 0.9**step)) / (np.sqrt(m2 / (1 - 0.999**step)) + 1e-8)
+
+
 def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> LearnedModel:
     """A model fitted to ``samples`` by softmax regression with L2 (Adam, fixed steps, zero
     start: the same samples give the same model).
@@ -195,34 +204,46 @@ def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> Lear
         raise InvalidParams("every labelled task needs an embedding of the same length")
     mean = vectors.mean(axis=0)
     scale = vectors.std(axis=0) + 1e-6
+    n = len(samples)
     dense = np.asarray([list(s.dense) for s in samples], dtype=np.float32)
-    gram_rows = np.zeros((len(samples), GRAMS), dtype=np.float32)
-    for row, s in enumerate(samples):
-        slots = grams(s.text)
-        if len(slots):
-            gram_rows[row, slots] = GRAM_SCALE / math.sqrt(len(slots))
-    x = np.hstack([dense, (vectors - mean) / scale, gram_rows, np.ones((len(samples), 1))])
+    x = np.hstack([dense, (vectors - mean) / scale, np.ones((n, 1), dtype=np.float32)])
+    # the n-gram block is sparse (a few hundred slots a task): kept as (row, slot, value)
+    slots = [grams(s.text) for s in samples]
+    rows = np.concatenate([np.full(len(g), k) for k, g in enumerate(slots)]).astype(np.int64)
+    cols = np.concatenate(slots).astype(np.int64)
+    vals = np.concatenate(
+        [np.full(len(g), GRAM_SCALE / math.sqrt(max(len(g), 1))) for g in slots]
+    ).astype(np.float32)
+    classes = len(STRATEGIES)
     labels = np.asarray([STRATEGIES.index(s.strategy) for s in samples], dtype=np.int8)
-    y = np.eye(len(STRATEGIES), dtype=np.float32)[labels]
-    w = np.zeros((x.shape[1], len(STRATEGIES)), dtype=np.float32)
-    m1 = np.zeros_like(w)
-    m2 = np.zeros_like(w)
+    y = np.eye(classes, dtype=np.float32)[labels]
+    w = np.zeros((x.shape[1], classes), dtype=np.float32)
+    g = np.zeros((GRAMS, classes), dtype=np.float32)
+    moments = [np.zeros_like(w), np.zeros_like(w), np.zeros_like(g), np.zeros_like(g)]
     for step in range(1, _STEPS + 1):
         logits = x @ w
+        for c in range(classes):
+            logits[:, c] += np.bincount(rows, weights=vals * g[cols, c], minlength=n)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
-        grad = x.T @ (p - y) / len(samples) + _L2 * w
-        m1 *= 0.9
-        m1 += 0.1 * grad
-        m2 *= 0.999
-        m2 += 0.001 * grad * grad
-        w -= _RATE * (m1 / (1 - 0.9**step)) / (np.sqrt(m2 / (1 - 0.999**step)) + 1e-8)
-    d, e = DENSE, DENSE + vectors.shape[1]
+        err = (p - y) / n
+        grad_w = x.T @ err + _L2 * w
+        grad_g = np.stack(
+            [
+                np.bincount(cols, weights=vals * err[rows, c], minlength=GRAMS)
+                for c in range(classes)
+            ],
+            axis=1,
+        ).astype(np.float32)
+        grad_g += _L2 * g
+        _adam(w, grad_w, moments[0], moments[1], step)
+        _adam(g, grad_g, moments[2], moments[3], step)
+    d = DENSE
     return LearnedModel(
         dense=w[:d],
-        embed=w[d:e],
-        gram=w[e : e + GRAMS],
+        embed=w[d:-1],
+        gram=g,
         bias=w[-1],
         mean=mean,
         scale=scale,
