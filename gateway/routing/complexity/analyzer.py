@@ -1,7 +1,8 @@
 """The complexity analyzer: a task's measures and the strategy they call for, in one call.
 
 With a learned model and the request's embedding, the learned classifier chooses the strategy
-(:mod:`~gateway.routing.complexity.learned`); the five factors are still measured and
+(:mod:`~gateway.routing.complexity.learned`), except that it cannot make a task the factor
+rules found several requirements in a single one; the five factors are still measured and
 reported, and the reason names what the rules alone would have chosen and the labelled tasks
 nearest in meaning. Without them, the rules over the five factors choose, as before.
 """
@@ -67,6 +68,18 @@ class ComplexityAnalyzer:
         examples = model.nearest(np.asarray(vector, dtype=np.float32))
         near = "; ".join(f'"{e.task}" ({e.strategy.value}, {e.similarity:.2f})' for e in examples)
         confidence = round(float(p.max()), 3)
+        if chosen is Strategy.SINGLE and strategy is not Strategy.SINGLE:
+            # Requirements the segmenter found are there to be read; on the training split
+            # the rules never called a single task multi-part (0 of 190), so they stand.
+            return replace(
+                analysis,
+                reason=(
+                    f"{analysis.reason} The learned model leaned to single ({confidence:.0%}), "
+                    f"but the factor rules found the requirements; nearest labelled tasks: {near}."
+                ),
+                confidence=confidence,
+                examples=examples,
+            )
         if chosen is strategy:
             reason = (
                 f"{analysis.reason} The learned model agrees ({confidence:.0%}); "
