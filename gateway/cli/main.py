@@ -132,7 +132,15 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from gateway.cli import calibrate
 
-    return calibrate.calibrate(args.file, args.out, sys.stdout, sys.stderr)
+    return calibrate.calibrate(
+        args.file,
+        args.out,
+        sys.stdout,
+        sys.stderr,
+        feedback=args.feedback,
+        model=args.model,
+        model_out=args.model_out,
+    )
 
 
 def _cmd_federation_key(args: argparse.Namespace) -> int:
@@ -255,8 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="print the run's summary as JSON")
     q.set_defaults(func=_cmd_ask)
     c = sub.add_parser("calibrate", help="fit the router's complexity weights to labelled tasks")
-    c.add_argument("file", help='JSON list of {"task": ..., "strategy": ...}')
+    c.add_argument("file", nargs="?", help='JSON list of {"task": ..., "strategy": ...}')
     c.add_argument("--out", help="write the [routing.weights] table here instead of printing it")
+    c.add_argument("--feedback", help="decision-log lines a user marked right or wrong (JSONL)")
+    c.add_argument("--model", help="the learned model to refit (default: the bundled one)")
+    c.add_argument("--model-out", help="write the refitted learned model here")
     c.set_defaults(func=_cmd_calibrate)
     fk = sub.add_parser(
         "federation-key",

@@ -7,7 +7,10 @@ works on canonical values and other agents' ``run`` only.
 One run:
 
 1. the complexity analyzer scores the task and picks a strategy (event ``routing``, with the
-   score, each factor and the reason);
+   score, each factor and the reason); given the gateway's embedder, the task's query
+   embedding (computed once per request, off the event loop) lets the learned classifier
+   choose and names the nearest labelled tasks; with a decision log, the decision is
+   recorded for feedback;
 2. the planner writes the plan over the skills the caller may use (event ``plan``);
 3. the executor runs it (events ``subtask.started`` / ``subtask.finished``, and ``plan`` for
    each coordinated subtask planned again);
@@ -44,12 +47,15 @@ from adapters.model import (
     TextPart,
 )
 from agents.base import NOBODY, Agent, principal_in
+from agents.embeddings import Embedder
 from agents.memory.scope import SCOPE_KEY, scope_for
 from agents.tools.index import ToolIndex
 from gateway.registry import Registry
 from gateway.routing.catalog import Catalog
 from gateway.routing.complexity import Analysis, ComplexityAnalyzer, Strategy
+from gateway.routing.complexity.learned import Floats
 from gateway.routing.executor import Executor, Outcome, synthesize
+from gateway.routing.feedback import DecisionLog
 from gateway.routing.plan import InvalidPlan, Plan, Subtask
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.runner import Runtime
@@ -152,14 +158,21 @@ class RouterAgent(Agent):
         *,
         name: str = NAME,
         runtime: Runtime | None = None,
+        embedder: Embedder | None = None,
+        decisions: DecisionLog | None = None,
     ) -> None:
-        """``runtime``: where subtasks run and are stored (default: its own, in memory)."""
+        """``runtime``: where subtasks run and are stored (default: its own, in memory).
+        ``embedder``: the gateway's, for the task's query embedding (without it, or without a
+        learned model in ``analyzer``, the factors alone decide). ``decisions``: where each
+        decision is recorded for feedback (default: nowhere)."""
         self.registry = registry
         self.runtime = runtime or Runtime()
         self.analyzer = analyzer
         self.planner = planner
         self.index = index
         self.settings = settings or RouterSettings()
+        self.embedder = embedder
+        self.decisions = decisions
         self._descriptor = AgentDescriptor(
             name,
             (RUN,),
@@ -204,7 +217,8 @@ class RouterAgent(Agent):
             )
 
         work = asyncio.create_task(
-            self._route(request, catalog, principal, scope, emit), name=f"route {task_id}"
+            self._route(request, catalog, principal, scope, emit, task_id=task_id),
+            name=f"route {task_id}",
         )
         work.add_done_callback(lambda _: events.put_nowait(None))
         try:
@@ -228,9 +242,15 @@ class RouterAgent(Agent):
         principal: str | None,
         scope: str,
         emit: Any,
+        *,
+        task_id: str = "",
     ) -> RunRecord:
+        # a strategy the caller asked for is used whatever the analysis says: no embedding
+        vector = await self._embed(request.task) if request.strategy is None else None
         with tracing.span("routing decision") as span:
-            analysis = self.analyzer.analyze(request.task)
+            analysis = self.analyzer.analyze(request.task, vector)
+            if self.decisions is not None:
+                self.decisions.record(task_id, request.task, analysis, vector)
             if request.strategy is not None and request.strategy is not analysis.strategy:
                 analysis = replace(
                     analysis,
@@ -276,6 +296,18 @@ class RouterAgent(Agent):
         outcomes = await executor.run(plan)
         answer = synthesize(plan, outcomes)
         return RunRecord(analysis.as_json(), plans, outcomes, answer, None)
+
+    async def _embed(self, task: str) -> Floats | None:
+        """The task's query embedding, or None when there is no embedder or model to use it
+        (or it fails: the factors then decide alone)."""
+        if self.embedder is None or self.analyzer.model is None:
+            return None
+        try:
+            vectors = await asyncio.to_thread(self.embedder.embed_queries, [task])
+        except (ValueError, RuntimeError, OSError):
+            return None
+        vector: Floats = vectors[0]
+        return vector
 
     async def _plan(
         self,
@@ -328,6 +360,7 @@ def _routing_attributes(analysis: Analysis, request: Request) -> dict[str, Any]:
     out: dict[str, Any] = {
         "effmesh.routing.strategy": analysis.strategy.value,
         "effmesh.routing.score": analysis.score,
+        "effmesh.routing.source": analysis.source,
         "effmesh.routing.requirements": len(analysis.requirements),
         "effmesh.routing.requested": request.strategy is not None,
     }

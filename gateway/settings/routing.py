@@ -93,3 +93,10 @@ class RoutingConfig:
     ] = ()
     """Complexity weights and thresholds that differ from the defaults, each a finite number
     >= 0 (``effmesh calibrate tasks.json`` fits them to labelled tasks)."""
+    learned_model: str = ""
+    """The learned routing model (``effmesh calibrate --feedback ... --model-out`` writes one);
+    empty: the bundled one; ``"none"``: the five factors alone decide. The model is used when
+    the gateway has an embedder (it runs specialists or memory)."""
+    decision_log: str = ""
+    """A JSON-lines file the router appends each decision to, for feedback (it holds task
+    text); empty: none."""

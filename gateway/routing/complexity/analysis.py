@@ -30,6 +30,16 @@ class Requirement:
 
 
 @dataclass(frozen=True, slots=True)
+class Example:
+    """A labelled task close in meaning to the one analysed: a reason for a learned choice."""
+
+    task: str
+    strategy: Strategy
+    similarity: float
+    """Cosine similarity of the two tasks' embeddings."""
+
+
+@dataclass(frozen=True, slots=True)
 class Factor:
     name: str
     value: float
@@ -53,6 +63,13 @@ class Analysis:
     """The distinct domains found, sorted."""
     context: tuple[str, ...] = ()
     """Sentences that ask for nothing themselves (background for the requirements)."""
+    source: str = "factors"
+    """What chose the strategy: ``factors`` (the rules over the five factors) or ``learned``
+    (the classifier over factors and the request's embedding)."""
+    confidence: float | None = None
+    """The learned classifier's probability for the strategy it chose."""
+    examples: tuple[Example, ...] = ()
+    """The labelled tasks nearest in meaning, when the embedding was used."""
 
     def factor(self, name: str) -> Factor:
         """The factor called ``name``.
@@ -80,4 +97,10 @@ class Analysis:
             ],
             "domains": list(self.domains),
             "context": list(self.context),
+            "source": self.source,
+            "confidence": self.confidence,
+            "examples": [
+                {"task": e.task, "strategy": e.strategy.value, "similarity": e.similarity}
+                for e in self.examples
+            ],
         }

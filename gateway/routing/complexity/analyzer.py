@@ -1,27 +1,48 @@
-"""The complexity analyzer: a task's measures and the strategy they call for, in one call."""
+"""The complexity analyzer: a task's measures and the strategy they call for, in one call.
+
+With a learned model and the request's embedding, the learned classifier chooses the strategy
+(:mod:`~gateway.routing.complexity.learned`), except where the factor rules rest on what they
+found in the text (several requirements, a dependency, sections or a goal); the five factors
+are still measured and reported, and the reason names what the rules alone would have
+chosen and the labelled tasks nearest in meaning. Without them, the rules over the five
+factors choose, as before.
+"""
 
 from __future__ import annotations
 
-from gateway.routing.complexity.analysis import FACTORS, Analysis, Factor
-from gateway.routing.complexity.factors import measure
+from dataclasses import replace
+
+import numpy as np
+
+from gateway.routing.complexity.analysis import FACTORS, Analysis, Factor, Requirement, Strategy
+from gateway.routing.complexity.clauses import loose_split
+from gateway.routing.complexity.factors import Measured, measure
+from gateway.routing.complexity.features import STRATEGIES, factor_block, structure_block
+from gateway.routing.complexity.learned import Floats, LearnedModel
 from gateway.routing.complexity.strategy import choose, explain
 from gateway.routing.complexity.weights import DEFAULT_WEIGHTS, Weights
 
 
 class ComplexityAnalyzer:
-    """Scores tasks and picks their strategy. Holds only its (immutable) weights, so one
-    instance can be shared by any number of tasks and threads."""
+    """Scores tasks and picks their strategy. Holds only immutable weights and a model it
+    never changes, so one instance can be shared by any number of tasks and threads."""
 
-    def __init__(self, weights: Weights | None = None) -> None:
+    def __init__(self, weights: Weights | None = None, model: LearnedModel | None = None) -> None:
         self._weights = weights if weights is not None else DEFAULT_WEIGHTS
+        self._model = model
 
     @property
     def weights(self) -> Weights:
         return self._weights
 
-    def analyze(self, task: str) -> Analysis:
+    @property
+    def model(self) -> LearnedModel | None:
+        return self._model
+
+    def analyze(self, task: str, vector: Floats | None = None) -> Analysis:
         """The analysis of ``task``. Never raises for a ``str``; reads its first ``LIMIT``
-        characters."""
+        characters. ``vector``: the task's query embedding; the learned model decides when
+        both are there and the vector has the model's length."""
         measured = measure(task)
         score, strategy, rule = choose(measured, self._weights)
         factors = tuple(
@@ -30,7 +51,7 @@ class ComplexityAnalyzer:
                 FACTORS, measured.values, measured.scores, measured.reasons, strict=True
             )
         )
-        return Analysis(
+        analysis = Analysis(
             score=score,
             factors=factors,
             strategy=strategy,
@@ -39,3 +60,69 @@ class ComplexityAnalyzer:
             domains=measured.domains,
             context=measured.context,
         )
+        model = self._model
+        if model is None or vector is None or np.shape(vector) != (model.dim,):
+            return analysis
+        dense = factor_block(measured, strategy, rule) + structure_block(task)
+        p = model.probabilities(dense, np.asarray(vector, dtype=np.float32), task)
+        chosen = STRATEGIES[int(p.argmax())]
+        examples = model.nearest(np.asarray(vector, dtype=np.float32))
+        near = "; ".join(f'"{e.task}" ({e.strategy.value}, {e.similarity:.2f})' for e in examples)
+        confidence = round(float(p.max()), 3)
+        if chosen is not strategy and _rules_stand(strategy, chosen):
+            return replace(
+                analysis,
+                reason=(
+                    f"{analysis.reason} The learned model leaned to {chosen.value} "
+                    f"({confidence:.0%}), but the factor rules' reading rests on what they "
+                    f"found in the text; nearest labelled tasks: {near}."
+                ),
+                confidence=confidence,
+                examples=examples,
+            )
+        if chosen is strategy:
+            reason = (
+                f"{analysis.reason} The learned model agrees ({confidence:.0%}); "
+                f"nearest labelled tasks: {near}."
+            )
+        else:
+            reason = (
+                f"The learned model chose {chosen.value} ({confidence:.0%}) over the factor "
+                f"rules' {strategy.value} ({analysis.reason}); nearest labelled tasks: {near}."
+            )
+        return replace(
+            analysis,
+            strategy=chosen,
+            reason=reason,
+            requirements=_requirements(task, measured, chosen),
+            source="learned",
+            confidence=confidence,
+            examples=examples,
+        )
+
+
+def _rules_stand(rules: Strategy, learned: Strategy) -> bool:
+    """Whether the factor rules' choice stands against the learned one: when they found
+    several requirements and the model says SINGLE, or found a dependency (SEQUENTIAL) or
+    sections or a stated goal (HIERARCHICAL). On the training split the rules were right in
+    those cases 190 of 190, 44 of 46 and 42 of 42 times; 5-fold cross-validation there (never
+    on the held-out split) put the combination at 86% against 83% for the model alone."""
+    if rules in (Strategy.SEQUENTIAL, Strategy.HIERARCHICAL):
+        return True
+    return learned is Strategy.SINGLE and rules is not Strategy.SINGLE
+
+
+def _requirements(task: str, m: Measured, chosen: Strategy) -> tuple[Requirement, ...]:
+    """The requirements, made to agree with a learned choice the segmenter did not see: a
+    task with several independent or chained parts is cut more loosely when the segmenter
+    found one; dependencies are drawn as a chain for SEQUENTIAL and dropped for PARALLEL."""
+    found = m.requirements
+    if chosen not in (Strategy.PARALLEL, Strategy.SEQUENTIAL):
+        return found
+    if len(found) < 2:
+        found = tuple(Requirement(text) for text in loose_split(task))
+    if chosen is Strategy.PARALLEL:
+        return tuple(Requirement(r.text) for r in found)
+    if any(r.after is not None for r in found):
+        return found
+    return tuple(Requirement(r.text, k - 1 if k else None) for k, r in enumerate(found))

@@ -1,0 +1,278 @@
+"""The learned part of the router: a small classifier over the factors, structure marks,
+character n-grams and the request's multilingual embedding, and the nearest labelled tasks
+that explain its choice.
+
+It is trained only on labelled tasks that tuning may read (see
+:mod:`~gateway.routing.complexity.labelled`), by softmax regression in numpy, and stored as
+one small compressed file (``MODEL_PATH``, rebuilt by ``python -m
+gateway.routing.complexity.train``); ``effmesh calibrate --feedback`` refits it with the
+decisions an operator marked. A decision costs a few dot products: well under a millisecond
+beside the embedding, which the gateway computes once per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from adapters.errors import InvalidParams
+from gateway.routing.complexity.analysis import Example, Strategy
+from gateway.routing.complexity.features import (
+    DENSE,
+    GRAM_SCALE,
+    GRAMS,
+    STRATEGIES,
+    dense_features,
+    grams,
+)
+
+MODEL_PATH: Final = Path(__file__).with_name("model.npz")
+"""The model trained on the project's training split, shipped with the gateway."""
+NEAREST: Final = 3
+"""Nearest labelled tasks given as reasons."""
+VOTERS: Final = 7
+"""Nearest labelled tasks that vote when the embedding alone decides (a measure only)."""
+_TEXT: Final = 160
+"""Characters of an example kept to quote as a reason."""
+FEEDBACK_WEIGHT: Final = 3
+"""How many training tasks one marked decision counts as when refitting: an operator's own
+traffic should outweigh the generic examples near it."""
+_L2: Final = 1e-3
+_STEPS: Final = 400
+_RATE: Final = 0.05
+
+Floats = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled task as the trainer needs it: its features and embedding."""
+
+    text: str
+    strategy: Strategy
+    dense: Sequence[float]
+    vector: Floats
+
+
+@dataclass
+class LearnedModel:
+    """Weights of the classifier and the labelled tasks it was trained on."""
+
+    dense: Floats
+    """``(DENSE, 4)`` weights of the factor and structure blocks."""
+    embed: Floats
+    """``(dim, 4)`` weights of the standardised embedding."""
+    gram: Floats
+    """``(GRAMS, 4)`` weights of the n-gram slots."""
+    bias: Floats
+    mean: Floats
+    scale: Floats
+    vectors: Floats
+    """The training tasks' unit embeddings, one row each (for the nearest examples)."""
+    labels: npt.NDArray[np.int8]
+    texts: list[str]
+    """The training tasks, for the reasons and for refitting."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Where it came from: the training files with their digests, and feedback counts."""
+
+    @property
+    def dim(self) -> int:
+        return int(self.mean.shape[0])
+
+    def probabilities(self, dense: Sequence[float], vector: Floats, text: str) -> Floats:
+        """P(strategy) in the order of ``STRATEGIES``."""
+        z = (vector - self.mean) / self.scale
+        slots = grams(text)
+        logits = np.asarray(dense, dtype=np.float32) @ self.dense + z @ self.embed + self.bias
+        if len(slots):
+            logits = logits + self.gram[slots].sum(axis=0) * (GRAM_SCALE / math.sqrt(len(slots)))
+        logits = logits - logits.max()
+        p = np.exp(logits)
+        result: Floats = (p / p.sum()).astype(np.float32)
+        return result
+
+    def nearest(self, vector: Floats, k: int = NEAREST) -> tuple[Example, ...]:
+        """The ``k`` training tasks closest to ``vector`` in meaning, closest first."""
+        sims = self.vectors @ vector
+        k = min(k, len(sims))
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top])]
+        return tuple(
+            Example(
+                self.texts[i][:_TEXT], STRATEGIES[int(self.labels[i])], round(float(sims[i]), 3)
+            )
+            for i in top
+        )
+
+    def vote(self, vector: Floats, k: int = VOTERS) -> Strategy:
+        """The strategy of the ``k`` nearest training tasks, weighted by closeness."""
+        sims = self.vectors @ vector
+        k = min(k, len(sims))
+        top = np.argpartition(-sims, k - 1)[:k]
+        tally = np.zeros(len(STRATEGIES))
+        for i in top:
+            tally[int(self.labels[i])] += math.exp(20.0 * float(sims[i]))
+        return STRATEGIES[int(tally.argmax())]
+
+    def save(self, path: Path) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            dense=self.dense,
+            embed=self.embed,
+            gram=self.gram.astype(np.float16),
+            bias=self.bias,
+            mean=self.mean,
+            scale=self.scale,
+            vectors=self.vectors.astype(np.float16),
+            labels=self.labels,
+            texts=np.frombuffer(json.dumps(self.texts, ensure_ascii=False).encode(), np.uint8),
+            meta=np.frombuffer(json.dumps(self.meta, ensure_ascii=False).encode(), np.uint8),
+        )
+        path.write_bytes(buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> LearnedModel:
+        """The model stored at ``path``.
+
+        Raises:
+            InvalidParams: the file cannot be read or is not a model of this shape.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {name: stored[name] for name in stored.files}
+            model = cls(
+                dense=arrays["dense"].astype(np.float32),
+                embed=arrays["embed"].astype(np.float32),
+                gram=arrays["gram"].astype(np.float32),
+                bias=arrays["bias"].astype(np.float32),
+                mean=arrays["mean"].astype(np.float32),
+                scale=arrays["scale"].astype(np.float32),
+                vectors=arrays["vectors"].astype(np.float32),
+                labels=arrays["labels"].astype(np.int8),
+                texts=json.loads(arrays["texts"].tobytes().decode()),
+                meta=json.loads(arrays["meta"].tobytes().decode()),
+            )
+        except (OSError, KeyError, ValueError) as exc:
+            raise InvalidParams(f"{path} is not a routing model ({type(exc).__name__})") from None
+        n, dim = model.vectors.shape
+        shapes_ok = (
+            model.dense.shape == (DENSE, len(STRATEGIES))
+            and model.embed.shape == (dim, len(STRATEGIES))
+            and model.gram.shape == (GRAMS, len(STRATEGIES))
+            and len(model.texts) == n == len(model.labels)
+        )
+        if not shapes_ok:
+            raise InvalidParams(f"{path} is not a routing model of this version")
+        return model
+
+
+def digest(path: Path) -> str:
+    """sha256 of a file, to record which training files a model was fitted to."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _adam(param: Floats, grad: Floats, m1: Floats, m2: Floats, step: int) -> None:
+    """One Adam step on ``param``, in place (``m1``, ``m2``: its moment estimates)."""
+    m1 *= 0.9
+    m1 += 0.1 * grad
+    m2 *= 0.999
+    m2 += 0.001 * grad * grad
+    param -= _RATE * (m1 / (1 - 0.9**step)) / (np.sqrt(m2 / (1 - 0.999**step)) + 1e-8)
+
+
+def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> LearnedModel:
+    """A model fitted to ``samples`` by softmax regression with L2 (Adam, fixed steps, zero
+    start: the same samples give the same model).
+
+    Raises:
+        InvalidParams: no samples, or embeddings of different lengths.
+    """
+    if not samples:
+        raise InvalidParams("training needs at least one labelled task")
+    vectors = np.stack([s.vector for s in samples]).astype(np.float32)
+    if vectors.ndim != 2:
+        raise InvalidParams("every labelled task needs an embedding of the same length")
+    mean = vectors.mean(axis=0)
+    scale = vectors.std(axis=0) + 1e-6
+    n = len(samples)
+    dense = np.asarray([list(s.dense) for s in samples], dtype=np.float32)
+    x = np.hstack([dense, (vectors - mean) / scale, np.ones((n, 1), dtype=np.float32)])
+    # the n-gram block is sparse (a few hundred slots a task): kept as (row, slot, value)
+    slots = [grams(s.text) for s in samples]
+    rows = np.concatenate([np.full(len(g), k) for k, g in enumerate(slots)]).astype(np.int64)
+    cols = np.concatenate(slots).astype(np.int64)
+    vals = np.concatenate(
+        [np.full(len(g), GRAM_SCALE / math.sqrt(max(len(g), 1))) for g in slots]
+    ).astype(np.float32)
+    classes = len(STRATEGIES)
+    labels = np.asarray([STRATEGIES.index(s.strategy) for s in samples], dtype=np.int8)
+    y = np.eye(classes, dtype=np.float32)[labels]
+    w = np.zeros((x.shape[1], classes), dtype=np.float32)
+    g = np.zeros((GRAMS, classes), dtype=np.float32)
+    moments = [np.zeros_like(w), np.zeros_like(w), np.zeros_like(g), np.zeros_like(g)]
+    for step in range(1, _STEPS + 1):
+        logits = x @ w
+        for c in range(classes):
+            logits[:, c] += np.bincount(rows, weights=vals * g[cols, c], minlength=n)
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        err = (p - y) / n
+        grad_w = x.T @ err + _L2 * w
+        grad_g = np.stack(
+            [
+                np.bincount(cols, weights=vals * err[rows, c], minlength=GRAMS)
+                for c in range(classes)
+            ],
+            axis=1,
+        ).astype(np.float32)
+        grad_g += _L2 * g
+        _adam(w, grad_w, moments[0], moments[1], step)
+        _adam(g, grad_g, moments[2], moments[3], step)
+    d = DENSE
+    return LearnedModel(
+        dense=w[:d],
+        embed=w[d:-1],
+        gram=g,
+        bias=w[-1],
+        mean=mean,
+        scale=scale,
+        vectors=vectors,
+        labels=labels,
+        texts=[s.text for s in samples],
+        meta=dict(meta or {}),
+    )
+
+
+def refit(model: LearnedModel, marked: Sequence[tuple[str, Strategy, Floats]]) -> LearnedModel:
+    """``model`` fitted again to its own training tasks plus ``marked`` (task, the strategy it
+    should get, its embedding), each marked one counted ``FEEDBACK_WEIGHT`` times; the
+    marked tasks join the nearest examples once.
+
+    Raises:
+        InvalidParams: an embedding of another length than the model's.
+    """
+    if any(np.shape(v) != (model.dim,) for _, _, v in marked):
+        raise InvalidParams(f"a marked decision's embedding is not {model.dim} numbers long")
+    base = [
+        Sample(text, STRATEGIES[int(label)], dense_features(text), model.vectors[k])
+        for k, (text, label) in enumerate(zip(model.texts, model.labels, strict=True))
+    ]
+    extra = [Sample(t, s, dense_features(t), np.asarray(v, np.float32)) for t, s, v in marked]
+    meta = {**model.meta, "feedback": int(model.meta.get("feedback", 0)) + len(extra)}
+    fitted = train(base + extra * FEEDBACK_WEIGHT, meta)
+    keep = len(base) + len(extra)
+    fitted.vectors = fitted.vectors[:keep]
+    fitted.labels = fitted.labels[:keep]
+    fitted.texts = fitted.texts[:keep]
+    return fitted
