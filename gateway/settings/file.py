@@ -19,6 +19,7 @@ from gateway.settings.agents import AgentEntry, default_agents
 from gateway.settings.config import Config, GatewaySettings, GatewayTable
 from gateway.settings.errors import Invalid, Key, SettingsError, from_validation
 from gateway.settings.federation import FederationConfig
+from gateway.settings.identity import OidcConfig, OidcTable
 from gateway.settings.models import ModelConfig, ModelEntry, named_entries
 from gateway.settings.routing import RoutingConfig
 from observability.settings import TelemetryConfig
@@ -82,6 +83,13 @@ class SettingsFile(BaseModel):
     telemetry: TelemetryConfig = Field(
         default=TelemetryConfig(), description="Traces and metrics (OpenTelemetry)."
     )
+    oidc: OidcTable = Field(
+        default=OidcConfig(),
+        description=(
+            "Callers signed in with an OpenID provider (the gateway as an OAuth resource "
+            "server), and each user's own credentials for upstream agents that require OAuth."
+        ),
+    )
 
     def config(self) -> Config:
         models = dict(self.models)
@@ -94,6 +102,7 @@ class SettingsFile(BaseModel):
             routing=self.routing,
             federation=self.federation,
             telemetry=self.telemetry,
+            oidc=self.oidc,
         )
 
 
