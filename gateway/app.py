@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from adapters.errors import NotFound
+from adapters.errors import EffmeshError, NotFound
 from gateway import errors, health
 from gateway.a2a import http as a2a_http
 from gateway.a2a import ws as a2a_ws
@@ -82,6 +82,8 @@ def create_app(
         if config.oidc.enabled
         else None
     )
+    if oauth is not None:
+        a2a_endpoints.security = oauth.card_security
     peer_token = config.federation.token
     federation = (
         Federation(
@@ -164,6 +166,11 @@ def create_app(
                 )
                 if federation is not None:
                     await federation.start()
+                if oauth is not None:
+                    # The provider's endpoints, for the cards; a provider that is down now is
+                    # asked again when the first token arrives.
+                    with contextlib.suppress(EffmeshError):
+                        await oauth.server.metadata()
                 try:
                     yield
                 finally:

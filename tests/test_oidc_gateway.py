@@ -288,3 +288,19 @@ async def test_websockets_take_provider_tokens_as_a_header_or_a_subprotocol(lab:
             f"{ws_url}/mcp/ws", additional_headers={"authorization": f"Bearer {bad}"}
         ):
             pass
+
+
+@pytest.mark.parametrize(
+    "path", ["/.well-known/agent-card.json", "/a2a/echo/.well-known/agent-card.json"]
+)
+async def test_a2a_cards_declare_the_providers_schemes(lab: Lab, path: str) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        card = (await http.get(f"{lab.url}{path}")).json()
+    schemes = card["securitySchemes"]
+    discovery = f"{lab.idp.issuer}/.well-known/openid-configuration"
+    assert schemes["oidc"]["openIdConnectSecurityScheme"]["openIdConnectUrl"] == discovery
+    flow = schemes["oauth2"]["oauth2SecurityScheme"]["flows"]["authorizationCode"]
+    assert flow["authorizationUrl"] == f"{lab.idp.issuer}/auth"
+    assert flow["tokenUrl"] == f"{lab.idp.issuer}/token"
+    assert flow["pkceRequired"] is True
+    assert {next(iter(r["schemes"])) for r in card["securityRequirements"]} == {"oidc", "oauth2"}

@@ -27,7 +27,10 @@ from typing import Any, Final
 
 import httpx
 import jwt
+from a2a.types import a2a_pb2 as pb
+from google.protobuf import json_format
 
+from adapters.a2a.cards import provider_security
 from adapters.errors import EffmeshError, Forbidden, Unauthorized, UpstreamUnavailable
 from agents import outbound
 from gateway.security.provider import AuthorizationServer
@@ -133,6 +136,12 @@ class ResourceServer:
         if self.config.scopes:
             doc["scopes_supported"] = list(self.config.scopes)
         return doc
+
+    def card_security(self) -> dict[str, Any]:
+        """The security schemes and requirements every A2A card of the gateway declares."""
+        return provider_security(
+            self.config.issuer, self.server.cached_metadata, self.config.scopes
+        )
 
     def challenge(self, err: EffmeshError | None = None) -> str:
         """The ``WWW-Authenticate`` value for a refusal (None: no token was given)."""
@@ -248,3 +257,11 @@ class ResourceServer:
         if isinstance(exp, int | float) and exp + self.config.clock_skew_seconds < self.clock():
             raise InvalidToken("the access token has expired")
         return claims
+
+
+def secure_card(card: pb.AgentCard, security: Mapping[str, Any]) -> None:
+    """Put the gateway's security schemes and requirements on ``card`` in place of any the
+    agent behind it declared: callers authenticate to the gateway, never to the agent."""
+    card.ClearField("security_schemes")
+    card.ClearField("security_requirements")
+    json_format.ParseDict(dict(security), card)
