@@ -23,7 +23,7 @@ from gateway.acp import http as acp_http
 from gateway.acp import ws as acp_ws
 from gateway.bodies import CheckedBodies
 from gateway.console import PUBLIC as CONSOLE_PATHS
-from gateway.console import Console
+from gateway.console import Console, authorize
 from gateway.mcp import envelope as mcp_envelope
 from gateway.mcp.server import build_server
 from gateway.mcp.sessions import McpSessions
@@ -39,6 +39,7 @@ from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
 from gateway.security.oauth import METADATA_PATHS, ResourceServer
 from gateway.security.outbound import outbound_policy
+from gateway.security.upstream import Broker
 from gateway.settings import Config
 from gateway.settings.federation import FEDERATION
 from observability import metrics as obs_metrics
@@ -52,6 +53,7 @@ def create_app(
     runtime: Runtime | None = None,
     metrics: Callable[[], bytes | None] | None = None,
     models: Callable[[], list[dict[str, object]]] | None = None,
+    broker: Broker | None = None,
 ) -> Guard:
     """The ASGI app: every route behind the guard (auth, size and rate limits).
 
@@ -63,6 +65,8 @@ def create_app(
     (``gateway.mesh.federation``). ``metrics`` renders the Prometheus text served at
     ``GET /metrics`` to operator tokens (None: no metrics); ``models`` reports the state of
     each model the gateway's own agents use (``/agents``, and the ``effmesh.model.up`` gauge).
+    ``broker`` holds each user's credentials for upstream agents (``gateway.security.upstream``):
+    its authorization pages and ``/credentials`` are served with it.
     """
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
@@ -84,6 +88,8 @@ def create_app(
     )
     if oauth is not None:
         a2a_endpoints.security = oauth.card_security
+        if broker is not None:
+            broker.subject_tokens = oauth.subject_token
     peer_token = config.federation.token
     federation = (
         Federation(
@@ -244,6 +250,7 @@ def create_app(
         Mount("/acp", routes=acp_http.routes(registry, tasks)),
         *a2a_endpoints.routes(),
         *console.routes(),
+        *(authorize.routes(broker) if broker is not None else ()),
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers=dict(errors.EXCEPTION_HANDLERS)
@@ -257,6 +264,7 @@ def create_app(
         token_rate_per_minute=config.token_rate_per_minute,
         trusted_proxies=config.trusted_proxies,
         body_timeout=config.body_timeout_seconds,
-        public=(*CONSOLE_PATHS, *METADATA_PATHS),
+        public=(*CONSOLE_PATHS, *METADATA_PATHS, *authorize.PUBLIC),
         oauth=oauth,
+        public_prefixes=authorize.PUBLIC_PREFIXES if broker is not None else (),
     )

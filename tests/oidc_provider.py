@@ -87,12 +87,16 @@ class Provider:
     def authorize(self, url: str, redirect_uri: str) -> str:
         """Follow an authorization request through the provider's interaction pages to
         ``redirect_uri``; the code it carries."""
+        params = parse_qs(urlsplit(self.follow(url, redirect_uri)).query)
+        assert "code" in params, params
+        return params["code"][0]
+
+    def follow(self, url: str, redirect_uri: str) -> str:
+        """The URL under ``redirect_uri`` that an authorization request ends at."""
         with httpx.Client(timeout=30) as http:
             for _ in range(12):
                 if url.startswith(redirect_uri):
-                    params = parse_qs(urlsplit(url).query)
-                    assert "code" in params, url
-                    return params["code"][0]
+                    return url
                 r = http.get(url)
                 assert r.status_code in (302, 303), (r.status_code, r.text)
                 url = urljoin(url, r.headers["location"])

@@ -394,7 +394,8 @@ def provider_security(
             "authorizationUrl": auth_url,
             "tokenUrl": token_url,
             "refreshUrl": token_url,
-            "scopes": {s: s for s in scopes},
+            # A2A requires at least one; a provider that asks for none still has openid.
+            "scopes": {s: s for s in scopes} or {"openid": "sign in"},
             "pkceRequired": True,
         }
         schemes["oauth2"] = {"oauth2SecurityScheme": {"flows": {"authorizationCode": flow}}}

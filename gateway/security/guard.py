@@ -166,6 +166,7 @@ class Guard:
         body_timeout: float = 30.0,
         public: Collection[str] = (),
         oauth: ResourceServer | None = None,
+        public_prefixes: Sequence[str] = (),
     ) -> None:
         """``tokens``: bearer token -> principal name; none means no authentication.
         ``peers``: tokens of peer gateways -> principal name, accepted beside ``tokens``
@@ -175,7 +176,8 @@ class Guard:
         ``trusted_proxies``: addresses or networks whose ``X-Forwarded-For`` is believed.
         ``body_timeout``: seconds a request body may pause between two reads.
         ``public``: more paths served without a token (the console's page and its files).
-        ``oauth``: an OpenID provider whose access tokens are accepted beside ``tokens``."""
+        ``oauth``: an OpenID provider whose access tokens are accepted beside ``tokens``.
+        ``public_prefixes``: paths under these are served without a token too."""
         self.app = app
         self.tokens = [(t.encode(), name) for t, name in tokens.items()]
         self.peers = [(t.encode(), name) for t, name in (peers or {}).items()]
@@ -188,6 +190,7 @@ class Guard:
         self._refusals = logs.Once(logging.getLogger("effmesh.federation"))
         self.public = frozenset((*PUBLIC_PATHS, *public))
         self.oauth = oauth
+        self.public_prefixes = tuple(public_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -288,7 +291,11 @@ class Guard:
         return Unauthorized("a valid bearer token is required")
 
     def _public(self, path: str) -> bool:
-        return path in self.public or path.endswith(PUBLIC_SUFFIXES)
+        return (
+            path in self.public
+            or path.endswith(PUBLIC_SUFFIXES)
+            or (bool(self.public_prefixes) and path.startswith(self.public_prefixes))
+        )
 
     async def _read_body(self, receive: Receive) -> bytes | EffmeshError:
         """The whole body, or why it was refused (too large, or too slow to arrive)."""

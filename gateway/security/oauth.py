@@ -163,6 +163,11 @@ class ResourceServer:
             return None
         return found
 
+    def subject_token(self, principal: str) -> str | None:
+        """The newest valid token ``principal`` presented (for token exchange)."""
+        found = self.latest(principal)
+        return found.token if found is not None else None
+
     async def authenticate(self, token: str) -> Identity:
         """The identity ``token`` speaks for.
 

@@ -129,7 +129,11 @@ function build(issuer, keys) {
     },
     pkce: { required: () => true },
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
-    extraTokenClaims: async (ctx, token) => (token.accountId ? { groups: GROUPS[token.accountId] || [] } : undefined),
+    extraTokenClaims: async (ctx, token) => ({
+      ...(token.accountId ? { groups: GROUPS[token.accountId] || [] } : {}),
+      // An exchanged token names the client that acted for the user (RFC 8693 "act").
+      ...(token.gty === 'token_exchange' ? { act: { sub: token.clientId } } : {}),
+    }),
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     ttl: { RefreshToken: 3600, Grant: 3600, Session: 3600, Interaction: 600 },
   });
@@ -154,7 +158,6 @@ function build(issuer, keys) {
         grantId: `exchange-${payload.jti}`,
         gty: 'token_exchange',
         scope: params.scope || 'mcp',
-        extra: { act: { sub: client.clientId }, groups: payload.groups || [] },
       });
       token.resourceServer = new provider.ResourceServer(params.resource, { ...resourceInfo(client), audience: params.resource });
       const value = await token.save();
