@@ -304,3 +304,41 @@ async def test_a2a_cards_declare_the_providers_schemes(lab: Lab, path: str) -> N
     assert flow["tokenUrl"] == f"{lab.idp.issuer}/token"
     assert flow["pkceRequired"] is True
     assert {next(iter(r["schemes"])) for r in card["securityRequirements"]} == {"oidc", "oauth2"}
+
+
+async def test_opaque_tokens_are_checked_by_introspection(lab: Lab) -> None:
+    introspector = lab.idp.register(
+        client_name="introspection",
+        token_endpoint_auth_method="client_secret_basic",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        response_types=[],
+    )
+    registry = Registry()
+    registry.add(EchoAgent("private"), allow=("oidc:alice",))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("EFFMESH_T_INTROSPECTION", introspector["client_secret"])
+
+        def app(base: str) -> Any:
+            oidc = OidcConfig(
+                issuer=lab.idp.issuer,
+                resource=f"{base}/opaque",
+                introspection_endpoint=f"{lab.idp.issuer}/token/introspection",
+                client_id=introspector["client_id"],
+                client_secret_env="EFFMESH_T_INTROSPECTION",
+            )
+            return create_app(
+                registry, Config(token_env="EFFMESH_T_UNSET", oidc=oidc), base_url=base
+            )
+
+        with running(app) as url:
+            opaque = lab.idp.login(lab.client, "alice", f"{url}/opaque")["access_token"]
+            assert opaque.count(".") == 0  # not a JWT: only the provider can read it
+            elsewhere = lab.idp.login(lab.client, "alice", "http://127.0.0.1:9/opaque")
+            seen = (await get_agents(url, opaque)).json()["agents"]
+            refused = await get_agents(url, elsewhere["access_token"])
+            unknown = await get_agents(url, "made-up-token")
+    assert [a["name"] for a in seen] == ["private"]
+    assert refused.status_code == 401
+    assert challenge(refused)["error"] == "invalid_token"
+    assert unknown.status_code == 401

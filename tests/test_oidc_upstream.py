@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -115,6 +116,7 @@ class Lab:
     tokens: dict[str, str]
     data: Path
     gateway_client: str
+    broker: Broker
 
     def bearer(self, who: str) -> dict[str, str]:
         return {"authorization": f"Bearer {self.tokens[who]}"}
@@ -184,7 +186,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                     for who in ("alice", "bob", "carol")
                 }
                 client_id = gateway_client["client_id"]
-                yield Lab(url, idp, verifier_holder[0], tokens, data, client_id)
+                yield Lab(url, idp, verifier_holder[0], tokens, data, client_id, broker)
             store.close()
 
 
@@ -292,6 +294,19 @@ async def test_revocation_stops_the_next_call_at_once(lab: Lab) -> None:
     assert (await connected(lab, "carol"))["sub"] == "carol"
     assert (await credentials(lab, "carol", "DELETE", "files")).status_code == 200
     assert (await whoami(lab, "carol", "files"))["error"] == URL_ELICITATION_REQUIRED
+
+
+async def test_an_expiring_upstream_token_is_refreshed(lab: Lab) -> None:
+    first = await connected(lab, "alice")
+    # The broker's clock an hour on: the stored access token is past its expiry.
+    lab.broker.clock = lambda: time.time() + 3600
+    try:
+        second = await whoami(lab, "alice", "files")
+    finally:
+        lab.broker.clock = time.time
+    assert second["sub"] == "alice"
+    assert second["claims"]["jti"] != first["claims"]["jti"]
+    assert (await credentials(lab, "alice")).json()["credentials"][0]["refreshable"] is True
 
 
 async def test_tokens_are_encrypted_at_rest(lab: Lab) -> None:

@@ -4,8 +4,8 @@
 // - Authorization code with PKCE (S256, required), refresh tokens, client credentials,
 //   dynamic client registration (the MCP client registers itself).
 // - Resource indicators (RFC 8707): every access token is a JWT whose audience is the resource
-//   asked for, carrying the user's groups; a client registered with client_name "short-lived"
-//   gets 2-second tokens.
+//   asked for, carrying the user's groups (opaque, for introspection, when the resource URI
+//   ends in /opaque); a client registered with client_name "short-lived" gets 2-second tokens.
 // - Token exchange (RFC 8693) for clients named in OIDC_TEST_EXCHANGE: a valid access token of
 //   this provider for the resource the client may exchange from becomes one for another resource,
 //   for the same user.
@@ -37,12 +37,13 @@ async function newKey() {
   return { ...jwk, kid: `k-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`, alg: 'RS256', use: 'sig' };
 }
 
-function resourceInfo(client) {
+function resourceInfo(client, resource = '') {
   return {
     scope: 'mcp tools',
     audience: undefined,
     accessTokenTTL: client?.clientName === 'short-lived' ? 2 : 600,
-    accessTokenFormat: 'jwt',
+    // A resource whose URI ends in /opaque gets opaque tokens, which only introspection reads.
+    accessTokenFormat: resource.endsWith('/opaque') ? 'opaque' : 'jwt',
     jwt: { sign: { alg: 'RS256' } },
   };
 }
@@ -118,13 +119,13 @@ function build(issuer, keys) {
       devInteractions: { enabled: false },
       registration: { enabled: true },
       revocation: { enabled: true },
-      introspection: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: async () => true },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: (ctx, client, oneOf) => oneOf,
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx, resource, client) => ({ ...resourceInfo(client), audience: resource }),
+        getResourceServerInfo: (ctx, resource, client) => ({ ...resourceInfo(client, resource), audience: resource }),
       },
     },
     pkce: { required: () => true },
