@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
+import httpx
 import httpx2
 import pytest
 from mcp import Client
@@ -131,3 +132,20 @@ async def test_another_user_through_the_same_flow_does_not_see_daves_agent(
         tools = {t.name for t in (await client.list_tools()).tools}
     assert "echo.echo" in tools
     assert "dave_only.echo" not in tools
+
+
+async def test_a_token_without_the_required_scope_is_told_which_scope(
+    gateway: tuple[str, Provider],
+) -> None:
+    url, idp = gateway
+    client = idp.register(client_name="narrow")
+    token = idp.login(client, "dave", url, scope="openid")["access_token"]
+    assert "mcp" not in claims_of(token).get("scope", "").split()
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.get(f"{url}/agents", headers={"authorization": f"Bearer {token}"})
+    assert answer.status_code == 403
+    challenge = answer.headers["www-authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="insufficient_scope"' in challenge
+    assert 'scope="mcp"' in challenge
+    assert f'resource_metadata="{url}/.well-known/oauth-protected-resource"' in challenge

@@ -33,7 +33,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 
 from agents import outbound
 from agents.remote import RemoteMCPAgent
@@ -205,6 +205,10 @@ async def whoami(lab: Lab, who: str, agent: str) -> dict[str, Any]:
         try:
             result = await client.call_tool(f"{agent}.whoami", {})
         except MCPError as exc:
+            if exc.error.code == URL_ELICITATION_REQUIRED:
+                # The SDK's own reading of the error: URL elicitations it can show the user.
+                asked = UrlElicitationRequiredError.from_error(exc.error).elicitations
+                assert [e.mode for e in asked] == ["url"]
             return {"error": exc.error.code, "data": exc.error.data, "message": exc.error.message}
     assert not result.is_error, result
     text = result.content[0].text  # type: ignore[union-attr]
