@@ -39,7 +39,7 @@ from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
 from gateway.security.oauth import METADATA_PATHS, ResourceServer
 from gateway.security.outbound import outbound_policy
-from gateway.security.upstream import Broker
+from gateway.security.upstream import Broker, sign_in
 from gateway.settings import Config
 from gateway.settings.federation import FEDERATION
 from observability import metrics as obs_metrics
@@ -90,6 +90,7 @@ def create_app(
         a2a_endpoints.security = oauth.card_security
         if broker is not None:
             broker.subject_tokens = oauth.subject_token
+            broker.sign_in = sign_in(config.oidc, oauth)
     peer_token = config.federation.token
     federation = (
         Federation(

@@ -159,6 +159,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             }
             oidc = OidcConfig(
                 issuer=idp.issuer,
+                # The gateway's own client, with which its authorization page signs users in.
+                client_id=gateway_client["client_id"],
+                client_secret_env="EFFMESH_T_GATEWAY_SECRET",
                 upstreams={
                     "files": UpstreamAuth(**entry, grant="authorization-code"),
                     "notes": UpstreamAuth(**entry, grant="auto"),
@@ -217,14 +220,16 @@ async def whoami(lab: Lab, who: str, agent: str) -> dict[str, Any]:
 
 
 def consent(lab: Lab, who: str, link: str) -> httpx.Response:
-    """``who`` opens the link in a browser and signs in at the provider; the gateway's
-    callback page is what the browser ends on."""
+    """``who`` opens the link in a browser: signs in at the gateway's provider, then
+    authorizes the upstream at its authorization server (the same provider here), each time
+    as ``who``; the last gateway page the browser reaches."""
+    callback = f"{lab.url}/oauth/callback"
     with httpx.Client(timeout=30) as browser:
-        first = browser.get(link)
-        assert first.status_code == 302
-        at_provider = f"{first.headers['location']}&{urlencode({'login_hint': who})}"
-        back = lab.idp.follow(at_provider, f"{lab.url}/oauth/callback")
-        return browser.get(back)
+        page = browser.get(link)
+        while page.status_code == 302:
+            at_provider = f"{page.headers['location']}&{urlencode({'login_hint': who})}"
+            page = browser.get(lab.idp.follow(at_provider, callback))
+        return page
 
 
 async def connected(lab: Lab, who: str, agent: str = "files") -> dict[str, Any]:
@@ -276,6 +281,20 @@ async def test_a_link_works_once_and_only_through_the_provider(lab: Lab) -> None
         forged = browser.get(f"{lab.url}/oauth/callback?state=made-up&code=x")
     assert again.status_code == 400
     assert forged.status_code == 400
+
+
+async def test_a_link_made_for_one_user_does_nothing_for_another(lab: Lab) -> None:
+    answer = await whoami(lab, "carol", "files")
+    if "error" not in answer:
+        assert (await credentials(lab, "carol", "DELETE", "files")).status_code == 200
+        answer = await whoami(lab, "carol", "files")
+    link = answer["data"]["elicitations"][0]["url"]
+    page = consent(lab, "bob", link)  # carol's link, opened by bob
+    assert page.status_code == 403
+    assert (await whoami(lab, "carol", "files"))["error"] == URL_ELICITATION_REQUIRED
+    assert "files" not in [
+        c["agent"] for c in (await credentials(lab, "carol")).json()["credentials"]
+    ]
 
 
 async def test_credentials_are_each_users_own(lab: Lab) -> None:

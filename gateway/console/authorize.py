@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.errors import EffmeshError, NotFound, Unauthorized
+from adapters.errors import EffmeshError, Forbidden, NotFound, Unauthorized
 from agents.base import NOBODY
 from gateway import errors
 from gateway.security.guard import principal_of
@@ -61,9 +61,14 @@ def routes(broker: Broker) -> list[BaseRoute]:
             broker.forget(params.get("state", ""))
             return _page("Authorization not given", "The gateway holds no credential.", 400)
         try:
-            _, agent = await broker.complete(params.get("state", ""), params.get("code", ""))
+            done = await broker.complete(params.get("state", ""), params.get("code", ""))
+        except Forbidden as exc:
+            return _page("Authorization refused", exc.public_message, 403)
         except EffmeshError as exc:
             return _page("Authorization failed", exc.public_message, 400)
+        if isinstance(done, str):  # signed in: on to the upstream's authorization server
+            return RedirectResponse(done, 302, headers={"cache-control": "no-store"})
+        agent = done[1]
         return _page("Connected", f"effmesh now calls {agent} for you. You may close this page.")
 
     def caller(request: Request) -> str:

@@ -17,7 +17,10 @@ For a call by principal P to upstream agent A, :class:`Broker` gives the token o
 to the gateway. Revocation forgets the tokens at once, asks A's authorization server to revoke
 the refresh token, and blocks token exchange for the pair until P authorizes again.
 
-Authorization links are one-time tickets bound to P and A, valid :data:`TICKET_SECONDS`.
+Authorization links are one-time tickets bound to P and A, valid :data:`TICKET_SECONDS`. When
+the gateway has its own client at its provider (``[oidc] client_id``), the page first signs the
+browser's user in there, and goes on only if that user is P: a link that reaches someone else
+(forwarded, phished) cannot bind their upstream account to P.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -47,8 +50,9 @@ from agents import outbound
 from agents.base import NOBODY, PRINCIPAL_KEY, Agent, principal_in
 from agents.upstream_auth import bearer_for
 from gateway.security.credentials import CredentialStore
+from gateway.security.oauth import ResourceServer
 from gateway.security.provider import AuthorizationServer
-from gateway.settings.identity import UpstreamAuth
+from gateway.settings.identity import OidcConfig, UpstreamAuth
 
 TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE: Final = "urn:ietf:params:oauth:token-type:access_token"
@@ -75,6 +79,19 @@ class _Pending:
     agent: str
     verifier: str
     created: float
+    signing_in: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """How the authorization page makes sure the browser's user is the link's: it signs in
+    with the gateway's own client at the gateway's provider, and the token it gets must map
+    to the principal the link was made for."""
+
+    client: UpstreamAuth
+    """The gateway's client at its own provider (``resource``: the gateway's)."""
+    principal_of: Callable[[str], Awaitable[str]]
+    """The principal of an access token to the gateway (raises when it is not valid)."""
 
 
 SubjectTokens = Callable[[str], str | None]
@@ -103,6 +120,8 @@ class Broker:
         self._servers: dict[str, AuthorizationServer] = {}
         self._tickets: dict[str, tuple[str, str, float]] = {}
         self._pending: dict[str, _Pending] = {}
+        self.sign_in: SignIn | None = None
+        """Set by the app when the gateway has its own client at its provider."""
 
     def _server(self, auth: UpstreamAuth) -> AuthorizationServer:
         if auth.issuer not in self._servers:
@@ -230,7 +249,9 @@ class Broker:
         return str(answer["access_token"]) if answer is not None else None
 
     async def begin(self, ticket: str) -> str:
-        """The authorization server's URL for the user holding ``ticket`` (used once).
+        """Where the browser holding ``ticket`` goes first (the ticket is used up): the
+        gateway's own provider to sign in when :attr:`sign_in` is set, else the upstream's
+        authorization server.
 
         Raises:
             InvalidParams: an unknown, used or expired ticket.
@@ -239,44 +260,49 @@ class Broker:
         if found is None or found[2] <= self.clock() - TICKET_SECONDS:
             raise InvalidParams("this authorization link is unknown, used or expired")
         principal, agent, _ = found
-        auth = self.upstreams[agent]
+        if self.sign_in is not None:
+            return await self._redirect(self.sign_in.client, principal, agent, signing_in=True)
+        return await self._redirect(self.upstreams[agent], principal, agent, signing_in=False)
+
+    async def _redirect(
+        self, auth: UpstreamAuth, principal: str, agent: str, *, signing_in: bool
+    ) -> str:
+        """An authorization request at ``auth``'s server (PKCE, S256), remembered by state."""
         endpoint = await self._server(auth).endpoint("authorization_endpoint")
         if endpoint is None:
-            raise UpstreamUnavailable(
-                f"the authorization server {auth.issuer!r} has no authorization endpoint"
-            )
+            raise _unavailable(auth, "has no authorization endpoint")
         verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(
-            b"="
-        )
+        digest = hashlib.sha256(verifier.encode()).digest()
         state = secrets.token_urlsafe(32)
-        self._pending = {
-            s: p for s, p in self._pending.items() if p.created > self.clock() - TICKET_SECONDS
-        }
-        self._pending[state] = _Pending(principal, agent, verifier, self.clock())
+        since = self.clock() - TICKET_SECONDS
+        self._pending = {s: p for s, p in self._pending.items() if p.created > since}
+        self._pending[state] = _Pending(principal, agent, verifier, self.clock(), signing_in)
         query = {
             "response_type": "code",
             "client_id": auth.client_id,
             "redirect_uri": f"{self.base_url}{CALLBACK_PATH}",
             "state": state,
-            "code_challenge": challenge.decode(),
+            "code_challenge": base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
             "code_challenge_method": "S256",
-            "resource": self.resource(agent),
+            "resource": auth.resource if signing_in else self.resource(agent),
             "scope": " ".join(auth.scopes),
         }
         return f"{endpoint}?{urlencode(query)}"
 
-    async def complete(self, state: str, code: str) -> tuple[str, str]:
+    async def complete(self, state: str, code: str) -> tuple[str, str] | str:
         """Redeem the authorization ``code`` that came back with ``state``: the (principal,
-        agent) now holding a credential.
+        agent) now holding a credential, or, after the sign-in step, the URL of the
+        upstream's authorization server to go on to.
 
         Raises:
             InvalidParams: an unknown or used state, or a code the server refused.
+            Forbidden: the user who signed in is not the one the link was made for.
         """
         pending = self._pending.pop(state, None)
         if pending is None or pending.created <= self.clock() - TICKET_SECONDS:
             raise InvalidParams("this authorization answer is unknown, used or expired")
-        auth = self.upstreams[pending.agent]
+        auth = self.sign_in.client if pending.signing_in and self.sign_in else None
+        auth = auth or self.upstreams[pending.agent]
         answer = await self._grant(
             auth,
             {
@@ -284,11 +310,17 @@ class Broker:
                 "code": code,
                 "redirect_uri": f"{self.base_url}{CALLBACK_PATH}",
                 "code_verifier": pending.verifier,
-                "resource": self.resource(pending.agent),
+                "resource": auth.resource if pending.signing_in else self.resource(pending.agent),
             },
         )
         if answer is None:
             raise InvalidParams("the authorization server refused the authorization code")
+        if pending.signing_in and self.sign_in is not None:
+            who = await self.sign_in.principal_of(str(answer["access_token"]))
+            if who != pending.principal:
+                raise Forbidden("this authorization link was made for another user")
+            upstream = self.upstreams[pending.agent]
+            return await self._redirect(upstream, who, pending.agent, signing_in=False)
         self._keep(pending.principal, pending.agent, answer)
         return pending.principal, pending.agent
 
@@ -380,3 +412,22 @@ class PerUserAgent(Agent):
                 replace(invocation, metadata=metadata), task_id=task_id
             ):
                 yield item
+
+
+def sign_in(config: OidcConfig, oauth: ResourceServer) -> SignIn | None:
+    """The authorization page's sign-in step: with the gateway's own client at its provider
+    (``[oidc] client_id``), else None (the one-time link alone stands for the user)."""
+    if not config.client_id:
+        return None
+    client = UpstreamAuth(
+        issuer=config.issuer,
+        client_id=config.client_id,
+        client_secret_env=config.client_secret_env,
+        resource=oauth.resource,
+        scopes=("openid", *config.scopes),
+    )
+
+    async def principal_of(token: str) -> str:
+        return (await oauth.authenticate(token)).principal
+
+    return SignIn(client, principal_of)
