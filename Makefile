@@ -56,6 +56,7 @@ bench: $(RUN_STAMP)
 	$(BIN)/python -m benchmarks.memory --out benchmarks/results/memory.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.federation --out benchmarks/results/federation.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.routing --out benchmarks/results/routing.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.identity --out benchmarks/results/identity.json --doc $(BENCH_DOC)
 
 # Side by side with what users would pick instead (agent frameworks, MCP gateways); each peer
 # is installed from PyPI into its own venv under .cache/peers. Not part of `make test`.

@@ -198,7 +198,13 @@ class Guard:
             return
         path: str = scope.get("path", "")
         address = client_address(scope, self.trusted)
-        refusal = await self._check(scope, path, address)
+        principal = self._principal(scope, path)
+        if isinstance(principal, bytes):
+            # Only a provider token costs an await; named tokens stay on the plain path.
+            principal = await self._provider_principal(principal)
+            if isinstance(principal, Unauthorized) and self._public(path):
+                principal = NOBODY  # a stale token does not hide a card or the metadata
+        refusal = self._check(scope, address, principal)
         if isinstance(refusal, EffmeshError):
             if path == MESH_PATH and isinstance(refusal, Unauthorized):
                 # A gateway that tries to join with the wrong token sees only a 403; say why
@@ -236,13 +242,11 @@ class Guard:
             and not self.token_bucket.take(f"token:{principal}")
         )
 
-    async def _check(self, scope: Scope, path: str, address: str) -> EffmeshError | str | None:
-        """A refusal, or the caller's principal (None: no tokens are configured)."""
-        principal = self._principal(scope, path)
-        if isinstance(principal, bytes):
-            principal = await self._provider_principal(principal)
-            if isinstance(principal, Unauthorized) and self._public(path):
-                principal = NOBODY  # a stale token does not hide a card or the metadata
+    def _check(
+        self, scope: Scope, address: str, principal: EffmeshError | str | None
+    ) -> EffmeshError | str | None:
+        """A refusal, or the caller's principal (None: no tokens are configured), once the
+        caller is known: its rates, then the declared body size."""
         if isinstance(principal, EffmeshError):
             # An unauthenticated caller still spends its address's allowance.
             if self.bucket is not None and not self.bucket.take(f"ip:{address}"):

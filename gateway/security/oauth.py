@@ -8,6 +8,9 @@ provider (RFC 7662) with the same audience and expiry checks. A token for anothe
 refused, so a token meant for the gateway is never one an upstream would take, nor the other
 way round.
 
+A JWT whose signature was checked is remembered (by its SHA-256) for a minute at most, never
+past its expiry, so a client's repeated requests cost a hash, not an RSA check each.
+
 The token's claims map to a principal (``OidcConfig.principals``): the name allow lists,
 ``operators`` and task ownership use. The newest valid token of each principal is kept in
 memory until it expires, for token exchange at upstreams (``gateway.security.upstream``).
@@ -19,6 +22,7 @@ refused, and ``error="insufficient_scope"`` (403) with the ``scope`` needed when
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -40,6 +44,12 @@ METADATA_PATH: Final = "/.well-known/oauth-protected-resource"
 """RFC 9728's well-known path; the same document is also served under it + ``/mcp``, the
 path-suffixed form a client of the MCP endpoint may ask for first."""
 METADATA_PATHS: Final = (METADATA_PATH, f"{METADATA_PATH}/mcp")
+REMEMBER_SECONDS: Final = 60.0
+"""How long a checked JWT is taken as valid again without checking its signature (an RSA
+check costs about a millisecond here: ``make bench``, identity); a key the provider withdraws
+stops its tokens within this time."""
+REMEMBERED: Final = 10_000
+"""The most tokens remembered at once."""
 
 
 class InvalidToken(Unauthorized):
@@ -111,7 +121,10 @@ class ResourceServer:
         policy: outbound.Policy,
         *,
         clock: Callable[[], float] = time.time,
+        remember_seconds: float = REMEMBER_SECONDS,
     ) -> None:
+        """``remember_seconds``: how long a JWT whose signature was checked is taken as valid
+        again without checking it (never past its ``exp``); 0: check every time."""
         self.config = config
         self.base_url = base_url.rstrip("/")
         self.resource = config.resource or self.base_url
@@ -124,6 +137,8 @@ class ResourceServer:
         # The audiences a token may name: the resource URI, with or without its final slash.
         self._audiences = list({self.resource, self.resource.rstrip("/"), self.resource + "/"})
         self._latest: dict[str, Identity] = {}
+        self.remember_seconds = remember_seconds
+        self._verified: dict[bytes, tuple[Identity, float]] = {}
 
     def document(self) -> dict[str, Any]:
         """The Protected Resource Metadata (RFC 9728)."""
@@ -176,7 +191,14 @@ class ResourceServer:
             InsufficientScope: valid, but without a required scope.
             UpstreamUnavailable: the provider's keys or introspection cannot be reached.
         """
+        now = self.clock()
+        digest = hashlib.sha256(token.encode()).digest()
+        seen = self._verified.get(digest)
+        if seen is not None and seen[1] > now:
+            self._keep_latest(seen[0])
+            return seen[0]
         if self.config.introspection_endpoint:
+            # The provider is asked every time: a token it revokes stops at once.
             claims = await self._introspect(token)
         else:
             claims = await self._verify_jwt(token)
@@ -188,10 +210,19 @@ class ResourceServer:
         exp = claims.get("exp")
         expires = float(exp) if isinstance(exp, int | float) else self.clock() + 60
         identity = Identity(principal, str(claims.get("sub", "")), scopes, expires, token)
-        held = self._latest.get(principal)
-        if held is None or held.expires_at <= identity.expires_at:
-            self._latest[principal] = identity
+        self._keep_latest(identity)
+        if self.remember_seconds > 0 and not self.config.introspection_endpoint:
+            if len(self._verified) >= REMEMBERED:
+                self._verified = {d: v for d, v in self._verified.items() if v[1] > now}
+                if len(self._verified) >= REMEMBERED:
+                    self._verified.clear()
+            self._verified[digest] = (identity, min(expires, now + self.remember_seconds))
         return identity
+
+    def _keep_latest(self, identity: Identity) -> None:
+        held = self._latest.get(identity.principal)
+        if held is None or held.expires_at <= identity.expires_at:
+            self._latest[identity.principal] = identity
 
     async def _verify_jwt(self, token: str) -> dict[str, Any]:
         try:
