@@ -22,8 +22,9 @@ from gateway.security.oauth import (
     principal_for,
     scopes_of,
 )
+from gateway.server import serve
 from gateway.settings import SettingsError
-from gateway.settings.file import validate
+from gateway.settings.file import load, validate
 from gateway.settings.identity import OidcConfig
 
 RULES = OidcConfig(
@@ -156,3 +157,35 @@ def test_bad_oidc_settings_are_refused_by_key(table: dict[str, object]) -> None:
     with pytest.raises(SettingsError) as caught:
         validate(json.loads(json.dumps({"oidc": table})))
     assert str(caught.value).startswith("oidc")
+
+
+UPSTREAM_FILE = """
+[oidc]
+issuer = "https://idp.example"
+credential_key_env = "EFFMESH_T_NO_SUCH_KEY"
+
+[oidc.upstreams.files]
+issuer = "https://idp.example"
+client_id = "effmesh"
+
+[[agents]]
+name = "files"
+kind = "mcp"
+url = "http://127.0.0.1:9/mcp"
+"""
+
+
+def test_upstreams_must_name_remote_agents(tmp_path: Path) -> None:
+    path = tmp_path / "effmesh.toml"
+    path.write_text(UPSTREAM_FILE.replace('name = "files"', 'name = "other"'))
+    with pytest.raises(SettingsError, match=r"oidc\.upstreams\.files: names no remote agent"):
+        load(path)
+
+
+def test_serve_refuses_upstreams_without_a_credential_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "effmesh.toml"
+    path.write_text(UPSTREAM_FILE)
+    assert serve(host=None, port=0, config=str(path), data_dir=str(tmp_path / "data")) == 2
+    assert "EFFMESH_T_NO_SUCH_KEY" in capsys.readouterr().err

@@ -180,4 +180,9 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
         if entry.kind == "specialist":
             _known_model(config, entry.model, ("agents", i, "model"), file)
     _known_model(config, config.routing.model, ("routing", "model"), file)
+    remote = {e.name for e in config.agents if e.kind in ("mcp", "a2a", "acp") and e.url}
+    for name in config.oidc.upstreams:
+        if name not in remote:
+            key = ("oidc", "upstreams", name)
+            raise SettingsError(key, "names no remote agent with a url", file=file)
     return config
