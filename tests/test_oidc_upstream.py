@@ -360,7 +360,13 @@ async def test_acp_and_a2a_callers_use_their_own_credentials(lab: Lab) -> None:
         run = (await http.post(f"{lab.url}/acp/runs", json=body)).json()
     assert run["status"] == "completed", run
     assert '"sub": "alice"' in json.dumps(run["output"]).replace('\\"', '"')
-    # A2A, for a user who holds no credential: the failure names the page to authorize on.
+    # ACP and A2A, for a user who holds no credential: the failure names the page to
+    # authorize on.
+    await credentials(lab, "bob", "DELETE", "files")
+    async with httpx.AsyncClient(headers=lab.bearer("bob"), timeout=60) as http:
+        refused = (await http.post(f"{lab.url}/acp/runs", json=body)).json()
+    assert refused["status"] == "failed", refused
+    assert f"{lab.url}/oauth/authorize/" in refused["error"]["message"]
     async with (
         httpx.AsyncClient(headers=lab.bearer("bob"), timeout=60) as http,
         await create_client(
