@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import httpx
 import httpx2
 import jwt
+import mcp_types as mt
 import pytest
 from a2a.client import ClientConfig, create_client
 from a2a.types import a2a_pb2 as pb
@@ -194,10 +195,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 @asynccontextmanager
-async def mcp(lab: Lab, who: str) -> AsyncIterator[Client]:
+async def mcp(lab: Lab, who: str, **options: Any) -> AsyncIterator[Client]:
+    """The official MCP client as ``who``; by default speaking 2025-11-25 (``legacy``), where
+    a missing authorization is the -32042 error."""
+    options.setdefault("mode", "legacy")
     async with (
         httpx2.AsyncClient(headers=lab.bearer(who), timeout=60) as http,
-        Client(streamable_http_client(f"{lab.url}/mcp", http_client=http)) as client,
+        Client(streamable_http_client(f"{lab.url}/mcp", http_client=http), **options) as client,
     ):
         yield client
 
@@ -257,8 +261,43 @@ async def test_a_user_without_a_credential_is_told_where_to_authorize(lab: Lab) 
     assert elicitation["url"] in answer["message"]
 
 
+async def test_a_2026_client_is_asked_to_authorize_then_its_call_goes_through(lab: Lab) -> None:
+    """MCP 2026-07-28 retired -32042: the call answers input_required with a URL
+    elicitation; the SDK hands it to the client's callback (here: the user consents in a
+    browser), retries with the answer, and the call runs with the new credential."""
+    await credentials(lab, "alice", "DELETE", "files")
+    shown: list[str] = []
+
+    async def browser(context: object, params: mt.ElicitRequestParams) -> mt.ElicitResult:
+        assert isinstance(params, mt.ElicitRequestURLParams)
+        shown.append(params.url)
+        assert consent(lab, "alice", params.url).status_code == 200
+        return mt.ElicitResult(action="accept")
+
+    async with mcp(lab, "alice", mode="auto", elicitation_callback=browser) as client:
+        assert client.protocol_version == "2026-07-28"
+        result = await client.call_tool("files.whoami", {})
+    assert len(shown) == 1
+    assert shown[0].startswith(f"{lab.url}/oauth/authorize/")
+    assert not result.is_error
+    assert json.loads(result.content[0].text)["sub"] == "alice"  # type: ignore[union-attr]
+
+
+async def test_a_2026_client_that_declines_gets_a_canceled_call(lab: Lab) -> None:
+    await credentials(lab, "bob", "DELETE", "files")
+
+    async def decline(context: object, params: mt.ElicitRequestParams) -> mt.ElicitResult:
+        return mt.ElicitResult(action="decline")
+
+    async with mcp(lab, "bob", mode="auto", elicitation_callback=decline) as client:
+        with pytest.raises(MCPError) as info:
+            await client.call_tool("files.whoami", {})
+    assert info.value.error.data["effmesh_code"] == "canceled"
+
+
 async def test_two_users_each_reach_the_upstream_with_their_own_token(lab: Lab) -> None:
     for who in ("alice", "bob"):
+        await credentials(lab, who, "DELETE", "files")  # start without one
         link = (await whoami(lab, who, "files"))["data"]["elicitations"][0]["url"]
         page = consent(lab, who, link)
         assert page.status_code == 200
