@@ -76,7 +76,8 @@ class OidcConfig:
     introspection_endpoint: Url = ""
     """Check tokens by introspection (RFC 7662) here instead of as JWTs."""
     client_id: str = ""
-    """The gateway's client at the provider: for introspection and token exchange."""
+    """The gateway's client at the provider: for introspection, and for signing users in on
+    the authorization pages (register ``<base>/oauth/callback`` as its redirect URI)."""
     client_secret_env: str = ""
     """The environment variable holding that client's secret."""
     algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA")
@@ -85,7 +86,7 @@ class OidcConfig:
     """Leeway when checking a token's ``exp``, ``nbf`` and ``iat``."""
     jwks_refresh_seconds: Annotated[float, Field(ge=1)] = 300.0
     """How long fetched keys are trusted before they are fetched again; a token signed with an
-    unknown key id fetches them at once (at most every 10 seconds), so key rotation works."""
+    unknown key id fetches them at once (at most once a second), so key rotation works."""
     scopes: tuple[str, ...] = ()
     """Scopes every token must carry; one without them is answered 403 ``insufficient_scope``."""
     principal_claim: str = "sub"
