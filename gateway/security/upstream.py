@@ -57,6 +57,8 @@ from gateway.settings.identity import OidcConfig, UpstreamAuth
 TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE: Final = "urn:ietf:params:oauth:token-type:access_token"
 TICKET_SECONDS: Final = 600.0
+HELD: Final = 10_000
+"""The most authorization links, and pending authorizations, held at once (the oldest go)."""
 EARLY: Final = 30.0
 """An access token this close to its expiry is refreshed first."""
 AUTHORIZE_PATH: Final = "/oauth/authorize"
@@ -175,6 +177,8 @@ class Broker:
         now = self.clock()
         self._tickets = {t: v for t, v in self._tickets.items() if v[2] > now - TICKET_SECONDS}
         ticket = secrets.token_urlsafe(32)
+        while len(self._tickets) >= HELD:
+            self._tickets.pop(next(iter(self._tickets)))
         self._tickets[ticket] = (principal, agent, now)
         return AuthorizationRequired(agent, f"{self.base_url}{AUTHORIZE_PATH}/{ticket}", ticket)
 
@@ -276,6 +280,8 @@ class Broker:
         state = secrets.token_urlsafe(32)
         since = self.clock() - TICKET_SECONDS
         self._pending = {s: p for s, p in self._pending.items() if p.created > since}
+        while len(self._pending) >= HELD:
+            self._pending.pop(next(iter(self._pending)))
         self._pending[state] = _Pending(principal, agent, verifier, self.clock(), signing_in)
         query = {
             "response_type": "code",

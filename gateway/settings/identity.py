@@ -55,8 +55,8 @@ class UpstreamAuth:
     grant: Grant = "auto"
     """``token-exchange``: the caller's token is exchanged (RFC 8693) at ``issuer`` for one
     for the upstream; ``authorization-code``: the user consents once on the gateway's page
-    (the link a call without a credential answers with); ``auto``: exchange where the authorization server offers
-    it, otherwise consent."""
+    (the link a call without a credential answers with); ``auto``: exchange where the
+    authorization server offers it, otherwise consent."""
     service_scopes: tuple[str, ...] = ()
     """Scopes of the gateway's own token (client credentials) used only to list the
     upstream's skills; empty: the listing is made without a token."""
