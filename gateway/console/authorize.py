@@ -1,13 +1,13 @@
 """The pages where a user authorizes the gateway at an upstream agent, and the endpoints
 where a caller lists and revokes its own upstream credentials.
 
-- ``GET /oauth/authorize/<ticket>``: the link an ``AuthorizationRequired`` error gave; sends
-  the browser to the upstream's authorization server (one use; the ticket names the user);
+- ``GET /oauth/authorize/<id>``: the link an ``AuthorizationRequired`` error gave; sends
+  the browser to the upstream's authorization server (one use; the link names the user);
 - ``GET /oauth/callback``: where that server sends the browser back; stores the credential;
 - ``GET /credentials``: the caller's own credentials (agents, scopes, expiry; never a token);
 - ``DELETE /credentials/<agent>``: revokes the caller's credential there, at once.
 
-A browser brings no bearer token: the first two are public, and rest on the ticket and the
+A browser brings no bearer token: the first two are public, and rest on the link's id and the
 state, each unguessable, bound to one user and one upstream, and used once. The last two
 take the caller's token like any other endpoint and only ever touch the caller's own rows:
 another user's credential is not found.
@@ -49,7 +49,7 @@ def _refusal(request: Request, err: EffmeshError) -> Response:
 def routes(broker: Broker) -> list[BaseRoute]:
     async def begin(request: Request) -> Response:
         try:
-            target = await broker.begin(request.path_params["ticket"])
+            target = await broker.begin(request.path_params["link_id"])
         except EffmeshError as exc:
             return _page("Authorization failed", exc.public_message, 400)
         return RedirectResponse(target, 302, headers={"cache-control": "no-store"})
@@ -95,7 +95,7 @@ def routes(broker: Broker) -> list[BaseRoute]:
         return Response(json.dumps({"revoked": agent}), 200, media_type="application/json")
 
     return [
-        Route(f"{AUTHORIZE_PATH}/{{ticket}}", begin, methods=["GET"]),
+        Route(f"{AUTHORIZE_PATH}/{{link_id}}", begin, methods=["GET"]),
         Route(CALLBACK_PATH, callback, methods=["GET"]),
         Route("/credentials", listing, methods=["GET"]),
         Route("/credentials/{agent}", revoke, methods=["DELETE"]),

@@ -17,7 +17,7 @@ For a call by principal P to upstream agent A, :class:`Broker` gives the token o
 to the gateway. Revocation forgets the tokens at once, asks A's authorization server to revoke
 the refresh token, and blocks token exchange for the pair until P authorizes again.
 
-Authorization links are one-time tickets bound to P and A, valid :data:`TICKET_SECONDS`. When
+Authorization links are used once, bound to P and A, and valid for :data:`LINK_SECONDS`. When
 the gateway has its own client at its provider (``[oidc] client_id``), the page first signs the
 browser's user in there, and goes on only if that user is P: a link that reaches someone else
 (forwarded, phished) cannot bind their upstream account to P.
@@ -56,7 +56,7 @@ from gateway.settings.identity import OidcConfig, UpstreamAuth
 
 TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE: Final = "urn:ietf:params:oauth:token-type:access_token"
-TICKET_SECONDS: Final = 600.0
+LINK_SECONDS: Final = 600.0
 HELD: Final = 10_000
 """The most authorization links, and pending authorizations, held at once (the oldest go)."""
 EARLY: Final = 30.0
@@ -69,9 +69,9 @@ class AuthorizationRequired(Forbidden):
     """The caller's user has no credential for an upstream agent: it must authorize it at
     ``url``. MCP answers it as URL elicitation (-32042, ``data.elicitations``)."""
 
-    def __init__(self, agent: str, url: str, ticket: str) -> None:
+    def __init__(self, agent: str, url: str, link_id: str) -> None:
         message = f"agent {agent!r} needs your authorization: open {url}"
-        elicitation = {"mode": "url", "elicitationId": ticket, "url": url, "message": message}
+        elicitation = {"mode": "url", "elicitationId": link_id, "url": url, "message": message}
         super().__init__(message, data={"elicitations": [elicitation], "authorize": url})
 
 
@@ -120,7 +120,7 @@ class Broker:
         self.resources: dict[str, str] = {}
         """Each upstream agent's URL: its resource indicator unless its entry names one."""
         self._servers: dict[str, AuthorizationServer] = {}
-        self._tickets: dict[str, tuple[str, str, float]] = {}
+        self._links: dict[str, tuple[str, str, float]] = {}
         self._pending: dict[str, _Pending] = {}
         self.sign_in: SignIn | None = None
         """Set by the app when the gateway has its own client at its provider."""
@@ -175,12 +175,12 @@ class Broker:
 
     def required(self, agent: str, principal: str) -> AuthorizationRequired:
         now = self.clock()
-        self._tickets = {t: v for t, v in self._tickets.items() if v[2] > now - TICKET_SECONDS}
-        ticket = secrets.token_urlsafe(32)
-        while len(self._tickets) >= HELD:
-            self._tickets.pop(next(iter(self._tickets)))
-        self._tickets[ticket] = (principal, agent, now)
-        return AuthorizationRequired(agent, f"{self.base_url}{AUTHORIZE_PATH}/{ticket}", ticket)
+        self._links = {t: v for t, v in self._links.items() if v[2] > now - LINK_SECONDS}
+        link_id = secrets.token_urlsafe(32)
+        while len(self._links) >= HELD:
+            self._links.pop(next(iter(self._links)))
+        self._links[link_id] = (principal, agent, now)
+        return AuthorizationRequired(agent, f"{self.base_url}{AUTHORIZE_PATH}/{link_id}", link_id)
 
     async def _exchanges(self, auth: UpstreamAuth) -> bool:
         if auth.grant == "authorization-code":
@@ -252,16 +252,16 @@ class Broker:
         )
         return str(answer["access_token"]) if answer is not None else None
 
-    async def begin(self, ticket: str) -> str:
-        """Where the browser holding ``ticket`` goes first (the ticket is used up): the
+    async def begin(self, link_id: str) -> str:
+        """Where the browser holding ``link_id`` goes first (the link is used up): the
         gateway's own provider to sign in when :attr:`sign_in` is set, else the upstream's
         authorization server.
 
         Raises:
-            InvalidParams: an unknown, used or expired ticket.
+            InvalidParams: an unknown, used or expired link.
         """
-        found = self._tickets.pop(ticket, None)
-        if found is None or found[2] <= self.clock() - TICKET_SECONDS:
+        found = self._links.pop(link_id, None)
+        if found is None or found[2] <= self.clock() - LINK_SECONDS:
             raise InvalidParams("this authorization link is unknown, used or expired")
         principal, agent, _ = found
         if self.sign_in is not None:
@@ -278,7 +278,7 @@ class Broker:
         verifier = secrets.token_urlsafe(48)
         digest = hashlib.sha256(verifier.encode()).digest()
         state = secrets.token_urlsafe(32)
-        since = self.clock() - TICKET_SECONDS
+        since = self.clock() - LINK_SECONDS
         self._pending = {s: p for s, p in self._pending.items() if p.created > since}
         while len(self._pending) >= HELD:
             self._pending.pop(next(iter(self._pending)))
@@ -305,7 +305,7 @@ class Broker:
             Forbidden: the user who signed in is not the one the link was made for.
         """
         pending = self._pending.pop(state, None)
-        if pending is None or pending.created <= self.clock() - TICKET_SECONDS:
+        if pending is None or pending.created <= self.clock() - LINK_SECONDS:
             raise InvalidParams("this authorization answer is unknown, used or expired")
         auth = self.sign_in.client if pending.signing_in and self.sign_in else None
         auth = auth or self.upstreams[pending.agent]
