@@ -102,12 +102,6 @@ class Provider:
                 url = urljoin(url, r.headers["location"])
         raise AssertionError("the authorization did not come back")
 
-    def client_credentials(self, client: Mapping[str, Any], resource: str) -> str:
-        form = {"grant_type": "client_credentials", "resource": resource, "scope": "mcp"}
-        r = httpx.post(f"{self.issuer}/token", data=form, auth=_client_auth(client), timeout=30)
-        assert r.status_code == 200, r.text
-        return str(r.json()["access_token"])
-
     def rotate(self) -> str:
         """A new signing key (listed first); its key id."""
         r = httpx.post(f"{self.issuer}/admin/rotate", timeout=30)
