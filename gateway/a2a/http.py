@@ -9,8 +9,9 @@ and every canonical item back as the SDK's protobuf events.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
-from typing import assert_never
+from typing import Any, assert_never
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
@@ -57,6 +58,7 @@ from gateway.registry import Route as SkillRoute
 from gateway.runtime import calls
 from gateway.runtime.runner import STOPPED_REASON, Runtime
 from gateway.security.guard import PRINCIPAL, principal_of
+from gateway.security.oauth import secure_card
 from observability import boundary, tracing
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
@@ -301,11 +303,16 @@ class A2AEndpoints:
         self._stores: dict[str | None, EndpointTasks] = {}
         self._handlers: list[DefaultRequestHandler] = []
         """Every handler built (one per card): each may still run tasks when the gateway stops."""
+        self.security: Callable[[], dict[str, Any]] | None = None
+        """How callers authenticate, for every card (``gateway.security.oauth``); None: the
+        cards declare no scheme."""
 
     def _build(self, name: str | None, descriptor: AgentDescriptor) -> Router:
         prefix = "/a2a" if name is None else f"/a2a/{name}"
         card_url = AGENT_CARD_PATH if name is None else f"{prefix}{AGENT_CARD_PATH}"
         card = card_for(descriptor, f"{self.base_url}{prefix}")
+        if self.security is not None:
+            secure_card(card, self.security())
         store = self._stores.get(name) or EndpointTasks(self.runtime, prefix, descriptor.name)
         self._stores[name] = store
         handler = DefaultRequestHandler(

@@ -66,6 +66,19 @@ def _answer(reply: Any, path: str) -> str:
     return answer
 
 
+def url_elicitations(err: EffmeshError) -> list[dict[str, Any]] | None:
+    """The URL elicitations an error asks the user to complete (a missing authorization at
+    an upstream: ``gateway.security.upstream``), or None."""
+    asked = (err.data or {}).get("elicitations")
+    if not isinstance(asked, list) or not asked:
+        return None
+    return [e for e in asked if isinstance(e, dict) and e.get("mode") == "url"] or None
+
+
+def _action(reply: Any) -> Any:
+    return reply.get("action") if isinstance(reply, dict) else None
+
+
 class PausedCalls:
     """Calls waiting for the client's answer (MCP 2026-07-28 input_required round trips).
 
@@ -81,20 +94,22 @@ class PausedCalls:
         self.ttl = ttl
         self.limit = limit
         self.stored = stored
-        self._held: dict[str, tuple[float, Route, Invocation, Message, str | None]] = {}
+        self._held: dict[str, tuple[float, Route, Invocation, Message | None, str | None]] = {}
 
     def hold(
         self,
         route: Route,
         invocation: Invocation,
-        question: Message,
+        question: Message | None,
         who: str | None,
         *,
         task: Task | None = None,
         endpoint: str = "/mcp",
     ) -> str:
-        """A token for the paused call; ``task``: the call's settled task (stored with it)."""
-        if self.stored is not None and task is not None:
+        """A token for the paused call; ``task``: the call's settled task (stored with it);
+        ``question`` None: it waits for URL elicitations (the user authorizing at a page),
+        after which it runs again as it was. Those stay with this replica."""
+        if self.stored is not None and task is not None and question is not None:
             return self.stored.hold(task, route, invocation, who, endpoint)
         now = time.monotonic()
         self._held = {k: v for k, v in self._held.items() if v[0] > now - self.ttl}
@@ -110,7 +125,8 @@ class PausedCalls:
         if token is None:
             return None
         responses = invocation.metadata.get("mcp.inputResponses")
-        if self.stored is not None and isinstance(token, str):
+        # A stored pause's token is "<task id>.<secret>"; one held here has no dot.
+        if self.stored is not None and isinstance(token, str) and "." in token:
             paused = self.stored.take(token, who, invocation.metadata)
             if paused is None:
                 raise InvalidParams("unknown or expired requestState", path="params.requestState")
@@ -123,6 +139,11 @@ class PausedCalls:
             raise InvalidParams("unknown or expired requestState", path="params.requestState")
         del self._held[token]
         _, route, paused_invocation, question, _ = held
+        if question is None:
+            replies = responses.values() if isinstance(responses, dict) else ()
+            if not replies or any(_action(r) != "accept" for r in replies):
+                raise Canceled("the user did not complete the authorization")
+            return route, paused_invocation
         reply = responses.get("input") if isinstance(responses, dict) else None
         answer = _answer(reply, "params.inputResponses")
         return route, continue_with(paused_invocation, question, answer)
@@ -249,7 +270,24 @@ class ToolCalls:
             route = self.registry.route(invocation.skill, who)
         req.routed(route.agent.descriptor.name, route.skill.name)
         for _ in range(MAX_INPUT_ROUNDS):
-            outcome = await self._run_once(route, invocation, progress, who)
+            try:
+                outcome = await self._run_once(route, invocation, progress, who)
+            except EffmeshError as exc:
+                asked = url_elicitations(exc)
+                if asked is None or version != mcp_adapter.MODERN_VERSION:
+                    raise  # older revisions: the error itself carries them (-32042)
+                # 2026-07-28: the user completes them (authorizes at a page), then the client
+                # retries and the call runs again.
+                token = self.paused.hold(route, invocation, None, who)
+                requests = {
+                    f"url{i}": {"method": "elicitation/create", "params": params}
+                    for i, params in enumerate(asked)
+                }
+                return {
+                    "resultType": "input_required",
+                    "inputRequests": requests,
+                    "requestState": token,
+                }
             if not (isinstance(outcome, Task) and outcome.state is TaskState.INPUT_REQUIRED):
                 break
             question = outcome.status_message or Message("agent", ())

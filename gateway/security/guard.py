@@ -46,6 +46,7 @@ from agents.base import NOBODY
 from gateway import logs
 from gateway.bodies import replay
 from gateway.errors import http_error
+from gateway.security.oauth import InsufficientScope, InvalidToken, ResourceServer
 
 PUBLIC_SUFFIXES = ("/.well-known/agent-card.json",)
 MESH_PATH = "/ws"
@@ -164,6 +165,8 @@ class Guard:
         trusted_proxies: Sequence[str] = (),
         body_timeout: float = 30.0,
         public: Collection[str] = (),
+        oauth: ResourceServer | None = None,
+        public_prefixes: Sequence[str] = (),
     ) -> None:
         """``tokens``: bearer token -> principal name; none means no authentication.
         ``peers``: tokens of peer gateways -> principal name, accepted beside ``tokens``
@@ -172,7 +175,9 @@ class Guard:
         ``token_rate_per_minute``: the same per token (default: ``rate_per_minute``).
         ``trusted_proxies``: addresses or networks whose ``X-Forwarded-For`` is believed.
         ``body_timeout``: seconds a request body may pause between two reads.
-        ``public``: more paths served without a token (the console's page and its files)."""
+        ``public``: more paths served without a token (the console's page and its files).
+        ``oauth``: an OpenID provider whose access tokens are accepted beside ``tokens``.
+        ``public_prefixes``: paths under these are served without a token too."""
         self.app = app
         self.tokens = [(t.encode(), name) for t, name in tokens.items()]
         self.peers = [(t.encode(), name) for t, name in (peers or {}).items()]
@@ -184,6 +189,8 @@ class Guard:
         self.body_timeout = body_timeout
         self._refusals = logs.Once(logging.getLogger("effmesh.federation"))
         self.public = frozenset((*PUBLIC_PATHS, *public))
+        self.oauth = oauth
+        self.public_prefixes = tuple(public_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -191,7 +198,13 @@ class Guard:
             return
         path: str = scope.get("path", "")
         address = client_address(scope, self.trusted)
-        refusal = self._check(scope, path, address)
+        principal = self._principal(scope, path)
+        if isinstance(principal, bytes):
+            # Only a provider token costs an await; named tokens stay on the plain path.
+            principal = await self._provider_principal(principal)
+            if isinstance(principal, Unauthorized) and self._public(path):
+                principal = NOBODY  # a stale token does not hide a card or the metadata
+        refusal = self._check(scope, address, principal)
         if isinstance(refusal, EffmeshError):
             if path == MESH_PATH and isinstance(refusal, Unauthorized):
                 # A gateway that tries to join with the wrong token sees only a 403; say why
@@ -229,9 +242,11 @@ class Guard:
             and not self.token_bucket.take(f"token:{principal}")
         )
 
-    def _check(self, scope: Scope, path: str, address: str) -> EffmeshError | str | None:
-        """A refusal, or the caller's principal (None: no tokens are configured)."""
-        principal = self._principal(scope, path)
+    def _check(
+        self, scope: Scope, address: str, principal: EffmeshError | str | None
+    ) -> EffmeshError | str | None:
+        """A refusal, or the caller's principal (None: no tokens are configured), once the
+        caller is known: its rates, then the declared body size."""
         if isinstance(principal, EffmeshError):
             # An unauthenticated caller still spends its address's allowance.
             if self.bucket is not None and not self.bucket.take(f"ip:{address}"):
@@ -245,8 +260,19 @@ class Guard:
                     return PayloadTooLarge(f"the body is larger than {self.max_body} bytes")
         return principal
 
-    def _principal(self, scope: Scope, path: str) -> EffmeshError | str | None:
-        if not self.tokens and not self.peers:
+    async def _provider_principal(self, token: bytes) -> EffmeshError | str:
+        """The principal of a provider's access token, or why it is refused."""
+        assert self.oauth is not None  # only asked with a provider configured
+        try:
+            return (await self.oauth.authenticate(token.decode("ascii"))).principal
+        except UnicodeDecodeError:
+            return InvalidToken()
+        except EffmeshError as exc:
+            return exc
+
+    def _principal(self, scope: Scope, path: str) -> EffmeshError | str | bytes | None:
+        """The caller's principal, a refusal, or a token for the provider to check (bytes)."""
+        if not self.tokens and not self.peers and self.oauth is None:
             return None
         headers = dict(scope.get("headers", []))
         scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
@@ -256,15 +282,24 @@ class Guard:
             for token, principal in self.peers:
                 if hmac.compare_digest(given, token):
                     return principal
-        if not self.tokens:
+        if not self.tokens and self.oauth is None:
             return None
         if scheme.lower() == b"bearer":
             for token, principal in self.tokens:
                 if hmac.compare_digest(given, token):
                     return principal
-        if path in self.public or path.endswith(PUBLIC_SUFFIXES):
+            if given and self.oauth is not None:
+                return bytes(given)
+        if self._public(path):
             return NOBODY
         return Unauthorized("a valid bearer token is required")
+
+    def _public(self, path: str) -> bool:
+        return (
+            path in self.public
+            or path.endswith(PUBLIC_SUFFIXES)
+            or (bool(self.public_prefixes) and path.startswith(self.public_prefixes))
+        )
 
     async def _read_body(self, receive: Receive) -> bytes | EffmeshError:
         """The whole body, or why it was refused (too large, or too slow to arrive)."""
@@ -290,6 +325,8 @@ class Guard:
             await send({"type": "websocket.close", "code": 1008, "reason": err.public_message})
             return
         status, body, headers = http_error(path, err)
+        if self.oauth is not None and isinstance(err, Unauthorized | InsufficientScope):
+            headers = {**headers, "www-authenticate": self.oauth.challenge(err)}
         if isinstance(err, _SlowBody):
             status = 408  # the client was slow, not an upstream: Request Timeout
         raw_headers: list[Any] = [(b"content-type", b"application/json")]

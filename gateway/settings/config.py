@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field
 from gateway.settings.agents import AgentConfig, default_agents
 from gateway.settings.errors import Invalid, SettingsError
 from gateway.settings.federation import FederationConfig
+from gateway.settings.identity import OidcConfig
 from gateway.settings.models import URL_PREFIXES, ModelConfig
 from gateway.settings.routing import RoutingConfig
 from observability.settings import TelemetryConfig
@@ -137,6 +138,7 @@ class Config(GatewaySettings):
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    oidc: OidcConfig = field(default_factory=OidcConfig)
 
     def model(self, name: str) -> ModelConfig:
         """The ``[models]`` entry ``name``; a URL names an SGLang server at that URL.

@@ -19,6 +19,7 @@ from gateway.settings.agents import AgentEntry, default_agents
 from gateway.settings.config import Config, GatewaySettings, GatewayTable
 from gateway.settings.errors import Invalid, Key, SettingsError, from_validation
 from gateway.settings.federation import FederationConfig
+from gateway.settings.identity import OidcConfig, OidcTable
 from gateway.settings.models import ModelConfig, ModelEntry, named_entries
 from gateway.settings.routing import RoutingConfig
 from observability.settings import TelemetryConfig
@@ -82,6 +83,13 @@ class SettingsFile(BaseModel):
     telemetry: TelemetryConfig = Field(
         default=TelemetryConfig(), description="Traces and metrics (OpenTelemetry)."
     )
+    oidc: OidcTable = Field(
+        default=OidcConfig(),
+        description=(
+            "Callers signed in with an OpenID provider (the gateway as an OAuth resource "
+            "server), and each user's own credentials for upstream agents that require OAuth."
+        ),
+    )
 
     def config(self) -> Config:
         models = dict(self.models)
@@ -94,6 +102,7 @@ class SettingsFile(BaseModel):
             routing=self.routing,
             federation=self.federation,
             telemetry=self.telemetry,
+            oidc=self.oidc,
         )
 
 
@@ -178,4 +187,9 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
         if entry.kind == "specialist":
             _known_model(config, entry.model, ("agents", i, "model"), file)
     _known_model(config, config.routing.model, ("routing", "model"), file)
+    remote = {e.name for e in config.agents if e.kind in ("mcp", "a2a", "acp") and e.url}
+    for name in config.oidc.upstreams:
+        if name not in remote:
+            key = ("oidc", "upstreams", name)
+            raise SettingsError(key, "names no remote agent with a url", file=file)
     return config

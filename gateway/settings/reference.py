@@ -197,6 +197,8 @@ def _type(schema: dict[str, Any]) -> str:
         items = _type(schema.get("items", {}))
         return f"array of {items}" if "`" in items else f"array of {items}s"
     if kind == "object":
+        if "$ref" in schema.get("additionalProperties", {}):
+            return "table of tables"  # each described in its own section
         return f"table of {_type(schema.get('additionalProperties', {}))}s"
     names = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
     return names.get(str(kind), str(kind)) + _range(schema)
@@ -250,6 +252,10 @@ def markdown() -> str:
             for key, sub in table["properties"].items():
                 if "properties" in sub:
                     out += _section(f"[{name}.{key}]", sub.get("description", ""), _rows(sub))
+                elif "$ref" in sub.get("additionalProperties", {}):
+                    entry = resolve(sub["additionalProperties"])
+                    title = f"[{name}.{key}.<name>]"
+                    out += _section(title, sub.get("description", ""), _rows(entry))
         elif prop.get("type") == "array":
             out += _section(f"[[{name}]]", text, _rows(resolve(prop["items"])))
         elif "$ref" in prop.get("additionalProperties", {}):
