@@ -24,6 +24,7 @@ A keepalive finds nothing to keep alive on a loopback connection to a thread of 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,10 +171,7 @@ class MilvusStore:
 
     def _prepare(self, dim: int) -> None:
         client, name = self._client, self._collection
-        if not client.has_collection(name, timeout=self._timeout):
-            client.create_collection(
-                name, schema=self._schema(dim), consistency_level="Strong", timeout=self._timeout
-            )
+        if not client.has_collection(name, timeout=self._timeout) and self._create(dim):
             # The collection is empty, so there is nothing to wait for (waiting would poll
             # with half-second sleeps).
             client.create_index(name, self._index_params(), timeout=self._timeout, sync=False)
@@ -188,6 +186,25 @@ class MilvusStore:
                 )
             self._reindex()
         client.load_collection(name, timeout=self._timeout)
+
+    def _create(self, dim: int) -> bool:
+        """Create the collection; False when another process sharing the Milvus server
+        created it first (gateway replicas starting together), once it has its index."""
+        client, name = self._client, self._collection
+        try:
+            client.create_collection(
+                name, schema=self._schema(dim), consistency_level="Strong", timeout=self._timeout
+            )
+        except MilvusException:
+            if not client.has_collection(name, timeout=self._timeout):
+                raise
+            deadline = time.monotonic() + self._timeout
+            while not client.list_indexes(name, timeout=self._timeout):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+            return False
+        return True
 
     def _reindex(self) -> None:
         """Give an existing collection the configured kind of index, if it has another (a
