@@ -22,6 +22,7 @@ from a2a.server.routes import (
     create_rest_routes,
 )
 from a2a.types import a2a_pb2 as pb
+from a2a.utils.constants import VERSION_HEADER
 from google.protobuf import json_format
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route, Router
@@ -45,6 +46,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from agents.remote.a2a import RemoteA2AAgent
 from gateway.a2a import envelope
 from gateway.a2a.disconnect import CLIENT_GONE, until_gone, watch_blocking_sends
 from gateway.a2a.tasks import AGENT, EndpointTasks, owner_of
@@ -58,6 +60,8 @@ from gateway.security.guard import PRINCIPAL, principal_of
 from observability import boundary, tracing
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
+CARD_CACHE_CONTROL = "no-cache"
+"""A card changes as agents come and go: a client revalidates it (by its ETag) before reuse."""
 
 
 def _for_sdk(
@@ -131,10 +135,16 @@ class Bridge(AgentExecutor):
         self.runtime = runtime
 
     def _default_skill(self, principal: str | None) -> str | None:
+        """The skill a message that names none runs: the gateway's default skill, else the
+        addressed agent's only one; an A2A agent's first, as an A2A agent picks what to do
+        from the message itself (every one of its skills reaches the same endpoint)."""
         if self.agent_name is None:
             return self.registry.default
-        skills = self.registry.agent(self.agent_name, principal).descriptor.skills
-        return skills[0].name if len(skills) == 1 else None
+        agent = self.registry.agent(self.agent_name, principal)
+        skills = agent.descriptor.skills
+        if len(skills) == 1 or (skills and isinstance(agent, RemoteA2AAgent)):
+            return skills[0].name
+        return None
 
     def _route(self, skill: str, principal: str | None) -> SkillRoute:
         if self.agent_name is None:
@@ -235,6 +245,12 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
 
     def build(self, request: Request) -> ServerCallContext:
         context = super().build(request)
+        headers = context.state["headers"]
+        # A2A lets a client name its version in the query instead of the header; a request
+        # with neither is a 0.3 client's (the SDK's reading, and the specification's).
+        asked = request.query_params.get(VERSION_HEADER)
+        if asked and not headers.get(VERSION_HEADER.lower()):
+            headers[VERSION_HEADER.lower()] = asked
         context.state[PRINCIPAL] = principal_of(request.scope)
         state = request.scope.get("state")
         if isinstance(state, dict) and CLIENT_GONE in state:
@@ -272,6 +288,18 @@ def card_for(descriptor: AgentDescriptor, url: str) -> pb.AgentCard:
     return card
 
 
+def _without_trailing_slash(scope: Scope) -> Scope:
+    """``scope`` with its path's trailing slash taken off: every A2A URL is served with and
+    without one (clients post to ``<interface url>/``, and a redirect is not followed by all
+    of them, nor may a POST body be replayed)."""
+    path: str = scope["path"]
+    if len(path) < 2 or not path.endswith("/"):
+        return scope
+    trimmed = path.rstrip("/") or "/"
+    raw: bytes = scope.get("raw_path") or path.encode()
+    return {**scope, "path": trimmed, "raw_path": raw.rstrip(b"/") or b"/"}
+
+
 class A2AEndpoints:
     """The A2A endpoints of the gateway (``/a2a``, its card at the well-known path) and of each
     agent with skills (``/a2a/<agent>``), kept in step with the registry.
@@ -305,12 +333,25 @@ class A2AEndpoints:
         )
         self._handlers.append(handler)
         builder = _ContextBuilder()
-        routes: list[BaseRoute] = list(create_agent_card_routes(card, card_url=card_url))
-        routes += create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=builder)
+        # The card at the well-known path, at the well-known path under the agent's URL (where
+        # clients that resolve it relative to the URL look) and at the URL itself for a GET.
+        card_urls = {card_url, f"{prefix}{AGENT_CARD_PATH}", prefix}
+        routes: list[BaseRoute] = [
+            route
+            for url in sorted(card_urls)
+            for route in create_agent_card_routes(
+                card, card_url=url, cache_control=CARD_CACHE_CONTROL
+            )
+        ]
+        # A 0.3 client's methods (``message/send``, ...) are served on the same URL.
+        routes += create_jsonrpc_routes(
+            handler, rpc_url=prefix, context_builder=builder, enable_v0_3_compat=True
+        )
         # The SDK's REST routes end in a tenant catch-all: keep it inside this agent's mount.
         rest = create_rest_routes(handler, context_builder=builder)
-        routes.append(Mount(f"{prefix}/rest", routes=rest))
-        return Router(routes=routes)
+        # Slashes are the endpoints' business (``_without_trailing_slash``), not a redirect's.
+        routes.append(Mount(f"{prefix}/rest", app=Router(rest, redirect_slashes=False)))
+        return Router(routes=routes, redirect_slashes=False)
 
     def _router(self, name: str | None, principal: str | None) -> Router | None:
         """The endpoints of agent ``name`` (None: the gateway's own) as ``principal`` sees
@@ -346,6 +387,7 @@ class A2AEndpoints:
             await send({"type": "http.response.body", "body": body})
             return
         # The body goes through effmesh's reader before the SDK's (``envelope``).
+        scope = _without_trailing_slash(scope)
         await CheckedBodies(watch_blocking_sends(router), envelope.check)(scope, receive, send)
 
     def routes(self) -> list[BaseRoute]:
@@ -353,6 +395,8 @@ class A2AEndpoints:
         return [
             Route(AGENT_CARD_PATH, self),
             Route("/a2a", self),
+            Route(f"/a2a{AGENT_CARD_PATH}", self),
+            Route("/a2a/", self),
             Route("/a2a/rest{rest:path}", self),
             Route("/a2a/{agent}{rest:path}", self),
         ]
