@@ -141,3 +141,18 @@ async def test_a_follow_up_message_answers_a_task_waiting_for_input(base_url: st
     done = second[-1].task
     assert done.status.state == pb.TASK_STATE_COMPLETED
     assert done.artifacts[-1].parts[0].text == "the answer"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_every_status_of_the_gateways_own_tasks_has_a_timestamp(
+    base_url: str, streaming: bool
+) -> None:
+    client = await create_client(f"{base_url}/a2a/echo", client_config=config("JSONRPC", streaming))
+    async with client:
+        responses = [r async for r in client.send_message(request("hi"))]
+        got = await client.get_task(pb.GetTaskRequest(id=responses[0].task.id))
+    statuses = [r.task.status for r in responses if r.HasField("task")]
+    statuses += [r.status_update.status for r in responses if r.HasField("status_update")]
+    assert statuses
+    assert all(s.HasField("timestamp") for s in statuses)
+    assert got.status.timestamp == statuses[-1].timestamp

@@ -1,19 +1,16 @@
 """The gateway as A2A agents, through a2a-sdk: one card, JSON-RPC and REST binding per agent.
 
 The SDK owns the A2A protocol's lifecycle (streaming, resubscribe, cancel) over the gateway's
-own task store (``gateway.a2a.tasks``); the executor here is the thin bridge: the SDK's
-protobuf request -> canonical invocation -> the runtime, which runs it to its settled outcome,
-and every canonical item back as the SDK's protobuf events.
+own task store (``gateway.a2a.tasks``); the executor is the thin bridge of
+``gateway.a2a.bridge``. Every URL here is served with and without a trailing slash, and a GET
+on an agent's URL gives its card.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import assert_never
 
-from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
-from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import (
     DefaultServerCallContextBuilder,
@@ -29,215 +26,23 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from adapters import a2a
-from adapters.a2a import proto
-from adapters.a2a.calls import invocation_of
-from adapters.a2a.events import PROGRESS_KEY
-from adapters.errors import EffmeshError, Internal, InvalidParams, NotFound, quote
+from adapters.errors import NotFound, quote
 from adapters.model import (
-    JSON,
     AgentDescriptor,
-    ArtifactEvent,
-    Invocation,
-    Message,
-    ProgressEvent,
-    StatusEvent,
-    StreamItem,
-    Task,
-    TaskState,
-    TextPart,
 )
-from agents.remote.a2a import RemoteA2AAgent
 from gateway.a2a import envelope
-from gateway.a2a.disconnect import CLIENT_GONE, until_gone, watch_blocking_sends
-from gateway.a2a.tasks import AGENT, EndpointTasks, owner_of
+from gateway.a2a.bridge import STREAMING, Bridge
+from gateway.a2a.disconnect import CLIENT_GONE, watch_blocking_sends
+from gateway.a2a.tasks import EndpointTasks
 from gateway.bodies import CheckedBodies
 from gateway.errors import http_error
 from gateway.registry import Registry
-from gateway.registry import Route as SkillRoute
-from gateway.runtime import calls
 from gateway.runtime.runner import STOPPED_REASON, Runtime
 from gateway.security.guard import PRINCIPAL, principal_of
-from observability import boundary, tracing
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
 CARD_CACHE_CONTROL = "no-cache"
 """A card changes as agents come and go: a client revalidates it (by its ETag) before reuse."""
-
-
-def _for_sdk(
-    item: StreamItem, task_id: str, context_id: str | None, sent: set[str]
-) -> list[StatusEvent | ArtifactEvent]:
-    """The item as the SDK's task manager wants it: under the SDK's task and context ids, and
-    an outcome as its artifacts (those not streamed yet) followed by a final status."""
-    match item:
-        case Task():
-            fresh: list[StatusEvent | ArtifactEvent] = [
-                ArtifactEvent(task_id, a, context_id, last_chunk=True)
-                for a in item.artifacts
-                if a.artifact_id not in sent
-            ]
-            sent.update(a.artifact_id for a in item.artifacts)
-            return [*fresh, StatusEvent(task_id, item.state, context_id, item.status_message)]
-        case Message():
-            return [StatusEvent(task_id, TaskState.COMPLETED, context_id, item)]
-        case StatusEvent():
-            return [StatusEvent(task_id, item.state, context_id, item.message, item.metadata)]
-        case ArtifactEvent():
-            # A2A appends only to an artifact it has seen; a peer's first chunk may say append.
-            append = item.append and item.artifact.artifact_id in sent
-            sent.add(item.artifact.artifact_id)
-            return [
-                ArtifactEvent(
-                    task_id, item.artifact, context_id, append, item.last_chunk, item.metadata
-                )
-            ]
-        case ProgressEvent(token=token, progress=done, total=total, message=note):
-            # A2A has no progress event: a working status of this task carries it.
-            progress: dict[str, JSON] = {"progress": done, "token": token}
-            if total is not None:
-                progress["total"] = total
-            text = Message("agent", (TextPart(note),)) if note is not None else None
-            meta = {**item.metadata, PROGRESS_KEY: progress}
-            return [StatusEvent(task_id, TaskState.WORKING, context_id, text, meta)]
-        case _:
-            assert_never(item)
-
-
-def _continuing(invocation: Invocation, current: pb.Task | None) -> Invocation:
-    """A follow-up message to a task waiting for input carries on that task: the exchange so
-    far (earlier messages and the agent's question) becomes the invocation's history."""
-    if current is None or current.status.state != pb.TASK_STATE_INPUT_REQUIRED:
-        return invocation
-    new_id = invocation.message.message_id
-    earlier = [m for m in current.history if m.message_id != new_id]
-    if current.status.HasField("message"):
-        earlier.append(current.status.message)
-    history = tuple(proto.decode_message(m, "task.history") for m in earlier)
-    return replace(invocation, history=(*invocation.history, *history))
-
-
-def _failure(task_id: str, context_id: str | None, reason: str) -> pb.TaskStatusUpdateEvent:
-    text = Message("agent", (TextPart(reason),))
-    return proto.encode_status_event(StatusEvent(task_id, TaskState.FAILED, context_id, text))
-
-
-class Bridge(AgentExecutor):
-    """Runs one effmesh agent for a2a-sdk's request handler, through the gateway's runtime.
-
-    ``agent_name`` None: the gateway's own A2A agent, whose skills are every agent's skills,
-    named ``<agent>.<skill>``. The SDK's request arrives and its events leave as protobuf,
-    converted straight to and from canonical values (``adapters.a2a.proto``).
-    """
-
-    def __init__(self, registry: Registry, agent_name: str | None, runtime: Runtime) -> None:
-        self.registry = registry
-        self.agent_name = agent_name
-        self.runtime = runtime
-
-    def _default_skill(self, principal: str | None) -> str | None:
-        """The skill a message that names none runs: the gateway's default skill, else the
-        addressed agent's only one; an A2A agent's first, as an A2A agent picks what to do
-        from the message itself (every one of its skills reaches the same endpoint)."""
-        if self.agent_name is None:
-            return self.registry.default
-        agent = self.registry.agent(self.agent_name, principal)
-        skills = agent.descriptor.skills
-        if len(skills) == 1 or (skills and isinstance(agent, RemoteA2AAgent)):
-            return skills[0].name
-        return None
-
-    def _route(self, skill: str, principal: str | None) -> SkillRoute:
-        if self.agent_name is None:
-            return self.registry.route(skill, principal)
-        return self.registry.route(f"{self.agent_name}.{skill}", principal)
-
-    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        task_id = context.task_id or calls.new_task_id()
-        context_id = context.context_id
-        message = context.message
-        call = context.call_context
-        principal = owner_of(call)
-        meta = context.metadata
-        carrier = tracing.carrier_of(
-            dict(message.metadata.items()) if message is not None else None
-        ) or tracing.carrier_of(meta)
-        with boundary.request("a2a", "message", carrier) as req:
-            req.task(task_id)
-            begun = False
-            decoded = False
-            error: EffmeshError | None = None
-            cause: Exception | None = None
-            try:
-                if message is None:
-                    raise InvalidParams("is required", path="params.message")
-                with boundary.translation("a2a", "canonical"):
-                    canonical = proto.decode_message(message, "params.message")
-                    decoded = True
-                    invocation = invocation_of(
-                        canonical,
-                        meta,
-                        skill=self._default_skill(principal),
-                    )
-                    invocation = _continuing(invocation, context.current_task)
-                route = self._route(invocation.skill, principal)
-                req.routed(route.agent.descriptor.name, route.skill.name)
-                # Stored with the task when the SDK first saves it (the event just below).
-                call.state[AGENT] = route.tool_name
-                await event_queue.enqueue_event(_submitted(task_id, context_id, message))
-                begun = True
-                sent: set[str] = set()
-
-                async def forward(item: StreamItem, snapshot: Task) -> None:
-                    if isinstance(item, StatusEvent) and item.state is TaskState.FAILED:
-                        req.outcome = "failed"
-                    for event in _for_sdk(item, task_id, context_id, sent):
-                        await event_queue.enqueue_event(proto.encode_event(event))
-
-                history = (invocation.message,)
-                with self.runtime.admit(principal):
-                    settled = await until_gone(
-                        call.state.get(CLIENT_GONE),
-                        self.runtime.settle(
-                            route,
-                            invocation,
-                            Task(task_id, TaskState.SUBMITTED, context_id, history=history),
-                            scope=calls.scope_for(principal),
-                            principal=principal,
-                            on_item=forward,
-                        ),
-                    )
-                if settled is None:  # a blocking caller left: its call was cancelled
-                    gone = StatusEvent(task_id, TaskState.CANCELED, context_id)
-                    await event_queue.enqueue_event(proto.encode_status_event(gone))
-                    return
-                error = cause = settled.error
-            except EffmeshError as exc:
-                error = cause = exc
-            except Exception as exc:  # noqa: BLE001 - an agent's bug is a failed task, not a crash
-                error, cause = Internal(), exc
-            if error is not None and cause is not None:
-                req.failed(cause)
-                if not begun:
-                    # A message that does not decode is not kept in the task's history.
-                    kept = message if decoded else None
-                    await event_queue.enqueue_event(_submitted(task_id, context_id, kept))
-                await event_queue.enqueue_event(_failure(task_id, context_id, error.public_message))
-
-    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        task_id = context.task_id or ""
-        event = StatusEvent(task_id, TaskState.CANCELED, context.context_id)
-        await event_queue.enqueue_event(proto.encode_status_event(event))
-
-
-def _submitted(task_id: str, context_id: str | None, message: pb.Message | None) -> pb.Task:
-    """The task the SDK must see before any event of it, holding the message that started it
-    (the SDK adds no message to a task it is handed)."""
-    task = pb.Task(id=task_id, status=pb.TaskStatus(state=pb.TASK_STATE_SUBMITTED))
-    if context_id is not None:
-        task.context_id = context_id
-    if message is not None:
-        task.history.append(message)
-    return task
 
 
 class _ContextBuilder(DefaultServerCallContextBuilder):
@@ -252,6 +57,8 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
         if asked and not headers.get(VERSION_HEADER.lower()):
             headers[VERSION_HEADER.lower()] = asked
         context.state[PRINCIPAL] = principal_of(request.scope)
+        if request.url.path.endswith(":stream"):
+            context.state[STREAMING] = True
         state = request.scope.get("state")
         if isinstance(state, dict) and CLIENT_GONE in state:
             context.state[CLIENT_GONE] = state[CLIENT_GONE]
