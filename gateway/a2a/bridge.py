@@ -104,6 +104,9 @@ class _Events:
         self.sent: set[str] = set()
         self.passing = False
         """The agent speaks A2A: its statuses keep their own timestamps, or none."""
+        self.streaming = False
+        """The caller reads events as they come; one that waits gets the settled task's
+        artifacts, each once (not the chunks an agent streamed on the way as well)."""
 
     def _ours(self, message: Message | None) -> Message | None:
         """An agent's message under the caller's task and context."""
@@ -148,11 +151,24 @@ class _Events:
         self.ended = settled(event.state)
         await self._put(proto.encode_status_event(event), own=own)
 
-    async def item(self, item: StreamItem) -> None:
-        """Hand on one item the agent streamed."""
+    async def _artifacts(self, snapshot: Task) -> None:
+        for artifact in snapshot.artifacts:
+            if artifact.artifact_id not in self.sent:
+                self.sent.add(artifact.artifact_id)
+                event = ArtifactEvent(self.task_id, artifact, self.context_id, last_chunk=True)
+                await self._put(proto.encode_event(event))
+
+    async def item(self, item: StreamItem, snapshot: Task) -> None:
+        """Hand on one item the agent streamed; ``snapshot``: the task after it."""
         if self.ended:
             return
         passing = self.passing
+        if not (self.streaming or passing):
+            if isinstance(item, ArtifactEvent):
+                return
+            if settled(snapshot.state):
+                await self.begin()
+                await self._artifacts(snapshot)
         match item:
             case Message() if passing and not self.begun:
                 self.ended = True
@@ -161,13 +177,7 @@ class _Events:
                 await self.begin(item)
             case Task():
                 await self.begin()
-                for artifact in item.artifacts:
-                    if artifact.artifact_id not in self.sent:
-                        self.sent.add(artifact.artifact_id)
-                        event = ArtifactEvent(
-                            self.task_id, artifact, self.context_id, last_chunk=True
-                        )
-                        await self._put(proto.encode_event(event))
+                await self._artifacts(item)
                 stamp = item.metadata.get(TIMESTAMP_KEY)
                 meta = {TIMESTAMP_KEY: stamp} if stamp is not None else {}
                 message = self._ours(item.status_message)
@@ -283,7 +293,8 @@ class Bridge(AgentExecutor):
                         skill=self._default_skill(principal),
                     )
                     invocation = _continuing(invocation, context.current_task)
-                    if _streams(context):
+                    events.streaming = _streams(context)
+                    if events.streaming:
                         invocation = replace(invocation, mode="stream")
                 route = self._route(invocation.skill, principal)
                 req.routed(route.agent.descriptor.name, route.skill.name)
@@ -296,7 +307,7 @@ class Bridge(AgentExecutor):
                 async def forward(item: StreamItem, snapshot: Task) -> None:
                     if isinstance(item, StatusEvent) and item.state is TaskState.FAILED:
                         req.outcome = "failed"
-                    await events.item(item)
+                    await events.item(item, snapshot)
 
                 history = (invocation.message,)
                 with self.runtime.admit(principal):

@@ -8,30 +8,25 @@ on an agent's URL gives its card.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import (
     DefaultServerCallContextBuilder,
-    create_agent_card_routes,
     create_jsonrpc_routes,
     create_rest_routes,
 )
-from a2a.types import a2a_pb2 as pb
 from a2a.utils.constants import VERSION_HEADER
-from google.protobuf import json_format
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from adapters import a2a
 from adapters.errors import NotFound, quote
 from adapters.model import (
     AgentDescriptor,
 )
 from gateway.a2a import envelope
 from gateway.a2a.bridge import STREAMING, Bridge
+from gateway.a2a.cards import card_for, card_routes, gateway_descriptor
 from gateway.a2a.disconnect import CLIENT_GONE, watch_blocking_sends
 from gateway.a2a.tasks import EndpointTasks
 from gateway.bodies import CheckedBodies
@@ -41,8 +36,6 @@ from gateway.runtime.runner import STOPPED_REASON, Runtime
 from gateway.security.guard import PRINCIPAL, principal_of
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
-CARD_CACHE_CONTROL = "no-cache"
-"""A card changes as agents come and go: a client revalidates it (by its ETag) before reuse."""
 
 
 class _ContextBuilder(DefaultServerCallContextBuilder):
@@ -63,36 +56,6 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
         if isinstance(state, dict) and CLIENT_GONE in state:
             context.state[CLIENT_GONE] = state[CLIENT_GONE]
         return context
-
-
-def gateway_descriptor(registry: Registry, principal: str | None = None) -> AgentDescriptor:
-    """The gateway as one A2A agent: the skills of every agent ``principal`` may call,
-    named ``<agent>.<skill>``."""
-    skills = tuple(replace(r.skill, name=r.tool_name) for r in registry.routes(principal))
-    return AgentDescriptor("effmesh", skills, "Every agent of this effmesh gateway.", "0.1.0")
-
-
-def card_for(descriptor: AgentDescriptor, url: str) -> pb.AgentCard:
-    wire = a2a.encode_agent(descriptor, url=url)
-    card = pb.AgentCard()
-    json_format.ParseDict(wire, card)
-    del card.supported_interfaces[:]
-    card.supported_interfaces.extend(
-        [
-            pb.AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="1.0"),
-            pb.AgentInterface(
-                url=f"{url}/rest", protocol_binding="HTTP+JSON", protocol_version="1.0"
-            ),
-        ]
-    )
-    card.capabilities.streaming = True
-    card.description = card.description or f"{descriptor.name}, through effmesh"
-    card.version = card.version or "1.0"
-    if not card.default_input_modes:
-        card.default_input_modes.extend(["text/plain", "application/json"])
-    if not card.default_output_modes:
-        card.default_output_modes.extend(["text/plain", "application/json"])
-    return card
 
 
 def _without_trailing_slash(scope: Scope) -> Scope:
@@ -142,14 +105,9 @@ class A2AEndpoints:
         builder = _ContextBuilder()
         # The card at the well-known path, at the well-known path under the agent's URL (where
         # clients that resolve it relative to the URL look) and at the URL itself for a GET.
-        card_urls = {card_url, f"{prefix}{AGENT_CARD_PATH}", prefix}
-        routes: list[BaseRoute] = [
-            route
-            for url in sorted(card_urls)
-            for route in create_agent_card_routes(
-                card, card_url=url, cache_control=CARD_CACHE_CONTROL
-            )
-        ]
+        routes: list[BaseRoute] = list(
+            card_routes(card, {card_url, f"{prefix}{AGENT_CARD_PATH}", prefix})
+        )
         # A 0.3 client's methods (``message/send``, ...) are served on the same URL.
         routes += create_jsonrpc_routes(
             handler, rpc_url=prefix, context_builder=builder, enable_v0_3_compat=True
