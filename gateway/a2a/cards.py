@@ -8,6 +8,7 @@ numbers as the integers they were (``adapters.a2a.numbers``), with an ETag to re
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 from dataclasses import replace
 from typing import Final
@@ -24,8 +25,9 @@ from adapters.a2a.numbers import whole_numbers
 from adapters.model import AgentDescriptor
 from gateway.registry import Registry
 
-CACHE_CONTROL: Final = "no-cache"
-"""A card changes as agents come and go: a client revalidates it (by its ETag) before reuse."""
+CACHE_CONTROL: Final = "max-age=0, must-revalidate"
+"""A card changes as agents come and go: a client revalidates it (by its ETag, or its
+Last-Modified time: when the gateway built it) before reuse."""
 PROTOCOL_VERSION: Final = "1.0"
 
 
@@ -77,7 +79,8 @@ def card_routes(card: pb.AgentCard, paths: set[str]) -> list[Route]:
     """GET routes serving ``card`` at each of ``paths``."""
     body = _json.dumps(whole_numbers(agent_card_to_dict(card)))
     etag = f'W/"{hashlib.sha256(body).hexdigest()}"'
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    built = email.utils.formatdate(usegmt=True)
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Last-Modified": built}
 
     async def serve(request: Request) -> Response:
         asked = request.headers.get("if-none-match")

@@ -193,7 +193,7 @@ def build(base_url: str, grpc_port: int | None = None) -> Starlette:
         agent_executor=TckExecutor(), task_store=InMemoryTaskStore(), agent_card=agent_card
     )
     routes: list[BaseRoute] = [
-        *create_agent_card_routes(agent_card),
+        *create_agent_card_routes(agent_card, cache_control="max-age=60"),
         *create_jsonrpc_routes(handler, rpc_url="/"),
         Mount(REST_PATH, routes=create_rest_routes(handler)),
     ]
