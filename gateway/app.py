@@ -151,6 +151,14 @@ def create_app(
                 )
                 if federation is not None:
                     await federation.start()
+                if config.a2a_grpc_port is not None:
+                    tokens = {**principals, **({peer_token: FEDERATION} if peer_token else {})}
+                    await a2a_endpoints.serve_grpc(
+                        config.host,
+                        config.a2a_grpc_port,
+                        tokens=tokens,
+                        max_bytes=config.max_body_bytes,
+                    )
                 try:
                     yield
                 finally:

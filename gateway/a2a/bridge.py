@@ -247,11 +247,13 @@ class Bridge(AgentExecutor):
         self.runtime = runtime
 
     def _default_skill(self, principal: str | None) -> str | None:
-        """The skill a message that names none runs: the gateway's default skill, else the
-        addressed agent's only one; an A2A agent's first, as an A2A agent picks what to do
-        from the message itself (every one of its skills reaches the same endpoint)."""
+        """The skill a message that names none runs: the gateway's default skill (else its
+        only one), or the addressed agent's only one; an A2A agent's first, as an A2A agent
+        picks what to do from the message itself (each of its skills reaches one endpoint)."""
         if self.agent_name is None:
-            return self.registry.default
+            routes = self.registry.routes(principal)
+            only = routes[0].tool_name if len(routes) == 1 else None
+            return self.registry.default or only
         agent = self.registry.agent(self.agent_name, principal)
         skills = agent.descriptor.skills
         if len(skills) == 1 or (skills and passes_through(agent)):

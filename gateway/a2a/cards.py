@@ -38,9 +38,12 @@ def gateway_descriptor(registry: Registry, principal: str | None = None) -> Agen
     return AgentDescriptor("effmesh", skills, "Every agent of this effmesh gateway.", "0.1.0")
 
 
-def card_for(descriptor: AgentDescriptor, url: str, grpc: str | None = None) -> pb.AgentCard:
+def card_for(
+    descriptor: AgentDescriptor, url: str, grpc: str | None = None, *, tenant: str | None = None
+) -> pb.AgentCard:
     """The card of ``descriptor`` served at ``url`` (JSON-RPC; HTTP+JSON under ``/rest``) and,
-    with ``grpc`` (``host:port``), over gRPC too."""
+    with ``grpc`` (``host:port``), over gRPC too, where requests name the agent by
+    ``tenant`` (``gateway.a2a.grpc``)."""
     wire = a2a.encode_agent(descriptor, url=url)
     card = pb.AgentCard()
     json_format.ParseDict(wire, card)
@@ -56,9 +59,12 @@ def card_for(descriptor: AgentDescriptor, url: str, grpc: str | None = None) -> 
         ]
     )
     if grpc is not None:
-        card.supported_interfaces.append(
-            pb.AgentInterface(url=grpc, protocol_binding="GRPC", protocol_version=PROTOCOL_VERSION)
+        interface = pb.AgentInterface(
+            url=grpc, protocol_binding="GRPC", protocol_version=PROTOCOL_VERSION
         )
+        if tenant is not None:
+            interface.tenant = tenant
+        card.supported_interfaces.append(interface)
     card.capabilities.streaming = True
     card.description = card.description or f"{descriptor.name}, through effmesh"
     card.version = card.version or "1.0"

@@ -8,6 +8,10 @@ on an agent's URL gives its card.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import grpc.aio
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import (
@@ -25,6 +29,7 @@ from adapters.model import (
     AgentDescriptor,
 )
 from gateway.a2a import envelope
+from gateway.a2a import grpc as a2a_grpc
 from gateway.a2a.bridge import STREAMING, Bridge
 from gateway.a2a.cards import card_for, card_routes, gateway_descriptor
 from gateway.a2a.disconnect import CLIENT_GONE, watch_blocking_sends
@@ -36,6 +41,8 @@ from gateway.runtime.runner import STOPPED_REASON, Runtime
 from gateway.security.guard import PRINCIPAL, principal_of
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
+GRPC_GRACE = 1.0
+"""Seconds the gRPC binding lets its calls finish as the gateway stops."""
 
 
 class _ContextBuilder(DefaultServerCallContextBuilder):
@@ -80,20 +87,30 @@ class A2AEndpoints:
     process.
     """
 
-    def __init__(self, registry: Registry, base_url: str, runtime: Runtime) -> None:
+    def __init__(
+        self, registry: Registry, base_url: str, runtime: Runtime, *, grpc_url: str | None = None
+    ) -> None:
+        """``grpc_url``: ``host:port`` of the gRPC binding the cards list (None: none)."""
         self.registry = registry
         self.base_url = base_url
         self.runtime = runtime
+        self.grpc_url = grpc_url
+        self._grpc: grpc.aio.Server | None = None
         # Each agent's endpoints, with the descriptor they were built from.
-        self._served: dict[tuple[str | None, str | None], tuple[AgentDescriptor, Router]] = {}
+        self._served: dict[
+            tuple[str | None, str | None],
+            tuple[AgentDescriptor, Router, DefaultRequestHandler],
+        ] = {}
         self._stores: dict[str | None, EndpointTasks] = {}
         self._handlers: list[DefaultRequestHandler] = []
         """Every handler built (one per card): each may still run tasks when the gateway stops."""
 
-    def _build(self, name: str | None, descriptor: AgentDescriptor) -> Router:
+    def _build(
+        self, name: str | None, descriptor: AgentDescriptor
+    ) -> tuple[Router, DefaultRequestHandler]:
         prefix = "/a2a" if name is None else f"/a2a/{name}"
         card_url = AGENT_CARD_PATH if name is None else f"{prefix}{AGENT_CARD_PATH}"
-        card = card_for(descriptor, f"{self.base_url}{prefix}")
+        card = card_for(descriptor, f"{self.base_url}{prefix}", self.grpc_url, tenant=name)
         store = self._stores.get(name) or EndpointTasks(self.runtime, prefix, descriptor.name)
         self._stores[name] = store
         handler = DefaultRequestHandler(
@@ -116,9 +133,21 @@ class A2AEndpoints:
         rest = create_rest_routes(handler, context_builder=builder)
         # Slashes are the endpoints' business (``_without_trailing_slash``), not a redirect's.
         routes.append(Mount(f"{prefix}/rest", app=Router(rest, redirect_slashes=False)))
-        return Router(routes=routes, redirect_slashes=False)
+        return Router(routes=routes, redirect_slashes=False), handler
 
     def _router(self, name: str | None, principal: str | None) -> Router | None:
+        served = self._endpoint(name, principal)
+        return served[0] if served is not None else None
+
+    def handler(self, name: str | None, principal: str | None) -> DefaultRequestHandler | None:
+        """The request handler of agent ``name`` (None: the gateway's own) as ``principal``
+        sees it, for the gRPC binding; None for an agent that caller may not see."""
+        served = self._endpoint(name, principal)
+        return served[1] if served is not None else None
+
+    def _endpoint(
+        self, name: str | None, principal: str | None
+    ) -> tuple[Router, DefaultRequestHandler] | None:
         """The endpoints of agent ``name`` (None: the gateway's own) as ``principal`` sees
         them; None when that caller may not see the agent (hidden is the same as absent)."""
         key: tuple[str | None, str | None]
@@ -136,9 +165,9 @@ class A2AEndpoints:
             key = (name, None)
         served = self._served.get(key)
         if served is None or served[0] != descriptor:
-            served = (descriptor, self._build(name, descriptor))
+            served = (descriptor, *self._build(name, descriptor))
             self._served[key] = served
-        return served[1]
+        return served[1], served[2]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI: the agent the path names (``{agent}``), else the gateway itself."""
@@ -166,8 +195,21 @@ class A2AEndpoints:
             Route("/a2a/{agent}{rest:path}", self),
         ]
 
+    async def serve_grpc(
+        self, host: str, port: int, *, tokens: Mapping[str, str], max_bytes: int
+    ) -> None:
+        """Serve the gRPC binding on ``host:port`` (0: any free port) until :meth:`close`;
+        the cards built from now on list it, at the host of the gateway's base URL."""
+        self._grpc, bound = await a2a_grpc.serve(
+            self, host, port, tokens=tokens, max_bytes=max_bytes
+        )
+        self.grpc_url = f"{urlsplit(self.base_url).hostname}:{bound}"
+        self._served.clear()
+
     async def close(self) -> None:
         """Stop the tasks still running as the gateway stops, each failed with a reason."""
+        if self._grpc is not None:
+            await self._grpc.stop(GRPC_GRACE)
         for handler in self._handlers:
             await handler.aclose()
         for store in self._stores.values():

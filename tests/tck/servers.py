@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from agents.remote import RemoteA2AAgent
 from gateway.app import create_app
 from gateway.registry import Registry
+from gateway.settings import Config
 from tests.servers import running
 from tests.tck.sut import build
 
@@ -41,19 +42,21 @@ def sut(*, grpc: bool = False) -> Iterator[str]:
 @contextmanager
 def behind_gateways(hops: int = 1, *, grpc: bool = False) -> Iterator[tuple[str, str]]:
     """The TCK's agent behind ``hops`` gateways, each reaching the next as the remote A2A
-    agent ``tck``; yields (the agent's URL, the front gateway's ``/a2a/tck``)."""
-    with sut(grpc=grpc) as direct, _chain(f"{direct}", hops) as front:
+    agent ``tck``; yields (the agent's URL, the front gateway's ``/a2a/tck``). ``grpc``: the
+    agent and the gateways serve A2A's gRPC binding too."""
+    with sut(grpc=grpc) as direct, _chain(f"{direct}", hops, grpc) as front:
         yield direct, front
 
 
 @contextmanager
-def _chain(upstream: str, hops: int) -> Iterator[str]:
+def _chain(upstream: str, hops: int, grpc: bool) -> Iterator[str]:
     if hops == 0:
         yield upstream
         return
     registry = gateway_in_front(upstream)
+    config = Config(a2a_grpc_port=0 if grpc else None)
     with (
-        running(lambda base: create_app(registry, base_url=base)) as gw,
-        _chain(f"{gw}/a2a/tck", hops - 1) as front,
+        running(lambda base: create_app(registry, config, base_url=base)) as gw,
+        _chain(f"{gw}/a2a/tck", hops - 1, grpc) as front,
     ):
         yield front
