@@ -9,9 +9,9 @@ on an agent's URL gives its card.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
-import grpc.aio
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import (
@@ -29,7 +29,6 @@ from adapters.model import (
     AgentDescriptor,
 )
 from gateway.a2a import envelope
-from gateway.a2a import grpc as a2a_grpc
 from gateway.a2a.bridge import STREAMING, Bridge
 from gateway.a2a.cards import card_for, card_routes, gateway_descriptor
 from gateway.a2a.disconnect import CLIENT_GONE, watch_blocking_sends
@@ -95,7 +94,8 @@ class A2AEndpoints:
         self.base_url = base_url
         self.runtime = runtime
         self.grpc_url = grpc_url
-        self._grpc: grpc.aio.Server | None = None
+        self._grpc: Any = None
+        """The gRPC server (``grpc.aio.Server``) while the binding is served."""
         # Each agent's endpoints, with the descriptor they were built from.
         self._served: dict[
             tuple[str | None, str | None],
@@ -200,6 +200,9 @@ class A2AEndpoints:
     ) -> None:
         """Serve the gRPC binding on ``host:port`` (0: any free port) until :meth:`close`;
         the cards built from now on list it, at the host of the gateway's base URL."""
+        # Imported here: grpc costs a gateway without the binding nothing at start-up.
+        from gateway.a2a import grpc as a2a_grpc  # noqa: PLC0415
+
         self._grpc, bound = await a2a_grpc.serve(
             self, host, port, tokens=tokens, max_bytes=max_bytes
         )
