@@ -95,14 +95,18 @@ async def test_a_message_naming_no_skill_goes_to_the_agent_the_url_names(gateway
     assert task["artifacts"][0]["parts"][0]["text"] == "Generated text content"
 
 
-async def test_the_gateways_own_url_runs_the_skill_a_message_names(gateway: str) -> None:
+async def test_the_gateways_own_url_runs_the_skill_named_else_its_only_one(gateway: str) -> None:
     async with httpx.AsyncClient() as http:
         named = send("tck-complete-task-4", {"effmesh.skill": "tck.tck"})
         r = await http.post(f"{gateway}/a2a", json=named, headers=V1)
         assert r.json()["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
-        # With no default skill configured, a message that names none addresses no agent.
-        r = await http.post(f"{gateway}/a2a", json=send("tck-complete-task-5"), headers=V1)
-    assert r.json()["result"]["task"]["status"]["state"] == "TASK_STATE_FAILED"
+        unknown = send("tck-complete-task-5", {"effmesh.skill": "tck.nope"})
+        r = await http.post(f"{gateway}/a2a", json=unknown, headers=V1)
+        assert r.json()["result"]["task"]["status"]["state"] == "TASK_STATE_FAILED"
+        # No default skill is configured, and the gateway has just one skill.
+        r = await http.post(f"{gateway}/a2a", json=send("tck-artifact-text-2"), headers=V1)
+    task = r.json()["result"]["task"]
+    assert task["artifacts"][0]["parts"][0]["text"] == "Generated text content"
 
 
 async def test_a_request_without_a_version_is_a_0_3_clients(gateway: str) -> None:
