@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 # The page whose marked sections (<!-- bench:<name>:start/end -->) the benchmarks rewrite.
 BENCH_DOC := docs/benchmarks.md
 
-.PHONY: run test browser bench bench-replicas bench-peers lint install install-dev clean
+.PHONY: run test browser tck bench bench-replicas bench-peers lint install install-dev clean
 
 install: $(RUN_STAMP)
 
@@ -39,8 +39,25 @@ $(TEST_STAMP): $(RUN_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/effmesh serve
 
-test: $(TEST_STAMP) browser
+test: $(TEST_STAMP) browser tck
 	$(BIN)/python -m pytest -q
+
+# The A2A project's conformance kit (a2aproject/a2a-tck, kept beside the project as it is on no
+# registry), in a venv of its own (its pins are not the gateway's). Copied first: its runs
+# write reports and caches into its tree, and the original is read-only.
+TCK_SRC ?= ../shared/tools/a2a-tck
+TCK := .cache/tck
+TCK_STAMP := $(TCK)/.installed
+
+tck: $(TCK_STAMP)
+
+$(TCK_STAMP): $(RUN_STAMP)
+	rm -rf $(TCK)/kit
+	mkdir -p $(TCK)
+	cp -r $(TCK_SRC) $(TCK)/kit
+	test -x $(TCK)/venv/bin/python || $(PYTHON) -m venv $(TCK)/venv
+	$(TCK)/venv/bin/python -m pip install -q --disable-pip-version-check $(TCK)/kit
+	touch $@
 
 # The web console's tests drive Debian's chromium through Playwright (whose own browser
 # download cannot work here): installed when missing, with sudo unless already root.

@@ -182,6 +182,14 @@ def create_app(
                     # asked again when the first token arrives.
                     with contextlib.suppress(EffmeshError):
                         await oauth.server.metadata()
+                if config.a2a_grpc_port is not None:
+                    tokens = {**principals, **({peer_token: FEDERATION} if peer_token else {})}
+                    await a2a_endpoints.serve_grpc(
+                        config.host,
+                        config.a2a_grpc_port,
+                        tokens=tokens,
+                        max_bytes=config.max_body_bytes,
+                    )
                 try:
                     yield
                 finally:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from a2a.client import ClientConfig, create_client
 from a2a.types import a2a_pb2 as pb
 
+from adapters.model import (
+    AgentDescriptor,
+    Artifact,
+    ArtifactEvent,
+    Invocation,
+    Skill,
+    StreamItem,
+    Task,
+    TaskState,
+    TextPart,
+)
+from agents.base import Agent
 from agents.echo import EchoAgent
+from gateway.app import create_app
 from gateway.registry import Registry
-from tests.servers import echo_gateway
+from tests.servers import echo_gateway, running
 
 pytestmark = pytest.mark.anyio
 
@@ -141,3 +154,55 @@ async def test_a_follow_up_message_answers_a_task_waiting_for_input(base_url: st
     done = second[-1].task
     assert done.status.state == pb.TASK_STATE_COMPLETED
     assert done.artifacts[-1].parts[0].text == "the answer"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_every_status_of_the_gateways_own_tasks_has_a_timestamp(
+    base_url: str, streaming: bool
+) -> None:
+    client = await create_client(f"{base_url}/a2a/echo", client_config=config("JSONRPC", streaming))
+    async with client:
+        responses = [r async for r in client.send_message(request("hi"))]
+        got = await client.get_task(pb.GetTaskRequest(id=responses[0].task.id))
+    statuses = [r.task.status for r in responses if r.HasField("task")]
+    statuses += [r.status_update.status for r in responses if r.HasField("status_update")]
+    assert statuses
+    assert all(s.HasField("timestamp") for s in statuses)
+    assert got.status.timestamp == statuses[-1].timestamp
+
+
+class Drafter(Agent):
+    """Streams a draft in chunks, then settles with the finished answer under another id
+    (as the specialists do): a caller that waits gets the settled answer once."""
+
+    @property
+    def descriptor(self) -> AgentDescriptor:
+        return AgentDescriptor("drafter", (Skill("draft"),))
+
+    async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
+        for i, text in enumerate(["dra", "ft"]):
+            chunk = Artifact("draft-1", (TextPart(text),), "answer")
+            yield ArtifactEvent(task_id, chunk, append=i > 0)
+        answer = Artifact("answer", (TextPart("final"),), "answer")
+        yield Task(task_id, TaskState.COMPLETED, artifacts=(answer,))
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_caller_that_waits_gets_the_settled_answer_once(streaming: bool) -> None:
+    registry = Registry()
+    registry.add(Drafter())
+    with running(lambda base: create_app(registry, base_url=base)) as url:
+        config = ClientConfig(streaming=streaming, supported_protocol_bindings=["JSONRPC"])
+        async with await create_client(f"{url}/a2a/drafter", client_config=config) as client:
+            responses = [r async for r in client.send_message(request("go", "draft"))]
+            task = await client.get_task(pb.GetTaskRequest(id=responses[0].task.id))
+    if streaming:  # the draft is streamed as it comes, then the answer
+        chunks = [r.artifact_update for r in responses if r.HasField("artifact_update")]
+        assert [(c.artifact.artifact_id, c.append) for c in chunks] == [
+            ("draft-1", False),
+            ("draft-1", True),
+            ("answer", False),
+        ]
+    else:
+        assert [a.artifact_id for a in responses[-1].task.artifacts] == ["answer"]
+        assert [a.artifact_id for a in task.artifacts] == ["answer"]

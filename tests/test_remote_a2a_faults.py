@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from a2a.client import ClientConfig, create_client
+from a2a.types import a2a_pb2 as pb
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 from starlette.applications import Starlette
@@ -60,6 +62,16 @@ def faulty_peer(base: str) -> Starlette:
             return JSONResponse({"jsonrpc": "2.0", "id": rid, "error": error})
         if text == "slow":
             await asyncio.sleep(1.5)
+        if text == "broken-stream" and body["method"] == "SendStreamingMessage":
+            # A snapshot and a working status, then a line that is not JSON-RPC.
+            snapshot = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_SUBMITTED"}}
+            working = {"taskId": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+            lines = [
+                {"jsonrpc": "2.0", "id": rid, "result": {"task": snapshot}},
+                {"jsonrpc": "2.0", "id": rid, "result": {"statusUpdate": working}},
+            ]
+            sse = "".join(f"data: {json.dumps(line)}\n\n" for line in lines)
+            return Response(f"{sse}data: {SECRET}\n\n", media_type="text/event-stream")
         task = {
             "id": "t1",
             "contextId": "c1",
@@ -119,3 +131,23 @@ def test_a_misbehaving_a2a_peer_is_a_clear_mcp_error(
 
 def test_the_gateway_keeps_serving_after_the_faults(gateway: str) -> None:
     assert asyncio.run(_call(gateway, "fine")) == (0, "fine", None)
+
+
+@pytest.mark.anyio
+async def test_a_broken_stream_ends_once_with_one_failure(gateway: str) -> None:
+    """The caller's task is the peer's first snapshot; the break fails it once, and the
+    submitted snapshot is not sent again."""
+    config = ClientConfig(streaming=True, supported_protocol_bindings=["JSONRPC"])
+    async with await create_client(f"{gateway}/a2a/faulty", client_config=config) as client:
+        req = pb.SendMessageRequest(
+            message=pb.Message(
+                message_id="m-1", role=pb.ROLE_USER, parts=[pb.Part(text="broken-stream")]
+            )
+        )
+        events = [r async for r in client.send_message(req)]
+        task = await client.get_task(pb.GetTaskRequest(id=events[0].task.id))
+    assert [e.WhichOneof("payload") for e in events] == ["task", "status_update", "status_update"]
+    states = [e.status_update.status.state for e in events[1:]]
+    assert states == [pb.TASK_STATE_WORKING, pb.TASK_STATE_FAILED]
+    assert SECRET not in events[-1].status_update.status.message.parts[0].text
+    assert task.status.state == pb.TASK_STATE_FAILED

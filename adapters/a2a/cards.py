@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from adapters import _wire as w
+from adapters.a2a.numbers import whole_numbers
 from adapters.errors import InvalidParams
 from adapters.model import EMPTY, AgentDescriptor, Skill
 
@@ -173,7 +174,7 @@ def _entry(entries: dict[str, Any], skill_id: Any) -> Mapping[str, Any]:
 def _decode_skill(s: dict[str, Any], path: str, entry: Mapping[str, Any]) -> Skill:
     skill_id = w.req_str(s, "id", path)
     title = w.opt_str(s, "name", path)
-    meta: dict[str, Any] = dict(entry.get("metadata", EMPTY))
+    meta: dict[str, Any] = dict(whole_numbers(entry.get("metadata", EMPTY)))
     requirements = s.get("securityRequirements")
     if requirements is not None:
         _check_requirements(requirements, f"{path}.securityRequirements")
@@ -181,8 +182,9 @@ def _decode_skill(s: dict[str, Any], path: str, entry: Mapping[str, Any]) -> Ski
     return Skill(
         name=skill_id,
         description=w.opt_str(s, "description", path),
-        input_schema=entry.get("inputSchema"),
-        output_schema=entry.get("outputSchema"),
+        # A card served through protobuf (a2a-sdk) has every schema number as a double.
+        input_schema=whole_numbers(entry.get("inputSchema")),
+        output_schema=whole_numbers(entry.get("outputSchema")),
         title=None if title == skill_id else title,
         tags=w.str_list(s, "tags", path),
         examples=w.str_list(s, "examples", path),

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Final, assert_never
 
 from adapters import _wire as w
+from adapters.a2a.numbers import whole_numbers
 from adapters.errors import InvalidParams
 from adapters.model import EMPTY, DataPart, FileBytesPart, FileUriPart, Part, TextPart
 
@@ -73,7 +74,7 @@ def decode_part(raw: Any, path: str) -> Part:
     if kind == "text":
         return TextPart(w.req_str(p, "text", path), _with_extras(meta, media, filename))
     if kind == "data":
-        return DataPart(p["data"], _with_extras(meta, media, filename))
+        return DataPart(whole_numbers(p["data"]), _with_extras(meta, media, filename))
     if kind == "raw":
         data = _raw_bytes(w.req_str(p, "raw", path), f"{path}.raw")
         return FileBytesPart(data, media, filename, meta or EMPTY)

@@ -24,6 +24,7 @@ from adapters.a2a.messages import (
     IdFactory,
     new_id,
 )
+from adapters.a2a.numbers import whole
 from adapters.a2a.parts import FILENAME_KEY, MEDIA_KEY
 from adapters.a2a.tasks import STATES, TIMESTAMP_KEY, encode_status
 from adapters.errors import InvalidParams
@@ -58,7 +59,8 @@ Event = pb.Task | pb.Message | pb.TaskStatusUpdateEvent | pb.TaskArtifactUpdateE
 
 
 def _value(value: struct_pb2.Value) -> JSON:
-    """A ``google.protobuf.Value`` as JSON (numbers are doubles, as in protobuf JSON)."""
+    """A ``google.protobuf.Value`` as JSON; an integral number as an ``int``
+    (``adapters.a2a.numbers``)."""
     kind = value.WhichOneof("kind")
     if kind == "struct_value":
         return _struct(value.struct_value)
@@ -66,6 +68,8 @@ def _value(value: struct_pb2.Value) -> JSON:
         return [_value(v) for v in value.list_value.values]
     if kind is None or kind == "null_value":
         return None
+    if kind == "number_value":
+        return whole(value.number_value)
     return getattr(value, kind)
 
 

@@ -7,7 +7,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 import httpx
 from a2a.client import Client as A2AClient
@@ -17,13 +17,16 @@ from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError
 from google.protobuf import json_format
 
-from adapters import _json, a2a, jsonrpc
+from adapters import _json, a2a, jsonrpc, lifecycle
 from adapters.a2a import calls as a2a_calls
 from adapters.errors import EffmeshError, Timeout, UpstreamUnavailable
-from adapters.model import Invocation, Mode, StreamItem
+from adapters.model import Invocation, Mode, StatusEvent, StreamItem, Task
 from agents import outbound
 from agents.remote.a2a_jsonrpc import JsonRpcA2A
 from agents.remote.base import Headers, Remote
+
+WAITING_KEPT: Final = 10_000
+"""Tasks waiting for their callers' input that an agent keeps track of (the oldest go)."""
 
 
 class RemoteA2AAgent(Remote):
@@ -49,6 +52,9 @@ class RemoteA2AAgent(Remote):
         self._http: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rpc: JsonRpcA2A | None = None
+        self._waiting: dict[str, tuple[str, str | None]] = {}
+        """The caller's task id -> (task id, context id) of this agent's task that waits for
+        that caller's input: a follow-up is sent to that task."""
 
     async def connect(self) -> None:
         card_url = f"{self.url}/.well-known/agent-card.json"
@@ -115,18 +121,38 @@ class RemoteA2AAgent(Remote):
         self._clients = {}
         self._http = self._loop = None
 
+    def _note(self, task_id: str, item: StreamItem) -> None:
+        """Keep the agent's task that ``item`` shows waiting for its caller, by the caller's
+        ``task_id``, so the caller's answer reaches that task."""
+        if isinstance(item, Task | StatusEvent) and item.state in lifecycle.INTERRUPTED:
+            self._waiting.pop(task_id, None)
+            self._waiting[task_id] = (item.task_id, item.context_id)
+            while len(self._waiting) > WAITING_KEPT:
+                del self._waiting[next(iter(self._waiting))]
+
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
-        # The caller's task id is this gateway's; the remote agent makes its own. The context
-        # id is ours to choose, so a call that has not reported its task yet can still be
-        # found (ListTasks by context) and cancelled.
-        context_id = invocation.message.context_id or str(uuid.uuid4())
-        message = replace(invocation.message, task_id=None, context_id=context_id)
+        """Raises CannotCarry for a follow-up (an invocation with history) to a task this
+        agent is not known to wait in: A2A keeps a conversation on the agent's side."""
+        waiting = self._waiting.pop(task_id, None)
+        if waiting is not None:
+            # The caller's answer to this agent's question: to the task that asked it.
+            upstream_task, context = waiting
+            context_id = context or invocation.message.context_id or str(uuid.uuid4())
+            message = replace(invocation.message, task_id=upstream_task, context_id=context_id)
+            invocation = replace(invocation, history=())
+        else:
+            # The caller's task id is this gateway's; the remote agent makes its own. The
+            # context id is ours to choose, so a call that has not reported its task yet can
+            # still be found (ListTasks by context) and cancelled.
+            context_id = invocation.message.context_id or str(uuid.uuid4())
+            message = replace(invocation.message, task_id=None, context_id=context_id)
         # Stream only when someone listens for progress: a plain call is one request/response.
         streaming = invocation.mode == "stream" or invocation.progress_token is not None
         mode: Mode = "stream" if streaming else "sync"
         method, params = a2a.encode_invocation(replace(invocation, message=message, mode=mode))
         if self._rpc is not None:
             async for item in self._run_jsonrpc(self._rpc, method, params, context_id):
+                self._note(task_id, item)
                 yield item
             return
         request = pb.SendMessageRequest()
@@ -134,7 +160,9 @@ class RemoteA2AAgent(Remote):
         client = self._sdk_client(streaming)
         try:
             async for response in client.send_message(request):
-                yield a2a.decode_stream_item(json_format.MessageToDict(response))
+                item = a2a.decode_stream_item(json_format.MessageToDict(response))
+                self._note(task_id, item)
+                yield item
         except asyncio.CancelledError:
             await asyncio.shield(self._cancel_context(client, context_id))
             raise

@@ -1,245 +1,49 @@
 """The gateway as A2A agents, through a2a-sdk: one card, JSON-RPC and REST binding per agent.
 
 The SDK owns the A2A protocol's lifecycle (streaming, resubscribe, cancel) over the gateway's
-own task store (``gateway.a2a.tasks``); the executor here is the thin bridge: the SDK's
-protobuf request -> canonical invocation -> the runtime, which runs it to its settled outcome,
-and every canonical item back as the SDK's protobuf events.
+own task store (``gateway.a2a.tasks``); the executor is the thin bridge of
+``gateway.a2a.bridge``. Every URL here is served with and without a trailing slash, and a GET
+on an agent's URL gives its card.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, assert_never
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
 
-from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
-from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import (
     DefaultServerCallContextBuilder,
-    create_agent_card_routes,
     create_jsonrpc_routes,
     create_rest_routes,
 )
-from a2a.types import a2a_pb2 as pb
-from google.protobuf import json_format
+from a2a.utils.constants import VERSION_HEADER
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from adapters import a2a
-from adapters.a2a import proto
-from adapters.a2a.calls import invocation_of
-from adapters.a2a.events import PROGRESS_KEY
-from adapters.errors import EffmeshError, Internal, InvalidParams, NotFound, quote
+from adapters.errors import NotFound, quote
 from adapters.model import (
-    JSON,
     AgentDescriptor,
-    ArtifactEvent,
-    Invocation,
-    Message,
-    ProgressEvent,
-    StatusEvent,
-    StreamItem,
-    Task,
-    TaskState,
-    TextPart,
 )
 from gateway.a2a import envelope
+from gateway.a2a.bridge import STREAMING, Bridge
+from gateway.a2a.cards import card_for, card_routes, gateway_descriptor
 from gateway.a2a.cluster import ChannelEventStream
-from gateway.a2a.disconnect import CLIENT_GONE, until_gone, watch_blocking_sends
-from gateway.a2a.tasks import AGENT, EndpointTasks, owner_of
+from gateway.a2a.disconnect import CLIENT_GONE, watch_blocking_sends
+from gateway.a2a.tasks import EndpointTasks
 from gateway.bodies import CheckedBodies
 from gateway.errors import http_error
 from gateway.registry import Registry
-from gateway.registry import Route as SkillRoute
-from gateway.runtime import calls
 from gateway.runtime.runner import STOPPED_REASON, Runtime
 from gateway.security.guard import PRINCIPAL, principal_of
 from gateway.security.oauth import secure_card
-from observability import boundary, tracing
 
 AGENT_CARD_PATH = "/.well-known/agent-card.json"
-
-
-def _for_sdk(
-    item: StreamItem, task_id: str, context_id: str | None, sent: set[str]
-) -> list[StatusEvent | ArtifactEvent]:
-    """The item as the SDK's task manager wants it: under the SDK's task and context ids, and
-    an outcome as its artifacts (those not streamed yet) followed by a final status."""
-    match item:
-        case Task():
-            fresh: list[StatusEvent | ArtifactEvent] = [
-                ArtifactEvent(task_id, a, context_id, last_chunk=True)
-                for a in item.artifacts
-                if a.artifact_id not in sent
-            ]
-            sent.update(a.artifact_id for a in item.artifacts)
-            return [*fresh, StatusEvent(task_id, item.state, context_id, item.status_message)]
-        case Message():
-            return [StatusEvent(task_id, TaskState.COMPLETED, context_id, item)]
-        case StatusEvent():
-            return [StatusEvent(task_id, item.state, context_id, item.message, item.metadata)]
-        case ArtifactEvent():
-            # A2A appends only to an artifact it has seen; a peer's first chunk may say append.
-            append = item.append and item.artifact.artifact_id in sent
-            sent.add(item.artifact.artifact_id)
-            return [
-                ArtifactEvent(
-                    task_id, item.artifact, context_id, append, item.last_chunk, item.metadata
-                )
-            ]
-        case ProgressEvent(token=token, progress=done, total=total, message=note):
-            # A2A has no progress event: a working status of this task carries it.
-            progress: dict[str, JSON] = {"progress": done, "token": token}
-            if total is not None:
-                progress["total"] = total
-            text = Message("agent", (TextPart(note),)) if note is not None else None
-            meta = {**item.metadata, PROGRESS_KEY: progress}
-            return [StatusEvent(task_id, TaskState.WORKING, context_id, text, meta)]
-        case _:
-            assert_never(item)
-
-
-def _continuing(invocation: Invocation, current: pb.Task | None) -> Invocation:
-    """A follow-up message to a task waiting for input carries on that task: the exchange so
-    far (earlier messages and the agent's question) becomes the invocation's history."""
-    if current is None or current.status.state != pb.TASK_STATE_INPUT_REQUIRED:
-        return invocation
-    new_id = invocation.message.message_id
-    earlier = [m for m in current.history if m.message_id != new_id]
-    if current.status.HasField("message"):
-        earlier.append(current.status.message)
-    history = tuple(proto.decode_message(m, "task.history") for m in earlier)
-    return replace(invocation, history=(*invocation.history, *history))
-
-
-def _failure(task_id: str, context_id: str | None, reason: str) -> pb.TaskStatusUpdateEvent:
-    text = Message("agent", (TextPart(reason),))
-    return proto.encode_status_event(StatusEvent(task_id, TaskState.FAILED, context_id, text))
-
-
-class Bridge(AgentExecutor):
-    """Runs one effmesh agent for a2a-sdk's request handler, through the gateway's runtime.
-
-    ``agent_name`` None: the gateway's own A2A agent, whose skills are every agent's skills,
-    named ``<agent>.<skill>``. The SDK's request arrives and its events leave as protobuf,
-    converted straight to and from canonical values (``adapters.a2a.proto``).
-    """
-
-    def __init__(self, registry: Registry, agent_name: str | None, runtime: Runtime) -> None:
-        self.registry = registry
-        self.agent_name = agent_name
-        self.runtime = runtime
-
-    def _default_skill(self, principal: str | None) -> str | None:
-        if self.agent_name is None:
-            return self.registry.default
-        skills = self.registry.agent(self.agent_name, principal).descriptor.skills
-        return skills[0].name if len(skills) == 1 else None
-
-    def _route(self, skill: str, principal: str | None) -> SkillRoute:
-        if self.agent_name is None:
-            return self.registry.route(skill, principal)
-        return self.registry.route(f"{self.agent_name}.{skill}", principal)
-
-    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        task_id = context.task_id or calls.new_task_id()
-        context_id = context.context_id
-        message = context.message
-        call = context.call_context
-        principal = owner_of(call)
-        meta = context.metadata
-        carrier = tracing.carrier_of(
-            dict(message.metadata.items()) if message is not None else None
-        ) or tracing.carrier_of(meta)
-        with boundary.request("a2a", "message", carrier) as req:
-            req.task(task_id)
-            begun = False
-            decoded = False
-            error: EffmeshError | None = None
-            cause: Exception | None = None
-            try:
-                if message is None:
-                    raise InvalidParams("is required", path="params.message")
-                with boundary.translation("a2a", "canonical"):
-                    canonical = proto.decode_message(message, "params.message")
-                    decoded = True
-                    invocation = invocation_of(
-                        canonical,
-                        meta,
-                        skill=self._default_skill(principal),
-                    )
-                    invocation = _continuing(invocation, context.current_task)
-                route = self._route(invocation.skill, principal)
-                req.routed(route.agent.descriptor.name, route.skill.name)
-                # Stored with the task when the SDK first saves it (the event just below).
-                call.state[AGENT] = route.tool_name
-                await event_queue.enqueue_event(_submitted(task_id, context_id, message))
-                begun = True
-                sent: set[str] = set()
-
-                async def forward(item: StreamItem, snapshot: Task) -> None:
-                    if isinstance(item, StatusEvent) and item.state is TaskState.FAILED:
-                        req.outcome = "failed"
-                    for event in _for_sdk(item, task_id, context_id, sent):
-                        await event_queue.enqueue_event(proto.encode_event(event))
-
-                history = (invocation.message,)
-                # Stopped when the blocking caller leaves, or when a cancel reaches this
-                # replica from another one (``gateway.a2a.cluster``).
-                stop = call.state.get(CLIENT_GONE)
-                stop = stop if isinstance(stop, asyncio.Event) else asyncio.Event()
-                self.runtime.cancellers[task_id] = stop.set
-                try:
-                    with self.runtime.admit(principal):
-                        settled = await until_gone(
-                            stop,
-                            self.runtime.settle(
-                                route,
-                                invocation,
-                                Task(task_id, TaskState.SUBMITTED, context_id, history=history),
-                                scope=calls.scope_for(principal),
-                                principal=principal,
-                                on_item=forward,
-                            ),
-                        )
-                finally:
-                    self.runtime.cancellers.pop(task_id, None)
-                if settled is None:  # a blocking caller left, or a cancel came: cancelled
-                    gone = StatusEvent(task_id, TaskState.CANCELED, context_id)
-                    await event_queue.enqueue_event(proto.encode_status_event(gone))
-                    return
-                error = cause = settled.error
-            except EffmeshError as exc:
-                error = cause = exc
-            except Exception as exc:  # noqa: BLE001 - an agent's bug is a failed task, not a crash
-                error, cause = Internal(), exc
-            if error is not None and cause is not None:
-                req.failed(cause)
-                if not begun:
-                    # A message that does not decode is not kept in the task's history.
-                    kept = message if decoded else None
-                    await event_queue.enqueue_event(_submitted(task_id, context_id, kept))
-                await event_queue.enqueue_event(_failure(task_id, context_id, error.public_message))
-
-    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        task_id = context.task_id or ""
-        event = StatusEvent(task_id, TaskState.CANCELED, context.context_id)
-        await event_queue.enqueue_event(proto.encode_status_event(event))
-
-
-def _submitted(task_id: str, context_id: str | None, message: pb.Message | None) -> pb.Task:
-    """The task the SDK must see before any event of it, holding the message that started it
-    (the SDK adds no message to a task it is handed)."""
-    task = pb.Task(id=task_id, status=pb.TaskStatus(state=pb.TASK_STATE_SUBMITTED))
-    if context_id is not None:
-        task.context_id = context_id
-    if message is not None:
-        task.history.append(message)
-    return task
+GRPC_GRACE = 1.0
+"""Seconds the gRPC binding lets its calls finish as the gateway stops."""
 
 
 class _ContextBuilder(DefaultServerCallContextBuilder):
@@ -247,41 +51,31 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
 
     def build(self, request: Request) -> ServerCallContext:
         context = super().build(request)
+        headers = context.state["headers"]
+        # A2A lets a client name its version in the query instead of the header; a request
+        # with neither is a 0.3 client's (the SDK's reading, and the specification's).
+        asked = request.query_params.get(VERSION_HEADER)
+        if asked and not headers.get(VERSION_HEADER.lower()):
+            headers[VERSION_HEADER.lower()] = asked
         context.state[PRINCIPAL] = principal_of(request.scope)
+        if request.url.path.endswith(":stream"):
+            context.state[STREAMING] = True
         state = request.scope.get("state")
         if isinstance(state, dict) and CLIENT_GONE in state:
             context.state[CLIENT_GONE] = state[CLIENT_GONE]
         return context
 
 
-def gateway_descriptor(registry: Registry, principal: str | None = None) -> AgentDescriptor:
-    """The gateway as one A2A agent: the skills of every agent ``principal`` may call,
-    named ``<agent>.<skill>``."""
-    skills = tuple(replace(r.skill, name=r.tool_name) for r in registry.routes(principal))
-    return AgentDescriptor("effmesh", skills, "Every agent of this effmesh gateway.", "0.1.0")
-
-
-def card_for(descriptor: AgentDescriptor, url: str) -> pb.AgentCard:
-    wire = a2a.encode_agent(descriptor, url=url)
-    card = pb.AgentCard()
-    json_format.ParseDict(wire, card)
-    del card.supported_interfaces[:]
-    card.supported_interfaces.extend(
-        [
-            pb.AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="1.0"),
-            pb.AgentInterface(
-                url=f"{url}/rest", protocol_binding="HTTP+JSON", protocol_version="1.0"
-            ),
-        ]
-    )
-    card.capabilities.streaming = True
-    card.description = card.description or f"{descriptor.name}, through effmesh"
-    card.version = card.version or "1.0"
-    if not card.default_input_modes:
-        card.default_input_modes.extend(["text/plain", "application/json"])
-    if not card.default_output_modes:
-        card.default_output_modes.extend(["text/plain", "application/json"])
-    return card
+def _without_trailing_slash(scope: Scope) -> Scope:
+    """``scope`` with its path's trailing slash taken off: every A2A URL is served with and
+    without one (clients post to ``<interface url>/``, and a redirect is not followed by all
+    of them, nor may a POST body be replayed)."""
+    path: str = scope["path"]
+    if len(path) < 2 or not path.endswith("/"):
+        return scope
+    trimmed = path.rstrip("/") or "/"
+    raw: bytes = scope.get("raw_path") or path.encode()
+    return {**scope, "path": trimmed, "raw_path": raw.rstrip(b"/") or b"/"}
 
 
 class A2AEndpoints:
@@ -294,12 +88,21 @@ class A2AEndpoints:
     process.
     """
 
-    def __init__(self, registry: Registry, base_url: str, runtime: Runtime) -> None:
+    def __init__(
+        self, registry: Registry, base_url: str, runtime: Runtime, *, grpc_url: str | None = None
+    ) -> None:
+        """``grpc_url``: ``host:port`` of the gRPC binding the cards list (None: none)."""
         self.registry = registry
         self.base_url = base_url
         self.runtime = runtime
+        self.grpc_url = grpc_url
+        self._grpc: Any = None
+        """The gRPC server (``grpc.aio.Server``) while the binding is served."""
         # Each agent's endpoints, with the descriptor they were built from.
-        self._served: dict[tuple[str | None, str | None], tuple[AgentDescriptor, Router]] = {}
+        self._served: dict[
+            tuple[str | None, str | None],
+            tuple[AgentDescriptor, Router, DefaultRequestHandler],
+        ] = {}
         self._stores: dict[str | None, EndpointTasks] = {}
         self._handlers: list[DefaultRequestHandler] = []
         """Every handler built (one per card): each may still run tasks when the gateway stops."""
@@ -307,10 +110,12 @@ class A2AEndpoints:
         """How callers authenticate, for every card (``gateway.security.oauth``); None: the
         cards declare no scheme."""
 
-    def _build(self, name: str | None, descriptor: AgentDescriptor) -> Router:
+    def _build(
+        self, name: str | None, descriptor: AgentDescriptor
+    ) -> tuple[Router, DefaultRequestHandler]:
         prefix = "/a2a" if name is None else f"/a2a/{name}"
         card_url = AGENT_CARD_PATH if name is None else f"{prefix}{AGENT_CARD_PATH}"
-        card = card_for(descriptor, f"{self.base_url}{prefix}")
+        card = card_for(descriptor, f"{self.base_url}{prefix}", self.grpc_url, tenant=name)
         if self.security is not None:
             secure_card(card, self.security())
         store = self._stores.get(name) or EndpointTasks(self.runtime, prefix, descriptor.name)
@@ -324,14 +129,34 @@ class A2AEndpoints:
         )
         self._handlers.append(handler)
         builder = _ContextBuilder()
-        routes: list[BaseRoute] = list(create_agent_card_routes(card, card_url=card_url))
-        routes += create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=builder)
+        # The card at the well-known path, at the well-known path under the agent's URL (where
+        # clients that resolve it relative to the URL look) and at the URL itself for a GET.
+        routes: list[BaseRoute] = list(
+            card_routes(card, {card_url, f"{prefix}{AGENT_CARD_PATH}", prefix})
+        )
+        # A 0.3 client's methods (``message/send``, ...) are served on the same URL.
+        routes += create_jsonrpc_routes(
+            handler, rpc_url=prefix, context_builder=builder, enable_v0_3_compat=True
+        )
         # The SDK's REST routes end in a tenant catch-all: keep it inside this agent's mount.
         rest = create_rest_routes(handler, context_builder=builder)
-        routes.append(Mount(f"{prefix}/rest", routes=rest))
-        return Router(routes=routes)
+        # Slashes are the endpoints' business (``_without_trailing_slash``), not a redirect's.
+        routes.append(Mount(f"{prefix}/rest", app=Router(rest, redirect_slashes=False)))
+        return Router(routes=routes, redirect_slashes=False), handler
 
     def _router(self, name: str | None, principal: str | None) -> Router | None:
+        served = self._endpoint(name, principal)
+        return served[0] if served is not None else None
+
+    def handler(self, name: str | None, principal: str | None) -> DefaultRequestHandler | None:
+        """The request handler of agent ``name`` (None: the gateway's own) as ``principal``
+        sees it, for the gRPC binding; None for an agent that caller may not see."""
+        served = self._endpoint(name, principal)
+        return served[1] if served is not None else None
+
+    def _endpoint(
+        self, name: str | None, principal: str | None
+    ) -> tuple[Router, DefaultRequestHandler] | None:
         """The endpoints of agent ``name`` (None: the gateway's own) as ``principal`` sees
         them; None when that caller may not see the agent (hidden is the same as absent)."""
         key: tuple[str | None, str | None]
@@ -349,9 +174,9 @@ class A2AEndpoints:
             key = (name, None)
         served = self._served.get(key)
         if served is None or served[0] != descriptor:
-            served = (descriptor, self._build(name, descriptor))
+            served = (descriptor, *self._build(name, descriptor))
             self._served[key] = served
-        return served[1]
+        return served[1], served[2]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI: the agent the path names (``{agent}``), else the gateway itself."""
@@ -365,6 +190,7 @@ class A2AEndpoints:
             await send({"type": "http.response.body", "body": body})
             return
         # The body goes through effmesh's reader before the SDK's (``envelope``).
+        scope = _without_trailing_slash(scope)
         await CheckedBodies(watch_blocking_sends(router), envelope.check)(scope, receive, send)
 
     def routes(self) -> list[BaseRoute]:
@@ -372,12 +198,30 @@ class A2AEndpoints:
         return [
             Route(AGENT_CARD_PATH, self),
             Route("/a2a", self),
+            Route(f"/a2a{AGENT_CARD_PATH}", self),
+            Route("/a2a/", self),
             Route("/a2a/rest{rest:path}", self),
             Route("/a2a/{agent}{rest:path}", self),
         ]
 
+    async def serve_grpc(
+        self, host: str, port: int, *, tokens: Mapping[str, str], max_bytes: int
+    ) -> None:
+        """Serve the gRPC binding on ``host:port`` (0: any free port) until :meth:`close`;
+        the cards built from now on list it, at the host of the gateway's base URL."""
+        # Imported here: grpc costs a gateway without the binding nothing at start-up.
+        from gateway.a2a import grpc as a2a_grpc  # noqa: PLC0415
+
+        self._grpc, bound = await a2a_grpc.serve(
+            self, host, port, tokens=tokens, max_bytes=max_bytes
+        )
+        self.grpc_url = f"{urlsplit(self.base_url).hostname}:{bound}"
+        self._served.clear()
+
     async def close(self) -> None:
         """Stop the tasks still running as the gateway stops, each failed with a reason."""
+        if self._grpc is not None:
+            await self._grpc.stop(GRPC_GRACE)
         for handler in self._handlers:
             await handler.aclose()
         for store in self._stores.values():

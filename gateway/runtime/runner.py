@@ -82,6 +82,13 @@ def apply(task: Task, item: StreamItem) -> Task:
             return replace(task, state=state, status_message=message or task.status_message)
         case ArtifactEvent(artifact=artifact):
             kept = tuple(a for a in task.artifacts if a.artifact_id != artifact.artifact_id)
+            if item.append:
+                # A chunk: the parts so far, then its own.
+                earlier = next(
+                    (a for a in task.artifacts if a.artifact_id == artifact.artifact_id), None
+                )
+                if earlier is not None:
+                    artifact = replace(earlier, parts=(*earlier.parts, *artifact.parts))
             return replace(task, artifacts=(*kept, artifact))
         case Task():
             if item.state is not task.state:

@@ -38,6 +38,9 @@ class GatewaySettings:
     """The address to listen on; any but a loopback one requires a bearer token."""
     port: Annotated[int, Field(ge=0, le=65535)] = 8640
     """The port to listen on."""
+    a2a_grpc_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    """The port of A2A's gRPC binding on ``host`` (0: any free port), listed in the gateway's
+    and every agent's card; unset: no gRPC binding."""
     data_dir: str = "data"
     """Where state lives: task state (``tasks.sqlite3``), the memory, the trace file."""
     token_env: str = "EFFMESH_TOKEN"
