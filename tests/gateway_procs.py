@@ -137,10 +137,17 @@ class GatewayProcess:
 
 
 def start_all(*gateways: GatewayProcess) -> None:
-    for g in gateways:
-        g.start()
-    for g in gateways:
-        g.wait_up()
+    """Start every gateway and wait for each; if one does not come up, stop them all (a
+    fixture that fails here never reaches its own clean-up)."""
+    try:
+        for g in gateways:
+            g.start()
+        for g in gateways:
+            g.wait_up()
+    except BaseException:
+        for g in gateways:
+            g.stop()
+        raise
 
 
 def until(check: Callable[[], bool], timeout: float = 15, what: str = "the condition") -> None:
