@@ -88,3 +88,8 @@ def build_fixture() -> MCPServer:
         return "done"
 
     return server
+
+
+if __name__ == "__main__":
+    # Over stdio, as an IDE launches an MCP server: ``python -m tests.mcp_fixture``.
+    build_fixture().run()
