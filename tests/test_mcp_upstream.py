@@ -42,7 +42,8 @@ async def call(agent: RemoteMCPAgent, tool: str = "test_simple_text") -> str:
     outcome = None
     async for item in agent.run(invocation, task_id="t"):
         outcome = item
-    assert isinstance(outcome, c.Task) and outcome.state is c.TaskState.COMPLETED
+    assert isinstance(outcome, c.Task)
+    assert outcome.state is c.TaskState.COMPLETED
     part = outcome.artifacts[0].parts[0]
     assert isinstance(part, c.TextPart)
     return part.text
