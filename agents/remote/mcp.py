@@ -123,10 +123,10 @@ class RemoteMCPAgent(Remote):
     # The rest of the server's surface, in wire JSON. Each raises the canonical error of the
     # server's answer (UpstreamUnavailable when it is down).
 
-    def capabilities(self) -> mt.ServerCapabilities | None:
-        """What the open session's server declared (None: no session is open yet)."""
-        ready = self.upstream.current()
-        return None if ready is None else ready.server_capabilities
+    async def server_capabilities(self) -> mt.ServerCapabilities:
+        """What the server declared when the session opened (opening one if none is)."""
+        client = await self.upstream.client()
+        return client.server_capabilities
 
     async def _listing(self, key: str, page: Callable[..., Awaitable[Any]]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
