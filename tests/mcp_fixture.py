@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import pathlib
 import struct
 import zlib
 from typing import Any
@@ -238,6 +239,19 @@ def build_fixture() -> MCPServer:
         )
         await ctx.session.send_notification(note)
         return "touched"
+
+    @server.tool()
+    async def test_wait_for_cancel(record: str) -> str:
+        """Waits until cancelled, noting "started" and then "cancelled" in the file ``record``
+        (not in the suite: it shows a cancel reached the server)."""
+        path = pathlib.Path(record)
+        path.write_text("started\n")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            with path.open("a") as f:
+                f.write("cancelled\n")
+        return "never"
 
     @server.resource("test://static-text", mime_type="text/plain")
     def static_text() -> str:

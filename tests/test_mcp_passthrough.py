@@ -9,20 +9,30 @@ token ``ops`` may call the echo agent alone. The clients are the official SDK's.
 from __future__ import annotations
 
 import asyncio
+import pathlib
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import httpx2
 import mcp_types as mt
 import pytest
+from a2a.client import ClientConfig, create_client
+from a2a.types import a2a_pb2 as pb
+from acp_sdk.client import Client as ACPClient
+from acp_sdk.models import Message as ACPMessage
+from acp_sdk.models import MessageAwaitResume, RunStatus
+from acp_sdk.models import MessagePart as ACPPart
+from google.protobuf import json_format
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from agents.echo import EchoAgent
-from agents.remote import RemoteMCPAgent
+from agents.remote import RemoteMCPAgent, RemoteMCPStdioAgent
 from gateway.app import create_app
 from gateway.mcp.ws import websocket_client
 from gateway.registry import Registry
@@ -48,6 +58,9 @@ def gateway() -> Iterator[str]:
         fixture = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
         asyncio.run(fixture.connect())
         registry.add(fixture, allow=("ide",))
+        over_stdio = RemoteMCPStdioAgent("fxs", (sys.executable, "-m", "tests.mcp_fixture"))
+        asyncio.run(over_stdio.connect())
+        registry.add(over_stdio, allow=("ide",))
         config = Config(
             token_env="EFFMESH_T_UNSET",
             tokens=(("ide", "EFFMESH_T_IDE"), ("ops", "EFFMESH_T_OPS")),
@@ -104,7 +117,8 @@ async def test_resources_and_templates_pass_through_unchanged(gateway: str) -> N
         binary = await ide.read_resource("test://static-binary")
         templated = await ide.read_resource("test://template/7/data")
     assert {"test://static-text", "test://static-binary", "test://watched-resource"} <= listed
-    assert [t.uri_template for t in templates] == ["test://template/{id}/data"]
+    # One from each fixture agent: over HTTP and over stdio.
+    assert [t.uri_template for t in templates] == ["test://template/{id}/data"] * 2
     assert isinstance(text.contents[0], mt.TextResourceContents)
     assert text.contents[0].text == "This is the content of the static text resource."
     assert isinstance(binary.contents[0], mt.BlobResourceContents)
@@ -250,3 +264,107 @@ async def test_resource_updates_reach_only_the_callers_that_subscribed(gateway: 
         )
         await other.list_tools()  # a round trip after the update went out
     assert not updated["other"].is_set()
+
+
+def a2a_request(data: dict[str, Any], skill: str) -> pb.SendMessageRequest:
+    part = pb.Part()
+    json_format.ParseDict({"data": data}, part)
+    req = pb.SendMessageRequest(
+        message=pb.Message(message_id="m-1", role=pb.ROLE_USER, parts=[part])
+    )
+    req.metadata.update({"effmesh.skill": skill})
+    return req
+
+
+async def test_an_upstream_question_is_an_a2a_callers_input_required(gateway: str) -> None:
+    """The upstream's elicitation pauses the A2A task; the task's next message answers it
+    and the same upstream call finishes."""
+    headers = {"authorization": f"Bearer {TOKENS['ide']}"}
+    async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+        client = await create_client(
+            f"{gateway}/a2a/fx",
+            client_config=ClientConfig(streaming=False, httpx_client=http),
+        )
+        async with client:
+            asked = a2a_request({"message": "who are you"}, "test_elicitation")
+            first = [r async for r in client.send_message(asked)]
+            task = first[-1].task
+            assert task.status.state == pb.TASK_STATE_INPUT_REQUIRED
+            assert task.status.message.parts[0].text == "who are you"
+            follow = a2a_request({"username": "u", "email": "e@x"}, "test_elicitation")
+            follow.message.message_id = "m-2"
+            follow.message.task_id = task.id
+            follow.message.context_id = task.context_id
+            second = [r async for r in client.send_message(follow)]
+    done = second[-1].task
+    assert done.status.state == pb.TASK_STATE_COMPLETED
+    assert "action=accept" in done.artifacts[-1].parts[0].text
+    assert '"username": "u"' in done.artifacts[-1].parts[0].text
+
+
+async def test_an_upstream_question_is_an_acp_callers_await(gateway: str) -> None:
+    headers = {"authorization": f"Bearer {TOKENS['ide']}", "Content-Type": "application/json"}
+    async with ACPClient(base_url=f"{gateway}/acp", headers=headers, timeout=30) as client:
+        start = ACPMessage(
+            parts=[ACPPart(content='{"message": "your name?"}', content_type="application/json")]
+        )
+        run = await client.run_sync([start], agent="fx.test_elicitation")
+        assert run.status == RunStatus.AWAITING
+        assert run.await_request is not None
+        assert run.await_request.message.parts[0].content == "your name?"
+        answer = MessageAwaitResume(
+            message=ACPMessage(
+                parts=[
+                    ACPPart(
+                        content='{"username": "v", "email": "v@x"}', content_type="application/json"
+                    )
+                ]
+            )
+        )
+        resumed = await client.run_resume_sync(answer, run_id=run.run_id)
+    assert resumed.status == RunStatus.COMPLETED
+    assert '"username": "v"' in str(resumed.output[0].parts[0].content)
+
+
+async def noted(record: pathlib.Path, word: str) -> None:
+    """Wait until the fixture server (perhaps another process) notes ``word`` in ``record``;
+    a file is the one channel both kinds of fixture share, so this polls, with a bound."""
+    for _ in range(600):
+        if record.exists() and word in record.read_text().split():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the upstream never noted {word!r}")
+
+
+@pytest.mark.parametrize("agent", ["fx", "fxs"], ids=["http", "stdio"])
+async def test_an_mcp_callers_cancel_reaches_the_upstream(
+    gateway: str, agent: str, tmp_path: pathlib.Path
+) -> None:
+    record = tmp_path / "record"
+    async with mcp(gateway, "ide") as ide:
+        call = asyncio.ensure_future(
+            ide.call_tool(f"{agent}.test_wait_for_cancel", {"record": str(record)})
+        )
+        await noted(record, "started")
+        call.cancel()  # the SDK client sends notifications/cancelled
+        await noted(record, "cancelled")
+
+
+@pytest.mark.parametrize("agent", ["fx", "fxs"], ids=["http", "stdio"])
+async def test_an_a2a_callers_cancel_reaches_the_upstream(
+    gateway: str, agent: str, tmp_path: pathlib.Path
+) -> None:
+    record = tmp_path / "record"
+    headers = {"authorization": f"Bearer {TOKENS['ide']}"}
+    async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+        client = await create_client(
+            f"{gateway}/a2a/{agent}", client_config=ClientConfig(streaming=False, httpx_client=http)
+        )
+        async with client:
+            req = a2a_request({"record": str(record)}, "test_wait_for_cancel")
+            req.configuration.return_immediately = True
+            task_id = [r async for r in client.send_message(req)][-1].task.id
+            await noted(record, "started")
+            cancelled = await client.cancel_task(pb.CancelTaskRequest(id=task_id))
+    assert cancelled.status.state == pb.TASK_STATE_CANCELED
+    await noted(record, "cancelled")

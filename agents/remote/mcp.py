@@ -25,10 +25,11 @@ from pydantic import BaseModel
 
 from adapters import mcp
 from adapters.errors import InvalidParams, UpstreamUnavailable
-from adapters.model import Invocation, ProgressEvent, StreamItem
+from adapters.model import Invocation, ProgressEvent, StatusEvent, StreamItem, TaskState
 from agents import outbound
 from agents.remote.base import Headers, Remote
-from agents.remote.mcp_relay import CALLER
+from agents.remote.mcp_asking import AskingRelay, Parked, elicitation_answer, question_message
+from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_upstream import Upstream
 
 MAX_PAGES: Final = 100
@@ -55,6 +56,8 @@ class RemoteMCPAgent(Remote):
         self.upstream = Upstream(name, self._transport, timeout=timeout)
         self.upstream.listeners.append(self._on_notification)
         self._relisting: set[asyncio.Task[None]] = set()
+        self._parked: dict[str, Parked] = {}
+        """Calls whose upstream asked a question, by the task waiting for its answer."""
 
     @contextlib.asynccontextmanager
     async def _transport(self) -> AsyncIterator[TransportStreams]:
@@ -66,6 +69,10 @@ class RemoteMCPAgent(Remote):
             yield streams
 
     async def close(self) -> None:
+        for parked in self._parked.values():
+            parked.expiry.cancel()
+            parked.call.cancel()
+        self._parked.clear()
         await self.upstream.close()
 
     async def connect(self) -> None:
@@ -88,36 +95,68 @@ class RemoteMCPAgent(Remote):
             await self.connect()
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
-        params = mcp.encode_invocation(invocation)
-        updates: asyncio.Queue[ProgressEvent] = asyncio.Queue()
+        relay: Relay
+        parked = self._parked.pop(task_id, None)
+        if parked is not None:
+            # The task's next message answers the upstream's question; the call goes on.
+            parked.expiry.cancel()
+            parked.answer.set_result(elicitation_answer(parked.question, invocation.message))
+            call, updates, relay = parked.call, parked.updates, parked.relay
+        else:
+            params = mcp.encode_invocation(invocation)
+            updates = asyncio.Queue()
 
-        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-            await updates.put(ProgressEvent(task_id, progress, total, message))
+            async def on_progress(
+                progress: float, total: float | None, message: str | None
+            ) -> None:
+                await updates.put(ProgressEvent(task_id, progress, total, message))
 
-        def send(client: MCPClient) -> Awaitable[mt.CallToolResult]:
-            return client.call_tool(
-                params["name"],
-                params.get("arguments"),
-                progress_callback=on_progress,
-                meta=params.get("_meta"),
-            )
+            def send(client: MCPClient) -> Awaitable[mt.CallToolResult]:
+                return client.call_tool(
+                    params["name"],
+                    params.get("arguments"),
+                    progress_callback=on_progress,
+                    meta=params.get("_meta"),
+                )
 
-        with self.upstream.serving(CALLER.get()):
-            # Cancelling the call (the caller's cancel) makes the SDK send notifications/cancelled.
+            relay = CALLER.get() or AskingRelay(f"\x00task {task_id}")
+            # Cancelling it (the caller's cancel) makes the SDK send notifications/cancelled.
             call = asyncio.ensure_future(self.upstream.request(send))
+        waiting = False
+        with self.upstream.serving(relay):
             try:
                 while not call.done():
                     waiter = asyncio.ensure_future(updates.get())
-                    await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                    pending: set[asyncio.Future[Any]] = {call, waiter}
+                    asked = None
+                    if isinstance(relay, AskingRelay):
+                        asked = asyncio.ensure_future(relay.questions.get())
+                        pending.add(asked)
+                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     if waiter.done():
                         yield waiter.result()
                     else:
                         waiter.cancel()
+                    if asked is not None and asked.done():
+                        assert isinstance(relay, AskingRelay)
+                        question, answer = asked.result()
+                        expiry = asyncio.get_running_loop().call_later(self.timeout, call.cancel)
+                        self._parked[task_id] = Parked(
+                            call, updates, relay, question, answer, expiry
+                        )
+                        waiting = True
+                        context = invocation.message.context_id
+                        message = question_message(question, context)
+                        yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context, message)
+                        return
+                    if asked is not None:
+                        asked.cancel()
                 while not updates.empty():
                     yield updates.get_nowait()
                 result = call.result()
             finally:
-                call.cancel()
+                if not waiting:
+                    call.cancel()
         yield mcp.decode_outcome(_wire(result), task_id=task_id)
 
     # The rest of the server's surface, in wire JSON. Each raises the canonical error of the

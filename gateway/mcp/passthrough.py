@@ -139,7 +139,9 @@ class Passthrough:
         if isinstance(wire, dict):
             uri = wire.get("uri")
             if isinstance(uri, str) and wire.get("type") in ("resource_link", None):
-                self._issuer[uri] = agent
+                # The first agent to issue a URI keeps it: two that issue the same one
+                # cannot both be asked, and the answer must not change from call to call.
+                self._issuer.setdefault(uri, agent)
                 self._issuer.move_to_end(uri)
             for value in wire.values():
                 if isinstance(value, dict | list):
@@ -237,7 +239,7 @@ class Passthrough:
                 result = await agent.read_resource(uri)
             except EffmeshError:
                 continue  # not this agent's; the next may have it
-            self._issuer[uri] = agent.descriptor.name
+            self._issuer.setdefault(uri, agent.descriptor.name)
             return result
         raise MCPError(RESOURCE_NOT_FOUND, f"unknown resource {quote(uri)}")
 
