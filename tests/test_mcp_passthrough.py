@@ -176,7 +176,8 @@ async def test_a_caller_who_may_not_call_the_agent_sees_none_of_it(gateway: str,
         assert (await ide.read_resource("test://static-text")).contents
 
 
-async def test_each_caller_gets_the_log_lines_its_own_level_admits(gateway: str) -> None:
+@pytest.mark.parametrize("ws", [False, True], ids=["http", "websocket"])
+async def test_each_caller_gets_the_log_lines_its_own_level_admits(gateway: str, ws: bool) -> None:
     heard: dict[str, list[str]] = {"quiet": [], "chatty": []}
 
     def listener(name: str) -> Any:
@@ -186,8 +187,8 @@ async def test_each_caller_gets_the_log_lines_its_own_level_admits(gateway: str)
         return log
 
     async with (
-        mcp(gateway, "ide", logging_callback=listener("quiet")) as quiet,
-        mcp(gateway, "ide", logging_callback=listener("chatty")) as chatty,
+        mcp(gateway, "ide", ws=ws, logging_callback=listener("quiet")) as quiet,
+        mcp(gateway, "ide", ws=ws, logging_callback=listener("chatty")) as chatty,
     ):
         await quiet.session.send_request(
             mt.SetLevelRequest(params=mt.SetLevelRequestParams(level="warning")), mt.EmptyResult
@@ -205,7 +206,10 @@ async def test_each_caller_gets_the_log_lines_its_own_level_admits(gateway: str)
     assert heard["quiet"] == []
 
 
-async def test_the_upstreams_sampling_and_elicitation_reach_the_caller(gateway: str) -> None:
+@pytest.mark.parametrize("ws", [False, True], ids=["http", "websocket"])
+async def test_the_upstreams_sampling_and_elicitation_reach_the_caller(
+    gateway: str, ws: bool
+) -> None:
     asked: list[str] = []
 
     async def sample(
@@ -223,7 +227,9 @@ async def test_the_upstreams_sampling_and_elicitation_reach_the_caller(gateway: 
         asked.append(params.message)
         return mt.ElicitResult(action="accept", content={"username": "u", "email": "e@x"})
 
-    async with mcp(gateway, "ide", sampling_callback=sample, elicitation_callback=elicit) as ide:
+    async with mcp(
+        gateway, "ide", ws=ws, sampling_callback=sample, elicitation_callback=elicit
+    ) as ide:
         sampled = await ide.call_tool("fx.test_sampling", {"prompt": "what is six times seven"})
         elicited = await ide.call_tool("fx.test_elicitation", {"message": "who are you"})
     assert asked == ["what is six times seven", "who are you"]

@@ -1,9 +1,11 @@
 """An MCP caller as the relay of an upstream MCP server's requests and log lines
 (:mod:`agents.remote.mcp_relay`): what the upstream asks during the call is asked of the
-caller on the call's own stream, if the caller declared it can answer."""
+caller on the call's own stream, if the caller declared it can answer. A 2026-07-28 caller
+has no such requests: it is never asked, and the upstream is told so."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as mt
@@ -76,3 +78,45 @@ class SessionRelay:
             params=mt.LoggingMessageNotificationParams.model_validate(params, by_name=False)
         )
         await self.ctx.session.send_notification(note, related_request_id=self.ctx.request_id)
+
+
+CAPABILITY = {SAMPLING: "sampling", ELICITATION: "elicitation", ROOTS: "roots"}
+"""The client capability each upstream request needs."""
+
+
+class FrameRelay:
+    """The caller of one call on a connection served frame by frame (``/mcp/ws``): it asks
+    with ``ask`` (a request frame, its answer's result) and tells with ``notify``."""
+
+    def __init__(
+        self,
+        principal: str | None,
+        version: str,
+        *,
+        capabilities: dict[str, Any],
+        level: str | None,
+        ask: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]],
+        notify: Callable[[str, dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        self.principal = principal
+        self.version = version
+        self.capabilities = capabilities
+        self.level = level
+        self._ask = ask
+        self._notify = notify
+
+    def can_answer(self, method: str) -> bool:
+        if self.version in MODERN_PROTOCOL_VERSIONS:
+            return False  # 2026-07-28 has no requests from server to client
+        return CAPABILITY.get(method, "") in self.capabilities
+
+    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.can_answer(method):
+            raise Unsupported(f"the caller cannot answer {method}")
+        return await self._ask(method, params)
+
+    async def log(self, params: dict[str, Any]) -> None:
+        if self.version not in MODERN_PROTOCOL_VERSIONS and admits(
+            self.level, str(params.get("level"))
+        ):
+            await self._notify("notifications/message", params)
