@@ -116,7 +116,7 @@ class FrameRelay:
         return await self._ask(method, params)
 
     async def log(self, params: dict[str, Any]) -> None:
-        if self.version not in MODERN_PROTOCOL_VERSIONS and admits(
-            self.level, str(params.get("level"))
-        ):
+        # 2026-07-28: lines only for a request that opted in with a level in its _meta.
+        opted_in = self.version not in MODERN_PROTOCOL_VERSIONS or self.level is not None
+        if opted_in and admits(self.level, str(params.get("level"))):
             await self._notify("notifications/message", params)
