@@ -60,6 +60,8 @@ def build_server(
     transport share its ``ToolCalls`` (and so its paused calls) with the server."""
     tools = tools or ToolCalls(registry, Runtime(timeout=timeout))
     upstreams = Passthrough(registry)
+    # A resource link in a tool's result is read back from the agent that issued it.
+    tools.answered.append(lambda agent, result: upstreams.learn(agent, result.get("content")))
     instance = object()  # this server's sessions, apart from another server's
 
     def caller(ctx: ServerRequestContext[Any]) -> tuple[object, Caller]:
@@ -107,10 +109,6 @@ def build_server(
             raise _mcp_error(exc) from None
         finally:
             CALLER.reset(relay)
-        route = tools.registry.route(params.name, known.principal) if params.name else None
-        if route is not None:
-            # A resource link in the result is read back from the agent that issued it.
-            upstreams.learn(route.agent.descriptor.name, result.get("content"))
         return result
 
     resources = MemoryResources(registry)
