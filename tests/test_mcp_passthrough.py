@@ -71,16 +71,18 @@ def gateway() -> Iterator[str]:
 
 
 @asynccontextmanager
-async def mcp(url: str, who: str, ws: bool = False, **options: Any) -> AsyncIterator[Client]:
+async def mcp(
+    url: str, who: str, ws: bool = False, mode: str = "legacy", **options: Any
+) -> AsyncIterator[Client]:
     headers = {"authorization": f"Bearer {TOKENS[who]}"}
     if ws:
         transport = websocket_client(url.replace("http://", "ws://") + "/mcp/ws", headers=headers)
-        async with Client(transport, mode="legacy", **options) as client:
+        async with Client(transport, mode=mode, **options) as client:
             yield client
         return
     http = httpx2.AsyncClient(headers=headers, timeout=30)
     transport = streamable_http_client(f"{url}/mcp", http_client=http)
-    async with http, Client(transport, mode="legacy", **options) as client:
+    async with http, Client(transport, mode=mode, **options) as client:
         yield client
 
 
@@ -134,6 +136,22 @@ async def test_a_resource_link_a_tool_returned_is_read_back(gateway: str) -> Non
         read = await ide.read_resource(str(link.uri))
     assert isinstance(read.contents[0], mt.TextResourceContents)
     assert "Data for ID: 42" in read.contents[0].text
+
+
+async def test_a_2026_07_28_caller_gets_the_same_surface(gateway: str) -> None:
+    async with mcp(gateway, "ide", mode="2026-07-28") as ide:
+        assert ide.protocol_version == "2026-07-28"
+        prompts = {p.name for p in (await ide.list_prompts()).prompts}
+        templates = (await ide.list_resource_templates()).resource_templates
+        read = await ide.read_resource("test://template/9/data")
+        got = await ide.get_prompt("fx.test_simple_prompt")
+        called = await ide.call_tool("fx.test_simple_text", {})
+    assert "fx.test_simple_prompt" in prompts
+    assert templates
+    assert isinstance(read.contents[0], mt.TextResourceContents)
+    assert "Data for ID: 9" in read.contents[0].text
+    assert got.messages
+    assert text_of(called) == "This is a simple text response for testing."
 
 
 async def test_completion_passes_through_for_a_prompt_argument(gateway: str) -> None:

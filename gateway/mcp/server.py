@@ -42,6 +42,17 @@ def _wire(model: Any) -> dict[str, Any]:
     return dict(model.model_dump(by_alias=True, mode="json", exclude_none=True))
 
 
+def _complete(result: dict[str, Any]) -> dict[str, Any]:
+    """A passed-through result as 2026-07-28 callers need it too (older ones ignore it): the
+    upstream session speaks the handshake era, whose results carry no ``resultType``."""
+    return {"resultType": "complete", **result}
+
+
+def _listing(result: dict[str, Any]) -> dict[str, Any]:
+    """A list result: never cached, never shared (it changes with the caller and upstreams)."""
+    return {**result, "ttlMs": 0, "cacheScope": "private", "resultType": "complete"}
+
+
 def _mcp_error(exc: EffmeshError) -> MCPError:
     error = mcp_adapter.encode_error(exc)
     return MCPError(error["code"], error["message"], error["data"])
@@ -118,14 +129,14 @@ def build_server(
     ) -> dict[str, Any]:
         who = _caller(ctx, principal)
         own = _wire(await resources.list(who))["resources"]
-        return {"resources": own + await upstreams.list_resources(who)}
+        return _listing({"resources": own + await upstreams.list_resources(who)})
 
     async def list_templates(
         ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams
     ) -> dict[str, Any]:
         who = _caller(ctx, principal)
         own = _wire(resources.templates(who))["resourceTemplates"]
-        return {"resourceTemplates": own + await upstreams.list_templates(who)}
+        return _listing({"resourceTemplates": own + await upstreams.list_templates(who)})
 
     async def read_resource(
         ctx: ServerRequestContext[Any], params: mt.ReadResourceRequestParams
@@ -133,7 +144,7 @@ def build_server(
         who, uri = _caller(ctx, principal), str(params.uri)
         if uri.startswith(SCHEME):
             return _wire(await resources.read(uri, who))
-        return await upstreams.read(uri, who)
+        return _complete(await upstreams.read(uri, who))
 
     async def subscribe(
         ctx: ServerRequestContext[Any], params: mt.SubscribeRequestParams
@@ -158,14 +169,14 @@ def build_server(
     async def list_prompts(
         ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams
     ) -> dict[str, Any]:
-        return {"prompts": await upstreams.list_prompts(_caller(ctx, principal))}
+        return _listing({"prompts": await upstreams.list_prompts(_caller(ctx, principal))})
 
     async def get_prompt(
         ctx: ServerRequestContext[Any], params: mt.GetPromptRequestParams
     ) -> dict[str, Any]:
         try:
-            return await upstreams.get_prompt(
-                params.name, params.arguments, _caller(ctx, principal)
+            return _complete(
+                await upstreams.get_prompt(params.name, params.arguments, _caller(ctx, principal))
             )
         except EffmeshError as exc:
             raise _mcp_error(exc) from None
@@ -174,7 +185,7 @@ def build_server(
         ctx: ServerRequestContext[Any], params: mt.CompleteRequestParams
     ) -> dict[str, Any]:
         try:
-            return await upstreams.complete(params, _caller(ctx, principal))
+            return _complete(await upstreams.complete(params, _caller(ctx, principal)))
         except EffmeshError as exc:
             raise _mcp_error(exc) from None
 
