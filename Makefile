@@ -34,6 +34,9 @@ $(TEST_STAMP): $(RUN_STAMP)
 		@modelcontextprotocol/conformance@0.1.16
 	# The OpenID provider of the identity tests (tests/oidc/provider.mjs runs it on that Node).
 	npm install --prefix .cache/oidc --no-audit --no-fund --silent oidc-provider@9.13.3
+	# The reference MCP server, run behind the gateway as a stdio agent by the tests.
+	npm install --prefix .cache/everything --no-audit --no-fund --silent \
+		@modelcontextprotocol/server-everything@2026.8.31
 	touch $@
 
 run: $(RUN_STAMP)

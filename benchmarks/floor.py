@@ -2,10 +2,12 @@
 
 ``mcp``: answers every MCP request with a fixed result (one tool that echoes ``ping``), so
 an MCP client's round trip to it is what the client and one HTTP exchange cost by themselves.
-``ws``: a bare ``websockets`` echo server.
+``ws``: a bare ``websockets`` echo server. ``stdio``: the ``mcp`` server's answers over stdio,
+one JSON-RPC message a line, as an MCP server launched by its client.
 
     python -m benchmarks.floor mcp PORT
     python -m benchmarks.floor ws PORT
+    python -m benchmarks.floor stdio
 """
 
 from __future__ import annotations
@@ -63,6 +65,16 @@ async def mcp_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": out})
 
 
+def stdio_loop() -> None:
+    for line in sys.stdin:
+        request = json.loads(line)
+        if "id" in request and "method" in request:
+            result = _RESULTS.get(request["method"], _CALL)
+            reply = {"jsonrpc": "2.0", "id": request["id"], "result": result}
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+
+
 async def ws_echo(port: int) -> None:
     async def echo(ws: Any) -> None:
         async for frame in ws:
@@ -73,7 +85,11 @@ async def ws_echo(port: int) -> None:
 
 
 def main() -> None:
-    kind, port = sys.argv[1], int(sys.argv[2])
+    kind = sys.argv[1]
+    if kind == "stdio":
+        stdio_loop()
+        return
+    port = int(sys.argv[2])
     if kind == "mcp":
         uvicorn.run(mcp_app, host="127.0.0.1", port=port, log_level="warning")
     else:

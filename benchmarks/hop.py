@@ -11,6 +11,11 @@ run them; the clients run here. Rounds alternate between the paths so all see th
 machine state. The floor is the official MCP client calling a server that does no work at
 all: no MCP hop can add less than that.
 
+MCP to MCP: the same client through the gateway to the no-work MCP server over streamable
+HTTP (an agent of kind ``mcp``), against the direct call to it; and to the same server's
+answers over stdio (an agent with a ``command``), against the client launching it itself.
+The gateway's CPU time per call is read from its process while only that path runs.
+
 Before and after in one run: ``--baseline-src DIR`` also runs the hop, and the ``/mcp/ws``
 rate, through a gateway started from the source tree DIR, in the same rounds as this tree's.
 
@@ -38,13 +43,20 @@ import httpx
 import websockets
 from a2a.client import ClientConfig, create_client
 from a2a.types import a2a_pb2 as pb
-from mcp import Client
+from mcp import Client, StdioServerParameters
 
 from benchmarks import report
 from gateway.mcp.ws import websocket_client
 
 CALLS = 2000
 ROUND = 200
+STDIO_CALLS = 400
+BASELINE_STDIO_CALLS = 10
+"""A gateway that starts the stdio server for every call is measured on a few calls only."""
+PIDS: dict[str, int] = {}
+"""Each running gateway's process id, by base URL."""
+STDIO_FLOOR = (sys.executable, os.path.join(os.path.dirname(__file__), "floor.py"), "stdio")
+"""By path, so a gateway from another tree (``--baseline-src``) launches the same server."""
 
 
 def _free_port() -> int:
@@ -77,6 +89,7 @@ def gateway(config: str, telemetry: str = UNTRACED, src: str | None = None) -> I
         cwd=src,
     )
     base = f"http://127.0.0.1:{port}"
+    PIDS[base] = proc.pid
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -112,6 +125,13 @@ def floor(kind: str) -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stats(ms: list[float]) -> dict[str, float]:
@@ -174,12 +194,16 @@ async def hop(
         async def floor_call() -> None:
             await floor_client.call_tool("echo", {"text": "ping"})
 
+        async def via_mcp_call() -> None:
+            await mcp_client.call_tool("upm.echo", {"text": "ping"})
+
         paths = {
             "direct_a2a": (a2a_call, direct),
             "mcp_via_gateway_to_a2a": (via_call, via),
             "mcp_via_traced_gateway_to_a2a": (traced_call, via_traced),
             "mcp_to_gateway_local_echo": (local_call, local),
             "mcp_to_idle_server": (floor_call, bare),
+            "mcp_via_gateway_to_mcp": (via_mcp_call, []),
         }
         if baseline is not None:
             baseline_client = await stack.enter_async_context(Client(f"{baseline}/mcp"))
@@ -188,11 +212,22 @@ async def hop(
                 await baseline_client.call_tool("up.echo", {"text": "ping"})
 
             paths["mcp_via_baseline_gateway_to_a2a"] = (baseline_call, [])
+
+            async def baseline_mcp_call() -> None:
+                await baseline_client.call_tool("upm.echo", {"text": "ping"})
+
+            paths["mcp_via_baseline_gateway_to_mcp"] = (baseline_mcp_call, [])
         for call, _ in paths.values():  # warm up connections and caches
             await _timed(call, 20, [])
+        cpu = {"mcp_via_gateway_to_mcp": 0.0, "mcp_via_baseline_gateway_to_mcp": 0.0}
+        gateways = {"mcp_via_gateway_to_mcp": through, "mcp_via_baseline_gateway_to_mcp": baseline}
         for _ in range(CALLS // ROUND):
-            for call, out in paths.values():
+            for name, (call, out) in paths.items():
+                gw = gateways.get(name)
+                before = 0.0 if gw is None else cpu_seconds(PIDS[gw])
                 await _timed(call, ROUND, out)
+                if gw is not None:
+                    cpu[name] += cpu_seconds(PIDS[gw]) - before
     result: dict[str, Any] = {"calls_per_path": CALLS}
     result |= {name: _stats(out) for name, (_, out) in paths.items()}
     d, v, f = result["direct_a2a"], result["mcp_via_gateway_to_a2a"], result["mcp_to_idle_server"]
@@ -200,6 +235,24 @@ async def hop(
         result[f"added_{q}_ms"] = round(v[f"{q}_ms"] - d[f"{q}_ms"], 3)
         # What the gateway itself adds: the hop less the MCP client's own round trip.
         result[f"added_beyond_floor_{q}_ms"] = round(result[f"added_{q}_ms"] - f[f"{q}_ms"], 3)
+    m = result["mcp_via_gateway_to_mcp"]
+    result["mcp_to_mcp"] = {
+        "added_p50_ms": round(m["p50_ms"] - f["p50_ms"], 3),
+        "added_p99_ms": round(m["p99_ms"] - f["p99_ms"], 3),
+        "calls_per_s": _per_second(paths["mcp_via_gateway_to_mcp"][1]),
+        "direct_calls_per_s": _per_second(bare),
+        "gateway_cpu_ms_per_call": round(cpu["mcp_via_gateway_to_mcp"] * 1000 / CALLS, 3),
+    }
+    if baseline is not None:
+        b = result["mcp_via_baseline_gateway_to_mcp"]
+        result["mcp_to_mcp"]["baseline"] = {
+            "added_p50_ms": round(b["p50_ms"] - f["p50_ms"], 3),
+            "added_p99_ms": round(b["p99_ms"] - f["p99_ms"], 3),
+            "calls_per_s": _per_second(paths["mcp_via_baseline_gateway_to_mcp"][1]),
+            "gateway_cpu_ms_per_call": round(
+                cpu["mcp_via_baseline_gateway_to_mcp"] * 1000 / CALLS, 3
+            ),
+        }
     t = result["mcp_via_traced_gateway_to_a2a"]
     for q in ("p50", "p99"):
         # Tracing's cost, as a share of the whole traced call and of what the hop adds.
@@ -217,6 +270,41 @@ async def hop(
                 ("baseline", "mcp_via_baseline_gateway_to_a2a"),
             )
         }
+    return result
+
+
+async def stdio_hop(through: str, baseline: str | None) -> dict[str, Any]:
+    """A call to a stdio MCP server through the gateway, against the client's own session
+    with the same server."""
+    server = StdioServerParameters(command=STDIO_FLOOR[0], args=list(STDIO_FLOOR[1:]))
+    direct: list[float] = []
+    via: list[float] = []
+    async with Client(server) as own, Client(f"{through}/mcp") as gw:
+
+        async def direct_call() -> None:
+            await own.call_tool("echo", {"text": "ping"})
+
+        async def via_call() -> None:
+            await gw.call_tool("ups.echo", {"text": "ping"})
+
+        for call in (direct_call, via_call):
+            await _timed(call, 20, [])
+        for _ in range(STDIO_CALLS // ROUND):
+            await _timed(direct_call, ROUND, direct)
+            await _timed(via_call, ROUND, via)
+    result: dict[str, Any] = {"direct": _stats(direct), "via_gateway": _stats(via)}
+    result["added_p50_ms"] = round(result["via_gateway"]["p50_ms"] - result["direct"]["p50_ms"], 3)
+    if baseline is not None:
+        before: list[float] = []
+        async with Client(f"{baseline}/mcp") as old:
+            await _timed(lambda: old.call_tool("ups.echo", {"text": "ping"}), 1, [])
+            await _timed(
+                lambda: old.call_tool("ups.echo", {"text": "ping"}), BASELINE_STDIO_CALLS, before
+            )
+        result["baseline_via_gateway"] = _stats(before)
+        result["baseline_added_p50_ms"] = round(
+            result["baseline_via_gateway"]["p50_ms"] - result["direct"]["p50_ms"], 3
+        )
     return result
 
 
@@ -337,6 +425,27 @@ def table(result: dict[str, Any]) -> str:
         f" (**ratio {w['ratio']}**, target 0.4); the official MCP client over the same socket:"
         f" {w['mcp_sdk_client_calls_per_s']} calls/s. {h['calls_per_path']} calls per hop path.",
     ]
+    m, sd = h["mcp_to_mcp"], result["stdio"]
+    rows += [
+        "",
+        f"MCP to MCP: the official MCP client through effmesh to an MCP server that does no"
+        f" work, over streamable HTTP, adds p50 **{m['added_p50_ms']} ms** (p99"
+        f" {m['added_p99_ms']} ms) over the direct call (target: 1 ms); {m['calls_per_s']}"
+        f" calls/s one at a time against {m['direct_calls_per_s']} direct; the gateway spends"
+        f" **{m['gateway_cpu_ms_per_call']} ms of CPU per call** (target: 2). To the same"
+        f" server over stdio: p50 {sd['via_gateway']['p50_ms']} ms through effmesh against"
+        f" {sd['direct']['p50_ms']} ms from the client's own session with it (added"
+        f" **{sd['added_p50_ms']} ms**, target: 2).",
+    ]
+    if "baseline" in m:
+        b = m["baseline"]
+        rows += [
+            "",
+            f"Baseline gateway, same rounds: MCP to MCP adds p50 {b['added_p50_ms']} ms (p99"
+            f" {b['added_p99_ms']} ms), {b['calls_per_s']} calls/s, {b['gateway_cpu_ms_per_call']}"
+            f" ms CPU per call; to the stdio server p50 {sd['baseline_via_gateway']['p50_ms']} ms"
+            f" per call ({BASELINE_STDIO_CALLS} calls).",
+        ]
     if "versus_baseline" in h:
         now, before = h["versus_baseline"]["current"], h["versus_baseline"]["baseline"]
         rows += [
@@ -355,24 +464,29 @@ def main() -> None:
     parser = report.arguments()
     parser.add_argument("--baseline-src", help="also run the hop through a gateway from this tree")
     args = parser.parse_args()
-    with gateway('[[agents]]\nname = "echo"\nkind = "echo"\n') as upstream:
+    with (
+        gateway('[[agents]]\nname = "echo"\nkind = "echo"\n') as upstream,
+        floor("mcp") as idle,
+    ):
+        idle_url = f"http://127.0.0.1:{idle}/mcp"
         agents = (
             f'[[agents]]\nname = "echo"\nkind = "echo"\n[[agents]]\nname = "up"\n'
             f'kind = "a2a"\nurl = "{upstream}/a2a/echo"\n'
+            f'[[agents]]\nname = "upm"\nkind = "mcp"\nurl = "{idle_url}"\n'
+            f'[[agents]]\nname = "ups"\nkind = "mcp"\ncommand = {json.dumps(STDIO_FLOOR)}\n'
         )
         with (
             gateway(agents) as through,
             gateway(agents, TRACED) as traced,
-            floor("mcp") as idle,
             floor("ws") as echo,
             contextlib.ExitStack() as stack,
         ):
             src = args.baseline_src
             baseline = None if src is None else stack.enter_context(gateway(agents, src=src))
-            idle_url = f"http://127.0.0.1:{idle}/mcp"
             result = {
                 "benchmark": "hop",
                 "hop": asyncio.run(hop(upstream, through, traced, idle_url, baseline)),
+                "stdio": asyncio.run(stdio_hop(through, baseline)),
                 "websocket": asyncio.run(websocket_throughput(through, echo, baseline=baseline)),
             }
             if src is not None:

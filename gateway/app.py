@@ -25,6 +25,7 @@ from gateway.bodies import CheckedBodies
 from gateway.console import PUBLIC as CONSOLE_PATHS
 from gateway.console import Console, authorize, views
 from gateway.mcp import envelope as mcp_envelope
+from gateway.mcp.lean import LeanCalls
 from gateway.mcp.server import build_server
 from gateway.mcp.sessions import McpSessions
 from gateway.mcp.tools import ToolCalls
@@ -114,7 +115,8 @@ def create_app(
         federation=federation,
         models=models,
     )
-    mcp_server = build_server(registry, tools=ToolCalls(registry, runtime, endpoint="/mcp"))
+    mcp_tools = ToolCalls(registry, runtime, endpoint="/mcp")
+    mcp_server = build_server(registry, tools=mcp_tools)
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
     # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
     mcp_server.streamable_http_app(streamable_http_path="/mcp", host=config.host)
@@ -124,6 +126,11 @@ def create_app(
                 StreamableHTTPASGIApp(mcp_server.session_manager),
                 mcp_server.session_manager,
                 per_owner=config.max_mcp_sessions_per_token,
+                lean=LeanCalls(
+                    mcp_tools,
+                    mcp_server.session_manager.security_settings,
+                    mcp_server.server_info_stamp,
+                ),
             ),
             mcp_envelope.check,
         ),

@@ -99,6 +99,10 @@ class Registry:
         allow = self._allow.get(name, ("*",))
         return principal is None or "*" in allow or principal in allow
 
+    def is_bare(self, name: str) -> bool:
+        """Whether agent ``name`` offers its skills (and prompts) under their own names."""
+        return name in self._bare
+
     def open_to_all(self, name: str) -> bool:
         """Whether every token, and a caller with none, may call agent ``name``."""
         return "*" in self._allow.get(name, ("*",))

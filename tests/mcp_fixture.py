@@ -1,17 +1,31 @@
-"""An upstream MCP server with the fixture tools the MCP conformance suite calls, built on the
-official SDK's ``MCPServer``. The conformance test registers it behind the gateway, so the
-suite checks that a real server's content, errors and progress come through effmesh intact.
+"""An upstream MCP server with every fixture the MCP conformance suite (0.1.16) expects of a
+server: its tools (content types, errors, progress, logging, sampling and elicitation
+requests), resources (static, binary, a template, a watched one), prompts and completions,
+built on the official SDK's ``MCPServer``. The conformance test registers it behind the
+gateway, so the suite checks that all of it comes through effmesh intact.
+
+The requests to the client and the log lines go out through the session's typed requests
+and notifications: the SDK's helpers for them warn that 2026-07-28 deprecates them, and this
+server speaks the handshake era too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
+import pathlib
 import struct
 import zlib
+from typing import Any
 
 import mcp_types as mt
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.prompts.base import UserMessage
+from mcp.shared.message import ServerMessageMetadata
+from pydantic import BaseModel
 
 
 def _png() -> str:
@@ -43,8 +57,84 @@ def _resource() -> mt.EmbeddedResource:
     return mt.EmbeddedResource(type="resource", resource=contents)
 
 
+def _png_bytes() -> bytes:
+    return base64.b64decode(_png())
+
+
+async def _ask(ctx: Context, request: Any, result: type[BaseModel]) -> Any:
+    """A request to the client, on the call's own stream."""
+    related = ServerMessageMetadata(related_request_id=ctx.request_id)
+    return await ctx.session.send_request(request, result, metadata=related)
+
+
+async def _log(ctx: Context, text: str) -> None:
+    note = mt.LoggingMessageNotification(
+        params=mt.LoggingMessageNotificationParams(level="info", data=text)
+    )
+    await ctx.session.send_notification(note, related_request_id=ctx.request_id)
+
+
+async def _elicit(ctx: Context, message: str, schema: dict[str, Any]) -> mt.ElicitResult:
+    params = mt.ElicitRequestFormParams(message=message, requested_schema=schema)
+    result: mt.ElicitResult = await _ask(ctx, mt.ElicitRequest(params=params), mt.ElicitResult)
+    return result
+
+
+SEP1330_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+        "titledSingle": {
+            "type": "string",
+            "oneOf": [
+                {"const": "value1", "title": "First Option"},
+                {"const": "value2", "title": "Second Option"},
+                {"const": "value3", "title": "Third Option"},
+            ],
+        },
+        "legacyEnum": {
+            "type": "string",
+            "enum": ["opt1", "opt2", "opt3"],
+            "enumNames": ["Option One", "Option Two", "Option Three"],
+        },
+        "untitledMulti": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
+        },
+        "titledMulti": {
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    {"const": "value1", "title": "First Choice"},
+                    {"const": "value2", "title": "Second Choice"},
+                    {"const": "value3", "title": "Third Choice"},
+                ]
+            },
+        },
+    },
+    "required": [],
+}
+SEP1034_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "User name", "default": "John Doe"},
+        "age": {"type": "integer", "description": "User age", "default": 30},
+        "score": {"type": "number", "description": "User score", "default": 95.5},
+        "status": {
+            "type": "string",
+            "description": "User status",
+            "enum": ["active", "inactive", "pending"],
+            "default": "active",
+        },
+        "verified": {"type": "boolean", "description": "Verification status", "default": True},
+    },
+    "required": [],
+}
+
+
 def build_fixture() -> MCPServer:
     server = MCPServer("conformance-fixture")
+    subscribed: set[str] = set()
 
     @server.tool()
     def test_simple_text() -> str:
@@ -87,4 +177,173 @@ def build_fixture() -> MCPServer:
             await ctx.report_progress(step, 100)
         return "done"
 
+    @server.tool()
+    async def test_tool_with_logging(ctx: Context) -> str:
+        """Logs three lines at info level while it runs."""
+        await _log(ctx, "Tool execution started")
+        await asyncio.sleep(0.05)
+        await _log(ctx, "Tool processing data")
+        await asyncio.sleep(0.05)
+        await _log(ctx, "Tool execution completed")
+        return "Tool with logging executed successfully"
+
+    @server.tool()
+    async def test_sampling(prompt: str, ctx: Context) -> str:
+        """Asks the client's model to answer ``prompt``."""
+        text = mt.TextContent(type="text", text=prompt)
+        params = mt.CreateMessageRequestParams(
+            messages=[mt.SamplingMessage(role="user", content=text)], max_tokens=100
+        )
+        request = mt.CreateMessageRequest(params=params)
+        result: mt.CreateMessageResult = await _ask(ctx, request, mt.CreateMessageResult)
+        answer = result.content.text if isinstance(result.content, mt.TextContent) else ""
+        return f"LLM response: {answer}"
+
+    @server.tool()
+    async def test_elicitation(message: str, ctx: Context) -> str:
+        """Asks the user for a name and an email address."""
+        schema = {
+            "type": "object",
+            "properties": {
+                "username": {"type": "string", "description": "User's response"},
+                "email": {"type": "string", "description": "User's email address"},
+            },
+            "required": ["username", "email"],
+        }
+        reply = await _elicit(ctx, message, schema)
+        return f"User response: action={reply.action}, content={json.dumps(reply.content)}"
+
+    @server.tool()
+    async def test_elicitation_sep1034_defaults(ctx: Context) -> str:
+        """Asks with a default for every primitive type."""
+        reply = await _elicit(ctx, "Please review and update the form fields", SEP1034_SCHEMA)
+        return f"Elicitation completed: action={reply.action}, content={json.dumps(reply.content)}"
+
+    @server.tool()
+    async def test_elicitation_sep1330_enums(ctx: Context) -> str:
+        """Asks with every kind of enum schema."""
+        reply = await _elicit(ctx, "Please select options", SEP1330_SCHEMA)
+        return f"Elicitation completed: action={reply.action}, content={json.dumps(reply.content)}"
+
+    @server.tool()
+    def test_resource_link(id: str) -> list[mt.ContentBlock]:
+        """Answers with a link to the template resource of ``id`` (not in the suite)."""
+        uri = f"test://template/{id}/data"
+        return [mt.ResourceLink(type="resource_link", uri=uri, name=f"data {id}")]
+
+    @server.tool()
+    async def test_touch_watched(ctx: Context) -> str:
+        """Tells subscribers that the watched resource changed (not in the suite)."""
+        note = mt.ResourceUpdatedNotification(
+            params=mt.ResourceUpdatedNotificationParams(uri="test://watched-resource")
+        )
+        await ctx.session.send_notification(note)
+        return "touched"
+
+    @server.tool()
+    async def test_wait_for_cancel(record: str) -> str:
+        """Waits until cancelled, noting "started" and then "cancelled" in the file ``record``
+        (not in the suite: it shows a cancel reached the server)."""
+        path = pathlib.Path(record)
+        path.write_text("started\n")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            with path.open("a") as f:
+                f.write("cancelled\n")
+        return "never"
+
+    @server.resource("test://static-text", mime_type="text/plain")
+    def static_text() -> str:
+        """A static text resource."""
+        return "This is the content of the static text resource."
+
+    @server.resource("test://static-binary", mime_type="image/png")
+    def static_binary() -> bytes:
+        """A static PNG image."""
+        return _png_bytes()
+
+    @server.resource("test://template/{id}/data", mime_type="application/json")
+    def template_data(id: str) -> str:
+        """Data for one id."""
+        return json.dumps({"id": id, "templateTest": True, "data": f"Data for ID: {id}"})
+
+    @server.resource("test://watched-resource", mime_type="text/plain")
+    def watched() -> str:
+        """A resource clients may subscribe to."""
+        return "Watched resource content"
+
+    @server.prompt()
+    def test_simple_prompt() -> str:
+        """A prompt without arguments."""
+        return "This is a simple prompt for testing."
+
+    @server.prompt()
+    def test_prompt_with_arguments(arg1: str, arg2: str) -> str:
+        """A prompt with two arguments."""
+        return f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
+
+    @server.prompt()
+    def test_prompt_with_embedded_resource(resourceUri: str) -> list[UserMessage]:
+        """A prompt that embeds a resource."""
+        contents = mt.TextResourceContents(
+            uri=resourceUri, mime_type="text/plain", text="Embedded resource content for testing."
+        )
+        return [
+            UserMessage(content=mt.EmbeddedResource(type="resource", resource=contents)),
+            UserMessage(
+                content=mt.TextContent(
+                    type="text", text="Please process the embedded resource above."
+                ),
+            ),
+        ]
+
+    @server.prompt()
+    def test_prompt_with_image() -> list[UserMessage]:
+        """A prompt with an image."""
+        return [
+            UserMessage(
+                content=mt.ImageContent(type="image", data=_png(), mime_type="image/png"),
+            ),
+            UserMessage(
+                content=mt.TextContent(type="text", text="Please analyze the image above."),
+            ),
+        ]
+
+    @server.completion()
+    async def complete(
+        ref: mt.PromptReference | mt.ResourceTemplateReference,
+        argument: mt.CompletionArgument,
+        context: mt.CompletionContext | None,
+    ) -> mt.Completion:
+        words = ["paris", "park", "party"]
+        values = [w for w in words if w.startswith(argument.value)]
+        return mt.Completion(values=values, total=len(values), has_more=False)
+
+    async def subscribe(
+        ctx: ServerRequestContext[Any], params: mt.SubscribeRequestParams
+    ) -> dict[str, Any]:
+        subscribed.add(str(params.uri))
+        return {}
+
+    async def unsubscribe(
+        ctx: ServerRequestContext[Any], params: mt.UnsubscribeRequestParams
+    ) -> dict[str, Any]:
+        subscribed.discard(str(params.uri))
+        return {}
+
+    async def set_level(
+        ctx: ServerRequestContext[Any], params: mt.SetLevelRequestParams
+    ) -> dict[str, Any]:
+        return {}
+
+    lowlevel = server._lowlevel_server
+    lowlevel.add_request_handler("resources/subscribe", mt.SubscribeRequestParams, subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", mt.UnsubscribeRequestParams, unsubscribe)
+    lowlevel.add_request_handler("logging/setLevel", mt.SetLevelRequestParams, set_level)
     return server
+
+
+if __name__ == "__main__":
+    # Over stdio, as an IDE launches an MCP server: ``python -m tests.mcp_fixture``.
+    build_fixture().run()

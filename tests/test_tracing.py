@@ -114,6 +114,9 @@ def gateway() -> Iterator[str]:
         yield url
 
 
+SESSION_OPENING = frozenset({"MCP send initialize", "initialize", "notifications/initialized"})
+
+
 def settle(spans: InMemorySpanExporter, name: str, count: int = 1) -> list[ReadableSpan]:
     """Finished spans once ``count`` named ``name`` have ended (servers end their spans just
     after the client has its answer)."""
@@ -296,6 +299,8 @@ async def test_remote_agents_of_every_protocol_continue_the_trace_upstream(
         )
     assert reply.json()["status"] == "completed"
     done = settle(spans, "invoke_agent echo")
+    # A remote MCP agent's session is opened once for all its callers, in a trace of its own.
+    done = [s for s in done if s.name not in SESSION_OPENING]
     assert {f"{s.context.trace_id:032x}" for s in done} == {TRACE}
     remote = remote.split(".", maxsplit=1)[0]
     call = one(done, f"invoke_agent {remote}")

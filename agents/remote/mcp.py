@@ -1,32 +1,47 @@
-"""MCP servers as agents: over streamable HTTP, or launched as a subprocess speaking stdio."""
+"""MCP servers as agents: over streamable HTTP, or launched as a subprocess speaking stdio.
+
+Each agent holds one long-lived session to its server (:mod:`agents.remote.mcp_upstream`):
+a tool call is one request on it, and a stdio server is one process for all calls. Besides
+its tools (the agent's skills), the server's resources, prompts, completions and log level
+are reached through the agent, in wire JSON, for the gateway's MCP endpoint to pass through.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import shlex
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, Final
 
-import httpx2
+import mcp_types as mt
 from mcp import Client as MCPClient
 from mcp import StdioServerParameters
+from mcp.client._transport import TransportStreams
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel
 
 from adapters import mcp
 from adapters.errors import InvalidParams, UpstreamUnavailable
-from adapters.model import Invocation, ProgressEvent, StreamItem
+from adapters.model import Invocation, ProgressEvent, StatusEvent, StreamItem, TaskState
 from agents import outbound
-from agents.pool import LoopPool
 from agents.remote.base import Headers, Remote
+from agents.remote.mcp_asking import AskingRelay, Parked, elicitation_answer, question_message
+from agents.remote.mcp_relay import CALLER, Relay
+from agents.remote.mcp_upstream import Upstream
+
+MAX_PAGES: Final = 100
+"""Pages of one listing followed at most: a server whose cursor never ends cannot hang it."""
+
+
+def _wire(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
 class RemoteMCPAgent(Remote):
-    """An MCP server reached over streamable HTTP; each of its tools is one skill.
-
-    Calls share one pooled HTTP client per event loop (building a client costs milliseconds,
-    mostly its TLS context); each call is its own MCP session on it.
-    """
+    """An MCP server reached over streamable HTTP; each of its tools is one skill."""
 
     def __init__(
         self,
@@ -38,80 +53,187 @@ class RemoteMCPAgent(Remote):
         policy: outbound.Policy = outbound.OPEN,
     ) -> None:
         super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
-        self._pool = LoopPool(self._mcp_http)
-
-    async def close(self) -> None:
-        await self._pool.aclose()
+        self.upstream = Upstream(name, self._transport, timeout=timeout)
+        self.upstream.listeners.append(self._on_notification)
+        self._relisting: set[asyncio.Task[None]] = set()
+        self._parked: dict[str, Parked] = {}
+        """Calls whose upstream asked a question, by the task waiting for its answer."""
 
     @contextlib.asynccontextmanager
-    async def _client(self, http: httpx2.AsyncClient | None = None) -> AsyncIterator[MCPClient]:
-        # The HTTP client is not the MCP client's to close: it is the pool's, or the caller's.
-        transport = streamable_http_client(self.url, http_client=http or self._pool.get())
-        async with MCPClient(transport) as client:
-            yield client
+    async def _transport(self) -> AsyncIterator[TransportStreams]:
+        # The session's own HTTP client, guarded like every outbound connection, closed with it.
+        async with (
+            outbound.httpx2_client(self.policy, headers=self.headers, timeout=self.timeout) as http,
+            streamable_http_client(self.url, http_client=http) as streams,
+        ):
+            yield streams
+
+    async def close(self) -> None:
+        for parked in self._parked.values():
+            parked.expiry.cancel()
+            parked.call.cancel()
+        self._parked.clear()
+        await self.upstream.close()
 
     async def connect(self) -> None:
         try:
-            # Its own client: connect() may run on a loop that ends before calls begin.
-            async with (
-                outbound.httpx2_client(
-                    self.policy, headers=self.headers, timeout=self.timeout
-                ) as http,
-                self._client(http) as client,
-            ):
-                listed = await client.list_tools()
-        except (OSError, httpx2.HTTPError, MCPError, ExceptionGroup) as exc:
-            # The SDK's task group wraps transport failures in an ExceptionGroup.
+            listed = await self.upstream.request(lambda c: c.list_tools())
+        except UpstreamUnavailable:
             self.healthy = False
-            raise UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable") from exc
-        wire = listed.model_dump(by_alias=True, exclude_none=True, mode="json")
-        self._adopt(mcp.decode_agent(wire, name=self.name))
+            raise
+        self._adopt(mcp.decode_agent(_wire(listed), name=self.name))
+
+    async def _on_notification(self, method: str, params: dict[str, Any]) -> None:
+        if method == "notifications/tools/list_changed":
+            # Re-listed apart from the session's receive loop, which must not wait on itself.
+            task = asyncio.get_running_loop().create_task(self._relist())
+            self._relisting.add(task)
+            task.add_done_callback(self._relisting.discard)
+
+    async def _relist(self) -> None:
+        with contextlib.suppress(UpstreamUnavailable):
+            await self.connect()
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
-        params = mcp.encode_invocation(invocation)
-        updates: asyncio.Queue[ProgressEvent] = asyncio.Queue()
+        relay: Relay
+        parked = self._parked.pop(task_id, None)
+        if parked is not None:
+            # The task's next message answers the upstream's question; the call goes on.
+            parked.expiry.cancel()
+            parked.answer.set_result(elicitation_answer(parked.question, invocation.message))
+            call, updates, relay = parked.call, parked.updates, parked.relay
+        else:
+            params = mcp.encode_invocation(invocation)
+            updates = asyncio.Queue()
 
-        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-            await updates.put(ProgressEvent(task_id, progress, total, message))
+            async def on_progress(
+                progress: float, total: float | None, message: str | None
+            ) -> None:
+                await updates.put(ProgressEvent(task_id, progress, total, message))
 
-        try:
-            async with self._client() as client:
-                call = asyncio.ensure_future(
-                    client.call_tool(
-                        params["name"],
-                        params.get("arguments"),
-                        progress_callback=on_progress,
-                        meta=params.get("_meta"),
-                    )
+            def send(client: MCPClient) -> Awaitable[mt.CallToolResult]:
+                return client.call_tool(
+                    params["name"],
+                    params.get("arguments"),
+                    progress_callback=on_progress,
+                    meta=params.get("_meta"),
                 )
-                try:
-                    while not call.done():
-                        waiter = asyncio.ensure_future(updates.get())
-                        await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                        if waiter.done():
-                            yield waiter.result()
-                        else:
-                            waiter.cancel()
-                    while not updates.empty():
-                        yield updates.get_nowait()
-                    result = call.result()
-                finally:
+
+            relay = CALLER.get() or AskingRelay(f"\x00task {task_id}")
+            # Cancelling it (the caller's cancel) makes the SDK send notifications/cancelled.
+            call = asyncio.ensure_future(self.upstream.request(send))
+        waiting = False
+        with self.upstream.serving(relay):
+            try:
+                while not call.done():
+                    waiter = asyncio.ensure_future(updates.get())
+                    pending: set[asyncio.Future[Any]] = {call, waiter}
+                    asked = None
+                    if isinstance(relay, AskingRelay):
+                        asked = asyncio.ensure_future(relay.questions.get())
+                        pending.add(asked)
+                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    if waiter.done():
+                        yield waiter.result()
+                    else:
+                        waiter.cancel()
+                    if asked is not None and asked.done():
+                        assert isinstance(relay, AskingRelay)
+                        question, answer = asked.result()
+                        expiry = asyncio.get_running_loop().call_later(self.timeout, call.cancel)
+                        self._parked[task_id] = Parked(
+                            call, updates, relay, question, answer, expiry
+                        )
+                        waiting = True
+                        context = invocation.message.context_id
+                        message = question_message(question, context)
+                        yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context, message)
+                        return
+                    if asked is not None:
+                        asked.cancel()
+                while not updates.empty():
+                    yield updates.get_nowait()
+                result = call.result()
+            finally:
+                if not waiting:
                     call.cancel()
-        except MCPError as exc:
-            raise mcp.decode_error(exc.error.model_dump(mode="json")) from None
-        except (OSError, httpx2.HTTPError, ExceptionGroup) as exc:
-            # The SDK's task group wraps transport failures in an ExceptionGroup.
-            raise UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable") from exc
-        wire = result.model_dump(by_alias=True, exclude_none=True, mode="json")
-        yield mcp.decode_outcome(wire, task_id=task_id)
+        yield mcp.decode_outcome(_wire(result), task_id=task_id)
+
+    # The rest of the server's surface, in wire JSON. Each raises the canonical error of the
+    # server's answer (UpstreamUnavailable when it is down).
+
+    async def server_capabilities(self) -> mt.ServerCapabilities:
+        """What the server declared when the session opened (opening one if none is)."""
+        client = await self.upstream.client()
+        return client.server_capabilities
+
+    async def _listing(self, key: str, page: Callable[..., Awaitable[Any]]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            got = _wire(await self.upstream.request(partial(page, cursor=cursor)))
+            items.extend(got.get(key, []))
+            cursor = got.get("nextCursor")
+            if not cursor:
+                break
+        return items
+
+    async def list_resources(self) -> list[dict[str, Any]]:
+        return await self._listing(
+            "resources",
+            lambda c, cursor: c.session.list_resources(
+                params=mt.PaginatedRequestParams(cursor=cursor)
+            ),
+        )
+
+    async def list_resource_templates(self) -> list[dict[str, Any]]:
+        return await self._listing(
+            "resourceTemplates",
+            lambda c, cursor: c.session.list_resource_templates(
+                params=mt.PaginatedRequestParams(cursor=cursor)
+            ),
+        )
+
+    async def list_prompts(self) -> list[dict[str, Any]]:
+        return await self._listing(
+            "prompts",
+            lambda c, cursor: c.session.list_prompts(
+                params=mt.PaginatedRequestParams(cursor=cursor)
+            ),
+        )
+
+    async def read_resource(self, uri: str) -> dict[str, Any]:
+        return _wire(await self.upstream.request(lambda c: c.read_resource(uri)))
+
+    async def subscribe(self, uri: str) -> None:
+        await self._send(mt.SubscribeRequest(params=mt.SubscribeRequestParams(uri=uri)))
+
+    async def unsubscribe(self, uri: str) -> None:
+        await self._send(mt.UnsubscribeRequest(params=mt.UnsubscribeRequestParams(uri=uri)))
+
+    async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> dict[str, Any]:
+        return _wire(await self.upstream.request(lambda c: c.get_prompt(name, arguments)))
+
+    async def complete(self, params: mt.CompleteRequestParams) -> dict[str, Any]:
+        request = mt.CompleteRequest(params=params)
+        return _wire(
+            await self.upstream.request(
+                lambda c: c.session.send_request(request, mt.CompleteResult)
+            )
+        )
+
+    async def set_level(self, level: mt.LoggingLevel) -> None:
+        await self._send(mt.SetLevelRequest(params=mt.SetLevelRequestParams(level=level)))
+
+    async def _send(self, request: Any) -> None:
+        # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them,
+        # and the session here speaks the handshake era, which has them.
+        await self.upstream.request(lambda c: c.session.send_request(request, mt.EmptyResult))
 
 
 class RemoteMCPStdioAgent(RemoteMCPAgent):
-    """An MCP server launched as a subprocess speaking stdio, as IDEs launch them.
-
-    Each call starts the command afresh (a session per call): simple and isolated, and slower
-    than a long-lived server over HTTP by the command's start-up time.
-    """
+    """An MCP server launched as a subprocess speaking stdio, as IDEs launch them: one
+    process, started on first use, restarted when it exits, stopped with the agent."""
 
     def __init__(self, name: str, command: Sequence[str], *, timeout: float = 60.0) -> None:
         if not command:
@@ -120,7 +242,7 @@ class RemoteMCPStdioAgent(RemoteMCPAgent):
         self.command = tuple(command)
 
     @contextlib.asynccontextmanager
-    async def _client(self, http: httpx2.AsyncClient | None = None) -> AsyncIterator[MCPClient]:
+    async def _transport(self) -> AsyncIterator[TransportStreams]:
         params = StdioServerParameters(command=self.command[0], args=list(self.command[1:]))
-        async with MCPClient(params) as client:
-            yield client
+        async with stdio_client(params) as streams:
+            yield streams

@@ -1,5 +1,6 @@
 """The gateway as an MCP server through the official SDK: every registered skill is one tool,
-``<agent>.<skill>``. Streamable HTTP at ``/mcp`` serves both protocol eras with it.
+``<agent>.<skill>``; the MCP agents' resources, prompts, completions and logging pass through
+(``gateway.mcp.passthrough``). Streamable HTTP at ``/mcp`` serves both protocol eras with it.
 
 The handlers only bridge the SDK's typed values and request context to ``gateway.mcp.tools``,
 which does the work for every MCP transport. The tool handlers answer in wire JSON, which the
@@ -19,7 +20,10 @@ from mcp.shared.exceptions import MCPError
 
 from adapters import mcp as mcp_adapter
 from adapters.errors import EffmeshError
-from gateway.mcp.memory import MemoryResources
+from agents.remote.mcp_relay import CALLER
+from gateway.mcp.memory import SCHEME, MemoryResources
+from gateway.mcp.passthrough import Caller, Passthrough
+from gateway.mcp.relay import SessionRelay
 from gateway.mcp.tools import ToolCalls
 from gateway.registry import Registry
 from gateway.runtime.runner import Runtime
@@ -34,6 +38,26 @@ def _caller(ctx: ServerRequestContext[Any], fixed: str | None) -> str | None:
     return principal_of(scope) if isinstance(scope, dict) else None
 
 
+def _wire(model: Any) -> dict[str, Any]:
+    return dict(model.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+
+def _complete(result: dict[str, Any]) -> dict[str, Any]:
+    """A passed-through result as 2026-07-28 callers need it too (older ones ignore it): the
+    upstream session speaks the handshake era, whose results carry no ``resultType``."""
+    return {"resultType": "complete", **result}
+
+
+def _listing(result: dict[str, Any]) -> dict[str, Any]:
+    """A list result: never cached, never shared (it changes with the caller and upstreams)."""
+    return {**result, "ttlMs": 0, "cacheScope": "private", "resultType": "complete"}
+
+
+def _mcp_error(exc: EffmeshError) -> MCPError:
+    error = mcp_adapter.encode_error(exc)
+    return MCPError(error["code"], error["message"], error["data"])
+
+
 def build_server(
     registry: Registry,
     *,
@@ -46,6 +70,17 @@ def build_server(
     """``principal`` fixes the caller (a WebSocket connection's token); ``tools`` lets a
     transport share its ``ToolCalls`` (and so its paused calls) with the server."""
     tools = tools or ToolCalls(registry, Runtime(timeout=timeout))
+    upstreams = Passthrough(registry)
+    # A resource link in a tool's result is read back from the agent that issued it.
+    tools.answered.append(lambda agent, result: upstreams.learn(agent, result.get("content")))
+    instance = object()  # this server's sessions, apart from another server's
+
+    def caller(ctx: ServerRequestContext[Any]) -> tuple[object, Caller]:
+        headers = getattr(ctx.request, "headers", None)
+        session_id = headers.get("mcp-session-id") if headers is not None else None
+        who = _caller(ctx, principal)
+        key = (instance, who, session_id)
+        return key, upstreams.caller(key, who, ctx.session)
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams
@@ -71,50 +106,119 @@ def build_server(
             reply = await ctx.session.elicit_form(asked["message"], asked["requestedSchema"])
             return reply.model_dump(mode="json", exclude_none=True)
 
+        _, known = caller(ctx)
+        relay = CALLER.set(SessionRelay(ctx, known.principal, known.level))
         try:
-            return await tools.call(
+            result = await tools.call(
                 params,
-                who=_caller(ctx, principal),
+                who=known.principal,
                 version=ctx.protocol_version,
                 progress=progress,
                 elicit=elicit,
             )
         except EffmeshError as exc:
-            error = mcp_adapter.encode_error(exc)
-            raise MCPError(error["code"], error["message"], error["data"]) from None
+            raise _mcp_error(exc) from None
+        finally:
+            CALLER.reset(relay)
+        return result
 
     resources = MemoryResources(registry)
 
     async def list_resources(
-        ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams | None
-    ) -> mt.ListResourcesResult:
-        return await resources.list(_caller(ctx, principal))
+        ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams
+    ) -> dict[str, Any]:
+        who = _caller(ctx, principal)
+        own = _wire(await resources.list(who))["resources"]
+        return _listing({"resources": own + await upstreams.list_resources(who)})
 
     async def list_templates(
-        ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams | None
-    ) -> mt.ListResourceTemplatesResult:
-        return resources.templates(_caller(ctx, principal))
+        ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams
+    ) -> dict[str, Any]:
+        who = _caller(ctx, principal)
+        own = _wire(resources.templates(who))["resourceTemplates"]
+        return _listing({"resourceTemplates": own + await upstreams.list_templates(who)})
 
     async def read_resource(
         ctx: ServerRequestContext[Any], params: mt.ReadResourceRequestParams
-    ) -> mt.ReadResourceResult:
-        return await resources.read(str(params.uri), _caller(ctx, principal))
+    ) -> dict[str, Any]:
+        who, uri = _caller(ctx, principal), str(params.uri)
+        if uri.startswith(SCHEME):
+            return _wire(await resources.read(uri, who))
+        return _complete(await upstreams.read(uri, who))
+
+    async def subscribe(
+        ctx: ServerRequestContext[Any], params: mt.SubscribeRequestParams
+    ) -> dict[str, Any]:
+        key, known = caller(ctx)
+        try:
+            await upstreams.subscribe(str(params.uri), key, known)
+        except EffmeshError as exc:
+            raise _mcp_error(exc) from None
+        return {}
+
+    async def unsubscribe(
+        ctx: ServerRequestContext[Any], params: mt.UnsubscribeRequestParams
+    ) -> dict[str, Any]:
+        key, known = caller(ctx)
+        try:
+            await upstreams.unsubscribe(str(params.uri), key, known)
+        except EffmeshError as exc:
+            raise _mcp_error(exc) from None
+        return {}
+
+    async def list_prompts(
+        ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams
+    ) -> dict[str, Any]:
+        return _listing({"prompts": await upstreams.list_prompts(_caller(ctx, principal))})
+
+    async def get_prompt(
+        ctx: ServerRequestContext[Any], params: mt.GetPromptRequestParams
+    ) -> dict[str, Any]:
+        try:
+            return _complete(
+                await upstreams.get_prompt(params.name, params.arguments, _caller(ctx, principal))
+            )
+        except EffmeshError as exc:
+            raise _mcp_error(exc) from None
+
+    async def complete(
+        ctx: ServerRequestContext[Any], params: mt.CompleteRequestParams
+    ) -> dict[str, Any]:
+        try:
+            return _complete(await upstreams.complete(params, _caller(ctx, principal)))
+        except EffmeshError as exc:
+            raise _mcp_error(exc) from None
+
+    async def set_level(
+        ctx: ServerRequestContext[Any], params: mt.SetLevelRequestParams
+    ) -> dict[str, Any]:
+        _, known = caller(ctx)
+        try:
+            await upstreams.set_level(params.level, known)
+        except EffmeshError as exc:
+            raise _mcp_error(exc) from None
+        return {}
 
     def input_schema(tool_name: str) -> Mapping[str, Any] | None:
         # The SDK checks Mcp-Param-* headers against this; without it, it would list every
         # tool on each call to find one schema.
         return tools.input_schema(tool_name, principal)
 
-    server: Server[Any] = Server(
-        name,
-        version=version,
-        on_list_resources=list_resources,
-        on_list_resource_templates=list_templates,
-        on_read_resource=read_resource,
-        get_tool_input_schema=input_schema,
-    )
-    # Registered here rather than as on_list_tools / on_call_tool, whose types ask for the
-    # SDK's result models.
-    server.add_request_handler("tools/list", mt.PaginatedRequestParams, list_tools)
-    server.add_request_handler("tools/call", mt.CallToolRequestParams, call_tool)
+    server: Server[Any] = Server(name, version=version, get_tool_input_schema=input_schema)
+    # Registered here rather than as on_list_tools / on_call_tool and the like, whose types
+    # ask for the SDK's result models: the answers are wire JSON, passed through.
+    for method, params_type, handler in (
+        ("tools/list", mt.PaginatedRequestParams, list_tools),
+        ("tools/call", mt.CallToolRequestParams, call_tool),
+        ("resources/list", mt.PaginatedRequestParams, list_resources),
+        ("resources/templates/list", mt.PaginatedRequestParams, list_templates),
+        ("resources/read", mt.ReadResourceRequestParams, read_resource),
+        ("resources/subscribe", mt.SubscribeRequestParams, subscribe),
+        ("resources/unsubscribe", mt.UnsubscribeRequestParams, unsubscribe),
+        ("prompts/list", mt.PaginatedRequestParams, list_prompts),
+        ("prompts/get", mt.GetPromptRequestParams, get_prompt),
+        ("completion/complete", mt.CompleteRequestParams, complete),
+        ("logging/setLevel", mt.SetLevelRequestParams, set_level),
+    ):
+        server.add_request_handler(method, params_type, handler)  # type: ignore[arg-type]
     return server

@@ -159,6 +159,9 @@ class ToolCalls:
         self.endpoint = endpoint
         shared = StoredPauses(runtime.store, registry) if runtime.channel.shared else None
         self.paused = PausedCalls(stored=shared)
+        self.answered: list[Callable[[str, dict[str, Any]], None]] = []
+        """Told of every result: the agent that gave it and its wire form (the pass-through
+        remembers which agent issued the resource links in it)."""
 
     def list(self, who: str | None) -> list[dict[str, Any]]:
         """Every tool ``who`` may call, as wire ``Tool`` objects."""
@@ -306,4 +309,7 @@ class ToolCalls:
         if isinstance(outcome, Task) and outcome.state is TaskState.FAILED:
             req.outcome = "failed"
         with boundary.translation("canonical", "mcp"):
-            return mcp_adapter.encode_outcome(outcome, version=version)
+            result = mcp_adapter.encode_outcome(outcome, version=version)
+        for listener in self.answered:
+            listener(route.agent.descriptor.name, result)
+        return result

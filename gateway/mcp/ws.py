@@ -24,7 +24,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters import _json, jsonrpc, mcp
 from adapters.errors import Canceled, EffmeshError, InvalidRequest, RateLimited, Unsupported
+from agents.remote.mcp_relay import CALLER
 from gateway import frames
+from gateway.mcp.relay import FrameRelay
 from gateway.mcp.tools import ToolCalls
 from gateway.security.guard import frame_limit
 
@@ -69,6 +71,9 @@ class _ToolCallLane:
         self.principal = principal
         self.version: str | None = None
         self.can_elicit = False
+        self.capabilities: dict[str, Any] = {}
+        self.level: str | None = None
+        """The log level the client chose (None: none, every line)."""
         self._initialize_id: object = None
         self._running: dict[Any, asyncio.Task[None]] = {}
         self._asked: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -80,12 +85,16 @@ class _ToolCallLane:
             await self.websocket.send_text(text)
 
     def saw_request(self, message: Any) -> None:
-        """Note a handshake passing to the SDK."""
+        """Note a handshake, or a log level, passing to the SDK."""
+        params = message.get("params")
         if message.get("method") == "initialize":
-            params = message.get("params")
             caps = params.get("capabilities") if isinstance(params, dict) else None
-            self.can_elicit = isinstance(caps, dict) and "elicitation" in caps
+            self.capabilities = caps if isinstance(caps, dict) else {}
+            self.can_elicit = "elicitation" in self.capabilities
             self._initialize_id = message.get("id")
+        elif message.get("method") == "logging/setLevel" and isinstance(params, dict):
+            level = params.get("level")
+            self.level = level if isinstance(level, str) else None
 
     def saw_reply(self, message: SessionMessage) -> None:
         """Note the SDK's answer to ``initialize``: the revision this connection speaks."""
@@ -128,6 +137,19 @@ class _ToolCallLane:
         async def progress(note: dict[str, Any]) -> None:
             await self.send(_text({"jsonrpc": "2.0", "method": PROGRESS, "params": note}))
 
+        async def notify(method: str, note: dict[str, Any]) -> None:
+            await self.send(_text({"jsonrpc": "2.0", "method": method, "params": note}))
+
+        relay = FrameRelay(
+            self.principal,
+            version,
+            capabilities=self.capabilities,
+            level=self.level,
+            ask=self._ask,
+            notify=notify,
+        )
+        # The upstream MCP servers this call reaches ask this client, on this socket.
+        CALLER.set(relay)  # this task's own context: it ends with the call
         try:
             result = await self.tools.call(
                 params, who=self.principal, version=version, progress=progress, elicit=self._elicit
@@ -151,18 +173,33 @@ class _ToolCallLane:
     async def _elicit(self, request: dict[str, Any]) -> dict[str, Any]:
         if not self.can_elicit:
             raise Unsupported("the client cannot answer elicitation requests")
+        try:
+            return await self._ask(request["method"], request["params"])
+        except EffmeshError:
+            raise Canceled("the user did not answer") from None
+
+    async def _ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send the request ``method`` to the client and return its result.
+
+        Raises:
+            EffmeshError: the client answered with an error (or not with a result).
+        """
         rid = f"effmesh-{next(self._ids)}"
         answer = asyncio.get_running_loop().create_future()
         self._asked[rid] = answer
         try:
-            await self.send(_text({"jsonrpc": "2.0", "id": rid, **request}))
+            frame = {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
+            await self.send(_text(frame))
             reply = await answer
         finally:
             self._asked.pop(rid, None)
         result = reply.get("result")
-        if not isinstance(result, dict):
-            raise Canceled("the user did not answer")
-        return result
+        if isinstance(result, dict):
+            return result
+        error = reply.get("error")
+        if isinstance(error, dict):
+            raise mcp.decode_error(error)
+        raise Canceled("the client answered with no result")
 
     def close(self) -> None:
         for task in self._running.values():

@@ -27,7 +27,7 @@ class AgentConfig:
     """Remote kinds: the MCP endpoint, the URL the A2A agent card is served under, or the ACP
     server's base URL."""
     command: tuple[str, ...] = ()
-    """``mcp`` only, instead of ``url``: an MCP server over stdio, started for each call."""
+    """``mcp`` only, instead of ``url``: an MCP server over stdio, one process for all calls."""
     allow: tuple[str, ...] = ("*",)
     """Token names that may see and call the agent (``default`` is ``gateway.token_env``'s);
     ``*``: any caller."""

@@ -59,7 +59,7 @@ name = "planner"
 kind = "a2a"
 url = "http://127.0.0.1:9001/a2a/planner"   # the URL its agent card is served under
 
-[[agents]]                       # an MCP server over stdio, started for each call
+[[agents]]                       # an MCP server over stdio, one process for all calls
 name = "files"
 kind = "mcp"
 command = ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/srv/docs"]

@@ -1,0 +1,48 @@
+"""What an MCP upstream may ask of the client that called through the gateway, and how it
+reaches that client.
+
+An upstream server sends requests back to its client while it serves a call
+(``sampling/createMessage``, ``elicitation/create``, ``roots/list``) and log lines with
+``notifications/message``. The gateway is that client; it relays them to its own caller.
+The endpoint that serves the caller (``gateway.mcp``) puts a :class:`Relay` in
+:data:`CALLER` for the duration of the call; the remote agent reads it when the call starts.
+A caller without one (an A2A or ACP client, a router's subtask) cannot answer such requests:
+the upstream is told so in MCP's own words.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, Final, Protocol
+
+SAMPLING: Final = "sampling/createMessage"
+ELICITATION: Final = "elicitation/create"
+ROOTS: Final = "roots/list"
+
+
+class Relay(Protocol):
+    """The caller's side of one call, as the endpoint serving it offers it."""
+
+    principal: str | None
+    """Whose call it is: an upstream's question goes only to the caller who asked."""
+
+    def can_answer(self, method: str) -> bool:
+        """Whether the caller declared the capability ``method`` needs (e.g. elicitation)."""
+        ...
+
+    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send the request ``method`` to the caller and return its wire result.
+
+        Raises:
+            EffmeshError: the caller refused, failed, or went away.
+        """
+        ...
+
+    async def log(self, params: dict[str, Any]) -> None:
+        """Send one ``notifications/message`` (its params) to the caller, if its level
+        admits it."""
+        ...
+
+
+CALLER: ContextVar[Relay | None] = ContextVar("effmesh_mcp_caller", default=None)
+"""The relay of the call being served in this context (None: the caller cannot be asked)."""

@@ -1,0 +1,291 @@
+"""``tools/call`` on ``/mcp`` served straight from the HTTP request, past the SDK's session.
+
+Once a session is set up, a tool call is nearly all of its traffic. The SDK passes each one
+through its transport, memory streams, session and dispatcher tasks before the handler runs;
+here a call in a session the caller owns is answered from the request itself: the body goes
+through the MCP adapter into the canonical model, the agent runs, and the answer (with any
+progress, log lines and requests to the client before it) is written as the server-sent
+events of that one response, as the SDK would write them. The client's answers to those
+requests, and its cancel of the call, come as POSTs of their own and are taken here too.
+
+A 2026-07-28 call carries its protocol revision in its own ``_meta`` and needs no session;
+it is taken here too unless it carries ``Mcp-Param-*`` headers (the SDK checks them against
+the tool's schema) or ``Mcp-Method`` / ``Mcp-Name`` headers that do not match its body.
+
+Everything else (the handshake, lists, reads, a request this path does not know how to
+serve) goes to the SDK, which knows the protocol's envelope rules. The SDK's DNS-rebinding
+check runs first, as it does for every request the SDK serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import mcp_types as mt
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from adapters import _json, mcp
+from adapters.errors import Canceled, EffmeshError, Unsupported
+from agents.remote.mcp_relay import CALLER
+from gateway.mcp.relay import FrameRelay
+from gateway.mcp.tools import ToolCalls
+
+PROGRESS: Final = "notifications/progress"
+_VERSION_HEADER: Final = b"mcp-protocol-version"
+_SESSION_HEADER: Final = b"mcp-session-id"
+_METHOD_HEADER: Final = b"mcp-method"
+_NAME_HEADER: Final = b"mcp-name"
+_PARAM_HEADERS: Final = b"mcp-param-"
+
+
+@dataclass
+class Facts:
+    """What a session's client told the SDK that a call served here needs."""
+
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    level: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    session: str | None
+    rid: str | int
+    params: Any
+    version: str
+    facts: Facts
+    who: str | None
+
+
+def _event(frame: dict[str, Any]) -> bytes:
+    return b"event: message\ndata: " + _json.dumps(frame) + b"\n\n"
+
+
+class LeanCalls:
+    """The tool calls of ``/mcp`` sessions. On the event loop; not thread-safe."""
+
+    def __init__(
+        self,
+        tools: ToolCalls,
+        security: TransportSecuritySettings | None,
+        server_info: dict[str, Any] | None = None,
+    ) -> None:
+        """``server_info``: the stamp a 2026-07-28 result carries in ``_meta``."""
+        self.tools = tools
+        self.server_info = server_info
+        self._security = TransportSecurityMiddleware(security)
+        self.facts: dict[str, Facts] = {}
+        """By session id: noted from the session's initialize and setLevel requests."""
+        self._running: dict[tuple[str, Any], asyncio.Future[dict[str, Any]]] = {}
+        self._asked: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+
+    def opened(self, session: str, initialize: Any) -> None:
+        """Note the client's capabilities from the ``initialize`` request of ``session``."""
+        params = initialize.get("params") if isinstance(initialize, dict) else None
+        caps = params.get("capabilities") if isinstance(params, dict) else None
+        self.facts[session] = Facts(caps if isinstance(caps, dict) else {})
+
+    def closed(self, session: str) -> None:
+        self.facts.pop(session, None)
+
+    async def take(
+        self,
+        scope: Scope,
+        body: bytes,
+        *,
+        session: str | None,
+        who: str | None,
+        receive: Receive,
+        send: Send,
+    ) -> bool:
+        """Serve the POST with ``body`` in ``session`` (None: outside any, as 2026-07-28
+        calls are) if it belongs here; False leaves it to the SDK (nothing was sent)."""
+        if session is None:
+            return await self._take_modern(scope, body, who, receive, send)
+        facts = self.facts.get(session)
+        if facts is None:
+            return False
+        try:
+            message = _json.loads(body)
+        except ValueError:
+            return False
+        if type(message) is not dict:
+            return False
+        method, rid = message.get("method"), message.get("id")
+        params = message.get("params")
+        if method == "logging/setLevel":
+            level = params.get("level") if isinstance(params, dict) else None
+            facts.level = level if isinstance(level, str) else None
+            return False  # the SDK answers it, and the pass-through passes it on
+        if method == "notifications/cancelled" and isinstance(params, dict):
+            running = self._running.get((session, params.get("requestId")))
+            if running is None:
+                return False
+            running.cancel()
+            await _accepted(send)
+            return True
+        if method is None and isinstance(rid, str) and (session, rid) in self._asked:
+            asked = self._asked.pop((session, rid))
+            if not asked.done():
+                asked.set_result(message)
+            await _accepted(send)
+            return True
+        if method != "tools/call" or not isinstance(rid, str | int) or isinstance(rid, bool):
+            return False
+        headers = dict(scope.get("headers", []))
+        version = headers.get(_VERSION_HEADER, b"").decode("latin-1")
+        accept = headers.get(b"accept", b"")
+        if (
+            version not in HANDSHAKE_PROTOCOL_VERSIONS
+            or b"text/event-stream" not in accept
+            or (session, rid) in self._running
+            or await self._security.validate_request(Request(scope), is_post=True) is not None
+        ):
+            return False
+        call = _Call(session, rid, params, version, facts, who)
+        await self._serve(call, receive, send)
+        return True
+
+    async def _take_modern(
+        self, scope: Scope, body: bytes, who: str | None, receive: Receive, send: Send
+    ) -> bool:
+        try:
+            message = _json.loads(body)
+        except ValueError:
+            return False
+        if type(message) is not dict or message.get("method") != "tools/call":
+            return False
+        rid, params = message.get("id"), message.get("params")
+        if not isinstance(params, dict):
+            return False
+        meta = params.get("_meta")
+        tool = str(params.get("name")).encode()
+        if (
+            not isinstance(rid, str | int)
+            or isinstance(rid, bool)
+            or not isinstance(meta, dict)
+            or meta.get(mt.PROTOCOL_VERSION_META_KEY) != mcp.MODERN_VERSION
+        ):
+            return False
+        headers = scope.get("headers", [])
+        named = dict(headers)
+        if (
+            any(header.startswith(_PARAM_HEADERS) for header, _ in headers)
+            or named.get(_METHOD_HEADER, b"tools/call") != b"tools/call"
+            or named.get(_NAME_HEADER, tool) != tool
+            or b"text/event-stream" not in named.get(b"accept", b"")
+            or await self._security.validate_request(Request(scope), is_post=True) is not None
+        ):
+            return False
+        level = meta.get(mt.LOG_LEVEL_META_KEY)
+        facts = Facts({}, level if isinstance(level, str) else None)
+        await self._serve(_Call(None, rid, params, mcp.MODERN_VERSION, facts, who), receive, send)
+        return True
+
+    async def _serve(self, call_: _Call, receive: Receive, send: Send) -> None:
+        session, rid, params, version, facts, who = (
+            call_.session,
+            call_.rid,
+            call_.params,
+            call_.version,
+            call_.facts,
+            call_.who,
+        )
+        head = [
+            (b"content-type", b"text/event-stream"),
+            (b"cache-control", b"no-cache, no-transform"),
+        ]
+        if session is not None:
+            head.append((_SESSION_HEADER, session.encode("latin-1")))
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        sending = asyncio.Lock()
+
+        async def emit(frame: dict[str, Any]) -> None:
+            async with sending:
+                await send({"type": "http.response.body", "body": _event(frame), "more_body": True})
+
+        async def notify(method: str, note: dict[str, Any]) -> None:
+            await emit({"jsonrpc": "2.0", "method": method, "params": note})
+
+        async def progress(note: dict[str, Any]) -> None:
+            await notify(PROGRESS, note)
+
+        async def ask(method: str, asked: dict[str, Any]) -> dict[str, Any]:
+            request_id = f"effmesh-{next(self._ids)}"
+            answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self._asked[(session or "", request_id)] = answer
+            try:
+                await emit({"jsonrpc": "2.0", "id": request_id, "method": method, "params": asked})
+                reply = await answer
+            finally:
+                self._asked.pop((session or "", request_id), None)
+            if isinstance(reply.get("result"), dict):
+                return dict(reply["result"])
+            error = reply.get("error")
+            if isinstance(error, dict):
+                raise mcp.decode_error(error)
+            raise Canceled("the client answered with no result")
+
+        async def elicit(request: dict[str, Any]) -> dict[str, Any]:
+            if "elicitation" not in facts.capabilities:
+                raise Unsupported("the client cannot answer elicitation requests")
+            try:
+                return await ask(request["method"], request["params"])
+            except EffmeshError:
+                raise Canceled("the user did not answer") from None
+
+        relay = FrameRelay(
+            who, version, capabilities=facts.capabilities, level=facts.level, ask=ask, notify=notify
+        )
+
+        async def call() -> dict[str, Any]:
+            CALLER.set(relay)  # this task's own context: it ends with the call
+            return await self.tools.call(
+                params, who=who, version=version, progress=progress, elicit=elicit
+            )
+
+        running = asyncio.ensure_future(call())
+        if session is not None:
+            self._running[(session, rid)] = running
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait({running, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not running.done():
+                running.cancel()  # the client left: the call is cancelled, as MCP's cancel
+            with contextlib.suppress(asyncio.CancelledError):
+                frame: dict[str, Any] | None = None
+                try:
+                    result = await running
+                    if version == mcp.MODERN_VERSION and self.server_info is not None:
+                        # As the SDK does for every 2026-07-28 result: say which server answered.
+                        meta = result.get("_meta")
+                        meta = meta if isinstance(meta, dict) else {}
+                        result["_meta"] = {mt.SERVER_INFO_META_KEY: self.server_info, **meta}
+                    frame = {"jsonrpc": "2.0", "id": rid, "result": result}
+                except EffmeshError as exc:
+                    frame = mcp.error_response(exc, rid)
+                if frame is not None and not gone.done():
+                    await emit(frame)
+        finally:
+            gone.cancel()
+            if session is not None:
+                self._running.pop((session, rid), None)
+        if not gone.done():
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _accepted(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 202, "headers": []})
+    await send({"type": "http.response.body", "body": b""})

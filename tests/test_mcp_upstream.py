@@ -1,0 +1,122 @@
+"""Long-lived sessions to upstream MCP servers: one stdio process for many calls, restarted
+when it dies and stopped with the agent; one HTTP session for many calls, opened anew when
+the server forgets it. The upstream is the official SDK's server (``tests/mcp_fixture.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import signal
+import sys
+
+import pytest
+
+from adapters import model as c
+from adapters.errors import UpstreamUnavailable
+from agents.remote import RemoteMCPAgent, RemoteMCPStdioAgent
+from tests.mcp_fixture import build_fixture
+from tests.servers import running
+
+FIXTURE = (sys.executable, "-m", "tests.mcp_fixture")
+
+
+def children(marker: str) -> list[int]:
+    """This process's live children whose command line contains ``marker`` (Linux /proc)."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rpartition(")")[2].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat[1]) == os.getpid() and stat[0] != "Z" and marker in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+async def call(agent: RemoteMCPAgent, tool: str = "test_simple_text") -> str:
+    invocation = c.Invocation(tool, c.Message("user", ()))
+    outcome = None
+    async for item in agent.run(invocation, task_id="t"):
+        outcome = item
+    assert isinstance(outcome, c.Task)
+    assert outcome.state is c.TaskState.COMPLETED
+    part = outcome.artifacts[0].parts[0]
+    assert isinstance(part, c.TextPart)
+    return part.text
+
+
+def test_a_stdio_server_is_one_process_for_many_concurrent_calls() -> None:
+    async def scenario() -> tuple[int, list[int], list[str]]:
+        agent = RemoteMCPStdioAgent("fx", FIXTURE, timeout=30)
+        try:
+            await agent.connect()
+            texts = await asyncio.gather(*(call(agent) for _ in range(20)))
+            return agent.upstream.sessions, children("tests.mcp_fixture"), texts
+        finally:
+            await agent.close()
+
+    sessions, pids, texts = asyncio.run(scenario())
+    assert sessions == 1
+    assert len(pids) == 1
+    assert set(texts) == {"This is a simple text response for testing."}
+    assert children("tests.mcp_fixture") == []  # close() stopped it
+
+
+def test_a_killed_stdio_server_is_started_again() -> None:
+    async def scenario() -> tuple[int, int, int, list[BaseException]]:
+        agent = RemoteMCPStdioAgent("fx", FIXTURE, timeout=30)
+        try:
+            await agent.connect()
+            (first,) = children("tests.mcp_fixture")
+            os.kill(first, signal.SIGKILL)
+            failures: list[BaseException] = []
+            # A call that races the death fails as "unreachable"; once the session sees the
+            # process gone, calls wait for the new one.
+            for _ in range(50):
+                try:
+                    await call(agent)
+                    break
+                except UpstreamUnavailable as exc:
+                    failures.append(exc)
+            (second,) = children("tests.mcp_fixture")
+            return first, second, agent.upstream.sessions, failures
+        finally:
+            await agent.close()
+
+    first, second, sessions, failures = asyncio.run(scenario())
+    assert second != first
+    assert sessions == 2
+    assert len(failures) <= 2
+
+
+def test_an_http_server_serves_many_calls_on_one_session() -> None:
+    with running(lambda base: build_fixture().streamable_http_app()) as upstream:
+
+        async def scenario() -> tuple[int, list[str]]:
+            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+            try:
+                await agent.connect()
+                texts = await asyncio.gather(*(call(agent) for _ in range(20)))
+                return agent.upstream.sessions, texts
+            finally:
+                await agent.close()
+
+        sessions, texts = asyncio.run(scenario())
+    assert sessions == 1
+    assert len(texts) == 20
+
+
+def test_an_unreachable_http_server_is_reported_as_such() -> None:
+    async def scenario() -> None:
+        agent = RemoteMCPAgent("gone", "http://127.0.0.1:9/mcp", timeout=5)
+        try:
+            await agent.connect()
+        finally:
+            await agent.close()
+
+    with pytest.raises(UpstreamUnavailable):
+        asyncio.run(scenario())
