@@ -98,6 +98,13 @@ async def until_gone(gone: Any, work: Awaitable[T]) -> T | None:
     waiter = asyncio.ensure_future(gone.wait())
     try:
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # Cancelled from outside (the SDK cancelling its producer on CancelTask): the work
+        # goes with it, as it would had it been awaited directly.
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise
     finally:
         waiter.cancel()
     if task.done():
