@@ -36,6 +36,11 @@ def bearer_for(url: str, token: str) -> Iterator[None]:
             _CURRENT.reset(reset)
 
 
+def token_for(url: str) -> str | None:
+    """The current call's token for requests to ``url`` (None: none is set for it)."""
+    return _token_for(url)
+
+
 def _token_for(url: str) -> str | None:
     current = _CURRENT.get()
     if current is None:

@@ -9,6 +9,7 @@ are reached through the agent, in wire JSON, for the gateway's MCP endpoint to p
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -26,13 +27,15 @@ from pydantic import BaseModel
 from adapters import mcp
 from adapters.errors import InvalidParams, UpstreamUnavailable
 from adapters.model import Invocation, ProgressEvent, StatusEvent, StreamItem, TaskState
-from agents import outbound
+from agents import outbound, upstream_auth
 from agents.remote.base import Headers, Remote
 from agents.remote.mcp_asking import AskingRelay, Parked, elicitation_answer, question_message
 from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_upstream import Upstream
 
 MAX_PAGES: Final = 100
+PERSONAL_SESSIONS: Final = 256
+"""Sessions held open with users' own credentials, per agent (older ones close)."""
 """Pages of one listing followed at most: a server whose cursor never ends cannot hang it."""
 
 
@@ -55,29 +58,57 @@ class RemoteMCPAgent(Remote):
         super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
         self.upstream = Upstream(name, self._transport, timeout=timeout)
         self.upstream.listeners.append(self._on_notification)
+        self._personal: collections.OrderedDict[str, Upstream] = collections.OrderedDict()
+        """Sessions opened with one user's own credential for this server, by that credential
+        (``agents.upstream_auth``): no session carries two users' calls."""
         self._relisting: set[asyncio.Task[None]] = set()
         self._parked: dict[str, Parked] = {}
         """Calls whose upstream asked a question, by the task waiting for its answer."""
 
     @contextlib.asynccontextmanager
-    async def _transport(self) -> AsyncIterator[TransportStreams]:
+    async def _transport(self, headers: Headers | None = None) -> AsyncIterator[TransportStreams]:
         # The session's own HTTP client, guarded like every outbound connection, closed with it.
+        sent = self.headers if headers is None else headers
         async with (
-            outbound.httpx2_client(self.policy, headers=self.headers, timeout=self.timeout) as http,
+            outbound.httpx2_client(self.policy, headers=sent, timeout=self.timeout) as http,
             streamable_http_client(self.url, http_client=http) as streams,
         ):
             yield streams
+
+    def _session(self) -> Upstream:
+        """The session for the current call: the shared one, or, when the call carries a
+        user's own credential for this server, that user's (opened on first use, the least
+        recently used closed beyond ``PERSONAL_SESSIONS``)."""
+        token = upstream_auth.token_for(self.url)
+        if token is None:
+            return self.upstream
+        held = self._personal.get(token)
+        if held is None:
+            headers = {**self.headers, "Authorization": f"Bearer {token}"}
+            held = Upstream(self.name, partial(self._transport, headers), timeout=self.timeout)
+            held.listeners = self.upstream.listeners  # the same notifications, the same way
+            self._personal[token] = held
+            while len(self._personal) > PERSONAL_SESSIONS:
+                _, old = self._personal.popitem(last=False)
+                task = asyncio.get_running_loop().create_task(old.close())
+                self._relisting.add(task)  # held until done, like a re-listing
+                task.add_done_callback(self._relisting.discard)
+        self._personal.move_to_end(token)
+        return held
 
     async def close(self) -> None:
         for parked in self._parked.values():
             parked.expiry.cancel()
             parked.call.cancel()
         self._parked.clear()
+        for personal in self._personal.values():
+            await personal.close()
+        self._personal.clear()
         await self.upstream.close()
 
     async def connect(self) -> None:
         try:
-            listed = await self.upstream.request(lambda c: c.list_tools())
+            listed = await self._session().request(lambda c: c.list_tools())
         except UpstreamUnavailable:
             self.healthy = False
             raise
@@ -121,9 +152,9 @@ class RemoteMCPAgent(Remote):
 
             relay = CALLER.get() or AskingRelay(f"\x00task {task_id}")
             # Cancelling it (the caller's cancel) makes the SDK send notifications/cancelled.
-            call = asyncio.ensure_future(self.upstream.request(send))
+            call = asyncio.ensure_future(self._session().request(send))
         waiting = False
-        with self.upstream.serving(relay):
+        with self._session().serving(relay):
             try:
                 while not call.done():
                     waiter = asyncio.ensure_future(updates.get())
@@ -164,14 +195,14 @@ class RemoteMCPAgent(Remote):
 
     async def server_capabilities(self) -> mt.ServerCapabilities:
         """What the server declared when the session opened (opening one if none is)."""
-        client = await self.upstream.client()
+        client = await self._session().client()
         return client.server_capabilities
 
     async def _listing(self, key: str, page: Callable[..., Awaitable[Any]]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         for _ in range(MAX_PAGES):
-            got = _wire(await self.upstream.request(partial(page, cursor=cursor)))
+            got = _wire(await self._session().request(partial(page, cursor=cursor)))
             items.extend(got.get(key, []))
             cursor = got.get("nextCursor")
             if not cursor:
@@ -203,7 +234,7 @@ class RemoteMCPAgent(Remote):
         )
 
     async def read_resource(self, uri: str) -> dict[str, Any]:
-        return _wire(await self.upstream.request(lambda c: c.read_resource(uri)))
+        return _wire(await self._session().request(lambda c: c.read_resource(uri)))
 
     async def subscribe(self, uri: str) -> None:
         await self._send(mt.SubscribeRequest(params=mt.SubscribeRequestParams(uri=uri)))
@@ -212,12 +243,12 @@ class RemoteMCPAgent(Remote):
         await self._send(mt.UnsubscribeRequest(params=mt.UnsubscribeRequestParams(uri=uri)))
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> dict[str, Any]:
-        return _wire(await self.upstream.request(lambda c: c.get_prompt(name, arguments)))
+        return _wire(await self._session().request(lambda c: c.get_prompt(name, arguments)))
 
     async def complete(self, params: mt.CompleteRequestParams) -> dict[str, Any]:
         request = mt.CompleteRequest(params=params)
         return _wire(
-            await self.upstream.request(
+            await self._session().request(
                 lambda c: c.session.send_request(request, mt.CompleteResult)
             )
         )
@@ -228,7 +259,7 @@ class RemoteMCPAgent(Remote):
     async def _send(self, request: Any) -> None:
         # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them,
         # and the session here speaks the handshake era, which has them.
-        await self.upstream.request(lambda c: c.session.send_request(request, mt.EmptyResult))
+        await self._session().request(lambda c: c.session.send_request(request, mt.EmptyResult))
 
 
 class RemoteMCPStdioAgent(RemoteMCPAgent):
@@ -242,7 +273,8 @@ class RemoteMCPStdioAgent(RemoteMCPAgent):
         self.command = tuple(command)
 
     @contextlib.asynccontextmanager
-    async def _transport(self) -> AsyncIterator[TransportStreams]:
+    async def _transport(self, headers: Headers | None = None) -> AsyncIterator[TransportStreams]:
+        # A process has no headers: a stdio server has no per-user credentials either.
         params = StdioServerParameters(command=self.command[0], args=list(self.command[1:]))
         async with stdio_client(params) as streams:
             yield streams
