@@ -103,7 +103,7 @@ def test_a_resumed_run_does_not_start_again_and_is_open_until_it_ends() -> None:
 @rule("acp.read.awaiting")
 def test_a_run_that_awaits_asks_a_question_whose_id_names_it() -> None:
     reader = acp.RunReader(str(RUN_ID))
-    question = Message(role="agent/upstream", parts=[MessagePart(content="which one?")])
+    question = Message(parts=[MessagePart(content="which one?")])
     event = RunAwaitingEvent(
         run=run("awaiting", await_request=MessageAwaitRequest(message=question))
     )
@@ -112,6 +112,7 @@ def test_a_run_that_awaits_asks_a_question_whose_id_names_it() -> None:
     assert asked.state is TaskState.INPUT_REQUIRED
     assert asked.message is not None
     assert asked.message.message_id == reader.question_id
+    assert asked.message.role == "agent"  # acp-sdk's Message defaults to the user's role
     assert [p.text for p in asked.message.parts if isinstance(p, c.TextPart)] == ["which one?"]
     assert not reader.open
     again = acp.RunReader(str(RUN_ID))

@@ -10,8 +10,8 @@ state that reading needs:
   run's own output gets from ``decode_outcome``), appending after the message's first part;
 - ``message.created`` / ``message.completed`` -> nothing (the parts carry the content, the
   final run carries the whole output);
-- ``run.in-progress`` -> a working status; ``run.awaiting`` -> input-required, its question a
-  message with a fresh id that names the run to resume (``question_id``);
+- ``run.in-progress`` -> a working status; ``run.awaiting`` -> input-required, its question an
+  agent's message with a fresh id that names the run to resume (``question_id``);
 - ``run.created`` -> a submitted snapshot, unless the stream is a resumed run's;
 - ``run.completed`` / ``run.failed`` / ``run.cancelled`` -> the final snapshot;
 - ``generic`` and ``error`` as ``decode_stream_item`` reads them.
@@ -79,6 +79,7 @@ class RunReader:
         if task.state is TaskState.INPUT_REQUIRED:
             self.question_id = str(uuid.uuid4())
             asked = task.status_message
-            question = replace(asked, message_id=self.question_id) if asked else None
+            # The agent asks, whatever role acp-sdk's default gave the message (user).
+            question = replace(asked, role="agent", message_id=self.question_id) if asked else None
             return [StatusEvent(self.run_id, task.state, task.context_id, question)]
         return [task]

@@ -268,7 +268,8 @@ def decode_outcome(raw: Any) -> Task:
         if value is not None:
             meta[f"acp.{key}"] = value
     status_message = None
-    if run.get("await_request") is not None:
+    # acp-sdk leaves a resumed run's await_request in place: only a run that awaits asks.
+    if run.get("await_request") is not None and state is TaskState.INPUT_REQUIRED:
         request = w.obj(run["await_request"], f"{path}.await_request")
         status_message = decode_message(request.get("message"), f"{path}.await_request.message")
     if run.get("error") is not None:

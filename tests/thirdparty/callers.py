@@ -44,6 +44,8 @@ class Answer:
     """The text of each streamed event before the end, in arrival order."""
     question: str = ""
     """What the agent asked, when it stopped for input."""
+    roles: list[str] = field(default_factory=list)
+    """Who said each message of the answer (A2A callers: the reply, status messages)."""
 
     @property
     def text(self) -> str:
@@ -155,6 +157,7 @@ class A2ACaller:
             return first
         answer, _ = await self._send(tool, self._request(tool, reply, task))
         answer.question = first.question
+        answer.roles = first.roles + answer.roles
         return answer
 
 
@@ -174,9 +177,11 @@ def _fold(responses: list[pb.StreamResponse]) -> tuple[Answer, pb.Task]:
     task = pb.Task()
     artifacts: dict[str, list[str]] = {}
     events: list[list[str]] = []
+    roles: list[str] = []
     for r in responses:
         if r.HasField("message"):
-            return Answer(_texts(r.message.parts), "completed", events), task
+            roles.append(pb.Role.Name(r.message.role))
+            return Answer(_texts(r.message.parts), "completed", events, roles=roles), task
         if r.HasField("task"):
             task = r.task
             for a in r.task.artifacts:
@@ -190,12 +195,17 @@ def _fold(responses: list[pb.StreamResponse]) -> tuple[Answer, pb.Task]:
         elif r.HasField("status_update"):
             task.id, task.context_id = r.status_update.task_id, r.status_update.context_id
             task.status.CopyFrom(r.status_update.status)
+            if task.status.HasField("message"):
+                roles.append(pb.Role.Name(task.status.message.role))
             if task.status.state == pb.TASK_STATE_WORKING:
                 events.append(_texts(task.status.message.parts))
     state = _STATES.get(task.status.state, str(task.status.state))
     said = _texts(task.status.message.parts)
     texts = [t for chunks in artifacts.values() for t in chunks]
+    if task.status.HasField("message") and not roles:
+        roles.append(pb.Role.Name(task.status.message.role))
     answer = Answer(texts or ([] if state == "input-required" else said), state, events)
+    answer.roles = roles
     if state == "input-required":
         answer.question = " ".join(said)
     return answer, task
