@@ -58,7 +58,7 @@ def texts(task: c.Task) -> list[str]:
     return [p.text for a in task.artifacts for p in a.parts if isinstance(p, c.TextPart)]
 
 
-@rule("acp.read.run_stream")
+@rule("acp.decode.remote_run")
 def test_a_streamed_answer_is_chunks_of_one_output_and_then_the_whole_run() -> None:
     reader = acp.RunReader(str(RUN_ID))
     items = [item for event in streamed_answer(["a", "b", "c"]) for item in reader.feed(event)]
@@ -89,7 +89,7 @@ def test_a_streamed_answer_is_chunks_of_one_output_and_then_the_whole_run() -> N
     assert texts(task) == ["a", "b", "c"]
 
 
-@rule("acp.read.run_stream")
+@rule("acp.decode.remote_run")
 def test_a_resumed_run_does_not_start_again_and_is_open_until_it_ends() -> None:
     reader = acp.RunReader(str(RUN_ID), resumed=True)
     assert reader.open
@@ -100,7 +100,7 @@ def test_a_resumed_run_does_not_start_again_and_is_open_until_it_ends() -> None:
     assert reader.open
 
 
-@rule("acp.read.awaiting")
+@rule("acp.decode.remote_run.awaiting")
 def test_a_run_that_awaits_asks_a_question_whose_id_names_it() -> None:
     reader = acp.RunReader(str(RUN_ID))
     question = Message(parts=[MessagePart(content="which one?")])
@@ -137,3 +137,14 @@ def test_an_answer_given_as_a_status_message_is_the_runs_output_under_the_caller
     )
     out = Run.model_validate(acp.encode_outcome(with_artifact, agent_name="gw.skill"))
     assert [p.content for m in out.output for p in m.parts] == ["x"]
+
+
+@rule("acp.decode.run")
+def test_a_resumed_runs_leftover_await_request_is_not_a_question() -> None:
+    # acp-sdk keeps await_request on a run after it is resumed and completes.
+    question = Message(parts=[MessagePart(content="which one?")])
+    answer = Message(role="agent/upstream", parts=[MessagePart(content="that one")])
+    done = run("completed", await_request=MessageAwaitRequest(message=question), output=[answer])
+    task = acp.decode_outcome(wire(done))
+    assert task.status_message is None
+    assert texts(task) == ["that one"]

@@ -27,7 +27,8 @@ RULES: tuple[tuple[str, str], ...] = (
     (
         "acp.decode.run",
         "Run -> Task (created / in-progress / awaiting / completed / failed /"
-        " cancelled / cancelling; output messages -> artifacts; error -> status message)",
+        " cancelled / cancelling; output messages -> artifacts; error -> status message;"
+        " await_request -> status message only while the run awaits)",
     ),
     ("acp.decode.resume", "RunResumeRequest -> Resume"),
     ("acp.decode.cancel", "POST /runs/{id}/cancel -> Cancel"),
@@ -41,14 +42,15 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     ("acp.decode.event.error", "error event -> raises the peer's error"),
     (
-        "acp.read.run_stream",
+        "acp.decode.remote_run",
         "a remote run's events, as its caller reads them: message.part -> artifact chunks of"
         " output-<i> (append after the first part), message.created / completed -> nothing,"
         " in-progress -> working status, a resumed run's run.created -> nothing",
     ),
     (
-        "acp.read.awaiting",
-        "run.awaiting -> input-required whose question has a fresh message id naming the run",
+        "acp.decode.remote_run.awaiting",
+        "run.awaiting -> input-required whose question is the agent's message, with a fresh"
+        " message id naming the run",
     ),
     (
         "acp.decode.manifest",
