@@ -45,7 +45,8 @@ Call = Callable[[], Awaitable[object]]
 
 
 def _a2a_request(text: str, skill: str | None = None) -> pb.SendMessageRequest:
-    message = pb.Message(message_id=str(uuid.uuid4()), role=pb.ROLE_USER, parts=[pb.Part(text=text)])
+    parts = [pb.Part(text=text)]
+    message = pb.Message(message_id=str(uuid.uuid4()), role=pb.ROLE_USER, parts=parts)
     request = pb.SendMessageRequest(message=message)
     if skill is not None:
         request.metadata.update({"effmesh.skill": skill})
@@ -163,7 +164,9 @@ def table(result: dict[str, Any]) -> str:
     ]
     for agent, paths in result["median_ms"].items():
         direct = paths["direct"]
-        added = [f"+{paths[p] - direct:.1f} ms ({paths[p] / direct:.2f}x)" for p in ("mcp", "a2a", "acp")]
+        added = [
+            f"+{paths[p] - direct:.1f} ms ({paths[p] / direct:.2f}x)" for p in ("mcp", "a2a", "acp")
+        ]
         rows.append(f"| {agent} ({AGENTS[agent]}) | {direct:.1f} | " + " | ".join(added) + " |")
     note = (
         f"\nMedians of {result['calls']} immediate answers per path in {result['rounds']}"
