@@ -71,6 +71,7 @@ STREAMING_CALLERS = ("a2a-stream", "acp-stream")
 class Matrix:
     gateway: str
     records: dict[str, launch.Record]
+    urls: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,8 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         for remote in remotes:
             registry.add(remote)
         gateway = stack.enter_context(running(lambda base: create_app(registry, base_url=base)))
-        yield Matrix(gateway, {name: started.record for name, started in up.items()})
+        records = {name: started.record for name, started in up.items()}
+        yield Matrix(gateway, records, {name: started.url for name, started in up.items()})
 
 
 def cell(caller: str, agent: str, reasons: dict[tuple[str, str], str]) -> object:

@@ -101,6 +101,7 @@ class Demo(AgentExecutor):
 def main() -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until the server accepts them
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     card = pb.AgentCard(
         name="sdk-agent",

@@ -87,6 +87,7 @@ def recorded(app: Any) -> Any:
 def main() -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until the server accepts them
     app = recorded(create_app(demo))
     sys.stdout.write(f"{sock.getsockname()[1]}\n")
     sys.stdout.flush()

@@ -73,6 +73,7 @@ async def ask(ctx: Context, text: str = "") -> str:
 def main() -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until the server accepts them
     sys.stdout.write(f"{sock.getsockname()[1]}\n")
     sys.stdout.flush()
     app = server.streamable_http_app()
