@@ -38,7 +38,6 @@ pytestmark = [
 ]
 
 CHUNKS = ["one ", "two ", "three"]
-ASK = {"a2a": "demo", "acp": "demo"}
 CALLS: dict[str, dict[str, tuple[str, Content]]] = {
     **{
         agent: {
@@ -154,6 +153,8 @@ async def test_an_immediate_answer_reaches_every_caller(
     answer = await CALLERS[caller](matrix.gateway).answer(tool, content)
     assert (answer.state, answer.text) == ("completed", SAID.get(agent, "now: hi"))
     assert set(answer.roles) <= {"ROLE_AGENT"}
+    if caller.startswith("acp"):
+        assert answer.agent == tool  # the gateway's name for it, not the upstream's own
 
 
 @pytest.mark.parametrize(("caller", "agent"), cells(list(CALLS), STREAM_PINS))

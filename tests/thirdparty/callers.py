@@ -46,6 +46,8 @@ class Answer:
     """What the agent asked, when it stopped for input."""
     roles: list[str] = field(default_factory=list)
     """Who said each message of the answer (A2A callers: the reply, status messages)."""
+    agent: str = ""
+    """The name the answer gives its agent (ACP callers: the run's ``agent_name``)."""
 
     @property
     def text(self) -> str:
@@ -265,7 +267,7 @@ class ACPCaller:
     @staticmethod
     def _answer(run: Run, events: list[list[str]]) -> Answer:
         texts = [p.content or "" for m in run.output for p in m.parts if _plain(p)]
-        answer = Answer(texts, str(run.status.value), events)
+        answer = Answer(texts, str(run.status.value), events, agent=str(run.agent_name))
         if run.await_request is not None:
             answer.question = " ".join(p.content or "" for p in run.await_request.message.parts)
         return answer
