@@ -170,6 +170,14 @@ async def test_a_streamed_answer_arrives_whole_and_in_order(
             assert len(answer.events) == 3  # its three progress steps
         return
     assert answer.text == "".join(CHUNKS)
+    if caller == "a2a-stream":
+        # Submitted or working until the one terminal state, which comes last.
+        assert set(answer.trail[:-1]) <= {"submitted", "working"}
+        assert answer.trail[-1] == "completed"
+    if caller == "acp-stream":
+        assert answer.trail[0] == "run.created"
+        assert answer.trail.count("run.completed") == 1
+        assert answer.trail[-1] == "run.completed"
     if caller in STREAMING_CALLERS or (caller.startswith("mcp") and agent == "mcp"):
         # One event per chunk, as the agent sent them.
         assert chunk_events(answer) == [[c] for c in CHUNKS]

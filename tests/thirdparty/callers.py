@@ -48,6 +48,8 @@ class Answer:
     """Who said each message of the answer (A2A callers: the reply, status messages)."""
     agent: str = ""
     """The name the answer gives its agent (ACP callers: the run's ``agent_name``)."""
+    trail: list[str] = field(default_factory=list)
+    """What the stream said of the call, in order: A2A task states, ACP event types."""
 
     @property
     def text(self) -> str:
@@ -180,12 +182,14 @@ def _fold(responses: list[pb.StreamResponse]) -> tuple[Answer, pb.Task]:
     artifacts: dict[str, list[str]] = {}
     events: list[list[str]] = []
     roles: list[str] = []
+    trail: list[str] = []
     for r in responses:
         if r.HasField("message"):
             roles.append(pb.Role.Name(r.message.role))
             return Answer(_texts(r.message.parts), "completed", events, roles=roles), task
         if r.HasField("task"):
             task = r.task
+            trail.append(_STATES.get(task.status.state, str(task.status.state)))
             for a in r.task.artifacts:
                 artifacts[a.artifact_id] = _texts(a.parts)
         elif r.HasField("artifact_update"):
@@ -197,6 +201,7 @@ def _fold(responses: list[pb.StreamResponse]) -> tuple[Answer, pb.Task]:
         elif r.HasField("status_update"):
             task.id, task.context_id = r.status_update.task_id, r.status_update.context_id
             task.status.CopyFrom(r.status_update.status)
+            trail.append(_STATES.get(task.status.state, str(task.status.state)))
             if task.status.HasField("message"):
                 roles.append(pb.Role.Name(task.status.message.role))
             if task.status.state == pb.TASK_STATE_WORKING:
@@ -207,7 +212,7 @@ def _fold(responses: list[pb.StreamResponse]) -> tuple[Answer, pb.Task]:
     if task.status.HasField("message") and not roles:
         roles.append(pb.Role.Name(task.status.message.role))
     answer = Answer(texts or ([] if state == "input-required" else said), state, events)
-    answer.roles = roles
+    answer.roles, answer.trail = roles, trail
     if state == "input-required":
         answer.question = " ".join(said)
     return answer, task
@@ -244,7 +249,9 @@ class ACPCaller:
     async def _events(self, stream: Any) -> tuple[Run, list[list[str]]]:
         run: Run | None = None
         events: list[list[str]] = []
+        self.trail: list[str] = []
         async for event in stream:
+            self.trail.append(event.type)
             if event.type == "message.part" and _plain(event.part):
                 events.append([event.part.content or ""])
             elif event.type == "generic":
@@ -273,8 +280,11 @@ class ACPCaller:
         return answer
 
     async def answer(self, tool: str, content: Content) -> Answer:
+        self.trail = []
         async with self._client() as client:
-            return self._answer(*await self._run(client, tool, content))
+            answer = self._answer(*await self._run(client, tool, content))
+        answer.trail = self.trail
+        return answer
 
     async def cancel(self, tool: str, content: Content, started: Started) -> None:
         async with self._client() as client:
