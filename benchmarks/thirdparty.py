@@ -3,12 +3,13 @@ third-party agent (A2A on @a2a-js/sdk, A2A on a2a-sdk's server, ACP on acp-sdk's
 on the Python SDK), called directly with its own protocol's official client and through an
 effmesh gateway from each caller protocol's official client, in the same interleaved rounds.
 
-Agents run as their own processes (``tests/thirdparty``, installed by ``make test``); the
-gateway runs in this process on its own thread, as the tests run it; each client is opened
-once and kept, so a figure is one call, not a connection. Added latency = median through the
+Agents run as their own processes (``tests/thirdparty``, installed by ``make test``), and so
+does the gateway (``effmesh serve``, as users run it); each client is opened once and kept, so
+a figure is one call, not a connection. Added latency = median through the
 gateway minus the median of the direct call.
 
     python -m benchmarks.thirdparty --out benchmarks/results/thirdparty.json --doc docs/matrix.md
+    python -m benchmarks.thirdparty --out /tmp/thirdparty.json --baseline-src ../effmesh-before
 """
 
 from __future__ import annotations
@@ -30,11 +31,7 @@ from acp_sdk.client import Client as ACPClient
 from acp_sdk.models import Message, MessagePart
 from mcp import Client as MCPClient
 
-from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent
-from benchmarks import report
-from gateway.app import create_app
-from gateway.registry import Registry
-from tests.servers import running
+from benchmarks import hop, report
 from tests.thirdparty import launch
 
 CALLS = 100
@@ -88,8 +85,10 @@ async def mcp_call(url: str, tool: str, arguments: dict[str, Any]) -> AsyncItera
         yield call
 
 
-def _paths(gateway: str, agents: dict[str, str]) -> dict[tuple[str, str], Any]:
-    """(agent, path) -> a context manager giving its call: ``direct`` and each caller."""
+def _paths(gateways: dict[str, str], agents: dict[str, str]) -> dict[tuple[str, str], Any]:
+    """(agent, path) -> a context manager giving its call: ``direct``, and each caller through
+    each gateway (``mcp``, ``a2a``, ``acp`` through this tree's; ``mcp@before`` ... through
+    the baseline tree's)."""
     paths: dict[tuple[str, str], Any] = {}
     for name, url in agents.items():
         tool, text = (f"{name}.now", "hi") if name == "mcp" else (f"{name}.demo", "now hi")
@@ -100,19 +99,20 @@ def _paths(gateway: str, agents: dict[str, str]) -> dict[tuple[str, str], Any]:
             paths[name, "direct"] = acp_call(url, "demo", "now hi")
         else:
             paths[name, "direct"] = mcp_call(url, "now", {"text": "hi"})
-        paths[name, "mcp"] = mcp_call(f"{gateway}/mcp", tool, {"text": text})
-        paths[name, "a2a"] = a2a_call(f"{gateway}/a2a/{name}", text, skill)
-        paths[name, "acp"] = acp_call(f"{gateway}/acp", tool, text)
+        for suffix, gateway in gateways.items():
+            paths[name, f"mcp{suffix}"] = mcp_call(f"{gateway}/mcp", tool, {"text": text})
+            paths[name, f"a2a{suffix}"] = a2a_call(f"{gateway}/a2a/{name}", text, skill)
+            paths[name, f"acp{suffix}"] = acp_call(f"{gateway}/acp", tool, text)
     return paths
 
 
-async def measure(gateway: str, agents: dict[str, str]) -> dict[str, dict[str, float]]:
+async def measure(gateways: dict[str, str], agents: dict[str, str]) -> dict[str, dict[str, float]]:
     """Median milliseconds per (agent, path), in interleaved rounds."""
     times: dict[tuple[str, str], list[float]] = {}
     async with AsyncExitStack() as stack:
         calls = {
             key: await stack.enter_async_context(path)
-            for key, path in _paths(gateway, agents).items()
+            for key, path in _paths(gateways, agents).items()
         }
         for call in calls.values():  # warm every path once
             await call()
@@ -128,7 +128,7 @@ async def measure(gateway: str, agents: dict[str, str]) -> dict[str, dict[str, f
     return result
 
 
-def run() -> dict[str, Any]:
+def run(baseline_src: str | None = None) -> dict[str, Any]:
     missing = launch.missing()
     if missing is not None:
         raise SystemExit(f"run `make test` first: {missing}")
@@ -137,23 +137,14 @@ def run() -> dict[str, Any]:
             name: stack.enter_context(launch.started(name, command, Path(tmp), path))
             for name, (command, path) in launch.COMMANDS.items()
         }
-        remotes = [
-            RemoteA2AAgent("js", up["js"].url),
-            RemoteA2AAgent("sdk", up["sdk"].url),
-            RemoteACPAgent("acp", up["acp"].url),
-            RemoteMCPAgent("mcp", up["mcp"].url),
-        ]
-
-        async def connect() -> None:
-            for remote in remotes:
-                await remote.connect()
-
-        asyncio.run(connect())
-        registry = Registry()
-        for remote in remotes:
-            registry.add(remote)
-        gateway = stack.enter_context(running(lambda base: create_app(registry, base_url=base)))
-        medians = asyncio.run(measure(gateway, {n: s.url for n, s in up.items()}))
+        config = "".join(
+            f'[[agents]]\nname = "{name}"\nkind = "{AGENTS[name]}"\nurl = "{started.url}"\n'
+            for name, started in up.items()
+        )
+        gateways = {"": stack.enter_context(hop.gateway(config))}
+        if baseline_src is not None:
+            gateways["@before"] = stack.enter_context(hop.gateway(config, src=baseline_src))
+        medians = asyncio.run(measure(gateways, {n: s.url for n, s in up.items()}))
     return {"calls": CALLS, "rounds": ROUNDS, "median_ms": medians}
 
 
@@ -173,12 +164,25 @@ def table(result: dict[str, Any]) -> str:
         " interleaved rounds; `+x ms` is the gateway's added latency (through it minus direct),"
         " `(n x)` the ratio.\n"
     )
+    if any("mcp@before" in paths for paths in result["median_ms"].values()):
+        rows += [
+            "",
+            "| agent | before -> after, from MCP | from A2A | from ACP |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for agent, paths in result["median_ms"].items():
+            pairs = [
+                f"{paths[p + '@before']:.1f} -> {paths[p]:.1f} ms" for p in ("mcp", "a2a", "acp")
+            ]
+            rows.append(f"| {agent} | " + " | ".join(pairs) + " |")
     return "\n".join(rows) + "\n" + note
 
 
 def main() -> None:
-    args = report.arguments().parse_args()
-    report.publish(args, "thirdparty", run(), table)
+    parser = report.arguments()
+    parser.add_argument("--baseline-src", help="also call through a gateway from this tree")
+    args = parser.parse_args()
+    report.publish(args, "thirdparty", run(args.baseline_src), table)
 
 
 if __name__ == "__main__":
