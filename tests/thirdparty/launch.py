@@ -45,9 +45,12 @@ class Record:
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line]
 
-    async def wait(self, after: int, event: str, timeout: float = 30.0) -> dict[str, str]:
-        """The first entry ``event`` past the first ``after`` entries, waiting for it (the
-        agent is another process: its file is polled, within ``timeout`` seconds).
+    async def wait(
+        self, after: int, event: str, task: str | None = None, timeout: float = 60.0
+    ) -> dict[str, str]:
+        """The first entry ``event`` (of ``task``, when given) past the first ``after``
+        entries, waiting for it (the agent is another process: its file is polled, within
+        ``timeout`` seconds).
 
         Raises:
             AssertionError: it did not come in time (with what did come).
@@ -55,7 +58,7 @@ class Record:
         with anyio.move_on_after(timeout):
             while True:
                 for entry in self.entries()[after:]:
-                    if entry["event"] == event:
+                    if entry["event"] == event and task in (None, entry["task"]):
                         return entry
                 await anyio.sleep(0.05)
         raise AssertionError(f"no {event!r} reached the agent: {self.entries()[after:]}")
