@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 # adds only the test tools.
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+THIRDPARTY_STAMP := .cache/thirdparty/.installed
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 # The page whose marked sections (<!-- bench:<name>:start/end -->) the benchmarks rewrite.
 BENCH_DOC := docs/benchmarks.md
@@ -39,10 +40,21 @@ $(TEST_STAMP): $(RUN_STAMP)
 		@modelcontextprotocol/server-everything@2026.8.31
 	touch $@
 
+# Other people's agents for the third-party matrix (tests/test_thirdparty_matrix.py): an A2A
+# agent on the JavaScript SDK with express, the reference MCP server over stdio, and an ACP
+# agent on acp-sdk's own server, whose uvicorn pin clashes with ours (its own venv).
+$(THIRDPARTY_STAMP):
+	npm install --prefix .cache/thirdparty --no-audit --no-fund --silent \
+		@a2a-js/sdk@1.3.0 express@5.3.0 @modelcontextprotocol/server-everything@2026.8.31
+	test -x .cache/acp-agent/bin/python || $(PYTHON) -m venv .cache/acp-agent
+	.cache/acp-agent/bin/python -m pip install -q --disable-pip-version-check \
+		acp-sdk==1.0.3 'uvicorn==0.35.0'
+	touch $@
+
 run: $(RUN_STAMP)
 	$(BIN)/effmesh serve
 
-test: $(TEST_STAMP) browser tck
+test: $(TEST_STAMP) $(THIRDPARTY_STAMP) browser tck
 	$(BIN)/python -m pytest -q
 
 # The A2A project's conformance kit (a2aproject/a2a-tck, kept beside the project as it is on no

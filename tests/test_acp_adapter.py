@@ -229,7 +229,7 @@ def test_a_context_id_that_is_not_a_uuid_gets_a_stable_session_and_comes_back() 
 def test_runs_in_every_status_survive_a_round_trip(run: Run) -> None:
     wire = run.model_dump(mode="json", exclude_none=True)
     task = acp.decode_outcome(wire)
-    again = acp.encode_outcome(task, agent_name="ignored")
+    again = acp.encode_outcome(task, agent_name=str(run.agent_name))
     assert norm(Run, again) == norm(Run, wire)
 
 
@@ -320,7 +320,9 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
 def test_run_events_survive_a_round_trip(event: dict[str, Any]) -> None:
     adapter = TypeAdapter(Event)
     item = acp.decode_stream_item(event, run_id="r-1")
-    (again,) = acp.encode_stream_item(item, agent_name="ignored")
+    run = event.get("run")
+    name = run["agent_name"] if isinstance(run, dict) else "a"
+    (again,) = acp.encode_stream_item(item, agent_name=name)
     theirs = adapter.validate_python(_no_clock(event)).model_dump(mode="json", exclude_none=True)
     ours = adapter.validate_python(_no_clock(again)).model_dump(mode="json", exclude_none=True)
     assert _json_content(ours) == _json_content(theirs)

@@ -130,3 +130,14 @@ async def test_a_streamed_resume_sends_the_rest_of_the_run(base_url: str) -> Non
         types = [e.type async for e in client.run_resume_stream(answer, run_id=run.run_id)]
     assert types[-1] == "run.completed"
     assert "run.in-progress" in types
+
+
+async def test_a_stream_ends_once_when_the_agent_says_how_it_settled(base_url: str) -> None:
+    # The agent's own input-required status and the run's final snapshot are one event.
+    async with Client(base_url=base_url, headers=JSON) as client:
+        events = [e async for e in client.run_stream(hello("start"), agent="echo.ask")]
+        types = [e.type for e in events]
+        assert types.count("run.awaiting") == 1
+        assert types[-1] == "run.awaiting"
+        listed = [e.type async for e in client.run_events(run_id=events[0].run.run_id)]  # type: ignore[union-attr]
+    assert listed.count("run.awaiting") == 1

@@ -8,6 +8,7 @@ from adapters import _wire as w
 from adapters.acp.agents import decode_agent, encode_agent
 from adapters.acp.content import decode_message, decode_part, encode_message, encode_part
 from adapters.acp.errors import decode_error, encode_error
+from adapters.acp.reader import RunReader
 from adapters.acp.rules import RULES
 from adapters.acp.runs import (
     decode_cancel,
@@ -20,6 +21,7 @@ from adapters.acp.runs import (
     encode_outcome,
     encode_resume,
     encode_stream_item,
+    trace_headers,
 )
 
 
@@ -30,6 +32,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
 
 __all__ = [
     "RULES",
+    "RunReader",
     "decode_agent",
     "decode_cancel",
     "decode_error",
@@ -49,4 +52,5 @@ __all__ = [
     "encode_resume",
     "encode_stream_item",
     "parse_body",
+    "trace_headers",
 ]

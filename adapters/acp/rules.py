@@ -27,7 +27,8 @@ RULES: tuple[tuple[str, str], ...] = (
     (
         "acp.decode.run",
         "Run -> Task (created / in-progress / awaiting / completed / failed /"
-        " cancelled / cancelling; output messages -> artifacts; error -> status message)",
+        " cancelled / cancelling; output messages -> artifacts; error -> status message;"
+        " await_request -> status message only while the run awaits)",
     ),
     ("acp.decode.resume", "RunResumeRequest -> Resume"),
     ("acp.decode.cancel", "POST /runs/{id}/cancel -> Cancel"),
@@ -40,6 +41,17 @@ RULES: tuple[tuple[str, str], ...] = (
         " working StatusEvent holding the data",
     ),
     ("acp.decode.event.error", "error event -> raises the peer's error"),
+    (
+        "acp.decode.remote_run",
+        "a remote run's events, as its caller reads them: message.part -> artifact chunks of"
+        " output-<i> (append after the first part), message.created / completed -> nothing,"
+        " in-progress -> working status, a resumed run's run.created -> nothing",
+    ),
+    (
+        "acp.decode.remote_run.awaiting",
+        "run.awaiting -> input-required whose question is the agent's message, with a fresh"
+        " message id naming the run",
+    ),
     (
         "acp.decode.manifest",
         "AgentManifest -> an agent with one skill (metadata.tags, content types, input_schema)",
@@ -74,8 +86,9 @@ RULES: tuple[tuple[str, str], ...] = (
     (
         "acp.encode.run",
         "Task -> Run (rejected -> failed with error.data.state rejected;"
-        " artifacts -> output messages; other metadata -> extra field metadata); a Message ->"
-        " completed run",
+        " artifacts -> output messages; other metadata -> extra field metadata); a Message,"
+        " or the status message of a completed task without artifacts -> a completed run's"
+        " output; agent_name is always the caller's name for the agent",
     ),
     ("acp.encode.run.auth_required", "auth-required -> raises CannotCarry"),
     ("acp.encode.resume", "Resume -> RunResumeRequest"),

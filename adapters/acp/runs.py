@@ -161,13 +161,12 @@ def encode_invocation(inv: Invocation) -> tuple[dict[str, Any], dict[str, str]]:
         body["session"] = inv.metadata["acp.session"]
     body["input"] = [encode_message(m) for m in (*inv.history, inv.message)]
     body["mode"] = mode
-    headers: dict[str, str] = {}
-    if inv.trace is not None:
-        for key in TRACE_KEYS:
-            value = getattr(inv.trace, key)
-            if value is not None:
-                headers[key] = value
-    return body, headers
+    return body, trace_headers(inv.trace) if inv.trace is not None else {}
+
+
+def trace_headers(trace: TraceContext) -> dict[str, str]:
+    """The HTTP headers that carry ``trace`` on an ACP request (ACP bodies have no field)."""
+    return {k: v for k in TRACE_KEYS if (v := getattr(trace, k)) is not None}
 
 
 def decode_resume(run_id: str, raw: Any) -> Resume:
@@ -269,7 +268,8 @@ def decode_outcome(raw: Any) -> Task:
         if value is not None:
             meta[f"acp.{key}"] = value
     status_message = None
-    if run.get("await_request") is not None:
+    # acp-sdk leaves a resumed run's await_request in place: only a run that awaits asks.
+    if run.get("await_request") is not None and state is TaskState.INPUT_REQUIRED:
         request = w.obj(run["await_request"], f"{path}.await_request")
         status_message = decode_message(request.get("message"), f"{path}.await_request.message")
     if run.get("error") is not None:
@@ -296,7 +296,8 @@ def decode_outcome(raw: Any) -> Task:
 
 
 def encode_outcome(outcome: Outcome, *, agent_name: str) -> dict[str, Any]:
-    """An ACP Run. A direct Message reply becomes a completed run whose output it is.
+    """An ACP Run of the agent the caller knows as ``agent_name``. A direct Message reply,
+    or the status message of a completed task without artifacts, is the run's output.
 
     Raises:
         CannotCarry: auth-required (ACP has no such status), or a history.
@@ -316,7 +317,8 @@ def encode_outcome(outcome: Outcome, *, agent_name: str) -> dict[str, Any]:
     run_id, original_id = session_for(task.task_id) if task.task_id else (str(uuid.uuid4()), None)
     run: dict[str, Any] = {
         "run_id": run_id,
-        "agent_name": meta.get("acp.agent_name", agent_name),
+        # The name the caller called it by: an upstream's own name stays upstream.
+        "agent_name": agent_name,
         "status": status,
     }
     original = None
@@ -333,6 +335,9 @@ def encode_outcome(outcome: Outcome, *, agent_name: str) -> dict[str, Any]:
             error["data"] = {**(error.get("data") or {}), "state": "rejected"}
         run["error"] = error
     run["output"] = _artifacts_out(task.artifacts)
+    if task.state is TaskState.COMPLETED and not task.artifacts and message is not None:
+        # An answer given as a message (an A2A Message reply, a final status text) is output.
+        run["output"] = [encode_message(message)]
     for key in ("created_at", "finished_at"):
         if f"acp.{key}" in meta:
             run[key] = meta[f"acp.{key}"]

@@ -1,4 +1,10 @@
-"""ACP servers as agents: plain REST + SSE over httpx."""
+"""ACP servers as agents: plain REST + SSE over httpx.
+
+Every call is a streamed run upstream, read by the ACP adapter's ``RunReader``. A run that
+waits for input is remembered by the id of the question it asked: the caller's answer comes
+back with that question last in its history (however the caller's protocol carries the
+follow-up), and resumes the same run.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,19 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
 from adapters import _json, acp
 from adapters.errors import EffmeshError, UpstreamUnavailable
-from adapters.model import AgentDescriptor, Invocation, StreamItem
+from adapters.model import AgentDescriptor, Invocation, Resume, StreamItem
 from agents import outbound
 from agents.pool import LoopPool
 from agents.remote.base import Headers, Remote
+
+MAX_AWAITING: Final = 10_000
+"""Upstream runs waiting for their caller's answer that one agent remembers."""
 
 
 class RemoteACPAgent(Remote):
@@ -33,6 +42,8 @@ class RemoteACPAgent(Remote):
     ) -> None:
         super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
         self._pool = LoopPool(lambda: outbound.httpx_client(self.policy, timeout=self.timeout))
+        self._awaiting: dict[str, str] = {}
+        """The question a waiting upstream run asked (its message id) -> the run's id."""
 
     async def close(self) -> None:
         await self._pool.aclose()
@@ -53,27 +64,58 @@ class RemoteACPAgent(Remote):
         self._adopt(AgentDescriptor(self.name, skills))
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
-        body, trace = acp.encode_invocation(replace(invocation, mode="stream", progress_token=None))
-        headers = {**self.headers, **trace, "Content-Type": "application/json"}
-        run_id: str | None = None
+        """Always a streamed run upstream: its chunks reach a caller that streams, its run id
+        comes first (so a call cancelled or abandoned early cancels it), and a run that waits
+        for input is resumed, not started again, when the caller answers its question."""
+        asked = invocation.history[-1].message_id if invocation.history else None
+        waiting = self._awaiting.pop(asked, None) if asked else None
+        headers = {**self.headers, "Content-Type": "application/json"}
+        if waiting is not None:
+            resume = Resume(waiting, invocation.message, "stream")
+            url, body = f"{self.url}/runs/{waiting}", acp.encode_resume(resume)
+            if invocation.trace is not None:
+                headers.update(acp.trace_headers(invocation.trace))
+        else:
+            body, trace = acp.encode_invocation(
+                replace(invocation, mode="stream", progress_token=None)
+            )
+            url = f"{self.url}/runs"
+            headers.update(trace)
+        reader = acp.RunReader(waiting, resumed=True) if waiting is not None else None
         http = self._pool.get()
         try:
-            async with http.stream(
-                "POST", f"{self.url}/runs", content=_json.dumps(body), headers=headers
-            ) as response:
-                if response.status_code >= 400:
-                    raw = await response.aread()
-                    raise acp.decode_error(response.status_code, _json.loads(raw))
-                run_id = response.headers.get("Run-ID")
-                async for line in response.aiter_lines():
+            async with http.stream("POST", url, content=_json.dumps(body), headers=headers) as r:
+                if r.status_code >= 400:
+                    raise acp.decode_error(r.status_code, _json.loads(await r.aread()))
+                if reader is None:
+                    reader = acp.RunReader(r.headers.get("Run-ID", ""))
+                async for line in r.aiter_lines():
                     if not line.startswith("data:"):
                         continue
-                    for_this = acp.decode_stream_item(_json.loads(line[5:]), run_id=run_id)
-                    yield for_this
-        except asyncio.CancelledError:
-            if run_id:
-                with contextlib.suppress(httpx.HTTPError):
-                    await http.post(f"{self.url}/runs/{run_id}/cancel", headers=self.headers)
-            raise
+                    items = reader.feed(_json.loads(line[5:]))
+                    if reader.question_id is not None:
+                        # Held before the question goes out: the caller stops reading there.
+                        self._hold(reader.question_id, reader.run_id)
+                    for item in items:
+                        yield item
+                    if reader.question_id is not None:
+                        return
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"ACP agent {self.name!r} is unreachable") from exc
+        finally:
+            # Cancelled, abandoned by its caller, or cut off: the run must not work on alone.
+            if reader is not None and reader.open and reader.run_id:
+                await asyncio.shield(self._cancel(reader.run_id))
+
+    def _hold(self, question_id: str, run_id: str) -> None:
+        """Remember which run asked ``question_id`` (a bounded number of them: the oldest
+        question is forgotten first, and its run can no longer be resumed from here)."""
+        while len(self._awaiting) >= MAX_AWAITING:
+            self._awaiting.pop(next(iter(self._awaiting)))
+        self._awaiting[question_id] = run_id
+
+    async def _cancel(self, run_id: str) -> None:
+        """``POST /runs/{id}/cancel``, best effort: a run that has ended meanwhile, or a peer
+        that is gone, leaves nothing to cancel."""
+        with contextlib.suppress(httpx.HTTPError):
+            await self._pool.get().post(f"{self.url}/runs/{run_id}/cancel", headers=self.headers)

@@ -18,8 +18,9 @@ from starlette.routing import Route
 
 from adapters import _json, acp
 from adapters.errors import EffmeshError, TaskNotFound
-from adapters.model import Task, TaskState
+from adapters.model import StatusEvent, StreamItem, Task, TaskState
 from gateway.registry import Registry
+from gateway.runtime.runner import settled
 from gateway.runtime.tasks import TaskManager, TaskRecord
 from gateway.security.guard import principal_of
 from observability import boundary, tracing
@@ -151,7 +152,8 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
         record = run_named(request)
         out = []
         for item in list(record.items):
-            out.extend(acp.encode_stream_item(item, agent_name=record.agent_name))
+            if not said_again(item):
+                out.extend(acp.encode_stream_item(item, agent_name=record.agent_name))
         return _json_response({"events": out})
 
     async def cancel_run(request: Request) -> Response:
@@ -172,6 +174,8 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
 
     async def _follow(record: TaskRecord, start: int) -> AsyncIterator[bytes]:
         async for item in record.follow(start):
+            if said_again(item):
+                continue
             try:
                 encoded = acp.encode_stream_item(item, agent_name=record.agent_name)
             except EffmeshError as exc:
@@ -191,6 +195,13 @@ def routes(registry: Registry, tasks: TaskManager) -> list[Route]:
         Route("/runs/{run_id}/events", _guarded(run_events), methods=["GET"]),
         Route("/runs/{run_id}/cancel", _guarded(cancel_run), methods=["POST"]),
     ]
+
+
+def said_again(item: StreamItem) -> bool:
+    """Whether ``item`` is an agent's status that settles the run: the run's final snapshot
+    follows it (with its output), and an ACP stream ends with one ``run.completed``,
+    ``run.failed``, ``run.cancelled`` or ``run.awaiting``, not two."""
+    return isinstance(item, StatusEvent) and settled(item.state)
 
 
 def _sse(event: dict[str, Any]) -> bytes:

@@ -63,6 +63,8 @@ async def serve_acp(
                     )
                 )
                 async for item in record.follow():
+                    if acp_http.said_again(item):
+                        continue
                     for event in acp.encode_stream_item(item, agent_name=record.agent_name):
                         await send(jsonrpc.request(None, "runs/event", {"id": rid, "event": event}))
             elif invocation.mode == "sync":
@@ -83,6 +85,7 @@ async def serve_acp(
                 events = [
                     e
                     for item in list(record.items)
+                    if not acp_http.said_again(item)
                     for e in acp.encode_stream_item(item, agent_name=record.agent_name)
                 ]
                 await send(jsonrpc.result(rid, {"events": events}))

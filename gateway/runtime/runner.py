@@ -80,15 +80,14 @@ def apply(task: Task, item: StreamItem) -> Task:
             if state is not task.state:
                 lifecycle.check_transition(task.state, state)
             return replace(task, state=state, status_message=message or task.status_message)
-        case ArtifactEvent(artifact=artifact):
+        case ArtifactEvent(artifact=artifact, append=append):
             kept = tuple(a for a in task.artifacts if a.artifact_id != artifact.artifact_id)
-            if item.append:
-                # A chunk: the parts so far, then its own.
-                earlier = next(
-                    (a for a in task.artifacts if a.artifact_id == artifact.artifact_id), None
-                )
-                if earlier is not None:
-                    artifact = replace(earlier, parts=(*earlier.parts, *artifact.parts))
+            earlier = next(
+                (a for a in task.artifacts if a.artifact_id == artifact.artifact_id), None
+            )
+            if append and earlier is not None:
+                # A chunk adds to what came before it (A2A ``append``, ACP message parts).
+                artifact = replace(earlier, parts=(*earlier.parts, *artifact.parts))
             return replace(task, artifacts=(*kept, artifact))
         case Task():
             if item.state is not task.state:

@@ -276,7 +276,10 @@ class TaskManager:
             history=(*previous.history, previous.message, *asked),
         )
         record.invocation = invocation
-        record.task = replace(record.task, history=(*record.task.history, *asked, message))
+        # Answered, it works again (an ACP caller polling an async resume sees it running).
+        record.task = replace(
+            record.task, state=TaskState.WORKING, history=(*record.task.history, *asked, message)
+        )
         record.done = asyncio.Event()
         self._records[task_id] = record
         self._launch(record, route, invocation, slot)
