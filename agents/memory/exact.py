@@ -9,11 +9,11 @@ exact search over the same vectors as one matrix product takes a few millisecond
 So a store that is the only writer of its rows (a Milvus-lite directory, which one process
 holds) keeps their vectors and fields here too, per scope, and answers searches from here:
 exact (recall 1.0 against brute force, as it is brute force), and without a round trip.
-Milvus stays the durable copy; rows are added here only once Milvus has them, and this copy
-is built from Milvus when the store first searches.
+Milvus stays the durable copy: a scope is read from it at the scope's first search, and rows
+are added here only once Milvus has them.
 
 Memory cost: a row's vector (4 bytes a dimension) and its fields, about 2 KB a memory at 384
-dimensions; 100,000 memories hold about 200 MB.
+dimensions, for the scopes searched since the store opened; 100,000 memories, about 200 MB.
 """
 
 from __future__ import annotations
@@ -121,8 +121,9 @@ class _Scope:
 
 
 class ExactIndex:
-    """Rows by scope, searched exactly. Not thread-safe: the store calls it from its one
-    worker thread."""
+    """Rows by scope, searched exactly. A scope is read in whole (:meth:`load`) before it is
+    searched; rows written to a scope not read yet are not kept (the scope's read will find
+    them). Not thread-safe: the store calls it from its one worker thread."""
 
     def __init__(self, dim: int) -> None:
         self._dim = dim
@@ -131,35 +132,40 @@ class ExactIndex:
     def __len__(self) -> int:
         return sum(len(s.slots) for s in self._scopes.values())
 
+    def loaded(self, scope: str) -> bool:
+        return scope in self._scopes
+
+    def load(
+        self, scope: str, memories: Sequence[Memory], vectors: npt.NDArray[np.float32]
+    ) -> None:
+        """Hold ``scope`` with these rows (all of its rows; none is a scope with no memory)."""
+        self._scopes[scope] = _Scope(self._dim)
+        self.add(memories, vectors)
+
     def add(self, memories: Sequence[Memory], vectors: npt.NDArray[np.float32]) -> None:
-        """Add (or replace, by id) ``memories``; row ``i`` of ``vectors`` is memory ``i``'s."""
+        """Add (or replace, by id) those of ``memories`` whose scope is held; row ``i`` of
+        ``vectors`` is memory ``i``'s."""
         for memory, vector in zip(memories, vectors, strict=True):
             scope = self._scopes.get(memory.scope)
-            if scope is None:
-                scope = self._scopes[memory.scope] = _Scope(self._dim)
-            scope.add(memory, vector)
+            if scope is not None:
+                scope.add(memory, vector)
 
     def remove(self, scope: str, ids: Iterable[str]) -> None:
         held = self._scopes.get(scope)
-        if held is None:
-            return
-        for memory_id in ids:
-            held.remove(memory_id)
-        if not held.slots:
-            del self._scopes[scope]
-
-    def count(self, scope: str) -> int:
-        held = self._scopes.get(scope)
-        return 0 if held is None else len(held.slots)
+        if held is not None:
+            for memory_id in ids:
+                held.remove(memory_id)
 
     def search(
         self, scope: str, queries: npt.NDArray[np.float32], filters: Filters | None, limit: int
     ) -> list[list[Hit]]:
         """For each query, up to ``limit`` rows of ``scope`` that pass ``filters``, closest
-        first (ties by insertion order)."""
-        held = self._scopes.get(scope)
-        if held is None:
-            return [[] for _ in range(len(queries))]
+        first (ties by insertion order).
+
+        Raises:
+            KeyError: ``scope`` is not loaded.
+        """
+        held = self._scopes[scope]
         if filters is not None and filters.is_empty():
             filters = None
         return held.search(np.asarray(queries, dtype=np.float32), filters, limit)

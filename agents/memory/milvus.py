@@ -176,8 +176,8 @@ class MilvusStore:
         self._timeout = timeout
         self._local = _local_path(uri)
         self._dim = dim
-        self._use_exact = self._local is not None if exact is None else exact
-        self._exact: ExactIndex | None = None
+        use_exact = self._local is not None if exact is None else exact
+        self._exact = ExactIndex(dim) if use_exact else None
         self._index = index or (LOCAL_INDEX if self._local is not None else IndexConfig())
         if self._local is not None:
             self._local.parent.mkdir(parents=True, exist_ok=True)
@@ -299,8 +299,10 @@ class MilvusStore:
     def search(
         self, scope: str, vectors: Vectors, filters: Filters | None, limit: int
     ) -> list[list[Hit]]:
-        if self._use_exact:
-            return self._exact_index().search(scope, vectors, filters, limit)
+        if self._exact is not None:
+            if not self._exact.loaded(scope):
+                self._load(self._exact, scope)
+            return self._exact.search(scope, vectors, filters, limit)
         expression = expressions.scoped(scope, filters)
         with _backend("search"):
             found = self._client.search(
@@ -364,27 +366,26 @@ class MilvusStore:
                 self._client.flush(self._collection, timeout=self._timeout)
         return deleted
 
-    def _exact_index(self) -> ExactIndex:
-        """The in-process index, read from the collection on first use (a few seconds at
-        100,000 memories)."""
-        if self._exact is None:
-            exact = ExactIndex(self._dim)
-            with _backend("read memories"):
-                pages = self._client.query_iterator(
-                    self._collection,
-                    batch_size=_LOAD_BATCH,
-                    output_fields=["id", *FIELDS, "vector"],
-                    timeout=self._timeout,
-                )
-                try:
-                    while rows := pages.next():
-                        memories = [_memory(row["id"], row) for row in rows]
-                        vectors = np.asarray([row["vector"] for row in rows], dtype=np.float32)
-                        exact.add(memories, vectors)
-                finally:
-                    pages.close()
-            self._exact = exact
-        return self._exact
+    def _load(self, exact: ExactIndex, scope: str) -> None:
+        """Read ``scope``'s rows into ``exact`` (seconds at 100,000 memories)."""
+        memories: list[Memory] = []
+        vectors: list[Any] = []
+        with _backend("read memories"):
+            pages = self._client.query_iterator(
+                self._collection,
+                batch_size=_LOAD_BATCH,
+                filter=expressions.scoped(scope),
+                output_fields=["id", *FIELDS, "vector"],
+                timeout=self._timeout,
+            )
+            try:
+                while rows := pages.next():
+                    memories.extend(_memory(row["id"], row) for row in rows)
+                    vectors.extend(row["vector"] for row in rows)
+            finally:
+                pages.close()
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(memories), self._dim)
+        exact.load(scope, memories, matrix)
 
     def close(self) -> None:
         try:
