@@ -54,12 +54,14 @@ class _Scope:
 
     dim: int
     vectors: npt.NDArray[np.float32] = field(init=False)
+    alive: npt.NDArray[np.bool_] = field(init=False)
     rows: list[Memory | None] = field(default_factory=list)
     slots: dict[str, int] = field(default_factory=dict)
     dead: int = 0
 
     def __post_init__(self) -> None:
         self.vectors = np.zeros((_FIRST_CAPACITY, self.dim), dtype=np.float32)
+        self.alive = np.zeros(_FIRST_CAPACITY, dtype=bool)
 
     def add(self, memory: Memory, vector: npt.NDArray[np.float32]) -> None:
         if memory.memory_id in self.slots:
@@ -69,7 +71,9 @@ class _Scope:
             grown = np.zeros((2 * n, self.dim), dtype=np.float32)
             grown[:n] = self.vectors
             self.vectors = grown
+            self.alive = np.concatenate([self.alive, np.zeros(n, dtype=bool)])
         self.vectors[n] = vector
+        self.alive[n] = True
         self.rows.append(memory)
         self.slots[memory.memory_id] = n
 
@@ -78,7 +82,7 @@ class _Scope:
         if slot is None:
             return
         self.rows[slot] = None
-        self.vectors[slot] = 0.0  # scores 0: below any live row's, and masked out anyway
+        self.alive[slot] = False
         self.dead += 1
         if self.dead > len(self.rows) // 2:
             self._compact()
@@ -86,8 +90,11 @@ class _Scope:
     def _compact(self) -> None:
         keep = [i for i, row in enumerate(self.rows) if row is not None]
         rows = [self.rows[i] for i in keep]
-        vectors = np.zeros((max(_FIRST_CAPACITY, 2 * len(keep)), self.dim), dtype=np.float32)
+        capacity = max(_FIRST_CAPACITY, 2 * len(keep))
+        vectors = np.zeros((capacity, self.dim), dtype=np.float32)
         vectors[: len(keep)] = self.vectors[keep]
+        self.alive = np.zeros(capacity, dtype=bool)
+        self.alive[: len(keep)] = True
         self.rows, self.vectors, self.dead = rows, vectors, 0
         self.slots = {row.memory_id: i for i, row in enumerate(rows) if row is not None}
 
@@ -95,10 +102,12 @@ class _Scope:
         self, queries: npt.NDArray[np.float32], filters: Filters | None, limit: int
     ) -> list[list[Hit]]:
         n = len(self.rows)
-        if n == len(self.slots) and filters is None:
-            mask = None
-        else:
-            mask = np.fromiter((r is not None and passes(r, filters) for r in self.rows), bool, n)
+        mask = self.alive[:n].copy() if self.dead else None
+        if filters is not None:
+            # Conditions on the fields are checked row by row: a filtered search (the memory
+            # agent's) costs in proportion to the scope; recall passes no filter.
+            wanted = np.fromiter((r is not None and passes(r, filters) for r in self.rows), bool, n)
+            mask = wanted if mask is None else mask & wanted
         scores = queries @ self.vectors[:n].T  # (queries, rows): cosine, as rows are unit
         if mask is not None:
             scores[:, ~mask] = -np.inf
