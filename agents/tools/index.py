@@ -175,6 +175,14 @@ class ToolIndex:
             for d in docs
         ]
 
+    def query_vector(self, text: str) -> Vectors | None:
+        """``text``'s vector as a query (None without an embedder). The embedder keeps recent
+        ones, so the router, tool choice and memory recall share one per request."""
+        if self._queries is None:
+            return None
+        vector: Vectors = self._queries([query_text(text)])[0]
+        return vector
+
     def ranked(self, request: str, tools: Sequence[ToolInfo]) -> list[ToolInfo]:
         """``tools``, most relevant to ``request`` first (ties by name)."""
         if not tools:
@@ -182,8 +190,8 @@ class ToolIndex:
         lexical = self._bm25(request, [self._words(t) for t in tools])
         signals = [lexical]
         vectors = self._vectors(tools)
-        if vectors is not None and self._queries is not None:
-            query = self._queries([query_text(request)])[0]
+        query = self.query_vector(request) if vectors is not None else None
+        if vectors is not None and query is not None:
             signals.append([float(x) for x in vectors @ query])
         fused = [0.0] * len(tools)
         for scores in signals:
