@@ -36,6 +36,7 @@ A keepalive finds nothing to keep alive on a loopback connection to a thread of 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -140,6 +141,18 @@ def _backend(action: str) -> Iterator[None]:
         raise UpstreamUnavailable(f"the memory store failed to {action}") from exc
 
 
+class _LiteClock(logging.Filter):
+    """Drops pymilvus's warning that a query iterator falls back to the client's clock:
+    Milvus-lite keeps no server timestamps, so every read of a scope would log it, and the
+    client's clock is right there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+_ITERATOR_LOG: Final = "pymilvus.client.iterator.query_iterator"
+
+
 def _local_path(uri: str) -> Path | None:
     return Path(uri).resolve() if uri.endswith(".db") else None
 
@@ -178,6 +191,10 @@ class MilvusStore:
         self._dim = dim
         use_exact = self._local is not None if exact is None else exact
         self._exact = ExactIndex(dim) if use_exact else None
+        if self._local is not None:
+            iterator_log = logging.getLogger(_ITERATOR_LOG)
+            if not any(isinstance(f, _LiteClock) for f in iterator_log.filters):
+                iterator_log.addFilter(_LiteClock())
         self._index = index or (LOCAL_INDEX if self._local is not None else IndexConfig())
         if self._local is not None:
             self._local.parent.mkdir(parents=True, exist_ok=True)
