@@ -5,10 +5,16 @@ random unit vectors (the index does not care where they come from)."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pymilvus import MilvusClient
 
 from agents.memory import Filters, IndexConfig, Memory, MilvusStore
 from agents.memory.exact import ExactIndex, passes
@@ -126,3 +132,55 @@ def test_a_scope_emptied_and_refilled_compacts_and_still_finds_its_rows() -> Non
     assert index.search("s0", vectors[5][None, :], None, 1)[0][0].memory == rows[5]
     with pytest.raises(KeyError):
         index.search("s9", vectors[:1], None, 1)
+
+
+def test_the_same_store_searches_through_a_milvus_server_by_its_partition_key(
+    tmp_path: Path,
+) -> None:
+    # `milvus-lite server` speaks Milvus's gRPC API: the store treats it as any Milvus server
+    # (an http URI): no in-process index, the scope as partition key, Milvus's own search.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "milvus-lite"),
+            "server",
+            "--data-dir",
+            str(tmp_path / "srv"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the server is up once it accepts a connection
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            assert server.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        rng = np.random.default_rng(10)
+        rows, vectors = memories(90), unit(rng, 90)
+        store = MilvusStore(f"http://127.0.0.1:{port}", dim=DIM)
+        try:
+            assert not store.exclusive
+            store.insert(rows, vectors)
+            for f in FILTERS[:3]:
+                hits = store.search("s2", vectors[5][None, :], f, 10)[0]
+                assert {h.memory.memory_id for h in hits} == set(
+                    brute(rows, vectors, "s2", f, vectors[5])
+                )
+            other = MilvusClient(uri=f"http://127.0.0.1:{port}")
+            fields = other.describe_collection(store.collection)["fields"]
+            other.close()
+            assert any(f["name"] == "scope" and f.get("is_partition_key") for f in fields)
+        finally:
+            store.close()
+    finally:
+        server.terminate()
+        server.wait(30)
