@@ -88,11 +88,8 @@ class IndexConfig:
     every flush (each memory write) makes a new small segment: an IVF index trains k-means
     on each, and faiss prints a clustering warning for every segment under 39 rows per
     cluster, that is on every write and merge until segments hold about 5,000 rows. FLAT
-    needs no training, is exact, and is as fast at the sizes a gateway's memory has: its
-    per-row filtering dominates a Milvus-lite search (measured here, top-10 of random
-    vectors written 20 at a time, one scope of ten: p50 3.9 ms FLAT vs 5.6 ms IVF_FLAT at
-    1,000 rows, 14.5 vs 16.1 ms at 10,000). Only a search over 100,000 rows in one scope is
-    slower (180 vs 64 ms): a memory that large belongs on a Milvus server.
+    needs no training, and the store's searches on Milvus-lite do not use Milvus's index
+    anyway: they run on the in-process exact index (see the module's docstring).
     """
 
     kind: Literal["IVF_FLAT", "HNSW", "FLAT"] = "IVF_FLAT"
