@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
+import numpy.typing as npt
 from milvus_lite.server_manager import (  # type: ignore[import-untyped]
     server_manager_instance as lite_servers,
 )
@@ -383,7 +384,10 @@ class MilvusStore:
     def _load(self, exact: ExactIndex, scope: str) -> None:
         """Read ``scope``'s rows into ``exact`` (seconds at 100,000 memories)."""
         memories: list[Memory] = []
-        vectors: list[Any] = []
+        # Each page's vectors become one float32 array at once: pymilvus hands them over as
+        # lists of Python floats (24 bytes each), which for a whole large scope would take
+        # several times the index's own memory.
+        vectors: list[npt.NDArray[np.float32]] = []
         with _backend("read memories"):
             pages = self._client.query_iterator(
                 self._collection,
@@ -395,10 +399,11 @@ class MilvusStore:
             try:
                 while rows := pages.next():
                     memories.extend(_memory(row["id"], row) for row in rows)
-                    vectors.extend(row["vector"] for row in rows)
+                    page = [row.pop("vector") for row in rows]
+                    vectors.append(np.asarray(page, dtype=np.float32).reshape(-1, self._dim))
             finally:
                 pages.close()
-        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(memories), self._dim)
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, self._dim), np.float32)
         exact.load(scope, memories, matrix)
 
     def close(self) -> None:
