@@ -86,6 +86,7 @@ bench: $(RUN_STAMP) bench-replicas
 	$(BIN)/python -m benchmarks.hop --out benchmarks/results/hop.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.specialists --out benchmarks/results/specialists.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.memory --out benchmarks/results/memory.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.footprint --out benchmarks/results/footprint.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.federation --out benchmarks/results/federation.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.routing --out benchmarks/results/routing.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.routing_accuracy --out benchmarks/results/routing_accuracy.json --doc $(BENCH_DOC)

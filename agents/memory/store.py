@@ -1,7 +1,10 @@
 """The interface of long-term storage: rows of memories with their vectors.
 
 Expressions come from :mod:`agents.memory.expressions` and always carry the scope condition;
-a store never invents one. Calls block: the service makes them from one worker thread, one at
+a store never invents one. A search names its scope and filters as values instead, so a store
+can answer it without a filter expression (from an index of the scope's own rows).
+
+Calls block: the service makes them from one worker thread, one at
 a time, so an implementation need not be thread-safe. Failures of the backing store raise
 ``adapters.errors.UpstreamUnavailable`` with effmesh's own words, never the backend's text.
 """
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 from typing import Final, Protocol
 
 from agents.embeddings import Vectors
-from agents.memory.records import Hit, Memory
+from agents.memory.records import Filters, Hit, Memory
 
 QUERY_WINDOW: Final = 16384
 """Most rows one query may return (Milvus's own limit on a query's result window)."""
@@ -24,13 +27,21 @@ class MemoryStore(Protocol):
         """The name the rows are stored under (spans name the store's operations by it)."""
         ...
 
+    @property
+    def exclusive(self) -> bool:
+        """Whether this store is the only writer of its rows (no other process writes them)."""
+        ...
+
     def insert(self, memories: Sequence[Memory], vectors: Vectors) -> None:
         """Store ``memories`` (row ``i`` of ``vectors`` is the vector of memory ``i``), durably:
         when this returns, the rows are searchable and survive a restart."""
         ...
 
-    def search(self, vectors: Vectors, expression: str, limit: int) -> list[list[Hit]]:
-        """For each query vector, up to ``limit`` rows matching ``expression``, closest first."""
+    def search(
+        self, scope: str, vectors: Vectors, filters: Filters | None, limit: int
+    ) -> list[list[Hit]]:
+        """For each query vector, up to ``limit`` rows of ``scope`` (a checked scope) that pass
+        ``filters`` (checked), closest first."""
         ...
 
     def query(self, expression: str, limit: int) -> list[Memory]:

@@ -1,18 +1,23 @@
 """What a specialist remembers: relevant memories pulled into its prompt, its results stored.
 
 Before a call, the memories of the caller's scope closest in meaning to the request are
-recalled (those above a similarity floor, at most a tier's worth, each cut short) and go into
+recalled (those above a similarity floor, at most a tier's worth, each cut short; nothing,
+and no embedding of the request, when the scope holds no memory) and go into
 the volatile end of the prompt. After a call, the request and its answer are stored as a
 ``result`` memory with the agent, task and context, so any agent of the mesh can recall it.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from agents.memory import Draft, MemoryService
+from agents.embeddings import query_text
+from agents.memory.records import Draft
 from agents.specialists.optimizer import BUDGETS, estimate_tokens
 from agents.tiers import Tier
+
+if TYPE_CHECKING:
+    from agents.memory.service import MemoryService
 
 MIN_SCORE: Final = 0.82
 """Cosine similarity below which a memory is not worth prompt tokens (E5 scores unrelated
@@ -31,8 +36,10 @@ class SpecialistMemory:
     async def recall(self, scope: str, request: str, tier: Tier) -> list[str]:
         """Memories for ``request``, most relevant first, within a quarter of the tier's
         history budget."""
+        if not await self.service.has_memories(scope):
+            return []  # nothing to find: no need to embed the request
         budget = BUDGETS[tier].history_tokens // 4
-        hits = await self.service.search(scope, request[:2000], limit=3)
+        hits = await self.service.search(scope, query_text(request), limit=3)
         out: list[str] = []
         for hit in hits:
             if hit.score < self.min_score:

@@ -142,15 +142,21 @@ def select_tools(
     pinned: Sequence[str] = (),
 ) -> list[ToolInfo]:
     """The tools ``index`` ranks most relevant to ``request`` that fit ``budget`` (count and
-    rendered tokens), pinned ones first and always, sorted by name."""
+    rendered tokens), pinned ones first and always, sorted by name.
+
+    When every tool fits, all are kept and nothing is ranked: ranking by meaning costs an
+    embedding of the request (tens of milliseconds on a CPU) and would change nothing."""
+    costs = {t.name: estimate_tokens(render_tool(t, budget)) for t in tools}
+    if len(tools) <= budget.max_tools and sum(costs.values()) <= budget.tool_tokens:
+        return sorted(tools, key=lambda t: t.name)
     chosen = [t for t in tools if t.name in pinned]
-    used = sum(estimate_tokens(render_tool(t, budget)) for t in chosen)
+    used = sum(costs[t.name] for t in chosen)
     for tool in index.ranked(request, tools):
         if len(chosen) >= budget.max_tools:
             break
         if tool.name in pinned:
             continue
-        cost = estimate_tokens(render_tool(tool, budget))
+        cost = costs[tool.name]
         if used + cost > budget.tool_tokens:
             break
         chosen.append(tool)

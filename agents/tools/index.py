@@ -2,10 +2,17 @@
 
 Specialists rank their tools with it before a prompt is built; the router ranks the skills a
 plan may use with the same index, so both see a tool as a :class:`ToolInfo`.
+
+A tool's vector is computed once per distinct tool text and kept: in memory, and in a
+:class:`agents.tools.vectors.VectorFile` under the data folder when one is given, so a restart
+reads a catalog's vectors back instead of embedding it again. The request's own vector comes
+from the embedder, which keeps recent ones (memory recall and the router ask for the same
+text).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -14,6 +21,9 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+
+from agents.embeddings import query_text
+from agents.tools.vectors import VectorFile
 
 Vectors = npt.NDArray[np.float32]
 Embed = Callable[[Sequence[str]], Vectors]
@@ -92,7 +102,8 @@ def _stems(text: str) -> set[str]:
 class ToolIndex:
     """Ranks tools against a request by two signals fused by rank: meaning (embeddings) and
     shared words (BM25 over name, description and parameter names, with the catalog as the
-    corpus). Tool vectors are computed once per distinct tool text.
+    corpus). Tool vectors are computed once per distinct tool text (``vectors``: also kept on
+    disk); the matrix of a catalog is kept until the catalog changes.
 
     Embeddings alone miss exact names (a file path, "issue"); words alone miss paraphrase and
     other languages; reciprocal-rank fusion needs no tuning of their scales.
@@ -100,10 +111,20 @@ class ToolIndex:
 
     FUSION_K: Final = 10
 
-    def __init__(self, embed_passages: Embed | None, embed_queries: Embed | None) -> None:
+    def __init__(
+        self,
+        embed_passages: Embed | None,
+        embed_queries: Embed | None,
+        *,
+        vectors: VectorFile | None = None,
+    ) -> None:
         self._passages = embed_passages
         self._queries = embed_queries
+        self._file = vectors
         self._cache: dict[str, Vectors] = {}
+        self._catalog: tuple[tuple[str, ...], Vectors] | None = None
+        self.embedded = 0
+        """Tool texts this index has had embedded (not read from memory or disk)."""
 
     @staticmethod
     def _text(tool: ToolInfo) -> str:
@@ -121,12 +142,23 @@ class ToolIndex:
         # symmetric task for E5 models, and measured better here than the passage side.
         if self._queries is None:
             return None
-        texts = [self._text(t) for t in tools]
+        texts = tuple(self._text(t) for t in tools)
+        if self._catalog is not None and self._catalog[0] == texts:
+            return self._catalog[1]
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing and self._file is not None:
+            self._cache.update(self._file.get(missing))
+            missing = [t for t in missing if t not in self._cache]
         if missing:
-            for text, vector in zip(missing, self._queries(missing), strict=True):
-                self._cache[text] = vector
-        return np.stack([self._cache[t] for t in texts])
+            fresh = dict(zip(missing, self._queries(missing), strict=True))
+            self.embedded += len(missing)
+            self._cache.update(fresh)
+            if self._file is not None:
+                with contextlib.suppress(OSError):  # a read-only data folder: memory only
+                    self._file.put(fresh)
+        matrix = np.stack([self._cache[t] for t in texts])
+        self._catalog = (texts, matrix)
+        return matrix
 
     @staticmethod
     def _bm25(request: str, docs: Sequence[set[str]]) -> list[float]:
@@ -143,6 +175,14 @@ class ToolIndex:
             for d in docs
         ]
 
+    def query_vector(self, text: str) -> Vectors | None:
+        """``text``'s vector as a query (None without an embedder). The embedder keeps recent
+        ones, so the router, tool choice and memory recall share one per request."""
+        if self._queries is None:
+            return None
+        vector: Vectors = self._queries([query_text(text)])[0]
+        return vector
+
     def ranked(self, request: str, tools: Sequence[ToolInfo]) -> list[ToolInfo]:
         """``tools``, most relevant to ``request`` first (ties by name)."""
         if not tools:
@@ -150,8 +190,8 @@ class ToolIndex:
         lexical = self._bm25(request, [self._words(t) for t in tools])
         signals = [lexical]
         vectors = self._vectors(tools)
-        if vectors is not None and self._queries is not None:
-            query = self._queries([request])[0]
+        query = self.query_vector(request) if vectors is not None else None
+        if vectors is not None and query is not None:
             signals.append([float(x) for x in vectors @ query])
         fused = [0.0] * len(tools)
         for scores in signals:

@@ -93,6 +93,8 @@ class Contender:
     python: str = ""
     down: str | None = None
     """Why it cannot run at all (install failure); None: it can."""
+    src: Path = ROOT
+    """The source tree an effmesh runner imports (``--baseline-src``: an earlier one)."""
 
     def command(self, settings: dict[str, Any]) -> list[str]:
         blob = json.dumps(settings | {"variant": self.variant})
@@ -101,13 +103,19 @@ class Contender:
         return [self.python, "-m", "benchmarks.peers.effmesh_runner", blob]
 
 
-def contenders(only: Sequence[str] = ()) -> list[Contender]:
+def contenders(only: Sequence[str] = (), baseline: Path | None = None) -> list[Contender]:
+    """Every contender (or those named in ``only``); with ``baseline``, effmesh's optimized
+    variants once more from that source tree, named ``... (before)``."""
     out = [
         Contender(name, requirements=reqs, script=script) for name, (reqs, script) in PEERS.items()
     ]
     for variant, (routing, optimizer) in VARIANTS.items():
         name = "effmesh " + ("routed" if routing else "direct") + ("" if optimizer else " plain")
         out.append(Contender(name, variant=variant, python=sys.executable))
+        if baseline is not None and optimizer:
+            out.append(
+                Contender(f"{name} (before)", variant=variant, python=sys.executable, src=baseline)
+            )
     return [c for c in out if not only or c.name in only]
 
 
@@ -186,6 +194,8 @@ class Runner:
         """
         LOGS.mkdir(parents=True, exist_ok=True)
         env = os.environ | {"NO_PROXY": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
+        if not self.contender.script:
+            env["PYTHONPATH"] = str(self.contender.src)
         started = time.perf_counter()
         with self.log.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
@@ -193,7 +203,7 @@ class Runner:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
-                cwd=ROOT,
+                cwd=self.contender.src,
                 env=env,
             )
         message = await self._line(START_TIMEOUT)
@@ -438,9 +448,11 @@ async def _warm_server(url: str) -> None:
         await client.post(url + "/v1/chat/completions", json=body)
 
 
-async def run(quick: bool, repeats: int, probes: int, only: Sequence[str]) -> dict[str, Any]:
+async def run(
+    quick: bool, repeats: int, probes: int, only: Sequence[str], baseline: Path | None = None
+) -> dict[str, Any]:
     system_prompt, tasks = load_tasks(quick)
-    todo = contenders(only)
+    todo = contenders(only, baseline)
     started = time.perf_counter()
     await asyncio.gather(*(asyncio.to_thread(install, c) for c in todo))
     installed = time.perf_counter() - started
@@ -640,12 +652,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--probes", type=int, default=None, help="extra start-up samples")
     parser.add_argument("--only", default="", help="comma-separated contender names")
+    parser.add_argument(
+        "--baseline-src", type=Path, help="also run effmesh from this earlier source tree"
+    )
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where the PNGs go")
     args = parser.parse_args()
     repeats = args.repeats or 1
     probes = args.probes if args.probes is not None else (1 if args.quick else 3)
     only = [n.strip() for n in args.only.split(",") if n.strip()]
-    result = asyncio.run(run(args.quick, repeats, probes, only))
+    result = asyncio.run(run(args.quick, repeats, probes, only, args.baseline_src))
+    if args.baseline_src:
+        result["baseline_src"] = str(args.baseline_src)
     report.publish(args, "peers-frameworks", result, table)
     with contextlib.suppress(ImportError):
         from benchmarks.peers import plots_frameworks  # noqa: PLC0415 - matplotlib is optional

@@ -1,0 +1,180 @@
+"""An exact vector index of a store's rows, held in this process, searched with numpy.
+
+Why: Milvus-lite searches in Python. Before its vector index runs, it walks every row of the
+segments in play to drop stale versions and deleted rows, one row at a time, so a top-10
+search of one scope costs time in proportion to every row (measured in ``benchmarks/memory.py``:
+tens of milliseconds at 100,000 memories, whatever the index or partition layout), while
+exact search over the same vectors as one matrix product takes a few milliseconds.
+
+So a store that is the only writer of its rows (a Milvus-lite directory, which one process
+holds) keeps their vectors and fields here too, per scope, and answers searches from here:
+exact (recall 1.0 against brute force, as it is brute force), and without a round trip.
+Milvus stays the durable copy: a scope is read from it at the scope's first search, and rows
+are added here only once Milvus has them.
+
+Memory cost: a row's vector (4 bytes a dimension) and its fields, about 2 KB a memory at 384
+dimensions, for the scopes searched since the store opened; 100,000 memories, about 200 MB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from agents.memory.records import Filters, Hit, Memory
+
+_FIRST_CAPACITY: Final = 64
+
+
+def passes(memory: Memory, filters: Filters | None, ids: frozenset[str] | None = None) -> bool:
+    """Whether ``memory`` passes ``filters`` (and has one of ``ids``, when given): the same
+    conditions as :func:`agents.memory.expressions.scoped` writes for Milvus."""
+    if ids is not None and memory.memory_id not in ids:
+        return False
+    if filters is None:
+        return True
+    return (
+        (not filters.kinds or memory.kind in filters.kinds)
+        and (filters.agent is None or memory.agent == filters.agent)
+        and (filters.task is None or memory.task == filters.task)
+        and (filters.context is None or memory.context == filters.context)
+        and (filters.min_importance is None or memory.importance >= filters.min_importance)
+        and (filters.created_after_ms is None or memory.created_ms >= filters.created_after_ms)
+        and (filters.created_before_ms is None or memory.created_ms < filters.created_before_ms)
+    )
+
+
+@dataclass(slots=True)
+class _Scope:
+    """One scope's rows: vectors in a matrix that grows by doubling, a slot per row."""
+
+    dim: int
+    vectors: npt.NDArray[np.float32] = field(init=False)
+    alive: npt.NDArray[np.bool_] = field(init=False)
+    rows: list[Memory | None] = field(default_factory=list)
+    slots: dict[str, int] = field(default_factory=dict)
+    dead: int = 0
+
+    def __post_init__(self) -> None:
+        self.vectors = np.zeros((_FIRST_CAPACITY, self.dim), dtype=np.float32)
+        self.alive = np.zeros(_FIRST_CAPACITY, dtype=bool)
+
+    def add(self, memory: Memory, vector: npt.NDArray[np.float32]) -> None:
+        if memory.memory_id in self.slots:
+            self.remove(memory.memory_id)
+        n = len(self.rows)
+        if n == len(self.vectors):
+            grown = np.zeros((2 * n, self.dim), dtype=np.float32)
+            grown[:n] = self.vectors
+            self.vectors = grown
+            self.alive = np.concatenate([self.alive, np.zeros(n, dtype=bool)])
+        self.vectors[n] = vector
+        self.alive[n] = True
+        self.rows.append(memory)
+        self.slots[memory.memory_id] = n
+
+    def remove(self, memory_id: str) -> None:
+        slot = self.slots.pop(memory_id, None)
+        if slot is None:
+            return
+        self.rows[slot] = None
+        self.alive[slot] = False
+        self.dead += 1
+        if self.dead > len(self.rows) // 2:
+            self._compact()
+
+    def _compact(self) -> None:
+        keep = [i for i, row in enumerate(self.rows) if row is not None]
+        rows = [self.rows[i] for i in keep]
+        capacity = max(_FIRST_CAPACITY, 2 * len(keep))
+        vectors = np.zeros((capacity, self.dim), dtype=np.float32)
+        vectors[: len(keep)] = self.vectors[keep]
+        self.alive = np.zeros(capacity, dtype=bool)
+        self.alive[: len(keep)] = True
+        self.rows, self.vectors, self.dead = rows, vectors, 0
+        self.slots = {row.memory_id: i for i, row in enumerate(rows) if row is not None}
+
+    def search(
+        self, queries: npt.NDArray[np.float32], filters: Filters | None, limit: int
+    ) -> list[list[Hit]]:
+        n = len(self.rows)
+        mask = self.alive[:n].copy() if self.dead else None
+        if filters is not None:
+            # Conditions on the fields are checked row by row: a filtered search (the memory
+            # agent's) costs in proportion to the scope; recall passes no filter.
+            wanted = np.fromiter((r is not None and passes(r, filters) for r in self.rows), bool, n)
+            mask = wanted if mask is None else mask & wanted
+        scores = queries @ self.vectors[:n].T  # (queries, rows): cosine, as rows are unit
+        if mask is not None:
+            scores[:, ~mask] = -np.inf
+        found: list[list[Hit]] = []
+        k = min(limit, n if mask is None else int(mask.sum()))
+        for row in scores:
+            if k <= 0:
+                found.append([])
+                continue
+            top = np.argpartition(-row, k - 1)[:k] if k < n else np.arange(n)
+            # Ties by the row's position, so equal scores come back in a fixed order.
+            ordered = sorted(top.tolist(), key=lambda i: (-row[i], i))[:k]
+            hits = []
+            for i in ordered:
+                memory = self.rows[i]
+                if memory is not None and np.isfinite(row[i]):
+                    hits.append(Hit(memory, float(row[i])))
+            found.append(hits)
+        return found
+
+
+class ExactIndex:
+    """Rows by scope, searched exactly. A scope is read in whole (:meth:`load`) before it is
+    searched; rows written to a scope not read yet are not kept (the scope's read will find
+    them). Not thread-safe: the store calls it from its one worker thread."""
+
+    def __init__(self, dim: int) -> None:
+        self._dim = dim
+        self._scopes: dict[str, _Scope] = {}
+
+    def __len__(self) -> int:
+        return sum(len(s.slots) for s in self._scopes.values())
+
+    def loaded(self, scope: str) -> bool:
+        return scope in self._scopes
+
+    def load(
+        self, scope: str, memories: Sequence[Memory], vectors: npt.NDArray[np.float32]
+    ) -> None:
+        """Hold ``scope`` with these rows (all of its rows; none is a scope with no memory)."""
+        self._scopes[scope] = _Scope(self._dim)
+        self.add(memories, vectors)
+
+    def add(self, memories: Sequence[Memory], vectors: npt.NDArray[np.float32]) -> None:
+        """Add (or replace, by id) those of ``memories`` whose scope is held; row ``i`` of
+        ``vectors`` is memory ``i``'s."""
+        for memory, vector in zip(memories, vectors, strict=True):
+            scope = self._scopes.get(memory.scope)
+            if scope is not None:
+                scope.add(memory, vector)
+
+    def remove(self, scope: str, ids: Iterable[str]) -> None:
+        held = self._scopes.get(scope)
+        if held is not None:
+            for memory_id in ids:
+                held.remove(memory_id)
+
+    def search(
+        self, scope: str, queries: npt.NDArray[np.float32], filters: Filters | None, limit: int
+    ) -> list[list[Hit]]:
+        """For each query, up to ``limit`` rows of ``scope`` that pass ``filters``, closest
+        first (ties by insertion order).
+
+        Raises:
+            KeyError: ``scope`` is not loaded.
+        """
+        held = self._scopes[scope]
+        if filters is not None and filters.is_empty():
+            filters = None
+        return held.search(np.asarray(queries, dtype=np.float32), filters, limit)
