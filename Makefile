@@ -55,7 +55,7 @@ run: $(RUN_STAMP)
 	$(BIN)/effmesh serve
 
 test: $(TEST_STAMP) $(THIRDPARTY_STAMP) browser tck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The A2A project's conformance kit (a2aproject/a2a-tck, kept beside the project as it is on no
 # registry), in a venv of its own (its pins are not the gateway's). Copied first: its runs
