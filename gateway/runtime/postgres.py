@@ -131,22 +131,15 @@ class PostgresTaskStore:
         now = time.time_ns()
         with self.pool.connection() as conn:
             conn.execute(
-                "INSERT INTO tasks (id, agent, state, body, updated, owner, endpoint, context,"
-                " runner, lease) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, body = EXCLUDED.body,"
-                " updated = EXCLUDED.updated, context = EXCLUDED.context,"
-                " runner = EXCLUDED.runner, lease = EXCLUDED.lease",
-                (
-                    task.task_id,
-                    agent,
-                    task.state.value,
-                    sql.body(task),
-                    now,
-                    owner,
-                    endpoint,
-                    task.context_id,
-                    self.replica,
-                    now + self.lease_ns,
+                sql.upsert("%s"),
+                sql.row(
+                    task,
+                    agent=agent,
+                    owner=owner,
+                    endpoint=endpoint,
+                    replica=self.replica,
+                    now=now,
+                    lease_ns=self.lease_ns,
                 ),
             )
         self._saves += 1

@@ -65,6 +65,44 @@ def after(where_clause: str, mark: str) -> str:
     return f"{where_clause}{joined} (updated < {mark} OR (updated = {mark} AND id < {mark}))"
 
 
+def upsert(mark: str) -> str:
+    """The statement that saves a task (``row`` gives its values), in the database's
+    parameter ``mark``: a new one inserted, a known one's state, body, times and lease
+    replaced (its agent, owner and endpoint are its first save's). Only marks are formatted
+    in; every value is a parameter."""
+    columns = "id, agent, state, body, updated, owner, endpoint, context, runner, lease"
+    kept = ("state", "body", "updated", "context", "runner", "lease")
+    updates = ", ".join(f"{c} = excluded.{c}" for c in kept)
+    values = marks(mark, 10)
+    into = f"INSERT INTO tasks ({columns}) VALUES ({values})"  # noqa: S608
+    return f"{into} ON CONFLICT (id) DO UPDATE SET {updates}"
+
+
+def row(
+    task: Task,
+    *,
+    agent: str,
+    owner: str | None,
+    endpoint: str,
+    replica: str,
+    now: int,
+    lease_ns: int,
+) -> tuple[object, ...]:
+    """The values :func:`upsert` takes for ``task``, saved at ``now`` by ``replica``."""
+    return (
+        task.task_id,
+        agent,
+        task.state.value,
+        body(task),
+        now,
+        owner,
+        endpoint,
+        task.context_id,
+        replica,
+        now + lease_ns,
+    )
+
+
 def prune_statement(mark: str) -> str:
     """Deletes each owner's finished tasks past the newest count or saved before a cutoff;
     parameters: the finished states, the count, the cutoff."""

@@ -127,21 +127,15 @@ class SQLiteTaskStore:
     def save(self, task: Task, *, agent: str, owner: str | None, endpoint: str) -> None:
         now = time.time_ns()
         self._db.execute(
-            "INSERT INTO tasks (id, agent, state, body, updated, owner, endpoint, context,"
-            " runner, lease) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE"
-            " SET state=excluded.state, body=excluded.body, updated=excluded.updated,"
-            " context=excluded.context, runner=excluded.runner, lease=excluded.lease",
-            (
-                task.task_id,
-                agent,
-                task.state.value,
-                sql.body(task),
-                now,
-                owner,
-                endpoint,
-                task.context_id,
-                self.replica,
-                now + self.lease_ns,
+            sql.upsert("?"),
+            sql.row(
+                task,
+                agent=agent,
+                owner=owner,
+                endpoint=endpoint,
+                replica=self.replica,
+                now=now,
+                lease_ns=self.lease_ns,
             ),
         )
         self._saves += 1
