@@ -28,6 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 from agents.llm.embedded import MODEL_ALIAS
 from gateway.app import create_app
 from gateway.models import ModelPool
+from gateway.routing.plan import PLAN_SKILL
 from gateway.server import build_registry
 from gateway.settings import AgentConfig, Config, ModelConfig, RoutingConfig, default_agents
 from tests.servers import running, slow_a2a_client
@@ -78,10 +79,12 @@ def closing(app: Any, models: ModelPool) -> Any:
 
 
 def check_run(summary: dict[str, Any]) -> None:
-    """The run's summary: a plan over this gateway's skills, every subtask finished."""
+    """The run's summary: a plan over this gateway's skills, every subtask finished. A plan
+    at the top may also hand a part to be split again (``plan``): the model planner may pick
+    that for any part while depth allows it."""
     (plan, *_) = summary["plans"]
     assert plan["planner"] in ("model", "rules")
-    skills = {"calculator.evaluate", "arithmetic.solve"}
+    skills = {"calculator.evaluate", "arithmetic.solve", PLAN_SKILL}
     assert {s["skill"] for s in plan["subtasks"]} <= skills
     assert len(summary["subtasks"]) >= 1
     assert all(s["state"] in ("completed", "failed", "skipped") for s in summary["subtasks"])
