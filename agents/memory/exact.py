@@ -15,7 +15,8 @@ first search, and rows are added here only once Milvus has them.
 Search at scale: a product of the query with every float32 row reads 1.5 KB a row, which at
 100,000 rows is memory-bound at about 10 ms on a small machine. A scope of at least
 :data:`PREFILTER_ROWS` rows, searched without field filters, is first scored on 8-bit codes
-of its rows (faiss' scalar quantizer, a quarter of the bytes, one thread), and the best
+of its rows (faiss' scalar quantizer, a quarter of the bytes, one thread: this sets faiss'
+thread count for the process), and the best
 :func:`candidates` rows are re-ranked with their float32 vectors; the answer is the exact
 top-k whenever the true top-k are among the candidates (recall@10 1.0 on the benchmark's
 realistic vectors, ``benchmarks/memory.py``). faiss comes with Milvus-lite, whose store is the
@@ -127,6 +128,9 @@ class _Scope:
         if self.codes is None:
             import faiss  # noqa: PLC0415 - large scopes only
 
+            # One query's scan is one thread's work; faiss' default of a thread per core only
+            # adds contention (measured: 8.5 ms on one thread, 21 ms on two, on 2 busy cores).
+            faiss.omp_set_num_threads(1)
             codes = faiss.IndexScalarQuantizer(
                 self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
             )
