@@ -166,12 +166,14 @@ class _Scope:
             # agent's) costs in proportion to the scope; recall passes no filter.
             wanted = np.fromiter((r is not None and passes(r, filters) for r in self.rows), bool, n)
             mask = wanted if mask is None else mask & wanted
-        scores = queries @ self.vectors[:n].T  # (queries, rows): cosine, as rows are unit
-        if mask is not None:
-            scores[:, ~mask] = -np.inf
         found: list[list[Hit]] = []
         k = min(limit, n if mask is None else int(mask.sum()))
-        for row in scores:
+        for query in queries:
+            # Rows times one query (cosine, as rows are unit): BLAS's matrix-vector product,
+            # rather than a general product of a one-row matrix with the transposed rows.
+            row = self.vectors[:n] @ query
+            if mask is not None:
+                row[~mask] = -np.inf
             if k <= 0:
                 found.append([])
                 continue
