@@ -193,7 +193,8 @@ def test_an_announced_card_hides_the_agents_own_address() -> None:
     )
     card = mesh.encode_card(here)
     assert "10.0.0.5" not in json.dumps(card)
-    decoded = mesh.decode_card(card)
+    decoded, speaks = mesh.decode_card(card)
+    assert speaks is None
     assert decoded.url is None
     assert (decoded.name, decoded.skills, decoded.description) == ("far", AGENT.skills, "d")
 
