@@ -205,7 +205,7 @@ class Calls:
                         return passed.pop() if passed else None
                 else:
                     self.counters["runs_served"] += 1
-                    who = self.local_principal(forwarding, name)
+                    who = self.local_principal(forwarding, name, resume)
                     asker = Asker(forwarding.origin, who, name)
                     task_id = calls.new_task_id()
                     if resume is not None:
@@ -236,13 +236,16 @@ class Calls:
             finally:
                 link.running.pop(run.call, None)
 
-    def local_principal(self, forwarding: mesh.Forwarding, agent: str) -> str:
+    def local_principal(
+        self, forwarding: mesh.Forwarding, agent: str, resume: mesh.Waiting | None = None
+    ) -> str:
         """The token name of this gateway a forwarded call to ``agent`` runs as: the one the
-        configuration maps its origin's caller to, else ``federation``.
+        configuration maps its origin's caller to, else ``federation``. ``resume``: the
+        task the call answers.
 
         Raises:
             Forbidden: the call names a caller the configuration maps, without the origin
-                gateway's signature over it, this gateway and ``agent``.
+                gateway's signature over it, this gateway, ``agent`` and ``resume``.
         """
         origin, principal = forwarding.origin, forwarding.principal
         if principal is None or origin is None:
@@ -250,7 +253,8 @@ class Calls:
         mapped = self.principals.get(f"{origin}/{principal}")
         if mapped is None:
             return FEDERATION
-        expected = claims.Claim(origin, principal, forwarding.message, self.me, agent, 0)
+        task = resume.task if resume is not None else None
+        expected = claims.Claim(origin, principal, forwarding.message, self.me, agent, 0, task)
         why = claims.verify(forwarding.claim, expected, self.keys)
         if why is not None:
             self.counters["claims_refused"] += 1
@@ -307,7 +311,15 @@ class Calls:
             principal, claim = received.principal, received.claim
         elif principal is not None and self.signer is not None:
             claim = self.signer.sign(
-                claims.Claim(self.me, principal, message_id, origin, name, int(time.time()))
+                claims.Claim(
+                    self.me,
+                    principal,
+                    message_id,
+                    origin,
+                    name,
+                    int(time.time()),
+                    resume.task if resume is not None else None,
+                )
             )
         forwarding = mesh.Forwarding(message_id, hops + 1, visited, principal, claim)
         call_id, queue = link.open_call()
