@@ -1,13 +1,14 @@
 """A2A across a federation link answers as the A2A agent does directly: gateway 1 joins
-gateway 2 over the mesh WebSocket, gateway 2 reaches two agents on a2a-sdk's own server (the
-TCK's agent, ``tck``, and the third-party matrix's, ``demo``), and the official a2a-sdk client
-on gateway 1 sees what it sees from the agent itself, ids and timestamps aside: Message replies,
-the agent's states, chunks with ``append`` / ``lastChunk``, follow-ups that reach the agent's
-task (from A2A and ACP callers), and cancels that reach the agent.
+gateway 2 over the mesh WebSocket (and gateway 0 joins gateway 1, two links away), gateway 2
+reaches two agents on a2a-sdk's own server (the TCK's agent, ``tck``, and the third-party
+matrix's, ``demo``), and the official a2a-sdk client on gateway 1 (or 0) sees what it sees from
+the agent itself, ids and timestamps aside: Message replies, the agent's states, chunks with
+``append`` / ``lastChunk``, follow-ups that reach the agent's task (from A2A and ACP callers),
+and cancels that reach the agent.
 
-Gateway 1 has two tokens. Gateway 2 maps gateway 1's ``alice`` to its own ``alice`` on gateway
-1's signature, so a follow-up of hers that was not signed would run as someone else there and
-not find her task; ``bob``'s follow-up to her task is not found on gateway 1 and never reaches
+Gateways 0 and 1 have two tokens. Gateway 2 maps their ``alice`` to its own ``alice`` on their
+signatures, so a follow-up of hers that was not signed would run as someone else there and not
+find her task; ``bob``'s follow-up to her task is not found where he sends it and never reaches
 the agent."""
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ TIMEOUT = 60.0
 class Link:
     direct: str
     """The TCK's agent itself."""
-    front: str
-    """Gateway 1, which reaches both agents through gateway 2."""
+    fronts: dict[str, str]
+    """Gateway 1 (one link from gateway 2) and gateway 0 (two): the ``tck`` agent's URL on each."""
     far: str
     """Gateway 2."""
     record: launch.Record
@@ -82,7 +83,7 @@ def agents_of(base: str, who: str = "alice") -> set[str]:
 @pytest.fixture(scope="module")
 def link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link]:
     folder = tmp_path_factory.mktemp("federation-a2a")
-    key = Signer(folder / "g1" / KEY_FILE).public_text()
+    keys = {g: Signer(folder / g / KEY_FILE).public_text() for g in ("g0", "g1")}
     command, _ = launch.COMMANDS["sdk"]
     with (
         pytest.MonkeyPatch.context() as env,
@@ -97,22 +98,38 @@ def link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link]:
         for remote in remotes:
             asyncio.run(remote.connect())
             registry2.add(remote)
-        far = FederationConfig(
-            name="g2", heartbeat_seconds=2, principals={"g1/alice": "alice"}, keys={"g1": key}
-        )
+        mapped = {f"{g}/alice": "alice" for g in keys}
+        far = FederationConfig(name="g2", heartbeat_seconds=2, principals=mapped, keys=keys)
         with running(
             lambda base: create_app(registry2, config(folder / "g2", far, "alice"), base_url=base)
         ) as g2:
-            near = FederationConfig(
-                name="g1", heartbeat_seconds=2, join=(g2.replace("http", "ws") + "/ws",)
-            )
+            near = FederationConfig(name="g1", heartbeat_seconds=2, join=(ws(g2),))
             with running(
                 lambda base: create_app(
                     Registry(), config(folder / "g1", near, "alice", "bob"), base_url=base
                 )
             ) as g1:
-                until(lambda: {"tck", "demo"} <= agents_of(g1), what="gateway 1 to learn g2's")
-                yield Link(direct, f"{g1}/a2a/tck", g2, demo.record)
+                farther = FederationConfig(name="g0", heartbeat_seconds=2, join=(ws(g1),))
+                with running(
+                    lambda base: create_app(
+                        Registry(), config(folder / "g0", farther, "alice", "bob"), base_url=base
+                    )
+                ) as g0:
+                    for g in (g1, g0):
+                        until(lambda g=g: {"tck", "demo"} <= agents_of(g), what="g2's agents")
+                    fronts = {"one-link": f"{g1}/a2a/tck", "two-links": f"{g0}/a2a/tck"}
+                    yield Link(direct, fronts, g2, demo.record)
+
+
+def ws(base: str) -> str:
+    return base.replace("http", "ws") + "/ws"
+
+
+@pytest.fixture(params=["one-link", "two-links"])
+def front(link: Link, request: pytest.FixtureRequest) -> str:
+    """The ``tck`` agent's URL on gateway 1, or on gateway 0."""
+    url: str = link.fronts[request.param]
+    return url
 
 
 def auth(who: str) -> dict[str, str]:
@@ -156,24 +173,24 @@ def counters(base: str) -> dict[str, int]:
 @pytest.mark.parametrize("binding", BINDINGS)
 @pytest.mark.parametrize("streaming", [False, True], ids=["send", "stream"])
 @pytest.mark.parametrize("prefix", CASES)
-async def test_gateway_1_answers_as_the_agent_behind_gateway_2_does(
-    link: Link, prefix: str, streaming: bool, binding: str
+async def test_the_callers_gateway_answers_as_the_agent_behind_gateway_2_does(
+    link: Link, front: str, prefix: str, streaming: bool, binding: str
 ) -> None:
     req = message(f"{prefix}-1")
     want = await exchange(link.direct, req, streaming=streaming, binding=binding, who=None)
-    got = await exchange(link.front, req, streaming=streaming, binding=binding)
+    got = await exchange(front, req, streaming=streaming, binding=binding)
     assert shape(got) == shape(want)
 
 
-async def test_a_message_reply_is_a_message_under_the_callers_context(link: Link) -> None:
+async def test_a_message_reply_is_a_message_under_the_callers_context(front: str) -> None:
     req = message("tck-message-response-c", context_id="ctx-mine")
-    (reply,) = await exchange(link.front, req, streaming=False)
+    (reply,) = await exchange(front, req, streaming=False)
     assert reply["message"]["contextId"] == "ctx-mine"
     assert reply["message"]["role"] == "ROLE_AGENT"
 
 
-async def test_the_agents_timestamps_and_working_state_pass_the_link(link: Link) -> None:
-    got = await exchange(link.front, message("slow-chunks-t"), streaming=True)
+async def test_the_agents_timestamps_and_working_state_pass_the_link(front: str) -> None:
+    got = await exchange(front, message("slow-chunks-t"), streaming=True)
     updates = [r["statusUpdate"]["status"] for r in got if "statusUpdate" in r]
     assert [s["state"] for s in updates] == ["TASK_STATE_WORKING", "TASK_STATE_COMPLETED"]
     assert all("timestamp" in s for s in updates)
@@ -198,12 +215,10 @@ def test_the_link_speaks_frame_set_2(link: Link) -> None:
 @pytest.mark.parametrize("binding", BINDINGS)
 @pytest.mark.parametrize("streaming", [False, True], ids=["send", "stream"])
 async def test_a_follow_up_reaches_the_agents_task_that_asked(
-    link: Link, streaming: bool, binding: str
+    link: Link, front: str, streaming: bool, binding: str
 ) -> None:
     resumed = counters(link.far).get("resumes_served", 0)
-    first = await exchange(
-        link.front, message("multi-turn-1"), streaming=streaming, binding=binding
-    )
+    first = await exchange(front, message("multi-turn-1"), streaming=streaming, binding=binding)
     task = first[0]["task"]
     states = [task["status"]["state"]] + [
         r["statusUpdate"]["status"]["state"] for r in first if "statusUpdate" in r
@@ -211,14 +226,14 @@ async def test_a_follow_up_reaches_the_agents_task_that_asked(
     assert states[-1] == "TASK_STATE_INPUT_REQUIRED"
     ids = {"task_id": task["id"], "context_id": task["contextId"]}
     answer = message("multi-turn-2", "blue", **ids)
-    second = await exchange(link.front, answer, streaming=streaming, binding=binding)
+    second = await exchange(front, answer, streaming=streaming, binding=binding)
     last = second[-1]
     status = last["task"]["status"] if "task" in last else last["statusUpdate"]["status"]
     assert status["state"] == "TASK_STATE_COMPLETED"
     assert status["message"]["parts"][0]["text"] == "you said: blue"
     assert status["message"]["taskId"] == task["id"]
     assert counters(link.far)["resumes_served"] == resumed + 1
-    async with a2a_client(link.front, binding=binding) as client:
+    async with a2a_client(front, binding=binding) as client:
         got = await client.get_task(pb.GetTaskRequest(id=task["id"]))
     assert got.status.state == pb.TASK_STATE_COMPLETED
     assert [m.message_id for m in got.history if m.role == pb.ROLE_USER] == [
@@ -228,20 +243,22 @@ async def test_a_follow_up_reaches_the_agents_task_that_asked(
 
 
 async def test_another_tokens_follow_up_is_not_found_and_never_reaches_the_agent(
-    link: Link,
+    link: Link, front: str
 ) -> None:
     resumed = counters(link.far).get("resumes_served", 0)
-    (first,) = await exchange(link.front, message("multi-turn-a"), streaming=False)
+    (first,) = await exchange(front, message("multi-turn-a"), streaming=False)
     task = first["task"]
     ids = {"task_id": task["id"], "context_id": task["contextId"]}
     with pytest.raises(A2AError) as info:
-        await exchange(
-            link.front, message("multi-turn-b", "red", **ids), streaming=False, who="bob"
-        )
+        await exchange(front, message("multi-turn-b", "red", **ids), streaming=False, who="bob")
+    assert type(info.value).__name__ == "TaskNotFoundError"
+    async with a2a_client(front, who="bob") as bob:
+        with pytest.raises(A2AError) as info:
+            await bob.get_task(pb.GetTaskRequest(id=task["id"]))
     assert type(info.value).__name__ == "TaskNotFoundError"
     assert counters(link.far).get("resumes_served", 0) == resumed
     # The agent's task still waits for alice: had bob's answer reached it, it would be done.
-    (last,) = await exchange(link.front, message("multi-turn-c", "blue", **ids), streaming=False)
+    (last,) = await exchange(front, message("multi-turn-c", "blue", **ids), streaming=False)
     assert last["task"]["status"]["message"]["parts"][0]["text"] == "you said: blue"
 
 
@@ -255,9 +272,9 @@ def said(text: str) -> Message:
 
 
 async def test_an_acp_callers_answer_reaches_the_agents_task_and_no_one_elses_does(
-    link: Link,
+    link: Link, front: str
 ) -> None:
-    base = link.front.removesuffix("/a2a/tck")
+    base = front.removesuffix("/a2a/tck")
     resumed = counters(link.far).get("resumes_served", 0)
     async with acp_client(base, "alice") as alice, acp_client(base, "bob") as bob:
         run = await alice.run_sync([said("multi-turn")], agent="tck.tck")
@@ -277,10 +294,8 @@ async def test_an_acp_callers_answer_reaches_the_agents_task_and_no_one_elses_do
 # --- cancel --------------------------------------------------------------------------------
 
 
-async def test_a_cancel_on_gateway_1_reaches_the_agent_and_only_the_owners_does(
-    link: Link,
-) -> None:
-    front = link.front.removesuffix("/tck") + "/demo"
+async def test_a_cancel_reaches_the_agent_and_only_the_owners_does(link: Link, front: str) -> None:
+    front = front.removesuffix("/tck") + "/demo"
     before = len(link.record.entries())
     req = pb.SendMessageRequest(
         message=pb.Message(message_id="long-1", role=pb.ROLE_USER, parts=[pb.Part(text="long")])
