@@ -380,6 +380,7 @@ async def test_a_peer_on_frame_set_1_gets_the_plain_frames_it_knows(link: Link) 
 async def test_only_the_caller_a_waiting_task_came_from_may_answer_it(link: Link) -> None:
     peer, _ = await raw_peer(link.far, "first", mesh.FRAMES)
     other, _ = await raw_peer(link.far, "second", mesh.FRAMES)
+    refused = counters(link.far).get("resumes_refused", 0)
     try:
         await peer.connection.send(tck_run(2, "first", "multi-turn-raw", mode="stream"))
         events, _ = await events_of(peer, 2)
@@ -397,6 +398,7 @@ async def test_only_the_caller_a_waiting_task_came_from_may_answer_it(link: Link
             )
             _, reply = await events_of(asker, call)
             assert code_of(reply) == ErrorCode.NOT_FOUND
+        assert counters(link.far)["resumes_refused"] == refused + 3
         await peer.connection.send(
             tck_run(6, "first", "multi-turn-6", "blue", resume=waiting, mode="stream")
         )

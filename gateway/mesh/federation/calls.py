@@ -191,6 +191,7 @@ class Calls:
                 resume = run.resume
                 federated = isinstance(agent, FederatedAgent)
                 if resume is not None and (resume.gateway == self.me) == federated:
+                    self.counters["resumes_refused"] += 1
                     raise NotFound(f"unknown task {quote(resume.task)}")
                 items: AsyncIterator[StreamItem]
                 waits: Callable[[StreamItem], mesh.Waiting | None]
@@ -198,7 +199,11 @@ class Calls:
                     self.counters["runs_forwarded"] += 1
                     passed: list[mesh.Waiting] = []
                     items = self.forward(
-                        name, invocation, forwarding, resume=resume, on_waiting=passed.append
+                        name,
+                        invocation,
+                        forwarding,
+                        resume=resume,
+                        on_waiting=passed.append if link.frames >= 2 else None,
                     )
 
                     def waits(item: StreamItem) -> mesh.Waiting | None:
@@ -207,12 +212,16 @@ class Calls:
                     self.counters["runs_served"] += 1
                     who = self.local_principal(forwarding, name, resume)
                     asker = Asker(forwarding.origin, who, name)
+                    route = self.registry.route(f"{name}.{invocation.skill}", who)
                     task_id = calls.new_task_id()
                     if resume is not None:
-                        self.waiting.take(resume.task, asker)
+                        try:
+                            self.waiting.take(resume.task, asker)
+                        except NotFound:
+                            self.counters["resumes_refused"] += 1
+                            raise
                         self.counters["resumes_served"] += 1
                         task_id = resume.task
-                    route = self.registry.route(f"{name}.{invocation.skill}", who)
                     items = calls.stream(
                         route, invocation, task_id, scope=scope_for(who), principal=who
                     )
