@@ -35,6 +35,7 @@ from google.protobuf import json_format
 
 from adapters import mesh
 from adapters.errors import ErrorCode
+from adapters.model import AgentDescriptor, Skill
 from agents.remote import RemoteA2AAgent
 from gateway.app import create_app
 from gateway.mesh.federation.claims import KEY_FILE, Signer
@@ -375,6 +376,59 @@ async def test_a_peer_on_frame_set_1_gets_the_plain_frames_it_knows(link: Link) 
     assert reply["result"] == {}
     assert events[-1]["item"]["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
     assert all("waiting" not in event for event in events)
+
+
+def task_event(call: int, state: str, text: str) -> str:
+    status = {
+        "state": state,
+        "message": {"messageId": text, "role": "ROLE_AGENT", "parts": [{"text": text}]},
+    }
+    item = {"task": {"id": "far-task", "contextId": "far-context", "status": status}}
+    return json.dumps(
+        {"jsonrpc": "2.0", "method": mesh.EVENT, "params": {"call": call, "item": item}}
+    )
+
+
+async def test_a_gateway_on_frame_set_1_is_sent_the_plain_calls_it_knows(link: Link) -> None:
+    """A gateway that names no frame set offers an A2A agent to gateway 2: a streaming caller
+    there gets the agent's answer as it was, and the far side is sent plain calls (no mode,
+    no task to resume; the answer goes as a new call with the exchange as its history)."""
+    peer, _ = await raw_peer(link.far, "old", None)
+    card = mesh.encode_card(AgentDescriptor("legacy", (Skill("talk"),)), speaks="a2a")
+    announce = {"origin": "old", "version": [1, 1], "path": ["old"], "agents": [card]}
+    await peer.send({"jsonrpc": "2.0", "method": mesh.ANNOUNCE, "params": announce})
+
+    async def beat() -> None:
+        while True:
+            await peer.send({"jsonrpc": "2.0", "method": mesh.PING, "params": {}})
+            await asyncio.sleep(0.5)
+
+    beating = asyncio.ensure_future(beat())
+    try:
+        await asyncio.to_thread(until, lambda: "legacy" in agents_of(link.far), 15, "legacy")
+        url = f"{link.far}/a2a/legacy"
+        asked = asyncio.ensure_future(exchange(url, message("q-1"), streaming=True))
+        run = await peer.next(mesh.RUN)
+        assert not {"mode", "resume"} & run["params"].keys()
+        await peer.connection.send(task_event(run["id"], "TASK_STATE_INPUT_REQUIRED", "which?"))
+        await peer.send(mesh.encode_run_result(run["id"]))
+        (first,) = await asked
+        task = first["task"]
+        assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        ids = {"task_id": task["id"], "context_id": task["contextId"]}
+        answered = asyncio.ensure_future(
+            exchange(url, message("q-2", "this", **ids), streaming=True)
+        )
+        run = await peer.next(mesh.RUN)
+        assert not {"mode", "resume"} & run["params"].keys()
+        assert [m["messageId"] for m in run["params"]["history"]] == ["q-1", "which?"]
+        await peer.connection.send(task_event(run["id"], "TASK_STATE_COMPLETED", "done"))
+        await peer.send(mesh.encode_run_result(run["id"]))
+        last = (await answered)[-1]
+        assert last["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    finally:
+        beating.cancel()
+        await peer.connection.close()
 
 
 async def test_only_the_caller_a_waiting_task_came_from_may_answer_it(link: Link) -> None:
