@@ -47,9 +47,6 @@ class Newest(Generic[K, V]):
     def pop(self, key: K) -> V | None:
         return self._items.pop(key, None)
 
-    def __len__(self) -> int:
-        return len(self._items)
-
 
 def leaves_waiting(item: StreamItem) -> bool:
     """Whether ``item`` leaves its task waiting for the caller."""
