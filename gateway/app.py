@@ -36,6 +36,7 @@ from gateway.mesh.federation.calls import FederatedAgent
 from gateway.mesh.federation.service import Federation
 from gateway.registry import Registry
 from gateway.runtime.runner import Runtime
+from gateway.runtime.sessions import sessions_for
 from gateway.runtime.store import MemoryTaskStore, Retention
 from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
@@ -126,6 +127,8 @@ def create_app(
                 StreamableHTTPASGIApp(mcp_server.session_manager),
                 mcp_server.session_manager,
                 per_owner=config.max_mcp_sessions_per_token,
+                book=sessions_for(runtime.channel),
+                channel=runtime.channel,
                 lean=LeanCalls(
                     mcp_tools,
                     mcp_server.session_manager.security_settings,

@@ -340,31 +340,6 @@ async def test_mcp_clients_of_both_eras_work_through_the_balancer(
     assert asked == ["What should I echo?"] * 2
 
 
-def test_a_legacy_mcp_session_is_one_replicas_and_others_say_so_in_mcp(mesh: Mesh) -> None:
-    """A 2025-11-25 Streamable HTTP session lives on the replica that opened it: another
-    replica answers its id as the SDK answers any unknown session (404, JSON-RPC error), and
-    the client starts a new session (docs/scaling-out.md: use 2026-07-28 or /mcp/ws)."""
-    one, two = mesh.replicas
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    accept = {"accept": "application/json, text/event-stream"}
-    opened = httpx.post(f"{one.base}/mcp", json=init, headers=accept, timeout=30)
-    session = opened.headers["mcp-session-id"]
-    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-    headers = {**accept, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
-    there = httpx.post(f"{two.base}/mcp", json=listing, headers=headers, timeout=30)
-    assert there.status_code == 404
-    assert there.json()["error"]["code"] == mt.INVALID_REQUEST
-
-
 def test_a_memory_stored_through_one_replica_is_found_through_another(mesh: Mesh) -> None:
     """One Milvus server (``milvus-lite server``) behind every replica's memory agent."""
     one, two = mesh.replicas

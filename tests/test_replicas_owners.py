@@ -149,3 +149,53 @@ def test_another_callers_paused_mcp_call_is_not_carried_on_by_another_replica(
     assert refused["error"]["code"] == jsonrpc.INVALID_PARAMS
     done = call(two, "ide", answer)["result"]
     assert done["content"] == [{"type": "text", "text": "y"}]
+
+
+def test_another_callers_legacy_mcp_session_is_unknown_on_every_replica(
+    replicas: tuple[str, str],
+) -> None:
+    """A 2025-11-25 session opened on one replica is taken up on the other by its owner
+    alone; to another caller it is an unknown session on both (404, as the SDK answers any),
+    whatever it sends: a request, a cancel, a delete, a GET stream."""
+    one, two = replicas
+    legacy = "2025-11-25"
+    accept = "application/json, text/event-stream"
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": legacy,
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    headers = {**as_("ide"), "accept": accept}
+    opened = httpx.post(f"{one}/mcp", json=init, headers=headers, timeout=30)
+    session = opened.headers["mcp-session-id"]
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}}
+
+    def in_session(who: str) -> dict[str, str]:
+        return {
+            **as_(who),
+            "accept": accept,
+            "mcp-session-id": session,
+            "mcp-protocol-version": legacy,
+        }
+
+    for base in (two, one):
+        for method, payload in (
+            ("POST", listing),
+            ("POST", cancel),
+            ("GET", None),
+            ("DELETE", None),
+        ):
+            reply = httpx.request(
+                method, f"{base}/mcp", json=payload, headers=in_session("bot"), timeout=30
+            )
+            assert reply.status_code == 404, (base, method)
+            assert reply.json()["error"]["code"] == jsonrpc.INVALID_REQUEST
+    listed = httpx.post(f"{two}/mcp", json=listing, headers=in_session("ide"), timeout=30)
+    assert listed.status_code == 200
+    assert "echo.echo" in listed.text
