@@ -10,8 +10,10 @@ follow-up message, so another owner's task is not found, exactly like an unknown
 The SDK saves a task at every event of it. As for the runtime's other tasks, a task is
 written to the store when it starts running here and whenever it settles (terminal, or
 waiting for its caller); in between, its latest snapshot is held here: ``GetTask`` reads it,
-and a listing writes it first. A process that dies under a running task leaves it written as
-running, to be failed at the next start.
+and a listing writes it first. ``GetTask`` on another replica of a shared store reads the
+stored task brought up to date with the events published since (``runner.caught_up``). A
+process that dies under a running task leaves it written as running, to be failed at the
+next start.
 
 ``ListTasks`` follows the SDK's own stores: filters by context, state and time, newest first,
 at most 50 tasks a page (the SDK checks the size), a total, and an opaque cursor per page. The
@@ -32,7 +34,7 @@ from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_lis
 
 from adapters.a2a import proto
 from adapters.a2a.tasks import STATES
-from gateway.runtime.runner import Runtime
+from gateway.runtime.runner import Runtime, caught_up
 from gateway.runtime.store import RUNNING, TaskQuery, failed, owned
 from gateway.security.guard import PRINCIPAL
 
@@ -104,7 +106,12 @@ class EndpointTasks(SdkTaskStore):
         stored = self.store.load(task_id, owner=wanted)
         if stored is None or stored.endpoint != self.endpoint:
             return None
-        return proto.encode_task(stored.task)
+        task = stored.task
+        if task.state in RUNNING and self.runtime.channel.shared:
+            # Running on another replica: the store has it as it started, the channel has
+            # every event since.
+            task = caught_up(task, self.runtime.channel.log(task_id))
+        return proto.encode_task(task)
 
     def _flush(self) -> None:
         for running in self._running.values():

@@ -33,7 +33,7 @@ from adapters.model import (
 from agents.llm.backend import dumps
 from gateway.registry import Registry, Route
 from gateway.runtime import calls
-from gateway.runtime.runner import Runtime, Slot
+from gateway.runtime.runner import Runtime, Slot, caught_up
 from gateway.runtime.store import RUNNING, failed
 
 
@@ -132,6 +132,7 @@ class TaskManager:
             endpoint=stored.endpoint,
         )
         if channel.shared and stored.task.state in RUNNING:
+            record.task = caught_up(stored.task, items)
             self._mirrors[task_id] = record
             following = asyncio.get_running_loop().create_task(self._mirror(record, len(items)))
             self._following.add(following)
