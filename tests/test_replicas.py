@@ -178,9 +178,16 @@ async def test_an_a2a_task_is_followed_answered_and_canceled_on_other_replicas(
 
     async with await a2a_at(one) as first:
         running = [r async for r in first.send_message(a2a_send("x", "wait"))][-1].task
+        async with asyncio.timeout(30):
+            while (await first.get_task(pb.GetTaskRequest(id=running.id))).status.state != (
+                pb.TASK_STATE_WORKING
+            ):
+                await asyncio.sleep(0.02)
         async with await a2a_at(two) as second:
+            # Live, not the snapshot stored when it started (submitted).
             got = await second.get_task(pb.GetTaskRequest(id=running.id))
-            assert got.status.state in (pb.TASK_STATE_SUBMITTED, pb.TASK_STATE_WORKING)
+            assert got.status.state == pb.TASK_STATE_WORKING
+            assert got.status.message.parts[0].text == "working"
             listed = await second.list_tasks(pb.ListTasksRequest())
             assert running.id in {t.id for t in listed.tasks}
             canceled = await second.cancel_task(pb.CancelTaskRequest(id=running.id))
@@ -363,8 +370,13 @@ def test_a_killed_replicas_running_task_is_failed_by_the_survivors(mesh: Mesh) -
     finished = acp_run(doomed.base, {**WAIT_RUN, "agent_name": "echo.echo", "mode": "sync"})
     running = acp_run(doomed.base, {**WAIT_RUN, "mode": "async"})
     survivor = mesh.other(doomed.hostport)
+    there = f"{doomed.base}/acp/runs/{running['run_id']}"
+    deadline = time.monotonic() + 30
+    while httpx.get(there, timeout=30).json()["status"] != "in-progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     before = httpx.get(f"{survivor.base}/acp/runs/{running['run_id']}", timeout=30).json()
-    assert before["status"] in ("created", "in-progress")  # running there, seen here
+    assert before["status"] == "in-progress"  # running there, seen here as it is now
     doomed.kill()
     balancer = f"{mesh.balancer.base}/acp/runs"
     deadline = time.monotonic() + 30
