@@ -121,7 +121,7 @@ class A2AEndpoints:
         store = self._stores.get(name) or EndpointTasks(self.runtime, prefix, descriptor.name)
         self._stores[name] = store
         handler = DefaultRequestHandler(
-            agent_executor=Bridge(self.registry, name, self.runtime),
+            agent_executor=Bridge(self.registry, name, self.runtime, tasks=store),
             task_store=store,
             agent_card=card,
             # Replicas sharing the store follow and cancel each other's tasks.

@@ -22,7 +22,7 @@ time is the task's last write: the gateway's tasks carry no status timestamps to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from a2a.server.context import ServerCallContext
@@ -34,6 +34,7 @@ from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_lis
 
 from adapters.a2a import proto
 from adapters.a2a.tasks import STATES
+from adapters.model import TaskState
 from gateway.runtime.runner import Runtime, caught_up
 from gateway.runtime.store import RUNNING, TaskQuery, failed, owned
 from gateway.security.guard import PRINCIPAL
@@ -75,6 +76,26 @@ class EndpointTasks(SdkTaskStore):
         self.endpoint = endpoint
         self.agent = agent
         self._running: dict[str, _Running] = {}
+        self._lost: set[str] = set()
+        """Tasks whose answer a follow-up here lost to another's (:meth:`claim`)."""
+
+    def claim(self, task_id: str) -> bool:
+        """Take the task ``task_id``, waiting for input, for the follow-up message that
+        answers it. With replicas sharing the store, two answers may come at once, to two
+        replicas: the store's compare-and-set gives the task to exactly one (stored as
+        working), and this returns False for every other, whose request then writes nothing
+        of the task (the SDK would store it failed). One process alone: the SDK runs one
+        request of a task at a time, and this always returns True."""
+        if not self.store.shared:
+            return True
+        stored = self.store.load(task_id)
+        if stored is not None and stored.task.state is TaskState.INPUT_REQUIRED:
+            working = replace(stored.task, state=TaskState.WORKING)
+            if self.store.swap(working, was=stored.updated):
+                self._lost.discard(task_id)
+                return True
+        self._lost.add(task_id)
+        return False
 
     def _write(self, task: pb.Task, agent: str, owner: str | None) -> None:
         self.store.save(proto.decode_task(task), agent=agent, owner=owner, endpoint=self.endpoint)
@@ -82,6 +103,11 @@ class EndpointTasks(SdkTaskStore):
     async def save(self, task: pb.Task, context: ServerCallContext) -> None:
         """Raises InvalidParams (from ``adapters.a2a.proto``) for a task with no known state."""
         running = self._running.get(task.id)
+        if task.id in self._lost and task.status.state == pb.TASK_STATE_FAILED:
+            # The failure of a follow-up that lost its task to another answer: the task is
+            # the winner's to write.
+            self._lost.discard(task.id)
+            return
         if proto.task_state(task.status.state) not in RUNNING:
             self._running.pop(task.id, None)
             agent, owner = (running.agent, running.owner) if running else self._who(context)

@@ -83,6 +83,12 @@ class WatchedStore:
         self.inner.save(task, agent=agent, owner=owner, endpoint=endpoint)
         self.feed.saved(task, owner)
 
+    def swap(self, task: Task, *, was: int) -> bool:
+        swapped = self.inner.swap(task, was=was)
+        if swapped:
+            self.feed.saved(task, None)
+        return swapped
+
     def load(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> StoredTask | None:
         return self.inner.load(task_id, owner=owner)
 

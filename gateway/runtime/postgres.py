@@ -153,6 +153,13 @@ class PostgresTaskStore:
         if self._saves % PRUNE_EVERY == 0:
             self.prune()
 
+    def swap(self, task: Task, *, was: int) -> bool:
+        values = sql.swapped(
+            task, was=was, replica=self.replica, now=time.time_ns(), lease_ns=self.lease_ns
+        )
+        with self.pool.connection() as conn:
+            return conn.execute(sql.swap("%s").encode(), values).rowcount == 1
+
     def prune(self, now: int | None = None) -> int:
         cutoff = self.retention.cutoff(time.time_ns() if now is None else now)
         with self.pool.connection() as conn, conn.transaction():
