@@ -7,6 +7,7 @@ all."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -21,8 +22,16 @@ import pytest
 from mcp import Client as McpClient
 from mcp.client.streamable_http import streamable_http_client
 
+from agents.remote import RemoteMCPAgent
+from gateway.app import create_app
+from gateway.registry import Registry
+from gateway.runtime.postgres import PostgresTaskStore
+from gateway.runtime.runner import Runtime
+from gateway.settings import Config
 from tests import pg
+from tests.mcp_fixture import build_fixture
 from tests.replicas import REPLICA_HEADER, Balancer, Replica
+from tests.servers import running
 
 pytestmark = pytest.mark.anyio
 LEGACY = "2025-11-25"
@@ -233,3 +242,56 @@ def test_a_session_deleted_on_one_replica_is_gone_on_every_replica(mesh: Mesh) -
             there = post(replica.base, session, listing)
         assert there.status_code == 404
         assert there.json()["error"]["code"] == mt.INVALID_REQUEST
+
+
+@pytest.fixture(scope="module")
+def upstream_replicas(postgres_server: Any) -> Iterator[tuple[str, str]]:
+    """Two replicas (in this process) on one store, each with its own session to one MCP
+    server behind it (the fixture server, as agent ``fx``)."""
+    with (
+        pg.database(postgres_server) as url,
+        running(lambda base: build_fixture().streamable_http_app()) as upstream,
+    ):
+        config = Config(rate_per_minute=0, task_lease_seconds=5)
+
+        def replica(name: str) -> Any:
+            def make(base: str) -> Any:
+                registry = Registry()
+                fixture = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+                asyncio.run(fixture.connect())
+                registry.add(fixture)
+                store = PostgresTaskStore(url, replica=name)
+                return create_app(registry, config, base_url=base, runtime=Runtime(store))
+
+            return running(make)
+
+        with replica("one") as one, replica("two") as two:
+            yield one, two
+
+
+async def test_a_resource_update_reaches_the_get_stream_another_replica_holds(
+    upstream_replicas: tuple[str, str],
+) -> None:
+    """Subscribed through one replica (which holds the upstream subscription), listening on
+    the other (which holds the session's GET stream): the update goes from one to the
+    other over the channel."""
+    one, two = upstream_replicas
+    session = initialize(one, {})
+    uri = "test://watched-resource"
+    async with (
+        httpx.AsyncClient(timeout=30) as http,
+        http.stream("GET", f"{two}/mcp", headers=in_session(session)) as stream,
+    ):
+        assert stream.status_code == 200
+        subscribe = {"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe"}
+        subscribed = post(one, session, {**subscribe, "params": {"uri": uri}})
+        assert subscribed.status_code == 200, subscribed.text
+        touched = post(one, session, call(3, "fx.test_touch_watched"))
+        assert touched.status_code == 200
+        with anyio.fail_after(30):
+            heard = await anext(events(stream.aiter_lines()))
+    assert heard == {
+        "jsonrpc": "2.0",
+        "method": "notifications/resources/updated",
+        "params": {"uri": uri},
+    }

@@ -10,21 +10,26 @@ session, each serving the requests that reach it. What the SDK's handshake would
 recorded is all a session's requests read: the revision, the client's capabilities and info.
 
 This drives the SDK's session manager as its own opening request does (its task group, its
-table of transports, its discard), which the SDK does not offer as a public call.
+table of transports, its discard), and writes a notification another replica forwarded for
+a session's GET stream where the SDK's server loop writes its own (the transport's write
+stream): neither is offered as a public call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, cast
 
 import anyio
+import mcp_types as mt
 from anyio.abc import TaskGroup, TaskStatus
 from mcp.server.connection import Connection
 from mcp.server.runner import serve_connection
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+from mcp.shared.message import SessionMessage
 from mcp.shared.transport_context import TransportContext
 from mcp_types import InitializeRequestParams
 
@@ -79,6 +84,19 @@ async def revive(manager: StreamableHTTPSessionManager, stored: StoredSession) -
         raise RuntimeError("the MCP session manager is not running")
     manager._server_instances[session_id] = transport
     await group.start(run)
+
+
+async def notify(
+    manager: StreamableHTTPSessionManager, session_id: str, message: dict[str, Any]
+) -> None:
+    """Send ``message``, a server's notification that belongs to no request, to the client of
+    ``session_id`` (held by ``manager``): on its GET stream, as the SDK sends its own."""
+    transport: Any = manager._server_instances.get(session_id)
+    if transport is None or transport.is_terminated:
+        return
+    parsed = mt.jsonrpc_message_adapter.validate_python(message, by_name=False)
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+        await transport._write_stream.send(SessionMessage(parsed))
 
 
 async def close(manager: StreamableHTTPSessionManager, session_id: str) -> bool:

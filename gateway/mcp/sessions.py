@@ -19,8 +19,9 @@ Replicas sharing a store share their sessions (``book``, ``channel``): a session
 in the book as it opens, and a request naming a session this replica does not hold takes it
 up from the book (``gateway.mcp.cluster``) when its owner sent it, and is answered 404 as an
 unknown session otherwise. A client's answer or cancel that nothing here waits for is
-forwarded over the channel to the replica that does, and a session deleted on one replica is
-closed on all.
+forwarded over the channel to the replica that does; a notification of the pass-through for
+a session whose GET stream another replica holds goes there; a session deleted on one
+replica is closed on all.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Coroutine
 from typing import Any, Final
 
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
@@ -43,6 +45,7 @@ from gateway import bodies
 from gateway.errors import http_error
 from gateway.mcp import cluster
 from gateway.mcp.lean import LeanCalls
+from gateway.mcp.passthrough import Passthrough
 from gateway.runtime.channel import Channel, Forwarded, LocalChannel
 from gateway.runtime.sessions import LocalSessions, SessionBook, StoredSession
 from gateway.security.guard import principal_of
@@ -84,7 +87,10 @@ class McpSessions:
         lean: LeanCalls | None = None,
         book: SessionBook | None = None,
         channel: Channel | None = None,
+        upstreams: Passthrough | None = None,
     ) -> None:
+        """``upstreams``: the pass-through of the MCP server behind ``app``, whose
+        notifications for a session's GET stream held by another replica go there."""
         self.app = app
         self.manager = manager
         self.per_owner = per_owner
@@ -93,13 +99,28 @@ class McpSessions:
         self.channel: Channel = channel or LocalChannel()
         self._owners: dict[str, str | None] = {}
         self._taking: dict[str, asyncio.Future[None]] = {}
-        self._closing: set[asyncio.Task[bool]] = set()
         """Sessions being taken up from the book, for requests that come meanwhile."""
+        self._listening: dict[str, int] = {}
+        """The sessions whose GET stream this replica holds (how many)."""
+        self._sending: set[asyncio.Task[object]] = set()
         if self.book.shared:
             self.channel.hear(self._heard)
             if lean is not None:
-                lean.forward = self.channel.forward
+                lean.forward = self._forward_in
                 lean.noted_level = self.book.level
+            if upstreams is not None:
+                upstreams.elsewhere = self._elsewhere
+
+    def _forward_in(self, session: str, key: str | int, body: bytes) -> None:
+        self.channel.forward(session, "in", body, key)
+
+    def _elsewhere(self, session: str, notification: dict[str, Any]) -> bool:
+        """Send ``notification``, for the GET stream of ``session``, to the replica that
+        holds the stream if this one does not; whether it went there."""
+        if self._listening.get(session):
+            return False
+        self.channel.forward(session, "out", _json.dumps(notification))
+        return True
 
     def owner(self, session_id: str) -> str | None:
         return self._owners.get(session_id)
@@ -143,21 +164,30 @@ class McpSessions:
             self.lean.facts[session].level = stored.level
 
     def _heard(self, heard: Forwarded) -> None:
-        """A client's message another replica forwarded, or a session it closed."""
-        if heard.key is None:
-            if heard.session in self._owners:
-                self._forget(heard.session)
-                loop = asyncio.get_running_loop()
-                closing = loop.create_task(cluster.close(self.manager, heard.session))
-                self._closing.add(closing)
-                closing.add_done_callback(self._closing.discard)
+        """A message another replica forwarded, or a session it closed."""
+        session = heard.session
+        if heard.direction == "closed":
+            if session in self._owners:
+                self._forget(session)
+                self._soon(cluster.close(self.manager, session))
+            return
+        if heard.direction == "out":
+            if self._listening.get(session):
+                body = self.channel.take(heard.message_id)
+                if body is not None:
+                    self._soon(cluster.notify(self.manager, session, _json.loads(body)))
             return
         lean = self.lean
-        if lean is None or not lean.waits(heard.session, heard.key):
+        if heard.key is None or lean is None or not lean.waits(session, heard.key):
             return
         body = self.channel.take(heard.message_id)
         if body is not None:
-            lean.deliver(heard.session, _json.loads(body))
+            lean.deliver(session, _json.loads(body))
+
+    def _soon(self, work: Coroutine[Any, Any, object]) -> None:
+        sending = asyncio.get_running_loop().create_task(work)
+        self._sending.add(sending)
+        sending.add_done_callback(self._sending.discard)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -180,14 +210,23 @@ class McpSessions:
                 ):
                     return
                 receive = bodies.replay(body, receive)
-            status = await _forward(self.app, scope, receive, send)
+            listens = scope["method"] == "GET" and session in self._owners
+            if listens:
+                self._listening[session] = self._listening.get(session, 0) + 1
+            try:
+                status = await _forward(self.app, scope, receive, send)
+            finally:
+                if listens:
+                    self._listening[session] -= 1
+                    if not self._listening[session]:
+                        del self._listening[session]
             deleted = scope.get("method") == "DELETE" and status is not None and status < 300
             if status == 404 or deleted:
                 self._forget(session)
             if deleted:
                 self.book.close(session)
                 if self.book.shared:
-                    self.channel.forward(session, None, b"")
+                    self.channel.forward(session, "closed", b"")
             return
         first = await receive()
         if self.lean is not None and scope["method"] == "POST":

@@ -11,11 +11,12 @@ PostgreSQL store share :class:`PostgresChannel`:
   for the next signal. A task's log ends with its settled snapshot (a ``Task``);
 - ``NOTIFY effmesh_cancel, '<task id>'`` asks whichever replica runs the task to cancel it;
 - a client's message for an MCP session that another replica waits for (the answer to a
-  request the server sent it, or its cancel of a call running there) is put in the
+  request the server sent it, or its cancel of a call running there), and a server's
+  notification for the session's GET stream held by another replica, are put in the
   ``mcp_messages`` table and signalled on ``effmesh_mcp``; the replica that waits for it
-  takes it out (one replica alone can: a delete), and rows nobody took are dropped after
-  :data:`FORWARD_SECONDS`. A session closed on one replica is signalled the same way, so
-  that every replica holding it closes it too.
+  (holds the stream) takes it out (one replica alone can: a delete), and rows nobody took
+  are dropped after :data:`FORWARD_SECONDS`. A session closed on one replica is signalled
+  the same way, so that every replica holding it closes it too.
 
 Each replica listens on one connection of its own. A signal may be lost (that connection
 breaks and comes back): a follower reads again every ``POLL_SECONDS`` anyway, and a task that
@@ -31,7 +32,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from adapters import _json, a2a, lifecycle
 from adapters.model import StreamItem, Task
@@ -54,15 +55,21 @@ Canceller = Callable[[str], None]
 """Cancels the task of this id if it runs in this process (else does nothing)."""
 
 
+Direction = Literal["in", "out", "closed"]
+"""What a forwarded MCP message is: a client's (``in``), one for a client's GET stream
+(``out``), or word that the session was closed (``closed``, no message)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Forwarded:
-    """A client's message for an MCP session, forwarded by another replica."""
+    """A message for an MCP session, forwarded by another replica."""
 
     message_id: int
     """What :meth:`Channel.take` takes it by (0: a closed session, nothing to take)."""
     session: str
-    key: str | int | None
-    """The id of the request the message answers or cancels; None: the session was closed."""
+    direction: Direction
+    key: str | int | None = None
+    """The id of the request a client's message answers or cancels."""
 
 
 Hearer = Callable[[Forwarded], None]
@@ -95,10 +102,13 @@ class Channel(Protocol):
         """Call ``hearer`` with each MCP message another replica forwards."""
         ...
 
-    def forward(self, session: str, key: str | int | None, body: bytes) -> None:
-        """Hand ``body``, a client's message for MCP ``session`` that answers or cancels the
-        request ``key``, to the replica that waits for it (``key`` None, no body: the
-        session was closed)."""
+    def forward(
+        self, session: str, direction: Direction, body: bytes, key: str | int | None = None
+    ) -> None:
+        """Hand ``body``, a message for MCP ``session``, to the replica that waits for it:
+        a client's answer or cancel of the request ``key`` (``in``), a notification for the
+        session's GET stream (``out``); ``closed`` (no body) tells every replica that the
+        session was closed."""
         ...
 
     def take(self, message_id: int) -> bytes | None:
@@ -136,7 +146,9 @@ class LocalChannel:
     def hear(self, hearer: Hearer) -> None:
         pass
 
-    def forward(self, session: str, key: str | int | None, body: bytes) -> None:
+    def forward(
+        self, session: str, direction: Direction, body: bytes, key: str | int | None = None
+    ) -> None:
         pass
 
     def take(self, message_id: int) -> bytes | None:
@@ -205,9 +217,13 @@ class PostgresChannel:
         if not isinstance(note, dict) or note.get("from") == self.store.replica:
             return  # its own: the replica that forwards a message does not wait for it
         key = note.get("key")
+        direction = note.get("direction")
+        if direction not in ("in", "out", "closed"):
+            return
         heard = Forwarded(
             int(note.get("id") or 0),
             str(note.get("session")),
+            direction,
             key if isinstance(key, str | int) and not isinstance(key, bool) else None,
         )
         for hearer in self._hearers:
@@ -243,11 +259,14 @@ class PostgresChannel:
     def hear(self, hearer: Hearer) -> None:
         self._hearers.append(hearer)
 
-    def forward(self, session: str, key: str | int | None, body: bytes) -> None:
-        note = {"session": session, "key": key, "from": self.store.replica}
+    def forward(
+        self, session: str, direction: Direction, body: bytes, key: str | int | None = None
+    ) -> None:
+        note = {"session": session, "direction": direction, "key": key}
+        note["from"] = self.store.replica
         now = time.time_ns()
         with self.store.pool.connection() as conn:
-            if key is None:
+            if direction == "closed":
                 conn.execute("SELECT pg_notify(%s, %s)", (FORWARDS, _json.dumps(note).decode()))
                 return
             old = now - int(FORWARD_SECONDS * 1e9)
