@@ -20,7 +20,6 @@ from typing import Final, TypeVar, assert_never
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.types import a2a_pb2 as pb
-from a2a.utils.errors import UnsupportedOperationError
 
 from adapters.a2a import proto
 from adapters.a2a.calls import invocation_of
@@ -42,7 +41,7 @@ from adapters.model import (
 from agents.base import Agent
 from agents.remote.a2a import RemoteA2AAgent
 from gateway.a2a.disconnect import CLIENT_GONE, until_gone
-from gateway.a2a.tasks import AGENT, EndpointTasks, owner_of
+from gateway.a2a.tasks import AGENT, owner_of
 from gateway.registry import Registry
 from gateway.registry import Route as SkillRoute
 from gateway.runtime import calls
@@ -243,20 +242,10 @@ class Bridge(AgentExecutor):
     converted straight to and from canonical values (``adapters.a2a.proto``).
     """
 
-    def __init__(
-        self,
-        registry: Registry,
-        agent_name: str | None,
-        runtime: Runtime,
-        *,
-        tasks: EndpointTasks | None = None,
-    ) -> None:
-        """``tasks``: the endpoint's task store, which arbitrates follow-ups that answer the
-        same task at once (None: nothing to arbitrate)."""
+    def __init__(self, registry: Registry, agent_name: str | None, runtime: Runtime) -> None:
         self.registry = registry
         self.agent_name = agent_name
         self.runtime = runtime
-        self.tasks = tasks
 
     def _default_skill(self, principal: str | None) -> str | None:
         """The skill a message that names none runs: the gateway's default skill (else its
@@ -278,19 +267,6 @@ class Bridge(AgentExecutor):
         return self.registry.route(f"{self.agent_name}.{skill}", principal)
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        """Raises UnsupportedOperationError: the message answers a task waiting for input
-        that another answer took first (on another replica)."""
-        current = context.current_task
-        if (
-            self.tasks is not None
-            and current is not None
-            and current.status.state == pb.TASK_STATE_INPUT_REQUIRED
-            and not self.tasks.claim(current.id)
-        ):
-            raise UnsupportedOperationError(
-                message=f"task {current.id!r} is no longer waiting for input: another answer"
-                " came first"
-            )
         task_id = context.task_id or calls.new_task_id()
         context_id = context.context_id
         message = context.message

@@ -107,13 +107,15 @@ def caught_up(task: Task, log: Sequence[StreamItem]) -> Task:
     """``task``, a running task as last stored, brought up to what its runner has published
     of it since (``log``: its items on the channel): its state and message, its artifacts.
     A running task is stored when it starts and when it settles; between the two, the log
-    is where another replica reads how it is doing. Items of earlier rounds (before a
-    settled snapshot that was resumed since) are left out; an item the lifecycle refuses
-    after the stored state is one the snapshot already holds."""
+    is where another replica reads how it is doing. Items up to the last settled snapshot
+    are of earlier rounds: the store, saying running, has the task as resumed since (a
+    task is stored as it settles before its settled snapshot is published, so one read
+    as running and then published settled is read settled at the next look). An item the
+    lifecycle refuses after the stored state is one the snapshot already holds."""
     start = 0
     for n, item in enumerate(log):
         if isinstance(item, Task) and settled(item.state):
-            start = n if n == len(log) - 1 else n + 1
+            start = n + 1
     for item in log[start:]:
         with contextlib.suppress(IllegalTransition):
             task = apply(task, item)

@@ -116,7 +116,15 @@ class TaskManager:
             TaskNotFound: no such task, or another owner's (the same error: ``who`` cannot
                 tell them apart).
         """
-        record = self._records.get(task_id) or self._mirrors.get(task_id)
+        record = self._records.get(task_id)
+        mirror = self._mirrors.get(task_id) if record is None else None
+        if mirror is not None and self.runtime.may_see(who, mirror.principal):
+            # Followed through the channel, it may lag the store by a signal: a task its
+            # replica has stored as settled is read settled here at once.
+            stored = self.runtime.store.load(task_id)
+            if stored is not None and stored.task.state not in RUNNING:
+                mirror.task = stored.task
+        record = record or mirror
         if record is not None:
             if not self.runtime.may_see(who, record.principal):
                 raise TaskNotFound(task_id)
