@@ -266,3 +266,22 @@ async def test_without_a_decision_log_feedback_is_off_and_says_so() -> None:
         listed = await http("ide", "GET", f"{u}{FEEDBACK}")
     assert reply.status_code == listed.status_code == 404
     assert "no decision log" in reply.json()["error"]["message"]
+
+
+async def test_acp_callers_mark_through_the_agent_effmesh_feedback(url: str) -> None:
+    mine = await acp_run(url, "ide", "Halve 90.")
+
+    async def mark(who: str) -> dict[str, Any]:
+        fields = json.dumps({"task_id": mine, "correct": "single"})
+        part = {"content": fields, "content_type": "application/json"}
+        run = {"agent_name": "effmesh.feedback", "input": [{"role": "user", "parts": [part]}]}
+        reply: dict[str, Any] = (await http(who, "POST", f"{url}/acp/runs", run)).json()
+        return reply
+
+    done = await mark("ide")
+    assert done["status"] == "completed"
+    parts = [p for m in done["output"] for p in m["parts"]]
+    assert any(mine in p["content"] and "single" in p["content"] for p in parts)
+    refused = await mark("default")
+    assert refused["status"] == "failed"  # ACP reports a run's failure as the run's error
+    assert refused["error"]["message"] == f"no routing decision for task {mine!r}"
