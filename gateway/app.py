@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
@@ -36,6 +37,8 @@ from gateway.mesh.federation import claims
 from gateway.mesh.federation.calls import FederatedAgent
 from gateway.mesh.federation.service import Federation
 from gateway.registry import Registry
+from gateway.routing import marks as routing_marks
+from gateway.routing.feedback import DecisionLog
 from gateway.runtime.runner import Runtime
 from gateway.runtime.sessions import sessions_for
 from gateway.runtime.store import MemoryTaskStore, Retention
@@ -277,6 +280,7 @@ def create_app(
         *a2a_endpoints.routes(),
         *console.routes(),
         *(authorize.routes(broker) if broker is not None else ()),
+        *routing_marks.routes(_routing_marks(config)),
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers=dict(errors.EXCEPTION_HANDLERS)
@@ -294,3 +298,12 @@ def create_app(
         oauth=oauth,
         public_prefixes=authorize.PUBLIC_PREFIXES if broker is not None else (),
     )
+
+
+def _routing_marks(config: Config) -> routing_marks.Marks | None:
+    """Callers' marks on the router's decisions, with a decision log (``/routing/feedback``)."""
+    routing = config.routing
+    if not (routing.enabled and routing.decision_log):
+        return None
+    log = DecisionLog(Path(routing.decision_log))
+    return routing_marks.Marks(log, frozenset(config.operators))
