@@ -14,8 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import mcp_types as mt
-
 from adapters.errors import InvalidParams
 from adapters.model import DataPart, Message, ProgressEvent, TextPart
 from agents.remote.mcp_relay import ELICITATION
@@ -46,7 +44,7 @@ class AskingRelay:
 class Parked:
     """A call waiting for the answer to its upstream's question."""
 
-    call: asyncio.Future[mt.CallToolResult]
+    call: asyncio.Future[dict[str, Any]]
     updates: asyncio.Queue[ProgressEvent]
     relay: AskingRelay
     question: dict[str, Any]
