@@ -1,6 +1,7 @@
 """Long-lived sessions to upstream MCP servers: one stdio process for many calls, restarted
 when it dies and stopped with the agent; one HTTP session for many calls, opened anew when
-the server forgets it. The upstream is the official SDK's server (``tests/mcp_fixture.py``)."""
+the server forgets it, whose tool calls one after another share one kept-alive connection.
+The upstream is the official SDK's server (``tests/mcp_fixture.py``)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import signal
 import sys
 
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters import model as c
 from adapters.errors import UpstreamUnavailable
 from agents.remote import RemoteMCPAgent, RemoteMCPStdioAgent
+from gateway.bodies import replay
 from tests.mcp_fixture import build_fixture
 from tests.servers import running
 
@@ -108,6 +111,43 @@ def test_an_http_server_serves_many_calls_on_one_session() -> None:
         sessions, texts = asyncio.run(scenario())
     assert sessions == 1
     assert len(texts) == 20
+
+
+def tool_calls_seen(app: ASGIApp, seen: list[tuple[int, bytes | None]]) -> ASGIApp:
+    """``app``, noting the client port and session id of every ``tools/call`` POST."""
+
+    async def noting(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            body = (await receive()).get("body", b"")
+            if b'"tools/call"' in body:
+                seen.append((scope["client"][1], dict(scope["headers"]).get(b"mcp-session-id")))
+            receive = replay(body, receive)
+        await app(scope, receive, send)
+
+    return noting
+
+
+def test_http_tool_calls_one_after_another_share_kept_alive_connections_in_the_session() -> None:
+    seen: list[tuple[int, bytes | None]] = []
+    with running(lambda base: tool_calls_seen(build_fixture().streamable_http_app(), seen)) as up:
+
+        async def scenario() -> list[str]:
+            agent = RemoteMCPAgent("fx", f"{up}/mcp", timeout=30)
+            try:
+                await agent.connect()
+                return [await call(agent) for _ in range(10)]
+            finally:
+                await agent.close()
+
+        texts = asyncio.run(scenario())
+    assert set(texts) == {"This is a simple text response for testing."}
+    assert len(seen) == 10
+    ports, sessions = {port for port, _ in seen}, {session for _, session in seen}
+    # Kept alive: a connection whose answer's stream is still ending when the next call
+    # starts is given back a moment later, so two may take turns, never one per call.
+    assert len(ports) <= 2
+    assert len(sessions) == 1
+    assert None not in sessions
 
 
 def test_an_unreachable_http_server_is_reported_as_such() -> None:

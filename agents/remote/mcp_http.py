@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from functools import partial
 from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
@@ -45,9 +46,11 @@ DRAIN: Final = 5.0
 
 
 class _Connection(asyncio.Protocol):
-    """One HTTP/1.1 connection: the response being read, fed by httptools."""
+    """One HTTP/1.1 connection: the response being read, fed by httptools. It is in
+    ``open`` from when it is made until it is lost."""
 
-    def __init__(self) -> None:
+    def __init__(self, open_: set[_Connection]) -> None:
+        self._open = open_
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -59,6 +62,7 @@ class _Connection(asyncio.Protocol):
         self.status = 0
         self.headers: dict[bytes, bytes] = {}
         self.head = False
+        self.keep_alive = False
         self.done = False
         self.received = False
         self.body = bytearray()
@@ -68,6 +72,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but offer its methods.
         self.transport = cast("asyncio.Transport", transport)
+        self._open.add(self)
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -82,6 +87,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._open.discard(self)
         self._signal()
 
     # httptools callbacks
@@ -91,6 +97,8 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        # Asked here: the parser's state moves on once the message is complete.
+        self.keep_alive = self.parser.should_keep_alive()
         self.head = True
 
     def on_body(self, body: bytes) -> None:
@@ -122,7 +130,7 @@ class _Connection(asyncio.Protocol):
         return body
 
     def reusable(self) -> bool:
-        return self.done and not self.closed and self.parser.should_keep_alive()
+        return self.done and not self.closed and self.keep_alive
 
     def abort(self) -> None:
         self.closed = True
@@ -184,6 +192,8 @@ class HttpCalls:
         self._head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
         self._ssl: ssl.SSLContext | None = None
         self._idle: list[_Connection] = []
+        self._open: set[_Connection] = set()
+        """Every connection not yet closed: :meth:`close` ends them all."""
 
     async def hook(self, response: httpx2.Response) -> None:
         """Note the session id the server gave the SDK's client."""
@@ -212,7 +222,7 @@ class HttpCalls:
         if self.secure and self._ssl is None:
             self._ssl = httpx2.create_ssl_context()
         _, connection = await loop.create_connection(
-            _Connection,
+            partial(_Connection, self._open),
             address,
             self.port,
             ssl=self._ssl if self.secure else None,
@@ -357,8 +367,9 @@ class HttpCalls:
         task.add_done_callback(_LATE.discard)
 
     async def close(self) -> None:
-        for connection in self._idle:
+        for connection in list(self._open):
             connection.abort()
+        self._open.clear()
         self._idle.clear()
 
 
