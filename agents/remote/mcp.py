@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from adapters import mcp
 from adapters.errors import BadInput, Internal, InvalidParams, UpstreamUnavailable
-from adapters.model import Invocation, StatusEvent, StreamItem, TaskState
+from adapters.model import Invocation, ProgressEvent, StatusEvent, StreamItem, TaskState
 from agents import outbound, upstream_auth
 from agents.remote.base import Headers, Remote
 from agents.remote.mcp_asking import AskingRelay, Parked, elicitation_answer, question_message
@@ -145,6 +145,7 @@ class RemoteMCPAgent(Remote):
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         relay: Relay
+        updates: asyncio.Queue[ProgressEvent | None]
         parked = self._parked.pop(task_id, None)
         if parked is not None:
             # The task's next message answers the upstream's question; the call goes on.
@@ -165,23 +166,27 @@ class RemoteMCPAgent(Remote):
             relay = CALLER.get() or AskingRelay(f"\x00task {task_id}")
             # Cancelling it (the caller's cancel) tells the server (notifications/cancelled).
             call = asyncio.ensure_future(self._session().call_tool(params, on_progress, relay))
+            # The call's end is the last item of its queue: the loop below waits on one thing.
+            call.add_done_callback(lambda _: updates.put_nowait(None))
         waiting = False
         with self._session().serving(relay):
             try:
+                while not isinstance(relay, AskingRelay):
+                    item = await updates.get()
+                    if item is None:
+                        break
+                    yield item
                 while not call.done():
                     waiter = asyncio.ensure_future(updates.get())
-                    pending: set[asyncio.Future[Any]] = {call, waiter}
-                    asked = None
-                    if isinstance(relay, AskingRelay):
-                        asked = asyncio.ensure_future(relay.questions.get())
-                        pending.add(asked)
-                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    assert isinstance(relay, AskingRelay)
+                    asked = asyncio.ensure_future(relay.questions.get())
+                    await asyncio.wait({waiter, asked}, return_when=asyncio.FIRST_COMPLETED)
                     if waiter.done():
-                        yield waiter.result()
+                        if (update := waiter.result()) is not None:
+                            yield update
                     else:
                         waiter.cancel()
-                    if asked is not None and asked.done():
-                        assert isinstance(relay, AskingRelay)
+                    if asked.done():
                         question, answer = asked.result()
                         expiry = asyncio.get_running_loop().call_later(self.timeout, call.cancel)
                         self._parked[task_id] = Parked(
@@ -192,10 +197,10 @@ class RemoteMCPAgent(Remote):
                         message = question_message(question, context)
                         yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context, message)
                         return
-                    if asked is not None:
-                        asked.cancel()
+                    asked.cancel()
                 while not updates.empty():
-                    yield updates.get_nowait()
+                    if (update := updates.get_nowait()) is not None:
+                        yield update
                 result = call.result()
             finally:
                 if not waiting:

@@ -45,7 +45,8 @@ class Parked:
     """A call waiting for the answer to its upstream's question."""
 
     call: asyncio.Future[dict[str, Any]]
-    updates: asyncio.Queue[ProgressEvent]
+    updates: asyncio.Queue[ProgressEvent | None]
+    """The call's progress, ended by None when the call is done."""
     relay: AskingRelay
     question: dict[str, Any]
     answer: asyncio.Future[dict[str, Any]]
