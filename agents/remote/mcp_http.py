@@ -202,8 +202,14 @@ class HttpCalls:
             self.session_id = named
 
     def forget(self) -> None:
-        """A new session opens: the last one's id no longer holds."""
+        """A new session opens: the last one's id no longer holds, nor do its connections
+        (they may belong to another event loop, one a registry was set up on)."""
         self.session_id = None
+        for connection in list(self._open):
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nothing to end
+                connection.abort()
+        self._open.clear()
+        self._idle.clear()
 
     def ready(self, version: str | None) -> bool:
         return version in HANDSHAKE_PROTOCOL_VERSIONS
