@@ -3,6 +3,9 @@
 Opening a session costs a handshake (and, for a stdio server, a process start: most of a
 second for a Node server); holding one open makes a call one request on it. The SDK's
 ``ClientSession`` multiplexes concurrent requests by JSON-RPC id, so calls share it freely.
+A tool call goes past it, straight on the wire in the same session, when the transport offers
+that (``fast``: :mod:`agents.remote.mcp_wire`); the server's requests and log lines during
+such a call are answered here as the session's own are.
 
 A background task owns the session (the SDK's transports are context managers whose cancel
 scopes belong to the task that entered them). When the session ends (the process exits, the
@@ -330,14 +333,16 @@ class Upstream:
         checked = await self._checked(relay, method, params)
         if isinstance(checked, mt.ErrorData):
             return {"error": checked.model_dump(mode="json", exclude_none=True)}
-        return {"result": checked.model_dump(by_alias=True, mode="json", exclude_none=True)}
+        return {"result": _dump(checked)}
 
     async def _checked(
         self, relay: Relay | None, method: str, params: dict[str, Any]
     ) -> BaseModel | mt.ErrorData:
         model = _ANSWERS.get(method)
         if model is None:
-            return mt.ErrorData(code=mt.METHOD_NOT_FOUND, message=f"no client method {method}")
+            return mt.ErrorData(
+                code=mt.METHOD_NOT_FOUND, message=f"no client method {method!r:.60}"
+            )
         if relay is None or not relay.can_answer(method):
             return mt.ErrorData(
                 code=mt.INVALID_REQUEST, message=f"the caller cannot answer {method}"
