@@ -11,12 +11,14 @@ import pathlib
 import signal
 import sys
 
+import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters import model as c
 from adapters.errors import UpstreamUnavailable
 from agents.remote import RemoteMCPAgent, RemoteMCPStdioAgent
+from agents.remote.mcp_http import HttpCalls, _events
 from gateway.bodies import replay
 from tests.mcp_fixture import build_fixture
 from tests.servers import running
@@ -148,6 +150,40 @@ def test_http_tool_calls_one_after_another_share_kept_alive_connections_in_the_s
     assert len(ports) <= 2
     assert len(sessions) == 1
     assert None not in sessions
+
+
+def test_a_call_in_a_session_the_server_forgot_goes_out_again_in_a_new_one() -> None:
+    with running(lambda base: build_fixture().streamable_http_app()) as upstream:
+
+        async def scenario() -> tuple[str, int, str | None, str | None]:
+            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+            try:
+                await agent.connect()
+                await call(agent)
+                assert isinstance(agent.upstream.fast, HttpCalls)
+                first = agent.upstream.fast.session_id
+                assert first is not None
+                async with httpx.AsyncClient(timeout=30) as http:
+                    gone = await http.delete(f"{upstream}/mcp", headers={"mcp-session-id": first})
+                assert gone.status_code < 300
+                text = await call(agent)  # answered 404 at first: sent again, in a new session
+                return text, agent.upstream.sessions, first, agent.upstream.fast.session_id
+            finally:
+                await agent.close()
+
+        text, sessions, first, second = asyncio.run(scenario())
+    assert text == "This is a simple text response for testing."
+    assert sessions == 2
+    assert second not in (None, first)
+
+
+def test_server_sent_events_are_read_whole_whatever_their_line_ends() -> None:
+    buffer = bytearray(
+        b': a comment\n\nevent: message\ndata: {"a":\ndata: 1}\nid: 3\n\n'
+        b'event: ping\ndata: x\n\ndata:{}\n\ndata: {"b"'
+    )
+    assert _events(buffer) == [b'{"a":\n1}', b"{}"]
+    assert buffer == bytearray(b'data: {"b"')  # an event not yet ended stays
 
 
 def test_an_unreachable_http_server_is_reported_as_such() -> None:

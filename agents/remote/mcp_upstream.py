@@ -252,8 +252,10 @@ class Upstream:
             await holder
 
     def _lost(self, client: MCPClient) -> None:
-        """The session ``client`` failed: let the holder open a new one."""
-        if self.current() is client and self._wake is not None:
+        """The session ``client`` failed: let the holder open a new one; calls from now on
+        (a retry of the one that failed first of all) wait for it, not the lost one."""
+        if self.current() is client and self._wake is not None and self._loop is not None:
+            self._ready = self._loop.create_future()
             self._wake.set()
 
     async def _hold(self) -> None:
