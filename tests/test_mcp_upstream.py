@@ -177,6 +177,43 @@ def test_a_call_in_a_session_the_server_forgot_goes_out_again_in_a_new_one() -> 
     assert second not in (None, first)
 
 
+def redirecting_tool_calls(app: ASGIApp, redirected: list[bytes]) -> ASGIApp:
+    """``app``, answering the tool calls sent with effmesh's own ids with a redirect to the
+    same URL (which the SDK's client follows)."""
+
+    async def redirecting(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            body = (await receive()).get("body", b"")
+            if b'"tools/call"' in body and b'"effmesh-' in body:
+                redirected.append(body)
+                location = [(b"location", scope["path"].encode())]
+                await send({"type": "http.response.start", "status": 307, "headers": location})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            receive = replay(body, receive)
+        await app(scope, receive, send)
+
+    return redirecting
+
+
+def test_a_tool_call_the_server_redirects_is_sent_by_the_sdks_client_instead() -> None:
+    redirected: list[bytes] = []
+    app = build_fixture().streamable_http_app()
+    with running(lambda base: redirecting_tool_calls(app, redirected)) as upstream:
+
+        async def scenario() -> str:
+            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+            try:
+                await agent.connect()
+                return await call(agent)
+            finally:
+                await agent.close()
+
+        text = asyncio.run(scenario())
+    assert text == "This is a simple text response for testing."
+    assert len(redirected) == 1
+
+
 def test_server_sent_events_are_read_whole_whatever_their_line_ends() -> None:
     buffer = bytearray(
         b': a comment\n\nevent: message\ndata: {"a":\ndata: 1}\nid: 3\n\n'
