@@ -17,20 +17,19 @@ from functools import partial
 from typing import Any, Final
 
 import mcp_types as mt
-from mcp import Client as MCPClient
-from mcp import StdioServerParameters
 from mcp.client._transport import TransportStreams
-from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
 
 from adapters import mcp
-from adapters.errors import InvalidParams, UpstreamUnavailable
+from adapters.errors import BadInput, Internal, InvalidParams, UpstreamUnavailable
 from adapters.model import Invocation, ProgressEvent, StatusEvent, StreamItem, TaskState
 from agents import outbound, upstream_auth
 from agents.remote.base import Headers, Remote
 from agents.remote.mcp_asking import AskingRelay, Parked, elicitation_answer, question_message
+from agents.remote.mcp_http import HttpCalls
 from agents.remote.mcp_relay import CALLER, Relay
+from agents.remote.mcp_stdio import StdioCalls
 from agents.remote.mcp_upstream import Upstream
 
 MAX_PAGES: Final = 100
@@ -56,7 +55,7 @@ class RemoteMCPAgent(Remote):
         policy: outbound.Policy = outbound.OPEN,
     ) -> None:
         super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
-        self.upstream = Upstream(name, self._transport, timeout=timeout)
+        self.upstream = self._upstream(self.headers)
         self.upstream.listeners.append(self._on_notification)
         self._personal: collections.OrderedDict[str, Upstream] = collections.OrderedDict()
         """Sessions opened with one user's own credential for this server, by that credential
@@ -65,15 +64,35 @@ class RemoteMCPAgent(Remote):
         self._parked: dict[str, Parked] = {}
         """Calls whose upstream asked a question, by the task waiting for its answer."""
 
+    def _upstream(self, headers: Headers) -> Upstream:
+        """A session to the server sending ``headers``, whose tool calls go the fast way."""
+        fast = HttpCalls(self.url, policy=self.policy, headers=headers, timeout=self.timeout)
+        upstream = Upstream(
+            self.name, partial(self._transport, headers, fast), timeout=self.timeout
+        )
+        upstream.fast = fast
+        return upstream
+
     @contextlib.asynccontextmanager
-    async def _transport(self, headers: Headers | None = None) -> AsyncIterator[TransportStreams]:
-        # The session's own HTTP client, guarded like every outbound connection, closed with it.
-        sent = self.headers if headers is None else headers
+    async def _transport(
+        self, headers: Headers, fast: HttpCalls
+    ) -> AsyncIterator[TransportStreams]:
+        # The session's own HTTP client, guarded like every outbound connection, closed with
+        # it; its responses tell ``fast`` the session's id.
+        fast.forget()
         async with (
-            outbound.httpx2_client(self.policy, headers=sent, timeout=self.timeout) as http,
+            outbound.httpx2_client(
+                self.policy,
+                headers=headers,
+                timeout=self.timeout,
+                event_hooks={"response": [fast.hook]},
+            ) as http,
             streamable_http_client(self.url, http_client=http) as streams,
         ):
-            yield streams
+            try:
+                yield streams
+            finally:
+                await fast.close()
 
     def _session(self) -> Upstream:
         """The session for the current call: the shared one, or, when the call carries a
@@ -84,8 +103,7 @@ class RemoteMCPAgent(Remote):
             return self.upstream
         held = self._personal.get(token)
         if held is None:
-            headers = {**self.headers, "Authorization": f"Bearer {token}"}
-            held = Upstream(self.name, partial(self._transport, headers), timeout=self.timeout)
+            held = self._upstream({**self.headers, "Authorization": f"Bearer {token}"})
             held.listeners = self.upstream.listeners  # the same notifications, the same way
             self._personal[token] = held
             while len(self._personal) > PERSONAL_SESSIONS:
@@ -127,6 +145,7 @@ class RemoteMCPAgent(Remote):
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         relay: Relay
+        updates: asyncio.Queue[ProgressEvent | None]
         parked = self._parked.pop(task_id, None)
         if parked is not None:
             # The task's next message answers the upstream's question; the call goes on.
@@ -137,39 +156,37 @@ class RemoteMCPAgent(Remote):
             params = mcp.encode_invocation(invocation)
             updates = asyncio.Queue()
 
-            async def on_progress(
-                progress: float, total: float | None, message: str | None
-            ) -> None:
-                await updates.put(ProgressEvent(task_id, progress, total, message))
-
-            def send(client: MCPClient) -> Awaitable[mt.CallToolResult]:
-                return client.call_tool(
-                    params["name"],
-                    params.get("arguments"),
-                    progress_callback=on_progress,
-                    meta=params.get("_meta"),
-                )
+            async def on_progress(note: dict[str, Any]) -> None:
+                try:
+                    event = mcp.decode_progress({**note, "progressToken": task_id})
+                except BadInput:
+                    return  # a malformed note is dropped, as the SDK's session drops it
+                await updates.put(event)
 
             relay = CALLER.get() or AskingRelay(f"\x00task {task_id}")
-            # Cancelling it (the caller's cancel) makes the SDK send notifications/cancelled.
-            call = asyncio.ensure_future(self._session().request(send))
+            # Cancelling it (the caller's cancel) tells the server (notifications/cancelled).
+            call = asyncio.ensure_future(self._session().call_tool(params, on_progress, relay))
+            # The call's end is the last item of its queue: the loop below waits on one thing.
+            call.add_done_callback(lambda _: updates.put_nowait(None))
         waiting = False
         with self._session().serving(relay):
             try:
+                while not isinstance(relay, AskingRelay):
+                    item = await updates.get()
+                    if item is None:
+                        break
+                    yield item
                 while not call.done():
                     waiter = asyncio.ensure_future(updates.get())
-                    pending: set[asyncio.Future[Any]] = {call, waiter}
-                    asked = None
-                    if isinstance(relay, AskingRelay):
-                        asked = asyncio.ensure_future(relay.questions.get())
-                        pending.add(asked)
-                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    assert isinstance(relay, AskingRelay)
+                    asked = asyncio.ensure_future(relay.questions.get())
+                    await asyncio.wait({waiter, asked}, return_when=asyncio.FIRST_COMPLETED)
                     if waiter.done():
-                        yield waiter.result()
+                        if (update := waiter.result()) is not None:
+                            yield update
                     else:
                         waiter.cancel()
-                    if asked is not None and asked.done():
-                        assert isinstance(relay, AskingRelay)
+                    if asked.done():
                         question, answer = asked.result()
                         expiry = asyncio.get_running_loop().call_later(self.timeout, call.cancel)
                         self._parked[task_id] = Parked(
@@ -180,15 +197,20 @@ class RemoteMCPAgent(Remote):
                         message = question_message(question, context)
                         yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context, message)
                         return
-                    if asked is not None:
-                        asked.cancel()
+                    asked.cancel()
                 while not updates.empty():
-                    yield updates.get_nowait()
+                    if (update := updates.get_nowait()) is not None:
+                        yield update
                 result = call.result()
             finally:
                 if not waiting:
                     call.cancel()
-        yield mcp.decode_outcome(_wire(result), task_id=task_id)
+        try:
+            outcome = mcp.decode_outcome(result, task_id=task_id)
+        except BadInput:
+            # The server's answer is not a tool result: its fault, not the caller's.
+            raise Internal() from None
+        yield outcome
 
     # The rest of the server's surface, in wire JSON. Each raises the canonical error of the
     # server's answer (UpstreamUnavailable when it is down).
@@ -264,17 +286,18 @@ class RemoteMCPAgent(Remote):
 
 class RemoteMCPStdioAgent(RemoteMCPAgent):
     """An MCP server launched as a subprocess speaking stdio, as IDEs launch them: one
-    process, started on first use, restarted when it exits, stopped with the agent."""
+    process, started on first use, restarted when it exits, stopped with the agent; its
+    tool calls multiplexed on the process by JSON-RPC id (:mod:`agents.remote.mcp_stdio`)."""
 
     def __init__(self, name: str, command: Sequence[str], *, timeout: float = 60.0) -> None:
         if not command:
             raise InvalidParams("needs a command", path=f"agents.{name}.command")
-        super().__init__(name, "stdio:" + shlex.join(command), timeout=timeout)
         self.command = tuple(command)
+        super().__init__(name, "stdio:" + shlex.join(command), timeout=timeout)
 
-    @contextlib.asynccontextmanager
-    async def _transport(self, headers: Headers | None = None) -> AsyncIterator[TransportStreams]:
+    def _upstream(self, headers: Headers) -> Upstream:
         # A process has no headers: a stdio server has no per-user credentials either.
-        params = StdioServerParameters(command=self.command[0], args=list(self.command[1:]))
-        async with stdio_client(params) as streams:
-            yield streams
+        process = StdioCalls(self.command)
+        upstream = Upstream(self.name, process.transport, timeout=self.timeout)
+        upstream.fast = process
+        return upstream

@@ -14,8 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import mcp_types as mt
-
 from adapters.errors import InvalidParams
 from adapters.model import DataPart, Message, ProgressEvent, TextPart
 from agents.remote.mcp_relay import ELICITATION
@@ -46,8 +44,9 @@ class AskingRelay:
 class Parked:
     """A call waiting for the answer to its upstream's question."""
 
-    call: asyncio.Future[mt.CallToolResult]
-    updates: asyncio.Queue[ProgressEvent]
+    call: asyncio.Future[dict[str, Any]]
+    updates: asyncio.Queue[ProgressEvent | None]
+    """The call's progress, ended by None when the call is done."""
     relay: AskingRelay
     question: dict[str, Any]
     answer: asyncio.Future[dict[str, Any]]

@@ -3,6 +3,9 @@
 Opening a session costs a handshake (and, for a stdio server, a process start: most of a
 second for a Node server); holding one open makes a call one request on it. The SDK's
 ``ClientSession`` multiplexes concurrent requests by JSON-RPC id, so calls share it freely.
+A tool call goes past it, straight on the wire in the same session, when the transport offers
+that (``fast``: :mod:`agents.remote.mcp_wire`); the server's requests and log lines during
+such a call are answered here as the session's own are.
 
 A background task owns the session (the SDK's transports are context managers whose cancel
 scopes belong to the task that entered them). When the session ends (the process exits, the
@@ -25,6 +28,7 @@ import contextvars
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any, Final, TypeVar
 
 import anyio
@@ -35,11 +39,12 @@ from mcp.client._transport import Transport, TransportStreams
 from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from adapters import mcp
 from adapters.errors import EffmeshError, UpstreamUnavailable
 from agents.remote.mcp_relay import CALLER, ELICITATION, ROOTS, SAMPLING, Relay
+from agents.remote.mcp_wire import LOG, Answer, FastCalls, Handlers, NotTaken, SessionLost
 
 Listener = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Told of a server notification that belongs to no call: its method and params."""
@@ -59,6 +64,18 @@ FORWARDED: Final = frozenset(
     }
 )
 _CLIENT_INFO: Final = mt.Implementation(name="effmesh", version="0.1.0")
+_ANSWERS: Final[dict[str, type[BaseModel]]] = {
+    SAMPLING: mt.CreateMessageResult,
+    ELICITATION: mt.ElicitResult,
+    ROOTS: mt.ListRootsResult,
+}
+"""What a caller's answer to each request of the server must be."""
+Progress = Callable[[dict[str, Any]], Awaitable[None]]
+"""Told of each ``notifications/progress`` of a call: its params."""
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
 def _session_lost(exc: MCPError) -> bool:
@@ -82,6 +99,8 @@ class Upstream:
         self._transport = transport
         self.timeout = timeout
         self.listeners: list[Listener] = []
+        self.fast: FastCalls | None = None
+        """The transport's own way for tool calls on the session (None: the SDK's)."""
         self.sessions = 0
         """How many sessions have been opened (1 for a server that never failed)."""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -153,6 +172,63 @@ class Upstream:
                 raise self.unreachable() from exc
         raise self.unreachable()
 
+    async def call_tool(
+        self, params: dict[str, Any], noted: Progress, relay: Relay | None
+    ) -> dict[str, Any]:
+        """The wire result of ``tools/call`` with ``params``: through :attr:`fast` when the
+        session allows it, else through the SDK's client. The server's requests and log
+        lines during the call go to ``relay``'s caller.
+
+        Raises:
+            EffmeshError: as :meth:`request`.
+        """
+        fast = self.fast
+        for attempt in (0, 1):
+            client = await self.client()
+            version = client.session.protocol_version
+            if fast is None or version is None or not fast.ready(version):
+                break
+            handlers = Handlers(noted, partial(self._noted, relay), partial(self.answer, relay))
+            try:
+                answer = await fast.call(params, version, handlers)
+            except NotTaken:
+                break
+            except SessionLost:
+                self._lost(client)
+                if attempt:
+                    raise self.unreachable() from None
+                continue
+            except OSError as exc:
+                self._lost(client)
+                raise self.unreachable() from exc
+            error = answer.get("error")
+            if error is not None:
+                raise mcp.decode_error(error if isinstance(error, dict) else {})
+            result = answer.get("result")
+            return result if isinstance(result, dict) else {}
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            note: dict[str, Any] = {"progress": progress, "total": total, "message": message}
+            await noted({k: v for k, v in note.items() if v is not None})
+
+        def send(client: MCPClient) -> Awaitable[mt.CallToolResult]:
+            return client.call_tool(
+                params["name"],
+                params.get("arguments"),
+                progress_callback=on_progress,
+                meta=params.get("_meta"),
+            )
+
+        return _dump(await self.request(send))
+
+    async def _noted(self, relay: Relay | None, method: str, params: dict[str, Any]) -> None:
+        """A notification the server sent in the course of a call of ``relay``'s caller."""
+        if method == LOG:
+            if relay is not None:
+                await relay.log(params)
+        elif method in FORWARDED:
+            await self._tell(method, params)
+
     @contextlib.contextmanager
     def serving(self, relay: Relay | None) -> Iterator[None]:
         """Mark a call in flight for ``relay``'s caller while the block runs."""
@@ -176,8 +252,10 @@ class Upstream:
             await holder
 
     def _lost(self, client: MCPClient) -> None:
-        """The session ``client`` failed: let the holder open a new one."""
-        if self.current() is client and self._wake is not None:
+        """The session ``client`` failed: let the holder open a new one; calls from now on
+        (a retry of the one that failed first of all) wait for it, not the lost one."""
+        if self.current() is client and self._wake is not None and self._loop is not None:
+            self._ready = self._loop.create_future()
             self._wake.set()
 
     async def _hold(self) -> None:
@@ -248,57 +326,61 @@ class Upstream:
             return None
         return relays[-1]
 
-    async def _ask(self, method: str, params: Any) -> dict[str, Any] | mt.ErrorData:
-        relay = self._relay()
+    async def answer(self, relay: Relay | None, method: str, params: dict[str, Any]) -> Answer:
+        """The answer to the server's request ``method`` (wire params), asked of ``relay``'s
+        caller: ``{"result": ...}``, or ``{"error": ...}`` in MCP's words when the caller
+        cannot answer, refuses, or answers with something that is not a valid result."""
+        if method == "ping":
+            return {"result": {}}
+        checked = await self._checked(relay, method, params)
+        if isinstance(checked, mt.ErrorData):
+            return {"error": checked.model_dump(mode="json", exclude_none=True)}
+        return {"result": _dump(checked)}
+
+    async def _checked(
+        self, relay: Relay | None, method: str, params: dict[str, Any]
+    ) -> BaseModel | mt.ErrorData:
+        model = _ANSWERS.get(method)
+        if model is None:
+            return mt.ErrorData(
+                code=mt.METHOD_NOT_FOUND, message=f"no client method {method!r:.60}"
+            )
         if relay is None or not relay.can_answer(method):
             return mt.ErrorData(
                 code=mt.INVALID_REQUEST, message=f"the caller cannot answer {method}"
             )
-        wire = params.model_dump(by_alias=True, mode="json", exclude_none=True)
         try:
-            return await relay.ask(method, wire)
+            answer = await relay.ask(method, params)
+            if method == SAMPLING and isinstance(answer.get("content"), list):
+                model = mt.CreateMessageResultWithTools
+            return model.model_validate(answer, by_name=False)
         except EffmeshError as exc:
             error = mcp.encode_error(exc)
             return mt.ErrorData(code=error["code"], message=error["message"])
+        except ValidationError:
+            return mt.ErrorData(code=mt.INTERNAL_ERROR, message="the caller's answer is invalid")
+
+    async def _ask(self, method: str, params: BaseModel | None) -> Any:
+        """The SDK session's callbacks: the caller of the call in flight answers."""
+        wire = {} if params is None else _dump(params)
+        return await self._checked(self._relay(), method, wire)
 
     async def _sampling(
         self, context: ClientRequestContext, params: mt.CreateMessageRequestParams
     ) -> mt.CreateMessageResult | mt.CreateMessageResultWithTools | mt.ErrorData:
-        answer = await self._ask(SAMPLING, params)
-        if isinstance(answer, mt.ErrorData):
-            return answer
-        try:
-            if isinstance(answer.get("content"), list):
-                return mt.CreateMessageResultWithTools.model_validate(answer, by_name=False)
-            return mt.CreateMessageResult.model_validate(answer, by_name=False)
-        except ValidationError:
-            return mt.ErrorData(code=mt.INTERNAL_ERROR, message="the caller's answer is invalid")
+        checked: mt.CreateMessageResult | mt.CreateMessageResultWithTools | mt.ErrorData
+        checked = await self._ask(SAMPLING, params)
+        return checked
 
     async def _elicitation(
         self, context: ClientRequestContext, params: mt.ElicitRequestParams
     ) -> mt.ElicitResult | mt.ErrorData:
-        answer = await self._ask(ELICITATION, params)
-        if isinstance(answer, mt.ErrorData):
-            return answer
-        try:
-            return mt.ElicitResult.model_validate(answer, by_name=False)
-        except ValidationError:
-            return mt.ErrorData(code=mt.INTERNAL_ERROR, message="the caller's answer is invalid")
+        checked: mt.ElicitResult | mt.ErrorData = await self._ask(ELICITATION, params)
+        return checked
 
     async def _roots(self, context: ClientRequestContext) -> mt.ListRootsResult | mt.ErrorData:
-        relay = self._relay()
-        if relay is None or not relay.can_answer(ROOTS):
-            return mt.ErrorData(
-                code=mt.INVALID_REQUEST, message=f"the caller cannot answer {ROOTS}"
-            )
-        try:
-            answer = await relay.ask(ROOTS, {})
-            return mt.ListRootsResult.model_validate(answer, by_name=False)
-        except EffmeshError as exc:
-            error = mcp.encode_error(exc)
-            return mt.ErrorData(code=error["code"], message=error["message"])
-        except ValidationError:
-            return mt.ErrorData(code=mt.INTERNAL_ERROR, message="the caller's answer is invalid")
+        checked: mt.ListRootsResult | mt.ErrorData = await self._ask(ROOTS, None)
+        return checked
 
     async def _log(self, params: mt.LoggingMessageNotificationParams) -> None:
         wire = params.model_dump(by_alias=True, mode="json", exclude_none=True)

@@ -44,6 +44,7 @@ _SESSION_HEADER: Final = b"mcp-session-id"
 _METHOD_HEADER: Final = b"mcp-method"
 _NAME_HEADER: Final = b"mcp-name"
 _PARAM_HEADERS: Final = b"mcp-param-"
+_JSON: Final = b"application/json"
 
 
 @dataclass
@@ -62,6 +63,8 @@ class _Call:
     version: str
     facts: Facts
     who: str | None
+    plain: bool
+    """The client accepts a plain JSON answer (not only events)."""
 
 
 def _event(frame: dict[str, Any]) -> bytes:
@@ -154,7 +157,7 @@ class LeanCalls:
             or await self._security.validate_request(Request(scope), is_post=True) is not None
         ):
             return False
-        call = _Call(session, rid, params, version, facts, who)
+        call = _Call(session, rid, params, version, facts, who, _JSON in accept)
         await self._serve(call, receive, send)
         return True
 
@@ -215,7 +218,9 @@ class LeanCalls:
             return False
         level = meta.get(mt.LOG_LEVEL_META_KEY)
         facts = Facts({}, level if isinstance(level, str) else None)
-        await self._serve(_Call(None, rid, params, mcp.MODERN_VERSION, facts, who), receive, send)
+        plain = _JSON in named.get(b"accept", b"")
+        call = _Call(None, rid, params, mcp.MODERN_VERSION, facts, who, plain)
+        await self._serve(call, receive, send)
         return True
 
     async def _serve(self, call_: _Call, receive: Receive, send: Send) -> None:
@@ -233,12 +238,34 @@ class LeanCalls:
         ]
         if session is not None:
             head.append((_SESSION_HEADER, session.encode("latin-1")))
-        await send({"type": "http.response.start", "status": 200, "headers": head})
         sending = asyncio.Lock()
+        streaming = ended = False
+
+        async def stream() -> None:
+            # The response starts as events at the first message before the answer.
+            nonlocal streaming
+            if not streaming:
+                streaming = True
+                await send({"type": "http.response.start", "status": 200, "headers": head})
 
         async def emit(frame: dict[str, Any]) -> None:
             async with sending:
+                if ended:
+                    return  # a late line of the upstream's: the answer has gone
+                await stream()
                 await send({"type": "http.response.body", "body": _event(frame), "more_body": True})
+
+        async def end(frame: dict[str, Any] | None) -> None:
+            nonlocal ended
+            async with sending:
+                if frame is not None and not streaming and call_.plain:
+                    # Nothing came before the answer: it goes as one JSON body.
+                    await _answer(send, _json.dumps(frame), head[2:])
+                else:
+                    await stream()
+                    last = b"" if frame is None else _event(frame)
+                    await send({"type": "http.response.body", "body": last, "more_body": False})
+                ended = True
 
         async def notify(method: str, note: dict[str, Any]) -> None:
             await emit({"jsonrpc": "2.0", "method": method, "params": note})
@@ -288,8 +315,8 @@ class LeanCalls:
             await asyncio.wait({running, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not running.done():
                 running.cancel()  # the client left: the call is cancelled, as MCP's cancel
+            frame: dict[str, Any] | None = None
             with contextlib.suppress(asyncio.CancelledError):
-                frame: dict[str, Any] | None = None
                 try:
                     result = await running
                     if version == mcp.MODERN_VERSION and self.server_info is not None:
@@ -300,14 +327,12 @@ class LeanCalls:
                     frame = {"jsonrpc": "2.0", "id": rid, "result": result}
                 except EffmeshError as exc:
                     frame = mcp.error_response(exc, rid)
-                if frame is not None and not gone.done():
-                    await emit(frame)
         finally:
             gone.cancel()
             if session is not None:
                 self._running.pop((session, rid), None)
         if not gone.done():
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await end(frame)
 
 
 def _key(params: Any) -> str | int | None:
@@ -330,6 +355,13 @@ def _awaited(message: dict[str, Any]) -> str | int | None:
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def _answer(send: Send, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    head = [(b"content-type", b"application/json"), *extra]
+    head.append((b"content-length", b"%d" % len(body)))
+    await send({"type": "http.response.start", "status": 200, "headers": head})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _accepted(send: Send) -> None:
