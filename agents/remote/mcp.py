@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
@@ -29,7 +30,7 @@ from adapters.errors import InvalidParams, UpstreamUnavailable
 from adapters.model import Invocation, ProgressEvent, StatusEvent, StreamItem, TaskState
 from agents import outbound, upstream_auth
 from agents.remote.base import Headers, Remote
-from agents.remote.mcp_asking import AskingRelay, Parked, elicitation_answer, question_message
+from agents.remote.mcp_asking import AskingRelay, Parked, answer_of, asked
 from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_upstream import Upstream
 
@@ -131,7 +132,15 @@ class RemoteMCPAgent(Remote):
         if parked is not None:
             # The task's next message answers the upstream's question; the call goes on.
             parked.expiry.cancel()
-            parked.answer.set_result(elicitation_answer(parked.question, invocation.message))
+            try:
+                answer = answer_of(parked, invocation.message)
+            except InvalidParams:
+                parked.call.cancel()
+                raise
+            parked.answer.set_result(answer)
+            if parked.relay.caller is not None:
+                # The retry is its own request: its log lines go to it.
+                parked.relay.caller = CALLER.get() or parked.relay.caller
             call, updates, relay = parked.call, parked.updates, parked.relay
         else:
             params = mcp.encode_invocation(invocation)
@@ -150,38 +159,47 @@ class RemoteMCPAgent(Remote):
                     meta=params.get("_meta"),
                 )
 
-            relay = CALLER.get() or AskingRelay(f"\x00task {task_id}")
-            # Cancelling it (the caller's cancel) makes the SDK send notifications/cancelled.
-            call = asyncio.ensure_future(self._session().request(send))
+            caller = CALLER.get()
+            if caller is None or caller.pauses:
+                relay = AskingRelay(f"\x00task {task_id}", caller)
+            else:
+                relay = caller
+            # The call runs as its own task (the caller's cancel cancels it, and the SDK then
+            # sends notifications/cancelled), seeing this call's relay: a 2026-07-28 server's
+            # questions are asked inside it.
+            context = contextvars.copy_context()
+            context.run(CALLER.set, relay)
+            request = self._session().request(send)
+            call = asyncio.get_running_loop().create_task(request, context=context)
         waiting = False
         with self._session().serving(relay):
             try:
                 while not call.done():
                     waiter = asyncio.ensure_future(updates.get())
                     pending: set[asyncio.Future[Any]] = {call, waiter}
-                    asked = None
+                    question = None
                     if isinstance(relay, AskingRelay):
-                        asked = asyncio.ensure_future(relay.questions.get())
-                        pending.add(asked)
+                        question = asyncio.ensure_future(relay.questions.get())
+                        pending.add(question)
                     await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     if waiter.done():
                         yield waiter.result()
                     else:
                         waiter.cancel()
-                    if asked is not None and asked.done():
+                    if question is not None and question.done():
                         assert isinstance(relay, AskingRelay)
-                        question, answer = asked.result()
+                        method, wanted, reply = question.result()
                         expiry = asyncio.get_running_loop().call_later(self.timeout, call.cancel)
                         self._parked[task_id] = Parked(
-                            call, updates, relay, question, answer, expiry
+                            call, updates, relay, method, wanted, reply, expiry
                         )
                         waiting = True
-                        context = invocation.message.context_id
-                        message = question_message(question, context)
-                        yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context, message)
+                        context_id = invocation.message.context_id
+                        message = asked(relay, method, wanted, context_id)
+                        yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
                         return
-                    if asked is not None:
-                        asked.cancel()
+                    if question is not None:
+                        question.cancel()
                 while not updates.empty():
                     yield updates.get_nowait()
                 result = call.result()

@@ -1,7 +1,8 @@
 """An MCP caller as the relay of an upstream MCP server's requests and log lines
 (:mod:`agents.remote.mcp_relay`): what the upstream asks during the call is asked of the
 caller on the call's own stream, if the caller declared it can answer. A 2026-07-28 caller
-has no such requests: it is never asked, and the upstream is told so."""
+has no such requests: it ``pauses``, and the remote agent hands the question back to it as its
+call's ``input_required`` (:mod:`agents.remote.mcp_asking`)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ class SessionRelay:
         self.principal = principal
         self.level = level
         """The log level the caller chose (None: none, every line)."""
+        self.pauses = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        """2026-07-28 has no requests from server to client: such a caller answers a paused
+        call's ``input_required`` instead."""
 
     def can_answer(self, method: str) -> bool:
-        if self.ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            return False  # 2026-07-28 has no requests from server to client
         caps = self.ctx.session.client_capabilities
         if caps is None:
             return False
@@ -49,7 +51,7 @@ class SessionRelay:
         return wanted.get(method) is not None
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        if not self.can_answer(method):
+        if self.pauses or not self.can_answer(method):
             raise Unsupported(f"the caller cannot answer {method}")
         try:
             request = mt.server_request_adapter.validate_python(
@@ -100,18 +102,18 @@ class FrameRelay:
     ) -> None:
         self.principal = principal
         self.version = version
+        self.pauses = version in MODERN_PROTOCOL_VERSIONS
+        """2026-07-28: answers a paused call's ``input_required`` instead of requests."""
         self.capabilities = capabilities
         self.level = level
         self._ask = ask
         self._notify = notify
 
     def can_answer(self, method: str) -> bool:
-        if self.version in MODERN_PROTOCOL_VERSIONS:
-            return False  # 2026-07-28 has no requests from server to client
         return CAPABILITY.get(method, "") in self.capabilities
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        if not self.can_answer(method):
+        if self.pauses or not self.can_answer(method):
             raise Unsupported(f"the caller cannot answer {method}")
         return await self._ask(method, params)
 
