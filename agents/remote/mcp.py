@@ -26,7 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
 
 from adapters import mcp
-from adapters.errors import InvalidParams, UpstreamUnavailable
+from adapters.errors import InvalidParams, Unsupported, UpstreamUnavailable
 from adapters.model import Invocation, ProgressEvent, StatusEvent, StreamItem, TaskState
 from agents import outbound, upstream_auth
 from agents.remote.base import Headers, Remote
@@ -255,6 +255,7 @@ class RemoteMCPAgent(Remote):
         return _wire(await self._session().request(lambda c: c.read_resource(uri)))
 
     async def subscribe(self, uri: str) -> None:
+        """Raises Unsupported: the server speaks 2026-07-28, which has no such request."""
         await self._send(mt.SubscribeRequest(params=mt.SubscribeRequestParams(uri=uri)))
 
     async def unsubscribe(self, uri: str) -> None:
@@ -272,12 +273,21 @@ class RemoteMCPAgent(Remote):
         )
 
     async def set_level(self, level: mt.LoggingLevel) -> None:
+        """Nothing for a server that speaks 2026-07-28: it has no level to set."""
+        session = self._session()
+        await session.client()
+        if session.modern:
+            return
         await self._send(mt.SetLevelRequest(params=mt.SetLevelRequestParams(level=level)))
 
     async def _send(self, request: Any) -> None:
-        # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them,
-        # and the session here speaks the handshake era, which has them.
-        await self._session().request(lambda c: c.session.send_request(request, mt.EmptyResult))
+        # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them;
+        # a handshake-era session has them.
+        session = self._session()
+        await session.client()  # opened first: whether the server speaks 2026-07-28 is known
+        if session.modern:
+            raise Unsupported(f"MCP agent {self.name!r} speaks 2026-07-28: no {request.method}")
+        await session.request(lambda c: c.session.send_request(request, mt.EmptyResult))
 
 
 class RemoteMCPStdioAgent(RemoteMCPAgent):

@@ -10,11 +10,16 @@ stream breaks, the server forgets the session), the task opens a new one: at onc
 time, then with a growing delay while it keeps failing, and at once again after a session
 that lived long enough. ``close`` ends it, and with it a stdio server's process.
 
-The session speaks the handshake era (``initialize``): it keeps one session open, in which
-the server's requests to the client (sampling, elicitation, roots), its log level and its
-resource subscriptions exist. The server's requests and log lines are relayed to the caller
-of the call they belong to (:mod:`agents.remote.mcp_relay`); the notifications that belong
-to no call (resource updates, list changes, log lines between calls) go to ``listeners``.
+The session speaks the handshake era (``initialize``) when the server does: it keeps one
+session open, in which the server's requests to the client (sampling, elicitation, roots), its
+log level and its resource subscriptions exist. A server that refuses the handshake is spoken
+to in 2026-07-28 instead: no session, but the same client kept open (its HTTP connections
+reused, the server's ``server/discover`` answer asked once and kept); its questions come as
+``input_required`` results, which the SDK's client answers through the same callbacks and
+retries, so they reach the caller exactly as a handshake-era server's requests do. The
+server's requests and log lines are relayed to the caller of the call they belong to
+(:mod:`agents.remote.mcp_relay`); the notifications that belong to no call (resource updates,
+list changes, log lines between calls) go to ``listeners``.
 """
 
 from __future__ import annotations
@@ -90,6 +95,14 @@ class Upstream:
         self._wake: asyncio.Event | None = None
         self._ids = itertools.count()
         self._calls: dict[int, Relay] = {}
+        self.mode: str | None = None
+        """How the server was spoken to once a session opened: ``legacy`` (the handshake
+        era) or ``auto`` (2026-07-28, after the server refused the handshake)."""
+
+    @property
+    def modern(self) -> bool:
+        """The server speaks 2026-07-28 only: no session, log level or subscriptions."""
+        return self.mode == "auto"
 
     def unreachable(self) -> UpstreamUnavailable:
         return UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable")
@@ -201,7 +214,23 @@ class Upstream:
             failures = 0 if time.monotonic() - opened >= STEADY else failures + 1
 
     async def _session(self, ready: asyncio.Future[MCPClient], ended: asyncio.Event) -> None:
-        """Open one session, publish it in ``ready``, and hold it until ``ended``."""
+        """Open one session (in the handshake era first, then 2026-07-28 if the server refused
+        it and has never answered otherwise), publish it in ``ready``, and hold it until
+        ``ended``."""
+        if self.mode is not None:
+            await self._open(ready, ended, self.mode)
+            return
+        try:
+            await self._open(ready, ended, "legacy")
+        except Exception:  # a refused handshake, or a server that is down
+            if ready.done():
+                raise
+            ended.clear()  # the refused attempt's transport ended
+            await self._open(ready, ended, "auto")
+
+    async def _open(
+        self, ready: asyncio.Future[MCPClient], ended: asyncio.Event, mode: str
+    ) -> None:
         async with self._transport() as (read, write), anyio.create_task_group() as tg:
             mine_in, mine_out = anyio.create_memory_object_stream[SessionMessage | Exception](64)
 
@@ -216,7 +245,7 @@ class Upstream:
             tg.start_soon(pump)
             async with MCPClient(
                 _opened((mine_out, write)),
-                mode="legacy",
+                mode=mode,
                 cache=None,
                 client_info=_CLIENT_INFO,
                 sampling_callback=self._sampling,
@@ -226,6 +255,7 @@ class Upstream:
                 message_handler=self._notified,
             ) as client:
                 self.sessions += 1
+                self.mode = mode
                 ready.set_result(client)
                 await ended.wait()
                 if self._ready is ready:  # calls from now on wait for the next session

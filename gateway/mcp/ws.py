@@ -140,10 +140,15 @@ class _ToolCallLane:
         async def notify(method: str, note: dict[str, Any]) -> None:
             await self.send(_text({"jsonrpc": "2.0", "method": method, "params": note}))
 
+        capabilities = self.capabilities
+        if version == mcp.MODERN_VERSION:  # declared in each request, not at a handshake
+            meta = params.get("_meta") if isinstance(params, dict) else None
+            declared = meta.get(mt.CLIENT_CAPABILITIES_META_KEY) if isinstance(meta, dict) else None
+            capabilities = declared if isinstance(declared, dict) else {}
         relay = FrameRelay(
             self.principal,
             version,
-            capabilities=self.capabilities,
+            capabilities=capabilities,
             level=self.level,
             ask=self._ask,
             notify=notify,
