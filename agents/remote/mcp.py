@@ -32,6 +32,7 @@ from agents import outbound, upstream_auth
 from agents.remote.base import Headers, Remote
 from agents.remote.mcp_asking import AskingRelay, Parked, answer_of, asked
 from agents.remote.mcp_relay import CALLER, Relay
+from agents.remote.mcp_sampling import Sampler
 from agents.remote.mcp_upstream import Upstream
 
 MAX_PAGES: Final = 100
@@ -55,9 +56,13 @@ class RemoteMCPAgent(Remote):
         timeout: float = 60.0,
         headers: Headers | None = None,
         policy: outbound.Policy = outbound.OPEN,
+        sampler: Sampler | None = None,
     ) -> None:
+        """``sampler``: answers the server's sampling requests that the caller cannot (the
+        gateway's own model, :mod:`agents.remote.mcp_sampling`); None: they are refused."""
         super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
         self.upstream = Upstream(name, self._transport, timeout=timeout)
+        self.upstream.sampler = sampler
         self.upstream.listeners.append(self._on_notification)
         self._personal: collections.OrderedDict[str, Upstream] = collections.OrderedDict()
         """Sessions opened with one user's own credential for this server, by that credential
@@ -88,6 +93,7 @@ class RemoteMCPAgent(Remote):
             headers = {**self.headers, "Authorization": f"Bearer {token}"}
             held = Upstream(self.name, partial(self._transport, headers), timeout=self.timeout)
             held.listeners = self.upstream.listeners  # the same notifications, the same way
+            held.sampler = self.upstream.sampler
             self._personal[token] = held
             while len(self._personal) > PERSONAL_SESSIONS:
                 _, old = self._personal.popitem(last=False)
@@ -294,10 +300,17 @@ class RemoteMCPStdioAgent(RemoteMCPAgent):
     """An MCP server launched as a subprocess speaking stdio, as IDEs launch them: one
     process, started on first use, restarted when it exits, stopped with the agent."""
 
-    def __init__(self, name: str, command: Sequence[str], *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        timeout: float = 60.0,
+        sampler: Sampler | None = None,
+    ) -> None:
         if not command:
             raise InvalidParams("needs a command", path=f"agents.{name}.command")
-        super().__init__(name, "stdio:" + shlex.join(command), timeout=timeout)
+        super().__init__(name, "stdio:" + shlex.join(command), timeout=timeout, sampler=sampler)
         self.command = tuple(command)
 
     @contextlib.asynccontextmanager

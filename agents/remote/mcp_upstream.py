@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from adapters import mcp
 from adapters.errors import EffmeshError, UpstreamUnavailable
 from agents.remote.mcp_relay import CALLER, ELICITATION, ROOTS, SAMPLING, Relay
+from agents.remote.mcp_sampling import Sampler
 
 Listener = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Told of a server notification that belongs to no call: its method and params."""
@@ -95,6 +96,8 @@ class Upstream:
         self._wake: asyncio.Event | None = None
         self._ids = itertools.count()
         self._calls: dict[int, Relay] = {}
+        self.sampler: Sampler | None = None
+        """Answers the server's sampling requests that no caller can (the gateway's model)."""
         self.mode: str | None = None
         """How the server was spoken to once a session opened: ``legacy`` (the handshake
         era) or ``auto`` (2026-07-28, after the server refused the handshake)."""
@@ -294,7 +297,11 @@ class Upstream:
     async def _sampling(
         self, context: ClientRequestContext, params: mt.CreateMessageRequestParams
     ) -> mt.CreateMessageResult | mt.CreateMessageResultWithTools | mt.ErrorData:
-        answer = await self._ask(SAMPLING, params)
+        relay = self._relay()
+        if self.sampler is not None and (relay is None or not relay.can_answer(SAMPLING)):
+            answer = await self._sample(params)
+        else:
+            answer = await self._ask(SAMPLING, params)
         if isinstance(answer, mt.ErrorData):
             return answer
         try:
@@ -303,6 +310,16 @@ class Upstream:
             return mt.CreateMessageResult.model_validate(answer, by_name=False)
         except ValidationError:
             return mt.ErrorData(code=mt.INTERNAL_ERROR, message="the caller's answer is invalid")
+
+    async def _sample(self, params: mt.CreateMessageRequestParams) -> dict[str, Any] | mt.ErrorData:
+        """The gateway's model's answer, for a caller that cannot give one."""
+        assert self.sampler is not None
+        wire = params.model_dump(by_alias=True, mode="json", exclude_none=True)
+        try:
+            return await self.sampler(wire)
+        except EffmeshError as exc:
+            error = mcp.encode_error(exc)
+            return mt.ErrorData(code=error["code"], message=error["message"])
 
     async def _elicitation(
         self, context: ClientRequestContext, params: mt.ElicitRequestParams
