@@ -128,23 +128,38 @@ def _coerce(text: str, schema: Any) -> Any:
     return text
 
 
+def _with_defaults(content: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """``content`` with the form's default for every field it leaves out (SEP-1034: the
+    client offers the defaults; a reply that says nothing of a field keeps its default)."""
+    fields = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(fields, dict):
+        return content
+    defaults = {
+        name: field["default"]
+        for name, field in fields.items()
+        if isinstance(field, dict) and "default" in field and name not in content
+    }
+    return {**defaults, **content}
+
+
 def elicitation_answer(question: dict[str, Any], reply: Message) -> dict[str, Any]:
     """The ``ElicitResult`` a task's next message gives: a data part is the form's content;
     text fills a one-field form, or is the form's content as a JSON object; a URL question
-    is accepted by any reply; an empty reply declines.
+    is accepted by any reply; an empty reply declines. Fields the reply leaves out take the
+    form's defaults.
 
     Raises:
         InvalidParams: the reply cannot fill the form.
     """
     if "url" in question:
         return {"action": "accept"}
+    schema = question.get("requestedSchema")
     for part in reply.parts:
         if isinstance(part, DataPart) and isinstance(part.data, dict):
-            return {"action": "accept", "content": part.data}
+            return {"action": "accept", "content": _with_defaults(part.data, schema)}
     text = "".join(p.text for p in reply.parts if isinstance(p, TextPart)).strip()
     if not text:
         return {"action": "decline"}
-    schema = question.get("requestedSchema")
     fields = schema.get("properties") if isinstance(schema, dict) else None
     if isinstance(fields, dict) and len(fields) == 1:
         (name, field_schema), *_ = fields.items()
@@ -155,4 +170,4 @@ def elicitation_answer(question: dict[str, Any], reply: Message) -> dict[str, An
         content = None
     if not isinstance(content, dict):
         raise InvalidParams("the answer must fill the form: a JSON object or a data part")
-    return {"action": "accept", "content": content}
+    return {"action": "accept", "content": _with_defaults(content, schema)}

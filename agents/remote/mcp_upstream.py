@@ -161,6 +161,12 @@ class Upstream:
                 self._lost(client)
                 if attempt:
                     raise self.unreachable() from None
+            except ValidationError:
+                # What the server sent is not an MCP answer (the SDK checks it); the session
+                # itself may be fine.
+                raise UpstreamUnavailable(
+                    f"MCP agent {self.name!r} gave an answer that is not valid MCP"
+                ) from None
             except (OSError, httpx2.HTTPError, anyio.BrokenResourceError) as exc:
                 self._lost(client)
                 raise self.unreachable() from exc
