@@ -31,8 +31,10 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from adapters.model import DataPart, Message
 from agents.echo import EchoAgent
 from agents.remote import RemoteMCPAgent
+from agents.remote.mcp_asking import elicitation_answer
 from gateway.app import create_app
 from gateway.mcp.ws import websocket_client
 from gateway.registry import Registry
@@ -306,3 +308,40 @@ async def test_a_call_without_its_mcp_param_header_is_refused_by_the_upstream(
             upstream, json=body, headers={**headers, "mcp-param-region": "eu-west"}
         )
     assert (refused.status_code, taken.status_code) == (400, 200)
+
+
+async def test_a_retry_without_the_response_is_refused_in_mcps_words(mesh: Mesh) -> None:
+    """A retry whose inputResponses lack the answer to the paused request is invalid params,
+    not a crash; the upstream call it named is given up."""
+    asked = Asked()
+    async with mcp(mesh.url, "ide", **asked.options()) as ide:
+        paused = await ide.session.call_tool(
+            "fx.test_elicitation", {"message": "who are you"}, allow_input_required=True
+        )
+        assert isinstance(paused, mt.InputRequiredResult)
+        unrelated = mt.ElicitResult(action="accept", content={"username": "w", "email": "w@x"})
+        with pytest.raises(MCPError) as refused:
+            await ide.session.call_tool(
+                "fx.test_elicitation",
+                {"message": "who are you"},
+                input_responses={"other": unrelated},
+                request_state=paused.request_state,
+            )
+    assert refused.value.error.code == mt.INVALID_PARAMS
+
+
+def test_a_reply_that_leaves_fields_out_takes_the_forms_defaults() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "default": "John Doe"},
+            "age": {"type": "integer", "default": 30},
+            "city": {"type": "string"},
+        },
+    }
+    question = {"message": "Who?", "requestedSchema": schema}
+    reply = Message("user", (DataPart({"age": 41}),))
+    assert elicitation_answer(question, reply) == {
+        "action": "accept",
+        "content": {"name": "John Doe", "age": 41},
+    }

@@ -40,6 +40,7 @@ from mcp.client._transport import Transport, TransportStreams
 from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from adapters import mcp
@@ -264,7 +265,9 @@ class Upstream:
                 message_handler=self._notified,
             ) as client:
                 self.sessions += 1
-                self.mode = mode
+                # What was spoken, not what was tried: ``auto`` falls back to the handshake.
+                modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
+                self.mode = "auto" if modern else "legacy"
                 ready.set_result(client)
                 await ended.wait()
                 if self._ready is ready:  # calls from now on wait for the next session
