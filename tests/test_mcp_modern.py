@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 import mcp_types as mt
@@ -30,6 +31,7 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import ResourceUpdated
 
 from adapters.model import DataPart, Message
 from agents.echo import EchoAgent
@@ -345,3 +347,28 @@ def test_a_reply_that_leaves_fields_out_takes_the_forms_defaults() -> None:
         "action": "accept",
         "content": {"name": "John Doe", "age": 41},
     }
+
+
+async def test_a_listen_stream_carries_upstream_updates_to_its_caller_only(mesh: Mesh) -> None:
+    """subscriptions/listen: the upstream is subscribed for the caller that may call it, and
+    its update arrives on that caller's stream; another token's stream for the same URI is
+    acknowledged the same way and told nothing."""
+    uri = "test://watched-resource"
+    async with (
+        mcp(mesh.url, "ide") as ide,
+        mcp(mesh.url, "ops") as ops,
+        ide.listen(resource_subscriptions=[uri], tools_list_changed=True) as mine,
+        ops.listen(resource_subscriptions=[uri]) as theirs,
+    ):
+        assert mine.honored is not None
+        assert theirs.honored is not None
+        assert mine.honored.resource_subscriptions == theirs.honored.resource_subscriptions
+        await ide.call_tool("fx.test_touch_watched", {})
+        with anyio.fail_after(30):
+            event = await anext(aiter(mine))
+        assert isinstance(event, ResourceUpdated)
+        assert event.uri == uri
+        told: list[object] = []
+        with anyio.move_on_after(1):  # the same update went to every stream at once
+            told.append(await anext(aiter(theirs)))
+    assert told == []

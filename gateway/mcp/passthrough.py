@@ -86,6 +86,9 @@ class Passthrough:
         self._issuer: OrderedDict[str, str] = OrderedDict()
         self._subscribers: dict[tuple[str, str], set[object]] = {}
         self._watched: set[int] = set()
+        self.tells: list[Callable[[str, str, dict[str, Any]], None]] = []
+        """Told of every upstream notification that belongs to no call (its agent, method
+        and params): the 2026-07-28 listen streams (:mod:`gateway.mcp.listen`)."""
 
     # Callers
 
@@ -305,6 +308,8 @@ class Passthrough:
         name = agent.descriptor.name
 
         async def heard(method: str, params: dict[str, Any]) -> None:
+            for tell in self.tells:
+                tell(name, method, params)
             if method == "notifications/resources/updated":
                 keys = self._subscribers.get((name, str(params.get("uri"))), set())
                 targets = [self._callers[k] for k in keys if k in self._callers]
