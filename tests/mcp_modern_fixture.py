@@ -6,7 +6,8 @@ Its tools ask the client the 2026-07-28 way, with the SDK's resolvers: the call 
 ``input_required`` with the question, and the client's retry brings the answer. ``greet`` asks
 for a name (elicitation), ``poem`` asks the client's model (sampling), ``region`` takes an
 argument that the client must mirror into an ``Mcp-Param-Region`` header (the SDK refuses a
-call without it), ``now`` answers at once. Every call it serves is noted in ``seen`` (the
+call without it), ``now`` answers at once, ``touch`` tells ``subscriptions/listen`` streams
+that the resource ``modern://watched`` changed. Every call it serves is noted in ``seen`` (the
 method, the ``Mcp-Param-*`` headers and any session id) so a test can see what reached it.
 """
 
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 
 import mcp_types as mt
 from mcp.server._streamable_http_modern import handle_modern_request
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Elicit, Resolve, Sample
 from pydantic import BaseModel, Field
 from starlette.types import Receive, Scope, Send
@@ -50,6 +51,15 @@ def build_modern() -> MCPServer:
     def poem(topic: str, poem: Annotated[mt.CreateMessageResult, Resolve(ask_model)]) -> str:
         said = poem.content.text if isinstance(poem.content, mt.TextContent) else ""
         return f"poem: {said}"
+
+    @server.resource("modern://watched", mime_type="text/plain")
+    def watched() -> str:
+        return "watched"
+
+    @server.tool(description="Tells listeners that modern://watched changed.")
+    async def touch(ctx: Context) -> str:
+        await ctx.notify_resource_updated("modern://watched")
+        return "touched"
 
     @server.tool(description="Names the region it was called for.")
     def region(region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})]) -> str:

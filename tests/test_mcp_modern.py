@@ -372,3 +372,29 @@ async def test_a_listen_stream_carries_upstream_updates_to_its_caller_only(mesh:
         with anyio.move_on_after(1):  # the same update went to every stream at once
             told.append(await anext(aiter(theirs)))
     assert told == []
+
+
+async def test_a_modern_upstreams_updates_reach_subscribers_of_both_eras(mesh: Mesh) -> None:
+    """The gateway listens to a 2026-07-28-only server for what its callers subscribed to: a
+    2025-11-25 caller's resources/subscribe and a 2026-07-28 caller's listen stream both get
+    the server's update."""
+    uri = "modern://watched"
+    updated = asyncio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, mt.ResourceUpdatedNotification) and str(message.params.uri) == uri:
+            updated.set()
+
+    async with (
+        mcp(mesh.url, "ide", mode="legacy", message_handler=on_message) as old,
+        mcp(mesh.url, "ide") as new,
+        new.listen(resource_subscriptions=[uri]) as stream,
+    ):
+        await old.session.send_request(
+            mt.SubscribeRequest(params=mt.SubscribeRequestParams(uri=uri)), mt.EmptyResult
+        )
+        await new.call_tool("modern.touch", {})
+        with anyio.fail_after(30):
+            event = await anext(aiter(stream))
+            await updated.wait()
+    assert event == ResourceUpdated(uri=uri)

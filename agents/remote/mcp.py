@@ -26,11 +26,12 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
 
 from adapters import mcp
-from adapters.errors import InvalidParams, Unsupported, UpstreamUnavailable
+from adapters.errors import EffmeshError, InvalidParams, UpstreamUnavailable
 from adapters.model import Invocation, ProgressEvent, StatusEvent, StreamItem, TaskState
 from agents import outbound, upstream_auth
 from agents.remote.base import Headers, Remote
 from agents.remote.mcp_asking import AskingRelay, Parked, answer_of, asked
+from agents.remote.mcp_listen import UpstreamListen
 from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_sampling import Sampler
 from agents.remote.mcp_upstream import Upstream
@@ -70,6 +71,8 @@ class RemoteMCPAgent(Remote):
         self._relisting: set[asyncio.Task[None]] = set()
         self._parked: dict[str, Parked] = {}
         """Calls whose upstream asked a question, by the task waiting for its answer."""
+        self._listen = UpstreamListen(self.upstream)
+        """The listen stream to a 2026-07-28 server, for its callers' subscriptions."""
 
     @contextlib.asynccontextmanager
     async def _transport(self, headers: Headers | None = None) -> AsyncIterator[TransportStreams]:
@@ -111,6 +114,7 @@ class RemoteMCPAgent(Remote):
         for personal in self._personal.values():
             await personal.close()
         self._personal.clear()
+        await self._listen.close()
         await self.upstream.close()
 
     async def connect(self) -> None:
@@ -261,11 +265,35 @@ class RemoteMCPAgent(Remote):
         return _wire(await self._session().request(lambda c: c.read_resource(uri)))
 
     async def subscribe(self, uri: str) -> None:
-        """Raises Unsupported: the server speaks 2026-07-28, which has no such request."""
+        """A 2026-07-28 server is listened to for ``uri`` (:mod:`agents.remote.mcp_listen`)
+        instead; its updates reach the listeners either way."""
+        if await self._modern():
+            self._listen.uris.add(uri)
+            await self._listen_again()
+            return
         await self._send(mt.SubscribeRequest(params=mt.SubscribeRequestParams(uri=uri)))
 
     async def unsubscribe(self, uri: str) -> None:
+        if await self._modern():
+            self._listen.uris.discard(uri)
+            await self._listen_again()
+            return
         await self._send(mt.UnsubscribeRequest(params=mt.UnsubscribeRequestParams(uri=uri)))
+
+    async def _modern(self) -> bool:
+        session = self._session()
+        await session.client()  # opened first: whether the server speaks 2026-07-28 is known
+        return session.modern
+
+    async def _listen_again(self) -> None:
+        try:
+            await self._listen.changed()
+        except EffmeshError:
+            raise
+        except Exception as exc:  # the SDK's errors, its task groups' and a timeout alike
+            raise UpstreamUnavailable(
+                f"MCP agent {self.name!r} did not take the subscription"
+            ) from exc
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> dict[str, Any]:
         return _wire(await self._session().request(lambda c: c.get_prompt(name, arguments)))
@@ -280,20 +308,14 @@ class RemoteMCPAgent(Remote):
 
     async def set_level(self, level: mt.LoggingLevel) -> None:
         """Nothing for a server that speaks 2026-07-28: it has no level to set."""
-        session = self._session()
-        await session.client()
-        if session.modern:
+        if await self._modern():
             return
         await self._send(mt.SetLevelRequest(params=mt.SetLevelRequestParams(level=level)))
 
     async def _send(self, request: Any) -> None:
         # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them;
         # a handshake-era session has them.
-        session = self._session()
-        await session.client()  # opened first: whether the server speaks 2026-07-28 is known
-        if session.modern:
-            raise Unsupported(f"MCP agent {self.name!r} speaks 2026-07-28: no {request.method}")
-        await session.request(lambda c: c.session.send_request(request, mt.EmptyResult))
+        await self._session().request(lambda c: c.session.send_request(request, mt.EmptyResult))
 
 
 class RemoteMCPStdioAgent(RemoteMCPAgent):

@@ -40,6 +40,7 @@ from mcp.client._transport import Transport, TransportStreams
 from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
+from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
@@ -362,7 +363,7 @@ class Upstream:
         if relay is not None:
             await relay.log(wire)
         elif not self._calls:
-            await self._tell("notifications/message", wire)
+            await self.tell("notifications/message", wire)
         # Calls of several callers in flight: the line may be any one's; it goes to none.
 
     async def _notified(self, message: Any) -> None:
@@ -374,9 +375,12 @@ class Upstream:
                 if params is None
                 else params.model_dump(by_alias=True, mode="json", exclude_none=True)
             )
-            await self._tell(method, wire)
+            if SUBSCRIPTION_ID_META_KEY in (wire.get("_meta") or {}):
+                return  # an event of a listen stream, which hands on its own events
+            await self.tell(method, wire)
 
-    async def _tell(self, method: str, params: dict[str, Any]) -> None:
+    async def tell(self, method: str, params: dict[str, Any]) -> None:
+        """Hand a notification that belongs to no call to ``listeners``."""
         for listener in list(self.listeners):
             await listener(method, params)
 

@@ -215,9 +215,14 @@ class Passthrough:
         return out
 
     async def _resource_owners(self, uri: str, who: str | None) -> list[RemoteMCPAgent]:
-        """The agents to ask for ``uri``, most likely first."""
+        """The agents to ask for ``uri``, most likely first: the one that listed it or returned
+        it (the agents are listed first when none has yet), then those with a template it
+        matches, then the rest."""
         agents = self.agents(who)
         first: list[RemoteMCPAgent] = []
+        if uri not in self._issuer:
+            with contextlib.suppress(EffmeshError):
+                await self.list_resources(who)
         issuer = self._issuer.get(uri)
         for agent in agents:
             if agent.descriptor.name == issuer:
