@@ -11,6 +11,7 @@ agent alone. The callers are the official SDK clients."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from agents.echo import EchoAgent
 from agents.remote import RemoteMCPAgent
 from agents.remote.mcp_asking import elicitation_answer
 from gateway.app import create_app
+from gateway.mcp.listen import MAX_STREAMS_PER_CALLER
 from gateway.mcp.ws import websocket_client
 from gateway.registry import Registry
 from gateway.settings import Config
@@ -398,3 +400,14 @@ async def test_a_modern_upstreams_updates_reach_subscribers_of_both_eras(mesh: M
             event = await anext(aiter(stream))
             await updated.wait()
     assert event == ResourceUpdated(uri=uri)
+
+
+async def test_one_token_cannot_hold_every_listen_stream(mesh: Mesh) -> None:
+    async with mcp(mesh.url, "ops") as ops, contextlib.AsyncExitStack() as streams:
+        for _ in range(MAX_STREAMS_PER_CALLER):
+            await streams.enter_async_context(ops.listen(tools_list_changed=True))
+        with pytest.raises(MCPError) as refused:
+            await streams.enter_async_context(ops.listen(tools_list_changed=True))
+        assert refused.value.error.code == mt.INTERNAL_ERROR
+        async with mcp(mesh.url, "ide") as ide, ide.listen(tools_list_changed=True) as mine:
+            assert mine.honored is not None  # another token's stream is still taken

@@ -39,6 +39,8 @@ from gateway.mcp.passthrough import Caller, Passthrough
 
 MAX_STREAMS: Final = 1024
 """Listen streams open at once, per endpoint."""
+MAX_STREAMS_PER_CALLER: Final = 64
+"""Listen streams one token may hold open at once, so that one cannot take them all."""
 MAX_BACKLOG: Final = 256
 """Events a stream holds for a client that reads slowly; beyond, the stream ends (the
 client listens again and fetches anew: there is no replay)."""
@@ -116,12 +118,14 @@ class Listens:
         """Serve one listen stream for ``who`` until the client goes (or its backlog fills).
 
         Raises:
-            MCPError: the request has no id, or too many streams are open.
+            MCPError: the request has no id, or too many streams are open (in all, or of
+                ``who``).
         """
         listen_id = ctx.request_id
         if listen_id is None:
             raise MCPError(mt.INVALID_REQUEST, "subscriptions/listen needs a request id")
-        if len(self.streams) >= MAX_STREAMS:
+        held = sum(1 for stream in self.streams.values() if stream.caller.principal == who)
+        if len(self.streams) >= MAX_STREAMS or held >= MAX_STREAMS_PER_CALLER:
             raise MCPError(mt.INTERNAL_ERROR, "too many listen streams")
         honored = _honored(params.notifications)
         uris = frozenset(honored.resource_subscriptions or ())
