@@ -7,8 +7,10 @@ Its tools ask the client the 2026-07-28 way, with the SDK's resolvers: the call 
 for a name (elicitation), ``poem`` asks the client's model (sampling), ``region`` takes an
 argument that the client must mirror into an ``Mcp-Param-Region`` header (the SDK refuses a
 call without it), ``now`` answers at once, ``touch`` tells ``subscriptions/listen`` streams
-that the resource ``modern://watched`` changed. Every call it serves is noted in ``seen`` (the
-method, the ``Mcp-Param-*`` headers and any session id) so a test can see what reached it.
+that the resource ``modern://watched`` changed, ``chatty`` logs a debug and an info line (as
+far as the request's ``logLevel`` admits) and names the level it was asked for. Every call it
+serves is noted in ``seen`` (the method, the ``Mcp-Param-*`` headers and any session id) so a
+test can see what reached it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from typing import Annotated, Any
 
 import mcp_types as mt
 from mcp.server._streamable_http_modern import handle_modern_request
+from mcp.server.connection import allowed_log_levels
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Elicit, Resolve, Sample
 from pydantic import BaseModel, Field
 from starlette.types import Receive, Scope, Send
+
+MODERN = "2026-07-28"
 
 
 class Name(BaseModel):
@@ -60,6 +65,18 @@ def build_modern() -> MCPServer:
     async def touch(ctx: Context) -> str:
         await ctx.notify_resource_updated("modern://watched")
         return "touched"
+
+    @server.tool(description="Logs a debug and an info line, as the request's level admits.")
+    async def chatty(ctx: Context) -> str:
+        # Sent as the notifications they are: the SDK's helper for them is deprecated.
+        allowed = allowed_log_levels(MODERN, ctx.request_context.meta)
+        for level, text in (("debug", "fine detail"), ("info", "progress")):
+            if level in allowed:
+                params = mt.LoggingMessageNotificationParams(level=level, data=text)
+                note = mt.LoggingMessageNotification(params=params)
+                await ctx.session.send_notification(note, related_request_id=ctx.request_id)
+        meta = ctx.request_context.meta or {}
+        return f"level: {meta.get(mt.LOG_LEVEL_META_KEY)}"
 
     @server.tool(description="Names the region it was called for.")
     def region(region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})]) -> str:

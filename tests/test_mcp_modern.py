@@ -411,3 +411,37 @@ async def test_one_token_cannot_hold_every_listen_stream(mesh: Mesh) -> None:
         assert refused.value.error.code == mt.INTERNAL_ERROR
         async with mcp(mesh.url, "ide") as ide, ide.listen(tools_list_changed=True) as mine:
             assert mine.honored is not None  # another token's stream is still taken
+
+
+@pytest.mark.parametrize(
+    ("mode", "level", "lines"),
+    [
+        ("legacy", None, ["fine detail", "progress"]),
+        ("legacy", "info", ["progress"]),
+        (MODERN, "info", ["progress"]),
+        (MODERN, None, []),
+    ],
+)
+async def test_a_callers_log_level_reaches_a_modern_upstream(
+    mesh: Mesh, mode: str, level: str | None, lines: list[str]
+) -> None:
+    """A 2026-07-28 server logs only for a request that asks: the call carries its caller's
+    level (a 2025-11-25 caller's setLevel, none set meaning every line; a 2026-07-28
+    caller's own opt-in), and the caller gets the lines its level admits."""
+    got: list[str] = []
+
+    async def on_log(params: mt.LoggingMessageNotificationParams) -> None:
+        got.append(str(params.data))
+
+    options: dict[str, Any] = {"logging_callback": on_log}
+    if mode == MODERN and level is not None:
+        options["log_level"] = level
+    async with mcp(mesh.url, "ide", mode=mode, **options) as ide:
+        if mode == "legacy" and level is not None:
+            await ide.session.send_request(
+                mt.SetLevelRequest(params=mt.SetLevelRequestParams(level=level)), mt.EmptyResult
+            )
+        result = await ide.call_tool("modern.chatty", {})
+    asked = level or ("debug" if mode == "legacy" else None)
+    assert text_of(result) == f"level: {asked}"
+    assert got == lines

@@ -174,6 +174,10 @@ class RemoteMCPAgent(Remote):
                 relay = AskingRelay(f"\x00task {task_id}", caller)
             else:
                 relay = caller
+            level = relay.log_level()
+            if level is not None and self._session().modern:
+                # A 2026-07-28 server sends log lines only to a request that asks for them.
+                params["_meta"] = {**params.get("_meta", {}), mt.LOG_LEVEL_META_KEY: level}
             # The call runs as its own task (the caller's cancel cancels it, and the SDK then
             # sends notifications/cancelled), seeing this call's relay: a 2026-07-28 server's
             # questions are asked inside it.

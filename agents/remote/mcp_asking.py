@@ -57,6 +57,9 @@ class AskingRelay:
         await self.questions.put((method, params, answer))
         return await answer
 
+    def log_level(self) -> str | None:
+        return None if self.caller is None else self.caller.log_level()
+
     async def log(self, params: dict[str, Any]) -> None:
         if self.caller is not None:  # an A2A or ACP caller has no channel for log lines
             await self.caller.log(params)

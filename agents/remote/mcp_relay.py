@@ -46,6 +46,11 @@ class Relay(Protocol):
         """
         ...
 
+    def log_level(self) -> str | None:
+        """The most verbose log level whose lines the caller takes (None: none): what a
+        2026-07-28 server is asked for in the call's ``_meta``."""
+        ...
+
     async def log(self, params: dict[str, Any]) -> None:
         """Send one ``notifications/message`` (its params) to the caller, if its level
         admits it."""

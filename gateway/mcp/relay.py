@@ -20,7 +20,7 @@ from pydantic import ConfigDict, ValidationError
 from adapters import mcp as mcp_adapter
 from adapters.errors import Canceled, InvalidParams, Unsupported
 from agents.remote.mcp_relay import ELICITATION, ROOTS, SAMPLING
-from gateway.mcp.passthrough import admits
+from gateway.mcp.passthrough import LEVELS, admits
 
 
 class _AnyResult(mt.Result):
@@ -67,6 +67,12 @@ class SessionRelay:
         except ValidationError:
             raise Canceled("the caller's answer is not a result") from None
         return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+    def log_level(self) -> str | None:
+        if self.pauses:  # 2026-07-28: the request's own opt-in
+            allowed = allowed_log_levels(self.ctx.protocol_version, self.ctx.meta)
+            return next((level for level in LEVELS if level in allowed), None)
+        return self.level or LEVELS[0]  # no level set: every line, as the handshake era has it
 
     async def log(self, params: dict[str, Any]) -> None:
         level = str(params.get("level"))
@@ -116,6 +122,10 @@ class FrameRelay:
         if self.pauses or not self.can_answer(method):
             raise Unsupported(f"the caller cannot answer {method}")
         return await self._ask(method, params)
+
+    def log_level(self) -> str | None:
+        # 2026-07-28: the request's own opt-in; before, no level set means every line.
+        return self.level if self.pauses else (self.level or LEVELS[0])
 
     async def log(self, params: dict[str, Any]) -> None:
         # 2026-07-28: lines only for a request that opted in with a level in its _meta.
