@@ -138,6 +138,7 @@ class RemoteMCPAgent(Remote):
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         relay: Relay
+        session = self._session()
         parked = self._parked.pop(task_id, None)
         if parked is not None:
             # The task's next message answers the upstream's question; the call goes on.
@@ -175,7 +176,7 @@ class RemoteMCPAgent(Remote):
             else:
                 relay = caller
             level = relay.log_level()
-            if level is not None and self._session().modern:
+            if level is not None and session.modern:
                 # A 2026-07-28 server sends log lines only to a request that asks for them.
                 params["_meta"] = {**params.get("_meta", {}), mt.LOG_LEVEL_META_KEY: level}
             # The call runs as its own task (the caller's cancel cancels it, and the SDK then
@@ -183,10 +184,10 @@ class RemoteMCPAgent(Remote):
             # questions are asked inside it.
             context = contextvars.copy_context()
             context.run(CALLER.set, relay)
-            request = self._session().request(send)
+            request = session.request(send)
             call = asyncio.get_running_loop().create_task(request, context=context)
         waiting = False
-        with self._session().serving(relay):
+        with session.serving(relay):
             try:
                 while not call.done():
                     waiter = asyncio.ensure_future(updates.get())
