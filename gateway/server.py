@@ -37,6 +37,7 @@ from gateway.routing.agent import NAME as ROUTER
 from gateway.routing.agent import RUN, RouterAgent, RouterSettings
 from gateway.routing.complexity import MODEL_PATH, ComplexityAnalyzer, LearnedModel, Weights
 from gateway.routing.feedback import DecisionLog
+from gateway.routing.marks import Marks
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.runner import Runtime
 from gateway.runtime.store import Retention, StoreUnavailable, open_store
@@ -250,6 +251,7 @@ async def _add_router(
             )
         except InvalidParams as exc:
             raise settings.SettingsError(("routing", "learned_model"), exc.public_message) from None
+    decisions = DecisionLog(Path(routing.decision_log)) if routing.decision_log else None
     router = RouterAgent(
         registry,
         ComplexityAnalyzer(Weights.from_mapping(dict(routing.weights)), learned),
@@ -268,7 +270,8 @@ async def _add_router(
         ),
         runtime=runtime,
         embedder=embedder,
-        decisions=DecisionLog(Path(routing.decision_log)) if routing.decision_log else None,
+        decisions=decisions,
+        marks=Marks(decisions, frozenset(cfg.operators)) if decisions is not None else None,
     )
     registry.add(router)
     registry.alias(ROUTER, f"{ROUTER}.{RUN.name}")

@@ -82,9 +82,10 @@ class StoredPauses:
         except EffmeshError:
             return None
         spent = {k: v for k, v in task.metadata.items() if k != SECRET_KEY}
-        self.store.save(
-            replace(task, metadata=spent), agent=stored.agent, owner=who, endpoint=stored.endpoint
-        )
+        # Spent by a compare-and-set: of two retries with one token at once (on two
+        # replicas), one carries the call on and the other finds the token spent.
+        if not self.store.swap(replace(task, metadata=spent), was=stored.updated):
+            return None
         invocation = Invocation(
             route.skill.name,
             task.history[-1],

@@ -33,7 +33,7 @@ from adapters.model import (
 from agents.llm.backend import dumps
 from gateway.registry import Registry, Route
 from gateway.runtime import calls
-from gateway.runtime.runner import Runtime, Slot
+from gateway.runtime.runner import Runtime, Slot, caught_up
 from gateway.runtime.store import RUNNING, failed
 
 
@@ -54,6 +54,8 @@ class TaskRecord:
     """The token name of the caller that started it (None: the gateway uses no tokens)."""
     endpoint: str = ""
     """The endpoint it was started through (``/acp``, ``/a2a/ws``, ...)."""
+    version: int | None = None
+    """When the store last saved it, as read from there (None: a record of this process)."""
 
     async def follow(self, start: int = 0) -> AsyncIterator[StreamItem]:
         """Every item from ``start`` on, then new ones as they come, until the task ends."""
@@ -114,7 +116,15 @@ class TaskManager:
             TaskNotFound: no such task, or another owner's (the same error: ``who`` cannot
                 tell them apart).
         """
-        record = self._records.get(task_id) or self._mirrors.get(task_id)
+        record = self._records.get(task_id)
+        mirror = self._mirrors.get(task_id) if record is None else None
+        if mirror is not None and self.runtime.may_see(who, mirror.principal):
+            # Followed through the channel, it may lag the store by a signal: a task its
+            # replica has stored as settled is read settled here at once.
+            stored = self.runtime.store.load(task_id)
+            if stored is not None and stored.task.state not in RUNNING:
+                mirror.task = stored.task
+        record = record or mirror
         if record is not None:
             if not self.runtime.may_see(who, record.principal):
                 raise TaskNotFound(task_id)
@@ -130,8 +140,10 @@ class TaskManager:
             items=items,
             principal=stored.owner,
             endpoint=stored.endpoint,
+            version=stored.updated,
         )
         if channel.shared and stored.task.state in RUNNING:
+            record.task = caught_up(stored.task, items)
             self._mirrors[task_id] = record
             following = asyncio.get_running_loop().create_task(self._mirror(record, len(items)))
             self._following.add(following)
@@ -254,10 +266,15 @@ class TaskManager:
         The agent sees the earlier exchange as history: the first message, its question, and
         now the answer.
 
+        With replicas, two answers may come at once, to two replicas: the store's
+        compare-and-set on the task as read gives it to exactly one, and the other is
+        refused as an answer to a task no longer waiting.
+
         Raises:
             TaskNotFound: no such task, or not one ``who`` may see.
             IllegalTransition: the task is not waiting for input (or was read back from the
-                store after a restart, when its agent's state is gone).
+                store after a restart, when its agent's state is gone), or another answer
+                took it first.
             RateLimited: its owner runs as many tasks as it may.
         """
         record = self.get(task_id, who)
@@ -270,16 +287,23 @@ class TaskManager:
             raise IllegalTransition(record.task.state.value, TaskState.WORKING.value)
         slot = self.runtime.admit(record.principal)
         asked = (record.task.status_message,) if record.task.status_message else ()
-        invocation = replace(
+        # Answered, it works again (an ACP caller polling an async resume sees it running).
+        working = replace(
+            record.task, state=TaskState.WORKING, history=(*record.task.history, *asked, message)
+        )
+        store = self.runtime.store
+        if record.version is not None and not store.swap(working, was=record.version):
+            slot.release()
+            now = store.load(task_id)
+            current = now.task.state if now is not None else record.task.state
+            raise IllegalTransition(current.value, TaskState.WORKING.value)
+        record.invocation = replace(
             previous,
             message=message,
             history=(*previous.history, previous.message, *asked),
         )
-        record.invocation = invocation
-        # Answered, it works again (an ACP caller polling an async resume sees it running).
-        record.task = replace(
-            record.task, state=TaskState.WORKING, history=(*record.task.history, *asked, message)
-        )
+        record.task = working
+        invocation = record.invocation
         record.done = asyncio.Event()
         self._records[task_id] = record
         self._launch(record, route, invocation, slot)
