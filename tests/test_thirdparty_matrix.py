@@ -131,10 +131,6 @@ SDK_FOLLOW_UP = (
     "a follow-up to a task of the agent on a2a-sdk's own server ends with the task still"
     " input-required (ACP: awaiting) and no answer"
 )
-MCP_2026_ELICITATION = (
-    "an MCP agent's elicitation is not passed to a 2026-07-28 MCP caller as its own"
-    " input_required: the gateway answers the agent that the caller cannot answer"
-)
 INPUT_PINS: dict[tuple[str, str], str] = {
     ("mcp-2025-11-25", "js"): MCP_TO_A2A_FOLLOW_UP,
     ("mcp-2026-07-28", "js"): MCP_TO_A2A_FOLLOW_UP,
@@ -148,7 +144,6 @@ INPUT_PINS: dict[tuple[str, str], str] = {
     ("acp-sync", "sdk"): SDK_FOLLOW_UP,
     ("acp-async", "sdk"): SDK_FOLLOW_UP,
     ("acp-stream", "sdk"): SDK_FOLLOW_UP,
-    ("mcp-2026-07-28", "mcp"): MCP_2026_ELICITATION,
 }
 
 

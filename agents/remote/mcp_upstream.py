@@ -13,11 +13,16 @@ stream breaks, the server forgets the session), the task opens a new one: at onc
 time, then with a growing delay while it keeps failing, and at once again after a session
 that lived long enough. ``close`` ends it, and with it a stdio server's process.
 
-The session speaks the handshake era (``initialize``): it keeps one session open, in which
-the server's requests to the client (sampling, elicitation, roots), its log level and its
-resource subscriptions exist. The server's requests and log lines are relayed to the caller
-of the call they belong to (:mod:`agents.remote.mcp_relay`); the notifications that belong
-to no call (resource updates, list changes, log lines between calls) go to ``listeners``.
+The session speaks the handshake era (``initialize``) when the server does: it keeps one
+session open, in which the server's requests to the client (sampling, elicitation, roots), its
+log level and its resource subscriptions exist. A server that refuses the handshake is spoken
+to in 2026-07-28 instead: no session, but the same client kept open (its HTTP connections
+reused, the server's ``server/discover`` answer asked once and kept); its questions come as
+``input_required`` results, which the SDK's client answers through the same callbacks and
+retries, so they reach the caller exactly as a handshake-era server's requests do. The
+server's requests and log lines are relayed to the caller of the call they belong to
+(:mod:`agents.remote.mcp_relay`); the notifications that belong to no call (resource updates,
+list changes, log lines between calls) go to ``listeners``.
 """
 
 from __future__ import annotations
@@ -39,11 +44,14 @@ from mcp.client._transport import Transport, TransportStreams
 from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
+from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 
 from adapters import mcp
 from adapters.errors import EffmeshError, UpstreamUnavailable
 from agents.remote.mcp_relay import CALLER, ELICITATION, ROOTS, SAMPLING, Relay
+from agents.remote.mcp_sampling import Sampler
 from agents.remote.mcp_wire import LOG, Answer, FastCalls, Handlers, NotTaken, SessionLost
 
 Listener = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -109,6 +117,16 @@ class Upstream:
         self._wake: asyncio.Event | None = None
         self._ids = itertools.count()
         self._calls: dict[int, Relay] = {}
+        self.sampler: Sampler | None = None
+        """Answers the server's sampling requests that no caller can (the gateway's model)."""
+        self.mode: str | None = None
+        """How the server was spoken to once a session opened: ``legacy`` (the handshake
+        era) or ``auto`` (2026-07-28, after the server refused the handshake)."""
+
+    @property
+    def modern(self) -> bool:
+        """The server speaks 2026-07-28 only: no session, log level or subscriptions."""
+        return self.mode == "auto"
 
     def unreachable(self) -> UpstreamUnavailable:
         return UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable")
@@ -164,6 +182,12 @@ class Upstream:
                 self._lost(client)
                 if attempt:
                     raise self.unreachable() from None
+            except ValidationError:
+                # What the server sent is not an MCP answer (the SDK checks it); the session
+                # itself may be fine.
+                raise UpstreamUnavailable(
+                    f"MCP agent {self.name!r} gave an answer that is not valid MCP"
+                ) from None
             except (OSError, httpx2.HTTPError, anyio.BrokenResourceError) as exc:
                 self._lost(client)
                 raise self.unreachable() from exc
@@ -227,7 +251,7 @@ class Upstream:
             if relay is not None:
                 await relay.log(params)
         elif method in FORWARDED:
-            await self._tell(method, params)
+            await self.tell(method, params)
 
     @contextlib.contextmanager
     def serving(self, relay: Relay | None) -> Iterator[None]:
@@ -279,7 +303,23 @@ class Upstream:
             failures = 0 if time.monotonic() - opened >= STEADY else failures + 1
 
     async def _session(self, ready: asyncio.Future[MCPClient], ended: asyncio.Event) -> None:
-        """Open one session, publish it in ``ready``, and hold it until ``ended``."""
+        """Open one session (in the handshake era first, then 2026-07-28 if the server refused
+        it and has never answered otherwise), publish it in ``ready``, and hold it until
+        ``ended``."""
+        if self.mode is not None:
+            await self._open(ready, ended, self.mode)
+            return
+        try:
+            await self._open(ready, ended, "legacy")
+        except Exception:  # a refused handshake, or a server that is down
+            if ready.done():
+                raise
+            ended.clear()  # the refused attempt's transport ended
+            await self._open(ready, ended, "auto")
+
+    async def _open(
+        self, ready: asyncio.Future[MCPClient], ended: asyncio.Event, mode: str
+    ) -> None:
         async with self._transport() as (read, write), anyio.create_task_group() as tg:
             mine_in, mine_out = anyio.create_memory_object_stream[SessionMessage | Exception](64)
 
@@ -294,7 +334,7 @@ class Upstream:
             tg.start_soon(pump)
             async with MCPClient(
                 _opened((mine_out, write)),
-                mode="legacy",
+                mode=mode,
                 cache=None,
                 client_info=_CLIENT_INFO,
                 sampling_callback=self._sampling,
@@ -304,6 +344,9 @@ class Upstream:
                 message_handler=self._notified,
             ) as client:
                 self.sessions += 1
+                # What was spoken, not what was tried: ``auto`` falls back to the handshake.
+                modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
+                self.mode = "auto" if modern else "legacy"
                 ready.set_result(client)
                 await ended.wait()
                 if self._ready is ready:  # calls from now on wait for the next session
@@ -345,12 +388,18 @@ class Upstream:
             return mt.ErrorData(
                 code=mt.METHOD_NOT_FOUND, message=f"no client method {method!r:.60}"
             )
-        if relay is None or not relay.can_answer(method):
+        # Sampling no caller can answer may be the gateway's own model's to answer.
+        by_model = method == SAMPLING and self.sampler is not None
+        if (relay is None or not relay.can_answer(method)) and not by_model:
             return mt.ErrorData(
                 code=mt.INVALID_REQUEST, message=f"the caller cannot answer {method}"
             )
         try:
-            answer = await relay.ask(method, params)
+            if relay is not None and relay.can_answer(method):
+                answer = await relay.ask(method, params)
+            else:
+                assert self.sampler is not None
+                answer = await self.sampler(params)
             if method == SAMPLING and isinstance(answer.get("content"), list):
                 model = mt.CreateMessageResultWithTools
             return model.model_validate(answer, by_name=False)
@@ -388,7 +437,7 @@ class Upstream:
         if relay is not None:
             await relay.log(wire)
         elif not self._calls:
-            await self._tell("notifications/message", wire)
+            await self.tell("notifications/message", wire)
         # Calls of several callers in flight: the line may be any one's; it goes to none.
 
     async def _notified(self, message: Any) -> None:
@@ -400,9 +449,12 @@ class Upstream:
                 if params is None
                 else params.model_dump(by_alias=True, mode="json", exclude_none=True)
             )
-            await self._tell(method, wire)
+            if SUBSCRIPTION_ID_META_KEY in (wire.get("_meta") or {}):
+                return  # an event of a listen stream, which hands on its own events
+            await self.tell(method, wire)
 
-    async def _tell(self, method: str, params: dict[str, Any]) -> None:
+    async def tell(self, method: str, params: dict[str, Any]) -> None:
+        """Hand a notification that belongs to no call to ``listeners``."""
         for listener in list(self.listeners):
             await listener(method, params)
 

@@ -216,8 +216,10 @@ class LeanCalls:
             or await self._security.validate_request(Request(scope), is_post=True) is not None
         ):
             return False
-        level = meta.get(mt.LOG_LEVEL_META_KEY)
-        facts = Facts({}, level if isinstance(level, str) else None)
+        level, caps = meta.get(mt.LOG_LEVEL_META_KEY), meta.get(mt.CLIENT_CAPABILITIES_META_KEY)
+        facts = Facts(
+            caps if isinstance(caps, dict) else {}, level if isinstance(level, str) else None
+        )
         plain = _JSON in named.get(b"accept", b"")
         call = _Call(None, rid, params, mcp.MODERN_VERSION, facts, who, plain)
         await self._serve(call, receive, send)

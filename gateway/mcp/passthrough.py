@@ -88,6 +88,9 @@ class Passthrough:
         self._issuer: OrderedDict[str, str] = OrderedDict()
         self._subscribers: dict[tuple[str, str], set[object]] = {}
         self._watched: set[int] = set()
+        self.tells: list[Callable[[str, str, dict[str, Any]], None]] = []
+        """Told of every upstream notification that belongs to no call (its agent, method
+        and params): the 2026-07-28 listen streams (:mod:`gateway.mcp.listen`)."""
         self.elsewhere: Callable[[str, dict[str, Any]], bool] | None = None
         """With replicas: sends a notification for a session's GET stream to the replica
         that holds the stream, when this one does not; whether it did."""
@@ -224,9 +227,14 @@ class Passthrough:
         return out
 
     async def _resource_owners(self, uri: str, who: str | None) -> list[RemoteMCPAgent]:
-        """The agents to ask for ``uri``, most likely first."""
+        """The agents to ask for ``uri``, most likely first: the one that listed it or returned
+        it (the agents are listed first when none has yet), then those with a template it
+        matches, then the rest."""
         agents = self.agents(who)
         first: list[RemoteMCPAgent] = []
+        if uri not in self._issuer:
+            with contextlib.suppress(EffmeshError):
+                await self.list_resources(who)
         issuer = self._issuer.get(uri)
         for agent in agents:
             if agent.descriptor.name == issuer:
@@ -317,6 +325,8 @@ class Passthrough:
         name = agent.descriptor.name
 
         async def heard(method: str, params: dict[str, Any]) -> None:
+            for tell in self.tells:
+                tell(name, method, params)
             if method == "notifications/resources/updated":
                 keys = self._subscribers.get((name, str(params.get("uri"))), set())
                 targets = [self._callers[k] for k in keys if k in self._callers]

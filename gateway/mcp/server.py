@@ -21,6 +21,7 @@ from mcp.shared.exceptions import MCPError
 from adapters import mcp as mcp_adapter
 from adapters.errors import EffmeshError
 from agents.remote.mcp_relay import CALLER
+from gateway.mcp.listen import Listens
 from gateway.mcp.memory import SCHEME, MemoryResources
 from gateway.mcp.passthrough import Caller, Passthrough
 from gateway.mcp.relay import SessionRelay
@@ -201,6 +202,13 @@ def build_server(
             raise _mcp_error(exc) from None
         return {}
 
+    listens = Listens(upstreams)
+
+    async def listen(
+        ctx: ServerRequestContext[Any], params: mt.SubscriptionsListenRequestParams
+    ) -> dict[str, Any]:
+        return await listens.serve(ctx, params, _caller(ctx, principal))
+
     def input_schema(tool_name: str) -> Mapping[str, Any] | None:
         # The SDK checks Mcp-Param-* headers against this; without it, it would list every
         # tool on each call to find one schema.
@@ -221,6 +229,7 @@ def build_server(
         ("prompts/get", mt.GetPromptRequestParams, get_prompt),
         ("completion/complete", mt.CompleteRequestParams, complete),
         ("logging/setLevel", mt.SetLevelRequestParams, set_level),
+        ("subscriptions/listen", mt.SubscriptionsListenRequestParams, listen),
     ):
         server.add_request_handler(method, params_type, handler)  # type: ignore[arg-type]
     return server

@@ -21,6 +21,7 @@ import mcp_types as mt
 from adapters import mcp as mcp_adapter
 from adapters.errors import Canceled, EffmeshError, Internal, InvalidParams, Timeout
 from adapters.model import (
+    DataPart,
     Invocation,
     Message,
     ProgressEvent,
@@ -46,13 +47,27 @@ MAX_INPUT_ROUNDS = 4
 """How many times one call may stop for input before it is answered with the last question."""
 
 
-def continue_with(invocation: Invocation, question: Message, answer: str) -> Invocation:
+def continue_with(invocation: Invocation, question: Message, answer: str | Message) -> Invocation:
     """The invocation that carries on a paused one: the exchange so far becomes history."""
+    message = answer if isinstance(answer, Message) else Message("user", (TextPart(answer),))
     return replace(
-        invocation,
-        message=Message("user", (TextPart(answer),)),
-        history=(*invocation.history, invocation.message, question),
+        invocation, message=message, history=(*invocation.history, invocation.message, question)
     )
+
+
+def _reply(question: Message, responses: Any) -> str | Message:
+    """A retry's answer to ``question``: the client's responses as they came when the
+    question was an upstream's own input requests (handed on to it), else the text the
+    client answered the gateway's elicitation with."""
+    parts = question.parts
+    first = parts[0] if len(parts) == 1 else None
+    if isinstance(first, DataPart) and first.metadata.get(mcp_adapter.INPUT_REQUESTS_KEY):
+        if not isinstance(responses, dict):
+            raise InvalidParams("needs inputResponses", path="params.inputResponses")
+        flag = {mcp_adapter.INPUT_RESPONSES_KEY: True}
+        return Message("user", (DataPart(responses, flag),))
+    reply = responses.get("input") if isinstance(responses, dict) else None
+    return _answer(reply, "params.inputResponses")
 
 
 def _answer(reply: Any, path: str) -> str:
@@ -94,7 +109,9 @@ class PausedCalls:
         self.ttl = ttl
         self.limit = limit
         self.stored = stored
-        self._held: dict[str, tuple[float, Route, Invocation, Message | None, str | None]] = {}
+        self._held: dict[
+            str, tuple[float, Route, Invocation, Message | None, str | None, str | None]
+        ] = {}
 
     def hold(
         self,
@@ -116,11 +133,15 @@ class PausedCalls:
         while len(self._held) >= self.limit:
             self._held.pop(next(iter(self._held)))
         token = secrets.token_urlsafe(24)
-        self._held[token] = (now, route, invocation, question, who)
+        held_id = None if task is None else task.task_id
+        self._held[token] = (now, route, invocation, question, who, held_id)
         return token
 
-    def resume(self, invocation: Invocation, who: str | None) -> tuple[Route, Invocation] | None:
-        """The continued call a retry names, with the answer from its input responses."""
+    def resume(
+        self, invocation: Invocation, who: str | None
+    ) -> tuple[Route, Invocation, str | None] | None:
+        """The continued call a retry names, with the answer from its input responses, and
+        the id of the task it continues (None: the call runs again as a new task)."""
         token = invocation.metadata.get("mcp.requestState")
         if token is None:
             return None
@@ -130,23 +151,22 @@ class PausedCalls:
             paused = self.stored.take(token, who, invocation.metadata)
             if paused is None:
                 raise InvalidParams("unknown or expired requestState", path="params.requestState")
-            reply = responses.get("input") if isinstance(responses, dict) else None
-            answer = _answer(reply, "params.inputResponses")
-            return paused.route, continue_with(paused.invocation, paused.question, answer)
+            answer = _reply(paused.question, responses)
+            continued = continue_with(paused.invocation, paused.question, answer)
+            return paused.route, continued, token.partition(".")[0]
         held = self._held.get(token) if isinstance(token, str) else None
         # Another caller's token is unknown to it, and leaves the paused call to its owner.
         if held is None or held[4] != who or held[0] < time.monotonic() - self.ttl:
             raise InvalidParams("unknown or expired requestState", path="params.requestState")
         del self._held[token]
-        _, route, paused_invocation, question, _ = held
+        _, route, paused_invocation, question, _, task_id = held
         if question is None:
             replies = responses.values() if isinstance(responses, dict) else ()
             if not replies or any(_action(r) != "accept" for r in replies):
                 raise Canceled("the user did not complete the authorization")
-            return route, paused_invocation
-        reply = responses.get("input") if isinstance(responses, dict) else None
-        answer = _answer(reply, "params.inputResponses")
-        return route, continue_with(paused_invocation, question, answer)
+            return route, paused_invocation, None
+        answer = _reply(question, responses)
+        return route, continue_with(paused_invocation, question, answer), task_id
 
 
 class ToolCalls:
@@ -183,9 +203,15 @@ class ToolCalls:
         return mcp_adapter.input_schema(route.skill)
 
     async def _run_once(
-        self, route: Route, invocation: Invocation, progress: Progress, who: str | None
+        self,
+        route: Route,
+        invocation: Invocation,
+        progress: Progress,
+        who: str | None,
+        task_id: str | None = None,
     ) -> Task | Message:
-        """One call to its settled outcome, as a stored task of ``who``.
+        """One call to its settled outcome, as a stored task of ``who`` (``task_id``: the
+        paused one it continues).
 
         Raises:
             EffmeshError: the call failed (the agent's error, the timeout, an illegal move).
@@ -211,6 +237,7 @@ class ToolCalls:
             endpoint=self.endpoint,
             principal=who,
             on_item=None if token is None else report,
+            task_id=task_id,
         )
         if settled.error is not None:
             raise settled.error
@@ -267,14 +294,15 @@ class ToolCalls:
         with boundary.translation("mcp", "canonical"):
             invocation = decode()
         resumed = self.paused.resume(invocation, who)
+        task_id = None
         if resumed is not None:
-            route, invocation = resumed
+            route, invocation, task_id = resumed
         else:
             route = self.registry.route(invocation.skill, who)
         req.routed(route.agent.descriptor.name, route.skill.name)
         for _ in range(MAX_INPUT_ROUNDS):
             try:
-                outcome = await self._run_once(route, invocation, progress, who)
+                outcome = await self._run_once(route, invocation, progress, who, task_id)
             except EffmeshError as exc:
                 asked = url_elicitations(exc)
                 if asked is None or version != mcp_adapter.MODERN_VERSION:

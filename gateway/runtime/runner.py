@@ -362,8 +362,10 @@ class Runtime:
         scope: str | None = None,
         principal: str | object | None = calls.UNKNOWN,
         on_item: OnItem | None = None,
+        task_id: str | None = None,
     ) -> Settled:
-        """Run ``invocation`` as a new stored task of ``owner``, started through ``endpoint``:
+        """Run ``invocation`` as a new stored task of ``owner``, started through ``endpoint``
+        (``task_id``: as that task of ``owner``'s, paused for input, carried on):
         saved once it settles or ends otherwise, and as running if it runs longer than
         ``save_running_after`` (so a process that dies under a long call leaves it to be
         failed at start-up). ``scope`` defaults to the owner's memory scope.
@@ -375,7 +377,10 @@ class Runtime:
         """
         message = invocation.message
         current = Task(
-            calls.new_task_id(), TaskState.SUBMITTED, message.context_id, history=(message,)
+            task_id or calls.new_task_id(),
+            TaskState.SUBMITTED,
+            message.context_id,
+            history=(message,),
         )
         agent = route.tool_name
 
