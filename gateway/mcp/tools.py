@@ -94,7 +94,9 @@ class PausedCalls:
         self.ttl = ttl
         self.limit = limit
         self.stored = stored
-        self._held: dict[str, tuple[float, Route, Invocation, Message | None, str | None]] = {}
+        self._held: dict[
+            str, tuple[float, Route, Invocation, Message | None, str | None, Task | None]
+        ] = {}
 
     def hold(
         self,
@@ -116,11 +118,14 @@ class PausedCalls:
         while len(self._held) >= self.limit:
             self._held.pop(next(iter(self._held)))
         token = secrets.token_urlsafe(24)
-        self._held[token] = (now, route, invocation, question, who)
+        self._held[token] = (now, route, invocation, question, who, task)
         return token
 
-    def resume(self, invocation: Invocation, who: str | None) -> tuple[Route, Invocation] | None:
-        """The continued call a retry names, with the answer from its input responses."""
+    def resume(
+        self, invocation: Invocation, who: str | None
+    ) -> tuple[Route, Invocation, Task | None] | None:
+        """The continued call a retry names, with the answer from its input responses, and
+        the paused task it answers (None: the call runs again as it was)."""
         token = invocation.metadata.get("mcp.requestState")
         if token is None:
             return None
@@ -132,21 +137,22 @@ class PausedCalls:
                 raise InvalidParams("unknown or expired requestState", path="params.requestState")
             reply = responses.get("input") if isinstance(responses, dict) else None
             answer = _answer(reply, "params.inputResponses")
-            return paused.route, continue_with(paused.invocation, paused.question, answer)
+            invocation = continue_with(paused.invocation, paused.question, answer)
+            return paused.route, invocation, paused.task
         held = self._held.get(token) if isinstance(token, str) else None
         # Another caller's token is unknown to it, and leaves the paused call to its owner.
         if held is None or held[4] != who or held[0] < time.monotonic() - self.ttl:
             raise InvalidParams("unknown or expired requestState", path="params.requestState")
         del self._held[token]
-        _, route, paused_invocation, question, _ = held
+        _, route, paused_invocation, question, _, task = held
         if question is None:
             replies = responses.values() if isinstance(responses, dict) else ()
             if not replies or any(_action(r) != "accept" for r in replies):
                 raise Canceled("the user did not complete the authorization")
-            return route, paused_invocation
+            return route, paused_invocation, None
         reply = responses.get("input") if isinstance(responses, dict) else None
         answer = _answer(reply, "params.inputResponses")
-        return route, continue_with(paused_invocation, question, answer)
+        return route, continue_with(paused_invocation, question, answer), task
 
 
 class ToolCalls:
@@ -183,9 +189,15 @@ class ToolCalls:
         return mcp_adapter.input_schema(route.skill)
 
     async def _run_once(
-        self, route: Route, invocation: Invocation, progress: Progress, who: str | None
+        self,
+        route: Route,
+        invocation: Invocation,
+        progress: Progress,
+        who: str | None,
+        answering: Task | None,
     ) -> Task | Message:
-        """One call to its settled outcome, as a stored task of ``who``.
+        """One call to its settled outcome, as a stored task of ``who``; ``answering``: the
+        task waiting for the input ``invocation`` gives, which it carries on.
 
         Raises:
             EffmeshError: the call failed (the agent's error, the timeout, an illegal move).
@@ -211,6 +223,7 @@ class ToolCalls:
             endpoint=self.endpoint,
             principal=who,
             on_item=None if token is None else report,
+            answering=answering,
         )
         if settled.error is not None:
             raise settled.error
@@ -267,14 +280,15 @@ class ToolCalls:
         with boundary.translation("mcp", "canonical"):
             invocation = decode()
         resumed = self.paused.resume(invocation, who)
+        answering: Task | None = None
         if resumed is not None:
-            route, invocation = resumed
+            route, invocation, answering = resumed
         else:
             route = self.registry.route(invocation.skill, who)
         req.routed(route.agent.descriptor.name, route.skill.name)
         for _ in range(MAX_INPUT_ROUNDS):
             try:
-                outcome = await self._run_once(route, invocation, progress, who)
+                outcome = await self._run_once(route, invocation, progress, who, answering)
             except EffmeshError as exc:
                 asked = url_elicitations(exc)
                 if asked is None or version != mcp_adapter.MODERN_VERSION:
@@ -306,6 +320,7 @@ class ToolCalls:
             # Older revisions: ask the client in the middle of the call.
             reply = await elicit(mcp_adapter.elicitation_request(outcome))
             invocation = continue_with(invocation, question, _answer(reply, "content.text"))
+            answering = outcome
         if isinstance(outcome, Task) and outcome.state is TaskState.FAILED:
             req.outcome = "failed"
         with boundary.translation("canonical", "mcp"):

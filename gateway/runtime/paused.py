@@ -39,6 +39,8 @@ class Paused:
     invocation: Invocation
     """The invocation that paused (its message is the one the question answers)."""
     question: Message
+    task: Task
+    """The paused task, which the continued call carries on (same id)."""
 
 
 class StoredPauses:
@@ -81,14 +83,12 @@ class StoredPauses:
             route = self.registry.route(stored.agent, who)
         except EffmeshError:
             return None
-        spent = {k: v for k, v in task.metadata.items() if k != SECRET_KEY}
-        self.store.save(
-            replace(task, metadata=spent), agent=stored.agent, owner=who, endpoint=stored.endpoint
-        )
+        spent = replace(task, metadata={k: v for k, v in task.metadata.items() if k != SECRET_KEY})
+        self.store.save(spent, agent=stored.agent, owner=who, endpoint=stored.endpoint)
         invocation = Invocation(
             route.skill.name,
             task.history[-1],
             history=task.history[:-1],
             metadata={k: v for k, v in metadata.items() if not k.startswith("mcp.")},
         )
-        return Paused(route, invocation, task.status_message)
+        return Paused(route, invocation, task.status_message, spent)

@@ -343,11 +343,16 @@ class Runtime:
         scope: str | None = None,
         principal: str | object | None = calls.UNKNOWN,
         on_item: OnItem | None = None,
+        answering: Task | None = None,
     ) -> Settled:
         """Run ``invocation`` as a new stored task of ``owner``, started through ``endpoint``:
         saved once it settles or ends otherwise, and as running if it runs longer than
         ``save_running_after`` (so a process that dies under a long call leaves it to be
         failed at start-up). ``scope`` defaults to the owner's memory scope.
+
+        ``answering``: the task, waiting for input, whose question ``invocation`` answers: the
+        call carries on as that task (same id), so an agent that keeps its own side of the
+        conversation by the gateway's task id (a remote A2A agent) finds the task that asked.
 
         Raises:
             RateLimited: ``owner`` runs as many tasks as it may (nothing is stored).
@@ -355,9 +360,19 @@ class Runtime:
             Exception: as :func:`settle` (the task is stored failed, with a generic reason).
         """
         message = invocation.message
-        current = Task(
-            calls.new_task_id(), TaskState.SUBMITTED, message.context_id, history=(message,)
-        )
+        if answering is None:
+            current = Task(
+                calls.new_task_id(), TaskState.SUBMITTED, message.context_id, history=(message,)
+            )
+        else:
+            asked = (answering.status_message,) if answering.status_message else ()
+            # Answered, its question moves into the history.
+            current = replace(
+                answering,
+                state=TaskState.WORKING,
+                status_message=None,
+                history=(*answering.history, *asked, message),
+            )
         agent = route.tool_name
 
         def save(task: Task) -> None:

@@ -276,9 +276,13 @@ class TaskManager:
             history=(*previous.history, previous.message, *asked),
         )
         record.invocation = invocation
-        # Answered, it works again (an ACP caller polling an async resume sees it running).
+        # Answered, it works again (an ACP caller polling an async resume sees it running),
+        # and its question moves into the history.
         record.task = replace(
-            record.task, state=TaskState.WORKING, history=(*record.task.history, *asked, message)
+            record.task,
+            state=TaskState.WORKING,
+            status_message=None,
+            history=(*record.task.history, *asked, message),
         )
         record.done = asyncio.Event()
         self._records[task_id] = record
