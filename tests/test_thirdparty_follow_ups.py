@@ -1,0 +1,236 @@
+"""Conversations with other people's A2A agents that ask more than once, through the gateway:
+every answer reaches the agent's one task (the @a2a-js/sdk agent and the one on a2a-sdk's
+own server, started as in the third-party matrix), from MCP callers of both protocol eras,
+A2A callers blocking and streaming, and ACP callers; and a paused MCP call to such an agent
+belongs to its caller: another token's retry with its ``requestState`` is refused and never
+reaches the agent.
+
+The agents' servers open a follow-up's stream with the task as it stood (still waiting for
+input) before the answer is taken; the gateway reads past it (``agents.remote.a2a``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+import httpx2
+import mcp_types as mt
+import pytest
+from a2a.client import ClientConfig, create_client
+from a2a.types import a2a_pb2 as pb
+from acp_sdk.client import Client as ACPClient
+from acp_sdk.models import Message as ACPMessage
+from acp_sdk.models import MessageAwaitResume, MessagePart, RunStatus
+from mcp import Client as MCPClient
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from adapters import jsonrpc
+from adapters.model import Task, TaskState
+from agents.remote import RemoteA2AAgent
+from agents.remote.a2a import _answered
+from gateway.app import create_app
+from gateway.registry import Registry
+from gateway.settings import Config
+from tests.servers import running
+from tests.thirdparty import launch
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(launch.missing() is not None, reason=f"run `make test`: {launch.missing()}"),
+]
+TOKENS = {"ide": "ide-secret", "ops": "ops-secret"}
+AGENTS = ("js", "sdk")
+REPLIES = ["Ada", "Paris"]
+TIMEOUT = 120.0
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
+    folder: pathlib.Path = tmp_path_factory.mktemp("follow-ups")
+    with ExitStack() as stack, pytest.MonkeyPatch.context() as env:
+        env.setenv("EFFMESH_T_IDE", TOKENS["ide"])
+        env.setenv("EFFMESH_T_OPS", TOKENS["ops"])
+        registry = Registry()
+        records = {}
+        for name in AGENTS:
+            command, path = launch.COMMANDS[name]
+            agent = stack.enter_context(launch.started(name, command, folder, path))
+            remote = RemoteA2AAgent(name, agent.url)
+            asyncio.run(remote.connect())
+            registry.add(remote)
+            records[name] = agent.record
+        config = Config(
+            token_env="EFFMESH_T_UNSET",
+            tokens=(("ide", "EFFMESH_T_IDE"), ("ops", "EFFMESH_T_OPS")),
+            rate_per_minute=0,
+        )
+        url = stack.enter_context(running(lambda base: create_app(registry, config, base_url=base)))
+        yield url, records
+
+
+def bearer(who: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {TOKENS[who]}"}
+
+
+@asynccontextmanager
+async def mcp(url: str, who: str, mode: str, **options: Any) -> AsyncIterator[MCPClient]:
+    http = httpx2.AsyncClient(headers=bearer(who), timeout=TIMEOUT)
+    transport = streamable_http_client(f"{url}/mcp", http_client=http)
+    async with http, MCPClient(transport, mode=mode, **options) as client:  # type: ignore[call-overload]
+        yield client
+
+
+async def by_mcp(url: str, agent: str, mode: str) -> tuple[list[str], str]:
+    """The questions asked and the answer, with the MCP client answering each question."""
+    asked: list[str] = []
+    replies = iter(REPLIES)
+
+    async def answer(context: object, params: mt.ElicitRequestParams) -> mt.ElicitResult:
+        asked.append(params.message)
+        return mt.ElicitResult(action="accept", content={"text": next(replies)})
+
+    async with mcp(url, "ide", mode, elicitation_callback=answer) as client:
+        result = await client.call_tool(f"{agent}.demo", {"text": "twice"})
+    assert not result.is_error
+    return asked, "".join(c.text for c in result.content if isinstance(c, mt.TextContent))
+
+
+def a2a_request(text: str, task: tuple[str, str] | None) -> pb.SendMessageRequest:
+    message = pb.Message(
+        message_id=str(uuid.uuid4()), role=pb.ROLE_USER, parts=[pb.Part(text=text)]
+    )
+    if task is not None:
+        message.task_id, message.context_id = task
+    request = pb.SendMessageRequest(message=message)
+    request.metadata.update({"effmesh.skill": "demo"})
+    return request
+
+
+async def by_a2a(url: str, agent: str, streaming: bool) -> tuple[list[str], str]:
+    """The questions asked (status messages of input-required) and the final answer."""
+    asked: list[str] = []
+    task: tuple[str, str] | None = None
+    async with httpx.AsyncClient(timeout=TIMEOUT, headers=bearer("ide")) as http:
+        config = ClientConfig(streaming=streaming, httpx_client=http)
+        async with await create_client(f"{url}/a2a/{agent}", client_config=config) as client:
+            for text in ["twice", *REPLIES]:
+                responses = [r async for r in client.send_message(a2a_request(text, task))]
+                last = responses[-1]
+                status = last.task.status if last.HasField("task") else last.status_update.status
+                if last.HasField("task"):
+                    task = (last.task.id, last.task.context_id)
+                else:
+                    task = (last.status_update.task_id, last.status_update.context_id)
+                said = [p.text for p in status.message.parts]
+                if status.state == pb.TASK_STATE_INPUT_REQUIRED:
+                    asked.append(" ".join(said))
+                    continue
+                assert status.state == pb.TASK_STATE_COMPLETED
+                artifacts = [
+                    p.text
+                    for r in responses
+                    if r.HasField("task")
+                    for a in r.task.artifacts
+                    for p in a.parts
+                ]
+                chunks = [
+                    p.text
+                    for r in responses
+                    if r.HasField("artifact_update")
+                    for p in r.artifact_update.artifact.parts
+                ]
+                return asked, "".join(artifacts or chunks or said)
+    raise AssertionError(f"the task did not complete: asked {asked}")
+
+
+def acp_message(text: str) -> ACPMessage:
+    return ACPMessage(parts=[MessagePart(content=text)])
+
+
+async def by_acp(url: str, agent: str) -> tuple[list[str], str]:
+    asked: list[str] = []
+    headers = {"Content-Type": "application/json", **bearer("ide")}
+    async with ACPClient(base_url=f"{url}/acp", headers=headers, timeout=TIMEOUT) as client:
+        run = await client.run_sync([acp_message("twice")], agent=f"{agent}.demo")
+        for text in REPLIES:
+            assert run.status == RunStatus.AWAITING
+            assert run.await_request is not None
+            asked.append(" ".join(p.content or "" for p in run.await_request.message.parts))
+            resume = MessageAwaitResume(message=acp_message(text))
+            run = await client.run_resume_sync(resume, run_id=run.run_id)
+    assert run.status == RunStatus.COMPLETED
+    return asked, "".join(p.content or "" for m in run.output for p in m.parts)
+
+
+CALLERS = {
+    "mcp-2025-11-25": lambda url, agent: by_mcp(url, agent, "legacy"),
+    "mcp-2026-07-28": lambda url, agent: by_mcp(url, agent, "auto"),
+    "a2a-jsonrpc": lambda url, agent: by_a2a(url, agent, False),
+    "a2a-stream": lambda url, agent: by_a2a(url, agent, True),
+    "acp-sync": by_acp,
+}
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+@pytest.mark.parametrize("caller", list(CALLERS))
+async def test_two_questions_in_a_row_are_answered_in_the_agents_one_task(
+    gateway: tuple[str, dict[str, launch.Record]], caller: str, agent: str
+) -> None:
+    url, records = gateway
+    record = records[agent]
+    before = len(record.entries())
+    asked, said = await CALLERS[caller](url, agent)
+    assert asked == ["What name?", "What town?"]
+    assert said == "hello Ada from Paris"
+    seen = [(e["event"], e["task"]) for e in record.entries()[before:]]
+    upstream = seen[0][1]
+    assert seen == [("start", upstream), ("resume", upstream), ("resume", upstream)]
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+async def test_another_token_cannot_carry_on_a_paused_mcp_call(
+    gateway: tuple[str, dict[str, launch.Record]], agent: str
+) -> None:
+    url, records = gateway
+    record = records[agent]
+    before = len(record.entries())
+    tool, args = f"{agent}.demo", {"text": "ask"}
+    async with mcp(url, "ide", "auto") as ide:
+        paused = await ide.session.call_tool(tool, args, allow_input_required=True)
+    assert isinstance(paused, mt.InputRequiredResult)
+    answer = {"input": mt.ElicitResult(action="accept", content={"text": "Eve"})}
+    async with mcp(url, "ops", "auto") as ops:
+        with pytest.raises(MCPError) as info:
+            await ops.call_tool(
+                tool, args, request_state=paused.request_state, input_responses=answer
+            )  # type: ignore[arg-type]
+    assert info.value.error.code == jsonrpc.INVALID_PARAMS
+    answer = {"input": mt.ElicitResult(action="accept", content={"text": "Ada"})}
+    async with mcp(url, "ide", "auto") as ide:
+        result = await ide.call_tool(
+            tool, args, request_state=paused.request_state, input_responses=answer
+        )  # type: ignore[arg-type]
+    assert [c.text for c in result.content] == ["hello Ada"]  # type: ignore[union-attr]
+    seen = [(e["event"], e["task"]) for e in record.entries()[before:]]
+    upstream = seen[0][1]
+    assert seen == [("start", upstream), ("resume", upstream)]  # Eve never reached it
+
+
+async def test_a_follow_ups_opening_snapshot_is_passed_on_only_when_nothing_follows() -> None:
+    waiting = Task("t", TaskState.INPUT_REQUIRED)
+    done = Task("t", TaskState.COMPLETED)
+
+    async def items(*these: Task) -> AsyncIterator[Task]:
+        for item in these:
+            yield item
+
+    assert [i async for i in _answered(items(waiting, done))] == [done]
+    assert [i async for i in _answered(items(waiting))] == [waiting]
+    assert [i async for i in _answered(items(done, waiting))] == [done, waiting]
