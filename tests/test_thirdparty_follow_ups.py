@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import pathlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -24,6 +24,7 @@ import mcp_types as mt
 import pytest
 from a2a.client import ClientConfig, create_client
 from a2a.types import a2a_pb2 as pb
+from a2a.utils.errors import A2AError
 from acp_sdk.client import Client as ACPClient
 from acp_sdk.models import Message as ACPMessage
 from acp_sdk.models import MessageAwaitResume, MessagePart, RunStatus
@@ -37,6 +38,10 @@ from agents.remote import RemoteA2AAgent
 from agents.remote.a2a import _answered
 from gateway.app import create_app
 from gateway.registry import Registry
+from gateway.runtime.conversations import KEY
+from gateway.runtime.postgres import PostgresTaskStore
+from gateway.runtime.runner import Runtime
+from gateway.runtime.sqlite import SQLiteTaskStore
 from gateway.settings import Config
 from tests.servers import running
 from tests.thirdparty import launch
@@ -52,27 +57,48 @@ TIMEOUT = 120.0
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
+def agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, launch.Started]]:
     folder: pathlib.Path = tmp_path_factory.mktemp("follow-ups")
-    with ExitStack() as stack, pytest.MonkeyPatch.context() as env:
-        env.setenv("EFFMESH_T_IDE", TOKENS["ide"])
-        env.setenv("EFFMESH_T_OPS", TOKENS["ops"])
-        registry = Registry()
-        records = {}
+    with ExitStack() as stack:
+        started = {}
         for name in AGENTS:
             command, path = launch.COMMANDS[name]
-            agent = stack.enter_context(launch.started(name, command, folder, path))
-            remote = RemoteA2AAgent(name, agent.url)
-            asyncio.run(remote.connect())
-            registry.add(remote)
-            records[name] = agent.record
-        config = Config(
-            token_env="EFFMESH_T_UNSET",
-            tokens=(("ide", "EFFMESH_T_IDE"), ("ops", "EFFMESH_T_OPS")),
-            rate_per_minute=0,
-        )
-        url = stack.enter_context(running(lambda base: create_app(registry, config, base_url=base)))
-        yield url, records
+            started[name] = stack.enter_context(launch.started(name, command, folder, path))
+        yield started
+
+
+def registry_of(agents: dict[str, launch.Started]) -> Registry:
+    """A registry of fresh remote agents (nothing held in memory from an earlier gateway)."""
+    registry = Registry()
+    for name, agent in agents.items():
+        remote = RemoteA2AAgent(name, agent.url)
+        asyncio.run(remote.connect())
+        registry.add(remote)
+    return registry
+
+
+@contextmanager
+def gateway_on(agents: dict[str, launch.Started], runtime: Runtime | None = None) -> Iterator[str]:
+    """A gateway with two tokens in front of ``agents``, on ``runtime`` (default: its own)."""
+    registry = registry_of(agents)
+    config = Config(
+        token_env="EFFMESH_T_UNSET",
+        tokens=(("ide", "EFFMESH_T_IDE"), ("ops", "EFFMESH_T_OPS")),
+        rate_per_minute=0,
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("EFFMESH_T_IDE", TOKENS["ide"])
+        env.setenv("EFFMESH_T_OPS", TOKENS["ops"])
+        with running(
+            lambda base: create_app(registry, config, base_url=base, runtime=runtime)
+        ) as url:
+            yield url
+
+
+@pytest.fixture(scope="module")
+def gateway(agents: dict[str, launch.Started]) -> Iterator[tuple[str, dict[str, launch.Record]]]:
+    with gateway_on(agents) as url:
+        yield url, {name: agent.record for name, agent in agents.items()}
 
 
 def bearer(who: str) -> dict[str, str]:
@@ -221,6 +247,64 @@ async def test_another_token_cannot_carry_on_a_paused_mcp_call(
     seen = [(e["event"], e["task"]) for e in record.entries()[before:]]
     upstream = seen[0][1]
     assert seen == [("start", upstream), ("resume", upstream)]  # Eve never reached it
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def reopen(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Callable[[], Runtime]:
+    """A fresh runtime on the same store each call, as a restarted gateway (or another
+    replica) opens it."""
+    if request.param == "sqlite":
+        return lambda: Runtime(SQLiteTaskStore(tmp_path / "tasks.sqlite3"))
+    url = request.getfixturevalue("postgres_url")
+    return lambda: Runtime(PostgresTaskStore(url))
+
+
+async def a2a_send(url: str, who: str, text: str, task: pb.Task | None = None) -> pb.Task:
+    ids = (task.id, task.context_id) if task is not None else None
+    async with httpx.AsyncClient(timeout=TIMEOUT, headers=bearer(who)) as http:
+        config = ClientConfig(streaming=False, httpx_client=http)
+        async with await create_client(url, client_config=config) as client:
+            (response,) = [r async for r in client.send_message(a2a_request(text, ids))]
+    return response.task
+
+
+async def a2a_get(url: str, who: str, task_id: str) -> pb.Task:
+    async with httpx.AsyncClient(timeout=TIMEOUT, headers=bearer(who)) as http:
+        config = ClientConfig(streaming=False, httpx_client=http)
+        async with await create_client(url, client_config=config) as client:
+            return await client.get_task(pb.GetTaskRequest(id=task_id))
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_an_answer_after_a_restart_reaches_the_agents_task_that_asked(
+    agents: dict[str, launch.Started], reopen: Callable[[], Runtime], agent: str
+) -> None:
+    """The gateway that relayed the question stops; a new one on the same store, whose
+    agent objects hold nothing, relays the answer to the agent's task that asked. What the
+    gateway keeps for it is never shown to the caller, and another token cannot answer."""
+    record = agents[agent].record
+    before = len(record.entries())
+    with gateway_on(agents, reopen()) as url:
+        asked = asyncio.run(a2a_send(f"{url}/a2a/{agent}", "ide", "ask"))
+    assert asked.status.state == pb.TASK_STATE_INPUT_REQUIRED
+    assert KEY not in asked.metadata
+    with gateway_on(agents, reopen()) as url:
+        endpoint = f"{url}/a2a/{agent}"
+        got = asyncio.run(a2a_get(endpoint, "ide", asked.id))
+        assert got.status.state == pb.TASK_STATE_INPUT_REQUIRED
+        assert KEY not in got.metadata
+        with pytest.raises(A2AError) as info:
+            asyncio.run(a2a_send(endpoint, "ops", "Eve", asked))
+        assert type(info.value).__name__ == "TaskNotFoundError"
+        done = asyncio.run(a2a_send(endpoint, "ide", "Ada", asked))
+    assert done.status.state == pb.TASK_STATE_COMPLETED
+    texts = [p.text for a in done.artifacts for p in a.parts] or [
+        p.text for p in done.status.message.parts
+    ]
+    assert texts == ["hello Ada"]
+    seen = [(e["event"], e["task"]) for e in record.entries()[before:]]
+    upstream = seen[0][1]
+    assert seen == [("start", upstream), ("resume", upstream)]
 
 
 async def test_a_follow_ups_opening_snapshot_is_passed_on_only_when_nothing_follows() -> None:

@@ -20,7 +20,7 @@ from google.protobuf import json_format
 from adapters import _json, a2a, jsonrpc, lifecycle
 from adapters.a2a import calls as a2a_calls
 from adapters.errors import EffmeshError, Timeout, UpstreamUnavailable
-from adapters.model import Invocation, Mode, StatusEvent, StreamItem, Task
+from adapters.model import JSON, Invocation, Mode, StatusEvent, StreamItem, Task
 from agents import outbound
 from agents.remote.a2a_jsonrpc import JsonRpcA2A
 from agents.remote.base import Headers, Remote
@@ -125,10 +125,25 @@ class RemoteA2AAgent(Remote):
         """Keep the agent's task that ``item`` shows waiting for its caller, by the caller's
         ``task_id``, so the caller's answer reaches that task."""
         if isinstance(item, Task | StatusEvent) and item.state in lifecycle.INTERRUPTED:
-            self._waiting.pop(task_id, None)
-            self._waiting[task_id] = (item.task_id, item.context_id)
-            while len(self._waiting) > WAITING_KEPT:
-                del self._waiting[next(iter(self._waiting))]
+            self._hold(task_id, item.task_id, item.context_id)
+
+    def waiting(self, task_id: str) -> JSON | None:
+        """The agent's task and context ids that wait for gateway task ``task_id``'s caller."""
+        held = self._waiting.get(task_id)
+        return None if held is None else {"taskId": held[0], "contextId": held[1]}
+
+    def carry_on(self, task_id: str, kept: JSON) -> None:
+        """Wait again in the agent's task that :meth:`waiting` named for ``task_id``."""
+        upstream = kept.get("taskId") if isinstance(kept, dict) else None
+        context = kept.get("contextId") if isinstance(kept, dict) else None
+        if isinstance(upstream, str) and upstream:
+            self._hold(task_id, upstream, context if isinstance(context, str) else None)
+
+    def _hold(self, task_id: str, upstream: str, context: str | None) -> None:
+        self._waiting.pop(task_id, None)
+        self._waiting[task_id] = (upstream, context)
+        while len(self._waiting) > WAITING_KEPT:
+            del self._waiting[next(iter(self._waiting))]
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         """Raises CannotCarry for a follow-up (an invocation with history) to a task this

@@ -30,8 +30,11 @@ from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.errors import InvalidParamsError
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
+from adapters import lifecycle
 from adapters.a2a import proto
 from adapters.a2a.tasks import STATES
+from adapters.model import JSON
+from gateway.runtime import conversations
 from gateway.runtime.runner import Runtime
 from gateway.runtime.store import RUNNING, TaskQuery, failed, owned
 from gateway.security.guard import PRINCIPAL
@@ -74,8 +77,10 @@ class EndpointTasks(SdkTaskStore):
         self.agent = agent
         self._running: dict[str, _Running] = {}
 
-    def _write(self, task: pb.Task, agent: str, owner: str | None) -> None:
-        self.store.save(proto.decode_task(task), agent=agent, owner=owner, endpoint=self.endpoint)
+    def _write(self, task: pb.Task, agent: str, owner: str | None, note: JSON = None) -> None:
+        """``note``: what the task's agent keeps for it while it waits for its caller."""
+        stored = conversations.kept(proto.decode_task(task), note)
+        self.store.save(stored, agent=agent, owner=owner, endpoint=self.endpoint)
 
     async def save(self, task: pb.Task, context: ServerCallContext) -> None:
         """Raises InvalidParams (from ``adapters.a2a.proto``) for a task with no known state."""
@@ -83,7 +88,10 @@ class EndpointTasks(SdkTaskStore):
         if proto.task_state(task.status.state) not in RUNNING:
             self._running.pop(task.id, None)
             agent, owner = (running.agent, running.owner) if running else self._who(context)
-            self._write(task, agent, owner)
+            waiting = proto.task_state(task.status.state) in lifecycle.INTERRUPTED
+            self._write(
+                task, agent, owner, context.state.get(conversations.KEY) if waiting else None
+            )
         elif running is None:
             agent, owner = self._who(context)
             self._write(task, agent, owner)
@@ -104,7 +112,7 @@ class EndpointTasks(SdkTaskStore):
         stored = self.store.load(task_id, owner=wanted)
         if stored is None or stored.endpoint != self.endpoint:
             return None
-        return proto.encode_task(stored.task)
+        return proto.encode_task(conversations.shown(stored.task))
 
     def _flush(self) -> None:
         for running in self._running.values():
@@ -144,7 +152,7 @@ class EndpointTasks(SdkTaskStore):
             else None
         )
         return pb.ListTasksResponse(
-            tasks=[proto.encode_task(entry.task) for entry in page.tasks],
+            tasks=[proto.encode_task(conversations.shown(entry.task)) for entry in page.tasks],
             next_page_token=token,
             page_size=page_size,
             total_size=page.total,
