@@ -28,6 +28,7 @@ from a2a.utils.errors import A2AError
 from acp_sdk.client import Client as ACPClient
 from acp_sdk.models import Message as ACPMessage
 from acp_sdk.models import MessageAwaitResume, MessagePart, RunStatus
+from acp_sdk.models.errors import ACPError
 from mcp import Client as MCPClient
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -302,6 +303,81 @@ def test_an_answer_after_a_restart_reaches_the_agents_task_that_asked(
         p.text for p in done.status.message.parts
     ]
     assert texts == ["hello Ada"]
+    seen = [(e["event"], e["task"]) for e in record.entries()[before:]]
+    upstream = seen[0][1]
+    assert seen == [("start", upstream), ("resume", upstream)]
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_an_acp_resume_after_a_restart_reaches_the_agents_task_that_asked(
+    agents: dict[str, launch.Started], reopen: Callable[[], Runtime], agent: str
+) -> None:
+    record = agents[agent].record
+    before = len(record.entries())
+    headers = {"Content-Type": "application/json"}
+
+    def acp(url: str, who: str) -> ACPClient:
+        return ACPClient(base_url=f"{url}/acp", headers={**headers, **bearer(who)}, timeout=60)
+
+    async def ask(url: str) -> str:
+        async with acp(url, "ide") as client:
+            run = await client.run_sync([acp_message("ask")], agent=f"{agent}.demo")
+        assert run.status == RunStatus.AWAITING
+        return str(run.run_id)
+
+    async def answer(url: str, run_id: str) -> list[str]:
+        async with acp(url, "ops") as ops:
+            with pytest.raises(ACPError) as info:
+                await ops.run_resume_sync(
+                    MessageAwaitResume(message=acp_message("Eve")), run_id=run_id
+                )
+            assert info.value.error.code == "not_found"
+        async with acp(url, "ide") as client:
+            run = await client.run_resume_sync(
+                MessageAwaitResume(message=acp_message("Ada")), run_id=run_id
+            )
+        assert run.status == RunStatus.COMPLETED
+        return [p.content or "" for m in run.output for p in m.parts]
+
+    with gateway_on(agents, reopen()) as url:
+        run_id = asyncio.run(ask(url))
+    with gateway_on(agents, reopen()) as url:
+        assert asyncio.run(answer(url, run_id)) == ["hello Ada"]
+    seen = [(e["event"], e["task"]) for e in record.entries()[before:]]
+    upstream = seen[0][1]
+    assert seen == [("start", upstream), ("resume", upstream)]
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_a_paused_mcp_call_is_carried_on_by_another_replica(
+    agents: dict[str, launch.Started], postgres_url: str, agent: str
+) -> None:
+    """Replicas share a PostgreSQL store: a 2026-07-28 call paused on one is carried on by
+    another whose agent objects hold nothing, in the agent's task that asked."""
+    record = agents[agent].record
+    before = len(record.entries())
+    tool, args = f"{agent}.demo", {"text": "ask"}
+
+    async def pause(url: str) -> mt.InputRequiredResult:
+        async with mcp(url, "ide", "auto") as ide:
+            paused = await ide.session.call_tool(tool, args, allow_input_required=True)
+        assert isinstance(paused, mt.InputRequiredResult)
+        return paused
+
+    async def carry_on(url: str, paused: mt.InputRequiredResult) -> list[str]:
+        answer = {"input": mt.ElicitResult(action="accept", content={"text": "Ada"})}
+        async with mcp(url, "ide", "auto") as ide:
+            result = await ide.call_tool(
+                tool, args, request_state=paused.request_state, input_responses=answer
+            )  # type: ignore[arg-type]
+        return [c.text for c in result.content]  # type: ignore[union-attr]
+
+    with (
+        gateway_on(agents, Runtime(PostgresTaskStore(postgres_url))) as one,
+        gateway_on(agents, Runtime(PostgresTaskStore(postgres_url))) as two,
+    ):
+        paused = asyncio.run(pause(one))
+        assert asyncio.run(carry_on(two, paused)) == ["hello Ada"]
     seen = [(e["event"], e["task"]) for e in record.entries()[before:]]
     upstream = seen[0][1]
     assert seen == [("start", upstream), ("resume", upstream)]

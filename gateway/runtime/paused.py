@@ -21,6 +21,7 @@ from typing import Final
 from adapters.errors import EffmeshError
 from adapters.model import Invocation, Message, Metadata, Task, TaskState
 from gateway.registry import Registry, Route
+from gateway.runtime import conversations
 from gateway.runtime.store import TaskStore
 
 SECRET_KEY: Final = "effmesh.paused"
@@ -61,6 +62,8 @@ class StoredPauses:
             history=(*invocation.history, invocation.message),
             metadata={**task.metadata, SECRET_KEY: _digest(secret)},
         )
+        # With what its agent keeps for it: the retry may reach another replica.
+        paused = conversations.kept(paused, conversations.waiting(route.agent, task.task_id))
         self.store.save(paused, agent=route.tool_name, owner=who, endpoint=endpoint)
         return f"{task.task_id}.{secret}"
 
@@ -83,7 +86,9 @@ class StoredPauses:
             route = self.registry.route(stored.agent, who)
         except EffmeshError:
             return None
+        conversations.carry_on(route.agent, task)
         spent = replace(task, metadata={k: v for k, v in task.metadata.items() if k != SECRET_KEY})
+        spent = conversations.shown(spent)
         self.store.save(spent, agent=stored.agent, owner=who, endpoint=stored.endpoint)
         invocation = Invocation(
             route.skill.name,
