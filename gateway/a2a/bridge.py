@@ -366,11 +366,12 @@ class Bridge(AgentExecutor):
 
     def _carry_on(self, route: SkillRoute, task_id: str, principal: str | None) -> None:
         """Hand the agent back what it keeps for ``task_id``, from the store, when it does
-        not hold it (the task waited on another replica, or before a restart)."""
+        not hold it (the task waited on another replica, or before a restart), and the task
+        is that agent's."""
         if conversations.waiting(route.agent, task_id) is not None:
             return
         stored = self.runtime.store.load(task_id, owner=self.runtime.visible_to(principal))
-        if stored is not None:
+        if stored is not None and stored.agent == route.tool_name:
             conversations.carry_on(route.agent, stored.task)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
