@@ -3,7 +3,10 @@ every answer reaches the agent's one task (the @a2a-js/sdk agent and the one on 
 own server, started as in the third-party matrix), from MCP callers of both protocol eras,
 A2A callers blocking and streaming, and ACP callers; and a paused MCP call to such an agent
 belongs to its caller: another token's retry with its ``requestState`` is refused and never
-reaches the agent.
+reaches the agent. An answer also reaches the agent's task that asked (or, for the ACP agent
+on acp-sdk's server, its run) after the gateway restarts on its store, and through another
+replica sharing a PostgreSQL store: what the agent object kept in memory is stored with the
+gateway's task (``gateway.runtime.conversations``).
 
 The agents' servers open a follow-up's stream with the task as it stood (still waiting for
 input) before the answer is taken; the gateway reads past it (``agents.remote.a2a``).
@@ -35,7 +38,7 @@ from mcp.shared.exceptions import MCPError
 
 from adapters import jsonrpc
 from adapters.model import Task, TaskState
-from agents.remote import RemoteA2AAgent
+from agents.remote import RemoteA2AAgent, RemoteACPAgent
 from agents.remote.a2a import _answered
 from gateway.app import create_app
 from gateway.registry import Registry
@@ -53,6 +56,8 @@ pytestmark = [
 ]
 TOKENS = {"ide": "ide-secret", "ops": "ops-secret"}
 AGENTS = ("js", "sdk")
+"""The A2A agents; the restart and replica tests also answer the ACP agent (on acp-sdk)."""
+STORED = (*AGENTS, "acp")
 REPLIES = ["Ada", "Paris"]
 TIMEOUT = 120.0
 
@@ -62,7 +67,7 @@ def agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, launc
     folder: pathlib.Path = tmp_path_factory.mktemp("follow-ups")
     with ExitStack() as stack:
         started = {}
-        for name in AGENTS:
+        for name in STORED:
             command, path = launch.COMMANDS[name]
             started[name] = stack.enter_context(launch.started(name, command, folder, path))
         yield started
@@ -72,7 +77,9 @@ def registry_of(agents: dict[str, launch.Started]) -> Registry:
     """A registry of fresh remote agents (nothing held in memory from an earlier gateway)."""
     registry = Registry()
     for name, agent in agents.items():
-        remote = RemoteA2AAgent(name, agent.url)
+        remote = (
+            RemoteACPAgent(name, agent.url) if name == "acp" else RemoteA2AAgent(name, agent.url)
+        )
         asyncio.run(remote.connect())
         registry.add(remote)
     return registry
@@ -276,7 +283,7 @@ async def a2a_get(url: str, who: str, task_id: str) -> pb.Task:
             return await client.get_task(pb.GetTaskRequest(id=task_id))
 
 
-@pytest.mark.parametrize("agent", AGENTS)
+@pytest.mark.parametrize("agent", STORED)
 def test_an_answer_after_a_restart_reaches_the_agents_task_that_asked(
     agents: dict[str, launch.Started], reopen: Callable[[], Runtime], agent: str
 ) -> None:
@@ -308,7 +315,7 @@ def test_an_answer_after_a_restart_reaches_the_agents_task_that_asked(
     assert seen == [("start", upstream), ("resume", upstream)]
 
 
-@pytest.mark.parametrize("agent", AGENTS)
+@pytest.mark.parametrize("agent", STORED)
 def test_an_acp_resume_after_a_restart_reaches_the_agents_task_that_asked(
     agents: dict[str, launch.Started], reopen: Callable[[], Runtime], agent: str
 ) -> None:
@@ -348,7 +355,7 @@ def test_an_acp_resume_after_a_restart_reaches_the_agents_task_that_asked(
     assert seen == [("start", upstream), ("resume", upstream)]
 
 
-@pytest.mark.parametrize("agent", AGENTS)
+@pytest.mark.parametrize("agent", STORED)
 def test_a_paused_mcp_call_is_carried_on_by_another_replica(
     agents: dict[str, launch.Started], postgres_url: str, agent: str
 ) -> None:

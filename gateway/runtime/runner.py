@@ -92,9 +92,13 @@ def apply(task: Task, item: StreamItem) -> Task:
         case Task():
             if item.state is not task.state:
                 lifecycle.check_transition(task.state, item.state)
-            artifacts = item.artifacts or task.artifacts
+            # A snapshot without artifacts or history (an ACP run's) keeps the task's own.
             return replace(
-                item, task_id=task.task_id, context_id=task.context_id, artifacts=artifacts
+                item,
+                task_id=task.task_id,
+                context_id=task.context_id,
+                artifacts=item.artifacts or task.artifacts,
+                history=item.history or task.history,
             )
         case Message():
             lifecycle.check_transition(task.state, TaskState.COMPLETED)
