@@ -355,6 +355,43 @@ def test_an_acp_resume_after_a_restart_reaches_the_agents_task_that_asked(
     assert seen == [("start", upstream), ("resume", upstream)]
 
 
+async def mcp_pause(url: str, tool: str) -> mt.InputRequiredResult:
+    async with mcp(url, "ide", "auto") as ide:
+        paused = await ide.session.call_tool(tool, {"text": "ask"}, allow_input_required=True)
+    assert isinstance(paused, mt.InputRequiredResult)
+    return paused
+
+
+async def mcp_carry_on(url: str, who: str, tool: str, paused: mt.InputRequiredResult) -> Any:
+    """The retry's content as text, or the error code it was refused with."""
+    answer = {"input": mt.ElicitResult(action="accept", content={"text": "Ada"})}
+    async with mcp(url, who, "auto") as client:
+        try:
+            result = await client.call_tool(
+                tool, {"text": "ask"}, request_state=paused.request_state, input_responses=answer
+            )  # type: ignore[arg-type]
+        except MCPError as exc:
+            return exc.error.code
+    return [c.text for c in result.content]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("agent", STORED)
+def test_a_paused_mcp_call_is_carried_on_after_a_restart(
+    agents: dict[str, launch.Started], reopen: Callable[[], Runtime], agent: str
+) -> None:
+    record = agents[agent].record
+    before = len(record.entries())
+    tool = f"{agent}.demo"
+    with gateway_on(agents, reopen()) as url:
+        paused = asyncio.run(mcp_pause(url, tool))
+    with gateway_on(agents, reopen()) as url:
+        assert asyncio.run(mcp_carry_on(url, "ops", tool, paused)) == jsonrpc.INVALID_PARAMS
+        assert asyncio.run(mcp_carry_on(url, "ide", tool, paused)) == ["hello Ada"]
+    seen = [(e["event"], e["task"]) for e in record.entries()[before:]]
+    upstream = seen[0][1]
+    assert seen == [("start", upstream), ("resume", upstream)]
+
+
 @pytest.mark.parametrize("agent", STORED)
 def test_a_paused_mcp_call_is_carried_on_by_another_replica(
     agents: dict[str, launch.Started], postgres_url: str, agent: str
@@ -363,28 +400,13 @@ def test_a_paused_mcp_call_is_carried_on_by_another_replica(
     another whose agent objects hold nothing, in the agent's task that asked."""
     record = agents[agent].record
     before = len(record.entries())
-    tool, args = f"{agent}.demo", {"text": "ask"}
-
-    async def pause(url: str) -> mt.InputRequiredResult:
-        async with mcp(url, "ide", "auto") as ide:
-            paused = await ide.session.call_tool(tool, args, allow_input_required=True)
-        assert isinstance(paused, mt.InputRequiredResult)
-        return paused
-
-    async def carry_on(url: str, paused: mt.InputRequiredResult) -> list[str]:
-        answer = {"input": mt.ElicitResult(action="accept", content={"text": "Ada"})}
-        async with mcp(url, "ide", "auto") as ide:
-            result = await ide.call_tool(
-                tool, args, request_state=paused.request_state, input_responses=answer
-            )  # type: ignore[arg-type]
-        return [c.text for c in result.content]  # type: ignore[union-attr]
-
+    tool = f"{agent}.demo"
     with (
         gateway_on(agents, Runtime(PostgresTaskStore(postgres_url))) as one,
         gateway_on(agents, Runtime(PostgresTaskStore(postgres_url))) as two,
     ):
-        paused = asyncio.run(pause(one))
-        assert asyncio.run(carry_on(two, paused)) == ["hello Ada"]
+        paused = asyncio.run(mcp_pause(one, tool))
+        assert asyncio.run(mcp_carry_on(two, "ide", tool, paused)) == ["hello Ada"]
     seen = [(e["event"], e["task"]) for e in record.entries()[before:]]
     upstream = seen[0][1]
     assert seen == [("start", upstream), ("resume", upstream)]

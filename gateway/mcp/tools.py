@@ -83,9 +83,10 @@ class PausedCalls:
     """Calls waiting for the client's answer (MCP 2026-07-28 input_required round trips).
 
     The token handed out is random and names state held here, so a client can only continue
-    a call it was given; entries expire, and their number is bounded. With ``stored`` (replicas
-    sharing the task store), the paused call is kept there instead, and a retry that reaches
-    another replica carries it on (``gateway.runtime.paused``).
+    a call it was given; entries expire, and their number is bounded. With ``stored`` (the
+    task store), a call paused with a question is kept there instead, and a retry that
+    reaches another replica, or this gateway restarted, carries it on
+    (``gateway.runtime.paused``); one waiting for URL elicitations stays here.
     """
 
     def __init__(
@@ -163,8 +164,9 @@ class ToolCalls:
         self.registry = registry
         self.runtime = runtime
         self.endpoint = endpoint
-        shared = StoredPauses(runtime.store, registry) if runtime.channel.shared else None
-        self.paused = PausedCalls(stored=shared)
+        # Paused calls are kept in the task store: a retry that reaches another replica, or
+        # this gateway restarted, carries the call on.
+        self.paused = PausedCalls(stored=StoredPauses(runtime.store, registry))
         self.answered: list[Callable[[str, dict[str, Any]], None]] = []
         """Told of every result: the agent that gave it and its wire form (the pass-through
         remembers which agent issued the resource links in it)."""

@@ -1,6 +1,6 @@
-"""Calls paused for their caller's answer, kept in the task store so that any replica can
-carry one on: the MCP 2026-07-28 ``input_required`` round trip, whose retry a load balancer
-may send to another replica than the one that asked.
+"""Calls paused for their caller's answer, kept in the task store so that any replica, or
+the gateway restarted, can carry one on: the MCP 2026-07-28 ``input_required`` round trip,
+whose retry a load balancer may send to another replica than the one that asked.
 
 The paused call is its own stored task, waiting in input-required: its history is the
 exchange so far (the message the agent answered with its question last), and its metadata
