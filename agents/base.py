@@ -6,10 +6,10 @@ Cancellation is asyncio cancellation of the consuming task; an agent that talks 
 peer forwards it to that peer's own cancel.
 
 Besides ``descriptor`` and ``run``, the gateway asks every agent what it is (``scoped``,
-``delegating``, ``federated``), whether it is up (``healthy``), and tells it when to reach its
-peer (``connect``) and when to let go (``close``). :class:`Agent` declares these with defaults
-that suit an in-process agent: a runtime subclasses it to take the defaults and overrides only
-what differs. A class that does not subclass it must still define all of them.
+``delegating``, ``federated``, ``speaks``), whether it is up (``healthy``), and tells it when
+to reach its peer (``connect``) and when to let go (``close``). :class:`Agent` declares these
+with defaults that suit an in-process agent: a runtime subclasses it to take the defaults and
+overrides only what differs. A class that does not subclass it must still define all of them.
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ class Agent(Protocol):
     federated: bool = False
     """It is offered by other gateways of the federation: an agent of this gateway, a dial-in
     agent included, may take its name (``gateway.mesh.dialin``)."""
+
+    speaks: str | None = None
+    """The protocol the agent speaks itself when the gateway passes what it says on as it was
+    (``"a2a"``: an A2A agent, here or behind another gateway of the federation), so a caller
+    of that protocol hears it unchanged; None: the gateway translates what it yields."""
 
     @property
     def descriptor(self) -> AgentDescriptor:

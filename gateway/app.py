@@ -26,6 +26,7 @@ from gateway.console import PUBLIC as CONSOLE_PATHS
 from gateway.console import Console, authorize, views
 from gateway.mcp import envelope as mcp_envelope
 from gateway.mcp.lean import LeanCalls
+from gateway.mcp.passthrough import Passthrough
 from gateway.mcp.server import build_server
 from gateway.mcp.sessions import McpSessions
 from gateway.mcp.tools import ToolCalls
@@ -36,6 +37,7 @@ from gateway.mesh.federation.calls import FederatedAgent
 from gateway.mesh.federation.service import Federation
 from gateway.registry import Registry
 from gateway.runtime.runner import Runtime
+from gateway.runtime.sessions import sessions_for
 from gateway.runtime.store import MemoryTaskStore, Retention
 from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
@@ -116,7 +118,8 @@ def create_app(
         models=models,
     )
     mcp_tools = ToolCalls(registry, runtime, endpoint="/mcp")
-    mcp_server = build_server(registry, tools=mcp_tools)
+    mcp_upstreams = Passthrough(registry)
+    mcp_server = build_server(registry, tools=mcp_tools, upstreams=mcp_upstreams)
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
     # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
     mcp_server.streamable_http_app(streamable_http_path="/mcp", host=config.host)
@@ -126,6 +129,9 @@ def create_app(
                 StreamableHTTPASGIApp(mcp_server.session_manager),
                 mcp_server.session_manager,
                 per_owner=config.max_mcp_sessions_per_token,
+                book=sessions_for(runtime.channel),
+                channel=runtime.channel,
+                upstreams=mcp_upstreams,
                 lean=LeanCalls(
                     mcp_tools,
                     mcp_server.session_manager.security_settings,

@@ -37,6 +37,8 @@ class RemoteA2AAgent(Remote):
     binding. Either way one connection pool serves every call made on an event loop.
     """
 
+    speaks = "a2a"
+
     def __init__(
         self,
         name: str,

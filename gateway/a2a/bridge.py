@@ -2,7 +2,8 @@
 canonical invocation -> the runtime, and every canonical item the agent streams back as the
 SDK's protobuf events, under the gateway's task and context ids.
 
-When the agent behind is an A2A agent too (:class:`agents.remote.RemoteA2AAgent`), what it said
+When the agent behind is an A2A agent too (:class:`agents.remote.RemoteA2AAgent`, or one that
+another gateway of the federation passes on as it was), what it said
 reaches the caller as it was: a Message reply stays a Message (no task is made of it), its
 task's states and status timestamps are passed on, and its first task snapshot is the
 caller's task (under the gateway's ids). A caller that streams, or asks not to wait, is served
@@ -40,7 +41,6 @@ from adapters.model import (
     TextPart,
 )
 from agents.base import Agent
-from agents.remote.a2a import RemoteA2AAgent
 from gateway.a2a.disconnect import CLIENT_GONE, until_gone
 from gateway.a2a.tasks import AGENT, owner_of
 from gateway.registry import Registry
@@ -56,7 +56,7 @@ _STREAMING_METHODS: Final = frozenset({"SendStreamingMessage", "message/stream"}
 
 def passes_through(agent: Agent) -> bool:
     """Whether ``agent`` speaks A2A itself, so its answers are passed on as they were."""
-    return isinstance(agent, RemoteA2AAgent)
+    return agent.speaks == "a2a"
 
 
 _Stamped = TypeVar("_Stamped", pb.Task, pb.TaskStatusUpdateEvent)

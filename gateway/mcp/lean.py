@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -85,6 +86,11 @@ class LeanCalls:
         self._running: dict[tuple[str, Any], asyncio.Future[dict[str, Any]]] = {}
         self._asked: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
+        self.forward: Callable[[str, str | int, bytes], None] | None = None
+        """With replicas: hands a client's answer or cancel that nothing here waits for to
+        the replica that may (session, the request id it is for, the message)."""
+        self.noted_level: Callable[[str, str | None], None] | None = None
+        """With replicas: records the logging level a session's client set."""
 
     def opened(self, session: str, initialize: Any) -> None:
         """Note the client's capabilities from the ``initialize`` request of ``session``."""
@@ -123,20 +129,19 @@ class LeanCalls:
         if method == "logging/setLevel":
             level = params.get("level") if isinstance(params, dict) else None
             facts.level = level if isinstance(level, str) else None
+            if self.noted_level is not None:
+                self.noted_level(session, facts.level)
             return False  # the SDK answers it, and the pass-through passes it on
-        if method == "notifications/cancelled" and isinstance(params, dict):
-            running = self._running.get((session, params.get("requestId")))
-            if running is None:
-                return False
-            running.cancel()
-            await _accepted(send)
-            return True
-        if method is None and isinstance(rid, str) and (session, rid) in self._asked:
-            asked = self._asked.pop((session, rid))
-            if not asked.done():
-                asked.set_result(message)
-            await _accepted(send)
-            return True
+        key = _awaited(message)
+        if key is not None:
+            if self.deliver(session, message):
+                await _accepted(send)
+                return True
+            if self.forward is not None:
+                # Another replica may wait for it; the SDK here still sees it, for a request
+                # of its own.
+                self.forward(session, key, body)
+            return False
         if method != "tools/call" or not isinstance(rid, str | int) or isinstance(rid, bool):
             return False
         headers = dict(scope.get("headers", []))
@@ -151,6 +156,30 @@ class LeanCalls:
             return False
         call = _Call(session, rid, params, version, facts, who)
         await self._serve(call, receive, send)
+        return True
+
+    def waits(self, session: str, key: str | int) -> bool:
+        """Whether a call or a request to the client in ``session`` waits here on ``key``
+        (its request id)."""
+        return (session, key) in self._running or (session, key) in self._asked
+
+    def deliver(self, session: str, message: Any) -> bool:
+        """Give the client's answer to a request sent to it, or its cancel of a running call,
+        to what waits for it here; whether anything did."""
+        if type(message) is not dict:
+            return False
+        if message.get("method") == "notifications/cancelled":
+            params = message.get("params")
+            running = self._running.get((session, _key(params)))
+            if running is None:
+                return False
+            running.cancel()
+            return True
+        asked = self._asked.pop((session, str(message.get("id"))), None)
+        if asked is None:
+            return False
+        if not asked.done():
+            asked.set_result(message)
         return True
 
     async def _take_modern(
@@ -279,6 +308,23 @@ class LeanCalls:
                 self._running.pop((session, rid), None)
         if not gone.done():
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _key(params: Any) -> str | int | None:
+    key = params.get("requestId") if isinstance(params, dict) else None
+    return key if isinstance(key, str | int) and not isinstance(key, bool) else None
+
+
+def _awaited(message: dict[str, Any]) -> str | int | None:
+    """The request id a client's message answers (a response) or cancels; None for any
+    other message."""
+    method = message.get("method")
+    if method == "notifications/cancelled":
+        return _key(message.get("params"))
+    rid = message.get("id")
+    if method is None and isinstance(rid, str | int) and not isinstance(rid, bool):
+        return rid
+    return None
 
 
 async def _disconnected(receive: Receive) -> None:

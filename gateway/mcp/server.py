@@ -66,11 +66,13 @@ def build_server(
     timeout: float = 60.0,
     principal: str | None = None,
     tools: ToolCalls | None = None,
+    upstreams: Passthrough | None = None,
 ) -> Server[Any]:
     """``principal`` fixes the caller (a WebSocket connection's token); ``tools`` lets a
-    transport share its ``ToolCalls`` (and so its paused calls) with the server."""
+    transport share its ``ToolCalls`` (and so its paused calls) with the server;
+    ``upstreams`` its pass-through of the MCP agents (replicas send notifications on)."""
     tools = tools or ToolCalls(registry, Runtime(timeout=timeout))
-    upstreams = Passthrough(registry)
+    upstreams = upstreams or Passthrough(registry)
     # A resource link in a tool's result is read back from the agent that issued it.
     tools.answered.append(lambda agent, result: upstreams.learn(agent, result.get("content")))
     instance = object()  # this server's sessions, apart from another server's
@@ -80,7 +82,7 @@ def build_server(
         session_id = headers.get("mcp-session-id") if headers is not None else None
         who = _caller(ctx, principal)
         key = (instance, who, session_id)
-        return key, upstreams.caller(key, who, ctx.session)
+        return key, upstreams.caller(key, who, ctx.session, session_id)
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams

@@ -86,10 +86,13 @@ class StoredPauses:
             route = self.registry.route(stored.agent, who)
         except EffmeshError:
             return None
-        conversations.carry_on(route.agent, task)
         spent = replace(task, metadata={k: v for k, v in task.metadata.items() if k != SECRET_KEY})
         spent = conversations.shown(spent)
-        self.store.save(spent, agent=stored.agent, owner=who, endpoint=stored.endpoint)
+        # Spent by a compare-and-set: of two retries with one token at once (on two
+        # replicas), one carries the call on and the other finds the token spent.
+        if not self.store.swap(spent, was=stored.updated):
+            return None
+        conversations.carry_on(route.agent, task)
         invocation = Invocation(
             route.skill.name,
             task.history[-1],

@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
 from adapters import lifecycle
-from adapters.errors import EffmeshError, Internal, RateLimited, Timeout
+from adapters.errors import EffmeshError, IllegalTransition, Internal, RateLimited, Timeout
 from adapters.model import (
     ArtifactEvent,
     Invocation,
@@ -105,6 +105,25 @@ def apply(task: Task, item: StreamItem) -> Task:
             return replace(task, state=TaskState.COMPLETED, status_message=item)
         case ProgressEvent():
             return task
+
+
+def caught_up(task: Task, log: Sequence[StreamItem]) -> Task:
+    """``task``, a running task as last stored, brought up to what its runner has published
+    of it since (``log``: its items on the channel): its state and message, its artifacts.
+    A running task is stored when it starts and when it settles; between the two, the log
+    is where another replica reads how it is doing. Items up to the last settled snapshot
+    are of earlier rounds: the store, saying running, has the task as resumed since (a
+    task is stored as it settles before its settled snapshot is published, so one read
+    as running and then published settled is read settled at the next look). An item the
+    lifecycle refuses after the stored state is one the snapshot already holds."""
+    start = 0
+    for n, item in enumerate(log):
+        if isinstance(item, Task) and settled(item.state):
+            start = n + 1
+    for item in log[start:]:
+        with contextlib.suppress(IllegalTransition):
+            task = apply(task, item)
+    return task
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from adapters.model import (
 from agents.llm.backend import dumps
 from gateway.registry import Registry, Route
 from gateway.runtime import calls, conversations
-from gateway.runtime.runner import Runtime, Slot
+from gateway.runtime.runner import Runtime, Slot, caught_up
 from gateway.runtime.store import RUNNING, failed
 
 
@@ -61,6 +61,8 @@ class TaskRecord:
     kept: Task | None = None
     """The task as read back from the store, with what its agent keeps for it while it
     waits for its caller (``gateway.runtime.conversations``); ``task`` is what callers see."""
+    version: int | None = None
+    """When the store last saved it, as read from there (None: a record of this process)."""
 
     async def follow(self, start: int = 0) -> AsyncIterator[StreamItem]:
         """Every item from ``start`` on, then new ones as they come, until the task ends."""
@@ -121,7 +123,15 @@ class TaskManager:
             TaskNotFound: no such task, or another owner's (the same error: ``who`` cannot
                 tell them apart).
         """
-        record = self._records.get(task_id) or self._mirrors.get(task_id)
+        record = self._records.get(task_id)
+        mirror = self._mirrors.get(task_id) if record is None else None
+        if mirror is not None and self.runtime.may_see(who, mirror.principal):
+            # Followed through the channel, it may lag the store by a signal: a task its
+            # replica has stored as settled is read settled here at once.
+            stored = self.runtime.store.load(task_id)
+            if stored is not None and stored.task.state not in RUNNING:
+                mirror.task = stored.task
+        record = record or mirror
         if record is not None:
             if not self.runtime.may_see(who, record.principal):
                 raise TaskNotFound(task_id)
@@ -138,8 +148,10 @@ class TaskManager:
             principal=stored.owner,
             endpoint=stored.endpoint,
             kept=stored.task,
+            version=stored.updated,
         )
         if channel.shared and stored.task.state in RUNNING:
+            record.task = caught_up(record.task, items)
             self._mirrors[task_id] = record
             following = asyncio.get_running_loop().create_task(self._mirror(record, len(items)))
             self._following.add(following)
@@ -266,10 +278,15 @@ class TaskManager:
         The agent sees the earlier exchange as history: the first message, its question, and
         now the answer.
 
+        With replicas, two answers may come at once, to two replicas: the store's
+        compare-and-set on the task as read gives it to exactly one, and the other is
+        refused as an answer to a task no longer waiting.
+
         Raises:
             TaskNotFound: no such task, or not one ``who`` may see.
             IllegalTransition: the task is not waiting for input (or was read back from the
-                store and its agent is not registered for its owner any more).
+                store and its agent is not registered for its owner any more), or another
+                answer took it first.
             RateLimited: its owner runs as many tasks as it may.
         """
         record = self.get(task_id, who)
@@ -280,25 +297,32 @@ class TaskManager:
         previous, route = record.invocation, record.route
         if previous is None or route is None:
             raise IllegalTransition(record.task.state.value, TaskState.WORKING.value)
-        if record.kept is not None:
-            conversations.carry_on(route.agent, record.kept)
-            record.kept = None
         slot = self.runtime.admit(record.principal)
         asked = (record.task.status_message,) if record.task.status_message else ()
-        invocation = replace(
-            previous,
-            message=message,
-            history=(*previous.history, previous.message, *asked),
-        )
-        record.invocation = invocation
         # Answered, it works again (an ACP caller polling an async resume sees it running),
         # and its question moves into the history.
-        record.task = replace(
+        working = replace(
             record.task,
             state=TaskState.WORKING,
             status_message=None,
             history=(*record.task.history, *asked, message),
         )
+        store = self.runtime.store
+        if record.version is not None and not store.swap(working, was=record.version):
+            slot.release()
+            now = store.load(task_id)
+            current = now.task.state if now is not None else record.task.state
+            raise IllegalTransition(current.value, TaskState.WORKING.value)
+        if record.kept is not None:
+            conversations.carry_on(route.agent, record.kept)
+            record.kept = None
+        record.invocation = replace(
+            previous,
+            message=message,
+            history=(*previous.history, previous.message, *asked),
+        )
+        record.task = working
+        invocation = record.invocation
         record.done = asyncio.Event()
         self._records[task_id] = record
         self._launch(record, route, invocation, slot)
