@@ -15,9 +15,9 @@ overrides only what differs. A class that does not subclass it must still define
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
-from adapters.model import AgentDescriptor, Invocation, StreamItem
+from adapters.model import JSON, AgentDescriptor, Invocation, StreamItem
 
 PRINCIPAL_KEY: Final = "effmesh.principal"
 """Invocation metadata: the caller's token name (None: the gateway uses no tokens), set by the
@@ -89,3 +89,20 @@ class Agent(Protocol):
         """Release what the agent holds (connection pools); the gateway calls it once, at
         shutdown, after the last call. Default: nothing to release."""
         return
+
+
+@runtime_checkable
+class KeepsConversations(Protocol):
+    """An agent whose side of a task waiting for its caller lives elsewhere (a remote A2A
+    agent's own task): the gateway stores what :meth:`waiting` says with its task, and hands
+    it back through :meth:`carry_on` before a follow-up runs in a process that does not hold
+    it (after a restart, or on another replica)."""
+
+    def waiting(self, task_id: str) -> JSON | None:
+        """What the agent needs to carry on gateway task ``task_id``, waiting for its caller
+        (plain JSON); None when it holds nothing for it."""
+        ...
+
+    def carry_on(self, task_id: str, kept: JSON) -> None:
+        """Take back what :meth:`waiting` said for ``task_id`` (ignored when malformed)."""
+        ...

@@ -32,9 +32,11 @@ from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.errors import InvalidParamsError, UnsupportedOperationError
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
+from adapters import lifecycle
 from adapters.a2a import proto
 from adapters.a2a.tasks import STATES
-from adapters.model import TaskState
+from adapters.model import JSON, TaskState
+from gateway.runtime import conversations
 from gateway.runtime.runner import Runtime, caught_up
 from gateway.runtime.store import RUNNING, TaskQuery, failed, owned
 from gateway.security.guard import PRINCIPAL
@@ -104,7 +106,7 @@ class EndpointTasks(SdkTaskStore):
         if task.state is TaskState.INPUT_REQUIRED:
             working = replace(task, state=TaskState.WORKING)
             if self.store.swap(working, was=stored.updated):
-                self._claimed[task_id] = proto.encode_task(task)
+                self._claimed[task_id] = proto.encode_task(conversations.shown(task))
                 return
         elif task.state not in RUNNING or task_id in self._running:
             return  # settled, or running here: the SDK's own rules apply
@@ -113,8 +115,10 @@ class EndpointTasks(SdkTaskStore):
             " or it is running"
         )
 
-    def _write(self, task: pb.Task, agent: str, owner: str | None) -> None:
-        self.store.save(proto.decode_task(task), agent=agent, owner=owner, endpoint=self.endpoint)
+    def _write(self, task: pb.Task, agent: str, owner: str | None, note: JSON = None) -> None:
+        """``note``: what the task's agent keeps for it while it waits for its caller."""
+        stored = conversations.kept(proto.decode_task(task), note)
+        self.store.save(stored, agent=agent, owner=owner, endpoint=self.endpoint)
 
     async def save(self, task: pb.Task, context: ServerCallContext) -> None:
         """Raises InvalidParams (from ``adapters.a2a.proto``) for a task with no known state."""
@@ -125,7 +129,10 @@ class EndpointTasks(SdkTaskStore):
         if proto.task_state(task.status.state) not in RUNNING:
             self._running.pop(task.id, None)
             agent, owner = (running.agent, running.owner) if running else self._who(context)
-            self._write(task, agent, owner)
+            waiting = proto.task_state(task.status.state) in lifecycle.INTERRUPTED
+            self._write(
+                task, agent, owner, context.state.get(conversations.KEY) if waiting else None
+            )
         elif running is None:
             agent, owner = self._who(context)
             self._write(task, agent, owner)
@@ -149,7 +156,7 @@ class EndpointTasks(SdkTaskStore):
         stored = self.store.load(task_id, owner=wanted)
         if stored is None or stored.endpoint != self.endpoint:
             return None
-        task = stored.task
+        task = conversations.shown(stored.task)
         if task.state in RUNNING and self.runtime.channel.shared:
             # Running on another replica: the store has it as it started, the channel has
             # every event since.
@@ -194,7 +201,7 @@ class EndpointTasks(SdkTaskStore):
             else None
         )
         return pb.ListTasksResponse(
-            tasks=[proto.encode_task(entry.task) for entry in page.tasks],
+            tasks=[proto.encode_task(conversations.shown(entry.task)) for entry in page.tasks],
             next_page_token=token,
             page_size=page_size,
             total_size=page.total,

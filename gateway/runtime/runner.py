@@ -92,9 +92,13 @@ def apply(task: Task, item: StreamItem) -> Task:
         case Task():
             if item.state is not task.state:
                 lifecycle.check_transition(task.state, item.state)
-            artifacts = item.artifacts or task.artifacts
+            # A snapshot without artifacts or history (an ACP run's) keeps the task's own.
             return replace(
-                item, task_id=task.task_id, context_id=task.context_id, artifacts=artifacts
+                item,
+                task_id=task.task_id,
+                context_id=task.context_id,
+                artifacts=item.artifacts or task.artifacts,
+                history=item.history or task.history,
             )
         case Message():
             lifecycle.check_transition(task.state, TaskState.COMPLETED)
@@ -362,13 +366,17 @@ class Runtime:
         scope: str | None = None,
         principal: str | object | None = calls.UNKNOWN,
         on_item: OnItem | None = None,
-        task_id: str | None = None,
+        answering: Task | None = None,
     ) -> Settled:
         """Run ``invocation`` as a new stored task of ``owner``, started through ``endpoint``
-        (``task_id``: as that task of ``owner``'s, paused for input, carried on):
+        (``answering``: the task of ``owner``'s paused for the input it gives, carried on):
         saved once it settles or ends otherwise, and as running if it runs longer than
         ``save_running_after`` (so a process that dies under a long call leaves it to be
         failed at start-up). ``scope`` defaults to the owner's memory scope.
+
+        ``answering``: the task, waiting for input, whose question ``invocation`` answers: the
+        call carries on as that task (same id), so an agent that keeps its own side of the
+        conversation by the gateway's task id (a remote A2A agent) finds the task that asked.
 
         Raises:
             RateLimited: ``owner`` runs as many tasks as it may (nothing is stored).
@@ -376,12 +384,19 @@ class Runtime:
             Exception: as :func:`settle` (the task is stored failed, with a generic reason).
         """
         message = invocation.message
-        current = Task(
-            task_id or calls.new_task_id(),
-            TaskState.SUBMITTED,
-            message.context_id,
-            history=(message,),
-        )
+        if answering is None:
+            current = Task(
+                calls.new_task_id(), TaskState.SUBMITTED, message.context_id, history=(message,)
+            )
+        else:
+            asked = (answering.status_message,) if answering.status_message else ()
+            # Answered, its question moves into the history.
+            current = replace(
+                answering,
+                state=TaskState.WORKING,
+                status_message=None,
+                history=(*answering.history, *asked, message),
+            )
         agent = route.tool_name
 
         def save(task: Task) -> None:
