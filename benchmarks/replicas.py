@@ -3,9 +3,11 @@ one on PostgreSQL, and two on PostgreSQL, in the same run; and the task store's 
 call (a save and a read, SQLite against PostgreSQL, plus the channel's publish).
 
 Each configuration serves ``echo`` (an in-process agent: the figures are the gateway's and
-the store's, not a model's). Calls are blocking A2A ``SendMessage`` (JSON-RPC) and MCP
-2026-07-28 ``tools/call``, from ``CLIENTS`` concurrent clients for ``SECONDS`` each; the
-client, Caddy, PostgreSQL and the replicas share the machine's cores.
+the store's, not a model's). Calls are blocking A2A ``SendMessage`` (JSON-RPC), MCP
+2026-07-28 ``tools/call``, and ``tools/call`` in a 2025-11-25 session (one per client, opened
+before the measure; with two replicas, each takes the session up from the store at its first
+request of it), from ``CLIENTS`` concurrent clients for ``SECONDS`` each; the client, Caddy,
+PostgreSQL and the replicas share the machine's cores.
 
     python -m benchmarks.replicas --out benchmarks/results/replicas.json --doc docs/benchmarks.md
 """
@@ -13,6 +15,7 @@ client, Caddy, PostgreSQL and the replicas share the machine's cores.
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import tempfile
 import time
@@ -37,6 +40,8 @@ CLIENTS = 8
 SECONDS = 6.0
 STORE_CALLS = 2000
 MODERN = "2026-07-28"
+LEGACY = "2025-11-25"
+ACCEPT = "application/json, text/event-stream"
 
 
 def _stats(ms: list[float], seconds: float) -> dict[str, float]:
@@ -104,10 +109,43 @@ def mcp_call(base: str) -> Callable[[httpx.AsyncClient], Awaitable[None]]:
         params = {"name": "echo.echo", "arguments": {"text": "hi"}, "_meta": meta}
         body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
         reply = await http.post(f"{base}/mcp", json=body, headers=headers)
-        answer = reply.json().get("result", {}).get("content", [{}])[0].get("text")
-        assert answer == "hi", reply.text
+        assert _text(reply) == "hi", reply.text
 
     return call
+
+
+def session_call(base: str) -> Callable[[httpx.AsyncClient], Awaitable[None]]:
+    """A ``tools/call`` in a 2025-11-25 session, each client's own (opened at its first
+    call, which the measure leaves out)."""
+    sessions: dict[int, str] = {}
+
+    async def call(http: httpx.AsyncClient) -> None:
+        session = sessions.get(id(http))
+        if session is None:
+            client = {"name": "bench", "version": "1"}
+            params = {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": client}
+            init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+            opened = await http.post(f"{base}/mcp", json=init, headers={"accept": ACCEPT})
+            session = sessions[id(http)] = opened.headers["mcp-session-id"]
+            done = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            await http.post(f"{base}/mcp", json=done, headers=_in(session))
+        params = {"name": "echo.echo", "arguments": {"text": "hi"}}
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+        reply = await http.post(f"{base}/mcp", json=body, headers=_in(session))
+        assert _text(reply) == "hi", reply.text
+
+    return call
+
+
+def _text(reply: httpx.Response) -> object:
+    """The text of a ``tools/call`` answer: a JSON body, or the last server-sent event."""
+    events = [line[5:] for line in reply.text.splitlines() if line.startswith("data:")]
+    answer = json.loads(events[-1]) if events else reply.json()
+    return answer.get("result", {}).get("content", [{}])[0].get("text")
+
+
+def _in(session: str) -> dict[str, str]:
+    return {"accept": ACCEPT, "mcp-session-id": session, "mcp-protocol-version": LEGACY}
 
 
 @contextmanager
@@ -175,6 +213,7 @@ async def measure(url: str, folder: Path) -> dict[str, Any]:
             out["calls"][label] = {
                 "a2a": await _load(a2a_call(base)),
                 "mcp": await _load(mcp_call(base)),
+                "session": await _load(session_call(base)),
             }
     sqlite = SQLiteTaskStore(folder / "cost.sqlite3")
     try:
@@ -197,22 +236,23 @@ def table(result: dict[str, Any]) -> str:
         "Caddy (round robin); echo agent.",
         "",
         "| configuration | A2A calls/s | A2A p50 ms | A2A p99 ms | MCP calls/s | MCP p50 ms "
-        "| MCP p99 ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| MCP p99 ms | MCP session calls/s | session p50 ms | session p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     base = result["calls"]["sqlite, 1 replica"]
+    kinds = ("a2a", "mcp", "session")
     for label, row in result["calls"].items():
-        a, m = row["a2a"], row["mcp"]
         ratio = (
-            f" ({a['calls_per_s'] / base['a2a']['calls_per_s']:.2f}x"
-            f" / {m['calls_per_s'] / base['mcp']['calls_per_s']:.2f}x)"
+            " ("
+            + " / ".join(f"{row[k]['calls_per_s'] / base[k]['calls_per_s']:.2f}x" for k in kinds)
+            + ")"
             if row is not base
             else " (baseline)"
         )
-        lines.append(
-            f"| {label}{ratio} | {a['calls_per_s']} | {a['p50_ms']} | {a['p99_ms']} "
-            f"| {m['calls_per_s']} | {m['p50_ms']} | {m['p99_ms']} |"
+        cells = " | ".join(
+            f"{row[k]['calls_per_s']} | {row[k]['p50_ms']} | {row[k]['p99_ms']}" for k in kinds
         )
+        lines.append(f"| {label}{ratio} | {cells} |")
     s, synced = result["store"]["sqlite"], result["store"]["postgresql synced"]
     p = result["store"]["postgresql"]
     lines += [

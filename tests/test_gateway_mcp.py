@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 
 import anyio
+import httpx
 import mcp_types as mt
 import pytest
 import websockets
@@ -185,3 +186,31 @@ async def test_websocket_cancellation_notification_stops_the_call_and_keeps_the_
         assert reply["result"]["content"] == [{"type": "text", "text": "y"}]
         await ws.send(frame(id=3, method="tools/call", params={"name": 5}))
         assert json.loads(await ws.recv())["error"]["code"] == jsonrpc.INVALID_PARAMS
+
+
+def modern_call(text: str, **meta: object) -> dict[str, object]:
+    """A 2026-07-28 ``tools/call`` of ``echo.echo``: it carries its revision in ``_meta``."""
+    params = {
+        "name": "echo.echo",
+        "arguments": {"text": text},
+        "_meta": {mt.PROTOCOL_VERSION_META_KEY: "2026-07-28", **meta},
+    }
+    return {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}
+
+
+async def test_a_call_answered_before_anything_else_is_one_json_body_else_events(
+    base_url: str,
+) -> None:
+    accept = {"accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(headers=accept, timeout=30) as http:
+        plain = await http.post(f"{base_url}/mcp", json=modern_call("plain"))
+        # With a progress token, the echo agent's "working" goes first: the answer follows it.
+        streamed = await http.post(f"{base_url}/mcp", json=modern_call("x", progressToken="p"))
+    assert plain.headers["content-type"] == "application/json"
+    assert plain.json()["id"] == 7
+    assert plain.json()["result"]["content"] == [{"type": "text", "text": "plain"}]
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line[5:]) for line in streamed.text.splitlines() if line[:5] == "data:"]
+    assert [e.get("method") for e in events] == ["notifications/progress", None]
+    assert events[0]["params"]["progressToken"] == "p"
+    assert events[-1]["result"]["content"] == [{"type": "text", "text": "x"}]

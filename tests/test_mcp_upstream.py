@@ -1,6 +1,7 @@
 """Long-lived sessions to upstream MCP servers: one stdio process for many calls, restarted
 when it dies and stopped with the agent; one HTTP session for many calls, opened anew when
-the server forgets it. The upstream is the official SDK's server (``tests/mcp_fixture.py``)."""
+the server forgets it, whose tool calls one after another share one kept-alive connection.
+The upstream is the official SDK's server (``tests/mcp_fixture.py``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import pathlib
 import signal
 import sys
 
+import httpx
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters import model as c
 from adapters.errors import UpstreamUnavailable
 from agents.remote import RemoteMCPAgent, RemoteMCPStdioAgent
+from agents.remote.mcp_http import HttpCalls, _events
+from gateway.bodies import replay
 from tests.mcp_fixture import build_fixture
 from tests.servers import running
 
@@ -108,6 +113,114 @@ def test_an_http_server_serves_many_calls_on_one_session() -> None:
         sessions, texts = asyncio.run(scenario())
     assert sessions == 1
     assert len(texts) == 20
+
+
+def tool_calls_seen(app: ASGIApp, seen: list[tuple[int, bytes | None]]) -> ASGIApp:
+    """``app``, noting the client port and session id of every ``tools/call`` POST."""
+
+    async def noting(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            body = (await receive()).get("body", b"")
+            if b'"tools/call"' in body:
+                seen.append((scope["client"][1], dict(scope["headers"]).get(b"mcp-session-id")))
+            receive = replay(body, receive)
+        await app(scope, receive, send)
+
+    return noting
+
+
+def test_http_tool_calls_one_after_another_share_kept_alive_connections_in_the_session() -> None:
+    seen: list[tuple[int, bytes | None]] = []
+    with running(lambda base: tool_calls_seen(build_fixture().streamable_http_app(), seen)) as up:
+
+        async def scenario() -> list[str]:
+            agent = RemoteMCPAgent("fx", f"{up}/mcp", timeout=30)
+            try:
+                await agent.connect()
+                return [await call(agent) for _ in range(10)]
+            finally:
+                await agent.close()
+
+        texts = asyncio.run(scenario())
+    assert set(texts) == {"This is a simple text response for testing."}
+    assert len(seen) == 10
+    ports, sessions = {port for port, _ in seen}, {session for _, session in seen}
+    # Kept alive: a connection whose answer's stream is still ending when the next call
+    # starts is given back a moment later, so two may take turns, never one per call.
+    assert len(ports) <= 2
+    assert len(sessions) == 1
+    assert None not in sessions
+
+
+def test_a_call_in_a_session_the_server_forgot_goes_out_again_in_a_new_one() -> None:
+    with running(lambda base: build_fixture().streamable_http_app()) as upstream:
+
+        async def scenario() -> tuple[str, int, str | None, str | None]:
+            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+            try:
+                await agent.connect()
+                await call(agent)
+                assert isinstance(agent.upstream.fast, HttpCalls)
+                first = agent.upstream.fast.session_id
+                assert first is not None
+                async with httpx.AsyncClient(timeout=30) as http:
+                    gone = await http.delete(f"{upstream}/mcp", headers={"mcp-session-id": first})
+                assert gone.status_code < 300
+                text = await call(agent)  # answered 404 at first: sent again, in a new session
+                return text, agent.upstream.sessions, first, agent.upstream.fast.session_id
+            finally:
+                await agent.close()
+
+        text, sessions, first, second = asyncio.run(scenario())
+    assert text == "This is a simple text response for testing."
+    assert sessions == 2
+    assert second not in (None, first)
+
+
+def redirecting_tool_calls(app: ASGIApp, redirected: list[bytes]) -> ASGIApp:
+    """``app``, answering the tool calls sent with effmesh's own ids with a redirect to the
+    same URL (which the SDK's client follows)."""
+
+    async def redirecting(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            body = (await receive()).get("body", b"")
+            if b'"tools/call"' in body and b'"effmesh-' in body:
+                redirected.append(body)
+                location = [(b"location", scope["path"].encode())]
+                await send({"type": "http.response.start", "status": 307, "headers": location})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            receive = replay(body, receive)
+        await app(scope, receive, send)
+
+    return redirecting
+
+
+def test_a_tool_call_the_server_redirects_is_sent_by_the_sdks_client_instead() -> None:
+    redirected: list[bytes] = []
+    app = build_fixture().streamable_http_app()
+    with running(lambda base: redirecting_tool_calls(app, redirected)) as upstream:
+
+        async def scenario() -> str:
+            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+            try:
+                await agent.connect()
+                return await call(agent)
+            finally:
+                await agent.close()
+
+        text = asyncio.run(scenario())
+    assert text == "This is a simple text response for testing."
+    assert len(redirected) == 1
+
+
+def test_server_sent_events_are_read_whole_whatever_their_line_ends() -> None:
+    buffer = bytearray(
+        b': a comment\n\nevent: message\ndata: {"a":\ndata: 1}\nid: 3\n\n'
+        b'event: ping\ndata: x\n\ndata:{}\n\ndata: {"b"'
+    )
+    assert _events(buffer) == [b'{"a":\n1}', b"{}"]
+    assert buffer == bytearray(b'data: {"b"')  # an event not yet ended stays
 
 
 def test_an_unreachable_http_server_is_reported_as_such() -> None:

@@ -68,12 +68,25 @@ FRAMES: list[mesh.Frame] = [
         Invocation("echo", QUESTION, history=EARLIER),
         mesh.Forwarding("0123abcd", 2, ("gw-a", "gw-b:8640")),
     ),
+    mesh.Run(
+        "call-9",
+        "far",
+        Invocation("echo", QUESTION, mode="stream", history=EARLIER),
+        mesh.Forwarding("0123abce", 1, ("gw-a",), "ide", "claim.sig"),
+        mesh.Waiting("gw-c", "3f1c"),
+    ),
     mesh.Event(7, StatusEvent("t1", TaskState.WORKING, "c1")),
+    mesh.Event(
+        "call-9",
+        StatusEvent("t1", TaskState.INPUT_REQUIRED, "c1"),
+        mesh.Waiting("gw-c", "3f1c"),
+    ),
     mesh.Event(7, ArtifactEvent("t1", Artifact("a1", (TextPart("4"),)), "c1", last_chunk=True)),
     mesh.Event("call-8", DONE),
     mesh.Event(9, Message("agent", (TextPart("hi"),), message_id="r1")),
     mesh.Cancel(7),
     mesh.Hello(1, "gw-a"),
+    mesh.Hello(1, "gw-a", mesh.FRAMES),
     mesh.Announce("gw-c", (1700000000, 3), ("gw-c", "gw-b"), (CARD,)),
     mesh.Announce("gw-c", (0, 0), ("gw-c",), ()),
     mesh.Withdraw("gw-c"),
@@ -146,6 +159,40 @@ def test_only_a_forwarded_run_carries_a_history() -> None:
         mesh.encode(mesh.Run(3, "far", Invocation("echo", QUESTION, history=EARLIER)))
 
 
+def test_only_a_forwarded_run_resumes_a_task() -> None:
+    with pytest.raises(E.CannotCarry):
+        mesh.encode(mesh.Run(3, "far", Invocation("echo", QUESTION), resume=mesh.Waiting("g", "t")))
+
+
+def test_a_forwarded_run_carries_stream_and_any_other_mode_as_a_plain_call() -> None:
+    forwarding = mesh.Forwarding("m", 1, ("gw-a",))
+    for mode, sent in [("stream", "stream"), ("sync", "sync"), ("async", "sync")]:
+        run = mesh.Run(3, "far", Invocation("echo", QUESTION, mode=mode), forwarding)
+        message = mesh.encode(run)
+        assert message["params"].get("mode", "sync") == sent
+        decoded = mesh.decode(message)
+        assert isinstance(decoded, mesh.Run)
+        assert decoded.invocation.mode == sent
+
+
+def test_frame_set_1_frames_are_unchanged_and_read_as_set_1() -> None:
+    """What a gateway on the older frame set sends and reads: no ``frames``, ``mode``,
+    ``resume`` or ``waiting`` unless set 2 needs them."""
+    assert mesh.encode(mesh.Hello(1, "gw-a"))["params"] == {"gateway": "gw-a"}
+    assert mesh.encode_hello_result(1, "gw-b") == mesh.encode_hello_result(1, "gw-b", 1)
+    old = mesh.parse(wire({"jsonrpc": "2.0", "id": 1, "result": {"gateway": "gw-b"}}))
+    assert isinstance(old, mesh.Reply)
+    assert (mesh.decode_hello_result(old), mesh.decode_hello_frames(old)) == ("gw-b", 1)
+    new = mesh.parse(wire(mesh.encode_hello_result(1, "gw-b", mesh.FRAMES)))
+    assert isinstance(new, mesh.Reply)
+    assert mesh.decode_hello_frames(new) == mesh.FRAMES
+    plain = mesh.encode(
+        mesh.Run(3, "far", Invocation("echo", QUESTION), mesh.Forwarding("m", 1, ("a",)))
+    )
+    assert not {"mode", "resume"} & plain["params"].keys()
+    assert "waiting" not in mesh.encode(mesh.Event(3, DONE))["params"]
+
+
 def test_replies_carry_results_and_errors_back_by_id() -> None:
     assert mesh.parse(wire(mesh.encode_run_result(7))) == mesh.Reply(7, {})
     registered = mesh.parse(wire(mesh.encode_register_result(0, ["far"])))
@@ -193,9 +240,17 @@ def test_an_announced_card_hides_the_agents_own_address() -> None:
     )
     card = mesh.encode_card(here)
     assert "10.0.0.5" not in json.dumps(card)
-    decoded = mesh.decode_card(card)
+    decoded, speaks = mesh.decode_card(card)
+    assert speaks is None
     assert decoded.url is None
     assert (decoded.name, decoded.skills, decoded.description) == ("far", AGENT.skills, "d")
+
+
+def test_an_announced_card_says_which_protocol_the_agent_speaks_itself() -> None:
+    decoded, speaks = mesh.decode_card(mesh.encode_card(AGENT, speaks="a2a"))
+    assert speaks == "a2a"
+    assert mesh.SPEAKS_KEY not in decoded.metadata
+    assert mesh.decode_card(mesh.encode_card(decoded)) == (decoded, None)
 
 
 # --- bad frames ---------------------------------------------------------------------------
@@ -244,6 +299,10 @@ def test_a_bad_envelope_is_refused_with_the_id_to_answer(
     assert refused.id == answer_to
 
 
+ITEM = mesh.encode(mesh.Event(1, DONE))["params"]["item"]
+"""A valid item, beside a field that is not."""
+
+
 def request(method: str, params: Any, id: Any = 5) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id, "method": method, "params": params}
 
@@ -262,6 +321,14 @@ def request(method: str, params: Any, id: Any = 5) -> dict[str, Any]:
         request(mesh.RUN, run_params(visited=["not a gateway id"])),
         request(mesh.RUN, run_params(visited=["gw"] * (mesh.MAX_PATH + 1))),
         request(mesh.RUN, run_params(history=[{"role": "ROLE_USER"}])),
+        request(mesh.RUN, run_params(mode="async")),
+        request(mesh.RUN, run_params(resume="t1")),
+        request(mesh.RUN, run_params(resume={"gateway": "gw", "task": ""})),
+        request(mesh.RUN, run_params(resume={"gateway": "not a gateway", "task": "t1"})),
+        request(mesh.RUN, run_params(resume={"gateway": "gw", "task": "t" * 65})),
+        request(mesh.EVENT, {"call": 1, "item": ITEM, "waiting": {"task": "t1"}}),
+        request(mesh.HELLO, {"gateway": "gw-a", "frames": 0}),
+        request(mesh.HELLO, {"gateway": "gw-a", "frames": "2"}),
         request(mesh.EVENT, {"call": 1.5, "item": {}}),
         request(mesh.EVENT, {"call": 1, "item": {"nothing": "known"}}),
         request(mesh.CANCEL, {}),
@@ -287,6 +354,7 @@ def _valid_messages() -> list[Any]:
     replies = [
         mesh.encode_run_result(7),
         mesh.encode_hello_result(1, "gw-b"),
+        mesh.encode_hello_result(1, "gw-b", mesh.FRAMES),
         mesh.encode_error(E.NotFound(), 7),
     ]
     return [mesh.encode(frame) for frame in FRAMES] + replies

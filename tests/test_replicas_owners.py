@@ -5,12 +5,16 @@ reads, answers and cancels it there."""
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+import websockets
+from websockets.sync.client import connect
 
 from adapters import jsonrpc
 from adapters.a2a.errors import TASK_NOT_FOUND
@@ -149,3 +153,99 @@ def test_another_callers_paused_mcp_call_is_not_carried_on_by_another_replica(
     assert refused["error"]["code"] == jsonrpc.INVALID_PARAMS
     done = call(two, "ide", answer)["result"]
     assert done["content"] == [{"type": "text", "text": "y"}]
+
+
+def test_another_callers_legacy_mcp_session_is_unknown_on_every_replica(
+    replicas: tuple[str, str],
+) -> None:
+    """A 2025-11-25 session opened on one replica is taken up on the other by its owner
+    alone; to another caller it is an unknown session on both (404, as the SDK answers any),
+    whatever it sends: a request, a cancel, a delete, a GET stream."""
+    one, two = replicas
+    legacy = "2025-11-25"
+    accept = "application/json, text/event-stream"
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": legacy,
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    headers = {**as_("ide"), "accept": accept}
+    opened = httpx.post(f"{one}/mcp", json=init, headers=headers, timeout=30)
+    session = opened.headers["mcp-session-id"]
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}}
+
+    def in_session(who: str) -> dict[str, str]:
+        return {
+            **as_(who),
+            "accept": accept,
+            "mcp-session-id": session,
+            "mcp-protocol-version": legacy,
+        }
+
+    for base in (two, one):
+        for method, payload in (
+            ("POST", listing),
+            ("POST", cancel),
+            ("GET", None),
+            ("DELETE", None),
+        ):
+            reply = httpx.request(
+                method, f"{base}/mcp", json=payload, headers=in_session("bot"), timeout=30
+            )
+            assert reply.status_code == 404, (base, method)
+            assert reply.json()["error"]["code"] == jsonrpc.INVALID_REQUEST
+    listed = httpx.post(f"{two}/mcp", json=listing, headers=in_session("ide"), timeout=30)
+    assert listed.status_code == 200
+    assert "echo.echo" in listed.text
+
+
+def test_a_replicas_console_shows_its_owner_the_tasks_another_replica_runs(
+    replicas: tuple[str, str],
+) -> None:
+    """The console's live socket on one replica lists the tasks started on the other (read
+    from the shared store), each to the callers who may see it only."""
+    one, two = replicas
+    body = {"agent_name": "echo.wait", "mode": "async", "input": [{"parts": [{"content": "x"}]}]}
+
+    def start(who: str) -> str:
+        reply = httpx.post(f"{two}/acp/runs", json=body, headers=as_(who), timeout=30)
+        assert reply.status_code == 202, reply.text
+        return str(reply.json()["run_id"])
+
+    def console(who: str) -> Any:
+        offered = [
+            websockets.Subprotocol("effmesh.console"),
+            websockets.Subprotocol(bearer(TOKENS[who])),
+        ]
+        url = one.replace("http://", "ws://") + "/console/ws"
+        return connect(url, subprotocols=offered, origin=websockets.Origin(one), open_timeout=10)
+
+    def tasks_until(socket: Any, wanted: str) -> set[str]:
+        """The ids of the tasks the console shows, until it shows ``wanted``."""
+        shown: set[str] = set()
+        deadline = time.monotonic() + 30
+        while wanted not in shown:
+            frame = json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if frame["type"] == "task":
+                shown.add(frame["task"]["id"])
+        return shown
+
+    ides = start("ide")
+    with console("ide") as socket:
+        assert ides in tasks_until(socket, ides)
+    with console("bot") as socket:
+        bots = start("bot")
+        assert ides not in tasks_until(socket, bots)
+    for who, run in (("ide", ides), ("bot", bots)):
+        cancel = f"{two}/acp/runs/{run}/cancel"
+        assert httpx.post(cancel, headers=as_(who), timeout=30).status_code in (200, 202)
+
+
+def bearer(secret: str) -> str:
+    return "effmesh.bearer." + base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")

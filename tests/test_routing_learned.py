@@ -23,7 +23,8 @@ from gateway.routing.agent import NAME as ROUTER
 from gateway.routing.agent import RouterAgent, RouterSettings
 from gateway.routing.complexity import MODEL_PATH, ComplexityAnalyzer, LearnedModel, Strategy
 from gateway.routing.complexity.clauses import loose_split
-from gateway.routing.complexity.features import dense_features
+from gateway.routing.complexity.crossval import folds
+from gateway.routing.complexity.features import LATER, dense_features, grams, pieces
 from gateway.routing.complexity.labelled import read_evaluation, read_training
 from gateway.routing.complexity.learned import digest
 from gateway.routing.complexity.train import TRAINING
@@ -334,11 +335,15 @@ async def test_calibrate_refits_from_decisions_a_user_marked(
     flipped = {**lines[0], "verdict": "wrong", "correct": "hierarchical"}
     marked = tmp_path / "marked.jsonl"
     # an unmarked line is skipped; one marked wrong without the answer is counted, not used
-    unmarked, no_answer = lines[1], {**lines[1], "verdict": "wrong"}
+    # (another decision's line: a decision marked again counts by its last mark)
+    unmarked, no_answer = lines[1], {**lines[1], "id": "t-other", "verdict": "wrong"}
     marked.write_text("\n".join(json.dumps(x) for x in (*marks, unmarked, no_answer)) + "\n")
     feedback = read_feedback(str(marked))
     assert [m.strategy.value for m in feedback.marked] == list(truth.values())
     assert feedback.unusable == 1
+    again = tmp_path / "again.jsonl"
+    again.write_text(json.dumps(flipped) + "\n" + json.dumps(marks[0]) + "\n")
+    assert [m.strategy.value for m in read_feedback(str(again)).marked] == [truth[lines[0]["task"]]]
     right = sum(m["verdict"] == "right" for m in marks)
     out_model = tmp_path / "model.npz"
     argv = ["calibrate", "--feedback", str(marked), "--model-out", str(out_model)]
@@ -450,3 +455,34 @@ async def test_a_learned_model_file_that_is_not_one_is_a_settings_error(
         )
     assert "learned_model" in str(info.value)
     assert "not a routing model" in str(info.value)
+
+
+# --- what cross-validation chose, and the later parts' n-grams -----------------------------
+
+
+def test_cross_validation_folds_keep_near_copies_together() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(40, 16)).astype(np.float32)
+    copies = base[:10] + 0.01 * rng.normal(size=(10, 16)).astype(np.float32)
+    vectors = np.vstack([base, copies])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    fold = folds(vectors)
+    assert set(fold.tolist()) == {0, 1, 2, 3, 4}
+    assert all(fold[i] == fold[40 + i] for i in range(10))
+
+
+def test_the_stored_models_confidence_is_calibrated_by_cross_validation(
+    model: LearnedModel,
+) -> None:
+    assert model.temperature == model.meta["temperature"]
+    assert 1.0 <= model.temperature <= 3.0
+    assert 0.5 < model.meta["cross_validated_accuracy"] <= 1.0
+
+
+def test_the_later_parts_of_a_task_have_n_grams_of_their_own() -> None:
+    one = "Translate good morning into Italian"
+    two = "Add 3 and 4, then double the result"
+    assert set(grams(one).tolist()) == pieces(one)
+    assert pieces(two) < set(grams(two).tolist())
+    later = set(grams(two).tolist()) - pieces(two)
+    assert later <= pieces("then double the result", LATER)

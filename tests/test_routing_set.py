@@ -1,6 +1,6 @@
 """The labelled routing set: a training split the router may be tuned on and a held-out split,
-in its own file, that only evaluation reads. Checks size, languages, balance and that the
-held-out split is a stratified share of every language and strategy."""
+in its own file, that only evaluation reads. Checks size, languages, balance, and that the
+held-out split shares no task with what the router was tuned on."""
 
 from __future__ import annotations
 
@@ -20,10 +20,13 @@ def _tasks(name: str) -> tuple[str, list[dict[str, Any]]]:
 
 def test_the_set_is_large_multilingual_and_balanced() -> None:
     train_split, train = _tasks("routing_train.json")
+    extra_split, extra = _tasks("routing_train_extra.json")
     held_split, held = _tasks("routing_heldout.json")
-    assert (train_split, held_split) == ("train", "heldout")
+    assert (train_split, extra_split, held_split) == ("train", "train", "heldout")
+    train = train + extra
     every = train + held
-    assert len(every) >= 500
+    assert len(train) >= 800
+    assert len(held) >= 300
     langs = Counter(t["lang"] for t in every)
     assert {"en", "de", "fr", "es", "it", "pt", "nl", "pl"} <= set(langs)
     assert {"ja", "zh"} & set(langs)
@@ -43,12 +46,21 @@ def test_the_set_is_large_multilingual_and_balanced() -> None:
     assert {t["split"] for t in held} == {"heldout"}
 
 
-def test_the_held_out_split_is_a_stratified_share_of_each_language_and_strategy() -> None:
-    _, train = _tasks("routing_train.json")
+def test_the_held_out_split_covers_every_language_and_strategy_evenly() -> None:
     _, held = _tasks("routing_heldout.json")
-    cells = Counter((t["lang"], t["strategy"]) for t in train + held)
-    kept = Counter((t["lang"], t["strategy"]) for t in held)
-    assert set(kept) == set(cells)
-    for cell, total in cells.items():
-        assert 0.35 <= kept[cell] / total <= 0.45, cell
-    assert len(held) / (len(held) + len(train)) >= 0.39
+    langs = Counter(t["lang"] for t in held)
+    assert len(langs) == 10
+    assert min(langs.values()) >= 30
+    cells = Counter((t["lang"], t["strategy"]) for t in held)
+    assert set(cells) == {(lang, s) for lang in langs for s in STRATEGIES}
+    assert len(set(cells.values())) == 1  # as many of each strategy in every language
+
+
+def test_no_held_out_task_is_one_the_router_was_tuned_on() -> None:
+    _, train = _tasks("routing_train.json")
+    _, extra = _tasks("routing_train_extra.json")
+    _, held = _tasks("routing_heldout.json")
+    train = train + extra
+    own = json.loads((DATA / "routing_tasks.json").read_text())["tasks"]
+    tuned = {" ".join(t["task"].lower().split()) for t in train + own}
+    assert not tuned & {" ".join(t["task"].lower().split()) for t in held}

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 import pytest
 
 from adapters.errors import IllegalTransition, Internal, NotFound, Timeout
 from adapters.model import (
     AgentDescriptor,
+    Artifact,
+    ArtifactEvent,
     Invocation,
     Message,
     Skill,
@@ -23,7 +26,14 @@ from adapters.model import (
 from agents.base import Agent
 from agents.echo import EchoAgent
 from gateway.registry import Route
-from gateway.runtime.runner import STOPPED_REASON, TIMED_OUT, UNSETTLED, Runtime, settle
+from gateway.runtime.runner import (
+    STOPPED_REASON,
+    TIMED_OUT,
+    UNSETTLED,
+    Runtime,
+    caught_up,
+    settle,
+)
 from gateway.runtime.store import MemoryTaskStore, TaskQuery
 
 pytestmark = pytest.mark.anyio
@@ -284,3 +294,29 @@ async def test_tasks_left_running_are_failed_at_start_up_and_interrupted_ones_ke
     assert b is not None
     assert (a.task.state, a.owner) == (TaskState.FAILED, "ops")
     assert b.task.state is TaskState.INPUT_REQUIRED
+
+
+def test_a_stored_running_task_is_caught_up_with_what_its_runner_published_since() -> None:
+    """What another replica reads of a task running elsewhere: the snapshot stored when it
+    started, then its published items (an earlier round's, before a settled snapshot that
+    was resumed since, are not applied again)."""
+    stored = submitted()
+    asked = Message("agent", (TextPart("which?"),))
+    chunk = Artifact("a-1", (TextPart("one "),))
+    more = Artifact("a-1", (TextPart("two"),))
+    log: list[StreamItem] = [
+        Task("t-1", TaskState.SUBMITTED),
+        StatusEvent("t-1", TaskState.INPUT_REQUIRED, None, asked),
+        Task("t-1", TaskState.INPUT_REQUIRED, status_message=asked),
+        StatusEvent("t-1", TaskState.WORKING, None, WORKING),
+        ArtifactEvent("t-1", chunk, None),
+        ArtifactEvent("t-1", more, None, append=True),
+    ]
+    now = caught_up(replace(stored, state=TaskState.WORKING), log)
+    assert (now.state, now.status_message) == (TaskState.WORKING, WORKING)
+    assert [[p.text for p in a.parts] for a in now.artifacts] == [["one ", "two"]]  # type: ignore[attr-defined]
+    # Resumed, and stored working, before the new round published anything: not the
+    # question of the round before.
+    resumed = replace(stored, state=TaskState.WORKING)
+    assert caught_up(resumed, log[:3]) == resumed
+    assert caught_up(stored, []) == stored

@@ -341,3 +341,46 @@ def test_a_database_that_cannot_be_reached_is_named_without_its_password(
         PostgresTaskStore(url, pool_timeout=3)
     assert "tasks on " in str(info.value)
     assert "hunter2" not in str(info.value)
+
+
+def test_a_swap_saves_only_over_the_save_it_was_read_at(store: TaskStore) -> None:
+    """Compare-and-set: a task read once can be swapped from that read once; a swap from a
+    stale read, or of a task that is not stored, saves nothing."""
+    store.save(task("t1", TaskState.INPUT_REQUIRED), agent="echo.ask", owner="ide", endpoint="/acp")
+    read = store.load("t1")
+    assert read is not None
+    assert store.swap(task("t1", TaskState.WORKING), was=read.updated)
+    assert not store.swap(task("t1", TaskState.CANCELED), was=read.updated)
+    now = store.load("t1")
+    assert now is not None
+    assert (now.task.state, now.owner, now.agent) == (TaskState.WORKING, "ide", "echo.ask")
+    assert now.updated > read.updated
+    assert store.swap(task("t1", TaskState.COMPLETED), was=now.updated)
+    assert not store.swap(task("nope", TaskState.WORKING), was=now.updated)
+    assert store.load("nope") is None
+
+
+def test_replicas_swapping_from_one_read_at_once_let_exactly_one_win(postgres_url: str) -> None:
+    """Eight replicas (each its own store and pool) read a task waiting for input, then all
+    swap it from that read at once, on threads: one swap saves, seven find it taken."""
+    import concurrent.futures
+    import threading
+
+    stores = [PostgresTaskStore(postgres_url, replica=f"r{n}") for n in range(8)]
+    try:
+        stores[0].save(task("t1", TaskState.INPUT_REQUIRED), agent="a", owner=None, endpoint="")
+        reads = [s.load("t1") for s in stores]
+        start = threading.Barrier(len(stores))
+
+        def swap(n: int) -> bool:
+            read = reads[n]
+            assert read is not None
+            start.wait(30)
+            return stores[n].swap(task("t1", TaskState.WORKING), was=read.updated)
+
+        with concurrent.futures.ThreadPoolExecutor(len(stores)) as pool:
+            won = list(pool.map(swap, range(len(stores))))
+        assert won.count(True) == 1, won
+    finally:
+        for made in stores:
+            made.close()

@@ -118,38 +118,7 @@ def cells(agents: list[str], reasons: dict[tuple[str, str], str]) -> list[object
 IMMEDIATE_PINS: dict[tuple[str, str], str] = {}
 STREAM_PINS: dict[tuple[str, str], str] = {}
 CANCEL_PINS: dict[tuple[str, str], str] = {}
-MCP_TO_A2A_FOLLOW_UP = (
-    "an MCP caller's answer to a remote A2A agent's question goes out as history in a new"
-    " SendMessage ('cannot carry conversation history'), not under the waiting task's taskId"
-    " and contextId"
-)
-STREAMED_FOLLOW_UP = (
-    "a streaming caller's follow-up to a task of the @a2a-js/sdk agent ends with the task"
-    " still input-required (ACP: awaiting) and no answer"
-)
-SDK_FOLLOW_UP = (
-    "a follow-up to a task of the agent on a2a-sdk's own server ends with the task still"
-    " input-required (ACP: awaiting) and no answer"
-)
-MCP_2026_ELICITATION = (
-    "an MCP agent's elicitation is not passed to a 2026-07-28 MCP caller as its own"
-    " input_required: the gateway answers the agent that the caller cannot answer"
-)
-INPUT_PINS: dict[tuple[str, str], str] = {
-    ("mcp-2025-11-25", "js"): MCP_TO_A2A_FOLLOW_UP,
-    ("mcp-2026-07-28", "js"): MCP_TO_A2A_FOLLOW_UP,
-    ("mcp-2025-11-25", "sdk"): MCP_TO_A2A_FOLLOW_UP,
-    ("mcp-2026-07-28", "sdk"): MCP_TO_A2A_FOLLOW_UP,
-    ("a2a-stream", "js"): STREAMED_FOLLOW_UP,
-    ("acp-stream", "js"): STREAMED_FOLLOW_UP,
-    ("a2a-jsonrpc", "sdk"): SDK_FOLLOW_UP,
-    ("a2a-rest", "sdk"): SDK_FOLLOW_UP,
-    ("a2a-stream", "sdk"): SDK_FOLLOW_UP,
-    ("acp-sync", "sdk"): SDK_FOLLOW_UP,
-    ("acp-async", "sdk"): SDK_FOLLOW_UP,
-    ("acp-stream", "sdk"): SDK_FOLLOW_UP,
-    ("mcp-2026-07-28", "mcp"): MCP_2026_ELICITATION,
-}
+INPUT_PINS: dict[tuple[str, str], str] = {}
 
 
 def chunk_events(answer: Answer) -> list[list[str]]:

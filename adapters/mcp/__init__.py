@@ -6,6 +6,8 @@ share the 2025 shapes used here).
 """
 
 from adapters.mcp.calls import (
+    INPUT_REQUESTS_KEY,
+    INPUT_RESPONSES_KEY,
     MODERN_VERSION,
     TEXT_ARGUMENT,
     decode_call_params,
@@ -34,6 +36,8 @@ from adapters.mcp.tools import (
 )
 
 __all__ = [
+    "INPUT_REQUESTS_KEY",
+    "INPUT_RESPONSES_KEY",
     "MODERN_VERSION",
     "RULES",
     "TEXT_ARGUMENT",

@@ -48,6 +48,10 @@ NO_RENDERING_KEY: Final = "mcp.noRendering"
 MODERN_VERSION: Final = "2026-07-28"
 TARGET_CALL: Final = "MCP tools/call"
 TARGET_RESULT: Final = "MCP tools/call result"
+INPUT_REQUESTS_KEY: Final = "mcp.inputRequests"
+"""DataPart metadata flag: the data is a 2026-07-28 ``inputRequests`` object, handed on as is."""
+INPUT_RESPONSES_KEY: Final = "mcp.inputResponses"
+"""DataPart metadata flag: the data is a retry's ``inputResponses`` object, handed on as is."""
 CARRIED_PARAMS: Final = ("task", "inputResponses", "requestState")
 """``tools/call`` params with no canonical slot, kept in metadata as ``mcp.<param>``."""
 

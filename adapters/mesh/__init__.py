@@ -16,18 +16,24 @@ A peer behind NAT dials in and offers its agents:
 
 A gateway joins another one (with the federation token as its bearer token):
 
-- ``mesh/hello`` ``{"gateway": <id>}`` -> ``{"gateway": <id>}``: each side learns the other's id;
+- ``mesh/hello`` ``{"gateway": <id>, "frames": n}`` -> ``{"gateway": <id>, "frames": n}``: each
+  side learns the other's id and frame set (``FRAMES``; none named: set 1);
 - ``mesh/announce`` ``{"origin", "version": [epoch, seq], "path": [<gateway id>...],
   "agents": [<card>...]}`` and ``mesh/withdraw`` ``{"origin"}``: the route table's adverts;
 - ``mesh/run`` as above plus ``{"history": [<message>...], "message": <id>, "hops": n,
   "visited": [<gateway id>...]}``: a call forwarded toward the gateway offering the agent,
-  answered and cancelled as above;
+  answered and cancelled as above. Frame set 2 adds ``"mode": "stream"`` (the far gateway
+  reads the agent's own stream) and ``"resume": {"gateway", "task"}`` (the answer to a task
+  waiting there for its caller), and a ``mesh/event`` whose item leaves the agent's task
+  waiting for its caller names it: ``"waiting": {"gateway", "task"}``. Announced cards of
+  agents whose answers a gateway passes on as they were say so (``SPEAKS_KEY``);
 - ``mesh/ping``: the heartbeat, both ways.
 """
 
 from adapters.mesh.codec import (
     decode,
     decode_card,
+    decode_hello_frames,
     decode_hello_result,
     encode,
     encode_card,
@@ -41,6 +47,7 @@ from adapters.mesh.frames import (
     ANNOUNCE,
     CANCEL,
     EVENT,
+    FRAMES,
     GATEWAY_ID_PATTERN,
     HELLO,
     MAX_MESSAGE_ID,
@@ -48,6 +55,7 @@ from adapters.mesh.frames import (
     PING,
     REGISTER,
     RUN,
+    SPEAKS_KEY,
     SUBPROTOCOL,
     WITHDRAW,
     Announce,
@@ -62,6 +70,7 @@ from adapters.mesh.frames import (
     Reply,
     Run,
     Version,
+    Waiting,
     Withdraw,
 )
 
@@ -69,6 +78,7 @@ __all__ = [
     "ANNOUNCE",
     "CANCEL",
     "EVENT",
+    "FRAMES",
     "GATEWAY_ID_PATTERN",
     "HELLO",
     "MAX_MESSAGE_ID",
@@ -76,6 +86,7 @@ __all__ = [
     "PING",
     "REGISTER",
     "RUN",
+    "SPEAKS_KEY",
     "SUBPROTOCOL",
     "WITHDRAW",
     "Announce",
@@ -90,9 +101,11 @@ __all__ = [
     "Reply",
     "Run",
     "Version",
+    "Waiting",
     "Withdraw",
     "decode",
     "decode_card",
+    "decode_hello_frames",
     "decode_hello_result",
     "encode",
     "encode_card",

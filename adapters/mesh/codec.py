@@ -20,7 +20,13 @@ from adapters import _json, a2a, jsonrpc
 from adapters import _wire as w
 from adapters.a2a.calls import SEND
 from adapters.a2a.cards import INTERFACES_KEY
-from adapters.errors import EffmeshError, InvalidParams, InvalidRequest, MethodNotFound
+from adapters.errors import (
+    CannotCarry,
+    EffmeshError,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+)
 from adapters.jsonrpc import RequestId
 from adapters.mesh.frames import (
     ANNOUNCE,
@@ -33,6 +39,7 @@ from adapters.mesh.frames import (
     PING,
     REGISTER,
     RUN,
+    SPEAKS_KEY,
     WITHDRAW,
     Announce,
     Cancel,
@@ -46,12 +53,15 @@ from adapters.mesh.frames import (
     Reply,
     Run,
     Version,
+    Waiting,
     Withdraw,
 )
 from adapters.model import AgentDescriptor
 
 _GATEWAY_ID: Final = re.compile(GATEWAY_ID_PATTERN)
-_FORWARDING_KEYS: Final = frozenset({"message", "hops", "visited", "history", "principal", "claim"})
+_FORWARDING_KEYS: Final = frozenset(
+    {"message", "hops", "visited", "history", "principal", "claim", "mode", "resume"}
+)
 MAX_PRINCIPAL: Final = 256
 MAX_CLAIM: Final = 2048
 """The longest token name a forwarded call may carry."""
@@ -96,7 +106,8 @@ def encode(frame: Frame) -> dict[str, Any]:
     """The JSON-RPC message of ``frame``.
 
     Raises:
-        CannotCarry: a :class:`Run` without ``forwarding`` whose invocation has a history.
+        CannotCarry: a :class:`Run` without ``forwarding`` whose invocation has a history or
+            that resumes a task.
         InvalidParams: canonical values A2A's JSON forms cannot hold (see ``adapters.a2a``).
     """
     match frame:
@@ -107,11 +118,14 @@ def encode(frame: Frame) -> dict[str, Any]:
             return jsonrpc.request(frame.call, RUN, _run_params(frame))
         case Event():
             item = a2a.encode_stream_item(frame.item)
-            return jsonrpc.request(None, EVENT, {"call": frame.call, "item": item})
+            params: dict[str, Any] = {"call": frame.call, "item": item}
+            if frame.waiting is not None:
+                params["waiting"] = _encode_waiting(frame.waiting)
+            return jsonrpc.request(None, EVENT, params)
         case Cancel():
             return jsonrpc.request(None, CANCEL, {"call": frame.call})
         case Hello():
-            return jsonrpc.request(frame.id, HELLO, {"gateway": frame.gateway})
+            return jsonrpc.request(frame.id, HELLO, _hello_params(frame.gateway, frame.frames))
         case Announce():
             params = {
                 "origin": frame.origin,
@@ -140,8 +154,9 @@ def encode_run_result(call: RequestId) -> dict[str, Any]:
     return jsonrpc.result(call, {})
 
 
-def encode_hello_result(id: RequestId, gateway: str) -> dict[str, Any]:
-    return jsonrpc.result(id, {"gateway": gateway})
+def encode_hello_result(id: RequestId, gateway: str, frames: int = 1) -> dict[str, Any]:
+    """The accepting gateway's answer to a hello: its id and frame set (``frames``)."""
+    return jsonrpc.result(id, _hello_params(gateway, frames))
 
 
 def decode_hello_result(reply: Reply) -> str:
@@ -154,6 +169,27 @@ def decode_hello_result(reply: Reply) -> str:
     if reply.error is not None:
         raise reply.error
     return _gateway_id(reply.result.get("gateway"), "result.gateway")
+
+
+def decode_hello_frames(reply: Reply) -> int:
+    """The frame set of the gateway that accepted a hello (1: it names none).
+
+    Raises:
+        InvalidParams: ``frames`` is not a positive integer.
+    """
+    return _frames(reply.result, "result")
+
+
+def _hello_params(gateway: str, frames: int) -> dict[str, Any]:
+    # Set 1 is the hello a gateway that knows no frame sets sends: leave the field out.
+    return {"gateway": gateway} if frames == 1 else {"gateway": gateway, "frames": frames}
+
+
+def _frames(d: Mapping[str, Any], path: str) -> int:
+    frames = d.get("frames", 1)
+    if type(frames) is not int or frames < 1:
+        raise InvalidParams("must be a positive integer", path=f"{path}.frames")
+    return frames
 
 
 def encode_error(exc: BaseException, id: RequestId | None) -> dict[str, Any]:
@@ -187,24 +223,33 @@ def _decode_reply(msg: dict[str, Any]) -> Reply:
 # --- cards ---------------------------------------------------------------------------------
 
 
-def encode_card(descriptor: AgentDescriptor) -> dict[str, Any]:
+def encode_card(descriptor: AgentDescriptor, *, speaks: str | None = None) -> dict[str, Any]:
     """The card a gateway announces an agent by (in ``mesh/announce``): no address of the
-    agent's own, since peers call it through the announcing gateway.
+    agent's own, since peers call it through the announcing gateway. ``speaks``: the
+    protocol whose answers the gateway passes on from the agent as they were (``"a2a"``).
 
     Raises:
         InvalidParams: an ``a2a.*`` metadata key of the wrong shape.
     """
-    meta = {k: v for k, v in descriptor.metadata.items() if k != INTERFACES_KEY}
+    meta = {k: v for k, v in descriptor.metadata.items() if k not in (INTERFACES_KEY, SPEAKS_KEY)}
+    if speaks is not None:
+        meta[SPEAKS_KEY] = speaks
     return a2a.encode_agent(replace(descriptor, url=None, metadata=meta))
 
 
-def decode_card(card: Mapping[str, Any]) -> AgentDescriptor:
-    """The agent an announced card describes.
+def decode_card(card: Mapping[str, Any]) -> tuple[AgentDescriptor, str | None]:
+    """The agent an announced card describes, and the protocol it speaks itself when its
+    gateway passes its answers on as they were (None: the gateway translates them).
 
     Raises:
         InvalidParams: not a valid A2A agent card.
     """
-    return a2a.decode_agent(card)
+    descriptor = a2a.decode_agent(card)
+    if SPEAKS_KEY not in descriptor.metadata:
+        return descriptor, None
+    speaks = descriptor.metadata[SPEAKS_KEY]
+    meta = {k: v for k, v in descriptor.metadata.items() if k != SPEAKS_KEY}
+    return replace(descriptor, metadata=meta), speaks if type(speaks) is str else None
 
 
 # --- field checks --------------------------------------------------------------------------
@@ -232,6 +277,18 @@ def _version(value: Any) -> Version:
     raise InvalidParams("must be [epoch, seq]", path="params.version")
 
 
+def _waiting(value: Any, path: str) -> Waiting:
+    d = w.obj(value, path)
+    task = d.get("task")
+    if type(task) is not str or not 0 < len(task) <= MAX_MESSAGE_ID:
+        raise InvalidParams("must be a task handle", path=f"{path}.task")
+    return Waiting(_gateway_id(d.get("gateway"), f"{path}.gateway"), task)
+
+
+def _encode_waiting(waiting: Waiting) -> dict[str, str]:
+    return {"gateway": waiting.gateway, "task": waiting.task}
+
+
 def _needs_id(req: jsonrpc.Request) -> RequestId:
     if req.id is None:
         raise InvalidRequest(f"{req.method} needs an id")
@@ -250,10 +307,12 @@ def _run_params(frame: Run) -> dict[str, Any]:
     invocation = replace(frame.invocation, mode="sync")
     forwarding = frame.forwarding
     if forwarding is None:
+        if frame.resume is not None:
+            raise CannotCarry("a task to resume", "a dial-in peer's mesh/run")
         _, params = a2a.encode_invocation(invocation)
         return {"agent": frame.agent, "params": params}
     _, params = a2a.encode_invocation(replace(invocation, history=()))
-    return {
+    out = {
         "agent": frame.agent,
         "params": params,
         "history": [a2a.encode_message(m) for m in invocation.history],
@@ -263,6 +322,11 @@ def _run_params(frame: Run) -> dict[str, Any]:
         **({} if forwarding.principal is None else {"principal": forwarding.principal}),
         **({} if forwarding.claim is None else {"claim": forwarding.claim}),
     }
+    if frame.invocation.mode == "stream":
+        out["mode"] = "stream"
+    if frame.resume is not None:
+        out["resume"] = _encode_waiting(frame.resume)
+    return out
 
 
 def _decode_run(req: jsonrpc.Request) -> Run:
@@ -288,20 +352,29 @@ def _decode_run(req: jsonrpc.Request) -> Run:
             raise InvalidParams("must be a signed claim", path="params.claim")
         forwarding = Forwarding(message, hops, visited, principal, claim)
     invocation = a2a.decode_invocation(p.get("params"), method=SEND)
+    resume = None
     if forwarding is not None:
         history = w.opt_arr(p, "history", "params")
+        mode = p.get("mode", "sync")
+        if mode not in ("sync", "stream"):
+            raise InvalidParams('must be "sync" or "stream"', path="params.mode")
         invocation = replace(
             invocation,
+            mode=mode,
             history=tuple(
                 a2a.decode_message(m, f"params.history[{i}]") for i, m in enumerate(history)
             ),
         )
-    return Run(call, agent, invocation, forwarding)
+        if "resume" in p:
+            resume = _waiting(p["resume"], "params.resume")
+    return Run(call, agent, invocation, forwarding, resume)
 
 
 def _decode_event(req: jsonrpc.Request) -> Event:
-    call = w.req_id(req.params, "call", "params")
-    return Event(call, a2a.decode_stream_item(req.params.get("item"), "params.item"))
+    p = req.params
+    call = w.req_id(p, "call", "params")
+    waiting = _waiting(p["waiting"], "params.waiting") if "waiting" in p else None
+    return Event(call, a2a.decode_stream_item(p.get("item"), "params.item"), waiting)
 
 
 def _decode_cancel(req: jsonrpc.Request) -> Cancel:
@@ -309,7 +382,8 @@ def _decode_cancel(req: jsonrpc.Request) -> Cancel:
 
 
 def _decode_hello(req: jsonrpc.Request) -> Hello:
-    return Hello(_needs_id(req), _gateway_id(req.params.get("gateway"), "params.gateway"))
+    gateway = _gateway_id(req.params.get("gateway"), "params.gateway")
+    return Hello(_needs_id(req), gateway, _frames(req.params, "params"))
 
 
 def _decode_announce(req: jsonrpc.Request) -> Announce:

@@ -17,6 +17,15 @@ from adapters.model import AgentDescriptor, Invocation, StreamItem
 
 SUBPROTOCOL: Final = "effmesh"
 """The WebSocket subprotocol of ``/ws``."""
+FRAMES: Final = 2
+"""The frame set this side speaks, exchanged in ``mesh/hello``: 1 (a peer that names none)
+forwards plain calls; 2 adds a forwarded call's ``mode`` and the follow-up addressing of a task
+that waits for its caller (``Run.resume``, ``Event.waiting``). Every field set 2 adds is
+optional, so a set-1 peer reads set-2 frames as the plain calls they also are."""
+SPEAKS_KEY: Final = "effmesh.speaks"
+"""Descriptor metadata of an announced card: the protocol the agent itself speaks when its
+gateway passes its answers on as they were (``"a2a"``), so the gateways that reach it through
+the federation pass them on too."""
 
 REGISTER: Final = "mesh/register"
 RUN: Final = "mesh/run"
@@ -32,7 +41,7 @@ GATEWAY_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 MAX_PATH: Final = 64
 """Most gateway ids an announcement's path or a call's visited list may hold."""
 MAX_MESSAGE_ID: Final = 64
-"""Longest id of a forwarded call's message."""
+"""Longest id of a forwarded call's message, and of a waiting task's handle."""
 
 Version = tuple[int, int]
 """(epoch, seq) of an origin's state: compared as a tuple."""
@@ -73,29 +82,43 @@ class Forwarding:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """A task that waits for its caller's answer on gateway ``gateway``, by the handle
+    ``task`` that gateway gave it (opaque to every other gateway)."""
+
+    gateway: str
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """Gateway -> peer or gateway: run ``invocation`` on the far side's agent ``agent``.
 
     ``call`` is the request's id: the far side answers with :class:`Event` frames naming it,
-    then the call's result (``encode_run_result``) or an error. The frame carries no mode: the
-    far side runs a plain call and relays every item it yields, so ``invocation.mode``
-    decodes as ``"sync"``. Only a call between gateways (``forwarding`` set) carries the
-    invocation's history; a peer's agent cannot take one.
+    then the call's result (``encode_run_result``) or an error. The far side relays every
+    item it yields. Only a call between gateways (``forwarding`` set) carries the
+    invocation's history, its mode (``"stream"``: the far side reads the agent's own stream;
+    any other mode decodes as ``"sync"``) and ``resume``, the task waiting for the answer this
+    call carries; a peer's agent takes none of them, and its call decodes as ``"sync"``.
     """
 
     call: RequestId
     agent: str
     invocation: Invocation
     forwarding: Forwarding | None = None
+    resume: Waiting | None = None
     method: ClassVar[str] = RUN
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One item a running call yields, sent back to the side that asked for the call."""
+    """One item a running call yields, sent back to the side that asked for the call.
+    ``waiting``: the item leaves the agent's task waiting for its caller, and a follow-up
+    reaches that task by naming this in its ``Run.resume`` (a forwarded call's alone)."""
 
     call: RequestId
     item: StreamItem
+    waiting: Waiting | None = None
     method: ClassVar[str] = EVENT
 
 
@@ -109,11 +132,13 @@ class Cancel:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """A joining gateway opens a link: its id. Answered with the accepting gateway's id
-    (``encode_hello_result``)."""
+    """A joining gateway opens a link: its id and the frame set it speaks (1 when it names
+    none). Answered with the accepting gateway's id and frame set (``encode_hello_result``);
+    each side then sends the other only the frames of the lower set."""
 
     id: RequestId
     gateway: str
+    frames: int = 1
     method: ClassVar[str] = HELLO
 
 

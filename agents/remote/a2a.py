@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any, Final
 
@@ -20,7 +20,7 @@ from google.protobuf import json_format
 from adapters import _json, a2a, jsonrpc, lifecycle
 from adapters.a2a import calls as a2a_calls
 from adapters.errors import EffmeshError, Timeout, UpstreamUnavailable
-from adapters.model import Invocation, Mode, StatusEvent, StreamItem, Task
+from adapters.model import JSON, Invocation, Mode, StatusEvent, StreamItem, Task
 from agents import outbound
 from agents.remote.a2a_jsonrpc import JsonRpcA2A
 from agents.remote.base import Headers, Remote
@@ -36,6 +36,8 @@ class RemoteA2AAgent(Remote):
     (``agents.remote.a2a_jsonrpc``); any other card through the a2a-sdk client, which negotiates the
     binding. Either way one connection pool serves every call made on an event loop.
     """
+
+    speaks = "a2a"
 
     def __init__(
         self,
@@ -125,10 +127,25 @@ class RemoteA2AAgent(Remote):
         """Keep the agent's task that ``item`` shows waiting for its caller, by the caller's
         ``task_id``, so the caller's answer reaches that task."""
         if isinstance(item, Task | StatusEvent) and item.state in lifecycle.INTERRUPTED:
-            self._waiting.pop(task_id, None)
-            self._waiting[task_id] = (item.task_id, item.context_id)
-            while len(self._waiting) > WAITING_KEPT:
-                del self._waiting[next(iter(self._waiting))]
+            self._hold(task_id, item.task_id, item.context_id)
+
+    def waiting(self, task_id: str) -> JSON | None:
+        """The agent's task and context ids that wait for gateway task ``task_id``'s caller."""
+        held = self._waiting.get(task_id)
+        return None if held is None else {"taskId": held[0], "contextId": held[1]}
+
+    def carry_on(self, task_id: str, kept: JSON) -> None:
+        """Wait again in the agent's task that :meth:`waiting` named for ``task_id``."""
+        upstream = kept.get("taskId") if isinstance(kept, dict) else None
+        context = kept.get("contextId") if isinstance(kept, dict) else None
+        if isinstance(upstream, str) and upstream:
+            self._hold(task_id, upstream, context if isinstance(context, str) else None)
+
+    def _hold(self, task_id: str, upstream: str, context: str | None) -> None:
+        self._waiting.pop(task_id, None)
+        self._waiting[task_id] = (upstream, context)
+        while len(self._waiting) > WAITING_KEPT:
+            del self._waiting[next(iter(self._waiting))]
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         """Raises CannotCarry for a follow-up (an invocation with history) to a task this
@@ -147,22 +164,37 @@ class RemoteA2AAgent(Remote):
             context_id = invocation.message.context_id or str(uuid.uuid4())
             message = replace(invocation.message, task_id=None, context_id=context_id)
         # Stream only when someone listens for progress: a plain call is one request/response.
-        streaming = invocation.mode == "stream" or invocation.progress_token is not None
+        # A follow-up streams whenever the agent can: a blocking reply to it may be the task
+        # as it stood when the answer came (a2a-sdk's server returns at the first snapshot in
+        # input-required, and an agent that hands its waiting task on again makes one).
+        streaming = (
+            invocation.mode == "stream"
+            or invocation.progress_token is not None
+            or (waiting is not None and self._card.capabilities.streaming)
+        )
         mode: Mode = "stream" if streaming else "sync"
         method, params = a2a.encode_invocation(replace(invocation, message=message, mode=mode))
-        if self._rpc is not None:
-            async for item in self._run_jsonrpc(self._rpc, method, params, context_id):
+        items = (
+            self._run_jsonrpc(self._rpc, method, params, context_id)
+            if self._rpc is not None
+            else self._run_sdk(params, context_id, streaming)
+        )
+        if waiting is not None:
+            items = _answered(items)
+        async with contextlib.aclosing(items):
+            async for item in items:
                 self._note(task_id, item)
                 yield item
-            return
+
+    async def _run_sdk(
+        self, params: dict[str, Any], context_id: str, streaming: bool
+    ) -> AsyncGenerator[StreamItem]:
         request = pb.SendMessageRequest()
         json_format.ParseDict(params, request)
         client = self._sdk_client(streaming)
         try:
             async for response in client.send_message(request):
-                item = a2a.decode_stream_item(json_format.MessageToDict(response))
-                self._note(task_id, item)
-                yield item
+                yield a2a.decode_stream_item(json_format.MessageToDict(response))
         except asyncio.CancelledError:
             await asyncio.shield(self._cancel_context(client, context_id))
             raise
@@ -176,7 +208,7 @@ class RemoteA2AAgent(Remote):
 
     async def _run_jsonrpc(
         self, rpc: JsonRpcA2A, method: str, params: dict[str, Any], context_id: str
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem]:
         try:
             if method == a2a_calls.SEND:
                 yield self._decode(a2a.decode_outcome, await rpc.call(method, params))
@@ -193,3 +225,22 @@ class RemoteA2AAgent(Remote):
             return decode(result)
         except EffmeshError:
             raise UpstreamUnavailable(f"A2A agent {self.name!r} sent a malformed reply") from None
+
+
+async def _answered(items: AsyncGenerator[StreamItem]) -> AsyncGenerator[StreamItem]:
+    """A follow-up's items without the snapshot that opens its stream still waiting for input:
+    that is the task as it stood when the answer came (a2a-sdk's and @a2a-js/sdk's servers
+    send it first), not a new question, and the caller's call would settle on it. It is
+    handed on only when nothing follows it (the agent took the answer and went on waiting)."""
+    opening: StreamItem | None = None
+    first = True
+    async with contextlib.aclosing(items):
+        async for item in items:
+            if first and isinstance(item, Task) and item.state in lifecycle.INTERRUPTED:
+                opening = item
+            else:
+                opening = None
+                yield item
+            first = False
+    if opening is not None:
+        yield opening

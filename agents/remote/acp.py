@@ -3,7 +3,8 @@
 Every call is a streamed run upstream, read by the ACP adapter's ``RunReader``. A run that
 waits for input is remembered by the id of the question it asked: the caller's answer comes
 back with that question last in its history (however the caller's protocol carries the
-follow-up), and resumes the same run.
+follow-up), and resumes the same run. The gateway stores the question and the run with its
+own task (``waiting``), so a restarted gateway, or another replica, resumes that run too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import httpx
 
 from adapters import _json, acp
 from adapters.errors import EffmeshError, UpstreamUnavailable
-from adapters.model import AgentDescriptor, Invocation, Resume, StreamItem
+from adapters.model import JSON, AgentDescriptor, Invocation, Resume, StreamItem
 from agents import outbound
 from agents.pool import LoopPool
 from agents.remote.base import Headers, Remote
@@ -44,6 +45,9 @@ class RemoteACPAgent(Remote):
         self._pool = LoopPool(lambda: outbound.httpx_client(self.policy, timeout=self.timeout))
         self._awaiting: dict[str, str] = {}
         """The question a waiting upstream run asked (its message id) -> the run's id."""
+        self._asked: dict[str, tuple[str, str]] = {}
+        """Gateway task id -> (question id, run id) of the run waiting for that task's caller,
+        which the gateway stores with the task (``waiting``)."""
 
     async def close(self) -> None:
         await self._pool.aclose()
@@ -95,7 +99,7 @@ class RemoteACPAgent(Remote):
                     items = reader.feed(_json.loads(line[5:]))
                     if reader.question_id is not None:
                         # Held before the question goes out: the caller stops reading there.
-                        self._hold(reader.question_id, reader.run_id)
+                        self._hold(reader.question_id, reader.run_id, task_id)
                     for item in items:
                         yield item
                     if reader.question_id is not None:
@@ -107,12 +111,29 @@ class RemoteACPAgent(Remote):
             if reader is not None and reader.open and reader.run_id:
                 await asyncio.shield(self._cancel(reader.run_id))
 
-    def _hold(self, question_id: str, run_id: str) -> None:
-        """Remember which run asked ``question_id`` (a bounded number of them: the oldest
-        question is forgotten first, and its run can no longer be resumed from here)."""
+    def _hold(self, question_id: str, run_id: str, task_id: str) -> None:
+        """Remember which run asked ``question_id`` for gateway task ``task_id`` (a bounded
+        number of them: the oldest question is forgotten first, and its run can no longer be
+        resumed from here)."""
         while len(self._awaiting) >= MAX_AWAITING:
             self._awaiting.pop(next(iter(self._awaiting)))
+        while len(self._asked) >= MAX_AWAITING:
+            self._asked.pop(next(iter(self._asked)))
         self._awaiting[question_id] = run_id
+        self._asked.pop(task_id, None)
+        self._asked[task_id] = (question_id, run_id)
+
+    def waiting(self, task_id: str) -> JSON | None:
+        """The question and the run that wait for gateway task ``task_id``'s caller."""
+        held = self._asked.get(task_id)
+        return None if held is None else {"questionId": held[0], "runId": held[1]}
+
+    def carry_on(self, task_id: str, kept: JSON) -> None:
+        """Wait again in the run that :meth:`waiting` named for ``task_id``."""
+        question = kept.get("questionId") if isinstance(kept, dict) else None
+        run = kept.get("runId") if isinstance(kept, dict) else None
+        if isinstance(question, str) and isinstance(run, str) and question and run:
+            self._hold(question, run, task_id)
 
     async def _cancel(self, run_id: str) -> None:
         """``POST /runs/{id}/cancel``, best effort: a run that has ended meanwhile, or a peer

@@ -11,26 +11,28 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, Final
 
 import mcp_types as mt
-from mcp import Client as MCPClient
-from mcp import StdioServerParameters
 from mcp.client._transport import TransportStreams
-from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
 
 from adapters import mcp
-from adapters.errors import InvalidParams, UpstreamUnavailable
+from adapters.errors import BadInput, EffmeshError, Internal, InvalidParams, UpstreamUnavailable
 from adapters.model import Invocation, ProgressEvent, StatusEvent, StreamItem, TaskState
 from agents import outbound, upstream_auth
 from agents.remote.base import Headers, Remote
-from agents.remote.mcp_asking import AskingRelay, Parked, elicitation_answer, question_message
+from agents.remote.mcp_asking import AskingRelay, Parked, answer_of, asked
+from agents.remote.mcp_http import HttpCalls
+from agents.remote.mcp_listen import UpstreamListen
 from agents.remote.mcp_relay import CALLER, Relay
+from agents.remote.mcp_sampling import Sampler
+from agents.remote.mcp_stdio import StdioCalls
 from agents.remote.mcp_upstream import Upstream
 
 MAX_PAGES: Final = 100
@@ -54,9 +56,13 @@ class RemoteMCPAgent(Remote):
         timeout: float = 60.0,
         headers: Headers | None = None,
         policy: outbound.Policy = outbound.OPEN,
+        sampler: Sampler | None = None,
     ) -> None:
+        """``sampler``: answers the server's sampling requests that the caller cannot (the
+        gateway's own model, :mod:`agents.remote.mcp_sampling`); None: they are refused."""
         super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
-        self.upstream = Upstream(name, self._transport, timeout=timeout)
+        self.upstream = self._upstream(self.headers)
+        self.upstream.sampler = sampler
         self.upstream.listeners.append(self._on_notification)
         self._personal: collections.OrderedDict[str, Upstream] = collections.OrderedDict()
         """Sessions opened with one user's own credential for this server, by that credential
@@ -64,16 +70,38 @@ class RemoteMCPAgent(Remote):
         self._relisting: set[asyncio.Task[None]] = set()
         self._parked: dict[str, Parked] = {}
         """Calls whose upstream asked a question, by the task waiting for its answer."""
+        self._listen = UpstreamListen(self.upstream)
+        """The listen stream to a 2026-07-28 server, for its callers' subscriptions."""
+
+    def _upstream(self, headers: Headers) -> Upstream:
+        """A session to the server sending ``headers``, whose tool calls go the fast way."""
+        fast = HttpCalls(self.url, policy=self.policy, headers=headers, timeout=self.timeout)
+        upstream = Upstream(
+            self.name, partial(self._transport, headers, fast), timeout=self.timeout
+        )
+        upstream.fast = fast
+        return upstream
 
     @contextlib.asynccontextmanager
-    async def _transport(self, headers: Headers | None = None) -> AsyncIterator[TransportStreams]:
-        # The session's own HTTP client, guarded like every outbound connection, closed with it.
-        sent = self.headers if headers is None else headers
+    async def _transport(
+        self, headers: Headers, fast: HttpCalls
+    ) -> AsyncIterator[TransportStreams]:
+        # The session's own HTTP client, guarded like every outbound connection, closed with
+        # it; its responses tell ``fast`` the session's id.
+        fast.forget()
         async with (
-            outbound.httpx2_client(self.policy, headers=sent, timeout=self.timeout) as http,
+            outbound.httpx2_client(
+                self.policy,
+                headers=headers,
+                timeout=self.timeout,
+                event_hooks={"response": [fast.hook]},
+            ) as http,
             streamable_http_client(self.url, http_client=http) as streams,
         ):
-            yield streams
+            try:
+                yield streams
+            finally:
+                await fast.close()
 
     def _session(self) -> Upstream:
         """The session for the current call: the shared one, or, when the call carries a
@@ -84,9 +112,9 @@ class RemoteMCPAgent(Remote):
             return self.upstream
         held = self._personal.get(token)
         if held is None:
-            headers = {**self.headers, "Authorization": f"Bearer {token}"}
-            held = Upstream(self.name, partial(self._transport, headers), timeout=self.timeout)
+            held = self._upstream({**self.headers, "Authorization": f"Bearer {token}"})
             held.listeners = self.upstream.listeners  # the same notifications, the same way
+            held.sampler = self.upstream.sampler
             self._personal[token] = held
             while len(self._personal) > PERSONAL_SESSIONS:
                 _, old = self._personal.popitem(last=False)
@@ -104,6 +132,7 @@ class RemoteMCPAgent(Remote):
         for personal in self._personal.values():
             await personal.close()
         self._personal.clear()
+        await self._listen.close()
         await self.upstream.close()
 
     async def connect(self) -> None:
@@ -127,68 +156,94 @@ class RemoteMCPAgent(Remote):
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
         relay: Relay
+        updates: asyncio.Queue[ProgressEvent | None]
+        session = self._session()
         parked = self._parked.pop(task_id, None)
         if parked is not None:
             # The task's next message answers the upstream's question; the call goes on.
             parked.expiry.cancel()
-            parked.answer.set_result(elicitation_answer(parked.question, invocation.message))
+            try:
+                answer = answer_of(parked, invocation.message)
+            except InvalidParams:
+                parked.call.cancel()
+                raise
+            parked.answer.set_result(answer)
+            if parked.relay.caller is not None:
+                # The retry is its own request: its log lines go to it.
+                parked.relay.caller = CALLER.get() or parked.relay.caller
             call, updates, relay = parked.call, parked.updates, parked.relay
         else:
             params = mcp.encode_invocation(invocation)
             updates = asyncio.Queue()
 
-            async def on_progress(
-                progress: float, total: float | None, message: str | None
-            ) -> None:
-                await updates.put(ProgressEvent(task_id, progress, total, message))
+            async def on_progress(note: dict[str, Any]) -> None:
+                try:
+                    event = mcp.decode_progress({**note, "progressToken": task_id})
+                except BadInput:
+                    return  # a malformed note is dropped, as the SDK's session drops it
+                await updates.put(event)
 
-            def send(client: MCPClient) -> Awaitable[mt.CallToolResult]:
-                return client.call_tool(
-                    params["name"],
-                    params.get("arguments"),
-                    progress_callback=on_progress,
-                    meta=params.get("_meta"),
-                )
-
-            relay = CALLER.get() or AskingRelay(f"\x00task {task_id}")
-            # Cancelling it (the caller's cancel) makes the SDK send notifications/cancelled.
-            call = asyncio.ensure_future(self._session().request(send))
+            caller = CALLER.get()
+            if caller is None or caller.pauses:
+                relay = AskingRelay(f"\x00task {task_id}", caller)
+            else:
+                relay = caller
+            level = relay.log_level()
+            if level is not None and session.modern:
+                # A 2026-07-28 server sends log lines only to a request that asks for them.
+                params["_meta"] = {**params.get("_meta", {}), mt.LOG_LEVEL_META_KEY: level}
+            # The call runs as its own task (the caller's cancel cancels it, and the server is
+            # told with notifications/cancelled), seeing this call's relay: a 2026-07-28
+            # server's questions are asked inside it.
+            context = contextvars.copy_context()
+            context.run(CALLER.set, relay)
+            request = session.call_tool(params, on_progress, relay)
+            call = asyncio.get_running_loop().create_task(request, context=context)
+            # The call's end is the last item of its queue: the loop below waits on one thing.
+            call.add_done_callback(lambda _: updates.put_nowait(None))
         waiting = False
-        with self._session().serving(relay):
+        with session.serving(relay):
             try:
+                while not isinstance(relay, AskingRelay):
+                    item = await updates.get()
+                    if item is None:
+                        break
+                    yield item
                 while not call.done():
+                    assert isinstance(relay, AskingRelay)
                     waiter = asyncio.ensure_future(updates.get())
-                    pending: set[asyncio.Future[Any]] = {call, waiter}
-                    asked = None
-                    if isinstance(relay, AskingRelay):
-                        asked = asyncio.ensure_future(relay.questions.get())
-                        pending.add(asked)
-                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    question = asyncio.ensure_future(relay.questions.get())
+                    await asyncio.wait({waiter, question}, return_when=asyncio.FIRST_COMPLETED)
                     if waiter.done():
-                        yield waiter.result()
+                        if (update := waiter.result()) is not None:
+                            yield update
                     else:
                         waiter.cancel()
-                    if asked is not None and asked.done():
-                        assert isinstance(relay, AskingRelay)
-                        question, answer = asked.result()
+                    if question.done():
+                        method, wanted, reply = question.result()
                         expiry = asyncio.get_running_loop().call_later(self.timeout, call.cancel)
                         self._parked[task_id] = Parked(
-                            call, updates, relay, question, answer, expiry
+                            call, updates, relay, method, wanted, reply, expiry
                         )
                         waiting = True
-                        context = invocation.message.context_id
-                        message = question_message(question, context)
-                        yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context, message)
+                        context_id = invocation.message.context_id
+                        message = asked(relay, method, wanted, context_id)
+                        yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
                         return
-                    if asked is not None:
-                        asked.cancel()
+                    question.cancel()
                 while not updates.empty():
-                    yield updates.get_nowait()
+                    if (update := updates.get_nowait()) is not None:
+                        yield update
                 result = call.result()
             finally:
                 if not waiting:
                     call.cancel()
-        yield mcp.decode_outcome(_wire(result), task_id=task_id)
+        try:
+            outcome = mcp.decode_outcome(result, task_id=task_id)
+        except BadInput:
+            # The server's answer is not a tool result: its fault, not the caller's.
+            raise Internal() from None
+        yield outcome
 
     # The rest of the server's surface, in wire JSON. Each raises the canonical error of the
     # server's answer (UpstreamUnavailable when it is down).
@@ -237,10 +292,35 @@ class RemoteMCPAgent(Remote):
         return _wire(await self._session().request(lambda c: c.read_resource(uri)))
 
     async def subscribe(self, uri: str) -> None:
+        """A 2026-07-28 server is listened to for ``uri`` (:mod:`agents.remote.mcp_listen`)
+        instead; its updates reach the listeners either way."""
+        if await self._modern():
+            self._listen.uris.add(uri)
+            await self._listen_again()
+            return
         await self._send(mt.SubscribeRequest(params=mt.SubscribeRequestParams(uri=uri)))
 
     async def unsubscribe(self, uri: str) -> None:
+        if await self._modern():
+            self._listen.uris.discard(uri)
+            await self._listen_again()
+            return
         await self._send(mt.UnsubscribeRequest(params=mt.UnsubscribeRequestParams(uri=uri)))
+
+    async def _modern(self) -> bool:
+        session = self._session()
+        await session.client()  # opened first: whether the server speaks 2026-07-28 is known
+        return session.modern
+
+    async def _listen_again(self) -> None:
+        try:
+            await self._listen.changed()
+        except EffmeshError:
+            raise
+        except Exception as exc:  # the SDK's errors, its task groups' and a timeout alike
+            raise UpstreamUnavailable(
+                f"MCP agent {self.name!r} did not take the subscription"
+            ) from exc
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> dict[str, Any]:
         return _wire(await self._session().request(lambda c: c.get_prompt(name, arguments)))
@@ -254,27 +334,38 @@ class RemoteMCPAgent(Remote):
         )
 
     async def set_level(self, level: mt.LoggingLevel) -> None:
+        """Nothing for a server that speaks 2026-07-28: it has no level to set."""
+        if await self._modern():
+            return
         await self._send(mt.SetLevelRequest(params=mt.SetLevelRequestParams(level=level)))
 
     async def _send(self, request: Any) -> None:
-        # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them,
-        # and the session here speaks the handshake era, which has them.
+        # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them;
+        # a handshake-era session has them.
         await self._session().request(lambda c: c.session.send_request(request, mt.EmptyResult))
 
 
 class RemoteMCPStdioAgent(RemoteMCPAgent):
     """An MCP server launched as a subprocess speaking stdio, as IDEs launch them: one
-    process, started on first use, restarted when it exits, stopped with the agent."""
+    process, started on first use, restarted when it exits, stopped with the agent; its
+    tool calls multiplexed on the process by JSON-RPC id (:mod:`agents.remote.mcp_stdio`)."""
 
-    def __init__(self, name: str, command: Sequence[str], *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        timeout: float = 60.0,
+        sampler: Sampler | None = None,
+    ) -> None:
         if not command:
             raise InvalidParams("needs a command", path=f"agents.{name}.command")
-        super().__init__(name, "stdio:" + shlex.join(command), timeout=timeout)
         self.command = tuple(command)
+        super().__init__(name, "stdio:" + shlex.join(command), timeout=timeout, sampler=sampler)
 
-    @contextlib.asynccontextmanager
-    async def _transport(self, headers: Headers | None = None) -> AsyncIterator[TransportStreams]:
+    def _upstream(self, headers: Headers) -> Upstream:
         # A process has no headers: a stdio server has no per-user credentials either.
-        params = StdioServerParameters(command=self.command[0], args=list(self.command[1:]))
-        async with stdio_client(params) as streams:
-            yield streams
+        process = StdioCalls(self.command)
+        upstream = Upstream(self.name, process.transport, timeout=self.timeout)
+        upstream.fast = process
+        return upstream

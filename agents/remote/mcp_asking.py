@@ -1,9 +1,15 @@
-"""An upstream MCP server's question to a caller that cannot be asked in the middle of a call
-(an A2A or ACP client, a router's subtask): it becomes the task's input-required, as the
-echo agent's ``ask`` skill does, and the task's next message answers it.
+"""An upstream MCP server's question to a caller that cannot be asked in the middle of a call:
+it becomes the call's input-required, and the caller's answer carries the call on.
 
-The upstream's call stays open while the task waits: the agent parks it under the task's id
-(the gateway continues a task only for its owner) and picks it up when the task resumes.
+Two kinds of caller are asked so. An A2A or ACP client (or a router's subtask) has no channel
+back: an ``elicitation/create`` becomes the task's input-required, as the echo agent's ``ask``
+skill does, and the task's next message answers it. An MCP 2026-07-28 caller answers a paused
+call: the question (any of ``elicitation/create``, ``sampling/createMessage``, ``roots/list``
+it declared it can answer) goes back as the request of its own ``input_required`` result, as
+the upstream asked it, and its retry's response goes to the upstream as it came.
+
+The upstream's call stays open while the caller decides: the agent parks it under the task's
+id (the gateway continues a task only for its owner) and picks it up when the task resumes.
 A question left unanswered for the agent's timeout cancels the call upstream.
 """
 
@@ -12,46 +18,91 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
-
-import mcp_types as mt
+from typing import Any, Final
 
 from adapters.errors import InvalidParams
+from adapters.mcp import INPUT_REQUESTS_KEY, INPUT_RESPONSES_KEY
 from adapters.model import DataPart, Message, ProgressEvent, TextPart
-from agents.remote.mcp_relay import ELICITATION
+from agents.remote.mcp_relay import ELICITATION, Relay
+
+INPUT_KEY: Final = "input"
+"""The key of the one request in an ``input_required`` result the agent hands back."""
+
+Question = tuple[str, dict[str, Any], asyncio.Future[dict[str, Any]]]
+"""An upstream's request waiting for the caller: its method, its params, and its answer."""
 
 
 class AskingRelay:
-    """The relay of a caller with no channel back: its questions wait in ``questions``."""
+    """The relay of a caller asked through input-required: its questions wait in
+    ``questions``. ``caller``: an MCP 2026-07-28 caller's own relay (which ``pauses``), for
+    its capabilities and log lines; None: a caller with no channel back at all."""
 
-    def __init__(self, key: str) -> None:
+    pauses = True
+
+    def __init__(self, key: str, caller: Relay | None = None) -> None:
         self.principal: str | None = key
         """Unique to the call: another call's requests are never routed here."""
-        self.questions: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]
-        self.questions = asyncio.Queue()
+        self.caller = caller
+        self.questions: asyncio.Queue[Question] = asyncio.Queue()
 
     def can_answer(self, method: str) -> bool:
-        return method == ELICITATION
+        if self.caller is None:
+            return method == ELICITATION
+        return self.caller.can_answer(method)
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        await self.questions.put((params, answer))
+        await self.questions.put((method, params, answer))
         return await answer
 
+    def log_level(self) -> str | None:
+        return None if self.caller is None else self.caller.log_level()
+
     async def log(self, params: dict[str, Any]) -> None:
-        return  # no channel for log lines to such a caller
+        if self.caller is not None:  # an A2A or ACP caller has no channel for log lines
+            await self.caller.log(params)
 
 
 @dataclass
 class Parked:
     """A call waiting for the answer to its upstream's question."""
 
-    call: asyncio.Future[mt.CallToolResult]
-    updates: asyncio.Queue[ProgressEvent]
+    call: asyncio.Future[dict[str, Any]]
+    updates: asyncio.Queue[ProgressEvent | None]
+    """The call's progress, ended by None when the call is done."""
     relay: AskingRelay
+    method: str
     question: dict[str, Any]
     answer: asyncio.Future[dict[str, Any]]
     expiry: asyncio.TimerHandle
+
+
+def asked(relay: AskingRelay, method: str, params: dict[str, Any], context: str | None) -> Message:
+    """The input-required message of an upstream's request: for an MCP caller the request
+    itself (its ``input_required`` result carries it as it is); for others, the question."""
+    if relay.caller is not None:
+        request = {INPUT_KEY: {"method": method, "params": params}}
+        return Message(
+            "agent", (DataPart(request, {INPUT_REQUESTS_KEY: True}),), context_id=context
+        )
+    return question_message(params, context)
+
+
+def answer_of(parked: Parked, reply: Message) -> dict[str, Any]:
+    """The upstream's answer in the caller's reply: an MCP caller's response as it came, or
+    the elicitation result another caller's message gives (:func:`elicitation_answer`).
+
+    Raises:
+        InvalidParams: the reply answers no such question, or cannot fill the form.
+    """
+    if parked.relay.caller is None:
+        return elicitation_answer(parked.question, reply)
+    for part in reply.parts:
+        if isinstance(part, DataPart) and part.metadata.get(INPUT_RESPONSES_KEY):
+            response = part.data.get(INPUT_KEY) if isinstance(part.data, dict) else None
+            if isinstance(response, dict):
+                return response
+    raise InvalidParams("needs the response to the request 'input'", path="params.inputResponses")
 
 
 def question_message(params: dict[str, Any], context_id: str | None) -> Message:
@@ -79,23 +130,38 @@ def _coerce(text: str, schema: Any) -> Any:
     return text
 
 
+def _with_defaults(content: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """``content`` with the form's default for every field it leaves out (SEP-1034: the
+    client offers the defaults; a reply that says nothing of a field keeps its default)."""
+    fields = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(fields, dict):
+        return content
+    defaults = {
+        name: field["default"]
+        for name, field in fields.items()
+        if isinstance(field, dict) and "default" in field and name not in content
+    }
+    return {**defaults, **content}
+
+
 def elicitation_answer(question: dict[str, Any], reply: Message) -> dict[str, Any]:
     """The ``ElicitResult`` a task's next message gives: a data part is the form's content;
     text fills a one-field form, or is the form's content as a JSON object; a URL question
-    is accepted by any reply; an empty reply declines.
+    is accepted by any reply; an empty reply declines. Fields the reply leaves out take the
+    form's defaults.
 
     Raises:
         InvalidParams: the reply cannot fill the form.
     """
     if "url" in question:
         return {"action": "accept"}
+    schema = question.get("requestedSchema")
     for part in reply.parts:
         if isinstance(part, DataPart) and isinstance(part.data, dict):
-            return {"action": "accept", "content": part.data}
+            return {"action": "accept", "content": _with_defaults(part.data, schema)}
     text = "".join(p.text for p in reply.parts if isinstance(p, TextPart)).strip()
     if not text:
         return {"action": "decline"}
-    schema = question.get("requestedSchema")
     fields = schema.get("properties") if isinstance(schema, dict) else None
     if isinstance(fields, dict) and len(fields) == 1:
         (name, field_schema), *_ = fields.items()
@@ -106,4 +172,4 @@ def elicitation_answer(question: dict[str, Any], reply: Message) -> dict[str, An
         content = None
     if not isinstance(content, dict):
         raise InvalidParams("the answer must fill the form: a JSON object or a data part")
-    return {"action": "accept", "content": content}
+    return {"action": "accept", "content": _with_defaults(content, schema)}

@@ -6,8 +6,10 @@ An upstream server sends requests back to its client while it serves a call
 ``notifications/message``. The gateway is that client; it relays them to its own caller.
 The endpoint that serves the caller (``gateway.mcp``) puts a :class:`Relay` in
 :data:`CALLER` for the duration of the call; the remote agent reads it when the call starts.
-A caller without one (an A2A or ACP client, a router's subtask) cannot answer such requests:
-the upstream is told so in MCP's own words.
+A caller without one (an A2A or ACP client, a router's subtask), and an MCP 2026-07-28
+caller (which ``pauses``), is asked through its call's input-required instead
+(:mod:`agents.remote.mcp_asking`); what it cannot answer, the upstream is told so in MCP's
+own words.
 """
 
 from __future__ import annotations
@@ -26,8 +28,14 @@ class Relay(Protocol):
     principal: str | None
     """Whose call it is: an upstream's question goes only to the caller who asked."""
 
+    pauses: bool
+    """The caller cannot be asked in the middle of a call but answers a paused one (MCP
+    2026-07-28: the call ends ``input_required`` with the question, and the caller's retry
+    brings the answer): an upstream's question parks the call instead."""
+
     def can_answer(self, method: str) -> bool:
-        """Whether the caller declared the capability ``method`` needs (e.g. elicitation)."""
+        """Whether the caller declared the capability ``method`` needs (e.g. elicitation),
+        asked mid-call or, when it ``pauses``, in a paused call."""
         ...
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +44,11 @@ class Relay(Protocol):
         Raises:
             EffmeshError: the caller refused, failed, or went away.
         """
+        ...
+
+    def log_level(self) -> str | None:
+        """The most verbose log level whose lines the caller takes (None: none): what a
+        2026-07-28 server is asked for in the call's ``_meta``."""
         ...
 
     async def log(self, params: dict[str, Any]) -> None:

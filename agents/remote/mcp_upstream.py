@@ -3,6 +3,9 @@
 Opening a session costs a handshake (and, for a stdio server, a process start: most of a
 second for a Node server); holding one open makes a call one request on it. The SDK's
 ``ClientSession`` multiplexes concurrent requests by JSON-RPC id, so calls share it freely.
+A tool call goes past it, straight on the wire in the same session, when the transport offers
+that (``fast``: :mod:`agents.remote.mcp_wire`); the server's requests and log lines during
+such a call are answered here as the session's own are.
 
 A background task owns the session (the SDK's transports are context managers whose cancel
 scopes belong to the task that entered them). When the session ends (the process exits, the
@@ -10,11 +13,16 @@ stream breaks, the server forgets the session), the task opens a new one: at onc
 time, then with a growing delay while it keeps failing, and at once again after a session
 that lived long enough. ``close`` ends it, and with it a stdio server's process.
 
-The session speaks the handshake era (``initialize``): it keeps one session open, in which
-the server's requests to the client (sampling, elicitation, roots), its log level and its
-resource subscriptions exist. The server's requests and log lines are relayed to the caller
-of the call they belong to (:mod:`agents.remote.mcp_relay`); the notifications that belong
-to no call (resource updates, list changes, log lines between calls) go to ``listeners``.
+The session speaks the handshake era (``initialize``) when the server does: it keeps one
+session open, in which the server's requests to the client (sampling, elicitation, roots), its
+log level and its resource subscriptions exist. A server that refuses the handshake is spoken
+to in 2026-07-28 instead: no session, but the same client kept open (its HTTP connections
+reused, the server's ``server/discover`` answer asked once and kept); its questions come as
+``input_required`` results, which the SDK's client answers through the same callbacks and
+retries, so they reach the caller exactly as a handshake-era server's requests do. The
+server's requests and log lines are relayed to the caller of the call they belong to
+(:mod:`agents.remote.mcp_relay`); the notifications that belong to no call (resource updates,
+list changes, log lines between calls) go to ``listeners``.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import contextvars
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any, Final, TypeVar
 
 import anyio
@@ -35,11 +44,15 @@ from mcp.client._transport import Transport, TransportStreams
 from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
-from pydantic import ValidationError
+from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel, ValidationError
 
 from adapters import mcp
 from adapters.errors import EffmeshError, UpstreamUnavailable
 from agents.remote.mcp_relay import CALLER, ELICITATION, ROOTS, SAMPLING, Relay
+from agents.remote.mcp_sampling import Sampler
+from agents.remote.mcp_wire import LOG, Answer, FastCalls, Handlers, NotTaken, SessionLost
 
 Listener = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Told of a server notification that belongs to no call: its method and params."""
@@ -59,6 +72,18 @@ FORWARDED: Final = frozenset(
     }
 )
 _CLIENT_INFO: Final = mt.Implementation(name="effmesh", version="0.1.0")
+_ANSWERS: Final[dict[str, type[BaseModel]]] = {
+    SAMPLING: mt.CreateMessageResult,
+    ELICITATION: mt.ElicitResult,
+    ROOTS: mt.ListRootsResult,
+}
+"""What a caller's answer to each request of the server must be."""
+Progress = Callable[[dict[str, Any]], Awaitable[None]]
+"""Told of each ``notifications/progress`` of a call: its params."""
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
 def _session_lost(exc: MCPError) -> bool:
@@ -82,6 +107,8 @@ class Upstream:
         self._transport = transport
         self.timeout = timeout
         self.listeners: list[Listener] = []
+        self.fast: FastCalls | None = None
+        """The transport's own way for tool calls on the session (None: the SDK's)."""
         self.sessions = 0
         """How many sessions have been opened (1 for a server that never failed)."""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -90,6 +117,16 @@ class Upstream:
         self._wake: asyncio.Event | None = None
         self._ids = itertools.count()
         self._calls: dict[int, Relay] = {}
+        self.sampler: Sampler | None = None
+        """Answers the server's sampling requests that no caller can (the gateway's model)."""
+        self.mode: str | None = None
+        """How the server was spoken to once a session opened: ``legacy`` (the handshake
+        era) or ``auto`` (2026-07-28, after the server refused the handshake)."""
+
+    @property
+    def modern(self) -> bool:
+        """The server speaks 2026-07-28 only: no session, log level or subscriptions."""
+        return self.mode == "auto"
 
     def unreachable(self) -> UpstreamUnavailable:
         return UpstreamUnavailable(f"MCP agent {self.name!r} is unreachable")
@@ -145,6 +182,12 @@ class Upstream:
                 self._lost(client)
                 if attempt:
                     raise self.unreachable() from None
+            except ValidationError:
+                # What the server sent is not an MCP answer (the SDK checks it); the session
+                # itself may be fine.
+                raise UpstreamUnavailable(
+                    f"MCP agent {self.name!r} gave an answer that is not valid MCP"
+                ) from None
             except (OSError, httpx2.HTTPError, anyio.BrokenResourceError) as exc:
                 self._lost(client)
                 raise self.unreachable() from exc
@@ -152,6 +195,63 @@ class Upstream:
                 self._lost(client)
                 raise self.unreachable() from exc
         raise self.unreachable()
+
+    async def call_tool(
+        self, params: dict[str, Any], noted: Progress, relay: Relay | None
+    ) -> dict[str, Any]:
+        """The wire result of ``tools/call`` with ``params``: through :attr:`fast` when the
+        session allows it, else through the SDK's client. The server's requests and log
+        lines during the call go to ``relay``'s caller.
+
+        Raises:
+            EffmeshError: as :meth:`request`.
+        """
+        fast = self.fast
+        for attempt in (0, 1):
+            client = await self.client()
+            version = client.session.protocol_version
+            if fast is None or version is None or not fast.ready(version):
+                break
+            handlers = Handlers(noted, partial(self._noted, relay), partial(self.answer, relay))
+            try:
+                answer = await fast.call(params, version, handlers)
+            except NotTaken:
+                break
+            except SessionLost:
+                self._lost(client)
+                if attempt:
+                    raise self.unreachable() from None
+                continue
+            except OSError as exc:
+                self._lost(client)
+                raise self.unreachable() from exc
+            error = answer.get("error")
+            if error is not None:
+                raise mcp.decode_error(error if isinstance(error, dict) else {})
+            result = answer.get("result")
+            return result if isinstance(result, dict) else {}
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            note: dict[str, Any] = {"progress": progress, "total": total, "message": message}
+            await noted({k: v for k, v in note.items() if v is not None})
+
+        def send(client: MCPClient) -> Awaitable[mt.CallToolResult]:
+            return client.call_tool(
+                params["name"],
+                params.get("arguments"),
+                progress_callback=on_progress,
+                meta=params.get("_meta"),
+            )
+
+        return _dump(await self.request(send))
+
+    async def _noted(self, relay: Relay | None, method: str, params: dict[str, Any]) -> None:
+        """A notification the server sent in the course of a call of ``relay``'s caller."""
+        if method == LOG:
+            if relay is not None:
+                await relay.log(params)
+        elif method in FORWARDED:
+            await self.tell(method, params)
 
     @contextlib.contextmanager
     def serving(self, relay: Relay | None) -> Iterator[None]:
@@ -176,8 +276,10 @@ class Upstream:
             await holder
 
     def _lost(self, client: MCPClient) -> None:
-        """The session ``client`` failed: let the holder open a new one."""
-        if self.current() is client and self._wake is not None:
+        """The session ``client`` failed: let the holder open a new one; calls from now on
+        (a retry of the one that failed first of all) wait for it, not the lost one."""
+        if self.current() is client and self._wake is not None and self._loop is not None:
+            self._ready = self._loop.create_future()
             self._wake.set()
 
     async def _hold(self) -> None:
@@ -201,7 +303,23 @@ class Upstream:
             failures = 0 if time.monotonic() - opened >= STEADY else failures + 1
 
     async def _session(self, ready: asyncio.Future[MCPClient], ended: asyncio.Event) -> None:
-        """Open one session, publish it in ``ready``, and hold it until ``ended``."""
+        """Open one session (in the handshake era first, then 2026-07-28 if the server refused
+        it and has never answered otherwise), publish it in ``ready``, and hold it until
+        ``ended``."""
+        if self.mode is not None:
+            await self._open(ready, ended, self.mode)
+            return
+        try:
+            await self._open(ready, ended, "legacy")
+        except Exception:  # a refused handshake, or a server that is down
+            if ready.done():
+                raise
+            ended.clear()  # the refused attempt's transport ended
+            await self._open(ready, ended, "auto")
+
+    async def _open(
+        self, ready: asyncio.Future[MCPClient], ended: asyncio.Event, mode: str
+    ) -> None:
         async with self._transport() as (read, write), anyio.create_task_group() as tg:
             mine_in, mine_out = anyio.create_memory_object_stream[SessionMessage | Exception](64)
 
@@ -216,7 +334,7 @@ class Upstream:
             tg.start_soon(pump)
             async with MCPClient(
                 _opened((mine_out, write)),
-                mode="legacy",
+                mode=mode,
                 cache=None,
                 client_info=_CLIENT_INFO,
                 sampling_callback=self._sampling,
@@ -226,6 +344,9 @@ class Upstream:
                 message_handler=self._notified,
             ) as client:
                 self.sessions += 1
+                # What was spoken, not what was tried: ``auto`` falls back to the handshake.
+                modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
+                self.mode = "auto" if modern else "legacy"
                 ready.set_result(client)
                 await ended.wait()
                 if self._ready is ready:  # calls from now on wait for the next session
@@ -248,57 +369,67 @@ class Upstream:
             return None
         return relays[-1]
 
-    async def _ask(self, method: str, params: Any) -> dict[str, Any] | mt.ErrorData:
-        relay = self._relay()
-        if relay is None or not relay.can_answer(method):
+    async def answer(self, relay: Relay | None, method: str, params: dict[str, Any]) -> Answer:
+        """The answer to the server's request ``method`` (wire params), asked of ``relay``'s
+        caller: ``{"result": ...}``, or ``{"error": ...}`` in MCP's words when the caller
+        cannot answer, refuses, or answers with something that is not a valid result."""
+        if method == "ping":
+            return {"result": {}}
+        checked = await self._checked(relay, method, params)
+        if isinstance(checked, mt.ErrorData):
+            return {"error": checked.model_dump(mode="json", exclude_none=True)}
+        return {"result": _dump(checked)}
+
+    async def _checked(
+        self, relay: Relay | None, method: str, params: dict[str, Any]
+    ) -> BaseModel | mt.ErrorData:
+        model = _ANSWERS.get(method)
+        if model is None:
+            return mt.ErrorData(
+                code=mt.METHOD_NOT_FOUND, message=f"no client method {method!r:.60}"
+            )
+        # Sampling no caller can answer may be the gateway's own model's to answer.
+        by_model = method == SAMPLING and self.sampler is not None
+        if (relay is None or not relay.can_answer(method)) and not by_model:
             return mt.ErrorData(
                 code=mt.INVALID_REQUEST, message=f"the caller cannot answer {method}"
             )
-        wire = params.model_dump(by_alias=True, mode="json", exclude_none=True)
         try:
-            return await relay.ask(method, wire)
+            if relay is not None and relay.can_answer(method):
+                answer = await relay.ask(method, params)
+            else:
+                assert self.sampler is not None
+                answer = await self.sampler(params)
+            if method == SAMPLING and isinstance(answer.get("content"), list):
+                model = mt.CreateMessageResultWithTools
+            return model.model_validate(answer, by_name=False)
         except EffmeshError as exc:
             error = mcp.encode_error(exc)
             return mt.ErrorData(code=error["code"], message=error["message"])
+        except ValidationError:
+            return mt.ErrorData(code=mt.INTERNAL_ERROR, message="the caller's answer is invalid")
+
+    async def _ask(self, method: str, params: BaseModel | None) -> Any:
+        """The SDK session's callbacks: the caller of the call in flight answers."""
+        wire = {} if params is None else _dump(params)
+        return await self._checked(self._relay(), method, wire)
 
     async def _sampling(
         self, context: ClientRequestContext, params: mt.CreateMessageRequestParams
     ) -> mt.CreateMessageResult | mt.CreateMessageResultWithTools | mt.ErrorData:
-        answer = await self._ask(SAMPLING, params)
-        if isinstance(answer, mt.ErrorData):
-            return answer
-        try:
-            if isinstance(answer.get("content"), list):
-                return mt.CreateMessageResultWithTools.model_validate(answer, by_name=False)
-            return mt.CreateMessageResult.model_validate(answer, by_name=False)
-        except ValidationError:
-            return mt.ErrorData(code=mt.INTERNAL_ERROR, message="the caller's answer is invalid")
+        checked: mt.CreateMessageResult | mt.CreateMessageResultWithTools | mt.ErrorData
+        checked = await self._ask(SAMPLING, params)
+        return checked
 
     async def _elicitation(
         self, context: ClientRequestContext, params: mt.ElicitRequestParams
     ) -> mt.ElicitResult | mt.ErrorData:
-        answer = await self._ask(ELICITATION, params)
-        if isinstance(answer, mt.ErrorData):
-            return answer
-        try:
-            return mt.ElicitResult.model_validate(answer, by_name=False)
-        except ValidationError:
-            return mt.ErrorData(code=mt.INTERNAL_ERROR, message="the caller's answer is invalid")
+        checked: mt.ElicitResult | mt.ErrorData = await self._ask(ELICITATION, params)
+        return checked
 
     async def _roots(self, context: ClientRequestContext) -> mt.ListRootsResult | mt.ErrorData:
-        relay = self._relay()
-        if relay is None or not relay.can_answer(ROOTS):
-            return mt.ErrorData(
-                code=mt.INVALID_REQUEST, message=f"the caller cannot answer {ROOTS}"
-            )
-        try:
-            answer = await relay.ask(ROOTS, {})
-            return mt.ListRootsResult.model_validate(answer, by_name=False)
-        except EffmeshError as exc:
-            error = mcp.encode_error(exc)
-            return mt.ErrorData(code=error["code"], message=error["message"])
-        except ValidationError:
-            return mt.ErrorData(code=mt.INTERNAL_ERROR, message="the caller's answer is invalid")
+        checked: mt.ListRootsResult | mt.ErrorData = await self._ask(ROOTS, None)
+        return checked
 
     async def _log(self, params: mt.LoggingMessageNotificationParams) -> None:
         wire = params.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -306,7 +437,7 @@ class Upstream:
         if relay is not None:
             await relay.log(wire)
         elif not self._calls:
-            await self._tell("notifications/message", wire)
+            await self.tell("notifications/message", wire)
         # Calls of several callers in flight: the line may be any one's; it goes to none.
 
     async def _notified(self, message: Any) -> None:
@@ -318,9 +449,12 @@ class Upstream:
                 if params is None
                 else params.model_dump(by_alias=True, mode="json", exclude_none=True)
             )
-            await self._tell(method, wire)
+            if SUBSCRIPTION_ID_META_KEY in (wire.get("_meta") or {}):
+                return  # an event of a listen stream, which hands on its own events
+            await self.tell(method, wire)
 
-    async def _tell(self, method: str, params: dict[str, Any]) -> None:
+    async def tell(self, method: str, params: dict[str, Any]) -> None:
+        """Hand a notification that belongs to no call to ``listeners``."""
         for listener in list(self.listeners):
             await listener(method, params)
 

@@ -2,7 +2,8 @@
 canonical invocation -> the runtime, and every canonical item the agent streams back as the
 SDK's protobuf events, under the gateway's task and context ids.
 
-When the agent behind is an A2A agent too (:class:`agents.remote.RemoteA2AAgent`), what it said
+When the agent behind is an A2A agent too (:class:`agents.remote.RemoteA2AAgent`, or one that
+another gateway of the federation passes on as it was), what it said
 reaches the caller as it was: a Message reply stays a Message (no task is made of it), its
 task's states and status timestamps are passed on, and its first task snapshot is the
 caller's task (under the gateway's ids). A caller that streams, or asks not to wait, is served
@@ -21,6 +22,7 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.types import a2a_pb2 as pb
 
+from adapters import lifecycle
 from adapters.a2a import proto
 from adapters.a2a.calls import invocation_of
 from adapters.a2a.events import PROGRESS_KEY
@@ -39,12 +41,11 @@ from adapters.model import (
     TextPart,
 )
 from agents.base import Agent
-from agents.remote.a2a import RemoteA2AAgent
 from gateway.a2a.disconnect import CLIENT_GONE, until_gone
 from gateway.a2a.tasks import AGENT, owner_of
 from gateway.registry import Registry
 from gateway.registry import Route as SkillRoute
-from gateway.runtime import calls
+from gateway.runtime import calls, conversations
 from gateway.runtime.runner import Runtime, settled
 from observability import boundary, tracing
 
@@ -55,7 +56,7 @@ _STREAMING_METHODS: Final = frozenset({"SendStreamingMessage", "message/stream"}
 
 def passes_through(agent: Agent) -> bool:
     """Whether ``agent`` speaks A2A itself, so its answers are passed on as they were."""
-    return isinstance(agent, RemoteA2AAgent)
+    return agent.speaks == "a2a"
 
 
 _Stamped = TypeVar("_Stamped", pb.Task, pb.TaskStatusUpdateEvent)
@@ -66,6 +67,12 @@ def _stamped(event: _Stamped) -> _Stamped:
     if not event.status.HasField("timestamp"):
         event.status.timestamp.GetCurrentTime()
     return event
+
+
+def _continuing_task(context: RequestContext) -> bool:
+    """Whether the message answers the caller's task that waits for input."""
+    current = context.current_task
+    return current is not None and current.status.state == pb.TASK_STATE_INPUT_REQUIRED
 
 
 def _continuing(invocation: Invocation, current: pb.Task | None) -> Invocation:
@@ -306,10 +313,16 @@ class Bridge(AgentExecutor):
                 events.passing = passes_through(route.agent)
                 if not events.passing:
                     await events.begin()
+                if _continuing_task(context):
+                    self._carry_on(route, task_id, principal)
 
                 async def forward(item: StreamItem, snapshot: Task) -> None:
                     if isinstance(item, StatusEvent) and item.state is TaskState.FAILED:
                         req.outcome = "failed"
+                    if snapshot.state in lifecycle.INTERRUPTED:
+                        # Stored with the waiting task (``gateway.a2a.tasks``), for a
+                        # follow-up that another replica, or this one restarted, receives.
+                        call.state[conversations.KEY] = conversations.waiting(route.agent, task_id)
                     await events.item(item, snapshot)
 
                 history = (invocation.message,)
@@ -350,6 +363,16 @@ class Bridge(AgentExecutor):
                 await events.status(
                     StatusEvent(task_id, TaskState.FAILED, context_id, text), own=True
                 )
+
+    def _carry_on(self, route: SkillRoute, task_id: str, principal: str | None) -> None:
+        """Hand the agent back what it keeps for ``task_id``, from the store, when it does
+        not hold it (the task waited on another replica, or before a restart), and the task
+        is that agent's."""
+        if conversations.waiting(route.agent, task_id) is not None:
+            return
+        stored = self.runtime.store.load(task_id, owner=self.runtime.visible_to(principal))
+        if stored is not None and stored.agent == route.tool_name:
+            conversations.carry_on(route.agent, stored.task)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id = context.task_id or ""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from a2a.server.agent_execution import RequestContext, SimpleRequestContextBuilder
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import (
@@ -19,6 +20,7 @@ from a2a.server.routes import (
     create_jsonrpc_routes,
     create_rest_routes,
 )
+from a2a.types.a2a_pb2 import SendMessageRequest, Task
 from a2a.utils.constants import VERSION_HEADER
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route, Router
@@ -64,6 +66,30 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
         if isinstance(state, dict) and CLIENT_GONE in state:
             context.state[CLIENT_GONE] = state[CLIENT_GONE]
         return context
+
+
+class _Arbiter(SimpleRequestContextBuilder):
+    """The SDK's request context of a message, built once the endpoint's store has let the
+    message take the task it names (``EndpointTasks.claim``): a refusal reaches the caller
+    as its error, before the SDK runs or writes anything."""
+
+    def __init__(self, tasks: EndpointTasks) -> None:
+        super().__init__(should_populate_referred_tasks=False, task_store=None)
+        self.tasks = tasks
+
+    async def build(
+        self,
+        context: ServerCallContext,
+        params: SendMessageRequest | None = None,
+        task_id: str | None = None,
+        context_id: str | None = None,
+        task: Task | None = None,
+    ) -> RequestContext:
+        if task_id:
+            await self.tasks.claim(task_id, context)
+        return await super().build(
+            context, params=params, task_id=task_id, context_id=context_id, task=task
+        )
 
 
 def _without_trailing_slash(scope: Scope) -> Scope:
@@ -124,6 +150,7 @@ class A2AEndpoints:
             agent_executor=Bridge(self.registry, name, self.runtime),
             task_store=store,
             agent_card=card,
+            request_context_builder=_Arbiter(store),
             # Replicas sharing the store follow and cancel each other's tasks.
             event_stream=ChannelEventStream(self.runtime) if self.runtime.channel.shared else None,
         )

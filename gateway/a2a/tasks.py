@@ -10,8 +10,10 @@ follow-up message, so another owner's task is not found, exactly like an unknown
 The SDK saves a task at every event of it. As for the runtime's other tasks, a task is
 written to the store when it starts running here and whenever it settles (terminal, or
 waiting for its caller); in between, its latest snapshot is held here: ``GetTask`` reads it,
-and a listing writes it first. A process that dies under a running task leaves it written as
-running, to be failed at the next start.
+and a listing writes it first. ``GetTask`` on another replica of a shared store reads the
+stored task brought up to date with the events published since (``runner.caught_up``). A
+process that dies under a running task leaves it written as running, to be failed at the
+next start.
 
 ``ListTasks`` follows the SDK's own stores: filters by context, state and time, newest first,
 at most 50 tasks a page (the SDK checks the size), a total, and an opaque cursor per page. The
@@ -20,19 +22,22 @@ time is the task's last write: the gateway's tasks carry no status timestamps to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from a2a.server.context import ServerCallContext
 from a2a.server.tasks import TaskStore as SdkTaskStore
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
-from a2a.utils.errors import InvalidParamsError
+from a2a.utils.errors import InvalidParamsError, UnsupportedOperationError
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
+from adapters import lifecycle
 from adapters.a2a import proto
 from adapters.a2a.tasks import STATES
-from gateway.runtime.runner import Runtime
+from adapters.model import JSON, TaskState
+from gateway.runtime import conversations
+from gateway.runtime.runner import Runtime, caught_up
 from gateway.runtime.store import RUNNING, TaskQuery, failed, owned
 from gateway.security.guard import PRINCIPAL
 
@@ -73,17 +78,61 @@ class EndpointTasks(SdkTaskStore):
         self.endpoint = endpoint
         self.agent = agent
         self._running: dict[str, _Running] = {}
+        self._claimed: dict[str, pb.Task] = {}
+        """Tasks a message here took (:meth:`claim`) that the SDK has not saved since, as
+        they were before."""
 
-    def _write(self, task: pb.Task, agent: str, owner: str | None) -> None:
-        self.store.save(proto.decode_task(task), agent=agent, owner=owner, endpoint=self.endpoint)
+    async def claim(self, task_id: str, context: ServerCallContext) -> None:
+        """Take the task ``task_id`` for a message that names it, before the SDK runs it.
+
+        With replicas sharing the store, two answers to one question may come at once, to
+        two replicas: the store's compare-and-set gives a task waiting for input to exactly
+        one (stored as working). Until the SDK saves it here, this request reads the task
+        as it was, waiting (so the agent carries the exchange on); and the SDK's first save
+        of it, the task still waiting with the message added, is not written (a late answer
+        would take the task again): the next save, working, carries the message. One process
+        alone: the SDK runs one request of a task at a time, and there is nothing to do.
+
+        Raises:
+            UnsupportedOperationError: another answer took the task first, or the task runs
+                on another replica (it takes no message until it asks for one).
+        """
+        if not self.store.shared:
+            return
+        stored = self.store.load(task_id, owner=self.runtime.visible_to(owner_of(context)))
+        if stored is None or stored.endpoint != self.endpoint:
+            return  # the SDK says it is not found
+        task = stored.task
+        if task.state is TaskState.INPUT_REQUIRED:
+            working = replace(task, state=TaskState.WORKING)
+            if self.store.swap(working, was=stored.updated):
+                self._claimed[task_id] = proto.encode_task(conversations.shown(task))
+                return
+        elif task.state not in RUNNING or task_id in self._running:
+            return  # settled, or running here: the SDK's own rules apply
+        raise UnsupportedOperationError(
+            message=f"task {task_id!r} is not waiting for input: another answer came first,"
+            " or it is running"
+        )
+
+    def _write(self, task: pb.Task, agent: str, owner: str | None, note: JSON = None) -> None:
+        """``note``: what the task's agent keeps for it while it waits for its caller."""
+        stored = conversations.kept(proto.decode_task(task), note)
+        self.store.save(stored, agent=agent, owner=owner, endpoint=self.endpoint)
 
     async def save(self, task: pb.Task, context: ServerCallContext) -> None:
         """Raises InvalidParams (from ``adapters.a2a.proto``) for a task with no known state."""
         running = self._running.get(task.id)
+        claimed = self._claimed.pop(task.id, None)
+        if claimed is not None and task.status.state == pb.TASK_STATE_INPUT_REQUIRED:
+            return  # the message added to the task a claim took: the store has it working
         if proto.task_state(task.status.state) not in RUNNING:
             self._running.pop(task.id, None)
             agent, owner = (running.agent, running.owner) if running else self._who(context)
-            self._write(task, agent, owner)
+            waiting = proto.task_state(task.status.state) in lifecycle.INTERRUPTED
+            self._write(
+                task, agent, owner, context.state.get(conversations.KEY) if waiting else None
+            )
         elif running is None:
             agent, owner = self._who(context)
             self._write(task, agent, owner)
@@ -98,13 +147,21 @@ class EndpointTasks(SdkTaskStore):
 
     async def get(self, task_id: str, context: ServerCallContext) -> pb.Task | None:
         wanted = self.runtime.visible_to(owner_of(context))
+        claimed = self._claimed.get(task_id)
+        if claimed is not None:
+            return _copy(claimed)
         running = self._running.get(task_id)
         if running is not None:
             return _copy(running.task) if owned(running.owner, wanted) else None
         stored = self.store.load(task_id, owner=wanted)
         if stored is None or stored.endpoint != self.endpoint:
             return None
-        return proto.encode_task(stored.task)
+        task = conversations.shown(stored.task)
+        if task.state in RUNNING and self.runtime.channel.shared:
+            # Running on another replica: the store has it as it started, the channel has
+            # every event since.
+            task = caught_up(task, self.runtime.channel.log(task_id))
+        return proto.encode_task(task)
 
     def _flush(self) -> None:
         for running in self._running.values():
@@ -144,7 +201,7 @@ class EndpointTasks(SdkTaskStore):
             else None
         )
         return pb.ListTasksResponse(
-            tasks=[proto.encode_task(entry.task) for entry in page.tasks],
+            tasks=[proto.encode_task(conversations.shown(entry.task)) for entry in page.tasks],
             next_page_token=token,
             page_size=page_size,
             total_size=page.total,

@@ -7,6 +7,12 @@ manager saves a task when it starts and when it settles), so :func:`watch` puts 
 :class:`TaskFeed`. In between, a task's record streams its states and the router's events
 (``TaskRecord.follow``).
 
+With replicas sharing the store, the other replicas' tasks are in the store, not in this
+one's saves: while a console listens, the feed reads the tasks saved since it last looked
+every :data:`FOLLOW_SECONDS` (and the newest :data:`RECENT` as the first console connects),
+and a task of another replica is then followed as any other (``TaskManager.get`` mirrors one
+that runs elsewhere through the channel). A gateway with no console open reads nothing.
+
 Who sees what: a caller sees the tasks it started; an operator (``[gateway] operators``) and
 every caller of a gateway without tokens see them all, as the protocol endpoints decide.
 """
@@ -15,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Collection, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -55,8 +62,14 @@ __all__ = [
     "watch",
 ]
 
+log = logging.getLogger(__name__)
 RECENT: Final = 200
 """Tasks the console lists: the newest this many since the gateway started."""
+FOLLOW_SECONDS: Final = 1.0
+"""With replicas: how often a console's feed reads the tasks other replicas saved."""
+OVERLAP_NS: Final = 2_000_000_000
+"""How far back each read reaches past the previous one: replicas' clocks differ a little,
+and a task heard of twice is only refreshed."""
 SNIPPET_CHARS: Final = 200
 RESULT_CHARS: Final = 4000
 
@@ -82,6 +95,12 @@ class WatchedStore:
     def save(self, task: Task, *, agent: str, owner: str | None, endpoint: str) -> None:
         self.inner.save(task, agent=agent, owner=owner, endpoint=endpoint)
         self.feed.saved(task, owner)
+
+    def swap(self, task: Task, *, was: int) -> bool:
+        swapped = self.inner.swap(task, was=was)
+        if swapped:
+            self.feed.saved(task, None)
+        return swapped
 
     def load(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> StoredTask | None:
         return self.inner.load(task_id, owner=owner)
@@ -121,12 +140,14 @@ class TaskFeed:
         self.operators = frozenset(operators)
         self._recent: OrderedDict[str, Seen] = OrderedDict()
         self._listeners: set[asyncio.Queue[str]] = set()
+        self._replicas: asyncio.Task[None] | None = None
 
-    def saved(self, task: Task, owner: str | None) -> None:
-        """Called on every save; must not fail (the runtime is saving its task)."""
+    def saved(self, task: Task, owner: str | None, when: float | None = None) -> None:
+        """Called on every save; must not fail (the runtime is saving its task). ``when``:
+        when it was saved, Unix seconds (default: now)."""
         task_id = task.task_id
         if task_id not in self._recent:
-            self._recent[task_id] = Seen(task_id, owner, time.time())
+            self._recent[task_id] = Seen(task_id, owner, time.time() if when is None else when)
             while len(self._recent) > RECENT:
                 self._recent.popitem(last=False)
         for queue in self._listeners:
@@ -142,11 +163,37 @@ class TaskFeed:
     def listen(self) -> Iterator[asyncio.Queue[str]]:
         """A queue of the ids of tasks saved from now on, until the block ends."""
         queue: asyncio.Queue[str] = asyncio.Queue()
+        store = self.tasks.runtime.store
+        if store.shared and self._replicas is None:
+            self._heard(store.list(TaskQuery(limit=RECENT)).tasks)
+            self._replicas = asyncio.get_running_loop().create_task(self._follow_replicas())
         self._listeners.add(queue)
         try:
             yield queue
         finally:
             self._listeners.discard(queue)
+            if not self._listeners and self._replicas is not None:
+                self._replicas.cancel()
+                self._replicas = None
+
+    def _heard(self, saved: Sequence[StoredTask]) -> None:
+        """Tasks read from a shared store (newest first), as if saved here."""
+        for entry in reversed(saved):
+            self.saved(entry.task, entry.owner, entry.updated / 1e9)
+
+    async def _follow_replicas(self) -> None:
+        store = self.tasks.runtime.store
+        since = time.time_ns()
+        while True:
+            await asyncio.sleep(FOLLOW_SECONDS)
+            now = time.time_ns()
+            try:
+                fresh = store.list(TaskQuery(updated_since=since - OVERLAP_NS, limit=RECENT))
+            except Exception:  # the database may be back at the next read
+                log.warning("console: the task store did not answer", exc_info=True)
+                continue
+            self._heard(fresh.tasks)
+            since = now
 
     def sees_all(self, principal: str | None) -> bool:
         """Whether ``principal`` sees every caller's tasks (None: the gateway has no tokens)."""

@@ -8,12 +8,28 @@ own words: a parse error, or an Invalid Request answered with ``id: null``.
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 import mcp_types as mt
 from pydantic import ValidationError
 
 from adapters import _json, jsonrpc, mcp
 from adapters.errors import HTTP_STATUS, EffmeshError, InvalidRequest
 from gateway.bodies import Refusal
+
+_REQUEST_MEMBERS: Final = frozenset({"jsonrpc", "id", "method", "params"})
+
+
+def _plain_request(message: dict[str, Any]) -> bool:
+    """A request or notification whose envelope the SDK's model takes as it is, told without
+    building the model (most requests, tool calls above all, are such)."""
+    params = message.get("params")
+    return (
+        message.get("jsonrpc") == "2.0"
+        and type(message.get("method")) is str
+        and (params is None or type(params) is dict)
+        and message.keys() <= _REQUEST_MEMBERS
+    )
 
 
 def check(path: str, body: bytes) -> Refusal | None:
@@ -24,6 +40,8 @@ def check(path: str, body: bytes) -> Refusal | None:
         if type(message) is dict:
             jsonrpc.check_id(message)  # MCP's ids are strings or integers, never null
             rid = message.get("id")
+            if _plain_request(message):
+                return None
         mt.jsonrpc_message_adapter.validate_python(message, by_name=False)
     except EffmeshError as exc:
         err = exc

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -43,6 +44,7 @@ _SESSION_HEADER: Final = b"mcp-session-id"
 _METHOD_HEADER: Final = b"mcp-method"
 _NAME_HEADER: Final = b"mcp-name"
 _PARAM_HEADERS: Final = b"mcp-param-"
+_JSON: Final = b"application/json"
 
 
 @dataclass
@@ -61,6 +63,8 @@ class _Call:
     version: str
     facts: Facts
     who: str | None
+    plain: bool
+    """The client accepts a plain JSON answer (not only events)."""
 
 
 def _event(frame: dict[str, Any]) -> bytes:
@@ -85,6 +89,11 @@ class LeanCalls:
         self._running: dict[tuple[str, Any], asyncio.Future[dict[str, Any]]] = {}
         self._asked: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
+        self.forward: Callable[[str, str | int, bytes], None] | None = None
+        """With replicas: hands a client's answer or cancel that nothing here waits for to
+        the replica that may (session, the request id it is for, the message)."""
+        self.noted_level: Callable[[str, str | None], None] | None = None
+        """With replicas: records the logging level a session's client set."""
 
     def opened(self, session: str, initialize: Any) -> None:
         """Note the client's capabilities from the ``initialize`` request of ``session``."""
@@ -123,20 +132,19 @@ class LeanCalls:
         if method == "logging/setLevel":
             level = params.get("level") if isinstance(params, dict) else None
             facts.level = level if isinstance(level, str) else None
+            if self.noted_level is not None:
+                self.noted_level(session, facts.level)
             return False  # the SDK answers it, and the pass-through passes it on
-        if method == "notifications/cancelled" and isinstance(params, dict):
-            running = self._running.get((session, params.get("requestId")))
-            if running is None:
-                return False
-            running.cancel()
-            await _accepted(send)
-            return True
-        if method is None and isinstance(rid, str) and (session, rid) in self._asked:
-            asked = self._asked.pop((session, rid))
-            if not asked.done():
-                asked.set_result(message)
-            await _accepted(send)
-            return True
+        key = _awaited(message)
+        if key is not None:
+            if self.deliver(session, message):
+                await _accepted(send)
+                return True
+            if self.forward is not None:
+                # Another replica may wait for it; the SDK here still sees it, for a request
+                # of its own.
+                self.forward(session, key, body)
+            return False
         if method != "tools/call" or not isinstance(rid, str | int) or isinstance(rid, bool):
             return False
         headers = dict(scope.get("headers", []))
@@ -149,8 +157,32 @@ class LeanCalls:
             or await self._security.validate_request(Request(scope), is_post=True) is not None
         ):
             return False
-        call = _Call(session, rid, params, version, facts, who)
+        call = _Call(session, rid, params, version, facts, who, _JSON in accept)
         await self._serve(call, receive, send)
+        return True
+
+    def waits(self, session: str, key: str | int) -> bool:
+        """Whether a call or a request to the client in ``session`` waits here on ``key``
+        (its request id)."""
+        return (session, key) in self._running or (session, key) in self._asked
+
+    def deliver(self, session: str, message: Any) -> bool:
+        """Give the client's answer to a request sent to it, or its cancel of a running call,
+        to what waits for it here; whether anything did."""
+        if type(message) is not dict:
+            return False
+        if message.get("method") == "notifications/cancelled":
+            params = message.get("params")
+            running = self._running.get((session, _key(params)))
+            if running is None:
+                return False
+            running.cancel()
+            return True
+        asked = self._asked.pop((session, str(message.get("id"))), None)
+        if asked is None:
+            return False
+        if not asked.done():
+            asked.set_result(message)
         return True
 
     async def _take_modern(
@@ -184,9 +216,13 @@ class LeanCalls:
             or await self._security.validate_request(Request(scope), is_post=True) is not None
         ):
             return False
-        level = meta.get(mt.LOG_LEVEL_META_KEY)
-        facts = Facts({}, level if isinstance(level, str) else None)
-        await self._serve(_Call(None, rid, params, mcp.MODERN_VERSION, facts, who), receive, send)
+        level, caps = meta.get(mt.LOG_LEVEL_META_KEY), meta.get(mt.CLIENT_CAPABILITIES_META_KEY)
+        facts = Facts(
+            caps if isinstance(caps, dict) else {}, level if isinstance(level, str) else None
+        )
+        plain = _JSON in named.get(b"accept", b"")
+        call = _Call(None, rid, params, mcp.MODERN_VERSION, facts, who, plain)
+        await self._serve(call, receive, send)
         return True
 
     async def _serve(self, call_: _Call, receive: Receive, send: Send) -> None:
@@ -204,12 +240,34 @@ class LeanCalls:
         ]
         if session is not None:
             head.append((_SESSION_HEADER, session.encode("latin-1")))
-        await send({"type": "http.response.start", "status": 200, "headers": head})
         sending = asyncio.Lock()
+        streaming = ended = False
+
+        async def stream() -> None:
+            # The response starts as events at the first message before the answer.
+            nonlocal streaming
+            if not streaming:
+                streaming = True
+                await send({"type": "http.response.start", "status": 200, "headers": head})
 
         async def emit(frame: dict[str, Any]) -> None:
             async with sending:
+                if ended:
+                    return  # a late line of the upstream's: the answer has gone
+                await stream()
                 await send({"type": "http.response.body", "body": _event(frame), "more_body": True})
+
+        async def end(frame: dict[str, Any] | None) -> None:
+            nonlocal ended
+            async with sending:
+                if frame is not None and not streaming and call_.plain:
+                    # Nothing came before the answer: it goes as one JSON body.
+                    await _answer(send, _json.dumps(frame), head[2:])
+                else:
+                    await stream()
+                    last = b"" if frame is None else _event(frame)
+                    await send({"type": "http.response.body", "body": last, "more_body": False})
+                ended = True
 
         async def notify(method: str, note: dict[str, Any]) -> None:
             await emit({"jsonrpc": "2.0", "method": method, "params": note})
@@ -259,8 +317,8 @@ class LeanCalls:
             await asyncio.wait({running, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not running.done():
                 running.cancel()  # the client left: the call is cancelled, as MCP's cancel
+            frame: dict[str, Any] | None = None
             with contextlib.suppress(asyncio.CancelledError):
-                frame: dict[str, Any] | None = None
                 try:
                     result = await running
                     if version == mcp.MODERN_VERSION and self.server_info is not None:
@@ -271,19 +329,41 @@ class LeanCalls:
                     frame = {"jsonrpc": "2.0", "id": rid, "result": result}
                 except EffmeshError as exc:
                     frame = mcp.error_response(exc, rid)
-                if frame is not None and not gone.done():
-                    await emit(frame)
         finally:
             gone.cancel()
             if session is not None:
                 self._running.pop((session, rid), None)
         if not gone.done():
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await end(frame)
+
+
+def _key(params: Any) -> str | int | None:
+    key = params.get("requestId") if isinstance(params, dict) else None
+    return key if isinstance(key, str | int) and not isinstance(key, bool) else None
+
+
+def _awaited(message: dict[str, Any]) -> str | int | None:
+    """The request id a client's message answers (a response) or cancels; None for any
+    other message."""
+    method = message.get("method")
+    if method == "notifications/cancelled":
+        return _key(message.get("params"))
+    rid = message.get("id")
+    if method is None and isinstance(rid, str | int) and not isinstance(rid, bool):
+        return rid
+    return None
 
 
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def _answer(send: Send, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    head = [(b"content-type", b"application/json"), *extra]
+    head.append((b"content-length", b"%d" % len(body)))
+    await send({"type": "http.response.start", "status": 200, "headers": head})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _accepted(send: Send) -> None:

@@ -75,6 +75,8 @@ class Caller:
     """The session of its latest request: notifications outside a call go through it."""
     level: str | None = None
     subscriptions: set[tuple[str, str]] = field(default_factory=set)
+    session_id: str | None = None
+    """Its Streamable HTTP session (None: another transport's)."""
 
 
 class Passthrough:
@@ -86,14 +88,27 @@ class Passthrough:
         self._issuer: OrderedDict[str, str] = OrderedDict()
         self._subscribers: dict[tuple[str, str], set[object]] = {}
         self._watched: set[int] = set()
+        self.tells: list[Callable[[str, str, dict[str, Any]], None]] = []
+        """Told of every upstream notification that belongs to no call (its agent, method
+        and params): the 2026-07-28 listen streams (:mod:`gateway.mcp.listen`)."""
+        self.elsewhere: Callable[[str, dict[str, Any]], bool] | None = None
+        """With replicas: sends a notification for a session's GET stream to the replica
+        that holds the stream, when this one does not; whether it did."""
 
     # Callers
 
-    def caller(self, key: object, principal: str | None, session: ServerSession) -> Caller:
-        """The caller of session ``key``, noted as live."""
+    def caller(
+        self,
+        key: object,
+        principal: str | None,
+        session: ServerSession,
+        session_id: str | None = None,
+    ) -> Caller:
+        """The caller of session ``key`` (``session_id``: its Streamable HTTP session), noted
+        as live."""
         known = self._callers.get(key)
         if known is None or known.principal != principal:
-            known = Caller(principal, session)
+            known = Caller(principal, session, session_id=session_id)
             self._callers[key] = known
             while len(self._callers) > MAX_CALLERS:
                 self._forget(*self._callers.popitem(last=False))
@@ -212,9 +227,14 @@ class Passthrough:
         return out
 
     async def _resource_owners(self, uri: str, who: str | None) -> list[RemoteMCPAgent]:
-        """The agents to ask for ``uri``, most likely first."""
+        """The agents to ask for ``uri``, most likely first: the one that listed it or returned
+        it (the agents are listed first when none has yet), then those with a template it
+        matches, then the rest."""
         agents = self.agents(who)
         first: list[RemoteMCPAgent] = []
+        if uri not in self._issuer:
+            with contextlib.suppress(EffmeshError):
+                await self.list_resources(who)
         issuer = self._issuer.get(uri)
         for agent in agents:
             if agent.descriptor.name == issuer:
@@ -305,6 +325,8 @@ class Passthrough:
         name = agent.descriptor.name
 
         async def heard(method: str, params: dict[str, Any]) -> None:
+            for tell in self.tells:
+                tell(name, method, params)
             if method == "notifications/resources/updated":
                 keys = self._subscribers.get((name, str(params.get("uri"))), set())
                 targets = [self._callers[k] for k in keys if k in self._callers]
@@ -319,7 +341,19 @@ class Passthrough:
             notification = mt.server_notification_adapter.validate_python(
                 {"method": method, "params": params}, by_name=False
             )
+            wire = {"jsonrpc": "2.0", "method": method, "params": params}
             for caller in targets:
+                # An update is for the subscriber whose subscription this replica holds: its
+                # GET stream may be on another. Other notifications every replica hears from
+                # its own upstream session, and sends on the stream if it holds it.
+                elsewhere, session_id = self.elsewhere, caller.session_id
+                if (
+                    method == "notifications/resources/updated"
+                    and elsewhere is not None
+                    and session_id is not None
+                    and elsewhere(session_id, wire)
+                ):
+                    continue
                 # A caller whose session is gone misses it, and no one else does.
                 with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await caller.session.send_notification(notification)

@@ -1,7 +1,8 @@
 """An MCP caller as the relay of an upstream MCP server's requests and log lines
 (:mod:`agents.remote.mcp_relay`): what the upstream asks during the call is asked of the
 caller on the call's own stream, if the caller declared it can answer. A 2026-07-28 caller
-has no such requests: it is never asked, and the upstream is told so."""
+has no such requests: it ``pauses``, and the remote agent hands the question back to it as its
+call's ``input_required`` (:mod:`agents.remote.mcp_asking`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pydantic import ConfigDict, ValidationError
 from adapters import mcp as mcp_adapter
 from adapters.errors import Canceled, InvalidParams, Unsupported
 from agents.remote.mcp_relay import ELICITATION, ROOTS, SAMPLING
-from gateway.mcp.passthrough import admits
+from gateway.mcp.passthrough import LEVELS, admits
 
 
 class _AnyResult(mt.Result):
@@ -38,10 +39,11 @@ class SessionRelay:
         self.principal = principal
         self.level = level
         """The log level the caller chose (None: none, every line)."""
+        self.pauses = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        """2026-07-28 has no requests from server to client: such a caller answers a paused
+        call's ``input_required`` instead."""
 
     def can_answer(self, method: str) -> bool:
-        if self.ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            return False  # 2026-07-28 has no requests from server to client
         caps = self.ctx.session.client_capabilities
         if caps is None:
             return False
@@ -49,7 +51,7 @@ class SessionRelay:
         return wanted.get(method) is not None
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        if not self.can_answer(method):
+        if self.pauses or not self.can_answer(method):
             raise Unsupported(f"the caller cannot answer {method}")
         try:
             request = mt.server_request_adapter.validate_python(
@@ -65,6 +67,12 @@ class SessionRelay:
         except ValidationError:
             raise Canceled("the caller's answer is not a result") from None
         return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+    def log_level(self) -> str | None:
+        if self.pauses:  # 2026-07-28: the request's own opt-in
+            allowed = allowed_log_levels(self.ctx.protocol_version, self.ctx.meta)
+            return next((level for level in LEVELS if level in allowed), None)
+        return self.level or LEVELS[0]  # no level set: every line, as the handshake era has it
 
     async def log(self, params: dict[str, Any]) -> None:
         level = str(params.get("level"))
@@ -100,20 +108,24 @@ class FrameRelay:
     ) -> None:
         self.principal = principal
         self.version = version
+        self.pauses = version in MODERN_PROTOCOL_VERSIONS
+        """2026-07-28: answers a paused call's ``input_required`` instead of requests."""
         self.capabilities = capabilities
         self.level = level
         self._ask = ask
         self._notify = notify
 
     def can_answer(self, method: str) -> bool:
-        if self.version in MODERN_PROTOCOL_VERSIONS:
-            return False  # 2026-07-28 has no requests from server to client
         return CAPABILITY.get(method, "") in self.capabilities
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        if not self.can_answer(method):
+        if self.pauses or not self.can_answer(method):
             raise Unsupported(f"the caller cannot answer {method}")
         return await self._ask(method, params)
+
+    def log_level(self) -> str | None:
+        # 2026-07-28: the request's own opt-in; before, no level set means every line.
+        return self.level if self.pauses else (self.level or LEVELS[0])
 
     async def log(self, params: dict[str, Any]) -> None:
         # 2026-07-28: lines only for a request that opted in with a level in its _meta.

@@ -21,6 +21,7 @@ from mcp.shared.exceptions import MCPError
 from adapters import mcp as mcp_adapter
 from adapters.errors import EffmeshError
 from agents.remote.mcp_relay import CALLER
+from gateway.mcp.listen import Listens
 from gateway.mcp.memory import SCHEME, MemoryResources
 from gateway.mcp.passthrough import Caller, Passthrough
 from gateway.mcp.relay import SessionRelay
@@ -66,11 +67,13 @@ def build_server(
     timeout: float = 60.0,
     principal: str | None = None,
     tools: ToolCalls | None = None,
+    upstreams: Passthrough | None = None,
 ) -> Server[Any]:
     """``principal`` fixes the caller (a WebSocket connection's token); ``tools`` lets a
-    transport share its ``ToolCalls`` (and so its paused calls) with the server."""
+    transport share its ``ToolCalls`` (and so its paused calls) with the server;
+    ``upstreams`` its pass-through of the MCP agents (replicas send notifications on)."""
     tools = tools or ToolCalls(registry, Runtime(timeout=timeout))
-    upstreams = Passthrough(registry)
+    upstreams = upstreams or Passthrough(registry)
     # A resource link in a tool's result is read back from the agent that issued it.
     tools.answered.append(lambda agent, result: upstreams.learn(agent, result.get("content")))
     instance = object()  # this server's sessions, apart from another server's
@@ -80,7 +83,7 @@ def build_server(
         session_id = headers.get("mcp-session-id") if headers is not None else None
         who = _caller(ctx, principal)
         key = (instance, who, session_id)
-        return key, upstreams.caller(key, who, ctx.session)
+        return key, upstreams.caller(key, who, ctx.session, session_id)
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: mt.PaginatedRequestParams
@@ -199,6 +202,13 @@ def build_server(
             raise _mcp_error(exc) from None
         return {}
 
+    listens = Listens(upstreams)
+
+    async def listen(
+        ctx: ServerRequestContext[Any], params: mt.SubscriptionsListenRequestParams
+    ) -> dict[str, Any]:
+        return await listens.serve(ctx, params, _caller(ctx, principal))
+
     def input_schema(tool_name: str) -> Mapping[str, Any] | None:
         # The SDK checks Mcp-Param-* headers against this; without it, it would list every
         # tool on each call to find one schema.
@@ -219,6 +229,7 @@ def build_server(
         ("prompts/get", mt.GetPromptRequestParams, get_prompt),
         ("completion/complete", mt.CompleteRequestParams, complete),
         ("logging/setLevel", mt.SetLevelRequestParams, set_level),
+        ("subscriptions/listen", mt.SubscriptionsListenRequestParams, listen),
     ):
         server.add_request_handler(method, params_type, handler)  # type: ignore[arg-type]
     return server

@@ -21,6 +21,7 @@ import mcp_types as mt
 from adapters import mcp as mcp_adapter
 from adapters.errors import Canceled, EffmeshError, Internal, InvalidParams, Timeout
 from adapters.model import (
+    DataPart,
     Invocation,
     Message,
     ProgressEvent,
@@ -46,13 +47,27 @@ MAX_INPUT_ROUNDS = 4
 """How many times one call may stop for input before it is answered with the last question."""
 
 
-def continue_with(invocation: Invocation, question: Message, answer: str) -> Invocation:
+def continue_with(invocation: Invocation, question: Message, answer: str | Message) -> Invocation:
     """The invocation that carries on a paused one: the exchange so far becomes history."""
+    message = answer if isinstance(answer, Message) else Message("user", (TextPart(answer),))
     return replace(
-        invocation,
-        message=Message("user", (TextPart(answer),)),
-        history=(*invocation.history, invocation.message, question),
+        invocation, message=message, history=(*invocation.history, invocation.message, question)
     )
+
+
+def _reply(question: Message, responses: Any) -> str | Message:
+    """A retry's answer to ``question``: the client's responses as they came when the
+    question was an upstream's own input requests (handed on to it), else the text the
+    client answered the gateway's elicitation with."""
+    parts = question.parts
+    first = parts[0] if len(parts) == 1 else None
+    if isinstance(first, DataPart) and first.metadata.get(mcp_adapter.INPUT_REQUESTS_KEY):
+        if not isinstance(responses, dict):
+            raise InvalidParams("needs inputResponses", path="params.inputResponses")
+        flag = {mcp_adapter.INPUT_RESPONSES_KEY: True}
+        return Message("user", (DataPart(responses, flag),))
+    reply = responses.get("input") if isinstance(responses, dict) else None
+    return _answer(reply, "params.inputResponses")
 
 
 def _answer(reply: Any, path: str) -> str:
@@ -83,9 +98,10 @@ class PausedCalls:
     """Calls waiting for the client's answer (MCP 2026-07-28 input_required round trips).
 
     The token handed out is random and names state held here, so a client can only continue
-    a call it was given; entries expire, and their number is bounded. With ``stored`` (replicas
-    sharing the task store), the paused call is kept there instead, and a retry that reaches
-    another replica carries it on (``gateway.runtime.paused``).
+    a call it was given; entries expire, and their number is bounded. With ``stored`` (the
+    task store), a call paused with a question is kept there instead, and a retry that
+    reaches another replica, or this gateway restarted, carries it on
+    (``gateway.runtime.paused``); one waiting for URL elicitations stays here.
     """
 
     def __init__(
@@ -94,7 +110,9 @@ class PausedCalls:
         self.ttl = ttl
         self.limit = limit
         self.stored = stored
-        self._held: dict[str, tuple[float, Route, Invocation, Message | None, str | None]] = {}
+        self._held: dict[
+            str, tuple[float, Route, Invocation, Message | None, str | None, Task | None]
+        ] = {}
 
     def hold(
         self,
@@ -116,11 +134,14 @@ class PausedCalls:
         while len(self._held) >= self.limit:
             self._held.pop(next(iter(self._held)))
         token = secrets.token_urlsafe(24)
-        self._held[token] = (now, route, invocation, question, who)
+        self._held[token] = (now, route, invocation, question, who, task)
         return token
 
-    def resume(self, invocation: Invocation, who: str | None) -> tuple[Route, Invocation] | None:
-        """The continued call a retry names, with the answer from its input responses."""
+    def resume(
+        self, invocation: Invocation, who: str | None
+    ) -> tuple[Route, Invocation, Task | None] | None:
+        """The continued call a retry names, with the answer from its input responses, and
+        the paused task it answers (None: the call runs again as it was)."""
         token = invocation.metadata.get("mcp.requestState")
         if token is None:
             return None
@@ -130,23 +151,22 @@ class PausedCalls:
             paused = self.stored.take(token, who, invocation.metadata)
             if paused is None:
                 raise InvalidParams("unknown or expired requestState", path="params.requestState")
-            reply = responses.get("input") if isinstance(responses, dict) else None
-            answer = _answer(reply, "params.inputResponses")
-            return paused.route, continue_with(paused.invocation, paused.question, answer)
+            answer = _reply(paused.question, responses)
+            continued = continue_with(paused.invocation, paused.question, answer)
+            return paused.route, continued, paused.task
         held = self._held.get(token) if isinstance(token, str) else None
         # Another caller's token is unknown to it, and leaves the paused call to its owner.
         if held is None or held[4] != who or held[0] < time.monotonic() - self.ttl:
             raise InvalidParams("unknown or expired requestState", path="params.requestState")
         del self._held[token]
-        _, route, paused_invocation, question, _ = held
+        _, route, paused_invocation, question, _, task = held
         if question is None:
             replies = responses.values() if isinstance(responses, dict) else ()
             if not replies or any(_action(r) != "accept" for r in replies):
                 raise Canceled("the user did not complete the authorization")
-            return route, paused_invocation
-        reply = responses.get("input") if isinstance(responses, dict) else None
-        answer = _answer(reply, "params.inputResponses")
-        return route, continue_with(paused_invocation, question, answer)
+            return route, paused_invocation, None
+        answer = _reply(question, responses)
+        return route, continue_with(paused_invocation, question, answer), task
 
 
 class ToolCalls:
@@ -157,8 +177,9 @@ class ToolCalls:
         self.registry = registry
         self.runtime = runtime
         self.endpoint = endpoint
-        shared = StoredPauses(runtime.store, registry) if runtime.channel.shared else None
-        self.paused = PausedCalls(stored=shared)
+        # Paused calls are kept in the task store: a retry that reaches another replica, or
+        # this gateway restarted, carries the call on.
+        self.paused = PausedCalls(stored=StoredPauses(runtime.store, registry))
         self.answered: list[Callable[[str, dict[str, Any]], None]] = []
         """Told of every result: the agent that gave it and its wire form (the pass-through
         remembers which agent issued the resource links in it)."""
@@ -183,9 +204,15 @@ class ToolCalls:
         return mcp_adapter.input_schema(route.skill)
 
     async def _run_once(
-        self, route: Route, invocation: Invocation, progress: Progress, who: str | None
+        self,
+        route: Route,
+        invocation: Invocation,
+        progress: Progress,
+        who: str | None,
+        answering: Task | None,
     ) -> Task | Message:
-        """One call to its settled outcome, as a stored task of ``who``.
+        """One call to its settled outcome, as a stored task of ``who``; ``answering``: the
+        task waiting for the input ``invocation`` gives, which it carries on.
 
         Raises:
             EffmeshError: the call failed (the agent's error, the timeout, an illegal move).
@@ -211,6 +238,7 @@ class ToolCalls:
             endpoint=self.endpoint,
             principal=who,
             on_item=None if token is None else report,
+            answering=answering,
         )
         if settled.error is not None:
             raise settled.error
@@ -267,14 +295,15 @@ class ToolCalls:
         with boundary.translation("mcp", "canonical"):
             invocation = decode()
         resumed = self.paused.resume(invocation, who)
+        answering: Task | None = None
         if resumed is not None:
-            route, invocation = resumed
+            route, invocation, answering = resumed
         else:
             route = self.registry.route(invocation.skill, who)
         req.routed(route.agent.descriptor.name, route.skill.name)
         for _ in range(MAX_INPUT_ROUNDS):
             try:
-                outcome = await self._run_once(route, invocation, progress, who)
+                outcome = await self._run_once(route, invocation, progress, who, answering)
             except EffmeshError as exc:
                 asked = url_elicitations(exc)
                 if asked is None or version != mcp_adapter.MODERN_VERSION:
@@ -306,6 +335,7 @@ class ToolCalls:
             # Older revisions: ask the client in the middle of the call.
             reply = await elicit(mcp_adapter.elicitation_request(outcome))
             invocation = continue_with(invocation, question, _answer(reply, "content.text"))
+            answering = outcome
         if isinstance(outcome, Task) and outcome.state is TaskState.FAILED:
             req.outcome = "failed"
         with boundary.translation("canonical", "mcp"):

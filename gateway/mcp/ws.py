@@ -140,11 +140,21 @@ class _ToolCallLane:
         async def notify(method: str, note: dict[str, Any]) -> None:
             await self.send(_text({"jsonrpc": "2.0", "method": method, "params": note}))
 
+        capabilities, level = self.capabilities, self.level
+        if version == mcp.MODERN_VERSION:  # declared in each request, not at a handshake
+            meta = params.get("_meta") if isinstance(params, dict) else None
+            meta = meta if isinstance(meta, dict) else {}
+            declared, asked = (
+                meta.get(mt.CLIENT_CAPABILITIES_META_KEY),
+                meta.get(mt.LOG_LEVEL_META_KEY),
+            )
+            capabilities = declared if isinstance(declared, dict) else {}
+            level = asked if isinstance(asked, str) else None
         relay = FrameRelay(
             self.principal,
             version,
-            capabilities=self.capabilities,
-            level=self.level,
+            capabilities=capabilities,
+            level=level,
             ask=self._ask,
             notify=notify,
         )

@@ -56,6 +56,7 @@ from gateway.routing.complexity import Analysis, ComplexityAnalyzer, Strategy
 from gateway.routing.complexity.learned import Floats
 from gateway.routing.executor import Executor, Outcome, synthesize
 from gateway.routing.feedback import DecisionLog
+from gateway.routing.marks import FEEDBACK, Marks, feedback_reply
 from gateway.routing.plan import InvalidPlan, Plan, Subtask
 from gateway.routing.planner import Planner, PlannerMode
 from gateway.runtime.runner import Runtime
@@ -160,11 +161,13 @@ class RouterAgent(Agent):
         runtime: Runtime | None = None,
         embedder: Embedder | None = None,
         decisions: DecisionLog | None = None,
+        marks: Marks | None = None,
     ) -> None:
         """``runtime``: where subtasks run and are stored (default: its own, in memory).
         ``embedder``: the gateway's, for the task's query embedding (without it, or without a
         learned model in ``analyzer``, the factors alone decide). ``decisions``: where each
-        decision is recorded for feedback (default: nowhere)."""
+        decision is recorded for feedback (default: nowhere). ``marks``: where callers' marks
+        on those decisions go; with it, the skill ``feedback`` takes them."""
         self.registry = registry
         self.runtime = runtime or Runtime()
         self.analyzer = analyzer
@@ -173,9 +176,10 @@ class RouterAgent(Agent):
         self.settings = settings or RouterSettings()
         self.embedder = embedder
         self.decisions = decisions
+        self.marks = marks
         self._descriptor = AgentDescriptor(
             name,
-            (RUN,),
+            (RUN, FEEDBACK) if marks is not None else (RUN,),
             "Routes tasks across the gateway's agents, as a plan of subtasks.",
             "1.0",
             streaming=True,
@@ -186,6 +190,9 @@ class RouterAgent(Agent):
         return self._descriptor
 
     async def run(self, invocation: Invocation, *, task_id: str) -> AsyncIterator[StreamItem]:
+        if invocation.skill == FEEDBACK.name and self.marks is not None:
+            yield feedback_reply(self.marks, invocation)
+            return
         if invocation.skill != RUN.name:
             raise NotFound(
                 f"agent {quote(self._descriptor.name)} has no skill {quote(invocation.skill)}"
@@ -250,7 +257,8 @@ class RouterAgent(Agent):
         with tracing.span("routing decision") as span:
             analysis = self.analyzer.analyze(request.task, vector)
             if self.decisions is not None:
-                self.decisions.record(task_id, request.task, analysis, vector)
+                owner = None if principal == NOBODY else principal
+                self.decisions.record(task_id, request.task, analysis, vector, owner)
             if request.strategy is not None and request.strategy is not analysis.strategy:
                 analysis = replace(
                     analysis,
@@ -267,7 +275,7 @@ class RouterAgent(Agent):
         try:
             plan = await self._plan(request.task, analysis, catalog, request.planner, 0)
         except InvalidPlan as exc:
-            return RunRecord(analysis.as_json(), [], [], "", str(exc))
+            return RunRecord(self._decision(analysis, task_id), [], [], "", str(exc))
         plans.append({"parent": None, "depth": 0, **plan.as_json()})
         await emit(
             {"event": "plan", "parent": None, "depth": 0, **plan.as_json()}, _plan_line(plan)
@@ -295,7 +303,15 @@ class RouterAgent(Agent):
         )
         outcomes = await executor.run(plan)
         answer = synthesize(plan, outcomes)
-        return RunRecord(analysis.as_json(), plans, outcomes, answer, None)
+        return RunRecord(self._decision(analysis, task_id), plans, outcomes, answer, None)
+
+    def _decision(self, analysis: Analysis, task_id: str) -> dict[str, Any]:
+        """The analysis as the run record holds it; with a decision log, ``decision`` is the
+        id a caller marks it by (MCP callers see no task id otherwise)."""
+        record = analysis.as_json()
+        if self.decisions is not None:
+            record["decision"] = task_id
+        return record
 
     async def _embed(self, task: str) -> Floats | None:
         """The task's query embedding, or None when there is no embedder or model to use it

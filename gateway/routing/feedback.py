@@ -1,23 +1,27 @@
 """Calibration from use: the router's decisions, recorded, and the ones a user marked.
 
 With ``[routing] decision_log`` set, the router appends one JSON line per decision:
-``{"id", "task", "strategy", "source", "confidence", "vector"}`` (``vector``: the task's
-embedding as base64 float16, so refitting needs no embedder). To mark a decision, copy its
-line into a feedback file and add ``"verdict": "right"``, or ``"verdict": "wrong"`` with
-``"correct": STRATEGY``. ``effmesh calibrate --feedback FILE`` fits from those lines (see
-gateway/cli/calibrate.py). The log holds users' task text: it is off unless configured, and
-belongs with the operator, like the task store.
+``{"id", "task", "strategy", "source", "confidence", "vector", "owner"}`` (``id``: the task's
+id; ``vector``: the task's embedding as base64 float16, so refitting needs no embedder;
+``owner``: the caller's token name, who may mark it). A decision is marked through the
+gateway (``POST /routing/feedback`` or the router's ``feedback`` skill, see
+:mod:`gateway.routing.marks`), or by hand: copy its line into a feedback file and add
+``"verdict": "right"``, or ``"verdict": "wrong"`` with ``"correct": STRATEGY``.
+``effmesh calibrate --feedback FILE`` fits from those lines (see gateway/cli/calibrate.py);
+where a decision was marked more than once, its last mark counts. The log holds users' task
+text: it is off unless configured, and belongs with the operator, like the task store.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -46,13 +50,28 @@ def unpack(text: str) -> Floats:
 
 
 class DecisionLog:
-    """Appends the router's decisions to a JSON-lines file (thread-safe, one write a line)."""
+    """Appends the router's decisions to a JSON-lines file (thread-safe, one write a line),
+    and finds one by its task id.
+
+    Lookups read the file, not memory: the router and the feedback endpoint may hold
+    different instances on one file. Each instance remembers where each id's line starts and
+    how far it has read, so a lookup reads only what was appended since the last one.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._starts: dict[str, int] = {}
+        self._read = 0
 
-    def record(self, task_id: str, task: str, analysis: Analysis, vector: Floats | None) -> None:
+    def record(
+        self,
+        task_id: str,
+        task: str,
+        analysis: Analysis,
+        vector: Floats | None,
+        owner: str | None = None,
+    ) -> None:
         line = {
             "id": task_id,
             "task": task,
@@ -60,6 +79,7 @@ class DecisionLog:
             "source": analysis.source,
             "confidence": analysis.confidence,
             "vector": pack(vector) if vector is not None else None,
+            "owner": owner,
         }
         text = json.dumps(line, ensure_ascii=False) + "\n"
         try:
@@ -70,6 +90,41 @@ class DecisionLog:
             sys.stderr.write(
                 f"effmesh: cannot record a routing decision in {self.path}: {reason}\n"
             )
+
+    def find(self, task_id: str) -> dict[str, Any] | None:
+        """The decision recorded for ``task_id`` (its last line), or None.
+
+        Raises:
+            OSError: the log exists but cannot be read.
+        """
+        with self._lock:
+            if task_id not in self._starts:
+                self._catch_up()
+            start = self._starts.get(task_id)
+            if start is None:
+                return None
+            with self.path.open("rb") as log:
+                log.seek(start)
+                line = log.readline()
+        entry = json.loads(line)
+        return entry if isinstance(entry, dict) else None
+
+    def _catch_up(self) -> None:
+        """Indexes the lines appended since the last read (a torn last line waits)."""
+        try:
+            log = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with log:
+            log.seek(self._read)
+            for line in iter(log.readline, b""):
+                if not line.endswith(b"\n"):
+                    break
+                with contextlib.suppress(ValueError):
+                    entry = json.loads(line)
+                    if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                        self._starts[entry["id"]] = self._read
+                self._read += len(line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +145,8 @@ class Feedback:
 
 
 def read_feedback(path: str) -> Feedback:
-    """The marked decisions in a feedback file; unmarked lines are skipped.
+    """The marked decisions in a feedback file; unmarked lines are skipped, and a decision
+    marked more than once (the same ``id``) counts by its last mark.
 
     Raises:
         InvalidParams: the file cannot be read, or a marked line is malformed (named by line).
@@ -101,8 +157,7 @@ def read_feedback(path: str) -> Feedback:
         raise InvalidParams(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
     except UnicodeDecodeError:
         raise InvalidParams(f"{path} is not UTF-8 text") from None
-    marked: list[Marked] = []
-    unusable = 0
+    marked: dict[object, Marked | None] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -123,9 +178,13 @@ def read_feedback(path: str) -> Feedback:
             raise InvalidParams("task must be a non-empty string", path=where)
         if chosen not in {s.value for s in Strategy}:
             raise InvalidParams("strategy must be the strategy the router chose", path=where)
+        # a decision marked again: its last mark counts (lines without an id stand alone)
+        ident = entry.get("id")
+        key: object = ident if isinstance(ident, str) and ident else number
+        marked.pop(key, None)
         correct = chosen if verdict == "right" else entry.get("correct")
         if correct is None:
-            unusable += 1
+            marked[key] = None
             continue
         if correct not in {s.value for s in Strategy}:
             raise InvalidParams("correct must be a strategy", path=where)
@@ -138,5 +197,6 @@ def read_feedback(path: str) -> Feedback:
                 vector = None
             if vector is None:
                 raise InvalidParams("vector is not one the decision log wrote", path=where)
-        marked.append(Marked(task, Strategy(correct), Strategy(chosen), vector))
-    return Feedback(marked, unusable)
+        marked[key] = Marked(task, Strategy(correct), Strategy(chosen), vector)
+    usable = [m for m in marked.values() if m is not None]
+    return Feedback(usable, len(marked) - len(usable))

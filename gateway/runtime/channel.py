@@ -9,7 +9,14 @@ PostgreSQL store share :class:`PostgresChannel`:
   signals ``NOTIFY effmesh_events, '<task id>'``; a subscriber on any replica reads the items
   of that task it has not seen yet (so a late subscriber replays from the start), and waits
   for the next signal. A task's log ends with its settled snapshot (a ``Task``);
-- ``NOTIFY effmesh_cancel, '<task id>'`` asks whichever replica runs the task to cancel it.
+- ``NOTIFY effmesh_cancel, '<task id>'`` asks whichever replica runs the task to cancel it;
+- a client's message for an MCP session that another replica waits for (the answer to a
+  request the server sent it, or its cancel of a call running there), and a server's
+  notification for the session's GET stream held by another replica, are put in the
+  ``mcp_messages`` table and signalled on ``effmesh_mcp``; the replica that waits for it
+  (holds the stream) takes it out (one replica alone can: a delete), and rows nobody took
+  are dropped after :data:`FORWARD_SECONDS`. A session closed on one replica is signalled
+  the same way, so that every replica holding it closes it too.
 
 Each replica listens on one connection of its own. A signal may be lost (that connection
 breaks and comes back): a follower reads again every ``POLL_SECONDS`` anyway, and a task that
@@ -22,8 +29,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Final, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from adapters import _json, a2a, lifecycle
 from adapters.model import StreamItem, Task
@@ -36,11 +45,34 @@ POLL_SECONDS: Final = 1.0
 """How often a follower reads the log without a signal."""
 EVENTS: Final = "effmesh_events"
 CANCELS: Final = "effmesh_cancel"
+FORWARDS: Final = "effmesh_mcp"
+FORWARD_SECONDS: Final = 60.0
+"""How long a forwarded MCP message waits for a replica to take it."""
 
 log = logging.getLogger(__name__)
 
 Canceller = Callable[[str], None]
 """Cancels the task of this id if it runs in this process (else does nothing)."""
+
+
+Direction = Literal["in", "out", "closed"]
+"""What a forwarded MCP message is: a client's (``in``), one for a client's GET stream
+(``out``), or word that the session was closed (``closed``, no message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """A message for an MCP session, forwarded by another replica."""
+
+    message_id: int
+    """What :meth:`Channel.take` takes it by (0: a closed session, nothing to take)."""
+    session: str
+    direction: Direction
+    key: str | int | None = None
+    """The id of the request a client's message answers or cancels."""
+
+
+Hearer = Callable[[Forwarded], None]
 
 
 def settled(task: Task) -> bool:
@@ -64,6 +96,24 @@ class Channel(Protocol):
 
     def cancel(self, task_id: str) -> None:
         """Ask the replica that runs ``task_id`` to cancel it."""
+        ...
+
+    def hear(self, hearer: Hearer) -> None:
+        """Call ``hearer`` with each MCP message another replica forwards."""
+        ...
+
+    def forward(
+        self, session: str, direction: Direction, body: bytes, key: str | int | None = None
+    ) -> None:
+        """Hand ``body``, a message for MCP ``session``, to the replica that waits for it:
+        a client's answer or cancel of the request ``key`` (``in``), a notification for the
+        session's GET stream (``out``); ``closed`` (no body) tells every replica that the
+        session was closed."""
+        ...
+
+    def take(self, message_id: int) -> bytes | None:
+        """The forwarded message ``message_id``, for this replica alone (None: another
+        replica took it, or it was dropped)."""
         ...
 
     def log(self, task_id: str) -> list[StreamItem]:
@@ -93,6 +143,17 @@ class LocalChannel:
     def cancel(self, task_id: str) -> None:
         pass
 
+    def hear(self, hearer: Hearer) -> None:
+        pass
+
+    def forward(
+        self, session: str, direction: Direction, body: bytes, key: str | int | None = None
+    ) -> None:
+        pass
+
+    def take(self, message_id: int) -> bytes | None:
+        return None
+
     def log(self, task_id: str) -> list[StreamItem]:
         return []
 
@@ -119,6 +180,7 @@ class PostgresChannel:
         self._wakers: dict[str, set[asyncio.Event]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._cancel: Canceller = lambda _: None
+        self._hearers: list[Hearer] = []
 
     async def start(self, cancel: Canceller) -> None:
         self._cancel = cancel
@@ -136,16 +198,36 @@ class PostgresChannel:
                 async with conn:
                     await conn.execute(f"LISTEN {EVENTS}")
                     await conn.execute(f"LISTEN {CANCELS}")
+                    await conn.execute(f"LISTEN {FORWARDS}")
                     ready.set()
                     self._wake_all()  # whatever was signalled while not listening
                     async for note in conn.notifies():
                         if note.channel == EVENTS:
                             self._wake(note.payload)
-                        else:
+                        elif note.channel == CANCELS:
                             self._cancel(note.payload)
+                        else:
+                            self._heard(note.payload)
             except psycopg.Error as exc:
                 log.warning("task channel: listening again after %s", type(exc).__name__)
                 await asyncio.sleep(POLL_SECONDS)
+
+    def _heard(self, payload: str) -> None:
+        note = _json.loads(payload)
+        if not isinstance(note, dict) or note.get("from") == self.store.replica:
+            return  # its own: the replica that forwards a message does not wait for it
+        key = note.get("key")
+        direction = note.get("direction")
+        if direction not in ("in", "out", "closed"):
+            return
+        heard = Forwarded(
+            int(note.get("id") or 0),
+            str(note.get("session")),
+            direction,
+            key if isinstance(key, str | int) and not isinstance(key, bool) else None,
+        )
+        for hearer in self._hearers:
+            hearer(heard)
 
     def _wake(self, task_id: str) -> None:
         for waker in self._wakers.get(task_id, ()):
@@ -173,6 +255,36 @@ class PostgresChannel:
     def cancel(self, task_id: str) -> None:
         with self.store.pool.connection() as conn:
             conn.execute("SELECT pg_notify(%s, %s)", (CANCELS, task_id))
+
+    def hear(self, hearer: Hearer) -> None:
+        self._hearers.append(hearer)
+
+    def forward(
+        self, session: str, direction: Direction, body: bytes, key: str | int | None = None
+    ) -> None:
+        note = {"session": session, "direction": direction, "key": key}
+        note["from"] = self.store.replica
+        now = time.time_ns()
+        with self.store.pool.connection() as conn:
+            if direction == "closed":
+                conn.execute("SELECT pg_notify(%s, %s)", (FORWARDS, _json.dumps(note).decode()))
+                return
+            old = now - int(FORWARD_SECONDS * 1e9)
+            conn.execute("DELETE FROM mcp_messages WHERE at < %s", (old,))
+            row = conn.execute(
+                "INSERT INTO mcp_messages (session, body, at) VALUES (%s, %s, %s) RETURNING id",
+                (session, body, now),
+            ).fetchone()
+            assert row is not None  # an INSERT ... RETURNING returns its row
+            note["id"] = int(str(row[0]))
+            conn.execute("SELECT pg_notify(%s, %s)", (FORWARDS, _json.dumps(note).decode()))
+
+    def take(self, message_id: int) -> bytes | None:
+        with self.store.pool.connection() as conn:
+            row = conn.execute(
+                "DELETE FROM mcp_messages WHERE id = %s RETURNING body", (message_id,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
 
     def _read(self, task_id: str, after: int) -> list[tuple[int, StreamItem]]:
         with self.store.pool.connection() as conn:

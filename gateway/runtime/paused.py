@@ -1,6 +1,6 @@
-"""Calls paused for their caller's answer, kept in the task store so that any replica can
-carry one on: the MCP 2026-07-28 ``input_required`` round trip, whose retry a load balancer
-may send to another replica than the one that asked.
+"""Calls paused for their caller's answer, kept in the task store so that any replica, or
+the gateway restarted, can carry one on: the MCP 2026-07-28 ``input_required`` round trip,
+whose retry a load balancer may send to another replica than the one that asked.
 
 The paused call is its own stored task, waiting in input-required: its history is the
 exchange so far (the message the agent answered with its question last), and its metadata
@@ -21,6 +21,7 @@ from typing import Final
 from adapters.errors import EffmeshError
 from adapters.model import Invocation, Message, Metadata, Task, TaskState
 from gateway.registry import Registry, Route
+from gateway.runtime import conversations
 from gateway.runtime.store import TaskStore
 
 SECRET_KEY: Final = "effmesh.paused"
@@ -39,6 +40,8 @@ class Paused:
     invocation: Invocation
     """The invocation that paused (its message is the one the question answers)."""
     question: Message
+    task: Task
+    """The paused task, which the continued call carries on (same id)."""
 
 
 class StoredPauses:
@@ -59,6 +62,8 @@ class StoredPauses:
             history=(*invocation.history, invocation.message),
             metadata={**task.metadata, SECRET_KEY: _digest(secret)},
         )
+        # With what its agent keeps for it: the retry may reach another replica.
+        paused = conversations.kept(paused, conversations.waiting(route.agent, task.task_id))
         self.store.save(paused, agent=route.tool_name, owner=who, endpoint=endpoint)
         return f"{task.task_id}.{secret}"
 
@@ -81,14 +86,17 @@ class StoredPauses:
             route = self.registry.route(stored.agent, who)
         except EffmeshError:
             return None
-        spent = {k: v for k, v in task.metadata.items() if k != SECRET_KEY}
-        self.store.save(
-            replace(task, metadata=spent), agent=stored.agent, owner=who, endpoint=stored.endpoint
-        )
+        spent = replace(task, metadata={k: v for k, v in task.metadata.items() if k != SECRET_KEY})
+        spent = conversations.shown(spent)
+        # Spent by a compare-and-set: of two retries with one token at once (on two
+        # replicas), one carries the call on and the other finds the token spent.
+        if not self.store.swap(spent, was=stored.updated):
+            return None
+        conversations.carry_on(route.agent, task)
         invocation = Invocation(
             route.skill.name,
             task.history[-1],
             history=task.history[:-1],
             metadata={k: v for k, v in metadata.items() if not k.startswith("mcp.")},
         )
-        return Paused(route, invocation, task.status_message)
+        return Paused(route, invocation, task.status_message, spent)

@@ -1,6 +1,7 @@
 """The task store that gateway replicas share: PostgreSQL through psycopg 3 and a small
 connection pool. The contract is ``gateway.runtime.store.TaskStore``'s; the schema is the
-SQLite store's, plus the event log the replicas follow (``gateway.runtime.channel``).
+SQLite store's, plus the event log the replicas follow (``gateway.runtime.channel``) and the
+MCP sessions they share (``gateway.runtime.sessions``).
 
 The gateway makes and migrates the schema itself: each replica, as it opens the store, takes
 a transaction-scoped advisory lock (so replicas starting together migrate once) and applies
@@ -51,6 +52,12 @@ MIGRATIONS: Final = (
         "CREATE TABLE task_events (id BIGSERIAL PRIMARY KEY, task_id TEXT NOT NULL,"
         " body TEXT NOT NULL)",
         "CREATE INDEX task_events_task ON task_events (task_id, id)",
+    ),
+    (
+        "CREATE TABLE mcp_sessions (id TEXT PRIMARY KEY, owner TEXT, version TEXT NOT NULL,"
+        " client TEXT NOT NULL, level TEXT, updated BIGINT NOT NULL)",
+        "CREATE TABLE mcp_messages (id BIGSERIAL PRIMARY KEY, session TEXT NOT NULL,"
+        " body BYTEA NOT NULL, at BIGINT NOT NULL)",
     ),
 )
 """Each schema version's statements, in order: version n is reached by step n-1."""
@@ -145,6 +152,13 @@ class PostgresTaskStore:
         self._saves += 1
         if self._saves % PRUNE_EVERY == 0:
             self.prune()
+
+    def swap(self, task: Task, *, was: int) -> bool:
+        values = sql.swapped(
+            task, was=was, replica=self.replica, now=time.time_ns(), lease_ns=self.lease_ns
+        )
+        with self.pool.connection() as conn:
+            return conn.execute(sql.swap("%s").encode(), values).rowcount == 1
 
     def prune(self, now: int | None = None) -> int:
         cutoff = self.retention.cutoff(time.time_ns() if now is None else now)

@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
 from adapters import lifecycle
-from adapters.errors import EffmeshError, Internal, RateLimited, Timeout
+from adapters.errors import EffmeshError, IllegalTransition, Internal, RateLimited, Timeout
 from adapters.model import (
     ArtifactEvent,
     Invocation,
@@ -92,15 +92,38 @@ def apply(task: Task, item: StreamItem) -> Task:
         case Task():
             if item.state is not task.state:
                 lifecycle.check_transition(task.state, item.state)
-            artifacts = item.artifacts or task.artifacts
+            # A snapshot without artifacts or history (an ACP run's) keeps the task's own.
             return replace(
-                item, task_id=task.task_id, context_id=task.context_id, artifacts=artifacts
+                item,
+                task_id=task.task_id,
+                context_id=task.context_id,
+                artifacts=item.artifacts or task.artifacts,
+                history=item.history or task.history,
             )
         case Message():
             lifecycle.check_transition(task.state, TaskState.COMPLETED)
             return replace(task, state=TaskState.COMPLETED, status_message=item)
         case ProgressEvent():
             return task
+
+
+def caught_up(task: Task, log: Sequence[StreamItem]) -> Task:
+    """``task``, a running task as last stored, brought up to what its runner has published
+    of it since (``log``: its items on the channel): its state and message, its artifacts.
+    A running task is stored when it starts and when it settles; between the two, the log
+    is where another replica reads how it is doing. Items up to the last settled snapshot
+    are of earlier rounds: the store, saying running, has the task as resumed since (a
+    task is stored as it settles before its settled snapshot is published, so one read
+    as running and then published settled is read settled at the next look). An item the
+    lifecycle refuses after the stored state is one the snapshot already holds."""
+    start = 0
+    for n, item in enumerate(log):
+        if isinstance(item, Task) and settled(item.state):
+            start = n + 1
+    for item in log[start:]:
+        with contextlib.suppress(IllegalTransition):
+            task = apply(task, item)
+    return task
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,11 +366,17 @@ class Runtime:
         scope: str | None = None,
         principal: str | object | None = calls.UNKNOWN,
         on_item: OnItem | None = None,
+        answering: Task | None = None,
     ) -> Settled:
-        """Run ``invocation`` as a new stored task of ``owner``, started through ``endpoint``:
+        """Run ``invocation`` as a new stored task of ``owner``, started through ``endpoint``
+        (``answering``: the task of ``owner``'s paused for the input it gives, carried on):
         saved once it settles or ends otherwise, and as running if it runs longer than
         ``save_running_after`` (so a process that dies under a long call leaves it to be
         failed at start-up). ``scope`` defaults to the owner's memory scope.
+
+        ``answering``: the task, waiting for input, whose question ``invocation`` answers: the
+        call carries on as that task (same id), so an agent that keeps its own side of the
+        conversation by the gateway's task id (a remote A2A agent) finds the task that asked.
 
         Raises:
             RateLimited: ``owner`` runs as many tasks as it may (nothing is stored).
@@ -355,9 +384,19 @@ class Runtime:
             Exception: as :func:`settle` (the task is stored failed, with a generic reason).
         """
         message = invocation.message
-        current = Task(
-            calls.new_task_id(), TaskState.SUBMITTED, message.context_id, history=(message,)
-        )
+        if answering is None:
+            current = Task(
+                calls.new_task_id(), TaskState.SUBMITTED, message.context_id, history=(message,)
+            )
+        else:
+            asked = (answering.status_message,) if answering.status_message else ()
+            # Answered, its question moves into the history.
+            current = replace(
+                answering,
+                state=TaskState.WORKING,
+                status_message=None,
+                history=(*answering.history, *asked, message),
+            )
         agent = route.tool_name
 
         def save(task: Task) -> None:

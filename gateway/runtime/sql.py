@@ -103,6 +103,30 @@ def row(
     )
 
 
+def swap(mark: str) -> str:
+    """The statement that saves a known task only if it was last saved at a given time
+    (compare-and-set); its values: :func:`swapped`'s."""
+    kept = ("state", "body", "updated", "context", "runner", "lease")
+    sets = ", ".join(f"{c} = {mark}" for c in kept)
+    return f"UPDATE tasks SET {sets} WHERE id = {mark} AND updated = {mark}"  # noqa: S608
+
+
+def swapped(task: Task, *, was: int, replica: str, now: int, lease_ns: int) -> tuple[object, ...]:
+    """The values :func:`swap` takes: ``task`` saved at ``now`` (later than ``was``, so that
+    the next swap from ``was`` fails) by ``replica``, if it was last saved at ``was``."""
+    now = max(now, was + 1)
+    return (
+        task.state.value,
+        body(task),
+        now,
+        task.context_id,
+        replica,
+        now + lease_ns,
+        task.task_id,
+        was,
+    )
+
+
 def prune_statement(mark: str) -> str:
     """Deletes each owner's finished tasks past the newest count or saved before a cutoff;
     parameters: the finished states, the count, the cutoff."""

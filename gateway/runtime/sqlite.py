@@ -124,6 +124,12 @@ class SQLiteTaskStore:
                 " updated = CAST(updated * 1e9 AS INTEGER)"
             )
 
+    def swap(self, task: Task, *, was: int) -> bool:
+        values = sql.swapped(
+            task, was=was, replica=self.replica, now=time.time_ns(), lease_ns=self.lease_ns
+        )
+        return self._db.execute(sql.swap("?"), values).rowcount == 1
+
     def save(self, task: Task, *, agent: str, owner: str | None, endpoint: str) -> None:
         now = time.time_ns()
         self._db.execute(

@@ -154,6 +154,13 @@ class TaskStore(Protocol):
         first save (a later caller cannot take a task over)."""
         ...
 
+    def swap(self, task: Task, *, was: int) -> bool:
+        """Save ``task``, a stored one, only if it is as it was read: last saved at ``was``
+        (its ``StoredTask.updated``). Whether it was saved; False when another save came
+        between (or the task is gone). Of two callers that read the same save and swap from
+        it, on any replica, exactly one succeeds."""
+        ...
+
     def load(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> StoredTask | None: ...
 
     def list(self, query: TaskQuery) -> TaskPage: ...
@@ -231,6 +238,15 @@ class MemoryTaskStore:
         self._saves += 1
         if self._saves % PRUNE_EVERY == 0:
             self.prune()
+
+    def swap(self, task: Task, *, was: int) -> bool:
+        known = self._tasks.get(task.task_id)
+        if known is None or known.updated != was:
+            return False
+        now = max(time.time_ns(), was + 1)
+        self._tasks[task.task_id] = replace(known, task=task, updated=now)
+        self._leases[task.task_id] = (self.replica, now + self.lease_ns)
+        return True
 
     def prune(self, now: int | None = None) -> int:
         cutoff = self.retention.cutoff(time.time_ns() if now is None else now)

@@ -9,7 +9,10 @@ any task: each item is published on the channel as it is streamed, a task runnin
 is *mirrored* here (its record follows the channel until it settles), a cancel of it is sent
 to the replica that runs it, and a task waiting for input is resumed here, its invocation
 rebuilt from the stored task (the registry names its route). A settled record is then not
-kept in memory: another replica may resume it, so the store is the one to ask.
+kept in memory: another replica may resume it, so the store is the one to ask. A gateway
+restarted on its own store resumes a waiting task the same way. What the task's agent keeps
+for it while it waits (a remote A2A agent's own task) is stored with it and handed back
+(``gateway.runtime.conversations``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from adapters import lifecycle
 from adapters.errors import EffmeshError, IllegalTransition, Internal, TaskNotFound
 from adapters.model import (
     DataPart,
@@ -32,8 +36,8 @@ from adapters.model import (
 )
 from agents.llm.backend import dumps
 from gateway.registry import Registry, Route
-from gateway.runtime import calls
-from gateway.runtime.runner import Runtime, Slot
+from gateway.runtime import calls, conversations
+from gateway.runtime.runner import Runtime, Slot, caught_up
 from gateway.runtime.store import RUNNING, failed
 
 
@@ -54,6 +58,11 @@ class TaskRecord:
     """The token name of the caller that started it (None: the gateway uses no tokens)."""
     endpoint: str = ""
     """The endpoint it was started through (``/acp``, ``/a2a/ws``, ...)."""
+    kept: Task | None = None
+    """The task as read back from the store, with what its agent keeps for it while it
+    waits for its caller (``gateway.runtime.conversations``); ``task`` is what callers see."""
+    version: int | None = None
+    """When the store last saved it, as read from there (None: a record of this process)."""
 
     async def follow(self, start: int = 0) -> AsyncIterator[StreamItem]:
         """Every item from ``start`` on, then new ones as they come, until the task ends."""
@@ -114,7 +123,15 @@ class TaskManager:
             TaskNotFound: no such task, or another owner's (the same error: ``who`` cannot
                 tell them apart).
         """
-        record = self._records.get(task_id) or self._mirrors.get(task_id)
+        record = self._records.get(task_id)
+        mirror = self._mirrors.get(task_id) if record is None else None
+        if mirror is not None and self.runtime.may_see(who, mirror.principal):
+            # Followed through the channel, it may lag the store by a signal: a task its
+            # replica has stored as settled is read settled here at once.
+            stored = self.runtime.store.load(task_id)
+            if stored is not None and stored.task.state not in RUNNING:
+                mirror.task = stored.task
+        record = record or mirror
         if record is not None:
             if not self.runtime.may_see(who, record.principal):
                 raise TaskNotFound(task_id)
@@ -125,20 +142,23 @@ class TaskManager:
         channel = self.runtime.channel
         items = channel.log(task_id)
         record = TaskRecord(
-            stored.task,
+            conversations.shown(stored.task),
             stored.agent,
             items=items,
             principal=stored.owner,
             endpoint=stored.endpoint,
+            kept=stored.task,
+            version=stored.updated,
         )
         if channel.shared and stored.task.state in RUNNING:
+            record.task = caught_up(record.task, items)
             self._mirrors[task_id] = record
             following = asyncio.get_running_loop().create_task(self._mirror(record, len(items)))
             self._following.add(following)
             following.add_done_callback(self._following.discard)
             return record
-        if not items or items[-1] != stored.task:
-            items.append(stored.task)
+        if not items or items[-1] != record.task:
+            items.append(record.task)
         record.done.set()
         return record
 
@@ -196,8 +216,12 @@ class TaskManager:
         self.runtime.cancellers[record.task.task_id] = runner.cancel
 
     def _save(self, record: TaskRecord) -> None:
+        task = record.task
+        if task.state in lifecycle.INTERRUPTED and record.route is not None:
+            # With what its agent keeps for it: the answer may come to another replica.
+            task = conversations.kept(task, conversations.waiting(record.route.agent, task.task_id))
         self.runtime.store.save(
-            record.task, agent=record.agent_name, owner=record.principal, endpoint=record.endpoint
+            task, agent=record.agent_name, owner=record.principal, endpoint=record.endpoint
         )
 
     async def _publish(self, record: TaskRecord, item: StreamItem) -> None:
@@ -254,32 +278,51 @@ class TaskManager:
         The agent sees the earlier exchange as history: the first message, its question, and
         now the answer.
 
+        With replicas, two answers may come at once, to two replicas: the store's
+        compare-and-set on the task as read gives it to exactly one, and the other is
+        refused as an answer to a task no longer waiting.
+
         Raises:
             TaskNotFound: no such task, or not one ``who`` may see.
             IllegalTransition: the task is not waiting for input (or was read back from the
-                store after a restart, when its agent's state is gone).
+                store and its agent is not registered for its owner any more), or another
+                answer took it first.
             RateLimited: its owner runs as many tasks as it may.
         """
         record = self.get(task_id, who)
         if record.task.state is not TaskState.INPUT_REQUIRED:
             raise IllegalTransition(record.task.state.value, TaskState.WORKING.value)
-        if record.invocation is None and self.runtime.channel.shared:
+        if record.invocation is None:
             self._rebuild(record)
         previous, route = record.invocation, record.route
         if previous is None or route is None:
             raise IllegalTransition(record.task.state.value, TaskState.WORKING.value)
         slot = self.runtime.admit(record.principal)
         asked = (record.task.status_message,) if record.task.status_message else ()
-        invocation = replace(
+        # Answered, it works again (an ACP caller polling an async resume sees it running),
+        # and its question moves into the history.
+        working = replace(
+            record.task,
+            state=TaskState.WORKING,
+            status_message=None,
+            history=(*record.task.history, *asked, message),
+        )
+        store = self.runtime.store
+        if record.version is not None and not store.swap(working, was=record.version):
+            slot.release()
+            now = store.load(task_id)
+            current = now.task.state if now is not None else record.task.state
+            raise IllegalTransition(current.value, TaskState.WORKING.value)
+        if record.kept is not None:
+            conversations.carry_on(route.agent, record.kept)
+            record.kept = None
+        record.invocation = replace(
             previous,
             message=message,
             history=(*previous.history, previous.message, *asked),
         )
-        record.invocation = invocation
-        # Answered, it works again (an ACP caller polling an async resume sees it running).
-        record.task = replace(
-            record.task, state=TaskState.WORKING, history=(*record.task.history, *asked, message)
-        )
+        record.task = working
+        invocation = record.invocation
         record.done = asyncio.Event()
         self._records[task_id] = record
         self._launch(record, route, invocation, slot)
@@ -287,9 +330,9 @@ class TaskManager:
 
     def _rebuild(self, record: TaskRecord) -> None:
         """The route and invocation of a stored task waiting for input, so that this replica
-        can resume what another one started: the task's history is the exchange so far (its
-        last message the one the agent answered with its question). Left unset when the
-        registry has no such route for its owner."""
+        can resume what another one (or this gateway before a restart) started: the task's
+        history is the exchange so far (its last message the one the agent answered with its
+        question). Left unset when the registry has no such route for its owner."""
         history = record.task.history
         if self.registry is None or not history:
             return

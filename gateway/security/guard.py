@@ -307,7 +307,9 @@ class Guard:
         seen = 0
         while True:
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout)
+                # A deadline, not wait_for: no task of its own for each read.
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
             except TimeoutError:
                 return _SlowBody("the request body stopped arriving")
             if message["type"] != "http.request":

@@ -33,6 +33,10 @@ class AgentConfig:
     ``*``: any caller."""
     prefix: bool = True
     """``false``: skills are offered as ``<skill>``, not ``<name>.<skill>``."""
+    sampling: Literal["caller", "model"] = "caller"
+    """``mcp`` only: who answers the server's sampling requests. ``caller``: the calling MCP
+    client, when it declared sampling (else the server is refused); ``model``: that client
+    when it can, else the gateway's model ``model`` (A2A and ACP callers included)."""
     # specialists
     skills: tuple[str, ...] = ()
     """Specialists: the skills offered (at least one)."""
@@ -45,7 +49,8 @@ class AgentConfig:
     system_prompt: str = ""
     """Specialists: the system prompt; empty: a general assistant's."""
     model: str = "default"
-    """Specialists: a ``[models]`` entry, or an SGLang server's URL (``http://gpu:30000``)."""
+    """Specialists, and ``mcp`` agents with ``sampling = "model"``: a ``[models]`` entry, or
+    an SGLang server's URL (``http://gpu:30000``)."""
     tools: tuple[str, ...] = ()
     """Specialists: registry tools it may call, by name or pattern (``calculator.*``)."""
     force_tool: str | None = None
@@ -80,8 +85,12 @@ def check_agent(entry: AgentConfig) -> AgentConfig:
     Raises:
         Invalid: at the offending key.
     """
+    if entry.sampling != "caller" and entry.kind != "mcp":
+        raise Invalid(("sampling",), "applies to mcp agents only")
     if entry.kind != "specialist":
         for key in SPECIALIST_ONLY:
+            if key == "model" and entry.sampling == "model":
+                continue  # the model that answers the server's sampling requests
             if getattr(entry, key) != _DEFAULTS[key]:
                 raise Invalid((key,), "applies to specialists only")
     elif not entry.skills:

@@ -153,7 +153,7 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
     ``overrides``: keys of the ``[gateway]`` table, and ``join``, more federation URLs.
 
     Overrides are checked like the file's settings; their errors name the key, not the file.
-    Every model a specialist or the router names must exist.
+    Every model a specialist, the router or an agent's sampling names must exist.
 
     Raises:
         SettingsError: the file cannot be read or is not TOML, or a setting is unknown,
@@ -184,7 +184,7 @@ def load(path: str | Path | None, **overrides: Any) -> Config:
             file=file,
         )
     for i, entry in enumerate(config.agents):
-        if entry.kind == "specialist":
+        if entry.kind == "specialist" or entry.sampling == "model":
             _known_model(config, entry.model, ("agents", i, "model"), file)
     _known_model(config, config.routing.model, ("routing", "model"), file)
     remote = {e.name for e in config.agents if e.kind in ("mcp", "a2a", "acp") and e.url}

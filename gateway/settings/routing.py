@@ -99,4 +99,6 @@ class RoutingConfig:
     the gateway has an embedder (it runs specialists or memory)."""
     decision_log: str = ""
     """A JSON-lines file the router appends each decision to, for feedback (it holds task
-    text); empty: none."""
+    text); empty: none. With it, callers mark decisions of their own tasks at
+    ``/routing/feedback`` (or the router's ``feedback`` skill), kept beside it in
+    ``<name>.marked.jsonl`` for ``effmesh calibrate --feedback``."""

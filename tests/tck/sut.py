@@ -6,8 +6,9 @@ behaviours with the SDK's ``TaskUpdater``, and serves them over JSON-RPC (at the
 (under ``/rest``) and gRPC (on a port of its own), all listed in its card. The tests run the kit
 against it directly and through the gateway, where it is a remote A2A agent.
 
-Besides the kit's prefixes, ``multi-turn`` asks for input and then echoes the answer in the same
-task, and ``slow-chunks`` streams three chunks of one artifact with a pause between them.
+Besides the kit's prefixes, ``multi-turn`` (or a message whose text it is) asks for input and
+then echoes the answer in the same task, and ``slow-chunks`` streams three chunks of one
+artifact with a pause between them.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ class TckExecutor(AgentExecutor):
             said = " ".join(p.text for p in message.parts if p.text)
             await updater.complete(updater.new_agent_message([_text(f"you said: {said}")]))
             return
+        if message.parts and message.parts[0].text == "multi-turn":
+            mid = "multi-turn"  # a caller whose protocol has no message ids (ACP) asks by text
         if mid.startswith("tck-message-response"):
             reply = updater.new_agent_message([_text("Direct message response")])
             await event_queue.enqueue_event(reply)

@@ -3,7 +3,8 @@
 //
 // What it does depends on the first word of the message: "now X" answers with a Message at
 // once; "stream" sends three artifact chunks (append) over a second; "long" works until it
-// is cancelled; "ask" stops in input-required and greets the name it is answered with.
+// is cancelled; "ask" stops in input-required and greets the name it is answered with;
+// "twice" asks for a name, then for a town, and greets both.
 // It appends what it sees (start, cancel, resume, with the task id) as JSON lines to the
 // file named by RECORD, and prints the port it listens on.
 const fs = require("node:fs");
@@ -39,6 +40,8 @@ const agentMessage = (text, taskId, contextId) => ({
 class Executor {
   constructor() {
     this.cancelled = new Set();
+    this.twice = new Set();
+    this.names = new Map();
   }
 
   cancelTask = async (taskId, bus) => {
@@ -68,7 +71,14 @@ class Executor {
     if (task && task.status.state === TaskState.TASK_STATE_INPUT_REQUIRED) {
       record("resume", taskId);
       bus.publish(server.AgentEvent.task(task));
-      this.status(bus, taskId, contextId, TaskState.TASK_STATE_COMPLETED, `hello ${text.trim()}`);
+      if (this.twice.has(taskId) && !this.names.has(taskId)) {
+        this.names.set(taskId, text.trim());
+        this.status(bus, taskId, contextId, TaskState.TASK_STATE_INPUT_REQUIRED, "What town?");
+        return;
+      }
+      const name = this.names.get(taskId);
+      const greeting = name === undefined ? text.trim() : `${name} from ${text.trim()}`;
+      this.status(bus, taskId, contextId, TaskState.TASK_STATE_COMPLETED, `hello ${greeting}`);
       return;
     }
     if (word === "now") {
@@ -114,7 +124,8 @@ class Executor {
     } else if (word === "long") {
       for (let i = 0; i < 240 && !this.cancelled.has(taskId); i++) await sleep(250);
       this.status(bus, taskId, contextId, TaskState.TASK_STATE_CANCELED);
-    } else if (word === "ask") {
+    } else if (word === "ask" || word === "twice") {
+      if (word === "twice") this.twice.add(taskId);
       this.status(bus, taskId, contextId, TaskState.TASK_STATE_INPUT_REQUIRED, "What name?");
     } else {
       this.status(bus, taskId, contextId, TaskState.TASK_STATE_FAILED, `unknown ${word}`);

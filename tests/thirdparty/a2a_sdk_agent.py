@@ -3,9 +3,10 @@ tests/test_thirdparty_matrix.py written the way a2a-sdk's users write one.
 
 The first word of the message picks what it does: ``now X`` answers with a Message at once;
 ``stream`` sends three artifact chunks (append) over a second; ``long`` works until it is
-cancelled; ``ask`` stops in input-required and greets the name it is answered with. It
-appends what it sees (start, cancel, resume, with the task id) as JSON lines to the file
-named by ``RECORD``, and prints the port it listens on.
+cancelled; ``ask`` stops in input-required and greets the name it is answered with;
+``twice`` asks for a name, then for a town, and greets both. It appends what it sees
+(start, cancel, resume, with the task id) as JSON lines to the file named by ``RECORD``, and
+prints the port it listens on.
 
 Run: ``python -m tests.thirdparty.a2a_sdk_agent``.
 """
@@ -44,6 +45,10 @@ def said(text: str) -> pb.Message:
 
 
 class Demo(AgentExecutor):
+    def __init__(self) -> None:
+        self.twice: set[str] = set()
+        self.names: dict[str, str] = {}
+
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id, context_id = context.task_id or "", context.context_id or ""
         text = context.get_user_input().strip()
@@ -53,7 +58,13 @@ class Demo(AgentExecutor):
         if current is not None and current.status.state == pb.TASK_STATE_INPUT_REQUIRED:
             record("resume", task_id)
             await event_queue.enqueue_event(current)
-            await updater.add_artifact([pb.Part(text=f"hello {text}")], name="greeting")
+            if task_id in self.twice and task_id not in self.names:
+                self.names[task_id] = text
+                await updater.requires_input(said("What town?"))
+                return
+            name = self.names.get(task_id)
+            greeting = text if name is None else f"{name} from {text}"
+            await updater.add_artifact([pb.Part(text=f"hello {greeting}")], name="greeting")
             await updater.complete()
             return
         record("start", task_id)
@@ -88,7 +99,9 @@ class Demo(AgentExecutor):
                 record("cancelled", task_id)
                 raise
             await updater.complete()
-        elif word == "ask":
+        elif word in ("ask", "twice"):
+            if word == "twice":
+                self.twice.add(task_id)
             await updater.requires_input(said("What name?"))
         else:
             await updater.failed(said(f"unknown {word}"))

@@ -6,5 +6,6 @@ agent on another gateway is forwarded there, hop by hop. Its settings are the ``
 - ``claims``: the origin gateway's signature over who a forwarded call's caller is;
 - ``link``: one linked peer gateway's socket, heartbeat and calls in flight;
 - ``calls``: forwarding calls toward the agent's gateway, and serving forwarded calls;
+- ``followups``: which task waiting for its caller a forwarded answer goes to, on both ends;
 - ``service``: the federation of one gateway: joining, accepting, announcing.
 """

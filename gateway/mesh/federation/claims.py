@@ -3,11 +3,12 @@
 The federation token shows only that a peer belongs to the mesh; any member could write any
 origin and any caller into a call it passes on. So the origin gateway signs what the far
 gateway acts on (its own id, its caller's token name, the call's message id, the gateway the
-call is for, the agent, and when) with its Ed25519 key, and the far gateway maps a caller
-through ``[federation] principals`` only when that signature checks out against the origin's
-public key in its ``[federation] keys``. A gateway in between can pass the claim on, not
-change it; a claim replayed elsewhere names another destination, and one replayed to the same
-gateway repeats a message id that gateway refuses, or is older than ``CLAIM_TTL_SECONDS``.
+call is for, the agent, when, and the task a follow-up answers) with its Ed25519 key, and the
+far gateway maps a caller through ``[federation] principals`` only when that signature checks
+out against the origin's public key in its ``[federation] keys``. A gateway in between can pass
+the claim on, not change it; a claim replayed elsewhere names another destination, and one
+replayed to the same gateway repeats a message id that gateway refuses, or is older than
+``CLAIM_TTL_SECONDS``.
 
 A claim is ``<payload>.<signature>``, both base64url without padding; the payload is compact
 JSON.
@@ -70,6 +71,8 @@ class Claim:
     destination: str
     agent: str
     issued: int
+    resume: str | None = None
+    """The handle of the far task a follow-up answers (None: a call that starts one)."""
 
 
 class Signer:
@@ -123,15 +126,18 @@ class Signer:
         return base64.b64encode(raw).decode("ascii")
 
     def sign(self, claim: Claim) -> str:
+        fields: dict[str, str | int] = {
+            "o": claim.origin,
+            "p": claim.principal,
+            "m": claim.message,
+            "d": claim.destination,
+            "a": claim.agent,
+            "t": claim.issued,
+        }
+        if claim.resume is not None:
+            fields["r"] = claim.resume  # left out otherwise: the payload an older gateway signs
         payload = json.dumps(
-            {
-                "o": claim.origin,
-                "p": claim.principal,
-                "m": claim.message,
-                "d": claim.destination,
-                "a": claim.agent,
-                "t": claim.issued,
-            },
+            fields,
             separators=(",", ":"),
             sort_keys=True,
         ).encode()
@@ -159,16 +165,23 @@ def verify(
         key.verify(signature, payload)
         fields = json.loads(payload)
         got = Claim(
-            fields["o"], fields["p"], fields["m"], fields["d"], fields["a"], int(fields["t"])
+            fields["o"],
+            fields["p"],
+            fields["m"],
+            fields["d"],
+            fields["a"],
+            int(fields["t"]),
+            fields.get("r"),
         )
-    except (ValueError, KeyError, TypeError, InvalidSignature, binascii.Error):
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidSignature, binascii.Error):
         return f"the caller claim does not carry gateway {origin}'s signature"
-    if (got.origin, got.principal, got.message, got.destination, got.agent) != (
+    if (got.origin, got.principal, got.message, got.destination, got.agent, got.resume) != (
         expected.origin,
         expected.principal,
         expected.message,
         expected.destination,
         expected.agent,
+        expected.resume,
     ):
         return f"gateway {origin}'s signature is for another call"
     clock = time.time() if now is None else now

@@ -84,11 +84,20 @@ class Link(PendingCalls):
     """A linked peer gateway. Lives on one event loop; ``post`` never blocks."""
 
     def __init__(
-        self, link_id: int, gateway: str, transport: Transport, *, heartbeat: float, inbound: bool
+        self,
+        link_id: int,
+        gateway: str,
+        transport: Transport,
+        *,
+        heartbeat: float,
+        inbound: bool,
+        frames: int = 1,
     ) -> None:
+        """``frames``: the frame set both ends speak (the lower of the two hellos')."""
         super().__init__()
         self.id = link_id
         self.gateway = gateway
+        self.frames = frames
         self.transport = transport
         self.heartbeat = heartbeat
         self.inbound = inbound

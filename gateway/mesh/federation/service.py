@@ -180,7 +180,7 @@ class Federation:
             if not agent.descriptor.skills:
                 continue
             try:
-                cards.append(mesh.encode_card(agent.descriptor))
+                cards.append(mesh.encode_card(agent.descriptor, speaks=agent.speaks))
             except EffmeshError:
                 self.counters["unannounceable"] += 1
         return tuple(sorted(cards, key=lambda c: str(c["name"])))
@@ -195,7 +195,7 @@ class Federation:
         self._advertise()
 
     def _sync_registry(self) -> None:
-        wanted: dict[str, AgentDescriptor] = {}
+        wanted: dict[str, tuple[AgentDescriptor, str | None]] = {}
         names = {
             str(card.get("name"))
             for origin in self.table.origins()
@@ -212,17 +212,19 @@ class Federation:
         self._syncing = True
         shadowed = []
         try:
-            for name, descriptor in wanted.items():
+            for name, (descriptor, speaks) in wanted.items():
                 held = self.registry.find(name)
                 if held is None:
                     try:
                         self.registry.add(
-                            FederatedAgent(descriptor, self.calls), allow=self.config.remote_allow
+                            FederatedAgent(descriptor, self.calls, speaks=speaks),
+                            allow=self.config.remote_allow,
                         )
                     except InvalidParams:
                         self.counters["bad_names"] += 1
                 elif isinstance(held, FederatedAgent):
                     held.descriptor = descriptor
+                    held.speaks = speaks
                 else:
                     shadowed.append(name)  # this gateway's own agent wins
             for agent in self.registry.agents():
@@ -276,11 +278,12 @@ class Federation:
             await transport.send(_json.dumps(mesh.encode_error(exc, hello.id)).decode())
             await transport.close()
             return
-        reply = mesh.encode_hello_result(hello.id, self.me)
+        reply = mesh.encode_hello_result(hello.id, self.me, mesh.FRAMES)
         await transport.send(_json.dumps(reply).decode())
         log.info("gateway %s joined from %s", quote(hello.gateway), where)
         try:
-            await self._serve(transport, hello.gateway, inbound=True)
+            frames = min(hello.frames, mesh.FRAMES)
+            await self._serve(transport, hello.gateway, inbound=True, frames=frames)
         finally:
             log.warning("lost the link from gateway %s", quote(hello.gateway))
 
@@ -306,7 +309,7 @@ class Federation:
                     max_size=self.max_frame,
                 ) as connection:
                     transport = ClientSide(connection)
-                    hello = mesh.encode(mesh.Hello(1, self.me))
+                    hello = mesh.encode(mesh.Hello(1, self.me, mesh.FRAMES))
                     await transport.send(_json.dumps(hello).decode())
                     reply = mesh.parse(
                         await asyncio.wait_for(transport.recv(), 3 * self.config.heartbeat_seconds)
@@ -316,9 +319,10 @@ class Federation:
                     if reply.error is not None:
                         raise Refused(reply.error.public_message)
                     peer = mesh.decode_hello_result(reply)
+                    frames = min(mesh.decode_hello_frames(reply), mesh.FRAMES)
                     self._note(url, logging.INFO, f"linked to gateway {quote(peer)}")
                     delay = FIRST_RETRY_SECONDS
-                    await self._serve(transport, peer, inbound=False)
+                    await self._serve(transport, peer, inbound=False, frames=frames)
                     self._note(url, logging.WARNING, f"lost the link to gateway {quote(peer)}")
             except asyncio.CancelledError:
                 raise
@@ -336,13 +340,16 @@ class Federation:
             self._join_state[url] = state
             log.log(level, "%s: %s", url, state)
 
-    async def _serve(self, transport: Transport, peer: str, *, inbound: bool) -> None:
+    async def _serve(
+        self, transport: Transport, peer: str, *, inbound: bool, frames: int = 1
+    ) -> None:
         link = Link(
             next(self._link_ids),
             peer,
             transport,
             heartbeat=self.config.heartbeat_seconds,
             inbound=inbound,
+            frames=frames,
         )
         self.links[link.id] = link
         self._sent[link.id] = {}
@@ -382,7 +389,7 @@ class Federation:
                 if self.table.withdraw(link.id, message.origin):
                     self._table_changed()
             case mesh.Event():
-                link.deliver(message.call, message.item)
+                link.deliver(message.call, message)
             case mesh.Run():
                 task = asyncio.get_running_loop().create_task(self.calls.serve(link, message))
                 link.running[message.call] = task
@@ -429,7 +436,12 @@ class Federation:
             "gateway": self.me,
             "version": list(self.table.own.version),
             "links": [
-                {"gateway": link.gateway, "inbound": link.inbound, "since": link.since}
+                {
+                    "gateway": link.gateway,
+                    "inbound": link.inbound,
+                    "since": link.since,
+                    "frames": link.frames,
+                }
                 for link in self.links.values()
             ],
             "origins": origins,

@@ -9,7 +9,10 @@ Three blocks, all cheap (well under a millisecond for a typical task):
 - **character n-grams**: the 2- to 4-character pieces of the text, hashed into ``GRAMS`` slots.
   Their weights are learned from the labelled tasks, so connectives ("then", "poi",
   "daarna", "然后") are found from examples instead of being listed by hand, in whatever
-  language the examples are written.
+  language the examples are written. The pieces of every part after the first (the loose
+  clause cut of :mod:`~gateway.routing.complexity.clauses`) count once more in slots of their
+  own: a later part that refers back ("the result", "con ese total", "その結果") is what tells
+  a chain from a list, and it reads differently there than in the first part.
 """
 
 # Its patterns hold full-width punctuation on purpose.
@@ -25,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.routing.complexity.analysis import Strategy
+from gateway.routing.complexity.clauses import loose_split
 from gateway.routing.complexity.factors import Measured, measure
 from gateway.routing.complexity.strategy import Rule, choose
 from gateway.routing.complexity.weights import DEFAULT_WEIGHTS, Weights
@@ -51,6 +55,8 @@ _SENTENCE: Final = re.compile(r"[.!?。？！;；]\s*\S")
 _COMMA: Final = re.compile(r"[,，、]")
 _NUMBER: Final = re.compile(r"\d+")
 _BULLET: Final = re.compile(r"(?m)^\s*(?:[-*•・]|\d+[.)])")
+LATER: Final = b"later:"
+"""The salt of the later parts' n-gram slots."""
 
 
 def factor_block(m: Measured, strategy: Strategy, rule: Rule) -> list[float]:
@@ -83,15 +89,26 @@ def structure_block(text: str) -> list[float]:
     ]
 
 
-def grams(text: str) -> npt.NDArray[np.int64]:
-    """The distinct hash slots of the text's 2- to 4-character pieces (lower-cased, spaces
-    folded, a space at either end so word edges count)."""
-    folded = " " + _SPACE.sub(" ", text[:GRAM_TEXT].lower()) + " "
-    slots = {
-        zlib.crc32(folded[i : i + n].encode()) & (GRAMS - 1)
+def pieces(text: str, salt: bytes = b"") -> set[int]:
+    """The hash slots of the text's 2- to 4-character pieces, ``salt`` giving a block of its
+    own."""
+    folded = " " + _SPACE.sub(" ", text.lower()) + " "
+    return {
+        zlib.crc32(salt + folded[i : i + n].encode()) & (GRAMS - 1)
         for n in (2, 3, 4)
         for i in range(len(folded) - n + 1)
     }
+
+
+def grams(text: str) -> npt.NDArray[np.int64]:
+    """The distinct hash slots of the text's 2- to 4-character pieces (lower-cased, spaces
+    folded, a space at either end so word edges count), and of the pieces of its later parts
+    in slots of their own."""
+    head = text[:GRAM_TEXT]
+    slots = pieces(head)
+    parts = loose_split(head)
+    if len(parts) > 1:
+        slots |= pieces(" ".join(parts[1:]), LATER)
     return np.fromiter(sorted(slots), dtype=np.int64, count=len(slots))
 
 

@@ -88,14 +88,21 @@ class LearnedModel:
     def dim(self) -> int:
         return int(self.mean.shape[0])
 
+    @property
+    def temperature(self) -> float:
+        """What the logits are divided by, fitted by cross-validation when the model was
+        built (:mod:`~gateway.routing.complexity.crossval`) so its confidence is calibrated."""
+        value = self.meta.get("temperature", 1.0)
+        return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
+
     def probabilities(self, dense: Sequence[float], vector: Floats, text: str) -> Floats:
-        """P(strategy) in the order of ``STRATEGIES``."""
+        """P(strategy) in the order of ``STRATEGIES``, at the model's temperature."""
         z = (vector - self.mean) / self.scale
         slots = grams(text)
         logits = np.asarray(dense, dtype=np.float32) @ self.dense + z @ self.embed + self.bias
         if len(slots):
             logits = logits + self.gram[slots].sum(axis=0) * (GRAM_SCALE / math.sqrt(len(slots)))
-        logits = logits - logits.max()
+        logits = (logits - logits.max()) / self.temperature
         p = np.exp(logits)
         result: Floats = (p / p.sum()).astype(np.float32)
         return result
