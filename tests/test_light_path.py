@@ -9,6 +9,7 @@ model server and a real Milvus-lite memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -238,7 +239,9 @@ async def test_recall_and_tool_choice_share_one_embedding_of_the_request(
         max_tokens=8,
     )
     index = ToolIndex(embedder.embed_passages, embedder.embed_queries)
-    async with MemoryService.open(tmp_path, embedder=embedder) as service:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(backend.aclose)  # its kept connection, on this loop
+        service = await stack.enter_async_context(MemoryService.open(tmp_path, embedder=embedder))
         agent = SpecialistAgent(spec, backend, CatalogHost(), index, SpecialistMemory(service))
         await service.store("ops", [Draft("The staging database listens on port 6543.")])
         computed = embedder.computed
