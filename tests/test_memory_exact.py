@@ -17,7 +17,7 @@ import pytest
 from pymilvus import MilvusClient
 
 from agents.memory import Filters, IndexConfig, Memory, MilvusStore
-from agents.memory.exact import ExactIndex, passes
+from agents.memory.exact import PREFILTER_ROWS, ExactIndex, passes
 from agents.memory.expressions import scoped
 
 DIM = 16
@@ -132,6 +132,52 @@ def test_a_scope_emptied_and_refilled_compacts_and_still_finds_its_rows() -> Non
     assert index.search("s0", vectors[5][None, :], None, 1)[0][0].memory == rows[5]
     with pytest.raises(KeyError):
         index.search("s9", vectors[:1], None, 1)
+
+
+def anisotropic(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    """Unit vectors crowded around one direction with uneven spread, as sentence embeddings
+    are (any two of them score high): harder for 8-bit codes than isotropic ones."""
+    spread = rng.standard_normal((n, dim)) * np.linspace(0.05, 0.4, dim)
+    v = (spread + rng.standard_normal(dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_a_large_scope_is_pre_filtered_and_answers_as_exact_search() -> None:
+    rng = np.random.default_rng(3)
+    n, dim = PREFILTER_ROWS + 500, 64
+    rows = [Memory(f"{i:032x}", "big", f"m{i}", "fact", "", "", "", i, 0.5) for i in range(n)]
+    vectors = anisotropic(rng, n, dim)
+    index = ExactIndex(dim)
+    index.load("big", rows, vectors)
+    queries = anisotropic(rng, 40, dim)
+
+    def exact(q: np.ndarray, alive: np.ndarray) -> list[str]:
+        scores = np.where(alive, vectors @ q, -np.inf)
+        order = sorted(np.argpartition(-scores, 10)[:10], key=lambda i: (-scores[i], i))
+        return [rows[i].memory_id for i in order]
+
+    alive = np.ones(n, dtype=bool)
+    found = index.search("big", queries, None, 10)
+    expected = [exact(q, alive) for q in queries]
+    assert index._scopes["big"].codes.ntotal == n  # the pre-filter answered
+    # Exact re-ranking: the same rows in the same order whenever the candidates held them.
+    same = sum(
+        [h.memory.memory_id for h in hits] == e for hits, e in zip(found, expected, strict=True)
+    )
+    assert same >= 38
+    # Deleted rows never come back; rows added after the codes were built are found.
+    gone = {h.memory.memory_id for h in found[0]}
+    index.remove("big", gone)
+    alive[[int(g, 16) for g in gone]] = False
+    assert not gone & {h.memory.memory_id for h in index.search("big", queries[:1], None, 10)[0]}
+    extra = Memory(f"{n:032x}", "big", "new", "fact", "", "", "", n, 0.5)
+    index.add([extra], queries[5][None, :])
+    assert index.search("big", queries[5][None, :], None, 1)[0][0].memory == extra
+    assert index._scopes["big"].codes.ntotal == n + 1
+    # A filtered search is brute force over the rows that pass.
+    only = index.search("big", queries[:1], Filters(created_after_ms=n - 100), 5)[0]
+    assert {h.memory.memory_id for h in only} <= {f"{i:032x}" for i in range(n - 100, n + 1)}
+    assert len(only) == 5
 
 
 def test_the_same_store_searches_through_a_milvus_server_by_its_partition_key(

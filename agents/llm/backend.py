@@ -25,10 +25,9 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import httpx
-
 from adapters.errors import InvalidParams, Timeout, Unsupported, UpstreamUnavailable
 from agents.llm import wire
+from agents.llm.http import ConnectionFailed, LeanClient
 from agents.llm.wire import CAPABILITIES, ChatReply, ChatRequest, Chunk, ServerKind, Usage
 from observability import tracing
 from observability.genai import ModelCall
@@ -51,7 +50,8 @@ class _Retryable(Exception):
 class ModelBackend:
     """Chat completions from one model on ``urls`` (replicas), as ``kind`` servers.
 
-    Safe to share between tasks of one event loop; it owns one pooled HTTP client.
+    Safe to share between tasks of one event loop; it owns one HTTP client
+    (:class:`agents.llm.http.LeanClient`) with connections kept per replica.
     """
 
     def __init__(
@@ -81,7 +81,7 @@ class ModelBackend:
         self.unavailable = unavailable
         self._replicas = [_Replica(u.rstrip("/")) for u in urls]
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._client: httpx.AsyncClient | None = None
+        self._client: LeanClient | None = None
         self._turn = 0
         self.calls = 0
         self.usage = Usage()
@@ -91,10 +91,9 @@ class ModelBackend:
     def urls(self) -> list[str]:
         return [r.url for r in self._replicas]
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> LeanClient:
         if self._client is None:
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits)
+            self._client = LeanClient()
         return self._client
 
     async def aclose(self) -> None:
@@ -133,17 +132,17 @@ class ModelBackend:
         self, replica: _Replica, path: str, payload: dict[str, Any], headers: dict[str, str]
     ) -> Any:
         try:
-            response = await self._http().post(replica.url + path, json=payload, headers=headers)
-        except httpx.TimeoutException:
-            raise
-        except httpx.TransportError:
+            status, body = await self._http().request(
+                "POST", replica.url + path, json_body=payload, headers=headers
+            )
+        except ConnectionFailed:
             replica.down_until = time.monotonic() + COOL_DOWN_SECONDS
             raise _Retryable from None
-        if response.status_code >= 500:
+        if status >= 500:
             raise _Retryable
-        _refused(response.status_code)
+        _refused(status)
         try:
-            return response.json()
+            return json.loads(body)
         except ValueError:
             raise UpstreamUnavailable(wire._MALFORMED) from None
 
@@ -220,7 +219,7 @@ class ModelBackend:
                 try:
                     async with asyncio.timeout(self.timeout):
                         raw, url, seconds = await self._attempts(path, payload, call.headers)
-                except (TimeoutError, httpx.TimeoutException):
+                except TimeoutError:
                     raise Timeout(f"model server {self.name!r} did not answer in time") from None
             reply = replace(parse(raw), server=url, seconds=seconds)
         except BaseException as exc:
@@ -249,7 +248,7 @@ class ModelBackend:
                             model = chunk.model or model
                             pieces.append(chunk.text)
                             yield chunk
-                except (TimeoutError, httpx.TimeoutException):
+                except TimeoutError:
                     raise Timeout(f"model server {self.name!r} did not answer in time") from None
         except BaseException as exc:
             call.fail(exc)
@@ -293,14 +292,15 @@ class ModelBackend:
     ) -> AsyncIterator[Chunk]:
         url = replica.url + "/v1/chat/completions"
         try:
-            async with self._http().stream("POST", url, json=payload, headers=headers) as response:
+            http = self._http()
+            async with http.stream("POST", url, json_body=payload, headers=headers) as response:
                 if response.status_code >= 500:
                     raise _Retryable
                 _refused(response.status_code)
                 if not response.headers.get("content-type", "").startswith("text/event-stream"):
                     raise UpstreamUnavailable(wire._MALFORMED)
                 finished = False
-                async for line in response.aiter_lines():
+                async for line in response.lines():
                     if not line.startswith("data:"):
                         continue
                     chunk = wire.parse_chunk(line[5:])
@@ -310,9 +310,7 @@ class ModelBackend:
                     yield chunk
                 if not finished:
                     raise UpstreamUnavailable(f"model server {self.name!r} stopped mid-reply")
-        except httpx.TimeoutException:
-            raise
-        except httpx.TransportError:
+        except ConnectionFailed:
             replica.down_until = time.monotonic() + COOL_DOWN_SECONDS
             raise _Retryable from None
 
@@ -321,12 +319,16 @@ class ModelBackend:
         if not self.capabilities.tokenize:
             raise Unsupported(f"a {self.kind} server cannot count tokens")
         payload = {"messages": [dict(m) for m in messages]}
-        raw, _, _ = await self._attempts("/apply-template", payload, tracing.wire_carrier())
-        prompt = raw.get("prompt") if isinstance(raw, dict) else None
-        if not isinstance(prompt, str):
-            raise UpstreamUnavailable(wire._MALFORMED)
-        body = {"content": prompt, "add_special": True}
-        raw, _, _ = await self._attempts("/tokenize", body, tracing.wire_carrier())
+        try:
+            async with asyncio.timeout(self.timeout):
+                raw, _, _ = await self._attempts("/apply-template", payload, tracing.wire_carrier())
+                prompt = raw.get("prompt") if isinstance(raw, dict) else None
+                if not isinstance(prompt, str):
+                    raise UpstreamUnavailable(wire._MALFORMED)
+                body = {"content": prompt, "add_special": True}
+                raw, _, _ = await self._attempts("/tokenize", body, tracing.wire_carrier())
+        except TimeoutError:
+            raise Timeout(f"model server {self.name!r} did not answer in time") from None
         tokens = raw.get("tokens") if isinstance(raw, dict) else None
         if not isinstance(tokens, list):
             raise UpstreamUnavailable(wire._MALFORMED)
@@ -338,10 +340,11 @@ class ModelBackend:
 
         async def check(url: str) -> bool:
             try:
-                response = await self._http().get(url + path, timeout=5.0)
-            except httpx.HTTPError:
+                async with asyncio.timeout(5.0):
+                    status, _ = await self._http().request("GET", url + path)
+            except (ConnectionFailed, TimeoutError):
                 return False
-            return response.is_success
+            return 200 <= status < 300
 
         results = await asyncio.gather(*(check(r.url) for r in self._replicas))
         return dict(zip(self.urls, results, strict=True))
@@ -350,12 +353,15 @@ class ModelBackend:
         """The first reachable replica's model description (``/model_info``, ``/props``)."""
         for replica in self._replicas:
             try:
-                response = await self._http().get(replica.url + self.capabilities.info_path)
-            except httpx.HTTPError:
+                async with asyncio.timeout(self.timeout):
+                    status, body = await self._http().request(
+                        "GET", replica.url + self.capabilities.info_path
+                    )
+            except (ConnectionFailed, TimeoutError):
                 continue
-            if response.is_success:
+            if 200 <= status < 300:
                 try:
-                    data = response.json()
+                    data = json.loads(body)
                 except ValueError:
                     continue
                 if isinstance(data, dict):

@@ -131,7 +131,13 @@ class Catalog:
         return sorted(self.entries)
 
     def best(self, text: str) -> Entry | None:
-        """The most relevant skill that can take ``text`` as it is (None: none can)."""
+        """The most relevant skill that can take ``text`` as it is (None: none can).
+
+        Ranking costs a query embedding (tens of milliseconds on a small CPU), so it runs only
+        when two or more skills could take the text: with one, that one is the answer."""
+        able = [e for e in self.entries.values() if e.accepts(text)]
+        if len(able) <= 1:
+            return able[0] if able else None
         for tool in self._index.ranked(text, self._tools):
             entry = self.entries[tool.name]
             if entry.accepts(text):

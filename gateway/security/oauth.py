@@ -27,18 +27,19 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import jwt
-from a2a.types import a2a_pb2 as pb
-from google.protobuf import json_format
 
 from adapters.a2a.cards import provider_security
 from adapters.errors import EffmeshError, Forbidden, Unauthorized, UpstreamUnavailable
 from agents import outbound
 from gateway.security.provider import AuthorizationServer
 from gateway.settings.identity import OidcConfig
+
+if TYPE_CHECKING:
+    from a2a.types import a2a_pb2 as pb
 
 METADATA_PATH: Final = "/.well-known/oauth-protected-resource"
 """RFC 9728's well-known path; the same document is also served under it + ``/mcp``, the
@@ -298,6 +299,8 @@ class ResourceServer:
 def secure_card(card: pb.AgentCard, security: Mapping[str, Any]) -> None:
     """Put the gateway's security schemes and requirements on ``card`` in place of any the
     agent behind it declared: callers authenticate to the gateway, never to the agent."""
+    from google.protobuf import json_format  # noqa: PLC0415 - only where A2A cards are served
+
     card.ClearField("security_schemes")
     card.ClearField("security_requirements")
     json_format.ParseDict(dict(security), card)
