@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from adapters import model as c
 from adapters.errors import UpstreamUnavailable
 from agents.remote import RemoteMCPAgent, RemoteMCPStdioAgent
-from agents.remote.mcp_http import HttpCalls, _events
+from agents.remote.mcp_http import HttpCalls, _events, _Resumable
 from gateway.bodies import replay
 from tests.mcp_fixture import build_fixture
 from tests.servers import running
@@ -219,8 +219,17 @@ def test_server_sent_events_are_read_whole_whatever_their_line_ends() -> None:
         b': a comment\n\nevent: message\ndata: {"a":\ndata: 1}\nid: 3\n\n'
         b'event: ping\ndata: x\n\ndata:{}\n\ndata: {"b"'
     )
-    assert _events(buffer) == [b'{"a":\n1}', b"{}"]
+    seen = _Resumable()
+    assert _events(buffer, seen) == [b'{"a":\n1}', b"{}"]
     assert buffer == bytearray(b'data: {"b"')  # an event not yet ended stays
+    assert seen == _Resumable(last_id="3")
+
+
+def test_a_priming_event_is_not_an_answer_but_names_where_to_resume() -> None:
+    seen = _Resumable()
+    buffer = bytearray(b"id: event-1\nretry: 500\ndata: \n\nid: bad\0id\nretry: soon\n\n")
+    assert _events(buffer, seen) == []
+    assert seen == _Resumable(last_id="event-1", retry_ms=500)
 
 
 def test_an_unreachable_http_server_is_reported_as_such() -> None:

@@ -149,12 +149,20 @@ def _feed(parser: Any, data: bytes) -> None:
         raise ConnectionFailed("the server's reply is not HTTP/1.1") from exc
 
 
+_Key = tuple[asyncio.AbstractEventLoop, str, str, int]
+"""Idle connections are kept per event loop (a connection belongs to the loop that opened
+it) and per server."""
+
+
 class LeanClient:
     """Kept-alive HTTP/1.1 connections to a few servers. Safe to share between tasks of one
-    event loop (a connection serves one exchange at a time)."""
+    event loop (a connection serves one exchange at a time), and between loops: each loop has
+    its own connections, closed when the loop shuts down if the client was not closed first.
+    """
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle: dict[_Key, list[_Connection]] = {}
+        self._watched: dict[asyncio.AbstractEventLoop, AsyncIterator[None]] = {}
         self._tls: ssl.SSLContext | None = None
 
     async def aclose(self) -> None:
@@ -162,6 +170,27 @@ class LeanClient:
             for connection in idle:
                 connection.close()
         self._idle.clear()
+
+    async def _watch(self) -> None:
+        """Close this loop's idle connections when the loop shuts down: an asynchronous
+        generator left suspended is closed by the loop's ``shutdown_asyncgens`` (which
+        ``asyncio.run`` and uvicorn call before closing a loop), so a client its owner never
+        closed leaves no socket open on a closed loop."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._watched:
+            watcher = self._until_shutdown()
+            await anext(watcher)
+            self._watched[loop] = watcher
+
+    async def _until_shutdown(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            loop = asyncio.get_running_loop()
+            self._watched.pop(loop, None)
+            for key in [key for key in self._idle if key[0] is loop]:
+                for connection in self._idle.pop(key):
+                    connection.close()
 
     async def _connect(self, scheme: str, host: str, port: int) -> _Connection:
         tls: ssl.SSLContext | None = None
@@ -173,9 +202,10 @@ class LeanClient:
             reader, writer = await asyncio.open_connection(host, port, ssl=tls, limit=_READ)
         except OSError as exc:
             raise ConnectionFailed(f"cannot connect to {host}:{port}") from exc
+        await self._watch()
         return _Connection(reader, writer)
 
-    def _take(self, key: tuple[str, str, int]) -> _Connection | None:
+    def _take(self, key: _Key) -> _Connection | None:
         idle = self._idle.get(key, [])
         while idle:
             connection = idle.pop()
@@ -185,7 +215,7 @@ class LeanClient:
             connection.close()
         return None
 
-    def _give_back(self, key: tuple[str, str, int], connection: _Connection) -> None:
+    def _give_back(self, key: _Key, connection: _Connection) -> None:
         idle = self._idle.setdefault(key, [])
         if len(idle) < _IDLE_PER_SERVER and connection.usable():
             idle.append(connection)
@@ -211,7 +241,7 @@ class LeanClient:
         parts = urlsplit(url)
         scheme, host = parts.scheme, parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, host, port)
+        key = (asyncio.get_running_loop(), scheme, host, port)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         request = _request(method, target, parts.netloc, json_body, headers or {})
         connection = self._take(key)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, cast
 from urllib.parse import urlsplit
@@ -43,6 +44,10 @@ MAX_EVENT: Final = 1024 * 1024
 """Bytes of one server-sent event at most (the SDK's client limit too)."""
 DRAIN: Final = 5.0
 """Seconds a connection may take to end an answer already read before it is dropped."""
+RESUMPTIONS: Final = 2
+"""Times in a row a call's event stream that ended before its answer is asked for again."""
+RESUME_DELAY_MS: Final = 1000
+"""Milliseconds before asking, when the server named no ``retry``."""
 
 
 class _Connection(asyncio.Protocol):
@@ -138,9 +143,19 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
 
-def _events(buffer: bytearray) -> list[bytes]:
+@dataclass(slots=True)
+class _Resumable:
+    """What a server-sent event stream said about resuming it: the last event's id, and how
+    long to wait before asking for the rest (its ``retry`` field, in milliseconds)."""
+
+    last_id: str | None = None
+    retry_ms: int | None = None
+
+
+def _events(buffer: bytearray, seen: _Resumable) -> list[bytes]:
     """The data of every complete server-sent event at the start of ``buffer`` (taken out of
-    it); events of another type than ``message`` and empty ones are skipped."""
+    it); events of another type than ``message`` and those without data (a priming event)
+    are skipped. Event ids and ``retry`` fields are noted in ``seen``."""
     found: list[bytes] = []
     while True:
         end = buffer.find(b"\n\n")
@@ -158,8 +173,13 @@ def _events(buffer: bytearray) -> list[bytes]:
                 data.append(value)
             elif field == b"event":
                 kind = value
-        if data and kind == b"message":
-            found.append(b"\n".join(data))
+            elif field == b"id" and b"\0" not in value:
+                seen.last_id = value.decode("utf-8", "replace")
+            elif field == b"retry" and value.isdigit():
+                seen.retry_ms = int(value)
+        joined = b"\n".join(data)
+        if joined and kind == b"message":  # an event with no data is not dispatched
+            found.append(joined)
 
 
 class HttpCalls:
@@ -221,6 +241,17 @@ class HttpCalls:
         if self.session_id is not None:
             head += b"mcp-session-id: " + self.session_id.encode("latin-1") + b"\r\n"
         return head + b"content-length: %d\r\n\r\n" % len(body) + body
+
+    def _resume(self, last_id: str, version: str) -> bytes:
+        """The GET that asks for the rest of a call's event stream after ``last_id``."""
+        if "\r" in last_id or "\n" in last_id:
+            raise ConnectionError("the server's event id holds a line break")
+        head = b"GET" + self._head[len(b"POST") :]
+        head += b"accept: text/event-stream\r\n"
+        head += b"mcp-protocol-version: " + version.encode("latin-1") + b"\r\n"
+        if self.session_id is not None:
+            head += b"mcp-session-id: " + self.session_id.encode("latin-1") + b"\r\n"
+        return head + b"last-event-id: " + last_id.encode("utf-8") + b"\r\n\r\n"
 
     async def _connect(self) -> _Connection:
         address = await outbound.resolve_checked(self.host, self.port, self.policy)
@@ -331,20 +362,40 @@ class HttpCalls:
 
         if status < 300 and kind.startswith(b"text/event-stream"):
             buffer = bytearray()
-            while True:
-                buffer += connection.take_body()
-                if b"\r" in buffer:
-                    buffer = buffer.replace(b"\r\n", b"\n")
-                if len(buffer) > MAX_EVENT and buffer.find(b"\n\n") < 0:
-                    raise ConnectionError("a server-sent event is too large")
-                for data in _events(buffer):
-                    if await exchange.take(_parsed(data), reply):
-                        assert exchange.answer is not None
-                        self._settle(connection)
-                        return exchange.answer
-                if connection.done:
-                    raise ConnectionError("the stream ended without an answer")
-                await connection.more()
+            seen = _Resumable()
+            attempts = 0
+            try:
+                while True:
+                    buffer += connection.take_body()
+                    if b"\r" in buffer:
+                        buffer = buffer.replace(b"\r\n", b"\n")
+                    if len(buffer) > MAX_EVENT and buffer.find(b"\n\n") < 0:
+                        raise ConnectionError("a server-sent event is too large")
+                    for data in _events(buffer, seen):
+                        attempts = 0  # the stream moves on: a later end may be resumed afresh
+                        if await exchange.take(_parsed(data), reply):
+                            assert exchange.answer is not None
+                            self._settle(connection)
+                            return exchange.answer
+                    if connection.done:
+                        # The server ended the stream before the answer: the rest is asked for
+                        # after its retry delay with the last event's id, as MCP's client does.
+                        if seen.last_id is None or attempts >= RESUMPTIONS:
+                            raise ConnectionError("the stream ended without an answer")
+                        attempts += 1
+                        self._keep(connection)
+                        delay = RESUME_DELAY_MS if seen.retry_ms is None else seen.retry_ms
+                        await asyncio.sleep(delay / 1000)
+                        connection = await self._send(self._resume(seen.last_id, version))
+                        resumed = connection.headers.get(b"content-type", b"").lower()
+                        if connection.status >= 300 or not resumed.startswith(b"text/event-stream"):
+                            raise ConnectionError("the server did not resume the stream")
+                        buffer.clear()
+                        continue
+                    await connection.more()
+            except BaseException:
+                connection.abort()  # the one resumed last, when it was not the first
+                raise
         while not connection.done:
             await connection.more()
         body = connection.take_body()
