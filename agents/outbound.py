@@ -124,12 +124,23 @@ def check_url(
         InvalidParams: not a URL of one of ``schemes`` with a host.
         Forbidden: the host is a metadata service's name (unless the policy allows those).
     """
+    host, port = split_url(url, schemes=schemes)
+    _check_name(host, policy)
+    return host, port
+
+
+def split_url(url: str, *, schemes: Iterable[str] = ("http", "https")) -> tuple[str, int]:
+    """The host and port of a URL, its name not yet checked: for a client made before it
+    connects, whose every connection goes through :func:`resolve_checked`.
+
+    Raises:
+        InvalidParams: not a URL of one of ``schemes`` with a host, or a bad port.
+    """
     parts = urlsplit(url)
     allowed = tuple(schemes)
     if parts.scheme not in allowed or not parts.hostname:
         raise InvalidParams(f"URL {url!r:.80} must be {'|'.join(allowed)}://host/...")
     host = parts.hostname.lower().rstrip(".")
-    _check_name(host, policy)
     secure = parts.scheme in ("https", "wss")
     try:
         port = parts.port or (443 if secure else 80)

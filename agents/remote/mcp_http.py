@@ -200,7 +200,9 @@ class HttpCalls:
         self.timeout = timeout
         self.session_id: str | None = None
         parts = urlsplit(url)
-        self.host, self.port = outbound.check_url(url, policy)
+        # The name is checked at each connection (outbound.resolve_checked), not here: an
+        # agent whose address is refused is made, and refused when it connects.
+        self.host, self.port = outbound.split_url(url)
         self.secure = parts.scheme == "https"
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         default = 443 if self.secure else 80
