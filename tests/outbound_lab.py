@@ -96,6 +96,8 @@ async def _attempt(agent: Remote) -> str:
             pass
     except (EffmeshError, OSError) as exc:
         return _stopped_by(exc)
+    finally:
+        await agent.close()  # its session and connections end here, not at the loop's close
     return "reached"
 
 

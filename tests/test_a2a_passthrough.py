@@ -5,7 +5,7 @@ it, sees the same responses and events, ids and timestamps aside: Message replie
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -58,6 +58,31 @@ async def exchange(
             return [json_format.MessageToDict(r) async for r in client.send_message(req)]
 
 
+Exchange = Callable[..., Awaitable[list[dict[str, Any]]]]
+"""Sends one message to an A2A URL and gives every response as JSON (``exchange``)."""
+
+
+async def two_turns(send: Exchange, front: str, *, streaming: bool, binding: str) -> str:
+    """The kit's agent asks (``multi-turn-1``), the answer goes under the task's ids and the
+    agent completes with it: the id of the task, checked at each step."""
+    first = await send(front, message("multi-turn-1"), streaming=streaming, binding=binding)
+    task = first[0]["task"]
+    states = [task["status"]["state"]] + [
+        r["statusUpdate"]["status"]["state"] for r in first if "statusUpdate" in r
+    ]
+    assert states[-1] == "TASK_STATE_INPUT_REQUIRED"
+    ids = {"task_id": task["id"], "context_id": task["contextId"]}
+    answer = message("multi-turn-2", "blue", **ids)
+    second = await send(front, answer, streaming=streaming, binding=binding)
+    last = second[-1]
+    status = last["task"]["status"] if "task" in last else last["statusUpdate"]["status"]
+    assert status["state"] == "TASK_STATE_COMPLETED"
+    assert status["message"]["parts"][0]["text"] == "you said: blue"
+    assert status["message"]["taskId"] == task["id"]
+    found: str = task["id"]
+    return found
+
+
 CASES = [
     "tck-message-response",
     "tck-complete-task",
@@ -99,25 +124,12 @@ async def test_a_follow_up_reaches_the_agents_task_that_asked(
     urls: tuple[str, str], streaming: bool, binding: str
 ) -> None:
     _, front = urls
-    first = await exchange(front, message("multi-turn-1"), streaming=streaming, binding=binding)
-    task = first[0]["task"]
-    states = [task["status"]["state"]] + [
-        r["statusUpdate"]["status"]["state"] for r in first if "statusUpdate" in r
-    ]
-    assert states[-1] == "TASK_STATE_INPUT_REQUIRED"
-    ids = {"task_id": task["id"], "context_id": task["contextId"]}
-    answer = message("multi-turn-2", "blue", **ids)
-    second = await exchange(front, answer, streaming=streaming, binding=binding)
-    last = second[-1]
-    status = last["task"]["status"] if "task" in last else last["statusUpdate"]["status"]
-    assert status["state"] == "TASK_STATE_COMPLETED"
-    assert status["message"]["parts"][0]["text"] == "you said: blue"
-    assert status["message"]["taskId"] == task["id"]
+    task_id = await two_turns(exchange, front, streaming=streaming, binding=binding)
     # The task the caller holds is the gateway's, with the whole exchange in its history.
     async with httpx.AsyncClient(timeout=60) as http:
         config = ClientConfig(httpx_client=http, supported_protocol_bindings=[binding])
         async with await create_client(front, client_config=config) as client:
-            got = await client.get_task(pb.GetTaskRequest(id=task["id"]))
+            got = await client.get_task(pb.GetTaskRequest(id=task_id))
     assert got.status.state == pb.TASK_STATE_COMPLETED
     assert [m.message_id for m in got.history if m.role == pb.ROLE_USER] == [
         "multi-turn-1",

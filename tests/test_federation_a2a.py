@@ -44,7 +44,7 @@ from gateway.settings import Config, FederationConfig
 from tests.gateway_procs import until
 from tests.servers import running
 from tests.tck.servers import sut
-from tests.test_a2a_passthrough import BINDINGS, CASES, message, shape
+from tests.test_a2a_passthrough import BINDINGS, CASES, message, shape, two_turns
 from tests.test_federation_peers import SUBPROTOCOLS, TOKEN, RawPeer, code_of
 from tests.thirdparty import launch
 
@@ -219,23 +219,10 @@ async def test_a_follow_up_reaches_the_agents_task_that_asked(
     link: Link, front: str, streaming: bool, binding: str
 ) -> None:
     resumed = counters(link.far).get("resumes_served", 0)
-    first = await exchange(front, message("multi-turn-1"), streaming=streaming, binding=binding)
-    task = first[0]["task"]
-    states = [task["status"]["state"]] + [
-        r["statusUpdate"]["status"]["state"] for r in first if "statusUpdate" in r
-    ]
-    assert states[-1] == "TASK_STATE_INPUT_REQUIRED"
-    ids = {"task_id": task["id"], "context_id": task["contextId"]}
-    answer = message("multi-turn-2", "blue", **ids)
-    second = await exchange(front, answer, streaming=streaming, binding=binding)
-    last = second[-1]
-    status = last["task"]["status"] if "task" in last else last["statusUpdate"]["status"]
-    assert status["state"] == "TASK_STATE_COMPLETED"
-    assert status["message"]["parts"][0]["text"] == "you said: blue"
-    assert status["message"]["taskId"] == task["id"]
+    task_id = await two_turns(exchange, front, streaming=streaming, binding=binding)
     assert counters(link.far)["resumes_served"] == resumed + 1
     async with a2a_client(front, binding=binding) as client:
-        got = await client.get_task(pb.GetTaskRequest(id=task["id"]))
+        got = await client.get_task(pb.GetTaskRequest(id=task_id))
     assert got.status.state == pb.TASK_STATE_COMPLETED
     assert [m.message_id for m in got.history if m.role == pb.ROLE_USER] == [
         "multi-turn-1",
