@@ -1,0 +1,354 @@
+"""A 2026-07-28 MCP call paused by an upstream's question, carried on by whichever replica the
+caller's retry reaches: two ``effmesh serve`` processes sharing one PostgreSQL store, behind
+Caddy balancing round-robin with no affinity, the official MCP client as the caller.
+
+Upstreams, in this process, registered behind both replicas: the SDK's server with the
+conformance fixtures (``fx``, spoken to in the handshake era: its question waits on the call's
+event stream, open on the replica that made the call, and a retry on the other is handed
+there over the replicas' channel), and the SDK's server on its 2026-07-28 handler alone
+(``modern``: its questions come in its result with its own ``requestState``, kept with the
+gateway's paused task, so any replica sends the retry). Two tokens: another token's retry
+with a caller's ``requestState`` is refused in MCP's own words and never reaches the
+upstream; a forged, spent or wrong-tool ``requestState`` is a clear error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx2
+import mcp_types as mt
+import pytest
+from mcp import Client
+from mcp.client.session import ClientRequestContext
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.resolve import Resolve
+from mcp.shared.exceptions import MCPError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tests import pg
+from tests.mcp_fixture import build_fixture
+from tests.mcp_modern_fixture import ModernOnly, Name, ask_model, ask_name, build_modern
+from tests.replicas import REPLICA_HEADER, Balancer, Replica
+from tests.servers import running
+
+pytestmark = pytest.mark.anyio
+MODERN = "2026-07-28"
+TOKENS = {"ide": "ide-paused-secret", "ops": "ops-paused-secret"}
+ENV = {"ide": "MCPR_TOKEN_IDE", "ops": "MCPR_TOKEN_OPS"}
+"""Not ``EFFMESH_*``: a replica starts without those of this process."""
+QUESTION = "who are you"
+TIMEOUT = 60
+
+
+def build_upstream() -> MCPServer:
+    """The 2026-07-28 fixture, with a tool that asks two things at once."""
+    server = build_modern()
+
+    @server.tool(description="Asks for a name and a poem at once.")
+    def pair(
+        topic: str,
+        name: Annotated[Name, Resolve(ask_name)],
+        poem: Annotated[mt.CreateMessageResult, Resolve(ask_model)],
+    ) -> str:
+        said = poem.content.text if isinstance(poem.content, mt.TextContent) else ""
+        return f"{name.text}: {said}"
+
+    return server
+
+
+class Recorded:
+    """An ASGI app, with the JSON bodies of the POSTs that reached it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.bodies: list[Any] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+
+        async def reading() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    self.bodies.append(json.loads(b"".join(chunks) or b"null"))
+            return message
+
+        await self.app(scope, reading, send)
+
+    def answers(self) -> list[Any]:
+        """The client's answers to the server's requests (JSON-RPC responses) it got."""
+        return [b for b in self.bodies if isinstance(b, dict) and "result" in b]
+
+
+class PausingReplica(Replica):
+    """A replica with two tokens and the two MCP upstreams (callable by both tokens)."""
+
+    def __init__(self, folder: Path, name: str, store: str, public_url: str, agents: str) -> None:
+        super().__init__(folder, name, store, public_url)
+        self.agents = agents
+
+    def config(self) -> str:
+        tokens = "".join(f'{who} = "{env}"\n' for who, env in ENV.items())
+        base = super().config().replace("[gateway]\n", '[gateway]\ntoken_env = "MCPR_UNSET"\n')
+        timeout = "call_timeout_seconds = 30\nhealth_interval_seconds = 0\n"
+        base = base.replace("health_interval_seconds = 0\n", timeout)
+        return f"{base}{self.agents}[tokens]\n{tokens}"
+
+
+@dataclass
+class Mesh:
+    balancer: Balancer
+    replicas: list[Replica]
+    fx: Recorded
+    modern: ModernOnly
+
+
+@pytest.fixture(scope="module")
+def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    folder = tmp_path_factory.mktemp("replicas-mcp-paused")
+    fx = Recorded(build_fixture().streamable_http_app())
+    modern = ModernOnly(build_upstream())
+    with (
+        pytest.MonkeyPatch.context() as env,
+        pg.database(postgres_server) as url,
+        running(lambda base: fx) as fx_url,
+        running(lambda base: modern) as modern_url,
+    ):
+        for who, name in ENV.items():
+            env.setenv(name, TOKENS[who])
+        agents = (
+            f'[[agents]]\nname = "fx"\nkind = "mcp"\nurl = "{fx_url}/mcp"\n'
+            f'[[agents]]\nname = "modern"\nkind = "mcp"\nurl = "{modern_url}/mcp"\n'
+        )
+        balancer = Balancer(folder)
+        replicas: list[Replica] = [
+            PausingReplica(folder, f"r{n}", url, balancer.base, agents) for n in range(2)
+        ]
+        try:
+            for replica in replicas:
+                replica.start()
+            for replica in replicas:
+                replica.wait_up()
+            balancer.upstreams = [r.hostport for r in replicas]
+            balancer.start()
+            yield Mesh(balancer, replicas, fx, modern)
+        finally:
+            balancer.stop()
+            for replica in replicas:
+                replica.stop()
+
+
+class Caller:
+    """The official client's side: what it is asked, and which replica answered each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        """The replica that answered each ``tools/call``, in order."""
+
+    async def seen(self, response: httpx2.Response) -> None:
+        body = response.request.content
+        if b'"tools/call"' in body:
+            self.calls.append(response.headers.get(REPLICA_HEADER, ""))
+
+    async def elicit(
+        self, context: ClientRequestContext, params: mt.ElicitRequestParams
+    ) -> mt.ElicitResult:
+        return mt.ElicitResult(action="accept", content={"text": "Ada"})
+
+    async def sample(
+        self, context: ClientRequestContext, params: mt.CreateMessageRequestParams
+    ) -> mt.CreateMessageResult:
+        text = mt.TextContent(type="text", text="forty-two")
+        return mt.CreateMessageResult(role="assistant", content=text, model="m")
+
+
+@asynccontextmanager
+async def client(base: str, who: str, caller: Caller | None = None) -> AsyncIterator[Client]:
+    caller = caller or Caller()
+    http = httpx2.AsyncClient(
+        headers={"authorization": f"Bearer {TOKENS[who]}"},
+        timeout=TIMEOUT,
+        event_hooks={"response": [caller.seen]},
+    )
+    transport = streamable_http_client(f"{base}/mcp", http_client=http)
+    async with (
+        http,
+        Client(  # type: ignore[call-overload]
+            transport,
+            mode=MODERN,
+            elicitation_callback=caller.elicit,
+            sampling_callback=caller.sample,
+        ) as mcp,
+    ):
+        assert mcp.protocol_version == MODERN
+        yield mcp
+
+
+def text_of(result: Any) -> str:
+    assert isinstance(result, mt.CallToolResult), result
+    return "".join(c.text for c in result.content if isinstance(c, mt.TextContent))
+
+
+FX_ANSWER = mt.ElicitResult(action="accept", content={"username": "Ada", "email": "a@x"})
+ADA = mt.ElicitResult(action="accept", content={"text": "Ada"})
+POEM = mt.CreateMessageResult(
+    role="assistant", content=mt.TextContent(type="text", text="forty-two"), model="m"
+)
+
+
+async def paused(mcp: Client, tool: str, arguments: dict[str, Any]) -> mt.InputRequiredResult:
+    result = await mcp.session.call_tool(tool, arguments, allow_input_required=True)
+    assert isinstance(result, mt.InputRequiredResult), result
+    assert result.request_state
+    return result
+
+
+async def retry(
+    mcp: Client, tool: str, arguments: dict[str, Any], responses: dict[str, Any], state: str
+) -> Any:
+    return await mcp.session.call_tool(
+        tool,
+        arguments,
+        input_responses=responses,
+        request_state=state,
+        allow_input_required=True,
+    )
+
+
+async def refused(
+    mcp: Client, tool: str, arguments: dict[str, Any], responses: dict[str, Any], state: str
+) -> int:
+    with pytest.raises(MCPError) as info:
+        await retry(mcp, tool, arguments, responses, state)
+    return info.value.error.code
+
+
+def answer_fx(asked: mt.InputRequiredResult) -> dict[str, Any]:
+    (key,) = asked.input_requests or {}
+    return {key: FX_ANSWER}
+
+
+FX = ("fx.test_elicitation", {"message": QUESTION})
+
+
+async def test_a_handshake_upstreams_question_is_answered_through_either_replica(
+    mesh: Mesh,
+) -> None:
+    """The call that asked stays open on one replica; the retries land on both (round
+    robin, with an extra request in between every other time), and each reaches it."""
+    caller = Caller()
+    async with client(mesh.balancer.base, "ide", caller) as ide:
+        for extra in (0, 1, 0, 1):
+            asked = await paused(ide, *FX)
+            (request,) = (asked.input_requests or {}).values()
+            assert isinstance(request, mt.ElicitRequest)
+            assert request.params.message == QUESTION
+            for _ in range(extra):
+                await ide.list_tools()
+            done = await retry(ide, *FX, answer_fx(asked), asked.request_state or "")
+            assert '"username": "Ada"' in text_of(done)
+    pairs = list(zip(caller.calls[::2], caller.calls[1::2], strict=True))
+    assert any(first != second for first, second in pairs), pairs
+    assert {r.hostport for r in mesh.replicas} == set(caller.calls)
+
+
+async def test_a_modern_upstreams_questions_reach_the_caller_all_at_once_and_any_replica_retries(
+    mesh: Mesh,
+) -> None:
+    """Two questions in one ``input_required``, as the upstream asked them; the retry is
+    sent to the upstream with its own state by whichever replica it reaches."""
+    caller = Caller()
+    arguments = {"topic": "the sea"}
+    async with client(mesh.balancer.base, "ide", caller) as ide:
+        for extra in (0, 1):
+            asked = await paused(ide, "modern.pair", arguments)
+            requests = asked.input_requests or {}
+            kinds = sorted(type(r).__name__ for r in requests.values())
+            assert kinds == ["CreateMessageRequest", "ElicitRequest"]
+            # The gateway's own state: not the upstream's.
+            assert "." in (asked.request_state or "")
+            responses: dict[str, Any] = {
+                key: POEM if isinstance(r, mt.CreateMessageRequest) else ADA
+                for key, r in requests.items()
+            }
+            for _ in range(extra):
+                await ide.list_tools()
+            done = await retry(ide, "modern.pair", arguments, responses, asked.request_state or "")
+            assert text_of(done) == "Ada: forty-two"
+        # The SDK's own client answers the rounds itself, each landing where it may.
+        assert text_of(await ide.call_tool("modern.greet", {})) == "hello Ada"
+    pairs = list(zip(caller.calls[:4:2], caller.calls[1:4:2], strict=True))
+    assert any(first != second for first, second in pairs), pairs
+
+
+@pytest.mark.parametrize("upstream", ["fx", "modern"])
+async def test_another_tokens_retry_is_refused_and_never_reaches_the_upstream(
+    mesh: Mesh, upstream: str
+) -> None:
+    tool, arguments = FX if upstream == "fx" else ("modern.greet", {})
+    answer: dict[str, Any] = (
+        {"username": "Eve", "email": "e@x"} if upstream == "fx" else {"text": "Eve"}
+    )
+    for there in mesh.replicas:  # the other token's retry on each replica in turn
+        async with client(mesh.replicas[0].base, "ide") as ide:
+            asked = await paused(ide, tool, arguments)
+        (key,) = asked.input_requests or {}
+        state = asked.request_state or ""
+        before = (len(mesh.fx.bodies), len(mesh.modern.seen))
+        async with client(there.base, "ops") as ops:
+            evil = {key: mt.ElicitResult(action="accept", content=dict(answer))}
+            assert await refused(ops, tool, arguments, evil, state) == mt.INVALID_PARAMS
+        assert (len(mesh.fx.bodies), len(mesh.modern.seen)) == before
+        assert not any("Eve" in json.dumps(b) for b in mesh.fx.bodies)
+        # Its owner carries it on, from the other replica.
+        async with client(mesh.replicas[1].base, "ide") as ide:
+            good = FX_ANSWER if upstream == "fx" else ADA
+            done = await retry(ide, tool, arguments, {key: good}, state)
+        assert "Ada" in text_of(done)
+        assert "Eve" not in text_of(done)
+
+
+@pytest.mark.parametrize("upstream", ["fx", "modern"])
+async def test_a_forged_spent_or_misdirected_request_state_is_a_clear_error(
+    mesh: Mesh, upstream: str
+) -> None:
+    tool, arguments = FX if upstream == "fx" else ("modern.greet", {})
+    one, two = (r.base for r in mesh.replicas)
+    async with client(one, "ide") as ide:
+        asked = await paused(ide, tool, arguments)
+    (key,) = asked.input_requests or {}
+    state = asked.request_state or ""
+    task_id, _, secret = state.partition(".")
+    good = FX_ANSWER if upstream == "fx" else ADA
+    responses = {key: good}
+    before = (len(mesh.fx.answers()), len(mesh.modern.seen))
+    async with client(two, "ide") as ide:
+        for forged in (f"{task_id}.{secret[::-1]}", f"{task_id}.", "no-such-call", "x.y"):
+            assert await refused(ide, tool, arguments, responses, forged) == mt.INVALID_PARAMS
+        # The right state for another tool names no call of that tool.
+        other = "modern.now" if upstream == "fx" else "fx.test_simple_text"
+        assert await refused(ide, other, {}, responses, state) == mt.INVALID_PARAMS
+        assert (len(mesh.fx.answers()), len(mesh.modern.seen)) == before
+        # Responses that do not answer what was asked: refused (modern: checked here).
+        if upstream == "modern":
+            wrong = {"nope": good}
+            assert await refused(ide, tool, arguments, wrong, state) == mt.INVALID_PARAMS
+            async with client(one, "ide") as again:
+                asked = await paused(again, tool, arguments)
+            (key,) = asked.input_requests or {}
+            state, responses = asked.request_state or "", {key: good}
+        done = await retry(ide, tool, arguments, responses, state)
+        assert "Ada" in text_of(done)
+        # Spent: the same state again is no call at all.
+        assert await refused(ide, tool, arguments, responses, state) == mt.INVALID_PARAMS
