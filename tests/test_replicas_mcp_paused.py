@@ -14,6 +14,7 @@ upstream; a forged, spent or wrong-tool ``requestState`` is a clear error.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -27,13 +28,13 @@ import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Resolve
 from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests import pg
-from tests.mcp_fixture import build_fixture
+from tests.mcp_fixture import _elicit, build_fixture
 from tests.mcp_modern_fixture import ModernOnly, Name, ask_model, ask_name, build_modern
 from tests.replicas import REPLICA_HEADER, Balancer, Replica
 from tests.servers import running
@@ -59,6 +60,21 @@ def build_upstream() -> MCPServer:
     ) -> str:
         said = poem.content.text if isinstance(poem.content, mt.TextContent) else ""
         return f"{name.text}: {said}"
+
+    return server
+
+
+def build_asking() -> MCPServer:
+    """A handshake-era server whose tool asks two questions at once."""
+    server = MCPServer("asking")
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}}
+
+    @server.tool(description="Asks for a name and a town at once.")
+    async def both(ctx: Context) -> str:
+        name, town = await asyncio.gather(
+            _elicit(ctx, "What name?", schema), _elicit(ctx, "What town?", schema)
+        )
+        return f"{(name.content or {}).get('text')} from {(town.content or {}).get('text')}"
 
     return server
 
@@ -124,12 +140,14 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         pg.database(postgres_server) as url,
         running(lambda base: fx) as fx_url,
         running(lambda base: modern) as modern_url,
+        running(lambda base: build_asking().streamable_http_app()) as asking_url,
     ):
         for who, name in ENV.items():
             env.setenv(name, TOKENS[who])
         agents = (
             f'[[agents]]\nname = "fx"\nkind = "mcp"\nurl = "{fx_url}/mcp"\n'
             f'[[agents]]\nname = "modern"\nkind = "mcp"\nurl = "{modern_url}/mcp"\n'
+            f'[[agents]]\nname = "two"\nkind = "mcp"\nurl = "{asking_url}/mcp"\n'
         )
         balancer = Balancer(folder)
         replicas: list[Replica] = [
@@ -352,3 +370,29 @@ async def test_a_forged_spent_or_misdirected_request_state_is_a_clear_error(
         assert "Ada" in text_of(done)
         # Spent: the same state again is no call at all.
         assert await refused(ide, tool, arguments, responses, state) == mt.INVALID_PARAMS
+
+
+async def test_a_handshake_upstreams_questions_asked_at_once_reach_the_caller_together(
+    mesh: Mesh,
+) -> None:
+    """Two requests the server sends at once on the call's stream: one ``input_required``
+    with both; the retry (on either replica) answers each."""
+    async with client(mesh.balancer.base, "ide") as ide:
+        for extra in (0, 1):
+            asked = await paused(ide, "two.both", {})
+            requests = asked.input_requests or {}
+            said = {
+                key: r.params.message
+                for key, r in requests.items()
+                if isinstance(r, mt.ElicitRequest)
+            }
+            assert sorted(said.values()) == ["What name?", "What town?"]
+            replies = {"What name?": "Ada", "What town?": "Paris"}
+            responses = {
+                key: mt.ElicitResult(action="accept", content={"text": replies[message]})
+                for key, message in said.items()
+            }
+            for _ in range(extra):
+                await ide.list_tools()
+            done = await retry(ide, "two.both", {}, responses, asked.request_state or "")
+            assert text_of(done) == "Ada from Paris"

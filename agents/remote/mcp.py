@@ -38,7 +38,7 @@ from adapters.model import (
 from agents import outbound, upstream_auth
 from agents.remote import mcp_rounds
 from agents.remote.base import Headers, Remote
-from agents.remote.mcp_asking import AskingRelay, Parked, answer_of, asked
+from agents.remote.mcp_asking import AskingRelay, Parked, Question, answers_of, asked
 from agents.remote.mcp_http import HttpCalls
 from agents.remote.mcp_listen import UpstreamListen
 from agents.remote.mcp_relay import CALLER, Relay
@@ -50,6 +50,9 @@ MAX_PAGES: Final = 100
 """Pages of one listing followed at most: a server whose cursor never ends cannot hang it."""
 PERSONAL_SESSIONS: Final = 256
 """Sessions held open with users' own credentials, per agent (older ones close)."""
+TOGETHER: Final = 0.05
+"""Seconds within which a server's requests in a row are handed to a 2026-07-28 caller in one
+``input_required`` (a paused call's answer waits that much longer for them)."""
 ROUNDS_KEPT: Final = 10_000
 """Rounds of 2026-07-28 calls waiting for their callers kept in memory (the task store keeps
 them all: a retry whose round was dropped here is handed it back from there)."""
@@ -181,11 +184,13 @@ class RemoteMCPAgent(Remote):
             # The task's next message answers the upstream's question; the call goes on.
             parked.expiry.cancel()
             try:
-                answer = answer_of(parked, invocation.message)
+                answers = answers_of(parked, invocation.message)
             except InvalidParams:
                 parked.call.cancel()
                 raise
-            parked.answer.set_result(answer)
+            asking = (parked.answer, *(future for _, _, future in parked.more))
+            for future, answer in zip(asking, answers, strict=True):
+                future.set_result(answer)
             if parked.relay.caller is not None:
                 # The retry is its own request: its log lines go to it.
                 parked.relay.caller = CALLER.get() or parked.relay.caller
@@ -251,13 +256,17 @@ class RemoteMCPAgent(Remote):
                         waiter.cancel()
                     if question.done():
                         method, wanted, reply = question.result()
+                        more: list[Question] = []
+                        if relay.caller is not None:
+                            more = await _together(relay)
                         expiry = asyncio.get_running_loop().call_later(self.timeout, call.cancel)
-                        self._parked[task_id] = Parked(
-                            call, updates, relay, method, wanted, reply, expiry
+                        held = Parked(
+                            call, updates, relay, method, wanted, reply, expiry, tuple(more)
                         )
+                        self._parked[task_id] = held
                         waiting = True
                         context_id = invocation.message.context_id
-                        message = asked(relay, method, wanted, context_id)
+                        message = asked(held, context_id)
                         yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
                         return
                     question.cancel()
@@ -416,6 +425,19 @@ class RemoteMCPAgent(Remote):
         # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them;
         # a handshake-era session has them.
         await self._session().request(lambda c: c.session.send_request(request, mt.EmptyResult))
+
+
+async def _together(relay: AskingRelay) -> list[Question]:
+    """The server's requests that follow one within :data:`TOGETHER` seconds of each other:
+    a handshake-era server sends the requests it asks at once one after another, and they
+    are handed on together, as a 2026-07-28 server's come in one result."""
+    more: list[Question] = []
+    while True:
+        try:
+            async with asyncio.timeout(TOGETHER):
+                more.append(await relay.questions.get())
+        except TimeoutError:
+            return more
 
 
 def _responses(message: Message) -> Any:
