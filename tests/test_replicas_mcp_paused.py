@@ -33,6 +33,7 @@ from mcp.server.mcpserver.resolve import Resolve
 from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.mcp.ws import websocket_client
 from tests import pg
 from tests.mcp_fixture import _elicit, build_fixture
 from tests.mcp_modern_fixture import ModernOnly, Name, ask_model, ask_name, build_modern
@@ -396,3 +397,21 @@ async def test_a_handshake_upstreams_questions_asked_at_once_reach_the_caller_to
                 await ide.list_tools()
             done = await retry(ide, "two.both", {}, responses, asked.request_state or "")
             assert text_of(done) == "Ada from Paris"
+
+
+async def test_a_retry_over_websocket_reaches_the_call_held_by_the_other_replica(
+    mesh: Mesh,
+) -> None:
+    """Paused over ``/mcp`` on one replica, retried over ``/mcp/ws`` on the other."""
+    one, two = (r.base for r in mesh.replicas)
+    async with client(one, "ide") as ide:
+        asked = await paused(ide, *FX)
+    headers = {"authorization": f"Bearer {TOKENS['ide']}"}
+    transport = websocket_client(two.replace("http://", "ws://") + "/mcp/ws", headers=headers)
+    async with Client(transport, mode=MODERN) as ws:  # type: ignore[call-overload]
+        done = await retry(ws, *FX, answer_fx(asked), asked.request_state or "")
+        assert '"username": "Ada"' in text_of(done)
+        # Spent there: the same state again, over either transport, is no call.
+        assert await refused(ws, *FX, answer_fx(asked), asked.request_state or "") == (
+            mt.INVALID_PARAMS
+        )
