@@ -16,15 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import httpx2
 import mcp_types as mt
 import pytest
+from a2a.client import ClientConfig, create_client
+from a2a.types import a2a_pb2 as pb
+from a2a.utils.errors import A2AError
+from acp_sdk.client import Client as ACPClient
+from acp_sdk.models import Message as ACPMessage
+from acp_sdk.models import MessageAwaitResume, MessagePart, RunStatus
+from acp_sdk.models.errors import ACPError
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
@@ -415,3 +424,74 @@ async def test_a_retry_over_websocket_reaches_the_call_held_by_the_other_replica
         assert await refused(ws, *FX, answer_fx(asked), asked.request_state or "") == (
             mt.INVALID_PARAMS
         )
+
+
+def a2a_message(text: str, task: pb.Task | None = None) -> pb.SendMessageRequest:
+    message = pb.Message(
+        message_id=str(uuid.uuid4()), role=pb.ROLE_USER, parts=[pb.Part(text=text)]
+    )
+    if task is not None:
+        message.task_id, message.context_id = task.id, task.context_id
+    request = pb.SendMessageRequest(message=message)
+    request.metadata.update({"effmesh.skill": "greet"})
+    return request
+
+
+async def a2a_send(base: str, who: str, text: str, task: pb.Task | None = None) -> pb.Task:
+    headers = {"authorization": f"Bearer {TOKENS[who]}"}
+    async with httpx.AsyncClient(timeout=TIMEOUT, headers=headers) as http:
+        config = ClientConfig(streaming=False, httpx_client=http)
+        async with await create_client(f"{base}/a2a/modern", client_config=config) as a2a:
+            (response,) = [r async for r in a2a.send_message(a2a_message(text, task))]
+    return response.task
+
+
+async def test_an_a2a_callers_answer_to_a_modern_upstream_reaches_it_from_the_other_replica(
+    mesh: Mesh,
+) -> None:
+    one, two = (r.base for r in mesh.replicas)
+    asked = await a2a_send(one, "ide", "")
+    assert asked.status.state == pb.TASK_STATE_INPUT_REQUIRED
+    assert [p.text for p in asked.status.message.parts if p.text] == ["What name?"]
+    before = len(mesh.modern.seen)
+    with pytest.raises(A2AError) as info:
+        await a2a_send(two, "ops", "Eve", asked)
+    assert type(info.value).__name__ == "TaskNotFoundError"
+    assert len(mesh.modern.seen) == before
+    done = await a2a_send(two, "ide", "Ada", asked)
+    assert done.status.state == pb.TASK_STATE_COMPLETED
+    # The result's text (its structured content rides beside it as a data part).
+    texts = [p.text for a in done.artifacts for p in a.parts if p.text] or [
+        p.text for p in done.status.message.parts if p.text
+    ]
+    assert texts == ["hello Ada"]
+
+
+async def test_an_acp_callers_resume_of_a_modern_upstreams_question_works_on_the_other_replica(
+    mesh: Mesh,
+) -> None:
+    one, two = (r.base for r in mesh.replicas)
+
+    def acp(base: str, who: str) -> ACPClient:
+        headers = {"Content-Type": "application/json", "authorization": f"Bearer {TOKENS[who]}"}
+        return ACPClient(base_url=f"{base}/acp", headers=headers, timeout=TIMEOUT)
+
+    def said(text: str) -> ACPMessage:
+        return ACPMessage(parts=[MessagePart(content=text)])
+
+    async with acp(one, "ide") as ide:
+        run = await ide.run_sync([said("")], agent="modern.greet")
+    assert run.status == RunStatus.AWAITING
+    before = len(mesh.modern.seen)
+    async with acp(two, "ops") as ops:
+        with pytest.raises(ACPError) as info:
+            await ops.run_resume_sync(MessageAwaitResume(message=said("Eve")), run_id=run.run_id)
+    assert info.value.error.code == "not_found"
+    assert len(mesh.modern.seen) == before
+    async with acp(two, "ide") as ide:
+        run = await ide.run_resume_sync(MessageAwaitResume(message=said("Ada")), run_id=run.run_id)
+    assert run.status == RunStatus.COMPLETED
+    # The result's text, then its structured content as JSON.
+    said_back = [p.content for m in run.output for p in m.parts]
+    assert said_back[0] == "hello Ada"
+    assert json.loads(said_back[-1] or "") == {"result": "hello Ada"}

@@ -38,7 +38,15 @@ from adapters.model import (
 from agents import outbound, upstream_auth
 from agents.remote import mcp_rounds
 from agents.remote.base import Headers, Remote
-from agents.remote.mcp_asking import AskingRelay, Parked, Question, answers_of, asked
+from agents.remote.mcp_asking import (
+    AskingRelay,
+    Parked,
+    Question,
+    answers_of,
+    asked,
+    elicitation_answer,
+    question_message,
+)
 from agents.remote.mcp_http import HttpCalls
 from agents.remote.mcp_listen import UpstreamListen
 from agents.remote.mcp_relay import CALLER, Relay
@@ -213,7 +221,8 @@ class RemoteMCPAgent(Remote):
             else:
                 relay = caller
             level = relay.log_level()
-            if session.mode is None and caller is not None and caller.pauses:
+            pauses = caller is None or caller.pauses  # asked through input-required
+            if session.mode is None and pauses:
                 await session.client()  # opened first: whether it speaks 2026-07-28 is known
             if level is not None and session.modern:
                 # A 2026-07-28 server sends log lines only to a request that asks for them.
@@ -224,10 +233,10 @@ class RemoteMCPAgent(Remote):
             context = contextvars.copy_context()
             context.run(CALLER.set, relay)
             request: Coroutine[Any, Any, dict[str, Any]]
-            if kept is not None or (caller is not None and caller.pauses and session.modern):
-                # Both ends speak 2026-07-28: the server's questions go to the caller as they
-                # are, and nothing waits here for the answers.
-                given = _responses(invocation.message) if kept is not None else None
+            if kept is not None or (pauses and session.modern):
+                # The server asks in its result and the caller answers a paused call: the
+                # questions go to the caller, and nothing waits here for the answers.
+                given = _given(kept, invocation.message)
                 request = self._round(
                     session, relay, params, on_progress, task_id=task_id, kept=kept, given=given
                 )
@@ -279,8 +288,12 @@ class RemoteMCPAgent(Remote):
                     call.cancel()
         if result.get("resultType") == mcp_rounds.INPUT_REQUIRED:
             context_id = invocation.message.context_id
-            requests = DataPart(result.get("inputRequests"), {INPUT_REQUESTS_KEY: True})
-            message = Message("agent", (requests,), context_id=context_id)
+            handed = self._rounds.get(task_id)
+            if handed is not None and handed.form is not None:
+                message = question_message(handed.form, context_id)
+            else:
+                requests = DataPart(result.get("inputRequests"), {INPUT_REQUESTS_KEY: True})
+                message = Message("agent", (requests,), context_id=context_id)
             yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
             return
         try:
@@ -303,8 +316,9 @@ class RemoteMCPAgent(Remote):
     ) -> dict[str, Any]:
         """The call (or a kept round's retry) until answered or handed to the caller; a
         round handed on is kept for ``task_id``'s retry."""
+        in_words = isinstance(relay, AskingRelay) and relay.caller is None
         result, handed = await mcp_rounds.call(
-            session, relay, params, noted, kept=kept, given=given
+            session, relay, params, noted, kept=kept, given=given, in_words=in_words
         )
         if handed is not None:
             self._rounds[task_id] = handed
@@ -440,8 +454,18 @@ async def _together(relay: AskingRelay) -> list[Question]:
             return more
 
 
-def _responses(message: Message) -> Any:
-    """The caller's ``inputResponses`` in a retry's message, as it sent them (None: none)."""
+def _given(kept: mcp_rounds.Round | None, message: Message) -> Any:
+    """The caller's responses to ``kept`` in its reply ``message``: an MCP caller's
+    ``inputResponses`` as it sent them; the answer an A2A or ACP caller's message gives to
+    the one question it was asked (None: no round kept).
+
+    Raises:
+        InvalidParams: the message cannot fill the question's form.
+    """
+    if kept is None:
+        return None
+    if kept.form is not None:
+        return {kept.asked[0]: elicitation_answer(kept.form, message)}
     for part in message.parts:
         if isinstance(part, DataPart) and part.metadata.get(INPUT_RESPONSES_KEY):
             return part.data

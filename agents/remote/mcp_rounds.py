@@ -57,6 +57,9 @@ class Round:
     asked: tuple[str, ...]
     """The keys of the requests handed to the caller: its retry answers these."""
     answered: dict[str, Any] = field(default_factory=dict)
+    form: dict[str, Any] | None = None
+    """The one elicitation handed to a caller that answers in words (an A2A or ACP
+    caller's next message), whose answer is made from its reply."""
 
     def note(self) -> JSON:
         """As stored with the paused task (plain JSON)."""
@@ -68,6 +71,7 @@ class Round:
                 "state": self.state,
                 "asked": list(self.asked),
                 "answered": self.answered,
+                "form": self.form,
             }
         }
 
@@ -78,7 +82,7 @@ class Round:
         if not isinstance(kept, dict) or not isinstance(kept.get("name"), str):
             return None
         arguments, meta, state = kept.get("arguments"), kept.get("meta"), kept.get("state")
-        asked, answered = kept.get("asked"), kept.get("answered")
+        asked, answered, form = kept.get("asked"), kept.get("answered"), kept.get("form")
         if not (
             (arguments is None or isinstance(arguments, dict))
             and (meta is None or isinstance(meta, dict))
@@ -86,9 +90,10 @@ class Round:
             and isinstance(asked, list)
             and all(isinstance(k, str) for k in asked)
             and isinstance(answered, dict)
+            and (form is None or (isinstance(form, dict) and len(asked) == 1))
         ):
             return None
-        return cls(kept["name"], arguments, meta, state, tuple(asked), answered)
+        return cls(kept["name"], arguments, meta, state, tuple(asked), answered, form)
 
     def params(self) -> dict[str, Any]:
         """The ``tools/call`` params the call was first sent with."""
@@ -156,11 +161,17 @@ async def call(
     *,
     kept: Round | None = None,
     given: Any = None,
+    in_words: bool = False,
 ) -> tuple[dict[str, Any], Round | None]:
     """The call ``params`` (or, with ``kept``, its retry with the caller's responses
     ``given``) on the server until it is answered or asks what only ``relay``'s caller can
     answer: its result, or an ``input_required`` result with the caller's requests alone
     and the :class:`Round` to keep for the retry.
+
+    A caller that answers ``in_words`` (an A2A or ACP caller's next message; its relay
+    asks elicitations alone) is handed one question at a time: a round of several is
+    asked of it through ``relay`` in this process, one after another, as the SDK's client
+    would ask them.
 
     Raises:
         InvalidParams: ``given`` does not answer the kept round's requests.
@@ -202,11 +213,23 @@ async def call(
                 error = answer["error"]
                 raise mcp.decode_error(error if isinstance(error, dict) else {})
             answered[key] = answer["result"]
+        if in_words and len(theirs) > 1:
+            for key, request in theirs.items():
+                answer = await upstream.answer(relay, request["method"], request.get("params", {}))
+                if "error" in answer:
+                    error = answer["error"]
+                    raise mcp.decode_error(error if isinstance(error, dict) else {})
+                answered[key] = answer["result"]
+            theirs = {}
         if not theirs:
             responses = answered
             continue
         name, arguments = params["name"], params.get("arguments")
-        kept = Round(name, arguments, params.get("_meta"), state, tuple(theirs), answered)
+        form = None
+        if in_words:
+            (only,) = theirs.values()
+            form = only.get("params") if isinstance(only.get("params"), dict) else {}
+        kept = Round(name, arguments, params.get("_meta"), state, tuple(theirs), answered, form)
         return {"resultType": INPUT_REQUIRED, "inputRequests": theirs}, kept
     raise UpstreamUnavailable(
         f"MCP agent {upstream.name!r} asked for input {MAX_ROUNDS} times in a row"
