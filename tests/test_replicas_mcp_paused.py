@@ -112,6 +112,16 @@ class Recorded:
 
         await self.app(scope, reading, send)
 
+    def retried(self) -> list[Any]:
+        """The params of the ``tools/call`` retries it got (with the client's responses)."""
+        return [
+            b["params"]
+            for b in self.bodies
+            if isinstance(b, dict)
+            and b.get("method") == "tools/call"
+            and "inputResponses" in b.get("params", {})
+        ]
+
     def answers(self) -> list[Any]:
         """The client's answers to the server's requests (JSON-RPC responses) it got."""
         return [b for b in self.bodies if isinstance(b, dict) and "result" in b]
@@ -138,6 +148,7 @@ class Mesh:
     replicas: list[Replica]
     fx: Recorded
     modern: ModernOnly
+    modern_bodies: Recorded
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +156,12 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     folder = tmp_path_factory.mktemp("replicas-mcp-paused")
     fx = Recorded(build_fixture().streamable_http_app())
     modern = ModernOnly(build_upstream())
+    modern_bodies = Recorded(modern)
     with (
         pytest.MonkeyPatch.context() as env,
         pg.database(postgres_server) as url,
         running(lambda base: fx) as fx_url,
-        running(lambda base: modern) as modern_url,
+        running(lambda base: modern_bodies) as modern_url,
         running(lambda base: build_asking().streamable_http_app()) as asking_url,
     ):
         for who, name in ENV.items():
@@ -170,7 +182,7 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 replica.wait_up()
             balancer.upstreams = [r.hostport for r in replicas]
             balancer.start()
-            yield Mesh(balancer, replicas, fx, modern)
+            yield Mesh(balancer, replicas, fx, modern, modern_bodies)
         finally:
             balancer.stop()
             for replica in replicas:
@@ -458,8 +470,14 @@ async def test_an_a2a_callers_answer_to_a_modern_upstream_reaches_it_from_the_ot
         await a2a_send(two, "ops", "Eve", asked)
     assert type(info.value).__name__ == "TaskNotFoundError"
     assert len(mesh.modern.seen) == before
+    retries = len(mesh.modern_bodies.retried())
     done = await a2a_send(two, "ide", "Ada", asked)
     assert done.status.state == pb.TASK_STATE_COMPLETED
+    # The server's own retry: its state and the answer, sent from the other replica.
+    (retry_params,) = mesh.modern_bodies.retried()[retries:]
+    assert retry_params["requestState"]
+    (response,) = retry_params["inputResponses"].values()
+    assert response == {"action": "accept", "content": {"text": "Ada"}}
     # The result's text (its structured content rides beside it as a data part).
     texts = [p.text for a in done.artifacts for p in a.parts if p.text] or [
         p.text for p in done.status.message.parts if p.text
@@ -488,9 +506,11 @@ async def test_an_acp_callers_resume_of_a_modern_upstreams_question_works_on_the
             await ops.run_resume_sync(MessageAwaitResume(message=said("Eve")), run_id=run.run_id)
     assert info.value.error.code == "not_found"
     assert len(mesh.modern.seen) == before
+    retries = len(mesh.modern_bodies.retried())
     async with acp(two, "ide") as ide:
         run = await ide.run_resume_sync(MessageAwaitResume(message=said("Ada")), run_id=run.run_id)
     assert run.status == RunStatus.COMPLETED
+    assert len(mesh.modern_bodies.retried()) == retries + 1
     # The result's text, then its structured content as JSON.
     said_back = [p.content for m in run.output for p in m.parts]
     assert said_back[0] == "hello Ada"
