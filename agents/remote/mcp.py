@@ -96,8 +96,8 @@ class RemoteMCPAgent(Remote):
         self._parked: dict[str, Parked] = {}
         """Calls whose upstream asked a question, by the task waiting for its answer."""
         self._rounds: dict[str, mcp_rounds.Round] = {}
-        """2026-07-28 calls handed to their 2026-07-28 callers, by the task waiting for the
-        answers (nothing open upstream: :mod:`agents.remote.mcp_rounds`)."""
+        """A 2026-07-28 server's questions handed to their callers, by the task waiting for
+        the answers (nothing open upstream: :mod:`agents.remote.mcp_rounds`)."""
         self._listen = UpstreamListen(self.upstream)
         """The listen stream to a 2026-07-28 server, for its callers' subscriptions."""
 
@@ -327,7 +327,8 @@ class RemoteMCPAgent(Remote):
         return result
 
     def waiting(self, task_id: str) -> JSON | None:
-        """The round a 2026-07-28 caller's retry of ``task_id`` is sent with."""
+        """The round the caller's answer to ``task_id``'s question is sent to the server
+        with (a 2026-07-28 server's, which holds nothing open)."""
         kept = self._rounds.get(task_id)
         return None if kept is None else kept.note()
 

@@ -1,5 +1,5 @@
-"""A 2026-07-28 server's questions handed to a 2026-07-28 caller as they are, with nothing held
-open between the rounds, so that any gateway replica can send the caller's retry on.
+"""A 2026-07-28 server's questions handed to the caller, with nothing held open between the
+rounds, so that any gateway replica (or the gateway restarted) can send the caller's answer on.
 
 A 2026-07-28 server asks inside a call's result: ``input_required`` with its requests (several
 at once, each under a key of its own) and its own ``requestState``. The call is then over, on
@@ -9,7 +9,10 @@ the caller as its own call's ``input_required`` (under the gateway's ``requestSt
 ``gateway.runtime.paused``), and what the gateway needs to send the retry (the tool, its
 arguments, the server's state) is a :class:`Round`, kept with the gateway's paused task in the
 task store (the agent's :meth:`~agents.base.KeepsConversations.waiting` note), never shown to
-the caller. Whichever replica the caller's retry reaches sends it to the server.
+the caller. Whichever replica the caller's retry reaches sends it to the server. An A2A or
+ACP caller, which answers in words, is handed a server's one elicitation as its task's
+question, and its next message makes the answer (a round of several such questions is asked
+of it one after another, the call held open in this process).
 
 A request the caller did not declare it can answer is answered by the gateway as a
 handshake-era server's is (``Upstream.answer``: sampling by the gateway's model when so
