@@ -42,6 +42,7 @@ from mcp.server.mcpserver.resolve import Resolve
 from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.mcp.errors import UPSTREAM_UNAVAILABLE
 from gateway.mcp.ws import websocket_client
 from tests import pg
 from tests.mcp_fixture import _elicit, build_fixture
@@ -149,6 +150,8 @@ class Mesh:
     fx: Recorded
     modern: ModernOnly
     modern_bodies: Recorded
+    agents: str
+    """The replicas' ``[[agents]]``, for more replicas of the same upstreams."""
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +185,7 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 replica.wait_up()
             balancer.upstreams = [r.hostport for r in replicas]
             balancer.start()
-            yield Mesh(balancer, replicas, fx, modern, modern_bodies)
+            yield Mesh(balancer, replicas, fx, modern, modern_bodies, agents)
         finally:
             balancer.stop()
             for replica in replicas:
@@ -515,3 +518,29 @@ async def test_an_acp_callers_resume_of_a_modern_upstreams_question_works_on_the
     said_back = [p.content for m in run.output for p in m.parts]
     assert said_back[0] == "hello Ada"
     assert json.loads(said_back[-1] or "") == {"result": "hello Ada"}
+
+
+async def test_a_retry_for_a_call_held_by_a_replica_that_died_is_a_clear_error(
+    mesh: Mesh, postgres_server: Any, tmp_path: Path
+) -> None:
+    """The replica holding a handshake-era server's call is killed: the retry that reaches
+    the other is answered as the agent being unavailable, in MCP's words, not left hanging."""
+    with pg.database(postgres_server) as url:
+        pair = [
+            PausingReplica(tmp_path, f"d{n}", url, "http://unused", mesh.agents) for n in (0, 1)
+        ]
+        try:
+            for replica in pair:
+                replica.start()
+            for replica in pair:
+                replica.wait_up()
+            async with client(pair[0].base, "ide") as ide:
+                asked = await paused(ide, *FX)
+            pair[0].kill()
+            async with client(pair[1].base, "ide") as ide:
+                state = asked.request_state or ""
+                code = await refused(ide, *FX, answer_fx(asked), state)
+            assert code == UPSTREAM_UNAVAILABLE
+        finally:
+            for replica in pair:
+                replica.stop()

@@ -14,10 +14,11 @@ new token), and sends the wire result (or the MCP error) back to B (direction ``
 which answers the caller with it.
 
 B refuses what it can tell itself: a token that is not the caller's, spent, expired or
-forged never leaves B (``gateway.runtime.paused``). A checks again, as for any retry. A reply
-that does not come within the call timeout (A is gone, and with it the upstream call) is
-answered as the agent being unavailable. Progress and log lines of the carried-on call stay
-on A: the caller is not on A's stream.
+forged never leaves B (``gateway.runtime.paused``). A checks again, as for any retry. A says
+at once that it took the retry up; when it does not within :data:`TAKEN_SECONDS` (A is gone,
+and with it the upstream call), or its answer does not come within the call timeout, the
+caller is told that the agent is unavailable. Progress and log lines of the carried-on call
+stay on A: the caller is not on A's stream.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from adapters import _json
 from adapters import mcp as mcp_adapter
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ASKED = (SAMPLING, ELICITATION, ROOTS)
+TAKEN_SECONDS: Final = 5.0
+"""How long the replica holding a call has to take a handed-over retry up."""
+TAKEN: Final = b'{"taken":true}'
+"""What the holding replica sends back first: it took the retry up."""
 
 
 class HandedOver:
@@ -82,7 +87,8 @@ class Handover:
         self.timeout = timeout
         self.tools: ToolCalls | None = None
         """The tool calls that serve retries handed to this replica."""
-        self._replies: dict[str, asyncio.Future[bytes]] = {}
+        self._replies: dict[str, tuple[asyncio.Future[None], asyncio.Future[bytes]]] = {}
+        """The retries handed over from here, by key: taken up, and answered."""
         self._serving: set[asyncio.Task[None]] = set()
         channel.hear(self._heard)
 
@@ -96,16 +102,22 @@ class Handover:
         answers = [m for m in ASKED if caller is not None and caller.can_answer(m)]
         key = secrets.token_urlsafe(12)
         body = {"params": params, "who": who, "answers": answers, "from": self.replica}
-        reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._replies[key] = reply
+        loop = asyncio.get_running_loop()
+        taken: asyncio.Future[None] = loop.create_future()
+        reply: asyncio.Future[bytes] = loop.create_future()
+        self._replies[key] = (taken, reply)
         try:
             self.channel.forward(replica, "call", _json.dumps(body), key)
-            async with asyncio.timeout(self.timeout):
-                answer = _json.loads(await reply)
-        except TimeoutError:
-            raise UpstreamUnavailable(
-                "the gateway replica holding the call did not answer"
-            ) from None
+            try:
+                async with asyncio.timeout(TAKEN_SECONDS):
+                    await taken
+            except TimeoutError:
+                raise UpstreamUnavailable("the replica holding the call is gone") from None
+            try:
+                async with asyncio.timeout(self.timeout):
+                    answer = _json.loads(await reply)
+            except TimeoutError:
+                raise UpstreamUnavailable("the replica holding the call did not answer") from None
         finally:
             del self._replies[key]
         if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
@@ -118,25 +130,30 @@ class Handover:
         if heard.session != self.replica or heard.key is None:
             return
         if heard.direction == "reply":
-            reply = self._replies.get(str(heard.key))
-            if reply is None or reply.done():
+            waiting = self._replies.get(str(heard.key))
+            if waiting is None:
                 return
+            taken, reply = waiting
             body = self.channel.take(heard.message_id)
-            if body is not None:
+            if body is None:
+                return
+            if not taken.done():
+                taken.set_result(None)
+            if body != TAKEN and not reply.done():
                 reply.set_result(body)
         elif heard.direction == "call" and self.tools is not None:
             body = self.channel.take(heard.message_id)
-            if body is not None:
-                serving = asyncio.get_running_loop().create_task(self._serve(body, heard.key))
-                self._serving.add(serving)
-                serving.add_done_callback(self._serving.discard)
+            request = None if body is None else _json.loads(body)
+            if not isinstance(request, dict) or not isinstance(request.get("from"), str):
+                return
+            self.channel.forward(request["from"], "reply", TAKEN, heard.key)
+            serving = asyncio.get_running_loop().create_task(self._serve(request, heard.key))
+            self._serving.add(serving)
+            serving.add_done_callback(self._serving.discard)
 
-    async def _serve(self, body: bytes, key: str | int) -> None:
+    async def _serve(self, request: dict[str, Any], key: str | int) -> None:
         """Serve one handed-over retry and send its answer back."""
         assert self.tools is not None
-        request = _json.loads(body)
-        if not isinstance(request, dict) or not isinstance(request.get("from"), str):
-            return
         who, answers = request.get("who"), request.get("answers")
         principal = who if isinstance(who, str) else None
         asks = (
