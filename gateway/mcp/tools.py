@@ -32,12 +32,12 @@ from adapters.model import (
     TextPart,
 )
 from gateway.registry import Registry, Route
-
-if TYPE_CHECKING:
-    from gateway.mcp.handover import Handover
 from gateway.runtime.paused import StoredPauses
 from gateway.runtime.runner import Runtime
 from observability import boundary, tracing
+
+if TYPE_CHECKING:
+    from gateway.mcp.handover import Handover
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 """Sends one ``notifications/progress`` (its params) to the caller."""
