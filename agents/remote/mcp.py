@@ -33,7 +33,7 @@ from agents.remote.mcp_listen import UpstreamListen
 from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_sampling import Sampler
 from agents.remote.mcp_stdio import StdioCalls
-from agents.remote.mcp_upstream import Upstream
+from agents.remote.mcp_upstream import Era, Upstream
 
 MAX_PAGES: Final = 100
 PERSONAL_SESSIONS: Final = 256
@@ -57,12 +57,15 @@ class RemoteMCPAgent(Remote):
         headers: Headers | None = None,
         policy: outbound.Policy = outbound.OPEN,
         sampler: Sampler | None = None,
+        era: Era = "auto",
     ) -> None:
         """``sampler``: answers the server's sampling requests that the caller cannot (the
-        gateway's own model, :mod:`agents.remote.mcp_sampling`); None: they are refused."""
+        gateway's own model, :mod:`agents.remote.mcp_sampling`); None: they are refused.
+        ``era``: the MCP era to speak to the server; ``auto``: the one it answers in."""
         super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
         self.upstream = self._upstream(self.headers)
         self.upstream.sampler = sampler
+        self.upstream.era = era
         self.upstream.listeners.append(self._on_notification)
         self._personal: collections.OrderedDict[str, Upstream] = collections.OrderedDict()
         """Sessions opened with one user's own credential for this server, by that credential
@@ -115,6 +118,8 @@ class RemoteMCPAgent(Remote):
             held = self._upstream({**self.headers, "Authorization": f"Bearer {token}"})
             held.listeners = self.upstream.listeners  # the same notifications, the same way
             held.sampler = self.upstream.sampler
+            held.era = self.upstream.era
+            held.mode = self.upstream.mode  # the era found for the same server, if it is
             self._personal[token] = held
             while len(self._personal) > PERSONAL_SESSIONS:
                 _, old = self._personal.popitem(last=False)
@@ -357,11 +362,14 @@ class RemoteMCPStdioAgent(RemoteMCPAgent):
         *,
         timeout: float = 60.0,
         sampler: Sampler | None = None,
+        era: Era = "auto",
     ) -> None:
         if not command:
             raise InvalidParams("needs a command", path=f"agents.{name}.command")
         self.command = tuple(command)
-        super().__init__(name, "stdio:" + shlex.join(command), timeout=timeout, sampler=sampler)
+        super().__init__(
+            name, "stdio:" + shlex.join(command), timeout=timeout, sampler=sampler, era=era
+        )
 
     def _upstream(self, headers: Headers) -> Upstream:
         # A process has no headers: a stdio server has no per-user credentials either.

@@ -13,13 +13,15 @@ stream breaks, the server forgets the session), the task opens a new one: at onc
 time, then with a growing delay while it keeps failing, and at once again after a session
 that lived long enough. ``close`` ends it, and with it a stdio server's process.
 
-The session speaks the handshake era (``initialize``) when the server does: it keeps one
-session open, in which the server's requests to the client (sampling, elicitation, roots), its
-log level and its resource subscriptions exist. A server that refuses the handshake is spoken
-to in 2026-07-28 instead: no session, but the same client kept open (its HTTP connections
+The era is found as MCP 2026-07-28 asks of a client that speaks both: ``server/discover``
+first, the handshake when the server does not answer it as a 2026-07-28 server; the era found
+is remembered for the server (``era`` configures one instead). A server that answers the probe
+is spoken to in 2026-07-28: no session, but the same client kept open (its HTTP connections
 reused, the server's ``server/discover`` answer asked once and kept); its questions come as
 ``input_required`` results, which the SDK's client answers through the same callbacks and
-retries, so they reach the caller exactly as a handshake-era server's requests do. The
+retries, so they reach the caller exactly as a handshake-era server's requests do. A
+handshake-era server gets one session, in which the server's requests to the client
+(sampling, elicitation, roots), its log level and its resource subscriptions exist. The
 server's requests and log lines are relayed to the caller of the call they belong to
 (:mod:`agents.remote.mcp_relay`); the notifications that belong to no call (resource updates,
 list changes, log lines between calls) go to ``listeners``.
@@ -34,7 +36,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import anyio
 import httpx2
@@ -80,6 +82,8 @@ _ANSWERS: Final[dict[str, type[BaseModel]]] = {
 """What a caller's answer to each request of the server must be."""
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 """Told of each ``notifications/progress`` of a call: its params."""
+Era = Literal["auto", "handshake", "2026-07-28"]
+"""Which MCP era a server is spoken to in: found (``auto``), or the one configured."""
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:
@@ -119,9 +123,11 @@ class Upstream:
         self._calls: dict[int, Relay] = {}
         self.sampler: Sampler | None = None
         """Answers the server's sampling requests that no caller can (the gateway's model)."""
+        self.era: Era = "auto"
+        """The era configured for the server; ``auto``: the one it answers in."""
         self.mode: str | None = None
         """How the server was spoken to once a session opened: ``legacy`` (the handshake
-        era) or ``auto`` (2026-07-28, after the server refused the handshake)."""
+        era) or ``auto`` (2026-07-28); the SDK's ``mode`` for the next session."""
 
     @property
     def modern(self) -> bool:
@@ -303,16 +309,23 @@ class Upstream:
             failures = 0 if time.monotonic() - opened >= STEADY else failures + 1
 
     async def _session(self, ready: asyncio.Future[MCPClient], ended: asyncio.Event) -> None:
-        """Open one session (in the handshake era first, then 2026-07-28 if the server refused
-        it and has never answered otherwise), publish it in ``ready``, and hold it until
-        ``ended``."""
-        if self.mode is not None:
-            await self._open(ready, ended, self.mode)
-            return
-        try:
+        """Open one session, publish it in ``ready``, and hold it until ``ended``.
+
+        The era is found as MCP 2026-07-28 asks of a client that speaks both: a
+        ``server/discover`` probe first, carrying the 2026-07-28 headers and ``_meta``; an
+        answer that is not a 2026-07-28 one (a handshake-era server's error, a 400 without
+        a 2026-07-28 error in it) falls back to ``initialize`` (the SDK's ``auto``). The era
+        found is remembered for the server: a handshake-era server is not probed again (no
+        extra round trip per session), and one that stops answering in its remembered era is
+        probed afresh, as the server may have changed."""
+        if self.era == "handshake":
             await self._open(ready, ended, "legacy")
-        except Exception:  # a refused handshake, or a server that is down
-            if ready.done():
+            return
+        mode = self.mode or "auto"
+        try:
+            await self._open(ready, ended, mode)
+        except Exception:  # the remembered era refused, or a server that is down
+            if ready.done() or mode == "auto" or self.era != "auto":
                 raise
             ended.clear()  # the refused attempt's transport ended
             await self._open(ready, ended, "auto")
@@ -346,6 +359,8 @@ class Upstream:
                 self.sessions += 1
                 # What was spoken, not what was tried: ``auto`` falls back to the handshake.
                 modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
+                if self.era == "2026-07-28" and not modern:
+                    raise UpstreamUnavailable(f"MCP agent {self.name!r} does not speak 2026-07-28")
                 self.mode = "auto" if modern else "legacy"
                 ready.set_result(client)
                 await ended.wait()
