@@ -54,7 +54,15 @@ from adapters import mcp
 from adapters.errors import EffmeshError, UpstreamUnavailable
 from agents.remote.mcp_relay import CALLER, ELICITATION, ROOTS, SAMPLING, Relay
 from agents.remote.mcp_sampling import Sampler
-from agents.remote.mcp_wire import LOG, Answer, FastCalls, Handlers, NotTaken, SessionLost
+from agents.remote.mcp_wire import (
+    LOG,
+    Answer,
+    FastCalls,
+    Handlers,
+    NotTaken,
+    SessionLost,
+    call_modern,
+)
 
 Listener = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Told of a server notification that belongs to no call: its method and params."""
@@ -123,6 +131,8 @@ class Upstream:
         self._calls: dict[int, Relay] = {}
         self.sampler: Sampler | None = None
         """Answers the server's sampling requests that no caller can (the gateway's model)."""
+        self._listed: MCPClient | None = None
+        """The last session whose tools were listed for the 2026-07-28 stamp."""
         self.era: Era = "auto"
         """The era configured for the server; ``auto``: the one it answers in."""
         self.mode: str | None = None
@@ -220,7 +230,7 @@ class Upstream:
                 break
             handlers = Handlers(noted, partial(self._noted, relay), partial(self.answer, relay))
             try:
-                answer = await fast.call(params, version, handlers)
+                answer = await self._fast_call(fast, client, params, version, handlers)
             except NotTaken:
                 break
             except SessionLost:
@@ -250,6 +260,38 @@ class Upstream:
             )
 
         return _dump(await self.request(send))
+
+    async def _fast_call(
+        self,
+        fast: FastCalls,
+        client: MCPClient,
+        params: dict[str, Any],
+        version: str,
+        handlers: Handlers,
+    ) -> Answer:
+        """One tool call through ``fast``; in 2026-07-28, stamped by the SDK session's own
+        stamp (its ``_meta`` and headers) and carried through ``input_required`` rounds."""
+        if version not in MODERN_PROTOCOL_VERSIONS:
+            return await fast.call(params, version, handlers)
+        stamp = client.session._stamp  # the SDK's stamp for this session's requests
+
+        async def relist() -> None:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await client._relist_tool(str(params.get("name")))  # as the SDK's call does
+            except MCPError as exc:
+                if _session_lost(exc):
+                    raise ConnectionError("the session ended") from exc
+                # Else the call goes as it is: the server's refusal of it is the answer.
+            except (httpx2.HTTPError, anyio.BrokenResourceError) as exc:
+                raise ConnectionError("the server cannot be reached") from exc
+
+        if self._listed is not client:
+            # The stamp takes the Mcp-Param-* headers from the session's own listing: a
+            # session opened for calls (on another event loop, after a failure) has none yet.
+            self._listed = client
+            await relist()
+        return await call_modern(fast, params, version, handlers, stamp=stamp, relist=relist)
 
     async def _noted(self, relay: Relay | None, method: str, params: dict[str, Any]) -> None:
         """A notification the server sent in the course of a call of ``relay``'s caller."""
