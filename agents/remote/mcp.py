@@ -30,6 +30,7 @@ from agents.remote.base import Headers, Remote
 from agents.remote.mcp_asking import AskingRelay, Parked, answer_of, asked
 from agents.remote.mcp_http import HttpCalls
 from agents.remote.mcp_listen import UpstreamListen
+from agents.remote.mcp_outputs import OutputChecks
 from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_sampling import Sampler
 from agents.remote.mcp_stdio import StdioCalls
@@ -75,6 +76,8 @@ class RemoteMCPAgent(Remote):
         """Calls whose upstream asked a question, by the task waiting for its answer."""
         self._listen = UpstreamListen(self.upstream)
         """The listen stream to a 2026-07-28 server, for its callers' subscriptions."""
+        self._outputs = OutputChecks(())
+        """The output schemas of the tools as last listed, compiled."""
 
     def _upstream(self, headers: Headers) -> Upstream:
         """A session to the server sending ``headers``, whose tool calls go the fast way."""
@@ -147,6 +150,7 @@ class RemoteMCPAgent(Remote):
             self.healthy = False
             raise
         self._adopt(mcp.decode_agent(_wire(listed), name=self.name))
+        self._outputs = OutputChecks(self.descriptor.skills)
 
     async def _on_notification(self, method: str, params: dict[str, Any]) -> None:
         if method == "notifications/tools/list_changed":
@@ -243,6 +247,11 @@ class RemoteMCPAgent(Remote):
             finally:
                 if not waiting:
                     call.cancel()
+        problem = self._outputs.problem(invocation.skill, result)
+        if problem is not None:
+            # As the SDK's client refuses it: an error, not a result to pass on.
+            tool = f"{invocation.skill!r:.60}"
+            raise UpstreamUnavailable(f"MCP agent {self.name!r}: tool {tool} {problem}")
         try:
             outcome = mcp.decode_outcome(result, task_id=task_id)
         except BadInput:
