@@ -351,15 +351,11 @@ class Upstream:
             failures = 0 if time.monotonic() - opened >= STEADY else failures + 1
 
     async def _session(self, ready: asyncio.Future[MCPClient], ended: asyncio.Event) -> None:
-        """Open one session, publish it in ``ready``, and hold it until ``ended``.
-
-        The era is found as MCP 2026-07-28 asks of a client that speaks both: a
-        ``server/discover`` probe first, carrying the 2026-07-28 headers and ``_meta``; an
-        answer that is not a 2026-07-28 one (a handshake-era server's error, a 400 without
-        a 2026-07-28 error in it) falls back to ``initialize`` (the SDK's ``auto``). The era
-        found is remembered for the server: a handshake-era server is not probed again (no
-        extra round trip per session), and one that stops answering in its remembered era is
-        probed afresh, as the server may have changed."""
+        """Open one session, publish it in ``ready``, and hold it until ``ended``: in the
+        era configured, else in the one remembered (no probe again for a handshake-era
+        server), else found by the SDK's ``auto`` (``server/discover`` first, ``initialize``
+        when the answer is not a 2026-07-28 one); a server that no longer answers in its
+        remembered era is probed afresh."""
         if self.era == "handshake":
             await self._open(ready, ended, "legacy")
             return
