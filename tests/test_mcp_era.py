@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pathlib
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters import model as c
 from adapters.errors import UpstreamUnavailable
-from agents.remote import RemoteMCPAgent
+from agents.remote import RemoteMCPAgent, RemoteMCPStdioAgent
 from gateway.bodies import replay
 from tests.mcp_fixture import build_fixture
 from tests.servers import running
@@ -50,6 +52,8 @@ class Post:
     meta_version: str | None
     """The ``io.modelcontextprotocol/protocolVersion`` of the body's ``_meta``."""
     session: str | None
+    rid: Any = None
+    """The JSON-RPC id: a tool call sent straight on the wire has one of effmesh's own."""
 
 
 @dataclass
@@ -80,6 +84,7 @@ class Refusing:
                     headers.get("mcp-method"),
                     meta.get("io.modelcontextprotocol/protocolVersion"),
                     headers.get("mcp-session-id"),
+                    request.get("id"),
                 )
             )
             refusal = self.refused.get(method)
@@ -141,6 +146,8 @@ def test_a_server_of_both_eras_is_asked_server_discover_first_and_spoken_to_in_2
     assert {post.session for post in server.posts} == {None}
     for post in server.posts:  # every request of the exchange carries its era
         assert (post.version, post.named, post.meta_version) == (MODERN, post.method, MODERN)
+    (called,) = [post for post in server.posts if post.method == "tools/call"]
+    assert str(called.rid).startswith("effmesh-")  # sent straight on the wire, not by the SDK
 
 
 def test_a_handshake_only_server_is_probed_once_then_spoken_to_in_the_handshake_era() -> None:
@@ -236,3 +243,47 @@ def test_the_era_setting_pins_2026_07_28_and_a_handshake_only_server_is_down(
                 asyncio.run(scenario())
         else:
             assert asyncio.run(scenario())
+
+
+async def noted(record: pathlib.Path, word: str) -> None:
+    """Wait until the server (perhaps another process) notes ``word`` in ``record``: a file
+    is the one channel both kinds of server share, so this polls, with a bound."""
+    for _ in range(600):
+        if record.exists() and word in record.read_text().split():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the upstream never noted {word!r}")
+
+
+@pytest.mark.parametrize("transport", ["http", "stdio"])
+def test_a_cancelled_2026_07_28_call_is_cancelled_at_the_server(
+    transport: str, tmp_path: pathlib.Path
+) -> None:
+    """Over HTTP the end of the call's stream is the cancel; over stdio,
+    ``notifications/cancelled``."""
+    record = tmp_path / "record"
+
+    async def scenario(agent: RemoteMCPAgent) -> bool:
+        try:
+            await agent.connect()
+            message = c.Message("user", (c.DataPart({"record": str(record)}),))
+            invocation = c.Invocation("test_wait_for_cancel", message)
+
+            async def run() -> None:
+                async for _ in agent.run(invocation, task_id="t"):
+                    pass
+
+            call = asyncio.ensure_future(run())
+            await noted(record, "started")
+            call.cancel()
+            await noted(record, "cancelled")
+            return agent.upstream.modern
+        finally:
+            await agent.close()
+
+    if transport == "stdio":
+        command = (sys.executable, "-m", "tests.mcp_fixture")
+        assert asyncio.run(scenario(RemoteMCPStdioAgent("fx", command, timeout=30)))
+        return
+    with running(lambda base: build_fixture().streamable_http_app()) as up:
+        assert asyncio.run(scenario(RemoteMCPAgent("fx", f"{up}/mcp", timeout=30)))

@@ -281,8 +281,7 @@ class HttpCalls:
             assert connection.transport is not None
             connection.transport.write(request)
             try:
-                while not connection.head:
-                    await connection.more()
+                await self._await_head(connection)
             except ConnectionError:
                 if connection.received:
                     raise
@@ -292,9 +291,19 @@ class HttpCalls:
             connection = await self._connect()
         assert connection.transport is not None
         connection.transport.write(request)
-        while not connection.head:
-            await connection.more()
+        await self._await_head(connection)
         return connection
+
+    @staticmethod
+    async def _await_head(connection: _Connection) -> None:
+        """Wait for the response's head; a call given up meanwhile ends the connection (in
+        2026-07-28 that is the cancel, and a server may answer nothing before its result)."""
+        try:
+            while not connection.head:
+                await connection.more()
+        except asyncio.CancelledError:
+            connection.abort()
+            raise
 
     def _keep(self, connection: _Connection) -> None:
         if connection.reusable() and len(self._idle) < IDLE_CONNECTIONS:
