@@ -27,6 +27,7 @@ from adapters import model as c
 from adapters.errors import UpstreamUnavailable
 from adapters.mcp.errors import UPSTREAM_UNAVAILABLE
 from agents.remote import RemoteMCPAgent
+from agents.remote.mcp_upstream import Era
 from gateway.app import create_app
 from gateway.registry import Registry
 from tests.servers import running
@@ -76,9 +77,9 @@ async def run(agent: RemoteMCPAgent, tool: str, arguments: dict[str, Any]) -> c.
 
 
 @pytest.mark.parametrize("era", ["handshake", "2026-07-28"])
-def test_a_result_its_output_schema_refuses_is_an_error(upstream: str, era: str) -> None:
+def test_a_result_its_output_schema_refuses_is_an_error(upstream: str, era: Era) -> None:
     async def scenario() -> list[object]:
-        agent = RemoteMCPAgent("sh", upstream, timeout=30, era=era)  # type: ignore[arg-type]
+        agent = RemoteMCPAgent("sh", upstream, timeout=30, era=era)
         seen: list[object] = []
         try:
             await agent.connect()

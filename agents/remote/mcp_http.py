@@ -4,7 +4,10 @@ The SDK's client opens the session (the handshake, its id) and keeps everything 
 call in that session is one POST written here in one piece, with the headers the SDK would
 send (session id, protocol revision, the agent's own headers), and its answer is parsed by
 httptools, the C parser uvicorn serves with: a JSON body, or server-sent events (progress,
-log lines, requests back to the client, then the response), as the server chooses.
+log lines, requests back to the client, then the response), as the server chooses. With a
+2026-07-28 server there is no session: the POST carries the headers the SDK session's stamp
+gives the call (:func:`agents.remote.mcp_wire.call_modern`), and a call given up ends its
+connection, which is the cancel in that era.
 
 Connections are opened through the outbound guard (:mod:`agents.outbound`): the host is
 resolved, every address checked, and the socket connects to the address that was checked;
