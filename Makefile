@@ -87,6 +87,7 @@ browser:
 bench: $(RUN_STAMP) bench-replicas
 	$(BIN)/python -m benchmarks.translation --out benchmarks/results/translation.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.hop --out benchmarks/results/hop.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.mcp_era --out benchmarks/results/mcp_era.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.specialists --out benchmarks/results/specialists.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.memory --out benchmarks/results/memory.json --doc $(BENCH_DOC)
 	$(BIN)/python -m benchmarks.footprint --out benchmarks/results/footprint.json --doc $(BENCH_DOC)

@@ -180,7 +180,11 @@ async def build_registry(
                 sampler = ModelSampler((await models.backend(entry.model))[0])
             if entry.kind == "mcp" and entry.command and entry.url is None:
                 remote = agents.remote.RemoteMCPStdioAgent(
-                    entry.name, entry.command, timeout=cfg.call_timeout_seconds, sampler=sampler
+                    entry.name,
+                    entry.command,
+                    timeout=cfg.call_timeout_seconds,
+                    sampler=sampler,
+                    era=entry.era,
                 )
             elif entry.url is None:
                 raise settings.SettingsError(("agents", i, "url"), "is required")
@@ -193,6 +197,7 @@ async def build_registry(
                 # The kind first: a check against the MCP class would load the MCP client.
                 if entry.kind == "mcp" and isinstance(remote, agents.remote.RemoteMCPAgent):
                     remote.upstream.sampler = sampler
+                    remote.upstream.era = entry.era
             agent = remote
             if broker is not None and entry.url is not None and entry.name in broker.upstreams:
                 agent = PerUserAgent(remote, entry.url, broker)

@@ -71,7 +71,8 @@ def mesh() -> Iterator[Mesh]:
         env.setenv("EFFMESH_T_OPS", TOKENS["ops"])
         registry = Registry()
         registry.add(EchoAgent())
-        fixture = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+        # A handshake-era server (the fixture speaks both, its tools ask the handshake's way).
+        fixture = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30, era="handshake")
         asyncio.run(fixture.connect())
         registry.add(fixture, allow=("ide",))
         remote = RemoteMCPAgent("modern", f"{modern_url}/mcp", timeout=30)

@@ -4,7 +4,9 @@ logging and its requests back to the client reach an MCP caller through ``/mcp``
 
 The upstream is the official SDK's server with the conformance fixtures
 (``tests/mcp_fixture.py``), registered as ``fx`` (prefixed) for the token ``ide`` only; the
-token ``ops`` may call the echo agent alone. The clients are the official SDK's."""
+token ``ops`` may call the echo agent alone. The clients are the official SDK's. The fixture
+speaks both eras, but its tools ask their questions as handshake-era requests (which a
+2026-07-28 exchange has no channel for), so its agents are pinned to the handshake era."""
 
 from __future__ import annotations
 
@@ -55,10 +57,11 @@ def gateway() -> Iterator[str]:
         env.setenv("EFFMESH_T_OPS", TOKENS["ops"])
         registry = Registry()
         registry.add(EchoAgent())
-        fixture = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+        fixture = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30, era="handshake")
         asyncio.run(fixture.connect())
         registry.add(fixture, allow=("ide",))
-        over_stdio = RemoteMCPStdioAgent("fxs", (sys.executable, "-m", "tests.mcp_fixture"))
+        command = (sys.executable, "-m", "tests.mcp_fixture")
+        over_stdio = RemoteMCPStdioAgent("fxs", command, era="handshake")
         asyncio.run(over_stdio.connect())
         registry.add(over_stdio, allow=("ide",))
         config = Config(

@@ -56,6 +56,8 @@ kind = "mcp"
 url = "{upstream}/mcp"
 sampling = "model"
 model = "small"
+# The fixture speaks both eras; its tools ask for sampling the handshake's way.
+era = "handshake"
 """
         )
         config = load(path)

@@ -1,7 +1,9 @@
 """Long-lived sessions to upstream MCP servers: one stdio process for many calls, restarted
 when it dies and stopped with the agent; one HTTP session for many calls, opened anew when
 the server forgets it, whose tool calls one after another share one kept-alive connection.
-The upstream is the official SDK's server (``tests/mcp_fixture.py``)."""
+The upstream is the official SDK's server (``tests/mcp_fixture.py``), which speaks both eras:
+the HTTP tests pin the handshake era, whose session they are about (``tests/test_mcp_era.py``
+covers how the era is found)."""
 
 from __future__ import annotations
 
@@ -102,7 +104,7 @@ def test_an_http_server_serves_many_calls_on_one_session() -> None:
     with running(lambda base: build_fixture().streamable_http_app()) as upstream:
 
         async def scenario() -> tuple[int, list[str]]:
-            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30, era="handshake")
             try:
                 await agent.connect()
                 texts = await asyncio.gather(*(call(agent) for _ in range(20)))
@@ -134,7 +136,7 @@ def test_http_tool_calls_one_after_another_share_kept_alive_connections_in_the_s
     with running(lambda base: tool_calls_seen(build_fixture().streamable_http_app(), seen)) as up:
 
         async def scenario() -> list[str]:
-            agent = RemoteMCPAgent("fx", f"{up}/mcp", timeout=30)
+            agent = RemoteMCPAgent("fx", f"{up}/mcp", timeout=30, era="handshake")
             try:
                 await agent.connect()
                 return [await call(agent) for _ in range(10)]
@@ -156,7 +158,7 @@ def test_a_call_in_a_session_the_server_forgot_goes_out_again_in_a_new_one() -> 
     with running(lambda base: build_fixture().streamable_http_app()) as upstream:
 
         async def scenario() -> tuple[str, int, str | None, str | None]:
-            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30, era="handshake")
             try:
                 await agent.connect()
                 await call(agent)
@@ -202,7 +204,7 @@ def test_a_tool_call_the_server_redirects_is_sent_by_the_sdks_client_instead() -
     with running(lambda base: redirecting_tool_calls(app, redirected)) as upstream:
 
         async def scenario() -> str:
-            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+            agent = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30, era="handshake")
             try:
                 await agent.connect()
                 return await call(agent)

@@ -262,7 +262,7 @@ def upstream_replicas(postgres_server: Any) -> Iterator[tuple[str, str]]:
         def replica(name: str) -> Any:
             def make(base: str) -> Any:
                 registry = Registry()
-                fixture = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30)
+                fixture = RemoteMCPAgent("fx", f"{upstream}/mcp", timeout=30, era="handshake")
                 asyncio.run(fixture.connect())
                 registry.add(fixture)
                 store = PostgresTaskStore(url, replica=name)

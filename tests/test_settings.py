@@ -107,6 +107,14 @@ def test_a_value_of_the_wrong_type_is_refused_and_quoted(
             '[[agents]]\nname = "a"\nkind = "acp"\nurl = "http://a"\ncommand = ["x"]\n',
             "agents[0].command",
         ),
+        (
+            '[[agents]]\nname = "a"\nkind = "a2a"\nurl = "http://a"\nera = "handshake"\n',
+            "agents[0].era",
+        ),
+        (
+            '[[agents]]\nname = "m"\nkind = "mcp"\nurl = "http://a"\nera = "2025-11-25"\n',
+            "agents[0].era",
+        ),
         ('[models]\nbig = "gpu:30000"\n', "models.big"),
         ('[models.big]\nkind = "embedded"\nurls = ["http://a"]\n', "models.big.urls"),
         ("[telemetry]\nsample_ratio = 1.5\n", "telemetry.sample_ratio"),

@@ -87,7 +87,9 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
             RemoteA2AAgent("js", up["js"].url),
             RemoteA2AAgent("sdk", up["sdk"].url),
             RemoteACPAgent("acp", up["acp"].url),
-            RemoteMCPAgent("mcp", up["mcp"].url),
+            # The SDK's server speaks both eras, but its ``ctx.elicit`` asks only the
+            # handshake's way (2026-07-28 has no channel for it): pinned, as its users must.
+            RemoteMCPAgent("mcp", up["mcp"].url, era="handshake"),
             RemoteMCPStdioAgent("everything", launch.EVERYTHING_STDIO),
         ]
 

@@ -49,10 +49,11 @@ from agents.remote.mcp_asking import (
 )
 from agents.remote.mcp_http import HttpCalls
 from agents.remote.mcp_listen import UpstreamListen
+from agents.remote.mcp_outputs import OutputChecks
 from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_sampling import Sampler
 from agents.remote.mcp_stdio import StdioCalls
-from agents.remote.mcp_upstream import Upstream
+from agents.remote.mcp_upstream import Era, Upstream
 
 MAX_PAGES: Final = 100
 """Pages of one listing followed at most: a server whose cursor never ends cannot hang it."""
@@ -82,12 +83,15 @@ class RemoteMCPAgent(Remote):
         headers: Headers | None = None,
         policy: outbound.Policy = outbound.OPEN,
         sampler: Sampler | None = None,
+        era: Era = "auto",
     ) -> None:
         """``sampler``: answers the server's sampling requests that the caller cannot (the
-        gateway's own model, :mod:`agents.remote.mcp_sampling`); None: they are refused."""
+        gateway's own model, :mod:`agents.remote.mcp_sampling`); None: they are refused.
+        ``era``: the MCP era to speak to the server; ``auto``: the one it answers in."""
         super().__init__(name, url, timeout=timeout, headers=headers, policy=policy)
         self.upstream = self._upstream(self.headers)
         self.upstream.sampler = sampler
+        self.upstream.era = era
         self.upstream.listeners.append(self._on_notification)
         self._personal: collections.OrderedDict[str, Upstream] = collections.OrderedDict()
         """Sessions opened with one user's own credential for this server, by that credential
@@ -100,6 +104,8 @@ class RemoteMCPAgent(Remote):
         the answers (nothing open upstream: :mod:`agents.remote.mcp_rounds`)."""
         self._listen = UpstreamListen(self.upstream)
         """The listen stream to a 2026-07-28 server, for its callers' subscriptions."""
+        self._outputs = OutputChecks(())
+        """The output schemas of the tools as last listed, compiled."""
 
     def _upstream(self, headers: Headers) -> Upstream:
         """A session to the server sending ``headers``, whose tool calls go the fast way."""
@@ -143,6 +149,8 @@ class RemoteMCPAgent(Remote):
             held = self._upstream({**self.headers, "Authorization": f"Bearer {token}"})
             held.listeners = self.upstream.listeners  # the same notifications, the same way
             held.sampler = self.upstream.sampler
+            held.era = self.upstream.era
+            held.mode = self.upstream.mode  # the era found for the same server, if it is
             self._personal[token] = held
             while len(self._personal) > PERSONAL_SESSIONS:
                 _, old = self._personal.popitem(last=False)
@@ -170,6 +178,7 @@ class RemoteMCPAgent(Remote):
             self.healthy = False
             raise
         self._adopt(mcp.decode_agent(_wire(listed), name=self.name))
+        self._outputs = OutputChecks(self.descriptor.skills)
 
     async def _on_notification(self, method: str, params: dict[str, Any]) -> None:
         if method == "notifications/tools/list_changed":
@@ -296,6 +305,11 @@ class RemoteMCPAgent(Remote):
                 message = Message("agent", (requests,), context_id=context_id)
             yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
             return
+        problem = self._outputs.problem(invocation.skill, result)
+        if problem is not None:
+            # As the SDK's client refuses it: an error, not a result to pass on.
+            tool = f"{invocation.skill!r:.60}"
+            raise UpstreamUnavailable(f"MCP agent {self.name!r}: tool {tool} {problem}")
         try:
             outcome = mcp.decode_outcome(result, task_id=task_id)
         except BadInput:
@@ -485,11 +499,14 @@ class RemoteMCPStdioAgent(RemoteMCPAgent):
         *,
         timeout: float = 60.0,
         sampler: Sampler | None = None,
+        era: Era = "auto",
     ) -> None:
         if not command:
             raise InvalidParams("needs a command", path=f"agents.{name}.command")
         self.command = tuple(command)
-        super().__init__(name, "stdio:" + shlex.join(command), timeout=timeout, sampler=sampler)
+        super().__init__(
+            name, "stdio:" + shlex.join(command), timeout=timeout, sampler=sampler, era=era
+        )
 
     def _upstream(self, headers: Headers) -> Upstream:
         # A process has no headers: a stdio server has no per-user credentials either.

@@ -4,7 +4,10 @@ The SDK's client opens the session (the handshake, its id) and keeps everything 
 call in that session is one POST written here in one piece, with the headers the SDK would
 send (session id, protocol revision, the agent's own headers), and its answer is parsed by
 httptools, the C parser uvicorn serves with: a JSON body, or server-sent events (progress,
-log lines, requests back to the client, then the response), as the server chooses.
+log lines, requests back to the client, then the response), as the server chooses. With a
+2026-07-28 server there is no session: the POST carries the headers the SDK session's stamp
+gives the call (:func:`agents.remote.mcp_wire.call_modern`), and a call given up ends its
+connection, which is the cancel in that era.
 
 Connections are opened through the outbound guard (:mod:`agents.outbound`): the host is
 resolved, every address checked, and the socket connects to the address that was checked;
@@ -26,7 +29,7 @@ from urllib.parse import urlsplit
 import httptools
 import httpx2
 import orjson
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from agents import outbound
 from agents.remote.mcp_wire import (
@@ -234,15 +237,16 @@ class HttpCalls:
         self._idle.clear()
 
     def ready(self, version: str | None) -> bool:
-        return version in HANDSHAKE_PROTOCOL_VERSIONS
+        return version in HANDSHAKE_PROTOCOL_VERSIONS or version in MODERN_PROTOCOL_VERSIONS
 
-    def _request(self, body: bytes, version: str) -> bytes:
+    def _request(self, body: bytes, version: str, extra: bytes = b"") -> bytes:
         head = self._head + b"content-type: application/json\r\n"
         head += b"accept: application/json, text/event-stream\r\n"
         head += b"mcp-protocol-version: " + version.encode("latin-1") + b"\r\n"
-        if self.session_id is not None:
+        # 2026-07-28 has no sessions (a server may still name one: it is not sent back).
+        if self.session_id is not None and version in HANDSHAKE_PROTOCOL_VERSIONS:
             head += b"mcp-session-id: " + self.session_id.encode("latin-1") + b"\r\n"
-        return head + b"content-length: %d\r\n\r\n" % len(body) + body
+        return head + extra + b"content-length: %d\r\n\r\n" % len(body) + body
 
     def _resume(self, last_id: str, version: str) -> bytes:
         """The GET that asks for the rest of a call's event stream after ``last_id``."""
@@ -280,8 +284,7 @@ class HttpCalls:
             assert connection.transport is not None
             connection.transport.write(request)
             try:
-                while not connection.head:
-                    await connection.more()
+                await self._await_head(connection)
             except ConnectionError:
                 if connection.received:
                     raise
@@ -291,9 +294,19 @@ class HttpCalls:
             connection = await self._connect()
         assert connection.transport is not None
         connection.transport.write(request)
-        while not connection.head:
-            await connection.more()
+        await self._await_head(connection)
         return connection
+
+    @staticmethod
+    async def _await_head(connection: _Connection) -> None:
+        """Wait for the response's head; a call given up meanwhile ends the connection (in
+        2026-07-28 that is the cancel, and a server may answer nothing before its result)."""
+        try:
+            while not connection.head:
+                await connection.more()
+        except asyncio.CancelledError:
+            connection.abort()
+            raise
 
     def _keep(self, connection: _Connection) -> None:
         if connection.reusable() and len(self._idle) < IDLE_CONNECTIONS:
@@ -319,9 +332,15 @@ class HttpCalls:
             await connection.more()
         self._keep(connection)
 
-    async def call(self, params: dict[str, Any], version: str, handlers: Handlers) -> Answer:
+    async def call(
+        self,
+        params: dict[str, Any],
+        version: str,
+        handlers: Handlers,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
         exchange = Exchange(params, handlers)
-        request = self._request(exchange.request, version)
+        request = self._request(exchange.request, version, _header_lines(headers))
         connection: _Connection | None = None
         try:
             connection = await self._send(request)
@@ -329,8 +348,10 @@ class HttpCalls:
         except asyncio.CancelledError:
             if connection is not None:
                 connection.abort()
-            # The frame is the cancel in the handshake era: it must reach the server.
             notice = exchange.cancelled()
+            if version not in HANDSHAKE_PROTOCOL_VERSIONS:
+                raise  # in 2026-07-28 the stream's end is the cancel
+            # The frame is the cancel in the handshake era: it must reach the server.
             task = asyncio.get_running_loop().create_task(self._tell(notice, version))
             _LATE.add(task)
             task.add_done_callback(_LATE.discard)
@@ -354,7 +375,7 @@ class HttpCalls:
         if 300 <= status < 400:
             connection.abort()
             raise NotTaken(f"the server answered {status}")
-        if status == 404 and self.session_id is not None:
+        if status == 404 and self.session_id is not None and version in HANDSHAKE_PROTOCOL_VERSIONS:
             raise SessionLost()
         if status == 202:
             return _error(-32600, "server answered a request with 202 Accepted")
@@ -382,7 +403,8 @@ class HttpCalls:
                     if connection.done:
                         # The server ended the stream before the answer: the rest is asked for
                         # after its retry delay with the last event's id, as MCP's client does.
-                        if seen.last_id is None or attempts >= RESUMPTIONS:
+                        resumable = version in HANDSHAKE_PROTOCOL_VERSIONS  # not in 2026-07-28
+                        if seen.last_id is None or attempts >= RESUMPTIONS or not resumable:
                             raise ConnectionError("the stream ended without an answer")
                         attempts += 1
                         self._keep(connection)
@@ -442,6 +464,20 @@ def _parsed(data: bytes) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
+
+
+def _header_lines(headers: dict[str, str] | None) -> bytes:
+    """``headers`` as request header lines, but the protocol revision, written apart.
+
+    Raises:
+        ConnectionError: a header holds a line break (the SDK encodes the values it stamps).
+    """
+    if not headers:
+        return b""
+    lines = [f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "mcp-protocol-version"]
+    if any("\r" in line[:-2] or "\n" in line[:-2] for line in lines):
+        raise ConnectionError("a request header holds a line break")
+    return "".join(lines).encode("latin-1")
 
 
 def _error(code: int, message: str) -> Answer:

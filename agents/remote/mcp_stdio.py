@@ -26,7 +26,7 @@ from mcp.client._transport import TransportStreams
 from mcp.client.stdio import get_default_environment
 from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.shared.message import SessionMessage
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from agents.remote.mcp_wire import PROGRESS, Answer, Exchange, Handlers
@@ -49,7 +49,8 @@ class StdioCalls:
         self._writing = asyncio.Lock()
 
     def ready(self, version: str | None) -> bool:
-        return self._stdin is not None and version in HANDSHAKE_PROTOCOL_VERSIONS
+        known = version in HANDSHAKE_PROTOCOL_VERSIONS or version in MODERN_PROTOCOL_VERSIONS
+        return self._stdin is not None and known
 
     async def _write(self, line: bytes) -> None:
         if self._stdin is None:
@@ -57,7 +58,14 @@ class StdioCalls:
         async with self._writing:  # one message a line, never two interleaved
             await self._stdin.send(line)
 
-    async def call(self, params: dict[str, Any], version: str, handlers: Handlers) -> Answer:
+    async def call(
+        self,
+        params: dict[str, Any],
+        version: str,
+        handlers: Handlers,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """As :meth:`FastCalls.call`; ``headers`` are HTTP's: a process has none."""
         exchange = Exchange(params, handlers)
         done = asyncio.get_running_loop().create_future()
         self._calls[exchange.id] = (exchange, done)

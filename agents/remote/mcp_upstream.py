@@ -13,13 +13,15 @@ stream breaks, the server forgets the session), the task opens a new one: at onc
 time, then with a growing delay while it keeps failing, and at once again after a session
 that lived long enough. ``close`` ends it, and with it a stdio server's process.
 
-The session speaks the handshake era (``initialize``) when the server does: it keeps one
-session open, in which the server's requests to the client (sampling, elicitation, roots), its
-log level and its resource subscriptions exist. A server that refuses the handshake is spoken
-to in 2026-07-28 instead: no session, but the same client kept open (its HTTP connections
+The era is found as MCP 2026-07-28 asks of a client that speaks both: ``server/discover``
+first, the handshake when the server does not answer it as a 2026-07-28 server; the era found
+is remembered for the server (``era`` configures one instead). A server that answers the probe
+is spoken to in 2026-07-28: no session, but the same client kept open (its HTTP connections
 reused, the server's ``server/discover`` answer asked once and kept); its questions come as
 ``input_required`` results, which the SDK's client answers through the same callbacks and
-retries, so they reach the caller exactly as a handshake-era server's requests do. The
+retries, so they reach the caller exactly as a handshake-era server's requests do. A
+handshake-era server gets one session, in which the server's requests to the client
+(sampling, elicitation, roots), its log level and its resource subscriptions exist. The
 server's requests and log lines are relayed to the caller of the call they belong to
 (:mod:`agents.remote.mcp_relay`); the notifications that belong to no call (resource updates,
 list changes, log lines between calls) go to ``listeners``.
@@ -34,7 +36,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import anyio
 import httpx2
@@ -52,7 +54,15 @@ from adapters import mcp
 from adapters.errors import EffmeshError, UpstreamUnavailable
 from agents.remote.mcp_relay import CALLER, ELICITATION, ROOTS, SAMPLING, Relay
 from agents.remote.mcp_sampling import Sampler
-from agents.remote.mcp_wire import LOG, Answer, FastCalls, Handlers, NotTaken, SessionLost
+from agents.remote.mcp_wire import (
+    LOG,
+    Answer,
+    FastCalls,
+    Handlers,
+    NotTaken,
+    SessionLost,
+    call_modern,
+)
 
 Listener = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Told of a server notification that belongs to no call: its method and params."""
@@ -80,6 +90,8 @@ _ANSWERS: Final[dict[str, type[BaseModel]]] = {
 """What a caller's answer to each request of the server must be."""
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 """Told of each ``notifications/progress`` of a call: its params."""
+Era = Literal["auto", "handshake", "2026-07-28"]
+"""Which MCP era a server is spoken to in: found (``auto``), or the one configured."""
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:
@@ -119,9 +131,13 @@ class Upstream:
         self._calls: dict[int, Relay] = {}
         self.sampler: Sampler | None = None
         """Answers the server's sampling requests that no caller can (the gateway's model)."""
+        self._listed: MCPClient | None = None
+        """The last session whose tools were listed for the 2026-07-28 stamp."""
+        self.era: Era = "auto"
+        """The era configured for the server; ``auto``: the one it answers in."""
         self.mode: str | None = None
         """How the server was spoken to once a session opened: ``legacy`` (the handshake
-        era) or ``auto`` (2026-07-28, after the server refused the handshake)."""
+        era) or ``auto`` (2026-07-28); the SDK's ``mode`` for the next session."""
 
     @property
     def modern(self) -> bool:
@@ -214,7 +230,7 @@ class Upstream:
                 break
             handlers = Handlers(noted, partial(self._noted, relay), partial(self.answer, relay))
             try:
-                answer = await fast.call(params, version, handlers)
+                answer = await self._fast_call(fast, client, params, version, handlers)
             except NotTaken:
                 break
             except SessionLost:
@@ -244,6 +260,38 @@ class Upstream:
             )
 
         return _dump(await self.request(send))
+
+    async def _fast_call(
+        self,
+        fast: FastCalls,
+        client: MCPClient,
+        params: dict[str, Any],
+        version: str,
+        handlers: Handlers,
+    ) -> Answer:
+        """One tool call through ``fast``; in 2026-07-28, stamped by the SDK session's own
+        stamp (its ``_meta`` and headers) and carried through ``input_required`` rounds."""
+        if version not in MODERN_PROTOCOL_VERSIONS:
+            return await fast.call(params, version, handlers)
+        stamp = client.session._stamp  # the SDK's stamp for this session's requests
+
+        async def relist() -> None:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await client._relist_tool(str(params.get("name")))  # as the SDK's call does
+            except MCPError as exc:
+                if _session_lost(exc):
+                    raise ConnectionError("the session ended") from exc
+                # Else the call goes as it is: the server's refusal of it is the answer.
+            except (httpx2.HTTPError, anyio.BrokenResourceError) as exc:
+                raise ConnectionError("the server cannot be reached") from exc
+
+        if self._listed is not client:
+            # The stamp takes the Mcp-Param-* headers from the session's own listing: a
+            # session opened for calls (on another event loop, after a failure) has none yet.
+            self._listed = client
+            await relist()
+        return await call_modern(fast, params, version, handlers, stamp=stamp, relist=relist)
 
     async def _noted(self, relay: Relay | None, method: str, params: dict[str, Any]) -> None:
         """A notification the server sent in the course of a call of ``relay``'s caller."""
@@ -303,16 +351,19 @@ class Upstream:
             failures = 0 if time.monotonic() - opened >= STEADY else failures + 1
 
     async def _session(self, ready: asyncio.Future[MCPClient], ended: asyncio.Event) -> None:
-        """Open one session (in the handshake era first, then 2026-07-28 if the server refused
-        it and has never answered otherwise), publish it in ``ready``, and hold it until
-        ``ended``."""
-        if self.mode is not None:
-            await self._open(ready, ended, self.mode)
-            return
-        try:
+        """Open one session, publish it in ``ready``, and hold it until ``ended``: in the
+        era configured, else in the one remembered (no probe again for a handshake-era
+        server), else found by the SDK's ``auto`` (``server/discover`` first, ``initialize``
+        when the answer is not a 2026-07-28 one); a server that no longer answers in its
+        remembered era is probed afresh."""
+        if self.era == "handshake":
             await self._open(ready, ended, "legacy")
-        except Exception:  # a refused handshake, or a server that is down
-            if ready.done():
+            return
+        mode = self.mode or "auto"
+        try:
+            await self._open(ready, ended, mode)
+        except Exception:  # the remembered era refused, or a server that is down
+            if ready.done() or mode == "auto" or self.era != "auto":
                 raise
             ended.clear()  # the refused attempt's transport ended
             await self._open(ready, ended, "auto")
@@ -346,6 +397,8 @@ class Upstream:
                 self.sessions += 1
                 # What was spoken, not what was tried: ``auto`` falls back to the handshake.
                 modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
+                if self.era == "2026-07-28" and not modern:
+                    raise UpstreamUnavailable(f"MCP agent {self.name!r} does not speak 2026-07-28")
                 self.mode = "auto" if modern else "legacy"
                 ready.set_result(client)
                 await ended.wait()

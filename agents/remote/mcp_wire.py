@@ -27,6 +27,8 @@ from adapters import _json
 PROGRESS: Final = "notifications/progress"
 LOG: Final = "notifications/message"
 PARSE_ERROR: Final = -32700
+INTERNAL_ERROR: Final = -32603
+HEADER_MISMATCH: Final = -32020
 
 Answer = dict[str, Any]
 """A JSON-RPC answer's body: ``{"result": ...}`` or ``{"error": ...}``."""
@@ -61,8 +63,15 @@ class FastCalls(Protocol):
         """Whether a call may go this way on a session of protocol revision ``version``."""
         ...
 
-    async def call(self, params: dict[str, Any], version: str, handlers: Handlers) -> Answer:
-        """Send ``tools/call`` with ``params``; the server's answer to it.
+    async def call(
+        self,
+        params: dict[str, Any],
+        version: str,
+        handlers: Handlers,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """Send ``tools/call`` with ``params`` (and, over HTTP, ``headers``); the server's
+        answer to it.
 
         Raises:
             SessionLost: the server has forgotten the session.
@@ -70,6 +79,78 @@ class FastCalls(Protocol):
             OSError: the server cannot be reached or broke the connection.
         """
         ...
+
+
+INPUT_ROUNDS: Final = 10
+"""``input_required`` rounds of one call at most (the SDK's client's limit too)."""
+STATE_ONLY_DELAY: Final = 0.05
+STATE_ONLY_DELAY_MAX: Final = 0.25
+"""Seconds before calling again after an ``input_required`` that asked nothing (doubling to
+the most), as the SDK's client waits."""
+Stamp = Callable[[dict[str, Any], Any], None]
+"""The SDK session's stamp of a request (``{"method", "params"}``, its call options): the
+2026-07-28 ``_meta`` into the params, the HTTP headers into ``options["headers"]``."""
+
+
+async def call_modern(
+    fast: FastCalls,
+    params: dict[str, Any],
+    version: str,
+    handlers: Handlers,
+    *,
+    stamp: Stamp,
+    relist: Callable[[], Awaitable[None]],
+) -> Answer:
+    """A 2026-07-28 tool call through ``fast``: each request stamped as the SDK's client
+    stamps its own (the revision, client and capabilities in ``_meta``; ``Mcp-Method``,
+    ``Mcp-Name`` and the ``Mcp-Param-*`` headers of the tool's listing), and an
+    ``input_required`` result carried through as that client carries it: each input request
+    answered by ``handlers.ask`` (as a handshake-era server's request would be), then the
+    call sent again with the answers and the server's ``requestState``. A call the server
+    refuses for its headers (``HeaderMismatch``: the tool's listing the stamp knows is missing
+    or old) is sent once more after ``relist``, as MCP asks of a client.
+
+    Raises:
+        as :meth:`FastCalls.call`.
+    """
+
+    async def send(params: dict[str, Any]) -> Answer:
+        data: dict[str, Any] = {"method": "tools/call", "params": dict(params)}
+        data["params"]["_meta"] = dict(params.get("_meta") or {})
+        options: dict[str, Any] = {}
+        stamp(data, options)
+        return await fast.call(data["params"], version, handlers, options.get("headers"))
+
+    delay = STATE_ONLY_DELAY
+    relisted = False
+    for _ in range(INPUT_ROUNDS):
+        answer = await send(params)
+        error = answer.get("error")
+        if type(error) is dict and error.get("code") == HEADER_MISMATCH and not relisted:
+            relisted = True
+            await relist()
+            answer = await send(params)
+        result = answer.get("result")
+        if type(result) is not dict or result.get("resultType") != "input_required":
+            return answer
+        responses: dict[str, Any] = {}
+        asked = result.get("inputRequests")
+        for key, request in (asked if type(asked) is dict else {}).items():
+            wire = request.get("params") if type(request) is dict else None
+            method = str(request.get("method")) if type(request) is dict else ""
+            reply = await handlers.ask(method, wire if type(wire) is dict else {})
+            if "error" in reply:
+                return reply
+            responses[key] = reply["result"]
+        if not responses:  # state only: the server asks to be called again, a little later
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, STATE_ONLY_DELAY_MAX)
+        params = {k: v for k, v in params.items() if k not in ("inputResponses", "requestState")}
+        if responses:
+            params["inputResponses"] = responses
+        if isinstance(result.get("requestState"), str):
+            params["requestState"] = result["requestState"]
+    return {"error": {"code": INTERNAL_ERROR, "message": "the server kept asking for input"}}
 
 
 _IDS = itertools.count(1)

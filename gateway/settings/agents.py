@@ -37,6 +37,12 @@ class AgentConfig:
     """``mcp`` only: who answers the server's sampling requests. ``caller``: the calling MCP
     client, when it declared sampling (else the server is refused); ``model``: that client
     when it can, else the gateway's model ``model`` (A2A and ACP callers included)."""
+    era: Literal["auto", "handshake", "2026-07-28"] = "auto"
+    """``mcp`` only: the MCP era spoken to the server. ``auto``: found as 2026-07-28 asks of a
+    client of both eras (``server/discover`` first, the ``initialize`` handshake when the
+    server does not answer it as a 2026-07-28 server), remembered for the server;
+    ``handshake``: the handshake only (a session, the server's requests in the middle of a
+    call); ``2026-07-28``: that revision only (a server that does not speak it is down)."""
     # specialists
     skills: tuple[str, ...] = ()
     """Specialists: the skills offered (at least one)."""
@@ -87,6 +93,8 @@ def check_agent(entry: AgentConfig) -> AgentConfig:
     """
     if entry.sampling != "caller" and entry.kind != "mcp":
         raise Invalid(("sampling",), "applies to mcp agents only")
+    if entry.era != "auto" and entry.kind != "mcp":
+        raise Invalid(("era",), "applies to mcp agents only")
     if entry.kind != "specialist":
         for key in SPECIALIST_ONLY:
             if key == "model" and entry.sampling == "model":
