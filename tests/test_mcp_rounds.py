@@ -50,8 +50,9 @@ def upstreams() -> Iterator[tuple[str, ModernOnly, str]]:
 def gateway(db: Path, replica: str, modern_url: str, fx_url: str) -> Iterator[str]:
     """A gateway on the store ``db`` under the name ``replica``, with fresh agent objects."""
     registry = Registry()
-    for name, url in (("modern", modern_url), ("fx", fx_url)):
-        agent = RemoteMCPAgent(name, url, timeout=30)
+    # The fixture speaks both eras but its tools ask the handshake's way.
+    for name, url, era in (("modern", modern_url, "auto"), ("fx", fx_url, "handshake")):
+        agent = RemoteMCPAgent(name, url, timeout=30, era=era)
         asyncio.run(agent.connect())
         registry.add(agent)
     runtime = Runtime(SQLiteTaskStore(db, replica=replica))

@@ -81,9 +81,11 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         for who, name in ENV.items():
             env.setenv(name, TOKENS[who])
         agents = (
-            f'[[agents]]\nname = "fx"\nkind = "mcp"\nurl = "{fx_url}/mcp"\n'
+            # The fixture and the asking server speak both eras but ask the handshake's way.
+            f'[[agents]]\nname = "fx"\nkind = "mcp"\nurl = "{fx_url}/mcp"\nera = "handshake"\n'
             f'[[agents]]\nname = "modern"\nkind = "mcp"\nurl = "{modern_url}/mcp"\n'
             f'[[agents]]\nname = "two"\nkind = "mcp"\nurl = "{asking_url}/mcp"\n'
+            'era = "handshake"\n'
         )
         balancer = Balancer(folder)
         replicas: list[Replica] = [

@@ -34,7 +34,7 @@ from pydantic import TypeAdapter, ValidationError
 from adapters import mcp
 from adapters.errors import InvalidParams, UpstreamUnavailable
 from adapters.model import JSON
-from agents.remote.mcp_relay import Relay
+from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_upstream import Upstream
 
 MAX_ROUNDS: Final = 10
@@ -139,6 +139,14 @@ async def _send(
         note: dict[str, Any] = {"progress": progress, "total": total, "message": message}
         await noted({k: v for k, v in note.items() if v is not None})
 
+    wire = dict(params)
+    if responses is not None:
+        wire["inputResponses"] = responses
+    if state is not None:
+        wire["requestState"] = state
+    found = await upstream.call_round(wire, noted, CALLER.get())
+    if found is not None:
+        return found
     typed = None if responses is None else _RESPONSES.validate_python(responses, by_name=False)
 
     async def send(client: Any) -> Any:

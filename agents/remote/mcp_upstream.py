@@ -261,6 +261,44 @@ class Upstream:
 
         return _dump(await self.request(send))
 
+    async def call_round(
+        self, params: dict[str, Any], noted: Progress, relay: Relay | None
+    ) -> dict[str, Any] | None:
+        """One round of ``tools/call`` with ``params`` on a 2026-07-28 server, straight on the
+        wire: its wire result, an ``input_required`` one included (the caller answers it); None
+        when the session cannot send it so (the SDK's client then does).
+
+        Raises:
+            EffmeshError: as :meth:`request`.
+        """
+        fast = self.fast
+        for attempt in (0, 1):
+            client = await self.client()
+            version = client.session.protocol_version
+            if fast is None or version not in MODERN_PROTOCOL_VERSIONS or not fast.ready(version):
+                return None
+            handlers = Handlers(noted, partial(self._noted, relay), partial(self.answer, relay))
+            try:
+                answer = await self._fast_call(
+                    fast, client, params, version, handlers, hand_on=True
+                )
+            except NotTaken:
+                return None
+            except SessionLost:
+                self._lost(client)
+                if attempt:
+                    raise self.unreachable() from None
+                continue
+            except OSError as exc:
+                self._lost(client)
+                raise self.unreachable() from exc
+            error = answer.get("error")
+            if error is not None:
+                raise mcp.decode_error(error if isinstance(error, dict) else {})
+            result = answer.get("result")
+            return result if isinstance(result, dict) else {}
+        raise self.unreachable()
+
     async def _fast_call(
         self,
         fast: FastCalls,
@@ -268,9 +306,12 @@ class Upstream:
         params: dict[str, Any],
         version: str,
         handlers: Handlers,
+        *,
+        hand_on: bool = False,
     ) -> Answer:
         """One tool call through ``fast``; in 2026-07-28, stamped by the SDK session's own
-        stamp (its ``_meta`` and headers) and carried through ``input_required`` rounds."""
+        stamp (its ``_meta`` and headers) and carried through ``input_required`` rounds (or,
+        ``hand_on``, its first round's ``input_required`` returned)."""
         if version not in MODERN_PROTOCOL_VERSIONS:
             return await fast.call(params, version, handlers)
         stamp = client.session._stamp  # the SDK's stamp for this session's requests
@@ -291,7 +332,9 @@ class Upstream:
             # session opened for calls (on another event loop, after a failure) has none yet.
             self._listed = client
             await relist()
-        return await call_modern(fast, params, version, handlers, stamp=stamp, relist=relist)
+        return await call_modern(
+            fast, params, version, handlers, stamp=stamp, relist=relist, hand_on=hand_on
+        )
 
     async def _noted(self, relay: Relay | None, method: str, params: dict[str, Any]) -> None:
         """A notification the server sent in the course of a call of ``relay``'s caller."""

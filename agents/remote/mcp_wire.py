@@ -100,6 +100,7 @@ async def call_modern(
     *,
     stamp: Stamp,
     relist: Callable[[], Awaitable[None]],
+    hand_on: bool = False,
 ) -> Answer:
     """A 2026-07-28 tool call through ``fast``: each request stamped as the SDK's client
     stamps its own (the revision, client and capabilities in ``_meta``; ``Mcp-Method``,
@@ -108,7 +109,9 @@ async def call_modern(
     answered by ``handlers.ask`` (as a handshake-era server's request would be), then the
     call sent again with the answers and the server's ``requestState``. A call the server
     refuses for its headers (``HeaderMismatch``: the tool's listing the stamp knows is missing
-    or old) is sent once more after ``relist``, as MCP asks of a client.
+    or old) is sent once more after ``relist``, as MCP asks of a client. With ``hand_on``, one
+    round only: an ``input_required`` result is the answer, for the caller to answer (``params``
+    then carry the earlier round's ``inputResponses`` and ``requestState``).
 
     Raises:
         as :meth:`FastCalls.call`.
@@ -131,7 +134,7 @@ async def call_modern(
             await relist()
             answer = await send(params)
         result = answer.get("result")
-        if type(result) is not dict or result.get("resultType") != "input_required":
+        if hand_on or type(result) is not dict or result.get("resultType") != "input_required":
             return answer
         responses: dict[str, Any] = {}
         asked = result.get("inputRequests")
