@@ -33,7 +33,7 @@ from agents.remote.mcp_listen import UpstreamListen
 from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_sampling import Sampler
 from agents.remote.mcp_stdio import StdioCalls
-from agents.remote.mcp_upstream import Upstream
+from agents.remote.mcp_upstream import Listener, Upstream
 
 MAX_PAGES: Final = 100
 PERSONAL_SESSIONS: Final = 256
@@ -47,6 +47,8 @@ def _wire(model: BaseModel) -> dict[str, Any]:
 
 class RemoteMCPAgent(Remote):
     """An MCP server reached over streamable HTTP; each of its tools is one skill."""
+
+    remote = "mcp"
 
     def __init__(
         self,
@@ -245,8 +247,13 @@ class RemoteMCPAgent(Remote):
             raise Internal() from None
         yield outcome
 
-    # The rest of the server's surface, in wire JSON. Each raises the canonical error of the
-    # server's answer (UpstreamUnavailable when it is down).
+    # The rest of the server's surface (agents.remote.kinds.McpServerAgent), in wire JSON.
+    # Each raises the canonical error of the server's answer (UpstreamUnavailable when it is
+    # down).
+
+    def listen(self, listener: Listener) -> None:
+        """Tell ``listener`` every notification of the server that belongs to no call."""
+        self.upstream.listeners.append(listener)
 
     async def server_capabilities(self) -> mt.ServerCapabilities:
         """What the server declared when the session opened (opening one if none is)."""
@@ -349,6 +356,8 @@ class RemoteMCPStdioAgent(RemoteMCPAgent):
     """An MCP server launched as a subprocess speaking stdio, as IDEs launch them: one
     process, started on first use, restarted when it exits, stopped with the agent; its
     tool calls multiplexed on the process by JSON-RPC id (:mod:`agents.remote.mcp_stdio`)."""
+
+    remote = "mcp-stdio"
 
     def __init__(
         self,
