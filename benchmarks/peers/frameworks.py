@@ -414,6 +414,7 @@ class Bench:
         if "wall_s" in result:
             row["wall_s"] = round(result["wall_s"], 4)
             row["overhead_s"] = round(result["wall_s"] - usage["model_s"], 4)
+            row["cpu_s"] = round(result.get("cpu_s", math.nan), 4)
             row["rss_mb"] = result["rss_mb"]
         return row
 
@@ -581,6 +582,7 @@ def summarize(contender: Contender, bench: Bench) -> dict[str, Any]:
         else 0.0,
         "errors": dict(errors.most_common()),
         "overhead_s": spread([r["overhead_s"] for r in measured]),
+        "cpu_s": spread([r["cpu_s"] for r in measured if not math.isnan(r.get("cpu_s", math.nan))]),
         "wall_s": spread([r["wall_s"] for r in measured]),
         "model_s": spread([r["model_s"] for r in measured]),
         "model_calls": spread([r["model_calls"] for r in measured], 2),
@@ -626,15 +628,15 @@ def table(result: dict[str, Any]) -> str:
     s = result["settings"]
     rows = [
         "| framework | solved (single / multi-part) | calculator produced every expected number"
-        " | overhead per task, ms: p50 [p25-p75]"
+        " | overhead per task, ms: p50 [p25-p75] | CPU per task, ms: p50 [p25-p75]"
         " | wall per task, s: p50 | model calls per task | prompt tokens per task"
         " | calculator runs per task | start-up, s (import + build) | memory, MB (ready / peak) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     notes = []
     for name, f in result["frameworks"].items():
         if f["down"]:
-            rows.append(f"| {name} | not run | {f['down'][:80]} | | | | | | | |")
+            rows.append(f"| {name} | not run | {f['down'][:80]} | | | | | | | | |")
             continue
         kinds = f["by_kind"]
         solved = (
@@ -645,6 +647,7 @@ def table(result: dict[str, Any]) -> str:
         runs = "-" if f["tool_runs_mean"] is None else f"{f['tool_runs_mean']:.1f}"
         rows.append(
             f"| {name} | {solved} | {f['computed']}/{f['tasks']} | {_ms(f['overhead_s'])}"
+            f" | {_ms(f.get('cpu_s'))}"
             f" | {_p50(f['wall_s'], '{:.1f}')}"
             f" | {_p50(f['model_calls'], '{:g}')} | {_p50(f['prompt_tokens'])} | {runs}"
             f" | {_p50(f['startup_s'], '{:.2f}')} | {memory} |"
@@ -665,7 +668,7 @@ def table(result: dict[str, Any]) -> str:
         f" {result['server']} serving {result['model']}; temperature 0, max_tokens"
         f" {s['max_tokens']}, {s['max_steps']} tool steps, {s['task_timeout_s']:.0f} s per task."
         " Overhead is a task's wall time in the framework's process minus the time the proxy"
-        " saw a model request in flight.",
+        " saw a model request in flight; CPU is the CPU time that process spent on the task.",
     ]
     if offered:
         parts = ", ".join(
