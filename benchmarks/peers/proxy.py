@@ -157,7 +157,13 @@ class RecordingProxy:
 
     async def start(self) -> None:
         config = uvicorn.Config(
-            self, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
+            self,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=5,  # a request still open does not hold the stop
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
