@@ -115,3 +115,14 @@ class KeepsConversations(Protocol):
     def carry_on(self, task_id: str, kept: JSON) -> None:
         """Take back what :meth:`waiting` said for ``task_id`` (ignored when malformed)."""
         ...
+
+
+@runtime_checkable
+class HoldsCalls(Protocol):
+    """An agent whose call to its peer can wait for the caller's answer inside this process
+    (a handshake-era MCP server's request, open on a connection this process holds): the
+    answer must reach this process, whichever replica the caller sends it to."""
+
+    def holds(self, task_id: str) -> bool:
+        """Whether the call of gateway task ``task_id`` waits here for its caller."""
+        ...

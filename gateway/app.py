@@ -26,6 +26,7 @@ from gateway.bodies import CheckedBodies
 from gateway.console import PUBLIC as CONSOLE_PATHS
 from gateway.console import Console, authorize, views
 from gateway.mcp import envelope as mcp_envelope
+from gateway.mcp.handover import Handover
 from gateway.mcp.lean import LeanCalls
 from gateway.mcp.passthrough import Passthrough
 from gateway.mcp.server import build_server
@@ -121,6 +122,15 @@ def create_app(
         models=models,
     )
     mcp_tools = ToolCalls(registry, runtime, endpoint="/mcp")
+    # Replicas hand a retry of a call that another holds open to that one.
+    handover = (
+        Handover(runtime.channel, runtime.store.replica, timeout=runtime.timeout)
+        if runtime.channel.shared
+        else None
+    )
+    mcp_tools.handover = handover
+    if handover is not None:
+        handover.tools = mcp_tools
     mcp_upstreams = Passthrough(registry)
     mcp_server = build_server(registry, tools=mcp_tools, upstreams=mcp_upstreams)
     # Built for its session manager (and the SDK's DNS-rebinding protection on loopback); the
@@ -227,6 +237,7 @@ def create_app(
     async def mcp_websocket(websocket: WebSocket) -> None:
         who = principal_of(websocket.scope)
         tools = ToolCalls(registry, runtime, endpoint="/mcp/ws")
+        tools.handover = handover
         server = build_server(registry, principal=who, tools=tools)
         await serve_websocket(websocket, server, tools, who)
 

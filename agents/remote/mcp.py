@@ -13,7 +13,7 @@ import collections
 import contextlib
 import contextvars
 import shlex
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any, Final
 
@@ -24,10 +24,29 @@ from pydantic import BaseModel
 
 from adapters import mcp
 from adapters.errors import BadInput, EffmeshError, Internal, InvalidParams, UpstreamUnavailable
-from adapters.model import Invocation, ProgressEvent, StatusEvent, StreamItem, TaskState
+from adapters.mcp import INPUT_REQUESTS_KEY, INPUT_RESPONSES_KEY
+from adapters.model import (
+    JSON,
+    DataPart,
+    Invocation,
+    Message,
+    ProgressEvent,
+    StatusEvent,
+    StreamItem,
+    TaskState,
+)
 from agents import outbound, upstream_auth
+from agents.remote import mcp_rounds
 from agents.remote.base import Headers, Remote
-from agents.remote.mcp_asking import AskingRelay, Parked, answer_of, asked
+from agents.remote.mcp_asking import (
+    AskingRelay,
+    Parked,
+    Question,
+    answers_of,
+    asked,
+    elicitation_answer,
+    question_message,
+)
 from agents.remote.mcp_http import HttpCalls
 from agents.remote.mcp_listen import UpstreamListen
 from agents.remote.mcp_relay import CALLER, Relay
@@ -36,9 +55,15 @@ from agents.remote.mcp_stdio import StdioCalls
 from agents.remote.mcp_upstream import Listener, Upstream
 
 MAX_PAGES: Final = 100
+"""Pages of one listing followed at most: a server whose cursor never ends cannot hang it."""
 PERSONAL_SESSIONS: Final = 256
 """Sessions held open with users' own credentials, per agent (older ones close)."""
-"""Pages of one listing followed at most: a server whose cursor never ends cannot hang it."""
+TOGETHER: Final = 0.05
+"""Seconds within which a server's requests in a row are handed to a 2026-07-28 caller in one
+``input_required`` (a paused call's answer waits that much longer for them)."""
+ROUNDS_KEPT: Final = 10_000
+"""Rounds of 2026-07-28 calls waiting for their callers kept in memory (the task store keeps
+them all: a retry whose round was dropped here is handed it back from there)."""
 
 
 def _wire(model: BaseModel) -> dict[str, Any]:
@@ -72,6 +97,9 @@ class RemoteMCPAgent(Remote):
         self._relisting: set[asyncio.Task[None]] = set()
         self._parked: dict[str, Parked] = {}
         """Calls whose upstream asked a question, by the task waiting for its answer."""
+        self._rounds: dict[str, mcp_rounds.Round] = {}
+        """A 2026-07-28 server's questions handed to their callers, by the task waiting for
+        the answers (nothing open upstream: :mod:`agents.remote.mcp_rounds`)."""
         self._listen = UpstreamListen(self.upstream)
         """The listen stream to a 2026-07-28 server, for its callers' subscriptions."""
 
@@ -161,21 +189,25 @@ class RemoteMCPAgent(Remote):
         updates: asyncio.Queue[ProgressEvent | None]
         session = self._session()
         parked = self._parked.pop(task_id, None)
+        kept = self._rounds.pop(task_id, None)
         if parked is not None:
             # The task's next message answers the upstream's question; the call goes on.
             parked.expiry.cancel()
             try:
-                answer = answer_of(parked, invocation.message)
+                answers = answers_of(parked, invocation.message)
             except InvalidParams:
                 parked.call.cancel()
                 raise
-            parked.answer.set_result(answer)
+            asking = (parked.answer, *(future for _, _, future in parked.more))
+            for future, answer in zip(asking, answers, strict=True):
+                future.set_result(answer)
             if parked.relay.caller is not None:
                 # The retry is its own request: its log lines go to it.
                 parked.relay.caller = CALLER.get() or parked.relay.caller
             call, updates, relay = parked.call, parked.updates, parked.relay
         else:
-            params = mcp.encode_invocation(invocation)
+            # A retry of a round handed to the caller is sent as the call first was.
+            params = {} if kept is not None else mcp.encode_invocation(invocation)
             updates = asyncio.Queue()
 
             async def on_progress(note: dict[str, Any]) -> None:
@@ -191,6 +223,9 @@ class RemoteMCPAgent(Remote):
             else:
                 relay = caller
             level = relay.log_level()
+            pauses = caller is None or caller.pauses  # asked through input-required
+            if session.mode is None and pauses:
+                await session.client()  # opened first: whether it speaks 2026-07-28 is known
             if level is not None and session.modern:
                 # A 2026-07-28 server sends log lines only to a request that asks for them.
                 params["_meta"] = {**params.get("_meta", {}), mt.LOG_LEVEL_META_KEY: level}
@@ -199,7 +234,16 @@ class RemoteMCPAgent(Remote):
             # server's questions are asked inside it.
             context = contextvars.copy_context()
             context.run(CALLER.set, relay)
-            request = session.call_tool(params, on_progress, relay)
+            request: Coroutine[Any, Any, dict[str, Any]]
+            if kept is not None or (pauses and session.modern):
+                # The server asks in its result and the caller answers a paused call: the
+                # questions go to the caller, and nothing waits here for the answers.
+                given = _given(kept, invocation.message)
+                request = self._round(
+                    session, relay, params, on_progress, task_id=task_id, kept=kept, given=given
+                )
+            else:
+                request = session.call_tool(params, on_progress, relay)
             call = asyncio.get_running_loop().create_task(request, context=context)
             # The call's end is the last item of its queue: the loop below waits on one thing.
             call.add_done_callback(lambda _: updates.put_nowait(None))
@@ -223,13 +267,17 @@ class RemoteMCPAgent(Remote):
                         waiter.cancel()
                     if question.done():
                         method, wanted, reply = question.result()
+                        more: list[Question] = []
+                        if relay.caller is not None:
+                            more = await _together(relay)
                         expiry = asyncio.get_running_loop().call_later(self.timeout, call.cancel)
-                        self._parked[task_id] = Parked(
-                            call, updates, relay, method, wanted, reply, expiry
+                        held = Parked(
+                            call, updates, relay, method, wanted, reply, expiry, tuple(more)
                         )
+                        self._parked[task_id] = held
                         waiting = True
                         context_id = invocation.message.context_id
-                        message = asked(relay, method, wanted, context_id)
+                        message = asked(held, context_id)
                         yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
                         return
                     question.cancel()
@@ -240,12 +288,61 @@ class RemoteMCPAgent(Remote):
             finally:
                 if not waiting:
                     call.cancel()
+        if result.get("resultType") == mcp_rounds.INPUT_REQUIRED:
+            context_id = invocation.message.context_id
+            handed = self._rounds.get(task_id)
+            if handed is not None and handed.form is not None:
+                message = question_message(handed.form, context_id)
+            else:
+                requests = DataPart(result.get("inputRequests"), {INPUT_REQUESTS_KEY: True})
+                message = Message("agent", (requests,), context_id=context_id)
+            yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
+            return
         try:
             outcome = mcp.decode_outcome(result, task_id=task_id)
         except BadInput:
             # The server's answer is not a tool result: its fault, not the caller's.
             raise Internal() from None
         yield outcome
+
+    async def _round(
+        self,
+        session: Upstream,
+        relay: Relay,
+        params: dict[str, Any],
+        noted: mcp_rounds.Progress,
+        *,
+        task_id: str,
+        kept: mcp_rounds.Round | None,
+        given: Any,
+    ) -> dict[str, Any]:
+        """The call (or a kept round's retry) until answered or handed to the caller; a
+        round handed on is kept for ``task_id``'s retry."""
+        in_words = isinstance(relay, AskingRelay) and relay.caller is None
+        result, handed = await mcp_rounds.call(
+            session, relay, params, noted, kept=kept, given=given, in_words=in_words
+        )
+        if handed is not None:
+            self._rounds[task_id] = handed
+            while len(self._rounds) > ROUNDS_KEPT:
+                del self._rounds[next(iter(self._rounds))]
+        return result
+
+    def waiting(self, task_id: str) -> JSON | None:
+        """The round the caller's answer to ``task_id``'s question is sent to the server
+        with (a 2026-07-28 server's, which holds nothing open)."""
+        kept = self._rounds.get(task_id)
+        return None if kept is None else kept.note()
+
+    def carry_on(self, task_id: str, kept: JSON) -> None:
+        found = mcp_rounds.Round.of_note(kept)
+        if found is not None:
+            self._rounds[task_id] = found
+
+    def holds(self, task_id: str) -> bool:
+        """Whether ``task_id``'s call is parked here, its server's request open on this
+        process's session."""
+        return task_id in self._parked
 
     # The rest of the server's surface (agents.remote.kinds.McpServerAgent), in wire JSON.
     # Each raises the canonical error of the server's answer (UpstreamUnavailable when it is
@@ -350,6 +447,37 @@ class RemoteMCPAgent(Remote):
         # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them;
         # a handshake-era session has them.
         await self._session().request(lambda c: c.session.send_request(request, mt.EmptyResult))
+
+
+async def _together(relay: AskingRelay) -> list[Question]:
+    """The server's requests that follow one within :data:`TOGETHER` seconds of each other:
+    a handshake-era server sends the requests it asks at once one after another, and they
+    are handed on together, as a 2026-07-28 server's come in one result."""
+    more: list[Question] = []
+    while True:
+        try:
+            async with asyncio.timeout(TOGETHER):
+                more.append(await relay.questions.get())
+        except TimeoutError:
+            return more
+
+
+def _given(kept: mcp_rounds.Round | None, message: Message) -> Any:
+    """The caller's responses to ``kept`` in its reply ``message``: an MCP caller's
+    ``inputResponses`` as it sent them; the answer an A2A or ACP caller's message gives to
+    the one question it was asked (None: no round kept).
+
+    Raises:
+        InvalidParams: the message cannot fill the question's form.
+    """
+    if kept is None:
+        return None
+    if kept.form is not None:
+        return {kept.asked[0]: elicitation_answer(kept.form, message)}
+    for part in message.parts:
+        if isinstance(part, DataPart) and part.metadata.get(INPUT_RESPONSES_KEY):
+            return part.data
+    return None
 
 
 class RemoteMCPStdioAgent(RemoteMCPAgent):

@@ -26,7 +26,8 @@ from adapters.model import DataPart, Message, ProgressEvent, TextPart
 from agents.remote.mcp_relay import ELICITATION, Relay
 
 INPUT_KEY: Final = "input"
-"""The key of the one request in an ``input_required`` result the agent hands back."""
+"""The key of the first request in an ``input_required`` result the agent hands back; the
+requests asked with it are ``input2``, ``input3``, ... in the order the server sent them."""
 
 Question = tuple[str, dict[str, Any], asyncio.Future[dict[str, Any]]]
 """An upstream's request waiting for the caller: its method, its params, and its answer."""
@@ -75,34 +76,54 @@ class Parked:
     question: dict[str, Any]
     answer: asyncio.Future[dict[str, Any]]
     expiry: asyncio.TimerHandle
+    more: tuple[Question, ...] = ()
+    """The server's other requests, sent by the time the first was handed on, asked with it
+    (of an MCP caller only)."""
 
 
-def asked(relay: AskingRelay, method: str, params: dict[str, Any], context: str | None) -> Message:
-    """The input-required message of an upstream's request: for an MCP caller the request
-    itself (its ``input_required`` result carries it as it is); for others, the question."""
-    if relay.caller is not None:
-        request = {INPUT_KEY: {"method": method, "params": params}}
+def keys(count: int) -> list[str]:
+    """The keys of ``count`` requests handed on together."""
+    return [INPUT_KEY, *(f"{INPUT_KEY}{n}" for n in range(2, count + 1))]
+
+
+def asked(parked: Parked, context: str | None) -> Message:
+    """The input-required message of an upstream's requests: for an MCP caller the requests
+    themselves (its ``input_required`` result carries them as they are, by :func:`keys`);
+    for others, the one question."""
+    if parked.relay.caller is not None:
+        questions = [(parked.method, parked.question), *((m, p) for m, p, _ in parked.more)]
+        request = {
+            key: {"method": method, "params": params}
+            for key, (method, params) in zip(keys(len(questions)), questions, strict=True)
+        }
         return Message(
             "agent", (DataPart(request, {INPUT_REQUESTS_KEY: True}),), context_id=context
         )
-    return question_message(params, context)
+    return question_message(parked.question, context)
 
 
-def answer_of(parked: Parked, reply: Message) -> dict[str, Any]:
-    """The upstream's answer in the caller's reply: an MCP caller's response as it came, or
-    the elicitation result another caller's message gives (:func:`elicitation_answer`).
+def answers_of(parked: Parked, reply: Message) -> list[dict[str, Any]]:
+    """The upstream's answers in the caller's reply, in the order of its requests: an MCP
+    caller's responses as they came, or the elicitation result another caller's message
+    gives (:func:`elicitation_answer`).
 
     Raises:
-        InvalidParams: the reply answers no such question, or cannot fill the form.
+        InvalidParams: the reply does not answer every question, or cannot fill the form.
     """
     if parked.relay.caller is None:
-        return elicitation_answer(parked.question, reply)
+        return [elicitation_answer(parked.question, reply)]
+    given: Any = None
     for part in reply.parts:
         if isinstance(part, DataPart) and part.metadata.get(INPUT_RESPONSES_KEY):
-            response = part.data.get(INPUT_KEY) if isinstance(part.data, dict) else None
-            if isinstance(response, dict):
-                return response
-    raise InvalidParams("needs the response to the request 'input'", path="params.inputResponses")
+            given = part.data
+    answers = []
+    for key in keys(1 + len(parked.more)):
+        response = given.get(key) if isinstance(given, dict) else None
+        if not isinstance(response, dict):
+            path = "params.inputResponses"
+            raise InvalidParams(f"needs the response to the request {key!r}", path=path)
+        answers.append(response)
+    return answers
 
 
 def question_message(params: dict[str, Any], context_id: str | None) -> Message:

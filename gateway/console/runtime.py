@@ -92,6 +92,10 @@ class WatchedStore:
         self.inner = inner
         self.feed = feed
 
+    @property
+    def replica(self) -> str:
+        return self.inner.replica
+
     def save(self, task: Task, *, agent: str, owner: str | None, endpoint: str) -> None:
         self.inner.save(task, agent=agent, owner=owner, endpoint=endpoint)
         self.feed.saved(task, owner)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as mt
 
@@ -35,6 +35,9 @@ from gateway.registry import Registry, Route
 from gateway.runtime.paused import StoredPauses
 from gateway.runtime.runner import Runtime
 from observability import boundary, tracing
+
+if TYPE_CHECKING:
+    from gateway.mcp.handover import Handover
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 """Sends one ``notifications/progress`` (its params) to the caller."""
@@ -90,6 +93,13 @@ def url_elicitations(err: EffmeshError) -> list[dict[str, Any]] | None:
     return [e for e in asked if isinstance(e, dict) and e.get("mode") == "url"] or None
 
 
+def _wire(params: Any) -> dict[str, Any]:
+    """``tools/call`` params as wire JSON, from the SDK's model or as they came."""
+    if isinstance(params, mt.CallToolRequestParams):
+        return dict(params.model_dump(by_alias=True, mode="json", exclude_none=True))
+    return dict(params)
+
+
 def _action(reply: Any) -> Any:
     return reply.get("action") if isinstance(reply, dict) else None
 
@@ -137,6 +147,13 @@ class PausedCalls:
         self._held[token] = (now, route, invocation, question, who, task)
         return token
 
+    def elsewhere(self, invocation: Invocation, who: str | None) -> str | None:
+        """The other replica that holds open the paused call a retry names (None: none)."""
+        token = invocation.metadata.get("mcp.requestState")
+        if self.stored is None or not isinstance(token, str) or "." not in token:
+            return None
+        return self.stored.elsewhere(token, who)
+
     def resume(
         self, invocation: Invocation, who: str | None
     ) -> tuple[Route, Invocation, Task | None] | None:
@@ -148,7 +165,7 @@ class PausedCalls:
         responses = invocation.metadata.get("mcp.inputResponses")
         # A stored pause's token is "<task id>.<secret>"; one held here has no dot.
         if self.stored is not None and isinstance(token, str) and "." in token:
-            paused = self.stored.take(token, who, invocation.metadata)
+            paused = self.stored.take(token, who, invocation.metadata, tool=invocation.skill)
             if paused is None:
                 raise InvalidParams("unknown or expired requestState", path="params.requestState")
             answer = _reply(paused.question, responses)
@@ -180,6 +197,8 @@ class ToolCalls:
         # Paused calls are kept in the task store: a retry that reaches another replica, or
         # this gateway restarted, carries the call on.
         self.paused = PausedCalls(stored=StoredPauses(runtime.store, registry))
+        self.handover: Handover | None = None
+        """Where a retry of a call another replica holds open is sent (None: one process)."""
         self.answered: list[Callable[[str, dict[str, Any]], None]] = []
         """Told of every result: the agent that gave it and its wire form (the pass-through
         remembers which agent issued the resource links in it)."""
@@ -269,8 +288,13 @@ class ToolCalls:
             decode = partial(mcp_adapter.decode_invocation, params)
         with boundary.request("mcp", "tools/call", tracing.carrier_of(meta)) as req:
             try:
+                invocation = self._decoded(decode)
+                holder = None if self.handover is None else self.paused.elsewhere(invocation, who)
+                if holder is not None and self.handover is not None:
+                    # The call waits open on that replica: the retry is served there.
+                    return await self.handover.carry(holder, _wire(params), who)
                 return await self._call(
-                    decode, req, who=who, version=version, progress=progress, elicit=elicit
+                    invocation, req, who=who, version=version, progress=progress, elicit=elicit
                 )
             except TimeoutError:
                 req.failed(Timeout())
@@ -282,9 +306,14 @@ class ToolCalls:
                 req.failed(exc)
                 raise Internal() from None
 
+    @staticmethod
+    def _decoded(decode: Callable[[], Invocation]) -> Invocation:
+        with boundary.translation("mcp", "canonical"):
+            return decode()
+
     async def _call(
         self,
-        decode: Callable[[], Invocation],
+        invocation: Invocation,
         req: boundary.Request,
         *,
         who: str | None,
@@ -292,8 +321,6 @@ class ToolCalls:
         progress: Progress,
         elicit: Elicit,
     ) -> dict[str, Any]:
-        with boundary.translation("mcp", "canonical"):
-            invocation = decode()
         resumed = self.paused.resume(invocation, who)
         answering: Task | None = None
         if resumed is not None:

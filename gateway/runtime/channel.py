@@ -55,9 +55,11 @@ Canceller = Callable[[str], None]
 """Cancels the task of this id if it runs in this process (else does nothing)."""
 
 
-Direction = Literal["in", "out", "closed"]
+Direction = Literal["in", "out", "closed", "call", "reply"]
 """What a forwarded MCP message is: a client's (``in``), one for a client's GET stream
-(``out``), or word that the session was closed (``closed``, no message)."""
+(``out``), or word that the session was closed (``closed``, no message); or a retry of a
+paused call for the replica that holds the call (``call``, the replica's name in place of a
+session) and its answer for the replica that sent it (``reply``): ``gateway.mcp.handover``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +220,7 @@ class PostgresChannel:
             return  # its own: the replica that forwards a message does not wait for it
         key = note.get("key")
         direction = note.get("direction")
-        if direction not in ("in", "out", "closed"):
+        if direction not in ("in", "out", "closed", "call", "reply"):
             return
         heard = Forwarded(
             int(note.get("id") or 0),

@@ -145,6 +145,11 @@ class TaskStore(Protocol):
     """Calls are short: they run on the event loop. Not thread-safe."""
 
     @property
+    def replica(self) -> str:
+        """This process's name in the store (:func:`replica_name` unless given)."""
+        ...
+
+    @property
     def shared(self) -> bool:
         """Whether other processes (gateway replicas) use this store too."""
         ...
