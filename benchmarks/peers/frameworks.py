@@ -686,8 +686,9 @@ def table(result: dict[str, Any]) -> str:
     if result.get("cut_short"):
         lines += [
             "",
-            f"{result['cut_short']} model requests were cut short when their task timed out"
-            " (the proxy closed them, so the server stopped generating).",
+            f"{result['cut_short']} model requests were left by their client before the answer"
+            " (a runner killed at its task's timeout, or an agent that cancelled its call); the"
+            " proxy closed them at the server too, so it stopped generating.",
         ]
     if result["late_records"]:
         lines += [
