@@ -6,10 +6,11 @@ Cancellation is asyncio cancellation of the consuming task; an agent that talks 
 peer forwards it to that peer's own cancel.
 
 Besides ``descriptor`` and ``run``, the gateway asks every agent what it is (``scoped``,
-``delegating``, ``federated``, ``speaks``), whether it is up (``healthy``), and tells it when
-to reach its peer (``connect``) and when to let go (``close``). :class:`Agent` declares these
-with defaults that suit an in-process agent: a runtime subclasses it to take the defaults and
-overrides only what differs. A class that does not subclass it must still define all of them.
+``delegating``, ``federated``, ``speaks``, ``remote``), whether it is up (``healthy``), and
+tells it when to reach its peer (``connect``) and when to let go (``close``). :class:`Agent`
+declares these with defaults that suit an in-process agent: a runtime subclasses it to take
+the defaults and overrides only what differs. A class that does not subclass it must still
+define all of them.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ class Agent(Protocol):
     """The protocol the agent speaks itself when the gateway passes what it says on as it was
     (``"a2a"``: an A2A agent, here or behind another gateway of the federation), so a caller
     of that protocol hears it unchanged; None: the gateway translates what it yields."""
+
+    remote: str | None = None
+    """How the gateway reaches the agent as a client of its own server, for an agent that lives
+    at its own address: ``"mcp"`` (over streamable HTTP), ``"mcp-stdio"`` (a process the gateway
+    launches), ``"a2a"`` or ``"acp"``; None: it runs in this process, or it reaches the gateway
+    itself (dial-in, federation). An MCP one offers its server's resources, prompts and the
+    rest (:class:`agents.remote.kinds.McpServerAgent`). The gateway tells remote agents apart
+    by this, so it need not import their classes and, with them, the protocols' SDK clients."""
 
     @property
     def descriptor(self) -> AgentDescriptor:

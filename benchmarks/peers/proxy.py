@@ -11,6 +11,11 @@ orchestrator sets while one task runs (tasks run one at a time). A record is sto
 the reply's last byte (for a stream, its ``[DONE]`` event, where clients stop reading) goes to
 the client, so it is there once the client has its answer.
 
+A request whose client leaves before the answer (a runner killed at its task's timeout) is
+cut short upstream too: the proxy closes its connection to the server, which then stops
+generating, so an abandoned request does not hold a server slot and the CPU while the next
+tasks run. Such a request leaves no record; :attr:`RecordingProxy.cut_short` counts them.
+
 Usage comes from the reply's ``usage`` (with ``prompt_tokens_details.cached_tokens``), or, for
 a stream that did not ask for usage, from llama.cpp's ``timings`` (``cache_n + prompt_n``).
 """
@@ -134,6 +139,8 @@ class RecordingProxy:
         self.upstream = upstream.rstrip("/")
         self.tag: str | None = None
         self.records: list[Record] = []
+        self.cut_short = 0
+        """Requests whose client left before the answer, closed upstream unanswered."""
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(None),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
@@ -150,7 +157,13 @@ class RecordingProxy:
 
     async def start(self) -> None:
         config = uvicorn.Config(
-            self, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
+            self,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=5,  # a request still open does not hold the stop
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
@@ -171,9 +184,7 @@ class RecordingProxy:
         if scope["type"] != "http":
             return
         started = time.perf_counter()
-        tag = self.tag
-        path: str = scope["path"]
-        if not path.startswith("/v1/"):
+        if not scope["path"].startswith("/v1/"):
             await _reply(send, 404, [], b"not proxied")
             return
         body = bytearray()
@@ -182,7 +193,32 @@ class RecordingProxy:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        offered, wants_stream = tools_offered(bytes(body))
+        answered = asyncio.Event()
+
+        async def send_noting(message: dict[str, Any]) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered.set()
+
+        forward = asyncio.ensure_future(self._forward(scope, bytes(body), send_noting, started))
+        gone = asyncio.ensure_future(_disconnect(receive))
+        try:
+            await asyncio.wait({forward, gone}, return_when=asyncio.FIRST_COMPLETED)
+            # uvicorn reports a disconnect once the answer is sent, too: only a client that
+            # left before it cut the request short.
+            if not forward.done() and not answered.is_set():
+                forward.cancel()  # closes the upstream connection: the server stops generating
+                self.cut_short += 1
+            with contextlib.suppress(asyncio.CancelledError):
+                await forward
+        finally:
+            gone.cancel()
+            forward.cancel()
+
+    async def _forward(self, scope: dict[str, Any], body: bytes, send: Any, started: float) -> None:
+        tag = self.tag
+        path: str = scope["path"]
+        offered, wants_stream = tools_offered(body)
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
@@ -214,7 +250,7 @@ class RecordingProxy:
             scope["method"],
             url,
             headers=[*headers, ("accept-encoding", "identity")],
-            content=bytes(body),
+            content=body,
         )
         try:
             upstream = await self._client.send(request, stream=True)
@@ -254,6 +290,12 @@ class RecordingProxy:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await upstream.aclose()
+
+
+async def _disconnect(receive: Any) -> None:
+    """Returns when the client has gone (read after the request's whole body)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _reply(send: Any, status: int, headers: list[tuple[str, str]], body: bytes) -> None:

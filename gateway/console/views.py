@@ -19,7 +19,6 @@ from agents.base import Agent
 from agents.memory import MemoryAgent
 from agents.memory.agent import memory_json
 from agents.memory.scope import scope_for
-from agents.remote import RemoteA2AAgent, RemoteACPAgent, RemoteMCPAgent, RemoteMCPStdioAgent
 from gateway.console import runtime
 from gateway.mesh.dialin import DialInAgent
 from gateway.mesh.federation.calls import FederatedAgent
@@ -32,19 +31,20 @@ from observability import tracefile
 KINDS: Final[tuple[tuple[type[Agent], str, str], ...]] = (
     (FederatedAgent, "federated", "mesh"),
     (DialInAgent, "dial-in", "mesh"),
-    (RemoteMCPStdioAgent, "remote", "mcp (stdio)"),
-    (RemoteMCPAgent, "remote", "mcp"),
-    (RemoteA2AAgent, "remote", "a2a"),
-    (RemoteACPAgent, "remote", "acp"),
     (RouterAgent, "router", "in-process"),
 )
-"""Agent classes -> (kind, protocol the gateway reaches them by); the first match wins, and
-an agent of none is an in-process one of its configured kind."""
+"""Agent classes -> (kind, protocol the gateway reaches them by); the first match wins. A
+remote agent is told by its ``remote`` attribute (:data:`REMOTE`), and an agent of neither is
+an in-process one of its configured kind."""
+REMOTE: Final = {"mcp": "mcp", "mcp-stdio": "mcp (stdio)", "a2a": "a2a", "acp": "acp"}
+"""A remote agent's ``remote`` -> the protocol the console shows."""
 MEMORIES: Final = 20
 """Recent memories listed, and hits of a search."""
 
 
 def _kind(agent: Agent, configured: Mapping[str, str]) -> tuple[str, str]:
+    if agent.remote is not None:
+        return "remote", REMOTE.get(agent.remote, agent.remote)
     for cls, kind, protocol in KINDS:
         if isinstance(agent, cls):
             return kind, protocol

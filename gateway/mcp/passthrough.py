@@ -30,7 +30,7 @@ from mcp.server.session import ServerSession
 from mcp.shared.exceptions import MCPError
 
 from adapters.errors import EffmeshError, NotFound, quote
-from agents.remote.mcp import RemoteMCPAgent
+from agents.remote.kinds import McpServerAgent, is_mcp_server
 from gateway.registry import Registry
 
 RESOURCE_NOT_FOUND: Final = -32002
@@ -122,28 +122,28 @@ class Passthrough:
 
     # Agents
 
-    def agents(self, who: str | None) -> list[RemoteMCPAgent]:
+    def agents(self, who: str | None) -> list[McpServerAgent]:
         """The MCP agents ``who`` may call, unprefixed ones first, each watched."""
-        found = [a for a in self.registry.agents(who) if isinstance(a, RemoteMCPAgent)]
+        found = [a for a in self.registry.agents(who) if is_mcp_server(a)]
         found.sort(key=lambda a: not self.registry.is_bare(a.descriptor.name))
         for agent in found:
             if id(agent) not in self._watched:
                 self._watched.add(id(agent))
-                agent.upstream.listeners.append(self._listener(agent))
+                agent.listen(self._listener(agent))
         return found
 
-    def _visible(self, name: str, who: str | None) -> RemoteMCPAgent | None:
+    def _visible(self, name: str, who: str | None) -> McpServerAgent | None:
         agent = self.registry.find(name)
-        if isinstance(agent, RemoteMCPAgent) and self.registry.allowed(name, who):
+        if is_mcp_server(agent) and self.registry.allowed(name, who):
             return agent
         return None
 
-    def public_name(self, agent: RemoteMCPAgent, own: str) -> str:
+    def public_name(self, agent: McpServerAgent, own: str) -> str:
         name = agent.descriptor.name
         return own if self.registry.is_bare(name) else f"{name}.{own}"
 
     @staticmethod
-    async def _capabilities(agent: RemoteMCPAgent) -> mt.ServerCapabilities | None:
+    async def _capabilities(agent: McpServerAgent) -> mt.ServerCapabilities | None:
         try:
             return await agent.server_capabilities()
         except EffmeshError:
@@ -179,7 +179,7 @@ class Passthrough:
                 out.append({**prompt, "name": self.public_name(agent, prompt["name"])})
         return out
 
-    async def _prompt_owner(self, name: str, who: str | None) -> tuple[RemoteMCPAgent, str]:
+    async def _prompt_owner(self, name: str, who: str | None) -> tuple[McpServerAgent, str]:
         agent_name, dot, own = name.partition(".")
         if dot:
             agent = self._visible(agent_name, who)
@@ -226,12 +226,12 @@ class Passthrough:
                 out.extend(await agent.list_resource_templates())
         return out
 
-    async def _resource_owners(self, uri: str, who: str | None) -> list[RemoteMCPAgent]:
+    async def _resource_owners(self, uri: str, who: str | None) -> list[McpServerAgent]:
         """The agents to ask for ``uri``, most likely first: the one that listed it or returned
         it (the agents are listed first when none has yet), then those with a template it
         matches, then the rest."""
         agents = self.agents(who)
-        first: list[RemoteMCPAgent] = []
+        first: list[McpServerAgent] = []
         if uri not in self._issuer:
             with contextlib.suppress(EffmeshError):
                 await self.list_resources(who)
@@ -285,7 +285,7 @@ class Passthrough:
             holders = self._subscribers.get(pair, set())
             holders.discard(key)
             agent = self.registry.find(pair[0])
-            if not holders and isinstance(agent, RemoteMCPAgent):
+            if not holders and is_mcp_server(agent):
                 self._subscribers.pop(pair, None)
                 await agent.unsubscribe(uri)
 
@@ -321,7 +321,7 @@ class Passthrough:
 
     # Notifications from upstreams that belong to no call
 
-    def _listener(self, agent: RemoteMCPAgent) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    def _listener(self, agent: McpServerAgent) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
         name = agent.descriptor.name
 
         async def heard(method: str, params: dict[str, Any]) -> None:

@@ -32,10 +32,8 @@ from starlette.routing import BaseRoute, Route
 from adapters.errors import EffmeshError, InvalidParams, NotFound, UpstreamUnavailable
 from adapters.model import DataPart, Invocation, Message, Skill, TextPart
 from agents.base import NOBODY, principal_in
-from gateway import errors
 from gateway.routing.complexity import Strategy
 from gateway.routing.feedback import VERDICTS, DecisionLog
-from gateway.security.guard import principal_of
 
 PATH: Final = "/routing/feedback"
 FIELDS: Final = ("task_id", "verdict", "correct")
@@ -198,6 +196,10 @@ def feedback_reply(marks: Marks, invocation: Invocation) -> Message:
 def routes(marks: Marks | None) -> list[BaseRoute]:
     """``POST`` / ``GET /routing/feedback`` over ``marks`` (None: the gateway keeps no
     decision log, and both answer not found, saying so)."""
+    # The HTTP side is loaded with the app only: the router used as a library (a specialist
+    # process, `effmesh ask --local`) loads neither the guard nor its identity stack.
+    from gateway import errors  # noqa: PLC0415
+    from gateway.security.guard import principal_of  # noqa: PLC0415
 
     def refusal(request: Request, err: EffmeshError) -> Response:
         status, body, headers = errors.http_error(request.url.path, err)

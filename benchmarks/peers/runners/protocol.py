@@ -6,9 +6,11 @@ The orchestrator starts ``python <runner> '<settings JSON>'``. The runner
 2. imports its framework's modules (timed: ``import_s``) and builds its agent (timed: ``build_s``),
    then writes ``{"event": "ready", ...}``, or ``{"event": "failed", "error": ...}`` and exits;
 3. reads one JSON line per task from stdin, ``{"event": "task", "id", "prompt"}``, runs the
-   agent on it and writes ``{"event": "result", "id", "answer", "error", "wall_s",
+   agent on it and writes ``{"event": "result", "id", "answer", "error", "wall_s", "cpu_s",
    "tool_calls", "tool_outputs", ...}``: one task at a time, so every model request the
-   proxy sees between a task line and its result belongs to that task;
+   proxy sees between a task line and its result belongs to that task. ``cpu_s`` is the CPU
+   time this process (all its threads) spent on the task, which other processes on the
+   machine sway far less than wall time;
 4. on ``{"event": "quit"}`` (or end of input) writes ``{"event": "bye", ...}`` and exits.
 
 Every reply carries the process's resident memory now (``rss_mb``) and at its peak
@@ -142,13 +144,13 @@ def serve(
                 break
             before = len(tool_outputs)
             answer, error = "", None
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 prompt = message["prompt"]
                 answer = str(runner.run(solve(prompt)) if runner else solve(prompt))
             except Exception as exc:  # noqa: BLE001 - a task's failure is a result, not an exit
                 error = _error(exc)
-            wall = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
             send(
                 {
                     "event": "result",
@@ -156,6 +158,7 @@ def serve(
                     "answer": answer[:MAX_ANSWER_CHARS],
                     "error": error,
                     "wall_s": wall,
+                    "cpu_s": cpu,
                     "tool_calls": len(tool_outputs) - before,
                     "tool_outputs": [o[:100] for o in tool_outputs[before:][:MAX_OUTPUTS]],
                 }
