@@ -20,7 +20,6 @@ check runs first, as it does for every request the SDK serves.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,7 +92,7 @@ class LeanCalls:
         self._verdicts: dict[tuple[bytes | None, ...], bool] = {}
         self.facts: dict[str, Facts] = {}
         """By session id: noted from the session's initialize and setLevel requests."""
-        self._running: dict[tuple[str, Any], asyncio.Future[dict[str, Any]]] = {}
+        self._running: dict[tuple[str, Any], _Stop] = {}
         self._asked: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self.forward: Callable[[str, str | int, bytes], None] | None = None
@@ -320,38 +319,65 @@ class LeanCalls:
             who, version, capabilities=facts.capabilities, level=facts.level, ask=ask, notify=notify
         )
 
-        async def call() -> dict[str, Any]:
-            CALLER.set(relay)  # this task's own context: it ends with the call
-            return await self.tools.call(
+        # The call runs in this request's own task: no task of its own, and nothing to wait
+        # on two things at once. Its client leaving, or its cancel, cancels this task.
+        task = asyncio.current_task()
+        assert task is not None  # a request is served in a task
+        stop = _Stop(task)
+        if session is not None:
+            self._running[(session, rid)] = stop
+        gone = asyncio.get_running_loop().create_task(stop.watch(receive))
+        caller = CALLER.set(relay)
+        frame: dict[str, Any] | None = None
+        try:
+            result = await self.tools.call(
                 params, who=who, version=version, progress=progress, elicit=elicit
             )
-
-        running = asyncio.ensure_future(call())
-        if session is not None:
-            self._running[(session, rid)] = running
-        gone = asyncio.ensure_future(_disconnected(receive))
-        try:
-            await asyncio.wait({running, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if not running.done():
-                running.cancel()  # the client left: the call is cancelled, as MCP's cancel
-            frame: dict[str, Any] | None = None
-            with contextlib.suppress(asyncio.CancelledError):
-                try:
-                    result = await running
-                    if version == mcp.MODERN_VERSION and self.server_info is not None:
-                        # As the SDK does for every 2026-07-28 result: say which server answered.
-                        meta = result.get("_meta")
-                        meta = meta if isinstance(meta, dict) else {}
-                        result["_meta"] = {mt.SERVER_INFO_META_KEY: self.server_info, **meta}
-                    frame = {"jsonrpc": "2.0", "id": rid, "result": result}
-                except EffmeshError as exc:
-                    frame = mcp.error_response(exc, rid)
+            if version == mcp.MODERN_VERSION and self.server_info is not None:
+                # As the SDK does for every 2026-07-28 result: say which server answered.
+                meta = result.get("_meta")
+                meta = meta if isinstance(meta, dict) else {}
+                result["_meta"] = {mt.SERVER_INFO_META_KEY: self.server_info, **meta}
+            frame = {"jsonrpc": "2.0", "id": rid, "result": result}
+        except EffmeshError as exc:
+            frame = mcp.error_response(exc, rid)
+        except asyncio.CancelledError:
+            if not stop.stopped:
+                raise  # not the client's doing (the server is stopping): it goes on
+            task.uncancel()
         finally:
+            stop.finished = True
+            CALLER.reset(caller)
             gone.cancel()
             if session is not None:
                 self._running.pop((session, rid), None)
-        if not gone.done():
+        if not stop.left:
             await end(frame)
+
+
+class _Stop:
+    """How a call served in a request's task ends early: the client leaves (its connection
+    closes), or it sends ``notifications/cancelled``; either cancels that task, as MCP's
+    cancel does. ``stopped`` tells such a cancel from one of the server's own."""
+
+    __slots__ = ("finished", "left", "stopped", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.stopped = False
+        self.left = False
+        self.finished = False
+        """The call has ended: nothing cancels the task any more."""
+
+    def cancel(self) -> None:
+        if not self.finished and not self.stopped:
+            self.stopped = True
+            self.task.cancel()
+
+    async def watch(self, receive: Receive) -> None:
+        await _disconnected(receive)
+        self.left = True
+        self.cancel()
 
 
 def _parsed(body: bytes) -> Any:
