@@ -39,6 +39,8 @@ from gateway.mcp.relay import FrameRelay
 from gateway.mcp.tools import ToolCalls
 
 PROGRESS: Final = "notifications/progress"
+WATCH_AFTER: Final = 0.05
+"""Seconds a call runs before its client's connection is watched for its leaving."""
 _VERSION_HEADER: Final = b"mcp-protocol-version"
 _SESSION_HEADER: Final = b"mcp-session-id"
 _METHOD_HEADER: Final = b"mcp-method"
@@ -323,10 +325,9 @@ class LeanCalls:
         # on two things at once. Its client leaving, or its cancel, cancels this task.
         task = asyncio.current_task()
         assert task is not None  # a request is served in a task
-        stop = _Stop(task)
+        stop = _Stop(task, receive)
         if session is not None:
             self._running[(session, rid)] = stop
-        gone = asyncio.get_running_loop().create_task(stop.watch(receive))
         caller = CALLER.set(relay)
         frame: dict[str, Any] | None = None
         try:
@@ -346,9 +347,8 @@ class LeanCalls:
                 raise  # not the client's doing (the server is stopping): it goes on
             task.uncancel()
         finally:
-            stop.finished = True
+            stop.finish()
             CALLER.reset(caller)
-            gone.cancel()
             if session is not None:
                 self._running.pop((session, rid), None)
         if not stop.left:
@@ -360,22 +360,36 @@ class _Stop:
     closes), or it sends ``notifications/cancelled``; either cancels that task, as MCP's
     cancel does. ``stopped`` tells such a cancel from one of the server's own."""
 
-    __slots__ = ("finished", "left", "stopped", "task")
+    __slots__ = ("_later", "_receive", "_watcher", "finished", "left", "stopped", "task")
 
-    def __init__(self, task: asyncio.Task[Any]) -> None:
+    def __init__(self, task: asyncio.Task[Any], receive: Receive) -> None:
         self.task = task
         self.stopped = False
         self.left = False
         self.finished = False
         """The call has ended: nothing cancels the task any more."""
+        self._receive = receive
+        self._watcher: asyncio.Task[None] | None = None
+        # Most calls end sooner: they need no watcher (a task of its own, started, then
+        # cancelled). A client that left meanwhile is found as the watcher starts.
+        self._later = asyncio.get_running_loop().call_later(WATCH_AFTER, self._watch)
 
     def cancel(self) -> None:
         if not self.finished and not self.stopped:
             self.stopped = True
             self.task.cancel()
 
-    async def watch(self, receive: Receive) -> None:
-        await _disconnected(receive)
+    def finish(self) -> None:
+        self.finished = True
+        self._later.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    def _watch(self) -> None:
+        self._watcher = asyncio.get_running_loop().create_task(self._wait_for_leave())
+
+    async def _wait_for_leave(self) -> None:
+        await _disconnected(self._receive)
         self.left = True
         self.cancel()
 
