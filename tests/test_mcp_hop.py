@@ -1,7 +1,7 @@
 """What the MCP hop's shortcuts keep: ``/mcp`` past Starlette still answers a fault of its own
 as an MCP internal error, the DNS-rebinding verdict kept per header set still refuses a
-foreign host after an allowed one, the UTF-8 writer writes the same JSON values, and the task
-store prunes on its clock."""
+foreign host after an allowed one, the UTF-8 writer writes the same JSON values, the task
+store prunes on its clock, and a response written in one step goes out in one write."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from gateway.mcp.lane import McpLane
 from gateway.registry import Registry
 from gateway.runtime.store import PruneClock
 from gateway.settings import Config
+from gateway.writes import OneWrite
 from tests.servers import running
 
 
@@ -136,3 +137,41 @@ def test_a_store_prunes_at_most_once_an_interval() -> None:
     assert clock.due(start + 1_000)
     assert not clock.due(start + 1_500)
     assert clock.due(start + 2_000)
+
+
+class _Recorded:
+    """A transport that records what is written to it, and when it is closed."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_a_head_and_a_body_of_one_step_go_out_in_one_write() -> None:
+    async def run() -> list[list[bytes]]:
+        raw = _Recorded()
+        joined = OneWrite(raw, asyncio.get_running_loop())
+        joined.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        joined.write(b"{}")
+        seen = [list(raw.writes)]  # nothing yet: the step has not ended
+        await asyncio.sleep(0)
+        seen.append(list(raw.writes))
+        joined.write(b"late")
+        joined.close()  # what is pending goes out before the connection closes
+        seen.append(list(raw.writes))
+        return seen
+
+    assert asyncio.run(run()) == [
+        [],
+        [b"HTTP/1.1 200 OK\r\n\r\n{}"],
+        [b"HTTP/1.1 200 OK\r\n\r\n{}", b"late"],
+    ]
