@@ -5,37 +5,45 @@ writes on the socket, so a client that waits for the answer is woken for the hea
 for the body. Both come in the same step of the app's task when the body follows straight
 away (a JSON answer), so the writes of one step are joined here and go out together at the
 end of that step of the event loop; a head followed by a body only later (a stream of
-events) still goes out by itself at once.
+events) still goes out by itself at once. Past ``JOIN_LIMIT`` bytes the step's writes go out
+at once, so a large body meets the transport's flow control as before.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Final
+
+JOIN_LIMIT: Final = 64 * 1024
+"""Bytes held for one write at most."""
 
 
 class OneWrite:
     """What a request's response cycle writes through: ``transport``, with the writes of one
     step of the event loop joined into one. On the event loop; not thread-safe."""
 
-    __slots__ = ("_loop", "_pending", "transport")
+    __slots__ = ("_held", "_loop", "_pending", "transport")
 
     def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self._loop = loop
-        self._pending: bytes | None = None
+        self._pending: list[bytes] | None = None
+        self._held = 0
 
     def write(self, data: bytes) -> None:
         if self._pending is None:
-            self._pending = bytes(data)
+            self._pending = [data]
             self._loop.call_soon(self.flush)
         else:
-            self._pending += data
+            self._pending.append(data)
+        self._held += len(data)
+        if self._held >= JOIN_LIMIT:
+            self.flush()
 
     def flush(self) -> None:
-        data, self._pending = self._pending, None
-        if data and not self.transport.is_closing():
-            self.transport.write(data)
+        pending, self._pending, self._held = self._pending, None, 0
+        if pending and not self.transport.is_closing():
+            self.transport.write(b"".join(pending))
 
     def close(self) -> None:
         """Send what is pending, then close (a response that ends its connection)."""

@@ -23,7 +23,7 @@ from gateway.mcp.lane import McpLane
 from gateway.registry import Registry
 from gateway.runtime.store import PruneClock
 from gateway.settings import Config
-from gateway.writes import OneWrite
+from gateway.writes import JOIN_LIMIT, OneWrite
 from tests.servers import running
 
 
@@ -175,3 +175,14 @@ def test_a_head_and_a_body_of_one_step_go_out_in_one_write() -> None:
         [b"HTTP/1.1 200 OK\r\n\r\n{}"],
         [b"HTTP/1.1 200 OK\r\n\r\n{}", b"late"],
     ]
+
+
+def test_a_large_body_goes_out_without_waiting_for_the_end_of_the_step() -> None:
+    async def run() -> int:
+        raw = _Recorded()
+        joined = OneWrite(raw, asyncio.get_running_loop())
+        joined.write(b"x" * (JOIN_LIMIT - 1))
+        joined.write(b"y")
+        return len(raw.writes)
+
+    assert asyncio.run(run()) == 1
