@@ -27,6 +27,7 @@ from gateway.console import PUBLIC as CONSOLE_PATHS
 from gateway.console import Console, authorize, views
 from gateway.mcp import envelope as mcp_envelope
 from gateway.mcp.handover import Handover
+from gateway.mcp.lane import McpLane
 from gateway.mcp.lean import LeanCalls
 from gateway.mcp.passthrough import Passthrough
 from gateway.mcp.server import build_server
@@ -297,7 +298,7 @@ def create_app(
         routes=routes, lifespan=lifespan, exception_handlers=dict(errors.EXCEPTION_HANDLERS)
     )
     return Guard(
-        app,
+        McpLane(app, mcp_http),  # /mcp past Starlette's router and middleware
         tokens=principals,
         max_body=config.max_body_bytes,
         rate_per_minute=config.rate_per_minute,

@@ -154,6 +154,19 @@ class Upstream:
             UpstreamUnavailable: the server cannot be reached now.
         """
         loop = asyncio.get_running_loop()
+        ready, holder = self._ready, self._holder
+        if (
+            self._loop is loop
+            and holder is not None
+            and not holder.done()
+            and ready is not None
+            and ready.done()
+            and not ready.cancelled()
+            and ready.exception() is None
+        ):
+            # The session is open: every call after the first comes here, with no timer, no
+            # shield and no future of its own.
+            return ready.result()
         if self._loop is not loop or self._holder is None or self._holder.done():
             self._loop = loop
             self._ready = loop.create_future()

@@ -171,7 +171,7 @@ class Exchange:
         # id is its progress token (the caller's token is the gateway's, not the upstream's).
         meta = {**(meta if isinstance(meta, dict) else {}), "progressToken": self.id}
         self.handlers = handlers
-        self.request = _json.dumps(
+        self.request = _json.dumps_utf8(
             {
                 "jsonrpc": "2.0",
                 "id": self.id,

@@ -20,13 +20,13 @@ check runs first, as it does for every request the SDK serves.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import mcp_types as mt
+import orjson
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
@@ -39,12 +39,19 @@ from gateway.mcp.relay import FrameRelay
 from gateway.mcp.tools import ToolCalls
 
 PROGRESS: Final = "notifications/progress"
+WATCH_AFTER: Final = 0.05
+"""Seconds a call runs before its client's connection is watched for its leaving."""
 _VERSION_HEADER: Final = b"mcp-protocol-version"
 _SESSION_HEADER: Final = b"mcp-session-id"
 _METHOD_HEADER: Final = b"mcp-method"
 _NAME_HEADER: Final = b"mcp-name"
 _PARAM_HEADERS: Final = b"mcp-param-"
 _JSON: Final = b"application/json"
+_CHECKED_HEADERS: Final = (b"content-type", b"host", b"origin")
+"""The headers the SDK's DNS-rebinding check reads: its verdict depends on them alone."""
+_VERDICTS: Final = 256
+"""Verdicts of that check kept, by those headers' values (a client sends the same ones on
+every request)."""
 
 
 @dataclass
@@ -68,7 +75,7 @@ class _Call:
 
 
 def _event(frame: dict[str, Any]) -> bytes:
-    return b"event: message\ndata: " + _json.dumps(frame) + b"\n\n"
+    return b"event: message\ndata: " + _json.dumps_utf8(frame) + b"\n\n"
 
 
 class LeanCalls:
@@ -84,9 +91,10 @@ class LeanCalls:
         self.tools = tools
         self.server_info = server_info
         self._security = TransportSecurityMiddleware(security)
+        self._verdicts: dict[tuple[bytes | None, ...], bool] = {}
         self.facts: dict[str, Facts] = {}
         """By session id: noted from the session's initialize and setLevel requests."""
-        self._running: dict[tuple[str, Any], asyncio.Future[dict[str, Any]]] = {}
+        self._running: dict[tuple[str, Any], _Stop] = {}
         self._asked: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self.forward: Callable[[str, str | int, bytes], None] | None = None
@@ -121,10 +129,7 @@ class LeanCalls:
         facts = self.facts.get(session)
         if facts is None:
             return False
-        try:
-            message = _json.loads(body)
-        except ValueError:
-            return False
+        message = _parsed(body)
         if type(message) is not dict:
             return False
         method, rid = message.get("method"), message.get("id")
@@ -154,7 +159,7 @@ class LeanCalls:
             version not in HANDSHAKE_PROTOCOL_VERSIONS
             or b"text/event-stream" not in accept
             or (session, rid) in self._running
-            or await self._security.validate_request(Request(scope), is_post=True) is not None
+            or not await self._allowed(scope)
         ):
             return False
         call = _Call(session, rid, params, version, facts, who, _JSON in accept)
@@ -185,13 +190,26 @@ class LeanCalls:
             asked.set_result(message)
         return True
 
+    async def _allowed(self, scope: Scope) -> bool:
+        """Whether the SDK's DNS-rebinding check lets the POST of ``scope`` through, asked
+        once for each set of the headers it reads."""
+        found: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in _CHECKED_HEADERS and name not in found:
+                found[name] = value  # the first of a repeated header, as the check reads it
+        key = tuple(found.get(name) for name in _CHECKED_HEADERS)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = await self._security.validate_request(Request(scope), is_post=True) is None
+            if len(self._verdicts) >= _VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
+
     async def _take_modern(
         self, scope: Scope, body: bytes, who: str | None, receive: Receive, send: Send
     ) -> bool:
-        try:
-            message = _json.loads(body)
-        except ValueError:
-            return False
+        message = _parsed(body)
         if type(message) is not dict or message.get("method") != "tools/call":
             return False
         rid, params = message.get("id"), message.get("params")
@@ -213,7 +231,7 @@ class LeanCalls:
             or named.get(_METHOD_HEADER, b"tools/call") != b"tools/call"
             or named.get(_NAME_HEADER, tool) != tool
             or b"text/event-stream" not in named.get(b"accept", b"")
-            or await self._security.validate_request(Request(scope), is_post=True) is not None
+            or not await self._allowed(scope)
         ):
             return False
         level, caps = meta.get(mt.LOG_LEVEL_META_KEY), meta.get(mt.CLIENT_CAPABILITIES_META_KEY)
@@ -262,7 +280,7 @@ class LeanCalls:
             async with sending:
                 if frame is not None and not streaming and call_.plain:
                     # Nothing came before the answer: it goes as one JSON body.
-                    await _answer(send, _json.dumps(frame), head[2:])
+                    await _answer(send, _json.dumps_utf8(frame), head[2:])
                 else:
                     await stream()
                     last = b"" if frame is None else _event(frame)
@@ -303,38 +321,92 @@ class LeanCalls:
             who, version, capabilities=facts.capabilities, level=facts.level, ask=ask, notify=notify
         )
 
-        async def call() -> dict[str, Any]:
-            CALLER.set(relay)  # this task's own context: it ends with the call
-            return await self.tools.call(
+        # The call runs in this request's own task: no task of its own, and nothing to wait
+        # on two things at once. Its client leaving, or its cancel, cancels this task.
+        task = asyncio.current_task()
+        assert task is not None  # a request is served in a task
+        stop = _Stop(task, receive)
+        if session is not None:
+            self._running[(session, rid)] = stop
+        caller = CALLER.set(relay)
+        frame: dict[str, Any] | None = None
+        try:
+            result = await self.tools.call(
                 params, who=who, version=version, progress=progress, elicit=elicit
             )
-
-        running = asyncio.ensure_future(call())
-        if session is not None:
-            self._running[(session, rid)] = running
-        gone = asyncio.ensure_future(_disconnected(receive))
-        try:
-            await asyncio.wait({running, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if not running.done():
-                running.cancel()  # the client left: the call is cancelled, as MCP's cancel
-            frame: dict[str, Any] | None = None
-            with contextlib.suppress(asyncio.CancelledError):
-                try:
-                    result = await running
-                    if version == mcp.MODERN_VERSION and self.server_info is not None:
-                        # As the SDK does for every 2026-07-28 result: say which server answered.
-                        meta = result.get("_meta")
-                        meta = meta if isinstance(meta, dict) else {}
-                        result["_meta"] = {mt.SERVER_INFO_META_KEY: self.server_info, **meta}
-                    frame = {"jsonrpc": "2.0", "id": rid, "result": result}
-                except EffmeshError as exc:
-                    frame = mcp.error_response(exc, rid)
+            if version == mcp.MODERN_VERSION and self.server_info is not None:
+                # As the SDK does for every 2026-07-28 result: say which server answered.
+                meta = result.get("_meta")
+                meta = meta if isinstance(meta, dict) else {}
+                result["_meta"] = {mt.SERVER_INFO_META_KEY: self.server_info, **meta}
+            frame = {"jsonrpc": "2.0", "id": rid, "result": result}
+        except EffmeshError as exc:
+            frame = mcp.error_response(exc, rid)
+        except asyncio.CancelledError:
+            if not stop.stopped:
+                raise  # not the client's doing (the server is stopping): it goes on
+            task.uncancel()
         finally:
-            gone.cancel()
+            stop.finish()
+            CALLER.reset(caller)
             if session is not None:
                 self._running.pop((session, rid), None)
-        if not gone.done():
+        if not stop.left:
             await end(frame)
+
+
+class _Stop:
+    """How a call served in a request's task ends early: the client leaves (its connection
+    closes), or it sends ``notifications/cancelled``; either cancels that task, as MCP's
+    cancel does. ``stopped`` tells such a cancel from one of the server's own."""
+
+    __slots__ = ("_later", "_receive", "_watcher", "finished", "left", "stopped", "task")
+
+    def __init__(self, task: asyncio.Task[Any], receive: Receive) -> None:
+        self.task = task
+        self.stopped = False
+        self.left = False
+        self.finished = False
+        """The call has ended: nothing cancels the task any more."""
+        self._receive = receive
+        self._watcher: asyncio.Task[None] | None = None
+        # Most calls end sooner: they need no watcher (a task of its own, started, then
+        # cancelled). A client that left meanwhile is found as the watcher starts.
+        self._later = asyncio.get_running_loop().call_later(WATCH_AFTER, self._watch)
+
+    def cancel(self) -> None:
+        if not self.finished and not self.stopped:
+            self.stopped = True
+            self.task.cancel()
+
+    def finish(self) -> None:
+        self.finished = True
+        self._later.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    def _watch(self) -> None:
+        self._watcher = asyncio.get_running_loop().create_task(self._wait_for_leave())
+
+    async def _wait_for_leave(self) -> None:
+        await _disconnected(self._receive)
+        self.left = True
+        self.cancel()
+
+
+def _parsed(body: bytes) -> Any:
+    """The message in ``body``, which the endpoint's envelope check has read already (UTF-8,
+    no repeated names, no NaN, not too deep): orjson reads it the same, faster. A body it
+    cannot read (an integer beyond 64 bits) is read as the check read it; None if neither
+    can."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return _json.loads(body)
+    except (ValueError, EffmeshError):
+        return None
 
 
 def _key(params: Any) -> str | int | None:

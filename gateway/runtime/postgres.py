@@ -29,9 +29,9 @@ from gateway.runtime.store import (
     ANYONE,
     LEASE_SECONDS,
     LOST_REASON,
-    PRUNE_EVERY,
     RESTART_REASON,
     OwnerFilter,
+    PruneClock,
     Retention,
     StoredTask,
     StoreUnavailable,
@@ -123,7 +123,7 @@ class PostgresTaskStore:
             open=False,
             name="effmesh-tasks",
         )
-        self._saves = 0
+        self._prunes = PruneClock()
         try:
             self.pool.open(wait=True, timeout=pool_timeout)
             with self.pool.connection() as conn:
@@ -149,9 +149,8 @@ class PostgresTaskStore:
                     lease_ns=self.lease_ns,
                 ),
             )
-        self._saves += 1
-        if self._saves % PRUNE_EVERY == 0:
-            self.prune()
+        if self._prunes.due(now):
+            self.prune(now)
 
     def swap(self, task: Task, *, was: int) -> bool:
         values = sql.swapped(

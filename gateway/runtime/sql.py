@@ -24,7 +24,7 @@ Row = tuple[str, str, str | None, str, float]
 
 def body(task: Task) -> str:
     """The stored form of ``task``: its A2A task JSON."""
-    return _json.dumps(a2a.encode_task(task)).decode()
+    return _json.dumps_utf8(a2a.encode_task(task)).decode()
 
 
 def entry(row: Row) -> StoredTask:

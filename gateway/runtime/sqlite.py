@@ -17,9 +17,9 @@ from gateway.runtime.store import (
     ANYONE,
     LEASE_SECONDS,
     LOST_REASON,
-    PRUNE_EVERY,
     RESTART_REASON,
     OwnerFilter,
+    PruneClock,
     Retention,
     StoredTask,
     TaskPage,
@@ -100,6 +100,7 @@ class SQLiteTaskStore:
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self.checkpoints = Checkpoints(str(path))
         self._saves = 0
+        self._prunes = PruneClock()
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
@@ -145,8 +146,8 @@ class SQLiteTaskStore:
             ),
         )
         self._saves += 1
-        if self._saves % PRUNE_EVERY == 0:
-            self.prune()
+        if self._prunes.due(now):
+            self.prune(now)
         if self._saves % CHECKPOINT_EVERY == 0:
             self.checkpoints.request()
 

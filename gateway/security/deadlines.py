@@ -16,6 +16,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from adapters import _json
 from adapters.errors import Timeout
+from gateway.writes import OneWrite
 
 
 def _answer(text: str) -> bytes:
@@ -28,7 +29,9 @@ def _answer(text: str) -> bytes:
 
 
 def protocol_with_deadline(seconds: float) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol, with ``seconds`` for each request's headers to arrive."""
+    """uvicorn's httptools protocol, with ``seconds`` for each request's headers to arrive,
+    whose responses write head and body in one piece when they come together
+    (:mod:`gateway.writes`)."""
 
     class HeaderDeadline(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -60,6 +63,10 @@ def protocol_with_deadline(seconds: float) -> type[HttpToolsProtocol]:
         def on_headers_complete(self) -> None:
             self._disarm()
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not None and cycle.transport is self.transport:
+                # Not yet started: the response's writes go out joined (gateway.writes).
+                cycle.transport = OneWrite(self.transport, self.loop)  # type: ignore[assignment]
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
