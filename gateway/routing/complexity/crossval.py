@@ -4,11 +4,11 @@ Folds keep near-copies together: tasks whose embeddings are at least ``GROUP_SIM
 alike (mostly one task written in two languages) fall in the same fold, so a task is never
 scored against its own translation. The one choice made here at build time is the softmax
 temperature: the classifier's out-of-fold confidence need not match how often it is right
-(with weak L2 it was overconfident, 0.92 against 0.85 right; with the shipped L2 it is a
-little underconfident), so its logits are divided by the temperature that gives the
-out-of-fold tasks the lowest log loss, and the confidence a decision reports means what it
-says. The same out-of-fold choices give the accuracy recorded in the model, overall, per
-strategy and per language (:func:`breakdown`).
+(with weak L2 it was overconfident, 0.92 against 0.85 right; with the shipped L2 the fitted
+temperature is near 1, and may fall below it), so its logits are divided by the temperature
+that gives the out-of-fold tasks the lowest log loss, and the confidence a decision reports
+means what it says. The same out-of-fold choices give the accuracy recorded in the model,
+overall, per strategy and per language (:func:`breakdown`).
 """
 
 from __future__ import annotations
