@@ -1,11 +1,16 @@
 """What the learned part of the router reads of a task, besides its embedding.
 
-Three blocks, all cheap (well under a millisecond for a typical task):
+Four blocks, all cheap (well under a millisecond for a typical task):
 
 - **factors**: the five factors as the analyzer scores them, the strategy its rules choose
   and the rule that chose it, the requirement count and whether one needs another's result;
 - **structure**: marks that read the same in every language: lines, list bullets, sentence
   ends, question marks, commas, colons, numbers, length;
+- **markers**: counts that tell a list from a chain across languages: the loose clause cut's
+  parts, Chinese and Japanese chain and list marks and the て-form (their words are not cut
+  by spaces), and words that set a request apart ("separately", "a parte", "osobno");
+  grouped cross-validation put the block at +0.2 points (87.2% against 87.0%), within the
+  spread of a fold split;
 - **character n-grams**: the 2- to 4-character pieces of the text, hashed into ``GRAMS`` slots.
   Their weights are learned from the labelled tasks, so connectives ("then", "poi",
   "daarna", "然后") are found from examples instead of being listed by hand, in whatever
