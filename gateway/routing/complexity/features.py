@@ -1,11 +1,16 @@
 """What the learned part of the router reads of a task, besides its embedding.
 
-Three blocks, all cheap (well under a millisecond for a typical task):
+Four blocks, all cheap (well under a millisecond for a typical task):
 
 - **factors**: the five factors as the analyzer scores them, the strategy its rules choose
   and the rule that chose it, the requirement count and whether one needs another's result;
 - **structure**: marks that read the same in every language: lines, list bullets, sentence
   ends, question marks, commas, colons, numbers, length;
+- **markers**: counts that tell a list from a chain across languages: the loose clause cut's
+  parts, Chinese and Japanese chain and list marks and the て-form (their words are not cut
+  by spaces), and words that set a request apart ("separately", "a parte", "osobno");
+  grouped cross-validation put the block at +0.2 points (87.2% against 87.0%, folds grouped
+  at 0.9), within the spread of a fold split;
 - **character n-grams**: the 2- to 4-character pieces of the text, hashed into ``GRAMS`` slots.
   Their weights are learned from the labelled tasks, so connectives ("then", "poi",
   "daarna", "然后") are found from examples instead of being listed by hand, in whatever
@@ -20,6 +25,7 @@ Three blocks, all cheap (well under a millisecond for a typical task):
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from typing import Final
@@ -37,7 +43,7 @@ GRAMS: Final = 1 << 13
 """Hash slots for character n-grams."""
 GRAM_TEXT: Final = 1200
 """Characters of a task whose n-grams are read."""
-GRAM_SCALE: Final = 5.0
+GRAM_SCALE: Final = 8.0
 """The n-gram block's weight beside the others (its rows have unit length before this)."""
 RULES: Final[tuple[Rule, ...]] = (
     "empty",
@@ -55,6 +61,24 @@ _SENTENCE: Final = re.compile(r"[.!?。？！;；]\s*\S")
 _COMMA: Final = re.compile(r"[,，、]")
 _NUMBER: Final = re.compile(r"\d+")
 _BULLET: Final = re.compile(r"(?m)^\s*(?:[-*•・]|\d+[.)])")
+_CJK_CHAIN: Final = re.compile(
+    r"然后|接着|之后|随后|最后|再[把用根将按从]|[并再]?用[它这那]|根据|按照这|以后再|"
+    r"それから|その後|次に|てから|その結果|それを|これを|その[^\sぁ-ゖ]|を使って|をもとに"
+)
+"""Chinese and Japanese marks that a part takes an earlier one's result (their words are not
+cut by spaces, so the whole-word lexicon and the n-grams' word edges read them poorly)."""
+_CJK_LIST: Final = re.compile(r"以及|并且|另外|还有|顺便|、|それと|あと、|別件|関係なく|ついでに")
+"""Chinese and Japanese marks of requests side by side."""
+_APART: Final = re.compile(
+    r"(?i)\b(?:separately|unrelated|independently|on another note|getrennt|separat|"
+    r"unabhängig davon|séparément|à part|par ailleurs|por separado|aparte|por otro lado|"
+    r"a parte|per conto suo|separatamente|los daarvan|apart daarvan|osobno|niezależnie|"
+    r"przy okazji|separadamente|noutra coisa|por outro lado)\b|单独|別件|それとは別|ついでに"
+)
+"""Words that say a request stands apart from the others, in the languages of the labelled
+set: a list, not a chain, though they sit where a chain's "then" would."""
+_TE_FORM: Final = re.compile(r"[てで][、,]|[てで](?=[^\sぁ-ゖ、。])")
+"""A Japanese verb in て-form joined to the next clause: a series, often a chain."""
 LATER: Final = b"later:"
 """The salt of the later parts' n-gram slots."""
 
@@ -89,6 +113,18 @@ def structure_block(text: str) -> list[float]:
     ]
 
 
+def marker_block(text: str, parts: int) -> list[float]:
+    """Counts that tell a list from a chain across languages: the loose cut's parts, the
+    Chinese and Japanese chain, list and て-form marks, and words that set a request apart."""
+    return [
+        min(parts, 6) / 6,
+        min(len(_CJK_CHAIN.findall(text)), 3) / 3,
+        min(len(_CJK_LIST.findall(text)), 4) / 4,
+        min(len(_TE_FORM.findall(text)), 4) / 4,
+        float(bool(_APART.search(text))),
+    ]
+
+
 def pieces(text: str, salt: bytes = b"") -> set[int]:
     """The hash slots of the text's 2- to 4-character pieces, ``salt`` giving a block of its
     own."""
@@ -106,18 +142,30 @@ def grams(text: str) -> npt.NDArray[np.int64]:
     in slots of their own."""
     head = text[:GRAM_TEXT]
     slots = pieces(head)
-    parts = loose_split(head)
+    parts = _parts(head)
     if len(parts) > 1:
         slots |= pieces(" ".join(parts[1:]), LATER)
     return np.fromiter(sorted(slots), dtype=np.int64, count=len(slots))
 
 
-DENSE: Final = len(STRATEGIES) + len(RULES) + 5 + 4 + 8
-"""Length of the factor and structure blocks together."""
+DENSE: Final = len(STRATEGIES) + len(RULES) + 5 + 4 + 8 + 5
+"""Length of the factor, structure and marker blocks together."""
 
 
 def dense_features(task: str, weights: Weights = DEFAULT_WEIGHTS) -> list[float]:
-    """The factor and structure blocks of ``task``, as the analyzer computes them."""
+    """The factor, structure and marker blocks of ``task``, as the analyzer computes them."""
     m = measure(task)
     _, strategy, rule = choose(m, weights)
-    return factor_block(m, strategy, rule) + structure_block(task)
+    return factor_block(m, strategy, rule) + structure_block(task) + markers(task)
+
+
+def markers(task: str) -> list[float]:
+    """The marker block of ``task``."""
+    return marker_block(task, len(_parts(task[:GRAM_TEXT])))
+
+
+@functools.lru_cache(maxsize=256)
+def _parts(head: str) -> tuple[str, ...]:
+    """The loose cut of a task's head, kept for a while: a decision reads it twice (for the
+    markers and for the later parts' n-grams)."""
+    return tuple(loose_split(head))

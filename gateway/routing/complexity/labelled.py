@@ -10,6 +10,7 @@ whole file, and only :func:`read_evaluation` reads it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -92,3 +93,10 @@ def read_evaluation(path: str) -> list[Labelled]:
     """
     raw, entries = _raw(path)
     return _parse(path, raw, entries)
+
+
+def shared(held: Sequence[Labelled], training: Sequence[Labelled]) -> list[str]:
+    """The held-out tasks that are also training tasks (letter case and spacing aside): a
+    figure on them would measure the router on what it learned from, not on unseen tasks."""
+    seen = {" ".join(t.task.lower().split()) for t in training}
+    return [t.task for t in held if " ".join(t.task.lower().split()) in seen]
