@@ -114,7 +114,16 @@ def gateway() -> Iterator[str]:
         yield url
 
 
-SESSION_OPENING = frozenset({"MCP send initialize", "initialize", "notifications/initialized"})
+SESSION_OPENING = frozenset(
+    # The handshake era's opening, or the 2026-07-28 one's (the era is found by discover first).
+    {
+        "MCP send initialize",
+        "initialize",
+        "notifications/initialized",
+        "MCP send server/discover",
+        "server/discover",
+    }
+)
 
 
 def settle(spans: InMemorySpanExporter, name: str, count: int = 1) -> list[ReadableSpan]:
