@@ -235,30 +235,9 @@ class Upstream:
         Raises:
             EffmeshError: as :meth:`request`.
         """
-        fast = self.fast
-        for attempt in (0, 1):
-            client = await self.client()
-            version = client.session.protocol_version
-            if fast is None or version is None or not fast.ready(version):
-                break
-            handlers = Handlers(noted, partial(self._noted, relay), partial(self.answer, relay))
-            try:
-                answer = await self._fast_call(fast, client, params, version, handlers)
-            except NotTaken:
-                break
-            except SessionLost:
-                self._lost(client)
-                if attempt:
-                    raise self.unreachable() from None
-                continue
-            except OSError as exc:
-                self._lost(client)
-                raise self.unreachable() from exc
-            error = answer.get("error")
-            if error is not None:
-                raise mcp.decode_error(error if isinstance(error, dict) else {})
-            result = answer.get("result")
-            return result if isinstance(result, dict) else {}
+        found = await self._on_the_wire(params, noted, relay, hand_on=False)
+        if found is not None:
+            return found
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             note: dict[str, Any] = {"progress": progress, "total": total, "message": message}
@@ -284,16 +263,26 @@ class Upstream:
         Raises:
             EffmeshError: as :meth:`request`.
         """
+        return await self._on_the_wire(params, noted, relay, hand_on=True)
+
+    async def _on_the_wire(
+        self, params: dict[str, Any], noted: Progress, relay: Relay | None, *, hand_on: bool
+    ) -> dict[str, Any] | None:
+        """``tools/call`` with ``params`` through :attr:`fast` (a lost session opened again
+        once): its wire result, or None when the session cannot send it so. ``hand_on``: in
+        2026-07-28 only, and one round (:func:`call_modern`)."""
         fast = self.fast
         for attempt in (0, 1):
             client = await self.client()
             version = client.session.protocol_version
-            if fast is None or version not in MODERN_PROTOCOL_VERSIONS or not fast.ready(version):
+            if fast is None or version is None or not fast.ready(version):
+                return None
+            if hand_on and version not in MODERN_PROTOCOL_VERSIONS:
                 return None
             handlers = Handlers(noted, partial(self._noted, relay), partial(self.answer, relay))
             try:
                 answer = await self._fast_call(
-                    fast, client, params, version, handlers, hand_on=True
+                    fast, client, params, version, handlers, hand_on=hand_on
                 )
             except NotTaken:
                 return None
