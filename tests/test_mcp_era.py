@@ -113,6 +113,21 @@ async def call(agent: RemoteMCPAgent) -> str:
     return part.text
 
 
+def call_once(url: str, **settings: Any) -> tuple[str, bool]:
+    """One tool call through a fresh agent of the server at ``url``: its text, and whether the
+    agent spoke 2026-07-28 to it."""
+
+    async def scenario() -> tuple[str, bool]:
+        agent = RemoteMCPAgent("fx", url, timeout=30, **settings)
+        try:
+            await agent.connect()
+            return await call(agent), agent.upstream.modern
+        finally:
+            await agent.close()
+
+    return asyncio.run(scenario())
+
+
 async def forget_session(url: str, session: str) -> None:
     """End the server's session, as a server restart would."""
     async with httpx.AsyncClient(timeout=30) as http:
@@ -123,16 +138,7 @@ async def forget_session(url: str, session: str) -> None:
 def test_a_server_of_both_eras_is_asked_server_discover_first_and_spoken_to_in_2026_07_28() -> None:
     server = Refusing(build_fixture().streamable_http_app())
     with running(lambda base: server) as up:
-
-        async def scenario() -> tuple[str, bool]:
-            agent = RemoteMCPAgent("fx", f"{up}/mcp", timeout=30)
-            try:
-                await agent.connect()
-                return await call(agent), agent.upstream.modern
-            finally:
-                await agent.close()
-
-        text, modern = asyncio.run(scenario())
+        text, modern = call_once(f"{up}/mcp")
     assert text == TEXT
     assert modern
     first = server.posts[0]
@@ -205,16 +211,7 @@ def test_a_server_that_stops_speaking_the_remembered_era_is_probed_again() -> No
 def test_the_era_setting_pins_the_handshake_for_a_server_of_both_eras() -> None:
     server = Refusing(build_fixture().streamable_http_app())
     with running(lambda base: server) as up:
-
-        async def scenario() -> tuple[str, bool]:
-            agent = RemoteMCPAgent("fx", f"{up}/mcp", timeout=30, era="handshake")
-            try:
-                await agent.connect()
-                return await call(agent), agent.upstream.modern
-            finally:
-                await agent.close()
-
-        text, modern = asyncio.run(scenario())
+        text, modern = call_once(f"{up}/mcp", era="handshake")
     assert text == TEXT
     assert not modern
     assert server.methods()[0] == "initialize"
