@@ -12,6 +12,7 @@ import os
 import pathlib
 import signal
 import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,8 @@ from adapters import model as c
 from adapters.errors import UpstreamUnavailable
 from agents.remote import RemoteMCPAgent, RemoteMCPStdioAgent
 from agents.remote.mcp_http import HttpCalls, _events, _Resumable
+from agents.remote.mcp_stdio import StdioCalls
+from agents.remote.mcp_wire import Handlers
 from gateway.bodies import replay
 from tests.mcp_fixture import build_fixture
 from tests.servers import running
@@ -98,6 +101,44 @@ def test_a_killed_stdio_server_is_started_again() -> None:
     assert second != first
     assert sessions == 2
     assert len(failures) <= 2
+
+
+def test_a_call_to_a_process_whose_output_has_ended_fails_at_once() -> None:
+    # A write to a process that has just died can seem to succeed: the pipe's end is noticed
+    # a few loop turns after its stdout's. A process that closes stdout and lives on holds
+    # that moment open: a call sent then must fail, not wait for an answer that cannot come.
+    quiet = "import os, sys, time; sys.stdin.readline(); os.close(1); time.sleep(60)"
+
+    async def scenario() -> list[str]:
+        calls = StdioCalls([sys.executable, "-c", quiet])
+        outcomes: list[str] = []
+        async with calls.transport() as (read, _):
+            assert calls._stdin is not None
+            await calls._stdin.send(b"{}\n")
+            async for _ in read:  # until the process's stdout ends
+                pass
+            handlers = Handlers(_ignore, _ignore, _no_answer)
+            for version in ("2025-06-18", "2025-11-25"):
+                assert not calls.ready(version)
+                try:
+                    async with asyncio.timeout(5):
+                        await calls.call({"name": "t"}, version, handlers)
+                    outcomes.append("answered")
+                except ConnectionError:
+                    outcomes.append("refused")
+                except TimeoutError:
+                    outcomes.append("waited")
+        return outcomes
+
+    assert asyncio.run(scenario()) == ["refused", "refused"]
+
+
+async def _ignore(*_: object) -> None:
+    return None
+
+
+async def _no_answer(*_: object) -> dict[str, Any]:
+    return {}
 
 
 def test_an_http_server_serves_many_calls_on_one_session() -> None:

@@ -47,10 +47,14 @@ class StdioCalls:
         self._stdin: anyio.abc.ByteSendStream | None = None
         self._calls: dict[str, tuple[Exchange, asyncio.Future[None]]] = {}
         self._writing = asyncio.Lock()
+        self._reading = False
+        """The process's stdout is open: an answer can still come. A write to a process that
+        has just died may seem to succeed (the pipe's end is noticed a few loop turns later),
+        so a call is refused once stdout has ended, not only when a write fails."""
 
     def ready(self, version: str | None) -> bool:
         known = version in HANDSHAKE_PROTOCOL_VERSIONS or version in MODERN_PROTOCOL_VERSIONS
-        return self._stdin is not None and known
+        return self._stdin is not None and self._reading and known
 
     async def _write(self, line: bytes) -> None:
         if self._stdin is None:
@@ -70,6 +74,8 @@ class StdioCalls:
         done = asyncio.get_running_loop().create_future()
         self._calls[exchange.id] = (exchange, done)
         try:
+            if not self._reading:  # registered after stdout ended: no answer can come
+                raise ConnectionError("the server's process has ended")
             await self._write(exchange.request + b"\n")
             await done
         except asyncio.CancelledError:
@@ -119,21 +125,25 @@ class StdioCalls:
 
     async def _read(self, stdout: anyio.abc.ByteReceiveStream, session: Any) -> None:
         buffer = bytearray()
-        async with session:
-            with contextlib.suppress(anyio.EndOfStream, *_GONE):
-                while True:
-                    buffer += await stdout.receive(CHUNK)
-                    start = 0
-                    while (end := buffer.find(b"\n", start)) >= 0:
-                        line = bytes(buffer[start:end]).strip()
-                        start = end + 1
-                        if line:
-                            await self._route(line, session)
-                    del buffer[:start]
-        # The process is gone: so is every call waiting on it.
-        for _, done in list(self._calls.values()):
-            if not done.done():
-                done.set_exception(ConnectionError("the server's process has ended"))
+        try:
+            async with session:
+                with contextlib.suppress(anyio.EndOfStream, *_GONE):
+                    while True:
+                        buffer += await stdout.receive(CHUNK)
+                        start = 0
+                        while (end := buffer.find(b"\n", start)) >= 0:
+                            line = bytes(buffer[start:end]).strip()
+                            start = end + 1
+                            if line:
+                                await self._route(line, session)
+                        del buffer[:start]
+        finally:
+            # The process is gone (or its reader cancelled): so is every call waiting on it,
+            # and a call from now on is refused at once.
+            self._reading = False
+            for _, done in list(self._calls.values()):
+                if not done.done():
+                    done.set_exception(ConnectionError("the server's process has ended"))
 
     async def _feed(self, outgoing: Any) -> None:
         # A broken stdin means the process is ending: its stdout ends next, and the session.
@@ -153,6 +163,7 @@ class StdioCalls:
         to_session, from_server = anyio.create_memory_object_stream[SessionMessage | Exception](64)
         to_server, outgoing = anyio.create_memory_object_stream[SessionMessage](64)
         self._stdin = process.stdin
+        self._reading = True
         try:
             async with (
                 to_session,
@@ -172,6 +183,7 @@ class StdioCalls:
                     tg.cancel_scope.cancel()
         finally:
             self._stdin = None
+            self._reading = False
 
 
 async def _stop(process: anyio.abc.Process) -> None:
