@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 
 POLL_SECONDS: Final = 1.0
 """How often a follower reads the log without a signal."""
+SETTLING_SECONDS: Final = 1.0
+"""How long a follower that finds a task settled in the store, with no final item in the log,
+waits for that item before it ends with the stored snapshot: a runner saves a task's state
+before it publishes the item that says so (the A2A SDK does), so the two are seldom seen
+together."""
 EVENTS: Final = "effmesh_events"
 CANCELS: Final = "effmesh_cancel"
 FORWARDS: Final = "effmesh_mcp"
@@ -303,6 +308,7 @@ class PostgresChannel:
         waker = asyncio.Event()
         self._wakers.setdefault(task_id, set()).add(waker)
         position, skip = 0, after
+        settling: float | None = None  # when the store was first found settled, log quiet
         try:
             while True:
                 waker.clear()
@@ -316,18 +322,26 @@ class PostgresChannel:
                     # A settled snapshot ends the follow, unless the task was resumed since.
                     if isinstance(item, Task) and settled(item) and n == len(fresh) - 1:
                         return
-                if not fresh:
+                wait = POLL_SECONDS
+                if fresh:
+                    settling = None
+                else:
                     stored = self.store.load(task_id)
                     if stored is None:
                         return
-                    # Ended with no word in the log (failed by a survivor): its snapshot.
-                    # One waiting for input may yet be resumed: followed on.
-                    ended = lifecycle.is_terminal(stored.task.state)
-                    if ended and not self._read(task_id, position):
-                        yield stored.task
-                        return
+                    # Ended with no word in the log (failed by a survivor): its snapshot,
+                    # once its runner had time to publish its last items (they are the
+                    # live account). One waiting for input may yet be resumed: followed on.
+                    if lifecycle.is_terminal(stored.task.state):
+                        now = time.monotonic()
+                        settling = now if settling is None else settling
+                        wait = settling + SETTLING_SECONDS - now
+                        if wait <= 0 and not self._read(task_id, position):
+                            yield stored.task
+                            return
+                        wait = max(wait, 0.0)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waker.wait(), POLL_SECONDS)
+                    await asyncio.wait_for(waker.wait(), wait)
         finally:
             wakers = self._wakers.get(task_id)
             if wakers is not None:
