@@ -103,6 +103,51 @@ def test_a_killed_stdio_server_is_started_again() -> None:
     assert len(failures) <= 2
 
 
+def test_a_server_that_keeps_dying_young_is_reported_down_while_it_is_given_time() -> None:
+    # The first death restarts the process at once, and a call waits for it; from the second
+    # young death on, restarts back off, and a call in the meantime is told the server is
+    # down instead of being held through the delay.
+    async def started_again(before: int) -> int:
+        for _ in range(600):
+            pids = children("tests.mcp_fixture")
+            if pids and pids[0] != before:
+                return pids[0]
+            await asyncio.sleep(0.05)
+        raise AssertionError("not started again")
+
+    async def gone(pid: int) -> None:
+        for _ in range(600):
+            if pid not in children("tests.mcp_fixture"):
+                return
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> tuple[list[str], str]:
+        agent = RemoteMCPStdioAgent("fx", FIXTURE, timeout=30)
+        outcomes: list[str] = []
+        try:
+            await agent.connect()
+            (pid,) = children("tests.mcp_fixture")
+            for _ in range(4):
+                os.kill(pid, signal.SIGKILL)
+                await gone(pid)
+                await asyncio.sleep(0.1)  # the session has seen the process end
+                try:
+                    await call(agent)
+                    outcomes.append("answered")
+                except UpstreamUnavailable:
+                    outcomes.append("down")
+                pid = await started_again(pid)
+            return outcomes, await call(agent)
+        finally:
+            await agent.close()
+
+    outcomes, last = asyncio.run(scenario())
+    # The first restart is waited for; the fourth death's delay (2 s) is reported as down.
+    assert outcomes[0] == "answered"
+    assert outcomes[-1] == "down"
+    assert last == "This is a simple text response for testing."
+
+
 def test_a_call_to_a_process_whose_output_has_ended_fails_at_once() -> None:
     # A write to a process that has just died can seem to succeed: the pipe's end is noticed
     # a few loop turns after its stdout's. A process that closes stdout and lives on holds

@@ -380,6 +380,12 @@ class Upstream:
         failures = 0
         while True:
             if failures:
+                ready = self._ready
+                if failures > 1 and ready is not None and not ready.done():
+                    # The server keeps dying young: a call meanwhile is told at once that it
+                    # is down, not held through the delay (up to its whole timeout).
+                    ready.set_exception(self.unreachable())
+                    ready.exception()  # retrieved: no caller may be waiting
                 await asyncio.sleep(BACKOFF[min(failures, len(BACKOFF)) - 1])
             if self._ready is None or self._ready.done():
                 self._ready = loop.create_future()
