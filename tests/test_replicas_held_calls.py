@@ -1,0 +1,337 @@
+"""An A2A or ACP caller's answer to a handshake-era MCP server's question, sent to the replica
+that does not hold the call: two ``effmesh serve`` processes sharing one PostgreSQL store,
+behind Caddy balancing round-robin with no affinity, the official A2A and ACP clients.
+
+The server (the SDK's conformance fixture, spoken to in the handshake era) asks on the event
+stream of the call, which stays open on the replica that made it. The question is asked
+through the balancer; the answer goes to the other replica, which hands it to the first over
+the replicas' channel: the waiting upstream request gets it, and the caller gets its
+protocol's answer where it asked (A2A: the task, or its events when it streams; ACP: the run
+in sync, async or stream mode). Another token's answer is refused on the receiving replica
+and reaches nothing; an answer for a call whose replica died is a failed task within seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from a2a.client import ClientConfig, create_client
+from a2a.types import a2a_pb2 as pb
+from a2a.utils.errors import A2AError
+from acp_sdk.client import Client as ACPClient
+from acp_sdk.models import Message as ACPMessage
+from acp_sdk.models import MessageAwaitResume, MessagePart, Run, RunStatus
+from acp_sdk.models.errors import ACPError
+from google.protobuf import json_format
+
+from tests import pg
+from tests.mcp_fixture import build_fixture
+from tests.mcp_paused_fixture import ENV, PausingReplica, Recorded, build_asking
+from tests.replicas import REPLICA_HEADER, Balancer, Replica
+from tests.servers import running
+
+pytestmark = pytest.mark.anyio
+TOKENS = {"ide": "ide-held-secret", "ops": "ops-held-secret"}
+TIMEOUT = 60
+GONE_TIMEOUT = 20
+"""The caller's patience when the replica holding the call is gone: the replicas' call
+timeout (30 s) is longer, so only a prompt answer passes."""
+QUESTION = "who are you"
+ADA = {"username": "Ada", "email": "a@x"}
+
+
+@dataclass
+class Mesh:
+    balancer: Balancer
+    replicas: list[Replica]
+    fx: Recorded
+    agents: str
+
+    def other(self, hostport: str) -> Replica:
+        """The replica that did not answer as ``hostport``."""
+        (found,) = [r for r in self.replicas if r.hostport != hostport]
+        return found
+
+
+@pytest.fixture(scope="module")
+def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    folder = tmp_path_factory.mktemp("replicas-held")
+    fx = Recorded(build_fixture().streamable_http_app())
+    with (
+        pytest.MonkeyPatch.context() as env,
+        pg.database(postgres_server) as url,
+        running(lambda base: fx) as fx_url,
+        running(lambda base: build_asking().streamable_http_app()) as asking_url,
+    ):
+        for who, name in ENV.items():
+            env.setenv(name, TOKENS[who])
+        agents = (
+            f'[[agents]]\nname = "fx"\nkind = "mcp"\nurl = "{fx_url}/mcp"\nera = "handshake"\n'
+            f'[[agents]]\nname = "two"\nkind = "mcp"\nurl = "{asking_url}/mcp"\n'
+            'era = "handshake"\n'
+        )
+        balancer = Balancer(folder)
+        replicas: list[Replica] = [
+            PausingReplica(folder, f"h{n}", url, balancer.base, agents) for n in range(2)
+        ]
+        try:
+            for replica in replicas:
+                replica.start()
+            for replica in replicas:
+                replica.wait_up()
+            balancer.upstreams = [r.hostport for r in replicas]
+            balancer.start()
+            yield Mesh(balancer, replicas, fx, agents)
+        finally:
+            balancer.stop()
+            for replica in replicas:
+                replica.stop()
+
+
+class Answered:
+    """Which replica answered each request through the balancer."""
+
+    def __init__(self) -> None:
+        self.by: list[str] = []
+
+    async def seen(self, response: httpx.Response) -> None:
+        self.by.append(response.headers.get(REPLICA_HEADER, ""))
+
+
+def a2a_request(data: dict[str, Any], task: pb.Task | None = None) -> pb.SendMessageRequest:
+    part = pb.Part()
+    json_format.ParseDict({"data": data}, part)
+    message = pb.Message(message_id=str(uuid.uuid4()), role=pb.ROLE_USER, parts=[part])
+    if task is not None:
+        message.task_id, message.context_id = task.id, task.context_id
+    request = pb.SendMessageRequest(message=message)
+    request.metadata.update({"effmesh.skill": "test_elicitation"})
+    return request
+
+
+async def a2a_send(
+    base: str,
+    who: str,
+    request: pb.SendMessageRequest,
+    *,
+    streaming: bool = False,
+    answered: Answered | None = None,
+    timeout: float = TIMEOUT,
+) -> list[pb.StreamResponse]:
+    headers = {"authorization": f"Bearer {TOKENS[who]}"}
+    hooks = {"response": [answered.seen]} if answered is not None else {}
+    async with httpx.AsyncClient(timeout=timeout, headers=headers, event_hooks=hooks) as http:
+        config = ClientConfig(streaming=streaming, httpx_client=http)
+        async with await create_client(f"{base}/a2a/fx", client_config=config) as a2a:
+            return [r async for r in a2a.send_message(request)]
+
+
+async def a2a_get(base: str, who: str, task_id: str) -> pb.Task:
+    headers = {"authorization": f"Bearer {TOKENS[who]}"}
+    async with httpx.AsyncClient(timeout=TIMEOUT, headers=headers) as http:
+        config = ClientConfig(streaming=False, httpx_client=http)
+        async with await create_client(f"{base}/a2a/fx", client_config=config) as a2a:
+            return await a2a.get_task(pb.GetTaskRequest(id=task_id))
+
+
+async def a2a_asked(mesh: Mesh) -> tuple[pb.Task, Replica]:
+    """A task waiting for the server's question, asked through the balancer; the replica
+    that does not hold its call."""
+    answered = Answered()
+    (response,) = await a2a_send(
+        mesh.balancer.base, "ide", a2a_request({"message": QUESTION}), answered=answered
+    )
+    task = response.task
+    assert task.status.state == pb.TASK_STATE_INPUT_REQUIRED
+    assert task.status.message.parts[0].text == QUESTION
+    return task, mesh.other(answered.by[-1])
+
+
+def said(task: pb.Task) -> str:
+    return "".join(p.text for a in task.artifacts for p in a.parts)
+
+
+def settled_calls(fx: Recorded) -> int:
+    return sum(1 for b in fx.bodies if isinstance(b, dict) and b.get("method") == "tools/call")
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["blocking", "streaming"])
+async def test_an_a2a_callers_answer_reaches_the_call_held_by_the_other_replica(
+    mesh: Mesh, streaming: bool
+) -> None:
+    task, other = await a2a_asked(mesh)
+    calls, answers = settled_calls(mesh.fx), len(mesh.fx.answers())
+    # Another token's answer, on the replica the answer goes to: not found, and nothing moves.
+    with pytest.raises(A2AError) as info:
+        await a2a_send(other.base, "ops", a2a_request({"username": "Eve", "email": "e@x"}, task))
+    assert type(info.value).__name__ == "TaskNotFoundError"
+    assert len(mesh.fx.answers()) == answers
+    events = await a2a_send(other.base, "ide", a2a_request(ADA, task), streaming=streaming)
+    last = events[-1]
+    if streaming:
+        assert last.HasField("status_update"), last
+        assert last.status_update.status.state == pb.TASK_STATE_COMPLETED
+        artifacts = [e.artifact_update.artifact for e in events if e.HasField("artifact_update")]
+        text = "".join(p.text for a in artifacts for p in a.parts)
+        done = await a2a_get(other.base, "ide", task.id)
+    else:
+        done = last.task
+        text = said(done)
+    assert done.status.state == pb.TASK_STATE_COMPLETED
+    assert '"username": "Ada"' in text
+    # The same upstream call took the answer: one answer more, no call sent again.
+    (answer,) = mesh.fx.answers()[answers:]
+    assert answer["result"] == {"action": "accept", "content": ADA}
+    assert settled_calls(mesh.fx) == calls
+    assert not any("Eve" in json.dumps(b) for b in mesh.fx.bodies)
+
+
+@asynccontextmanager
+async def acp(base: str, who: str, answered: Answered | None = None) -> AsyncIterator[ACPClient]:
+    headers = {"Content-Type": "application/json", "authorization": f"Bearer {TOKENS[who]}"}
+    hooks = {"response": [answered.seen]} if answered is not None else None
+    async with ACPClient(
+        base_url=f"{base}/acp", headers=headers, timeout=TIMEOUT, event_hooks=hooks
+    ) as client:
+        yield client
+
+
+def json_message(data: dict[str, Any]) -> ACPMessage:
+    return ACPMessage(parts=[MessagePart(content=json.dumps(data), content_type="application/json")])
+
+
+async def acp_asked(
+    mesh: Mesh, agent: str = "fx.test_elicitation", arguments: dict[str, Any] | None = None
+) -> tuple[Run, Replica]:
+    """A run waiting for the server's question, asked through the balancer; the replica
+    that does not hold its call."""
+    answered = Answered()
+    start = json_message({"message": QUESTION} if arguments is None else arguments)
+    async with acp(mesh.balancer.base, "ide", answered) as ide:
+        run = await ide.run_sync([start], agent=agent)
+    assert run.status == RunStatus.AWAITING
+    return run, mesh.other(answered.by[-1])
+
+
+def output_of(run: Run) -> str:
+    return "".join(str(p.content) for m in run.output for p in m.parts)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+async def test_an_acp_callers_resume_reaches_the_call_held_by_the_other_replica(
+    mesh: Mesh, mode: str
+) -> None:
+    run, other = await acp_asked(mesh)
+    calls, answers = settled_calls(mesh.fx), len(mesh.fx.answers())
+    async with acp(other.base, "ops") as ops:
+        evil = MessageAwaitResume(message=json_message({"username": "Eve", "email": "e@x"}))
+        with pytest.raises(ACPError) as info:
+            await ops.run_resume_sync(evil, run_id=run.run_id)
+    assert info.value.error.code == "not_found"
+    assert len(mesh.fx.answers()) == answers
+    resume = MessageAwaitResume(message=json_message(ADA))
+    async with acp(other.base, "ide") as ide:
+        if mode == "sync":
+            done = await ide.run_resume_sync(resume, run_id=run.run_id)
+        elif mode == "async":
+            started = await ide.run_resume_async(resume, run_id=run.run_id)
+            assert started.status in (RunStatus.IN_PROGRESS, RunStatus.COMPLETED)
+            # The run's events, followed on this replica until it settles.
+            done = await ide.run_status(run_id=run.run_id)
+            for _ in range(600):
+                if done.status.is_terminal:
+                    break
+                done = await ide.run_status(run_id=run.run_id)
+        else:
+            events = [e async for e in ide.run_resume_stream(resume, run_id=run.run_id)]
+            assert events[-1].type == "run.completed", [e.type for e in events]
+            done = events[-1].run  # type: ignore[union-attr]
+    assert done.status == RunStatus.COMPLETED, done
+    assert '"username": "Ada"' in output_of(done)
+    (answer,) = mesh.fx.answers()[answers:]
+    assert answer["result"] == {"action": "accept", "content": ADA}
+    assert settled_calls(mesh.fx) == calls
+
+
+async def test_two_questions_asked_at_once_are_answered_one_by_one_from_the_other_replica(
+    mesh: Mesh,
+) -> None:
+    """A handshake-era server's two questions at once: asked of an ACP caller one after the
+    other, each answer sent to the replica that does not hold the call."""
+    run, other = await acp_asked(mesh, "two.both", {})
+    replies = {"What name?": "Ada", "What town?": "Paris"}
+    asked = []
+    for _ in range(2):
+        assert run.await_request is not None
+        (question,) = [p.content for p in run.await_request.message.parts if p.content]
+        asked.append(question)
+        answer = MessageAwaitResume(
+            message=ACPMessage(parts=[MessagePart(content=replies[str(question)])])
+        )
+        async with acp(other.base, "ide") as ide:
+            run = await ide.run_resume_sync(answer, run_id=run.run_id)
+        other = mesh.other(other.hostport)  # the next answer to the replica it did not reach
+    assert sorted(asked) == ["What name?", "What town?"]
+    assert run.status == RunStatus.COMPLETED, run
+    assert "Ada from Paris" in output_of(run)
+
+
+@pytest.fixture
+def pair(mesh: Mesh, postgres_server: Any, tmp_path: Path) -> Iterator[list[Replica]]:
+    """Two replicas of their own, for one to be killed."""
+    with pg.database(postgres_server) as url:
+        replicas: list[Replica] = [
+            PausingReplica(tmp_path, f"d{n}", url, "http://unused", mesh.agents) for n in (0, 1)
+        ]
+        try:
+            for replica in replicas:
+                replica.start()
+            for replica in replicas:
+                replica.wait_up()
+            yield replicas
+        finally:
+            for replica in replicas:
+                replica.stop()
+
+
+async def test_an_a2a_answer_for_a_call_whose_replica_died_fails_the_task(
+    pair: list[Replica],
+) -> None:
+    one, two = pair
+    (response,) = await a2a_send(one.base, "ide", a2a_request({"message": QUESTION}))
+    task = response.task
+    assert task.status.state == pb.TASK_STATE_INPUT_REQUIRED
+    one.kill()
+    (response,) = await a2a_send(two.base, "ide", a2a_request(ADA, task), timeout=GONE_TIMEOUT)
+    failed = response.task
+    assert failed.status.state == pb.TASK_STATE_FAILED
+    assert "unavailable" in failed.status.message.parts[0].text
+    assert (await a2a_get(two.base, "ide", task.id)).status.state == pb.TASK_STATE_FAILED
+
+
+async def test_an_acp_resume_of_a_call_whose_replica_died_fails_the_run(
+    pair: list[Replica],
+) -> None:
+    one, two = pair
+    async with acp(one.base, "ide") as ide:
+        run = await ide.run_sync([json_message({"message": QUESTION})], agent="fx.test_elicitation")
+    assert run.status == RunStatus.AWAITING
+    one.kill()
+    headers = {"Content-Type": "application/json", "authorization": f"Bearer {TOKENS['ide']}"}
+    async with ACPClient(base_url=f"{two.base}/acp", headers=headers, timeout=GONE_TIMEOUT) as ide:
+        failed = await ide.run_resume_sync(
+            MessageAwaitResume(message=json_message(ADA)), run_id=run.run_id
+        )
+        assert failed.status == RunStatus.FAILED
+        assert failed.error is not None
+        assert failed.error.code == "server_error"
+        assert "unavailable" in failed.error.message
+        assert (await ide.run_status(run_id=run.run_id)).status == RunStatus.FAILED
