@@ -106,6 +106,22 @@ class Answered:
         self.by.append(response.headers.get(REPLICA_HEADER, ""))
 
 
+class Pinned(httpx.AsyncBaseTransport):
+    """Every request to the replica at ``base``: the agent card a replica serves names the
+    balancer, which the A2A client would otherwise send the message to."""
+
+    def __init__(self, base: str) -> None:
+        self.url = httpx.URL(base)
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(host=self.url.host, port=self.url.port)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 def a2a_request(data: dict[str, Any], task: pb.Task | None = None) -> pb.SendMessageRequest:
     part = pb.Part()
     json_format.ParseDict({"data": data}, part)
@@ -125,10 +141,16 @@ async def a2a_send(
     streaming: bool = False,
     answered: Answered | None = None,
     timeout: float = TIMEOUT,
+    balanced: str = "",
 ) -> list[pb.StreamResponse]:
+    """The responses to ``request`` sent to the replica at ``base`` (to the balancer when
+    ``base`` is ``balanced``)."""
     headers = {"authorization": f"Bearer {TOKENS[who]}"}
     hooks = {"response": [answered.seen]} if answered is not None else {}
-    async with httpx.AsyncClient(timeout=timeout, headers=headers, event_hooks=hooks) as http:
+    pinned = None if base == balanced else Pinned(base)
+    async with httpx.AsyncClient(
+        timeout=timeout, headers=headers, event_hooks=hooks, transport=pinned
+    ) as http:
         config = ClientConfig(streaming=streaming, httpx_client=http)
         async with await create_client(f"{base}/a2a/fx", client_config=config) as a2a:
             return [r async for r in a2a.send_message(request)]
@@ -136,7 +158,7 @@ async def a2a_send(
 
 async def a2a_get(base: str, who: str, task_id: str) -> pb.Task:
     headers = {"authorization": f"Bearer {TOKENS[who]}"}
-    async with httpx.AsyncClient(timeout=TIMEOUT, headers=headers) as http:
+    async with httpx.AsyncClient(timeout=TIMEOUT, headers=headers, transport=Pinned(base)) as http:
         config = ClientConfig(streaming=False, httpx_client=http)
         async with await create_client(f"{base}/a2a/fx", client_config=config) as a2a:
             return await a2a.get_task(pb.GetTaskRequest(id=task_id))
@@ -147,7 +169,11 @@ async def a2a_asked(mesh: Mesh) -> tuple[pb.Task, Replica]:
     that does not hold its call."""
     answered = Answered()
     (response,) = await a2a_send(
-        mesh.balancer.base, "ide", a2a_request({"message": QUESTION}), answered=answered
+        mesh.balancer.base,
+        "ide",
+        a2a_request({"message": QUESTION}),
+        answered=answered,
+        balanced=mesh.balancer.base,
     )
     task = response.task
     assert task.status.state == pb.TASK_STATE_INPUT_REQUIRED
@@ -205,7 +231,9 @@ async def acp(base: str, who: str, answered: Answered | None = None) -> AsyncIte
 
 
 def json_message(data: dict[str, Any]) -> ACPMessage:
-    return ACPMessage(parts=[MessagePart(content=json.dumps(data), content_type="application/json")])
+    return ACPMessage(
+        parts=[MessagePart(content=json.dumps(data), content_type="application/json")]
+    )
 
 
 async def acp_asked(
@@ -271,7 +299,8 @@ async def test_two_questions_asked_at_once_are_answered_one_by_one_from_the_othe
     asked = []
     for _ in range(2):
         assert run.await_request is not None
-        (question,) = [p.content for p in run.await_request.message.parts if p.content]
+        # The question's text, then its form.
+        question = run.await_request.message.parts[0].content
         asked.append(question)
         answer = MessageAwaitResume(
             message=ACPMessage(parts=[MessagePart(content=replies[str(question)])])
