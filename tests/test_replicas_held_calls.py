@@ -34,8 +34,9 @@ from google.protobuf import json_format
 
 from tests import pg
 from tests.mcp_fixture import build_fixture
-from tests.mcp_paused_fixture import ENV, PausingReplica, Recorded, build_asking
-from tests.replicas import REPLICA_HEADER, Balancer, Replica
+from tests.mcp_modern_fixture import ModernOnly
+from tests.mcp_paused_fixture import ENV, PausingReplica, Recorded, build_asking, build_upstream
+from tests.replicas import REPLICA_HEADER, Balancer, Pinned, Replica
 from tests.servers import running
 
 pytestmark = pytest.mark.anyio
@@ -70,6 +71,7 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         pg.database(postgres_server) as url,
         running(lambda base: fx) as fx_url,
         running(lambda base: build_asking().streamable_http_app()) as asking_url,
+        running(lambda base: ModernOnly(build_upstream())) as modern_url,
     ):
         for who, name in ENV.items():
             env.setenv(name, TOKENS[who])
@@ -77,6 +79,7 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
             f'[[agents]]\nname = "fx"\nkind = "mcp"\nurl = "{fx_url}/mcp"\nera = "handshake"\n'
             f'[[agents]]\nname = "two"\nkind = "mcp"\nurl = "{asking_url}/mcp"\n'
             'era = "handshake"\n'
+            f'[[agents]]\nname = "modern"\nkind = "mcp"\nurl = "{modern_url}/mcp"\n'
         )
         balancer = Balancer(folder)
         replicas: list[Replica] = [
@@ -106,30 +109,16 @@ class Answered:
         self.by.append(response.headers.get(REPLICA_HEADER, ""))
 
 
-class Pinned(httpx.AsyncBaseTransport):
-    """Every request to the replica at ``base``: the agent card a replica serves names the
-    balancer, which the A2A client would otherwise send the message to."""
-
-    def __init__(self, base: str) -> None:
-        self.url = httpx.URL(base)
-        self.inner = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(host=self.url.host, port=self.url.port)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-def a2a_request(data: dict[str, Any], task: pb.Task | None = None) -> pb.SendMessageRequest:
+def a2a_request(
+    data: dict[str, Any] | str, task: pb.Task | None = None, skill: str = "test_elicitation"
+) -> pb.SendMessageRequest:
     part = pb.Part()
-    json_format.ParseDict({"data": data}, part)
+    json_format.ParseDict({"text": data} if isinstance(data, str) else {"data": data}, part)
     message = pb.Message(message_id=str(uuid.uuid4()), role=pb.ROLE_USER, parts=[part])
     if task is not None:
         message.task_id, message.context_id = task.id, task.context_id
     request = pb.SendMessageRequest(message=message)
-    request.metadata.update({"effmesh.skill": "test_elicitation"})
+    request.metadata.update({"effmesh.skill": skill})
     return request
 
 
@@ -142,6 +131,7 @@ async def a2a_send(
     answered: Answered | None = None,
     timeout: float = TIMEOUT,
     balanced: str = "",
+    agent: str = "fx",
 ) -> list[pb.StreamResponse]:
     """The responses to ``request`` sent to the replica at ``base`` (to the balancer when
     ``base`` is ``balanced``)."""
@@ -152,7 +142,7 @@ async def a2a_send(
         timeout=timeout, headers=headers, event_hooks=hooks, transport=pinned
     ) as http:
         config = ClientConfig(streaming=streaming, httpx_client=http)
-        async with await create_client(f"{base}/a2a/fx", client_config=config) as a2a:
+        async with await create_client(f"{base}/a2a/{agent}", client_config=config) as a2a:
             return [r async for r in a2a.send_message(request)]
 
 
@@ -289,28 +279,67 @@ async def test_an_acp_callers_resume_reaches_the_call_held_by_the_other_replica(
     assert settled_calls(mesh.fx) == calls
 
 
-async def test_two_questions_asked_at_once_are_answered_one_by_one_from_the_other_replica(
-    mesh: Mesh,
-) -> None:
-    """A handshake-era server's two questions at once: asked of an ACP caller one after the
-    other, each answer sent to the replica that does not hold the call."""
-    run, other = await acp_asked(mesh, "two.both", {})
-    replies = {"What name?": "Ada", "What town?": "Paris"}
+REPLIES = {"What name?": "Ada", "What town?": "Paris"}
+
+
+async def answered_one_by_one_over_a2a(mesh: Mesh, agent: str, skill: str) -> str:
+    answered = Answered()
+    (response,) = await a2a_send(
+        mesh.balancer.base,
+        "ide",
+        a2a_request({}, skill=skill),
+        answered=answered,
+        balanced=mesh.balancer.base,
+        agent=agent,
+    )
+    task, other = response.task, mesh.other(answered.by[-1])
     asked = []
-    for _ in range(2):
+    while task.status.state == pb.TASK_STATE_INPUT_REQUIRED:
+        question = task.status.message.parts[0].text
+        asked.append(question)
+        reply = a2a_request(REPLIES[question], task, skill)
+        (response,) = await a2a_send(other.base, "ide", reply, agent=agent)
+        task = response.task
+    assert sorted(asked) == sorted(REPLIES)
+    assert task.status.state == pb.TASK_STATE_COMPLETED, task
+    return said(task)
+
+
+async def answered_one_by_one_over_acp(mesh: Mesh, agent: str, skill: str) -> str:
+    run, other = await acp_asked(mesh, f"{agent}.{skill}", {})
+    asked = []
+    while run.status == RunStatus.AWAITING:
         assert run.await_request is not None
         # The question's text, then its form.
-        question = run.await_request.message.parts[0].content
+        question = str(run.await_request.message.parts[0].content)
         asked.append(question)
-        answer = MessageAwaitResume(
-            message=ACPMessage(parts=[MessagePart(content=replies[str(question)])])
+        reply = MessageAwaitResume(
+            message=ACPMessage(parts=[MessagePart(content=REPLIES[question])])
         )
         async with acp(other.base, "ide") as ide:
-            run = await ide.run_resume_sync(answer, run_id=run.run_id)
-        other = mesh.other(other.hostport)  # the next answer to the replica it did not reach
-    assert sorted(asked) == ["What name?", "What town?"]
+            run = await ide.run_resume_sync(reply, run_id=run.run_id)
+    assert sorted(asked) == sorted(REPLIES)
     assert run.status == RunStatus.COMPLETED, run
-    assert "Ada from Paris" in output_of(run)
+    return output_of(run)
+
+
+@pytest.mark.parametrize("protocol", ["a2a", "acp"])
+@pytest.mark.parametrize(
+    ("agent", "skill"), [("two", "both"), ("modern", "where")], ids=["handshake", "modern"]
+)
+async def test_two_questions_asked_at_once_are_answered_one_by_one_from_the_other_replica(
+    mesh: Mesh, protocol: str, agent: str, skill: str
+) -> None:
+    """A server's two questions at once (a handshake-era server's two requests on the call's
+    stream; a 2026-07-28 server's two in one ``input_required``, which an A2A or ACP caller
+    is asked one after the other with the call held open): every answer goes to the
+    replica that does not hold the call, the second too (the task, asked again there,
+    still names the holder)."""
+    if protocol == "a2a":
+        text = await answered_one_by_one_over_a2a(mesh, agent, skill)
+    else:
+        text = await answered_one_by_one_over_acp(mesh, agent, skill)
+    assert "Ada from Paris" in text
 
 
 @pytest.fixture
