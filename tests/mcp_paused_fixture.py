@@ -1,8 +1,8 @@
 """Upstreams and replicas for the paused-call tests across replicas
 (``tests/test_replicas_mcp_paused.py``, ``tests/test_replicas_held_calls.py``): a 2026-07-28
-server with tools that ask two things at once, a handshake-era server whose tool asks two
-questions at once, an ASGI wrapper that records what reached a server, and an
-``effmesh serve`` replica with two tokens."""
+server with tools that ask two things at once, a handshake-era server whose tools ask two
+questions at once or ask and then work until cancelled, an ASGI wrapper that records what
+reached a server, and an ``effmesh serve`` replica with two tokens."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def ask_town() -> Elicit[Name]:
 
 
 def build_asking() -> MCPServer:
-    """A handshake-era server whose tool asks two questions at once."""
+    """A handshake-era server: ``both`` asks two questions at once, ``linger`` asks one and
+    then works until the client cancels."""
     server = MCPServer("asking")
     schema = {"type": "object", "properties": {"text": {"type": "string"}}}
 
@@ -61,6 +62,12 @@ def build_asking() -> MCPServer:
             _elicit(ctx, "What name?", schema), _elicit(ctx, "What town?", schema)
         )
         return f"{(name.content or {}).get('text')} from {(town.content or {}).get('text')}"
+
+    @server.tool(description="Asks for a name, then works until the client cancels.")
+    async def linger(ctx: Context) -> str:
+        await _elicit(ctx, "What name?", schema)
+        await asyncio.Event().wait()  # nothing sets it: only a cancel ends the call
+        return "never"
 
     return server
 

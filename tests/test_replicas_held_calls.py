@@ -13,9 +13,10 @@ and reaches nothing; an answer for a call whose replica died is a failed task wi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ class Mesh:
     balancer: Balancer
     replicas: list[Replica]
     fx: Recorded
+    asking: Recorded
     agents: str
 
     def other(self, hostport: str) -> Replica:
@@ -66,11 +68,12 @@ class Mesh:
 def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     folder = tmp_path_factory.mktemp("replicas-held")
     fx = Recorded(build_fixture().streamable_http_app())
+    asking = Recorded(build_asking().streamable_http_app())
     with (
         pytest.MonkeyPatch.context() as env,
         pg.database(postgres_server) as url,
         running(lambda base: fx) as fx_url,
-        running(lambda base: build_asking().streamable_http_app()) as asking_url,
+        running(lambda base: asking) as asking_url,
         running(lambda base: ModernOnly(build_upstream())) as modern_url,
     ):
         for who, name in ENV.items():
@@ -92,7 +95,7 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 replica.wait_up()
             balancer.upstreams = [r.hostport for r in replicas]
             balancer.start()
-            yield Mesh(balancer, replicas, fx, agents)
+            yield Mesh(balancer, replicas, fx, asking, agents)
         finally:
             balancer.stop()
             for replica in replicas:
@@ -342,6 +345,40 @@ async def test_two_questions_asked_at_once_are_answered_one_by_one_from_the_othe
     assert "Ada from Paris" in text
 
 
+async def until(seen: Callable[[], bool], what: str) -> None:
+    """Until ``seen()`` (what an upstream in this process was sent), within 30 s."""
+    for _ in range(600):
+        if seen():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the upstream was never sent {what}")
+
+
+def cancels(asking: Recorded) -> int:
+    return sum(
+        1
+        for b in asking.bodies
+        if isinstance(b, dict) and b.get("method") == "notifications/cancelled"
+    )
+
+
+async def test_a_cancel_of_a_call_carried_on_by_the_other_replica_reaches_the_upstream(
+    mesh: Mesh,
+) -> None:
+    """An ACP caller resumes (async) on the replica without the call, then cancels there:
+    the run is cancelled, and the server hears the cancel of its call."""
+    run, other = await acp_asked(mesh, "two.linger", {})
+    answers, cancelled = len(mesh.asking.answers()), cancels(mesh.asking)
+    reply = MessageAwaitResume(message=ACPMessage(parts=[MessagePart(content="Ada")]))
+    async with acp(other.base, "ide") as ide:
+        await ide.run_resume_async(reply, run_id=run.run_id)
+        await until(lambda: len(mesh.asking.answers()) > answers, "the answer")
+        assert cancels(mesh.asking) == cancelled
+        await ide.run_cancel(run_id=run.run_id)
+        await until(lambda: cancels(mesh.asking) > cancelled, "a cancel")
+        assert (await ide.run_status(run_id=run.run_id)).status == RunStatus.CANCELLED
+
+
 @pytest.fixture
 def pair(mesh: Mesh, postgres_server: Any, tmp_path: Path) -> Iterator[list[Replica]]:
     """Two replicas of their own, for one to be killed."""
@@ -393,3 +430,31 @@ async def test_an_acp_resume_of_a_call_whose_replica_died_fails_the_run(
         assert failed.error.code == "server_error"
         assert "unavailable" in failed.error.message
         assert (await ide.run_status(run_id=run.run_id)).status == RunStatus.FAILED
+
+
+async def test_a_call_whose_replica_dies_while_it_carries_the_answer_on_fails_the_run(
+    mesh: Mesh, pair: list[Replica]
+) -> None:
+    """The holding replica took the answer up and the server is working on it when that
+    replica is killed: the run on the other replica fails within seconds (it stops hearing
+    that the call goes on), not at the call timeout."""
+    one, two = pair
+    async with acp(one.base, "ide") as ide:
+        run = await ide.run_sync([json_message({})], agent="two.linger")
+    assert run.status == RunStatus.AWAITING
+    answers = len(mesh.asking.answers())
+    reply = MessageAwaitResume(message=ACPMessage(parts=[MessagePart(content="Ada")]))
+    async with acp(two.base, "ide") as ide:
+        await ide.run_resume_async(reply, run_id=run.run_id)
+        await until(lambda: len(mesh.asking.answers()) > answers, "the answer")
+        one.kill()
+        status = await ide.run_status(run_id=run.run_id)
+        # Bounded below the replicas' call timeout (30 s): only a prompt end passes.
+        for _ in range(GONE_TIMEOUT * 10):
+            if status.status.is_terminal:
+                break
+            await asyncio.sleep(0.1)
+            status = await ide.run_status(run_id=run.run_id)
+    assert status.status == RunStatus.FAILED, status
+    assert status.error is not None
+    assert status.error.code == "server_error"

@@ -15,8 +15,9 @@ again: the task then names A again), and at last how the stream ended (an error,
 B checks the caller first: the task must be the caller's and wait for input, and the
 store's compare-and-set gives it to one answer, so another token's answer never leaves B.
 A checks again that it holds the task's call and that the task was taken up. A says at once
-that it took the answer up; when it does not within :data:`TAKEN_SECONDS` (A is gone, and
-with it the upstream call), the task fails as the agent being unavailable. A call whose
+that it took the answer up, and again every :data:`ALIVE_SECONDS` while the call goes on;
+when B hears nothing of it for :data:`TAKEN_SECONDS` (A is gone, and with it the upstream
+call), the task fails as the agent being unavailable. A call whose
 process is gone (the gateway restarted: a process has a name of its own) cannot be carried
 on by anyone: the task fails with that reason, and the server hears nothing.
 """
@@ -52,9 +53,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAKEN_SECONDS: Final = 5.0
-"""How long the replica holding a call has to take an answer up."""
-TAKEN: Final = b'{"taken":true}'
-"""What the holding replica sends back first: it took the answer up."""
+"""How long the replica holding a call has to take an answer up, and then to say that it
+still carries it on."""
+ALIVE_SECONDS: Final = 1.5
+"""How often the replica carrying an answer on says so while its call is quiet."""
+ALIVE: Final = b'{"alive":true}'
+"""What the holding replica sends at once (it took the answer up), then every
+:data:`ALIVE_SECONDS`."""
 LOST: Final = (
     "the agent is unavailable: the call waiting for this answer was lost"
     " (the gateway process that held it stopped)"
@@ -134,15 +139,15 @@ class HeldCalls:
         ended = False
         try:
             self.channel.forward(holder, "resume", _json.dumps(body), key)
-            try:
-                async with asyncio.timeout(TAKEN_SECONDS):
-                    taken = await queue.get()
-            except TimeoutError:
-                raise UpstreamUnavailable(GONE) from None
-            if taken != TAKEN:
-                raise Internal()
             while True:
-                sent = _json.loads(await queue.get())
+                try:
+                    async with asyncio.timeout(TAKEN_SECONDS):
+                        got = await queue.get()
+                except TimeoutError:
+                    raise UpstreamUnavailable(GONE) from None
+                if got == ALIVE:
+                    continue
+                sent = _json.loads(got)
                 if not isinstance(sent, dict):
                     raise Internal()
                 if "item" in sent:
@@ -191,7 +196,7 @@ class HeldCalls:
             origin = request.get("from")
             if not isinstance(origin, str) or self.registry is None:
                 return
-            self.channel.forward(origin, "resumed", TAKEN, key)
+            self.channel.forward(origin, "resumed", ALIVE, key)
             serving = asyncio.get_running_loop().create_task(self._serve(request, origin, key))
             self._serving[key] = serving
             serving.add_done_callback(lambda _: self._serving.pop(key, None))
@@ -199,6 +204,7 @@ class HeldCalls:
     async def _serve(self, request: dict[str, Any], origin: str, key: str) -> None:
         """Carry one handed answer on here and send what follows back to ``origin``."""
         answer: dict[str, Any]
+        beating = asyncio.get_running_loop().create_task(self._beat(origin, key))
         try:
             route, invocation, task_id, who = self._resumed(request)
             items = calls.stream(
@@ -215,10 +221,19 @@ class HeldCalls:
         except Exception:  # an agent's bug: the caller's task fails, generically
             log.warning("a handed answer's call failed", exc_info=True)
             answer = {"error": {"code": ErrorCode.INTERNAL.value}}
+        finally:
+            beating.cancel()
         try:
             self.channel.forward(origin, "resumed", _json.dumps(answer), key)
         except Exception:  # the store may be down: the caller's replica times out
             log.warning("a handed answer's end was not sent back", exc_info=True)
+
+    async def _beat(self, origin: str, key: str) -> None:
+        """Tell ``origin`` every :data:`ALIVE_SECONDS` that its answer is still carried on."""
+        while True:
+            await asyncio.sleep(ALIVE_SECONDS)
+            with contextlib.suppress(Exception):  # the store may be down: it may time out
+                self.channel.forward(origin, "resumed", ALIVE, key)
 
     def _resumed(self, request: dict[str, Any]) -> tuple[Route, Invocation, str, str | None]:
         """What a handed answer carries on: the route, the answer, the task and its caller.
