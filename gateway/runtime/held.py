@@ -17,9 +17,9 @@ store's compare-and-set gives it to one answer, so another token's answer never 
 A checks again that it holds the task's call and that the task was taken up. A says at once
 that it took the answer up, and again every :data:`ALIVE_SECONDS` while the call goes on;
 when B hears nothing of it for :data:`TAKEN_SECONDS` (A is gone, and with it the upstream
-call), the task fails as the agent being unavailable. A call whose
-process is gone (the gateway restarted: a process has a name of its own) cannot be carried
-on by anyone: the task fails with that reason, and the server hears nothing.
+call), the task fails as the agent being unavailable. A call whose process is gone (the
+gateway restarted: a process has a name of its own) cannot be carried on by anyone: the
+task fails with that reason, and the server hears nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from agents.base import Agent, HoldsCalls
 from gateway.runtime import calls
 from gateway.runtime.channel import Channel, Forwarded
 from gateway.runtime.store import RUNNING, TaskStore
+from observability import tracing
 
 if TYPE_CHECKING:
     from gateway.registry import Registry, Route
@@ -119,8 +120,8 @@ class HeldCalls:
         ``holder``, whose process holds the call open.
 
         Raises:
-            UpstreamUnavailable: the call is lost (its process stopped), or ``holder`` did
-                not take the answer up in time.
+            UpstreamUnavailable: the call is lost (its process stopped), or nothing was
+                heard of ``holder`` for :data:`TAKEN_SECONDS` (it is gone).
             EffmeshError: the error the carried-on call ended with.
         """
         self._elsewhere.pop(task_id, None)
@@ -133,6 +134,7 @@ class HeldCalls:
             "who": who,
             "message": a2a.encode_stream_item(invocation.message),
             "from": self.store.replica,
+            "trace": tracing.wire_carrier(),  # one trace across both replicas
         }
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._streams[key] = queue
@@ -207,14 +209,18 @@ class HeldCalls:
         beating = asyncio.get_running_loop().create_task(self._beat(origin, key))
         try:
             route, invocation, task_id, who = self._resumed(request)
-            items = calls.stream(
-                route, invocation, task_id, scope=calls.scope_for(who), principal=who
-            )
-            async with contextlib.aclosing(items):
-                async for item in items:
-                    held = holds(route.agent, task_id)
-                    sent = {"item": a2a.encode_stream_item(item), "held": held}
-                    self.channel.forward(origin, "resumed", _json.dumps(sent), key)
+            carrier = tracing.carrier_of(request.get("trace"))
+            with tracing.inbound(
+                "carry_on held call", carrier, attributes={"effmesh.task_id": task_id}
+            ):
+                items = calls.stream(
+                    route, invocation, task_id, scope=calls.scope_for(who), principal=who
+                )
+                async with contextlib.aclosing(items):
+                    async for item in items:
+                        held = holds(route.agent, task_id)
+                        sent = {"item": a2a.encode_stream_item(item), "held": held}
+                        self.channel.forward(origin, "resumed", _json.dumps(sent), key)
             answer = {}
         except EffmeshError as exc:
             answer = {"error": {"code": exc.code.value, "message": exc.public_message}}
