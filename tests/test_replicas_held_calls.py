@@ -282,6 +282,23 @@ async def test_an_acp_callers_resume_reaches_the_call_held_by_the_other_replica(
     assert settled_calls(mesh.fx) == calls
 
 
+async def test_an_answer_that_does_not_fill_the_form_fails_the_run_on_the_other_replica(
+    mesh: Mesh,
+) -> None:
+    """A reply the holding replica cannot make the form's content of (two required fields,
+    a word of text): a failed run in ACP's words where the caller asked, and the server's
+    request is not answered with it."""
+    run, other = await acp_asked(mesh)
+    answers = len(mesh.fx.answers())
+    reply = MessageAwaitResume(message=ACPMessage(parts=[MessagePart(content="Ada")]))
+    async with acp(other.base, "ide") as ide:
+        failed = await ide.run_resume_sync(reply, run_id=run.run_id)
+    assert failed.status == RunStatus.FAILED, failed
+    assert failed.error is not None
+    assert failed.error.code == "server_error"
+    assert len(mesh.fx.answers()) == answers
+
+
 REPLIES = {"What name?": "Ada", "What town?": "Paris"}
 
 
