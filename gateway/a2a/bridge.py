@@ -313,8 +313,9 @@ class Bridge(AgentExecutor):
                 events.passing = passes_through(route.agent)
                 if not events.passing:
                     await events.begin()
+                held = None
                 if _continuing_task(context):
-                    self._carry_on(route, task_id, principal)
+                    held = self._carry_on(route, task_id, principal)
 
                 async def forward(item: StreamItem, snapshot: Task) -> None:
                     if isinstance(item, StatusEvent) and item.state is TaskState.FAILED:
@@ -323,6 +324,9 @@ class Bridge(AgentExecutor):
                         # Stored with the waiting task (``gateway.a2a.tasks``), for a
                         # follow-up that another replica, or this one restarted, receives.
                         call.state[conversations.KEY] = conversations.waiting(route.agent, task_id)
+                        call.state[conversations.HELD] = self.runtime.held.holder(
+                            route.agent, task_id
+                        )
                     await events.item(item, snapshot)
 
                 history = (invocation.message,)
@@ -342,6 +346,7 @@ class Bridge(AgentExecutor):
                                 scope=calls.scope_for(principal),
                                 principal=principal,
                                 on_item=forward,
+                                held=held,
                             ),
                         )
                 finally:
@@ -364,15 +369,17 @@ class Bridge(AgentExecutor):
                     StatusEvent(task_id, TaskState.FAILED, context_id, text), own=True
                 )
 
-    def _carry_on(self, route: SkillRoute, task_id: str, principal: str | None) -> None:
+    def _carry_on(self, route: SkillRoute, task_id: str, principal: str | None) -> str | None:
         """Hand the agent back what it keeps for ``task_id``, from the store, when it does
         not hold it (the task waited on another replica, or before a restart), and the task
-        is that agent's."""
+        is that agent's; the replica the stored task names as holding its call open."""
         if conversations.waiting(route.agent, task_id) is not None:
-            return
+            return None
         stored = self.runtime.store.load(task_id, owner=self.runtime.visible_to(principal))
-        if stored is not None and stored.agent == route.tool_name:
-            conversations.carry_on(route.agent, stored.task)
+        if stored is None or stored.agent != route.tool_name:
+            return None
+        conversations.carry_on(route.agent, stored.task)
+        return conversations.holder(stored.task)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id = context.task_id or ""

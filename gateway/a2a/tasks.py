@@ -115,9 +115,18 @@ class EndpointTasks(SdkTaskStore):
             " or it is running"
         )
 
-    def _write(self, task: pb.Task, agent: str, owner: str | None, note: JSON = None) -> None:
-        """``note``: what the task's agent keeps for it while it waits for its caller."""
+    def _write(
+        self,
+        task: pb.Task,
+        agent: str,
+        owner: str | None,
+        note: JSON = None,
+        holder: str | None = None,
+    ) -> None:
+        """``note``: what the task's agent keeps for it while it waits for its caller;
+        ``holder``: the replica that holds its call open meanwhile."""
         stored = conversations.kept(proto.decode_task(task), note)
+        stored = conversations.held_by(stored, holder)
         self.store.save(stored, agent=agent, owner=owner, endpoint=self.endpoint)
 
     async def save(self, task: pb.Task, context: ServerCallContext) -> None:
@@ -130,8 +139,13 @@ class EndpointTasks(SdkTaskStore):
             self._running.pop(task.id, None)
             agent, owner = (running.agent, running.owner) if running else self._who(context)
             waiting = proto.task_state(task.status.state) in lifecycle.INTERRUPTED
+            holder = context.state.get(conversations.HELD)
             self._write(
-                task, agent, owner, context.state.get(conversations.KEY) if waiting else None
+                task,
+                agent,
+                owner,
+                context.state.get(conversations.KEY) if waiting else None,
+                holder if waiting and isinstance(holder, str) else None,
             )
         elif running is None:
             agent, owner = self._who(context)

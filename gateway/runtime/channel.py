@@ -60,11 +60,13 @@ Canceller = Callable[[str], None]
 """Cancels the task of this id if it runs in this process (else does nothing)."""
 
 
-Direction = Literal["in", "out", "closed", "call", "reply"]
+Direction = Literal["in", "out", "closed", "call", "reply", "resume", "resumed"]
 """What a forwarded MCP message is: a client's (``in``), one for a client's GET stream
 (``out``), or word that the session was closed (``closed``, no message); or a retry of a
 paused call for the replica that holds the call (``call``, the replica's name in place of a
-session) and its answer for the replica that sent it (``reply``): ``gateway.mcp.handover``."""
+session) and its answer for the replica that sent it (``reply``): ``gateway.mcp.handover``;
+or a task's answer for the replica that holds its call (``resume``) and what the call
+streams back (``resumed``): ``gateway.runtime.held``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +227,7 @@ class PostgresChannel:
             return  # its own: the replica that forwards a message does not wait for it
         key = note.get("key")
         direction = note.get("direction")
-        if direction not in ("in", "out", "closed", "call", "reply"):
+        if direction not in ("in", "out", "closed", "call", "reply", "resume", "resumed"):
             return
         heard = Forwarded(
             int(note.get("id") or 0),

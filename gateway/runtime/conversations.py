@@ -8,7 +8,8 @@ waiting task's metadata under :data:`KEY`, and handed back to the agent before t
 runs. It is the gateway's own record: callers never see it (every read that answers a caller
 goes through :func:`shown`). An agent that holds the call itself open in this process
 (:class:`agents.base.HoldsCalls`) has the task name this replica instead (:data:`HELD`): the
-caller's answer is carried on here, wherever it arrives (``gateway.mcp.handover``).
+caller's answer is carried on here, wherever it arrives (``gateway.mcp.handover`` for MCP
+callers, ``gateway.runtime.held`` for the runtime's tasks).
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def held(task: Task, agent: Agent, replica: str) -> Task:
     """``task`` as stored, naming ``replica`` (this process) when ``agent`` holds its call
     open here."""
     if not (isinstance(agent, HoldsCalls) and agent.holds(task.task_id)):
+        return task
+    return held_by(task, replica)
+
+
+def held_by(task: Task, replica: str | None) -> Task:
+    """``task`` as stored, naming ``replica`` as the one that holds its call open (None:
+    none does)."""
+    if replica is None:
         return task
     return replace(task, metadata={**task.metadata, HELD: replica})
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -39,6 +39,7 @@ from agents.base import NOBODY
 from gateway.registry import Route
 from gateway.runtime import calls
 from gateway.runtime.channel import Channel, channel_for
+from gateway.runtime.held import HeldCalls
 from gateway.runtime.store import (
     LOST_REASON,
     RESTART_REASON,
@@ -153,9 +154,11 @@ async def settle(
     scope: str,
     principal: str | object | None = calls.UNKNOWN,
     on_item: OnItem | None = None,
+    items: AsyncGenerator[StreamItem] | None = None,
 ) -> Settled:
     """Run ``invocation`` on ``route`` as ``task`` (its snapshot so far) until it settles or
-    ``timeout`` seconds pass; the agent's stream is closed either way.
+    ``timeout`` seconds pass; the agent's stream is closed either way. ``items``: the
+    agent's stream when it runs elsewhere (default: the agent run here).
 
     Raises:
         asyncio.CancelledError: the call was cancelled.
@@ -163,7 +166,8 @@ async def settle(
     """
     message: Message | None = None
     error: EffmeshError | None = None
-    items = calls.stream(route, invocation, task.task_id, scope=scope, principal=principal)
+    if items is None:
+        items = calls.stream(route, invocation, task.task_id, scope=scope, principal=principal)
     try:
         async with asyncio.timeout(timeout), contextlib.aclosing(items):
             async for item in items:
@@ -238,6 +242,8 @@ class Runtime:
         self.max_running_per_owner = max_running_per_owner
         self.stopping = False
         """Set as the gateway stops: a call cancelled from then on fails with a reason."""
+        self.held = HeldCalls(self.channel, self.store)
+        """Answers to tasks whose call another replica holds open, carried on there."""
         self._running: dict[str | None, int] = {}
 
     def visible_to(self, principal: str | None) -> OwnerFilter:
@@ -323,8 +329,16 @@ class Runtime:
         scope: str,
         principal: str | object | None = calls.UNKNOWN,
         on_item: OnItem | None = None,
+        held: str | None = None,
     ) -> Settled:
-        """:func:`settle` under this runtime's timeout; the caller stores the task."""
+        """:func:`settle` under this runtime's timeout; the caller stores the task.
+        ``held``: the replica the stored task names as holding its call open (the task
+        answers its question): the agent's part is carried on there, unless here
+        (:mod:`gateway.runtime.held`)."""
+        items = None
+        if held is not None and not self.held.here(route.agent, task.task_id, held):
+            who = principal if isinstance(principal, str) else None
+            items = self.held.stream(held, route, invocation, task.task_id, who=who)
         return await settle(
             route,
             invocation,
@@ -333,6 +347,7 @@ class Runtime:
             scope=scope,
             principal=principal,
             on_item=on_item,
+            items=items,
         )
 
     async def delegate(

@@ -63,6 +63,9 @@ class TaskRecord:
     waits for its caller (``gateway.runtime.conversations``); ``task`` is what callers see."""
     version: int | None = None
     """When the store last saved it, as read from there (None: a record of this process)."""
+    held: str | None = None
+    """The replica the stored task named as holding its call open, as the answer read it:
+    the answer is carried on there (``gateway.runtime.held``)."""
 
     async def follow(self, start: int = 0) -> AsyncIterator[StreamItem]:
         """Every item from ``start`` on, then new ones as they come, until the task ends."""
@@ -218,8 +221,11 @@ class TaskManager:
     def _save(self, record: TaskRecord) -> None:
         task = record.task
         if task.state in lifecycle.INTERRUPTED and record.route is not None:
-            # With what its agent keeps for it: the answer may come to another replica.
-            task = conversations.kept(task, conversations.waiting(record.route.agent, task.task_id))
+            # With what its agent keeps for it, or where it holds the call open: the answer
+            # may come to another replica.
+            agent = record.route.agent
+            task = conversations.kept(task, conversations.waiting(agent, task.task_id))
+            task = conversations.held_by(task, self.runtime.held.holder(agent, task.task_id))
         self.runtime.store.save(
             task, agent=record.agent_name, owner=record.principal, endpoint=record.endpoint
         )
@@ -261,6 +267,7 @@ class TaskManager:
                 scope=record.scope,
                 principal=record.principal,
                 on_item=publish,
+                held=record.held,
             )
             record.task = result.task
         except asyncio.CancelledError:
@@ -313,6 +320,7 @@ class TaskManager:
             now = store.load(task_id)
             current = now.task.state if now is not None else record.task.state
             raise IllegalTransition(current.value, TaskState.WORKING.value)
+        record.held = None if record.kept is None else conversations.holder(record.kept)
         if record.kept is not None:
             conversations.carry_on(route.agent, record.kept)
             record.kept = None
