@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import Token
 from typing import Any, Final, TypeVar
 
 from opentelemetry import context as otel_context
@@ -26,10 +27,12 @@ __all__ = [
     "SpanKind",
     "Status",
     "StatusCode",
+    "attach",
     "carrier_of",
     "carry",
     "content_enabled",
     "current",
+    "detach",
     "enable_content",
     "enable_recording",
     "failed",
@@ -75,6 +78,15 @@ def content_enabled() -> bool:
 
 def current() -> Context:
     return otel_context.get_current()
+
+
+def attach(ctx: Context) -> Token[Context]:
+    """Make ``ctx`` current until :func:`detach` with the token, in the same task and step."""
+    return otel_context.attach(ctx)
+
+
+def detach(token: Token[Context]) -> None:
+    otel_context.detach(token)
 
 
 def _wire_context(carrier: Mapping[str, str] | None) -> Context | None:

@@ -23,7 +23,14 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
 
 from adapters import mcp
-from adapters.errors import BadInput, EffmeshError, Internal, InvalidParams, UpstreamUnavailable
+from adapters.errors import (
+    BadInput,
+    EffmeshError,
+    Internal,
+    InvalidParams,
+    Unsupported,
+    UpstreamUnavailable,
+)
 from adapters.mcp import INPUT_REQUESTS_KEY, INPUT_RESPONSES_KEY
 from adapters.model import (
     JSON,
@@ -33,6 +40,7 @@ from adapters.model import (
     ProgressEvent,
     StatusEvent,
     StreamItem,
+    Task,
     TaskState,
 )
 from agents import outbound, upstream_auth
@@ -297,27 +305,77 @@ class RemoteMCPAgent(Remote):
             finally:
                 if not waiting:
                     call.cancel()
+        yield self._settled_by(result, invocation.skill, task_id, invocation.message.context_id)
+
+    def _settled_by(
+        self, result: dict[str, Any], skill: str, task_id: str, context_id: str | None
+    ) -> StatusEvent | Task:
+        """The item the server's wire ``result`` of a call of ``skill`` settles task
+        ``task_id`` with: its outcome, or its question (a round handed to the caller).
+
+        Raises:
+            UpstreamUnavailable: the result does not match the tool's output schema.
+            Internal: the server's answer is not a tool result.
+        """
         if result.get("resultType") == mcp_rounds.INPUT_REQUIRED:
-            context_id = invocation.message.context_id
             handed = self._rounds.get(task_id)
             if handed is not None and handed.form is not None:
                 message = question_message(handed.form, context_id)
             else:
                 requests = DataPart(result.get("inputRequests"), {INPUT_REQUESTS_KEY: True})
                 message = Message("agent", (requests,), context_id=context_id)
-            yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
-            return
-        problem = self._outputs.problem(invocation.skill, result)
+            return StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
+        problem = self._outputs.problem(skill, result)
         if problem is not None:
             # As the SDK's client refuses it: an error, not a result to pass on.
-            tool = f"{invocation.skill!r:.60}"
-            raise UpstreamUnavailable(f"MCP agent {self.name!r}: tool {tool} {problem}")
+            raise UpstreamUnavailable(f"MCP agent {self.name!r}: tool {skill!r:.60} {problem}")
         try:
-            outcome = mcp.decode_outcome(result, task_id=task_id)
+            return mcp.decode_outcome(result, task_id=task_id)
         except BadInput:
             # The server's answer is not a tool result: its fault, not the caller's.
             raise Internal() from None
-        yield outcome
+
+    def passes(self) -> Relay | None:
+        """The relay a call passed through by :meth:`pass_call` would ask its caller by, if
+        the call may go that way: its caller is an MCP one (its relay is set), and a caller
+        that ``pauses`` calls a server known to speak 2026-07-28, which asks in its result
+        (None: the call goes through :meth:`run`)."""
+        caller = CALLER.get()
+        if caller is None or not caller.pauses:
+            return caller
+        session = self._session()
+        if session.mode is None or not session.modern:
+            return None
+        return _Unasked(caller)
+
+    async def pass_call(
+        self, params: dict[str, Any], relay: Relay, *, task_id: str
+    ) -> tuple[dict[str, Any], StatusEvent | Task]:
+        """A ``tools/call`` with wire ``params`` (as :func:`adapters.mcp.encode_invocation`
+        gives them) sent as :meth:`run` sends it, for a caller of its own protocol, with
+        ``relay`` from :meth:`passes`: the server's wire result and the item it settles the
+        task with. No progress reaches the caller (it asked for none).
+
+        Raises:
+            EffmeshError: as :meth:`run`.
+        """
+        session = self._session()
+        level = relay.log_level()
+        if level is not None and session.modern:
+            params["_meta"] = {**params.get("_meta", {}), mt.LOG_LEVEL_META_KEY: level}
+        with session.serving(relay):
+            if not relay.pauses:
+                result = await session.call_tool(params, _unheard, relay)
+            else:
+                # As in run: the round's relay is the caller's in this context.
+                caller = CALLER.set(relay)
+                try:
+                    result = await self._round(
+                        session, relay, params, _unheard, task_id=task_id, kept=None, given=None
+                    )
+                finally:
+                    CALLER.reset(caller)
+        return result, self._settled_by(result, params["name"], task_id, None)
 
     async def _round(
         self,
@@ -461,6 +519,21 @@ class RemoteMCPAgent(Remote):
         # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them;
         # a handshake-era session has them.
         await self._session().request(lambda c: c.session.send_request(request, mt.EmptyResult))
+
+
+class _Unasked(AskingRelay):
+    """A 2026-07-28 caller's relay for a call to a 2026-07-28 server, which asks in its
+    result and never in the middle of a call: a request there is refused, not parked."""
+
+    def __init__(self, caller: Relay) -> None:
+        super().__init__(f"\x00call {id(self)}", caller)
+
+    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        raise Unsupported(f"the caller cannot answer {method} in the middle of a call")
+
+
+async def _unheard(note: dict[str, Any]) -> None:
+    """Progress of a call whose caller asked for none."""
 
 
 async def _together(relay: AskingRelay) -> list[Question]:

@@ -23,7 +23,15 @@ from agents.memory.scope import SCOPE_KEY, scope_for
 from gateway.registry import Route
 from observability import metrics, tracing
 
-__all__ = ["PRINCIPAL_KEY", "UNKNOWN", "new_task_id", "scope_for", "stream", "traced"]
+__all__ = [
+    "PRINCIPAL_KEY",
+    "UNKNOWN",
+    "new_task_id",
+    "outcome_of",
+    "scope_for",
+    "stream",
+    "traced",
+]
 
 UNKNOWN: Final = object()
 """``principal`` when the caller of :func:`stream` does not know who is calling."""
@@ -83,7 +91,7 @@ async def stream(
         if tracing.recording():
             items = tracing.carry(ctx, items)
         async for item in items:
-            outcome = _settled(item) or outcome
+            outcome = outcome_of(item) or outcome
             yield item
     except GeneratorExit:
         # The caller stopped reading, usually once the call had settled.
@@ -113,8 +121,9 @@ async def stream(
         span.end()
 
 
-def _settled(item: StreamItem) -> str | None:
-    """The outcome an item settles the call with (a task state's value, or "message")."""
+def outcome_of(item: StreamItem) -> str | None:
+    """The outcome an item settles the call with (a task state's value, or "message"), as
+    the agent metrics and spans label it."""
     if isinstance(item, Message):
         return "message"
     if isinstance(item, Task | StatusEvent) and (
