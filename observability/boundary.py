@@ -56,12 +56,9 @@ def request(
             req.outcome = "error"
             raise
         finally:
-            labels = {
-                "effmesh.protocol": protocol,
-                "gen_ai.agent.name": req.agent,
-                "effmesh.outcome": req.outcome,
-            }
-            metrics.REQUEST_DURATION.record(time.perf_counter() - began, labels)
+            metrics.REQUEST_DURATION.record(
+                time.perf_counter() - began, protocol, req.agent, req.outcome
+            )
 
 
 @contextmanager

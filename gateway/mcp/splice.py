@@ -202,10 +202,7 @@ class Splice:
             if token is not None:
                 tracing.detach(token)
             metrics.TASKS_ACTIVE.add(name, skill, -1)
-            metrics.AGENT_DURATION.record(
-                time.perf_counter() - began,
-                {"gen_ai.agent.name": name, "effmesh.skill": skill, "effmesh.outcome": outcome},
-            )
+            metrics.AGENT_DURATION.record(time.perf_counter() - began, name, skill, outcome)
             span.set_attribute("effmesh.outcome", outcome)
             span.end()
         return result, item

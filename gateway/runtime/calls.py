@@ -109,14 +109,7 @@ async def stream(
         if closer is not None:
             await closer()
         metrics.TASKS_ACTIVE.add(agent, route.skill.name, -1)
-        metrics.AGENT_DURATION.record(
-            time.perf_counter() - began,
-            {
-                "gen_ai.agent.name": agent,
-                "effmesh.skill": route.skill.name,
-                "effmesh.outcome": outcome,
-            },
-        )
+        metrics.AGENT_DURATION.record(time.perf_counter() - began, agent, route.skill.name, outcome)
         span.set_attribute("effmesh.outcome", outcome)
         span.end()
 
