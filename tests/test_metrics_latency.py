@@ -55,9 +55,7 @@ def test_nothing_is_rendered_before_the_first_measurement() -> None:
     ours.register(LatencyCollector([latency], SCOPE))
     assert b"effmesh_agent_duration" not in generate_latest(ours)
     latency.record(0.002, "echo")
-    assert b'effmesh_agent_duration_seconds_count{gen_ai_agent_name="echo"' in generate_latest(
-        ours
-    )
+    assert b'effmesh_agent_duration_seconds_count{gen_ai_agent_name="echo"' in generate_latest(ours)
 
 
 def test_untallied_latencies_go_to_the_instrument() -> None:

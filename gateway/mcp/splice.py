@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from adapters import mcp as mcp_adapter
@@ -67,6 +68,41 @@ def upstream_params(
     if out:
         params["_meta"] = out
     return params
+
+
+class _Clock:
+    """The one timer of a call in its request's task: after ``running`` seconds it saves the
+    task as running (``on_running``), as :meth:`Runtime.run` does, and at ``limit`` seconds
+    it cancels the task, as ``asyncio.timeout`` would: :meth:`stop` then says it timed out."""
+
+    __slots__ = ("_cancelling", "_expired", "_handle", "_limit", "_loop", "_on_running", "_task")
+
+    def __init__(self, running: float, limit: float, on_running: Callable[[], None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None  # a request is served in a task
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._on_running = on_running
+        self._limit = self._loop.time() + limit
+        self._expired = False
+        if running < limit:
+            self._handle = self._loop.call_later(running, self._ran)
+        else:
+            self._handle = self._loop.call_at(self._limit, self._expire)
+
+    def _ran(self) -> None:
+        self._on_running()
+        self._handle = self._loop.call_at(self._limit, self._expire)
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._task.cancel()
+
+    def stop(self) -> bool:
+        """Stop the timer; whether the call timed out (its cancel is then taken back)."""
+        self._handle.cancel()
+        return self._expired and self._task.uncancel() <= self._cancelling
 
 
 class Splice:
@@ -117,26 +153,26 @@ class Splice:
             runtime.store.save(task, agent=route.tool_name, owner=who, endpoint=tools.endpoint)
 
         with runtime.admit(who):
-            running = asyncio.get_running_loop().call_later(
-                runtime.save_running_after, lambda: save(asked())
-            )
+            clock = _Clock(runtime.save_running_after, runtime.timeout, lambda: save(asked()))
             try:
                 result, item = await self._sent(
                     agent, relay, skill=skill, task_id=task_id, arguments=arguments, meta=meta
                 )
             except asyncio.CancelledError:
-                running.cancel()
+                if clock.stop():
+                    save(failed(asked(), TIMED_OUT))
+                    raise Timeout(TIMED_OUT) from None
                 save(runtime.interrupted(asked()))
                 raise
             except EffmeshError as exc:
-                running.cancel()
+                clock.stop()
                 save(failed(asked(), exc.public_message))
                 raise
             except Exception:
-                running.cancel()
+                clock.stop()
                 save(failed(asked(), Internal().public_message))
                 raise
-            running.cancel()
+            clock.stop()
             task = apply(asked(), item)
             save(task)
         if task.state is TaskState.INPUT_REQUIRED:
@@ -164,12 +200,8 @@ class Splice:
         arguments: dict[str, Any] | None,
         meta: dict[str, Any] | None,
     ) -> tuple[dict[str, Any], StatusEvent | Task]:
-        """The call on the server under the call timeout, in its agent span and metrics, as
-        ``gateway.runtime.calls.stream`` runs an agent.
-
-        Raises:
-            Timeout: the call timed out.
-        """
+        """The call on the server, in its agent span and metrics, as
+        ``gateway.runtime.calls.stream`` runs an agent."""
         name = agent.descriptor.name
         span, ctx = tracing.start(
             f"invoke_agent {name}",
@@ -187,13 +219,8 @@ class Splice:
         outcome = "error"
         try:
             params = upstream_params(skill, arguments, meta)
-            async with asyncio.timeout(self.tools.runtime.timeout):
-                result, item = await agent.pass_call(params, relay, task_id=task_id)
+            result, item = await agent.pass_call(params, relay, task_id=task_id)
             outcome = calls.outcome_of(item) or "incomplete"
-        except TimeoutError as exc:
-            outcome = "canceled"
-            tracing.failed(span, asyncio.CancelledError())
-            raise Timeout(TIMED_OUT) from exc
         except BaseException as exc:
             outcome = "canceled" if isinstance(exc, asyncio.CancelledError) else "error"
             tracing.failed(span, exc)
