@@ -367,12 +367,16 @@ class RemoteMCPAgent(Remote):
             if not relay.pauses:
                 result = await session.call_tool(params, _unheard, relay)
             else:
-                # As in run: the round's relay is the caller's in this context.
+                # As in run: the round's relay is the caller's in this context. A result
+                # that asks is handed to the caller as the round would hand it on.
                 caller = CALLER.set(relay)
                 try:
-                    result = await self._round(
-                        session, relay, params, _unheard, task_id=task_id, kept=None, given=None
-                    )
+                    found = await session.call_round(params, _unheard, relay)
+                    if found is None or found.get("resultType") == mcp_rounds.INPUT_REQUIRED:
+                        found = await self._round(
+                            session, relay, params, _unheard, task_id=task_id, first=found
+                        )
+                    result = found
                 finally:
                     CALLER.reset(caller)
         return result, self._settled_by(result, params["name"], task_id, None)
@@ -385,14 +389,16 @@ class RemoteMCPAgent(Remote):
         noted: mcp_rounds.Progress,
         *,
         task_id: str,
-        kept: mcp_rounds.Round | None,
-        given: Any,
+        kept: mcp_rounds.Round | None = None,
+        given: Any = None,
+        first: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The call (or a kept round's retry) until answered or handed to the caller; a
-        round handed on is kept for ``task_id``'s retry."""
+        round handed on is kept for ``task_id``'s retry. ``first``: the result of the call's
+        first round, sent already."""
         in_words = isinstance(relay, AskingRelay) and relay.caller is None
         result, handed = await mcp_rounds.call(
-            session, relay, params, noted, kept=kept, given=given, in_words=in_words
+            session, relay, params, noted, kept=kept, given=given, in_words=in_words, first=first
         )
         if handed is not None:
             self._rounds[task_id] = handed
