@@ -13,19 +13,17 @@ import collections
 import contextlib
 import contextvars
 import shlex
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from functools import partial
 from typing import Any, Final
 
 import mcp_types as mt
 from mcp.client._transport import TransportStreams
 from mcp.client.streamable_http import streamable_http_client
-from pydantic import BaseModel
 
 from adapters import mcp
 from adapters.errors import (
     BadInput,
-    EffmeshError,
     Internal,
     InvalidParams,
     Unsupported,
@@ -61,10 +59,9 @@ from agents.remote.mcp_outputs import OutputChecks
 from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_sampling import Sampler
 from agents.remote.mcp_stdio import StdioCalls
-from agents.remote.mcp_upstream import Era, Listener, Upstream
+from agents.remote.mcp_surface import ServerSurface, wire
+from agents.remote.mcp_upstream import Era, Upstream
 
-MAX_PAGES: Final = 100
-"""Pages of one listing followed at most: a server whose cursor never ends cannot hang it."""
 PERSONAL_SESSIONS: Final = 256
 """Sessions held open with users' own credentials, per agent (older ones close)."""
 TOGETHER: Final = 0.05
@@ -75,11 +72,7 @@ ROUNDS_KEPT: Final = 10_000
 them all: a retry whose round was dropped here is handed it back from there)."""
 
 
-def _wire(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
-
-
-class RemoteMCPAgent(Remote):
+class RemoteMCPAgent(ServerSurface, Remote):
     """An MCP server reached over streamable HTTP; each of its tools is one skill."""
 
     remote = "mcp"
@@ -187,7 +180,7 @@ class RemoteMCPAgent(Remote):
         except UpstreamUnavailable:
             self.healthy = False
             raise
-        self._adopt(mcp.decode_agent(_wire(listed), name=self.name))
+        self._adopt(mcp.decode_agent(wire(listed), name=self.name))
         self._outputs = OutputChecks(self.descriptor.skills)
 
     async def _on_notification(self, method: str, params: dict[str, Any]) -> None:
@@ -421,110 +414,6 @@ class RemoteMCPAgent(Remote):
         """Whether ``task_id``'s call is parked here, its server's request open on this
         process's session."""
         return task_id in self._parked
-
-    # The rest of the server's surface (agents.remote.kinds.McpServerAgent), in wire JSON.
-    # Each raises the canonical error of the server's answer (UpstreamUnavailable when it is
-    # down).
-
-    def listen(self, listener: Listener) -> None:
-        """Tell ``listener`` every notification of the server that belongs to no call."""
-        self.upstream.listeners.append(listener)
-
-    async def server_capabilities(self) -> mt.ServerCapabilities:
-        """What the server declared when the session opened (opening one if none is)."""
-        client = await self._session().client()
-        return client.server_capabilities
-
-    async def _listing(self, key: str, page: Callable[..., Awaitable[Any]]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            got = _wire(await self._session().request(partial(page, cursor=cursor)))
-            items.extend(got.get(key, []))
-            cursor = got.get("nextCursor")
-            if not cursor:
-                break
-        return items
-
-    async def list_resources(self) -> list[dict[str, Any]]:
-        return await self._listing(
-            "resources",
-            lambda c, cursor: c.session.list_resources(
-                params=mt.PaginatedRequestParams(cursor=cursor)
-            ),
-        )
-
-    async def list_resource_templates(self) -> list[dict[str, Any]]:
-        return await self._listing(
-            "resourceTemplates",
-            lambda c, cursor: c.session.list_resource_templates(
-                params=mt.PaginatedRequestParams(cursor=cursor)
-            ),
-        )
-
-    async def list_prompts(self) -> list[dict[str, Any]]:
-        return await self._listing(
-            "prompts",
-            lambda c, cursor: c.session.list_prompts(
-                params=mt.PaginatedRequestParams(cursor=cursor)
-            ),
-        )
-
-    async def read_resource(self, uri: str) -> dict[str, Any]:
-        return _wire(await self._session().request(lambda c: c.read_resource(uri)))
-
-    async def subscribe(self, uri: str) -> None:
-        """A 2026-07-28 server is listened to for ``uri`` (:mod:`agents.remote.mcp_listen`)
-        instead; its updates reach the listeners either way."""
-        if await self._modern():
-            self._listen.uris.add(uri)
-            await self._listen_again()
-            return
-        await self._send(mt.SubscribeRequest(params=mt.SubscribeRequestParams(uri=uri)))
-
-    async def unsubscribe(self, uri: str) -> None:
-        if await self._modern():
-            self._listen.uris.discard(uri)
-            await self._listen_again()
-            return
-        await self._send(mt.UnsubscribeRequest(params=mt.UnsubscribeRequestParams(uri=uri)))
-
-    async def _modern(self) -> bool:
-        session = self._session()
-        await session.client()  # opened first: whether the server speaks 2026-07-28 is known
-        return session.modern
-
-    async def _listen_again(self) -> None:
-        try:
-            await self._listen.changed()
-        except EffmeshError:
-            raise
-        except Exception as exc:  # the SDK's errors, its task groups' and a timeout alike
-            raise UpstreamUnavailable(
-                f"MCP agent {self.name!r} did not take the subscription"
-            ) from exc
-
-    async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> dict[str, Any]:
-        return _wire(await self._session().request(lambda c: c.get_prompt(name, arguments)))
-
-    async def complete(self, params: mt.CompleteRequestParams) -> dict[str, Any]:
-        request = mt.CompleteRequest(params=params)
-        return _wire(
-            await self._session().request(
-                lambda c: c.session.send_request(request, mt.CompleteResult)
-            )
-        )
-
-    async def set_level(self, level: mt.LoggingLevel) -> None:
-        """Nothing for a server that speaks 2026-07-28: it has no level to set."""
-        if await self._modern():
-            return
-        await self._send(mt.SetLevelRequest(params=mt.SetLevelRequestParams(level=level)))
-
-    async def _send(self, request: Any) -> None:
-        # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them;
-        # a handshake-era session has them.
-        await self._session().request(lambda c: c.session.send_request(request, mt.EmptyResult))
 
 
 class _Unasked(AskingRelay):
