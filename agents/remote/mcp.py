@@ -416,15 +416,29 @@ class RemoteMCPAgent(ServerSurface, Remote):
         return task_id in self._parked
 
 
-class _Unasked(AskingRelay):
+class _Unasked:
     """A 2026-07-28 caller's relay for a call to a 2026-07-28 server, which asks in its
-    result and never in the middle of a call: a request there is refused, not parked."""
+    result and never in the middle of a call: a request there is refused, not parked; log
+    lines and what the caller can answer are the caller's own relay's."""
+
+    pauses = True
 
     def __init__(self, caller: Relay) -> None:
-        super().__init__(f"\x00call {id(self)}", caller)
+        self.principal: str | None = f"\x00call {id(self)}"
+        """Unique to the call, as :class:`AskingRelay`'s."""
+        self.caller = caller
+
+    def can_answer(self, method: str) -> bool:
+        return self.caller.can_answer(method)
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         raise Unsupported(f"the caller cannot answer {method} in the middle of a call")
+
+    def log_level(self) -> str | None:
+        return self.caller.log_level()
+
+    async def log(self, params: dict[str, Any]) -> None:
+        await self.caller.log(params)
 
 
 async def _unheard(note: dict[str, Any]) -> None:

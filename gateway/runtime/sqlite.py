@@ -41,10 +41,8 @@ before them gains them in place."""
 UPSERT: Final = sql.upsert("?")
 CHECKPOINT_EVERY: Final = 200
 """Saves between two checkpoints of the write-ahead log."""
-WRITE_BEHIND: Final = 0.05
-"""Seconds a save waits, at most, to be written with the saves that follow it."""
 WRITE_AT: Final = 256
-"""Saves waiting that are written at once, without waiting longer."""
+"""Saves waiting that are written at once, without waiting for the end of the step."""
 
 
 class Checkpoints(threading.Thread):
@@ -86,13 +84,14 @@ class SQLiteTaskStore:
     """One table in one file. WAL: a save is a short local write with no sync of its own; the
     log is copied into the file (and synced) by :class:`Checkpoints`, off the event loop.
 
-    Saves made on an event loop are written behind: held for up to :data:`WRITE_BEHIND`
-    seconds (or until :data:`WRITE_AT` wait) and written together, in one transaction, one
-    row per task (the last save of a task saved twice meanwhile). Every other use of the
-    store writes them first, so a read finds every save made before it, at once. What a
-    crash of the process can lose is the saves of its last :data:`WRITE_BEHIND` seconds: a
-    task settled then is found as it was saved before (running, then failed at the next
-    start) or not at all. A save with no event loop running is written at once."""
+    Saves made on an event loop are written together at the end of the loop's current step,
+    in one transaction, one row per task (the last save of a task saved twice meanwhile):
+    calls that settle in the same step share the write. The write is queued before any
+    answer of that step goes out (responses are joined and sent at the end of a step, after
+    it: :mod:`gateway.writes`), so a task a caller was told of survives the process being
+    killed next; a crash loses only the saves of the step it happens in.
+    Every other use of the store writes them first, so a read finds every save made before
+    it. A save with no event loop running is written at once."""
 
     shared = False
 
@@ -116,7 +115,7 @@ class SQLiteTaskStore:
         self._saves = 0
         self._pending: dict[str, tuple[object, ...]] = {}
         """Rows saved but not yet written, by task id."""
-        self._writing: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Handle | None = None
         self._prunes = PruneClock()
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
@@ -170,7 +169,7 @@ class SQLiteTaskStore:
             except RuntimeError:
                 self.flush()
                 return
-            self._writing = loop.call_later(WRITE_BEHIND, self.flush)
+            self._writing = loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write the saves waiting, in one transaction."""
