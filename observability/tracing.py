@@ -22,6 +22,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 __all__ = [
+    "NOTHING",
     "Context",
     "Span",
     "SpanKind",
@@ -50,7 +51,8 @@ tracer: Final = trace.get_tracer("effmesh", "0.1.0")
 
 _content = False
 _recording = False
-_NOTHING: Final[Span] = NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+NOTHING: Final[Span] = NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+"""The span work gets while no spans are recorded."""
 
 
 def enable_recording(on: bool) -> None:
@@ -127,7 +129,7 @@ def start(
 ) -> tuple[Span, Context]:
     """A started span (not made current) and the context that has it as parent."""
     if not _recording:
-        return _NOTHING, parent if parent is not None else current()
+        return NOTHING, parent if parent is not None else current()
     s = tracer.start_span(name, parent, kind, attributes=dict(attributes or {}))
     return s, trace.set_span_in_context(s, parent)
 
@@ -146,7 +148,7 @@ def inbound(
     Exceptions are marked on the span by type only, and re-raised.
     """
     if not _recording:
-        yield _NOTHING
+        yield NOTHING
         return
     parent, from_wire = _parent(carrier)
     kind = SpanKind.SERVER if from_wire or not _valid(parent) else SpanKind.INTERNAL
@@ -164,7 +166,7 @@ def span(
     """A child of the current span, current inside the block; an exception marks it failed
     (by type, never by message) and is re-raised."""
     if not _recording:
-        yield _NOTHING
+        yield NOTHING
         return
     with _as_current(name, None, kind, attributes) as s:
         yield s
