@@ -10,6 +10,7 @@ Prometheus sees dots as underscores and gets unit suffixes, e.g.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Final
 
@@ -20,14 +21,19 @@ __all__ = [
     "AGENT_DURATION",
     "CACHED_TOKENS",
     "CACHE_HITS",
+    "LATENCIES",
     "MODEL_DURATION",
     "PROMPT_TOKENS",
     "REQUEST_DURATION",
+    "SCOPE",
     "TASKS_ACTIVE",
     "TOKENS",
+    "Latency",
 ]
 
-_meter = metrics.get_meter("effmesh", "0.1.0")
+SCOPE: Final = ("effmesh", "0.1.0")
+"""The meter's name and version (Prometheus labels every series with them)."""
+_meter = metrics.get_meter(*SCOPE)
 
 # Bucket bounds for latencies from tens of microseconds (a translated call) to minutes (a
 # routed task on a small CPU model).
@@ -37,21 +43,69 @@ _SECONDS: Final = (
 )  # fmt: skip
 _TOKENS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
 
+
+class Latency:
+    """A histogram of seconds recorded at every call, by a fixed set of labels.
+
+    A measurement through the SDK's instrument costs a call more than the rest of its
+    metrics together (its attributes are cleaned, copied and hashed each time). When the
+    only reader is the Prometheus endpoint, the entry point has them :meth:`tallied` here
+    instead, per label values, in the SDK's own buckets, and the endpoint renders the
+    tally as the SDK's reader renders the instrument (``observability.sdk``); otherwise
+    (no SDK, or an OTLP reader, which reads the SDK alone) they go to the instrument."""
+
+    def __init__(self, name: str, description: str, labels: tuple[str, ...]) -> None:
+        self.name = name
+        self.unit = "s"
+        self.description = description
+        self.labels = labels
+        """The attribute names, in the order :meth:`record` takes their values."""
+        self.bounds = _SECONDS
+        self.instrument = _meter.create_histogram(
+            name, unit="s", description=description, explicit_bucket_boundaries_advisory=_SECONDS
+        )
+        self._tally = False
+        self._lock = threading.Lock()
+        self._table: dict[tuple[str, ...], list[float]] = {}
+        """By label values: the count in each bucket (the last: beyond the bounds), then the
+        sum."""
+
+    def tallied(self, on: bool) -> None:
+        """Count measurements here (the entry point renders them) rather than in the SDK."""
+        self._tally = on
+
+    def record(self, seconds: float, *values: str) -> None:
+        """One measurement, with the values of :attr:`labels` in their order."""
+        if not self._tally:
+            self.instrument.record(seconds, dict(zip(self.labels, values, strict=True)))
+            return
+        with self._lock:
+            row = self._table.get(values)
+            if row is None:
+                row = self._table[values] = [0.0] * (len(self.bounds) + 2)
+            row[bisect_left(self.bounds, seconds)] += 1
+            row[-1] += seconds
+
+    def rows(self) -> list[tuple[tuple[str, ...], list[int], float]]:
+        """What was counted: label values, the count in each bucket, the sum."""
+        with self._lock:
+            return [(k, [int(n) for n in row[:-1]], row[-1]) for k, row in self._table.items()]
+
+
 # Each call records into one histogram: its _count is the number of calls, by outcome.
-REQUEST_DURATION: Final = _meter.create_histogram(
+REQUEST_DURATION: Final = Latency(
     "effmesh.request.duration",
-    unit="s",
-    description="Requests received and the time to answer each, by protocol, agent and "
+    "Requests received and the time to answer each, by protocol, agent and "
     "outcome (the _count series counts requests).",
-    explicit_bucket_boundaries_advisory=_SECONDS,
+    ("effmesh.protocol", "gen_ai.agent.name", "effmesh.outcome"),
 )
-AGENT_DURATION: Final = _meter.create_histogram(
+AGENT_DURATION: Final = Latency(
     "effmesh.agent.duration",
-    unit="s",
-    description="Calls of an agent's skill from any caller (subtasks included) and the time "
+    "Calls of an agent's skill from any caller (subtasks included) and the time "
     "each took to settle, by outcome.",
-    explicit_bucket_boundaries_advisory=_SECONDS,
+    ("gen_ai.agent.name", "effmesh.skill", "effmesh.outcome"),
 )
+LATENCIES: Final = (REQUEST_DURATION, AGENT_DURATION)
 
 
 class _Running:

@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
+from observability import metrics as metrics_
 from observability import tracing
 from observability.jsonlines import JsonLinesSpanExporter
 from observability.settings import TelemetryConfig
@@ -162,6 +163,15 @@ def configure(
     pushed = _metric_exporter(cfg)
     if pushed is not None:
         readers.append(pushed)
+    # The latencies of every call: counted apart from the SDK when Prometheus alone reads
+    # them (an OTLP reader reads the SDK's instruments).
+    tally = out.registry is not None and pushed is None
+    for latency in metrics_.LATENCIES:
+        latency.tallied(tally)
+    if tally:
+        from observability.prometheus import LatencyCollector  # noqa: PLC0415
+
+        out.registry.register(LatencyCollector(metrics_.LATENCIES, metrics_.SCOPE))
     if readers:
         # No exemplars: linking a measurement to its trace costs every call more than the
         # histograms themselves, and the traces already carry the figures.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import Token
 from typing import Any, Final, TypeVar
 
 from opentelemetry import context as otel_context
@@ -21,15 +22,18 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 __all__ = [
+    "NOTHING",
     "Context",
     "Span",
     "SpanKind",
     "Status",
     "StatusCode",
+    "attach",
     "carrier_of",
     "carry",
     "content_enabled",
     "current",
+    "detach",
     "enable_content",
     "enable_recording",
     "failed",
@@ -47,7 +51,8 @@ tracer: Final = trace.get_tracer("effmesh", "0.1.0")
 
 _content = False
 _recording = False
-_NOTHING: Final[Span] = NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+NOTHING: Final[Span] = NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+"""The span work gets while no spans are recorded."""
 
 
 def enable_recording(on: bool) -> None:
@@ -75,6 +80,15 @@ def content_enabled() -> bool:
 
 def current() -> Context:
     return otel_context.get_current()
+
+
+def attach(ctx: Context) -> Token[Context]:
+    """Make ``ctx`` current until :func:`detach` with the token, in the same task and step."""
+    return otel_context.attach(ctx)
+
+
+def detach(token: Token[Context]) -> None:
+    otel_context.detach(token)
 
 
 def _wire_context(carrier: Mapping[str, str] | None) -> Context | None:
@@ -115,7 +129,7 @@ def start(
 ) -> tuple[Span, Context]:
     """A started span (not made current) and the context that has it as parent."""
     if not _recording:
-        return _NOTHING, parent if parent is not None else current()
+        return NOTHING, parent if parent is not None else current()
     s = tracer.start_span(name, parent, kind, attributes=dict(attributes or {}))
     return s, trace.set_span_in_context(s, parent)
 
@@ -134,7 +148,7 @@ def inbound(
     Exceptions are marked on the span by type only, and re-raised.
     """
     if not _recording:
-        yield _NOTHING
+        yield NOTHING
         return
     parent, from_wire = _parent(carrier)
     kind = SpanKind.SERVER if from_wire or not _valid(parent) else SpanKind.INTERNAL
@@ -152,7 +166,7 @@ def span(
     """A child of the current span, current inside the block; an exception marks it failed
     (by type, never by message) and is re-raised."""
     if not _recording:
-        yield _NOTHING
+        yield NOTHING
         return
     with _as_current(name, None, kind, attributes) as s:
         yield s

@@ -4,6 +4,7 @@ and the PostgreSQL schema made once by replicas that open it together."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -384,3 +385,36 @@ def test_replicas_swapping_from_one_read_at_once_let_exactly_one_win(postgres_ur
     finally:
         for made in stores:
             made.close()
+
+
+def test_saves_on_an_event_loop_are_read_back_at_once_and_written_in_one_step(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tasks.sqlite3"
+    store = SQLiteTaskStore(path)
+    other = sqlite3.connect(path)
+
+    def on_disk() -> int:
+        return int(other.execute("SELECT count(*) FROM tasks").fetchone()[0])
+
+    async def saves() -> tuple[int, int, bool, int]:
+        for n in range(3):
+            running = task(f"t{n}", TaskState.WORKING)
+            store.save(running, agent="a.s", owner="alice", endpoint="/mcp")
+        store.save(task("t0"), agent="a.s", owner="alice", endpoint="/mcp")
+        waiting = on_disk()  # none written yet: they wait for the end of this step
+        await asyncio.sleep(0)  # the step ends: all of them go in one transaction
+        written = on_disk()
+        store.save(task("t3"), agent="a.s", owner="alice", endpoint="/mcp")
+        found = store.load("t3", owner="alice")  # a read writes what waits first
+        return waiting, written, found is not None, on_disk()
+
+    try:
+        waiting, written, found, after_read = asyncio.run(saves())
+        assert (waiting, written, found, after_read) == (0, 3, True, 4)
+        stored = store.load("t0")
+        assert stored is not None
+        assert stored.task.state is TaskState.COMPLETED
+    finally:
+        other.close()
+        store.close()

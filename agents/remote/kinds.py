@@ -17,6 +17,9 @@ from agents.base import Agent
 if TYPE_CHECKING:
     import mcp_types as mt
 
+    from adapters.model import StatusEvent, Task
+    from agents.remote.mcp_relay import Relay
+
 MCP: Final = frozenset({"mcp", "mcp-stdio"})
 """The ``remote`` values of agents that are MCP servers (over HTTP or stdio)."""
 
@@ -31,6 +34,18 @@ class McpServerAgent(Agent, Protocol):
 
     def listen(self, listener: Listener) -> None:
         """Tell ``listener`` every notification of the server that belongs to no call."""
+        ...
+
+    def passes(self) -> Relay | None:
+        """The relay to give :meth:`pass_call` when the call being served now (an MCP
+        caller's) may be passed through; None: it goes through ``run``."""
+        ...
+
+    async def pass_call(
+        self, params: dict[str, Any], relay: Relay, *, task_id: str
+    ) -> tuple[dict[str, Any], StatusEvent | Task]:
+        """``tools/call`` with wire ``params`` for the server, sent as ``run`` sends it: the
+        server's wire result, and the item it settles task ``task_id`` with."""
         ...
 
     async def server_capabilities(self) -> mt.ServerCapabilities: ...

@@ -13,17 +13,22 @@ import collections
 import contextlib
 import contextvars
 import shlex
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from functools import partial
 from typing import Any, Final
 
 import mcp_types as mt
 from mcp.client._transport import TransportStreams
 from mcp.client.streamable_http import streamable_http_client
-from pydantic import BaseModel
 
 from adapters import mcp
-from adapters.errors import BadInput, EffmeshError, Internal, InvalidParams, UpstreamUnavailable
+from adapters.errors import (
+    BadInput,
+    Internal,
+    InvalidParams,
+    Unsupported,
+    UpstreamUnavailable,
+)
 from adapters.mcp import INPUT_REQUESTS_KEY, INPUT_RESPONSES_KEY
 from adapters.model import (
     JSON,
@@ -33,6 +38,7 @@ from adapters.model import (
     ProgressEvent,
     StatusEvent,
     StreamItem,
+    Task,
     TaskState,
 )
 from agents import outbound, upstream_auth
@@ -53,10 +59,9 @@ from agents.remote.mcp_outputs import OutputChecks
 from agents.remote.mcp_relay import CALLER, Relay
 from agents.remote.mcp_sampling import Sampler
 from agents.remote.mcp_stdio import StdioCalls
-from agents.remote.mcp_upstream import Era, Listener, Upstream
+from agents.remote.mcp_surface import ServerSurface, wire
+from agents.remote.mcp_upstream import Era, Upstream
 
-MAX_PAGES: Final = 100
-"""Pages of one listing followed at most: a server whose cursor never ends cannot hang it."""
 PERSONAL_SESSIONS: Final = 256
 """Sessions held open with users' own credentials, per agent (older ones close)."""
 TOGETHER: Final = 0.05
@@ -67,11 +72,7 @@ ROUNDS_KEPT: Final = 10_000
 them all: a retry whose round was dropped here is handed it back from there)."""
 
 
-def _wire(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
-
-
-class RemoteMCPAgent(Remote):
+class RemoteMCPAgent(ServerSurface, Remote):
     """An MCP server reached over streamable HTTP; each of its tools is one skill."""
 
     remote = "mcp"
@@ -179,7 +180,7 @@ class RemoteMCPAgent(Remote):
         except UpstreamUnavailable:
             self.healthy = False
             raise
-        self._adopt(mcp.decode_agent(_wire(listed), name=self.name))
+        self._adopt(mcp.decode_agent(wire(listed), name=self.name))
         self._outputs = OutputChecks(self.descriptor.skills)
 
     async def _on_notification(self, method: str, params: dict[str, Any]) -> None:
@@ -297,27 +298,81 @@ class RemoteMCPAgent(Remote):
             finally:
                 if not waiting:
                     call.cancel()
+        yield self._settled_by(result, invocation.skill, task_id, invocation.message.context_id)
+
+    def _settled_by(
+        self, result: dict[str, Any], skill: str, task_id: str, context_id: str | None
+    ) -> StatusEvent | Task:
+        """The item the server's wire ``result`` of a call of ``skill`` settles task
+        ``task_id`` with: its outcome, or its question (a round handed to the caller).
+
+        Raises:
+            UpstreamUnavailable: the result does not match the tool's output schema.
+            Internal: the server's answer is not a tool result.
+        """
         if result.get("resultType") == mcp_rounds.INPUT_REQUIRED:
-            context_id = invocation.message.context_id
             handed = self._rounds.get(task_id)
             if handed is not None and handed.form is not None:
                 message = question_message(handed.form, context_id)
             else:
                 requests = DataPart(result.get("inputRequests"), {INPUT_REQUESTS_KEY: True})
                 message = Message("agent", (requests,), context_id=context_id)
-            yield StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
-            return
-        problem = self._outputs.problem(invocation.skill, result)
+            return StatusEvent(task_id, TaskState.INPUT_REQUIRED, context_id, message)
+        problem = self._outputs.problem(skill, result)
         if problem is not None:
             # As the SDK's client refuses it: an error, not a result to pass on.
-            tool = f"{invocation.skill!r:.60}"
-            raise UpstreamUnavailable(f"MCP agent {self.name!r}: tool {tool} {problem}")
+            raise UpstreamUnavailable(f"MCP agent {self.name!r}: tool {skill!r:.60} {problem}")
         try:
-            outcome = mcp.decode_outcome(result, task_id=task_id)
+            return mcp.decode_outcome(result, task_id=task_id)
         except BadInput:
             # The server's answer is not a tool result: its fault, not the caller's.
             raise Internal() from None
-        yield outcome
+
+    def passes(self) -> Relay | None:
+        """The relay a call passed through by :meth:`pass_call` would ask its caller by, if
+        the call may go that way: its caller is an MCP one (its relay is set), and a caller
+        that ``pauses`` calls a server known to speak 2026-07-28, which asks in its result
+        (None: the call goes through :meth:`run`)."""
+        caller = CALLER.get()
+        if caller is None or not caller.pauses:
+            return caller
+        session = self._session()
+        if session.mode is None or not session.modern:
+            return None
+        return _Unasked(caller)
+
+    async def pass_call(
+        self, params: dict[str, Any], relay: Relay, *, task_id: str
+    ) -> tuple[dict[str, Any], StatusEvent | Task]:
+        """A ``tools/call`` with wire ``params`` (as :func:`adapters.mcp.encode_invocation`
+        gives them) sent as :meth:`run` sends it, for a caller of its own protocol, with
+        ``relay`` from :meth:`passes`: the server's wire result and the item it settles the
+        task with. No progress reaches the caller (it asked for none).
+
+        Raises:
+            EffmeshError: as :meth:`run`.
+        """
+        session = self._session()
+        level = relay.log_level()
+        if level is not None and session.modern:
+            params["_meta"] = {**params.get("_meta", {}), mt.LOG_LEVEL_META_KEY: level}
+        with session.serving(relay):
+            if not relay.pauses:
+                result = await session.call_tool(params, _unheard, relay)
+            else:
+                # As in run: the round's relay is the caller's in this context. A result
+                # that asks is handed to the caller as the round would hand it on.
+                caller = CALLER.set(relay)
+                try:
+                    found = await session.call_round(params, _unheard, relay)
+                    if found is None or found.get("resultType") == mcp_rounds.INPUT_REQUIRED:
+                        found = await self._round(
+                            session, relay, params, _unheard, task_id=task_id, first=found
+                        )
+                    result = found
+                finally:
+                    CALLER.reset(caller)
+        return result, self._settled_by(result, params["name"], task_id, None)
 
     async def _round(
         self,
@@ -327,14 +382,16 @@ class RemoteMCPAgent(Remote):
         noted: mcp_rounds.Progress,
         *,
         task_id: str,
-        kept: mcp_rounds.Round | None,
-        given: Any,
+        kept: mcp_rounds.Round | None = None,
+        given: Any = None,
+        first: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The call (or a kept round's retry) until answered or handed to the caller; a
-        round handed on is kept for ``task_id``'s retry."""
+        round handed on is kept for ``task_id``'s retry. ``first``: the result of the call's
+        first round, sent already."""
         in_words = isinstance(relay, AskingRelay) and relay.caller is None
         result, handed = await mcp_rounds.call(
-            session, relay, params, noted, kept=kept, given=given, in_words=in_words
+            session, relay, params, noted, kept=kept, given=given, in_words=in_words, first=first
         )
         if handed is not None:
             self._rounds[task_id] = handed
@@ -358,109 +415,34 @@ class RemoteMCPAgent(Remote):
         process's session."""
         return task_id in self._parked
 
-    # The rest of the server's surface (agents.remote.kinds.McpServerAgent), in wire JSON.
-    # Each raises the canonical error of the server's answer (UpstreamUnavailable when it is
-    # down).
 
-    def listen(self, listener: Listener) -> None:
-        """Tell ``listener`` every notification of the server that belongs to no call."""
-        self.upstream.listeners.append(listener)
+class _Unasked:
+    """A 2026-07-28 caller's relay for a call to a 2026-07-28 server, which asks in its
+    result and never in the middle of a call: a request there is refused, not parked; log
+    lines and what the caller can answer are the caller's own relay's."""
 
-    async def server_capabilities(self) -> mt.ServerCapabilities:
-        """What the server declared when the session opened (opening one if none is)."""
-        client = await self._session().client()
-        return client.server_capabilities
+    pauses = True
 
-    async def _listing(self, key: str, page: Callable[..., Awaitable[Any]]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            got = _wire(await self._session().request(partial(page, cursor=cursor)))
-            items.extend(got.get(key, []))
-            cursor = got.get("nextCursor")
-            if not cursor:
-                break
-        return items
+    def __init__(self, caller: Relay) -> None:
+        self.principal: str | None = f"\x00call {id(self)}"
+        """Unique to the call, as :class:`AskingRelay`'s."""
+        self.caller = caller
 
-    async def list_resources(self) -> list[dict[str, Any]]:
-        return await self._listing(
-            "resources",
-            lambda c, cursor: c.session.list_resources(
-                params=mt.PaginatedRequestParams(cursor=cursor)
-            ),
-        )
+    def can_answer(self, method: str) -> bool:
+        return self.caller.can_answer(method)
 
-    async def list_resource_templates(self) -> list[dict[str, Any]]:
-        return await self._listing(
-            "resourceTemplates",
-            lambda c, cursor: c.session.list_resource_templates(
-                params=mt.PaginatedRequestParams(cursor=cursor)
-            ),
-        )
+    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        raise Unsupported(f"the caller cannot answer {method} in the middle of a call")
 
-    async def list_prompts(self) -> list[dict[str, Any]]:
-        return await self._listing(
-            "prompts",
-            lambda c, cursor: c.session.list_prompts(
-                params=mt.PaginatedRequestParams(cursor=cursor)
-            ),
-        )
+    def log_level(self) -> str | None:
+        return self.caller.log_level()
 
-    async def read_resource(self, uri: str) -> dict[str, Any]:
-        return _wire(await self._session().request(lambda c: c.read_resource(uri)))
+    async def log(self, params: dict[str, Any]) -> None:
+        await self.caller.log(params)
 
-    async def subscribe(self, uri: str) -> None:
-        """A 2026-07-28 server is listened to for ``uri`` (:mod:`agents.remote.mcp_listen`)
-        instead; its updates reach the listeners either way."""
-        if await self._modern():
-            self._listen.uris.add(uri)
-            await self._listen_again()
-            return
-        await self._send(mt.SubscribeRequest(params=mt.SubscribeRequestParams(uri=uri)))
 
-    async def unsubscribe(self, uri: str) -> None:
-        if await self._modern():
-            self._listen.uris.discard(uri)
-            await self._listen_again()
-            return
-        await self._send(mt.UnsubscribeRequest(params=mt.UnsubscribeRequestParams(uri=uri)))
-
-    async def _modern(self) -> bool:
-        session = self._session()
-        await session.client()  # opened first: whether the server speaks 2026-07-28 is known
-        return session.modern
-
-    async def _listen_again(self) -> None:
-        try:
-            await self._listen.changed()
-        except EffmeshError:
-            raise
-        except Exception as exc:  # the SDK's errors, its task groups' and a timeout alike
-            raise UpstreamUnavailable(
-                f"MCP agent {self.name!r} did not take the subscription"
-            ) from exc
-
-    async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> dict[str, Any]:
-        return _wire(await self._session().request(lambda c: c.get_prompt(name, arguments)))
-
-    async def complete(self, params: mt.CompleteRequestParams) -> dict[str, Any]:
-        request = mt.CompleteRequest(params=params)
-        return _wire(
-            await self._session().request(
-                lambda c: c.session.send_request(request, mt.CompleteResult)
-            )
-        )
-
-    async def set_level(self, level: mt.LoggingLevel) -> None:
-        """Nothing for a server that speaks 2026-07-28: it has no level to set."""
-        if await self._modern():
-            return
-        await self._send(mt.SetLevelRequest(params=mt.SetLevelRequestParams(level=level)))
-
-    async def _send(self, request: Any) -> None:
-        # Raw requests: the SDK's helpers for these methods warn that 2026-07-28 drops them;
-        # a handshake-era session has them.
-        await self._session().request(lambda c: c.session.send_request(request, mt.EmptyResult))
+async def _unheard(note: dict[str, Any]) -> None:
+    """Progress of a call whose caller asked for none."""
 
 
 async def _together(relay: AskingRelay) -> list[Question]:

@@ -173,6 +173,7 @@ async def call(
     kept: Round | None = None,
     given: Any = None,
     in_words: bool = False,
+    first: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Round | None]:
     """The call ``params`` (or, with ``kept``, its retry with the caller's responses
     ``given``) on the server until it is answered or asks what only ``relay``'s caller can
@@ -183,6 +184,8 @@ async def call(
     asks elicitations alone) is handed one question at a time: a round of several is
     asked of it through ``relay`` in this process, one after another, as the SDK's client
     would ask them.
+
+    ``first``: the server's result of the call's first round, when it was sent already.
 
     Raises:
         InvalidParams: ``given`` does not answer the kept round's requests.
@@ -196,7 +199,10 @@ async def call(
         responses, state = kept.responses(given), kept.state
     wait = STATE_ONLY_WAIT[0]
     for _ in range(MAX_ROUNDS):
-        result = await _send(upstream, params, noted, responses, state)
+        if first is not None:
+            result, first = first, None
+        else:
+            result = await _send(upstream, params, noted, responses, state)
         if result.get("resultType") != INPUT_REQUIRED:
             return result, None
         requests = result.get("inputRequests") or {}

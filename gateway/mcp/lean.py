@@ -224,11 +224,13 @@ class LeanCalls:
             or meta.get(mt.PROTOCOL_VERSION_META_KEY) != mcp.MODERN_VERSION
         ):
             return False
-        headers = scope.get("headers", [])
-        named = dict(headers)
+        named: dict[bytes, bytes] = {}
+        for header, value in scope.get("headers", ()):
+            if header.startswith(_PARAM_HEADERS):
+                return False
+            named[header] = value
         if (
-            any(header.startswith(_PARAM_HEADERS) for header, _ in headers)
-            or named.get(_METHOD_HEADER, b"tools/call") != b"tools/call"
+            named.get(_METHOD_HEADER, b"tools/call") != b"tools/call"
             or named.get(_NAME_HEADER, tool) != tool
             or b"text/event-stream" not in named.get(b"accept", b"")
             or not await self._allowed(scope)
@@ -258,7 +260,8 @@ class LeanCalls:
         ]
         if session is not None:
             head.append((_SESSION_HEADER, session.encode("latin-1")))
-        sending = asyncio.Lock()
+        # Made by the first message before the answer: most calls send the answer alone.
+        sending: asyncio.Lock | None = None
         streaming = ended = False
 
         async def stream() -> None:
@@ -269,23 +272,32 @@ class LeanCalls:
                 await send({"type": "http.response.start", "status": 200, "headers": head})
 
         async def emit(frame: dict[str, Any]) -> None:
+            nonlocal sending
+            if sending is None:
+                sending = asyncio.Lock()
             async with sending:
                 if ended:
                     return  # a late line of the upstream's: the answer has gone
                 await stream()
                 await send({"type": "http.response.body", "body": _event(frame), "more_body": True})
 
-        async def end(frame: dict[str, Any] | None) -> None:
+        async def finish(frame: dict[str, Any] | None) -> None:
             nonlocal ended
+            ended = True  # from here on, a late line of the upstream's is dropped
+            if frame is not None and not streaming and call_.plain:
+                # Nothing came before the answer: it goes as one JSON body.
+                await _answer(send, _json.dumps_utf8(frame), head[2:])
+            else:
+                await stream()
+                last = b"" if frame is None else _event(frame)
+                await send({"type": "http.response.body", "body": last, "more_body": False})
+
+        async def end(frame: dict[str, Any] | None) -> None:
+            if sending is None:
+                await finish(frame)  # nothing was sent before: nothing is being sent now
+                return
             async with sending:
-                if frame is not None and not streaming and call_.plain:
-                    # Nothing came before the answer: it goes as one JSON body.
-                    await _answer(send, _json.dumps_utf8(frame), head[2:])
-                else:
-                    await stream()
-                    last = b"" if frame is None else _event(frame)
-                    await send({"type": "http.response.body", "body": last, "more_body": False})
-                ended = True
+                await finish(frame)
 
         async def notify(method: str, note: dict[str, Any]) -> None:
             await emit({"jsonrpc": "2.0", "method": method, "params": note})

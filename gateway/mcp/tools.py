@@ -31,6 +31,7 @@ from adapters.model import (
     TaskState,
     TextPart,
 )
+from gateway.mcp.splice import Splice
 from gateway.registry import Registry, Route
 from gateway.runtime.paused import StoredPauses
 from gateway.runtime.runner import Runtime
@@ -199,6 +200,8 @@ class ToolCalls:
         self.paused = PausedCalls(stored=StoredPauses(runtime.store, registry))
         self.handover: Handover | None = None
         """Where a retry of a call another replica holds open is sent (None: one process)."""
+        self.splice = Splice(self)
+        """Calls from MCP to an MCP server's agent, passed through (``gateway.mcp.splice``)."""
         self.answered: list[Callable[[str, dict[str, Any]], None]] = []
         """Told of every result: the agent that gave it and its wire form (the pass-through
         remembers which agent issued the resource links in it)."""
@@ -288,6 +291,10 @@ class ToolCalls:
             decode = partial(mcp_adapter.decode_invocation, params)
         with boundary.request("mcp", "tools/call", tracing.carrier_of(meta)) as req:
             try:
+                if type(params) is dict:
+                    passed = await self.splice.call(params, req, who=who, version=version)
+                    if passed is not None:
+                        return passed
                 invocation = self._decoded(decode)
                 holder = None if self.handover is None else self.paused.elsewhere(invocation, who)
                 if holder is not None and self.handover is not None:
@@ -305,6 +312,24 @@ class ToolCalls:
             except Exception as exc:  # noqa: BLE001 - the wire gets a generic error, never our text
                 req.failed(exc)
                 raise Internal() from None
+
+    def _paused(self, route: Route, invocation: Invocation, task: Task, who: str | None) -> Task:
+        """``task``, settled waiting for its 2026-07-28 caller's input, held for the retry:
+        its metadata names the paused call by a token of its own."""
+        question = task.status_message or Message("agent", ())
+        token = self.paused.hold(
+            route, invocation, question, who, task=task, endpoint=self.endpoint
+        )
+        return replace(task, metadata={**task.metadata, "mcp.requestState": token})
+
+    def paused_result(
+        self, route: Route, invocation: Invocation, task: Task, who: str | None
+    ) -> dict[str, Any]:
+        """The 2026-07-28 ``input_required`` result of ``task`` (settled waiting for input,
+        stored) held for its caller's retry, as :meth:`call` answers it."""
+        outcome = self._paused(route, invocation, task, who)
+        with boundary.translation("canonical", "mcp"):
+            return mcp_adapter.encode_outcome(outcome, version=mcp_adapter.MODERN_VERSION)
 
     @staticmethod
     def _decoded(decode: Callable[[], Invocation]) -> Invocation:
@@ -353,11 +378,7 @@ class ToolCalls:
             if version == mcp_adapter.MODERN_VERSION:
                 # 2026-07-28: hand the question back; the client retries with the answer
                 # and this token, which names the paused call held here.
-                token = self.paused.hold(
-                    route, invocation, question, who, task=outcome, endpoint=self.endpoint
-                )
-                meta = {**outcome.metadata, "mcp.requestState": token}
-                outcome = replace(outcome, metadata=meta)
+                outcome = self._paused(route, invocation, outcome, who)
                 break
             # Older revisions: ask the client in the middle of the call.
             reply = await elicit(mcp_adapter.elicitation_request(outcome))

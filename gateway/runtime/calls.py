@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from typing import Final
@@ -23,14 +23,28 @@ from agents.memory.scope import SCOPE_KEY, scope_for
 from gateway.registry import Route
 from observability import metrics, tracing
 
-__all__ = ["PRINCIPAL_KEY", "UNKNOWN", "new_task_id", "scope_for", "stream", "traced"]
+__all__ = [
+    "PRINCIPAL_KEY",
+    "UNKNOWN",
+    "new_task_id",
+    "outcome_of",
+    "scope_for",
+    "stream",
+    "traced",
+]
 
 UNKNOWN: Final = object()
 """``principal`` when the caller of :func:`stream` does not know who is calling."""
 
 
 def new_task_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID, written as ``str(uuid.uuid4())`` writes it, without the
+    UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _scoped(route: Route, invocation: Invocation, scope: str, principal: object) -> Invocation:
@@ -83,7 +97,7 @@ async def stream(
         if tracing.recording():
             items = tracing.carry(ctx, items)
         async for item in items:
-            outcome = _settled(item) or outcome
+            outcome = outcome_of(item) or outcome
             yield item
     except GeneratorExit:
         # The caller stopped reading, usually once the call had settled.
@@ -101,20 +115,14 @@ async def stream(
         if closer is not None:
             await closer()
         metrics.TASKS_ACTIVE.add(agent, route.skill.name, -1)
-        metrics.AGENT_DURATION.record(
-            time.perf_counter() - began,
-            {
-                "gen_ai.agent.name": agent,
-                "effmesh.skill": route.skill.name,
-                "effmesh.outcome": outcome,
-            },
-        )
+        metrics.AGENT_DURATION.record(time.perf_counter() - began, agent, route.skill.name, outcome)
         span.set_attribute("effmesh.outcome", outcome)
         span.end()
 
 
-def _settled(item: StreamItem) -> str | None:
-    """The outcome an item settles the call with (a task state's value, or "message")."""
+def outcome_of(item: StreamItem) -> str | None:
+    """The outcome an item settles the call with (a task state's value, or "message"), as
+    the agent metrics and spans label it."""
     if isinstance(item, Message):
         return "message"
     if isinstance(item, Task | StatusEvent) and (

@@ -4,6 +4,7 @@ gateway process at a time (``gateway.datadir`` holds the folder). The contract i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import threading
@@ -37,8 +38,11 @@ _COLUMNS: Final = (
 )
 """Columns added after the first schema (id, agent, state, body, updated): a file made
 before them gains them in place."""
+UPSERT: Final = sql.upsert("?")
 CHECKPOINT_EVERY: Final = 200
 """Saves between two checkpoints of the write-ahead log."""
+WRITE_AT: Final = 256
+"""Saves waiting that are written at once, without waiting for the end of the step."""
 
 
 class Checkpoints(threading.Thread):
@@ -78,7 +82,16 @@ class Checkpoints(threading.Thread):
 
 class SQLiteTaskStore:
     """One table in one file. WAL: a save is a short local write with no sync of its own; the
-    log is copied into the file (and synced) by :class:`Checkpoints`, off the event loop."""
+    log is copied into the file (and synced) by :class:`Checkpoints`, off the event loop.
+
+    Saves made on an event loop are written together at the end of the loop's current step,
+    in one transaction, one row per task (the last save of a task saved twice meanwhile):
+    calls that settle in the same step share the write. The write is queued before any
+    answer of that step goes out (responses are joined and sent at the end of a step, after
+    it: :mod:`gateway.writes`), so a task a caller was told of survives the process being
+    killed next; a crash loses only the saves of the step it happens in.
+    Every other use of the store writes them first, so a read finds every save made before
+    it. A save with no event loop running is written at once."""
 
     shared = False
 
@@ -100,6 +113,9 @@ class SQLiteTaskStore:
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self.checkpoints = Checkpoints(str(path))
         self._saves = 0
+        self._pending: dict[str, tuple[object, ...]] = {}
+        """Rows saved but not yet written, by task id."""
+        self._writing: asyncio.Handle | None = None
         self._prunes = PruneClock()
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
@@ -126,32 +142,56 @@ class SQLiteTaskStore:
             )
 
     def swap(self, task: Task, *, was: int) -> bool:
+        self.flush()
         values = sql.swapped(
             task, was=was, replica=self.replica, now=time.time_ns(), lease_ns=self.lease_ns
         )
         return self._db.execute(sql.swap("?"), values).rowcount == 1
 
-    def save(self, task: Task, *, agent: str, owner: str | None, endpoint: str) -> None:
-        now = time.time_ns()
-        self._db.execute(
-            sql.upsert("?"),
-            sql.row(
-                task,
-                agent=agent,
-                owner=owner,
-                endpoint=endpoint,
-                replica=self.replica,
-                now=now,
-                lease_ns=self.lease_ns,
-            ),
+    def _row(self, task: Task, agent: str, owner: str | None, endpoint: str) -> tuple[object, ...]:
+        return sql.row(
+            task,
+            agent=agent,
+            owner=owner,
+            endpoint=endpoint,
+            replica=self.replica,
+            now=time.time_ns(),
+            lease_ns=self.lease_ns,
         )
-        self._saves += 1
+
+    def save(self, task: Task, *, agent: str, owner: str | None, endpoint: str) -> None:
+        self._pending[task.task_id] = self._row(task, agent, owner, endpoint)
+        if len(self._pending) >= WRITE_AT:
+            self.flush()
+        elif self._writing is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._writing = loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the saves waiting, in one transaction."""
+        if self._writing is not None:
+            self._writing.cancel()
+            self._writing = None
+        if not self._pending:
+            return
+        rows = list(self._pending.values())
+        self._pending.clear()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(UPSERT, rows)
+        before, self._saves = self._saves, self._saves + len(rows)
+        now = time.time_ns()
         if self._prunes.due(now):
             self.prune(now)
-        if self._saves % CHECKPOINT_EVERY == 0:
+        if self._saves // CHECKPOINT_EVERY != before // CHECKPOINT_EVERY:
             self.checkpoints.request()
 
     def prune(self, now: int | None = None) -> int:
+        self.flush()
         cutoff = self.retention.cutoff(time.time_ns() if now is None else now)
         gone = self._db.execute(
             sql.prune_statement("?"), (*sql.FINISHED_STATES, self.retention.count, cutoff)
@@ -159,6 +199,7 @@ class SQLiteTaskStore:
         return gone.rowcount
 
     def load(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> StoredTask | None:
+        self.flush()
         if owner is ANYONE:
             row = self._db.execute(f"{sql.SELECT} WHERE id = ?", (task_id,)).fetchone()
         else:
@@ -167,6 +208,7 @@ class SQLiteTaskStore:
         return None if row is None else sql.entry(row)
 
     def list(self, query: TaskQuery) -> TaskPage:
+        self.flush()
         # Every clause is one of sql.where's constants; values are bound as parameters.
         where, args = sql.where(query, mark="?", same="IS")
         count = f"SELECT count(*) FROM tasks{where}"  # noqa: S608
@@ -182,6 +224,7 @@ class SQLiteTaskStore:
         return TaskPage(page, int(total), len(rows) > query.limit)
 
     def delete(self, task_id: str, *, owner: OwnerFilter = ANYONE) -> None:
+        self.flush()
         if owner is ANYONE:
             self._db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
         else:
@@ -191,6 +234,7 @@ class SQLiteTaskStore:
         return self._fail("", (), reason)
 
     def renew(self) -> int:
+        self.flush()
         states = sql.RUNNING_STATES
         renewed = self._db.execute(
             f"UPDATE tasks SET lease = ? WHERE runner = ?"  # noqa: S608
@@ -205,16 +249,23 @@ class SQLiteTaskStore:
     def _fail(self, narrower: str, args: tuple[object, ...], reason: str) -> int:
         """Fail the running tasks that also match ``narrower`` (a clause and its ``args``)."""
         states = sql.RUNNING_STATES
+        self.flush()
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             rows = self._db.execute(
                 f"{sql.SELECT} WHERE state IN ({sql.marks('?', len(states))}){narrower}",
                 (*states, *args),
             ).fetchall()
-            for e in sql.entries(rows):
-                self.save(failed(e.task, reason), agent=e.agent, owner=e.owner, endpoint=e.endpoint)
+            self._db.executemany(
+                UPSERT,
+                [
+                    self._row(failed(e.task, reason), e.agent, e.owner, e.endpoint)
+                    for e in sql.entries(rows)
+                ],
+            )
         return len(rows)
 
     def close(self) -> None:
+        self.flush()
         self.checkpoints.stop()
         self._db.close()

@@ -4,7 +4,8 @@ uvicorn arms a timer only between requests on a kept-alive connection; a client 
 connection and sends nothing, or half a request line, or headers one byte a minute, holds a
 connection (and its memory) for ever. :func:`protocol_with_deadline` gives uvicorn an HTTP
 protocol that allows ``seconds`` from the start of each request (or of the connection) to
-the end of its headers, then answers 408 and closes.
+the end of its headers, then answers 408 and closes. A request whose headers come whole in
+one read is never timed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def protocol_with_deadline(seconds: float) -> type[HttpToolsProtocol]:
 
     class HeaderDeadline(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
+        _heading = False
+        """A request has begun and its headers have not all arrived."""
 
         def _arm(self) -> None:
             if self._deadline is None:
@@ -56,11 +59,19 @@ def protocol_with_deadline(seconds: float) -> type[HttpToolsProtocol]:
             super().connection_made(transport)
             self._arm()
 
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            # Armed only for headers still incomplete at the end of what came: most requests
+            # arrive whole, and need no timer.
+            if self._heading:
+                self._arm()
+
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._arm()
+            self._heading = True
 
         def on_headers_complete(self) -> None:
+            self._heading = False
             self._disarm()
             super().on_headers_complete()
             cycle = self.cycle
