@@ -194,3 +194,7 @@ async def _stop(process: anyio.abc.Process) -> None:
         await process.wait()
     if process.returncode is None:
         await terminate_posix_process_tree(process, GRACE)
+        # Its exit seen by the event loop too: else the loop's process object outlives it
+        # as "still running" (and is reported so when collected).
+        with anyio.move_on_after(GRACE):
+            await process.wait()
