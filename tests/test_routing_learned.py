@@ -22,11 +22,21 @@ from gateway.registry import Registry
 from gateway.routing.agent import NAME as ROUTER
 from gateway.routing.agent import RouterAgent, RouterSettings
 from gateway.routing.complexity import MODEL_PATH, ComplexityAnalyzer, LearnedModel, Strategy
+from gateway.routing.complexity.analyzer import rules_stand
 from gateway.routing.complexity.clauses import loose_split
 from gateway.routing.complexity.crossval import breakdown, folds
-from gateway.routing.complexity.features import LATER, dense_features, grams, markers, pieces
+from gateway.routing.complexity.features import (
+    DENSE,
+    LATER,
+    dense_features,
+    grams,
+    markers,
+    mostly_cjk,
+    pieces,
+)
 from gateway.routing.complexity.labelled import Labelled, read_evaluation, read_training, shared
-from gateway.routing.complexity.learned import Sample, digest, similarities
+from gateway.routing.complexity.learned import Sample, digest, similarities, train
+from gateway.routing.complexity.reference import REFERENCE
 from gateway.routing.complexity.train import TRAINING
 from gateway.routing.feedback import DecisionLog, read_feedback
 from gateway.routing.planner import Planner
@@ -560,3 +570,58 @@ def test_similarities_are_the_dot_products() -> None:
     rows = rng.normal(size=(1600, 16)).astype(np.float32)
     vector = rng.normal(size=16).astype(np.float32)
     assert np.allclose(similarities(rows, vector), rows @ vector, atol=1e-4)
+
+
+# --- back-references, where the rules stand, the nearest tasks' vote ------------------------
+
+
+def _reference(task: str) -> list[float]:
+    """The back-reference block of ``task`` (the last of the dense blocks)."""
+    block = markers(task)[-REFERENCE:]
+    assert len(dense_features(task)) == DENSE
+    return block
+
+
+def test_the_reference_block_reads_a_later_part_that_refers_back() -> None:
+    assert _reference("How tall is the Shard?") == [0.0] * REFERENCE  # one part
+    assert _reference("Write a slogan for my bakery and use it on a poster.")[0] > 0
+    assert _reference("Write a slogan for my bakery and a poem about rain.")[0] == 0
+    assert _reference("Escribe un correo al casero y tradúcelo al inglés.")[0] > 0
+    assert _reference("写一首关于秋天的小诗，写完把它改成歌词。")[0] > 0  # noqa: RUF001
+    assert _reference("Check the weather on Saturday; if it stays dry, book a table.")[2] == 1
+    assert _reference("Book a table for two. Also find a florist.")[3] > 0
+    assert _reference("Write a tagline for my bakery. Put the tagline on a flyer.")[4] > 0
+    assert _reference("Write a tagline for my bakery. Find a florist.")[4] == 0
+    reused = _reference("给奶茶店想一句广告语，然后用这句广告语写文案。")  # noqa: RUF001
+    assert reused[5] > 0
+
+
+def test_the_rules_stand_against_single_and_a_latin_script_parallel_only() -> None:
+    assert rules_stand(Strategy.PARALLEL, Strategy.SINGLE)
+    assert rules_stand(Strategy.SEQUENTIAL, Strategy.PARALLEL)
+    assert not rules_stand(Strategy.SEQUENTIAL, Strategy.PARALLEL, cjk=True)
+    assert not rules_stand(Strategy.SEQUENTIAL, Strategy.HIERARCHICAL)
+    assert not rules_stand(Strategy.HIERARCHICAL, Strategy.PARALLEL)
+    assert not rules_stand(Strategy.SINGLE, Strategy.PARALLEL)
+    assert mostly_cjk("查一下黄河有多长")
+    assert mostly_cjk("用Python写个函数")
+    assert not mostly_cjk("Translate 'ありがとう' into English, please")
+
+
+def test_the_nearest_tasks_vote_is_blended_into_the_probabilities() -> None:
+    rng = np.random.default_rng(7)
+    centres = {Strategy.SINGLE: rng.normal(size=16), Strategy.PARALLEL: rng.normal(size=16)}
+    made = []
+    for strategy, centre in centres.items():
+        for _ in range(6):
+            v = (centre + 0.05 * rng.normal(size=16)).astype(np.float32)
+            made.append(Sample("same text", strategy, [0.0] * DENSE, v / np.linalg.norm(v)))
+    fitted = train(made)
+    probe = made[0].vector
+    shares = fitted.votes(probe)
+    assert shares.sum() == pytest.approx(1.0)
+    assert fitted.vote(probe) is Strategy.SINGLE
+    assert shares[list(Strategy).index(Strategy.SINGLE)] > 0.99
+    p = fitted.probabilities([0.0] * DENSE, probe, "same text")
+    assert p.sum() == pytest.approx(1.0)
+    assert Strategy(list(Strategy)[int(p.argmax())]) is Strategy.SINGLE
