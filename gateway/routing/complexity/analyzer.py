@@ -24,7 +24,7 @@ from gateway.routing.complexity.features import (
     mostly_cjk,
     structure_block,
 )
-from gateway.routing.complexity.learned import Floats, LearnedModel
+from gateway.routing.complexity.learned import Floats, LearnedModel, similarities
 from gateway.routing.complexity.strategy import choose, explain
 from gateway.routing.complexity.weights import DEFAULT_WEIGHTS, Weights
 
@@ -70,9 +70,11 @@ class ComplexityAnalyzer:
         if model is None or vector is None or np.shape(vector) != (model.dim,):
             return analysis
         dense = factor_block(measured, strategy, rule) + structure_block(task) + markers(task)
-        p = model.probabilities(dense, np.asarray(vector, dtype=np.float32), task)
+        unit = np.asarray(vector, dtype=np.float32)
+        sims = similarities(model.vectors, unit)
+        p = model.probabilities(dense, unit, task, sims)
         chosen = STRATEGIES[int(p.argmax())]
-        examples = model.nearest(np.asarray(vector, dtype=np.float32))
+        examples = model.nearest(unit, sims=sims)
         near = "; ".join(f'"{e.task}" ({e.strategy.value}, {e.similarity:.2f})' for e in examples)
         confidence = round(float(p.max()), 3)
         if chosen is not strategy and rules_stand(strategy, chosen, mostly_cjk(task)):

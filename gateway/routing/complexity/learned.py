@@ -106,9 +106,13 @@ class LearnedModel:
         value = self.meta.get("temperature", 1.0)
         return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
 
-    def probabilities(self, dense: Sequence[float], vector: Floats, text: str) -> Floats:
+    def probabilities(
+        self, dense: Sequence[float], vector: Floats, text: str, sims: Floats | None = None
+    ) -> Floats:
         """P(strategy) in the order of ``STRATEGIES``: the classifier's, blended with the
-        vote of the nearest training tasks (``VOTE_WEIGHT``), at the model's temperature."""
+        vote of the nearest training tasks (``VOTE_WEIGHT``), at the model's temperature.
+        ``sims``: :func:`similarities` of ``vector`` to the training tasks, when already
+        computed (a decision needs them twice: for the vote and for the examples)."""
         z = (vector - self.mean) / self.scale
         slots = grams(text)
         x = np.asarray(dense, dtype=np.float32) * DENSE_SCALE
@@ -116,16 +120,16 @@ class LearnedModel:
         if len(slots):
             logits = logits + self.gram[slots].sum(axis=0) * (GRAM_SCALE / math.sqrt(len(slots)))
         p = np.exp(logits - logits.max())
-        p = (1 - VOTE_WEIGHT) * p / p.sum() + VOTE_WEIGHT * self.votes(vector)
+        p = (1 - VOTE_WEIGHT) * p / p.sum() + VOTE_WEIGHT * self.votes(vector, sims=sims)
         # the temperature was fitted to the blend's out-of-fold log loss (crossval)
         p = np.power(np.clip(p, 1e-12, 1.0), 1 / self.temperature)
         result: Floats = (p / p.sum()).astype(np.float32)
         return result
 
-    def votes(self, vector: Floats, k: int = VOTERS) -> Floats:
+    def votes(self, vector: Floats, k: int = VOTERS, sims: Floats | None = None) -> Floats:
         """The ``k`` nearest training tasks' strategies as shares, the closest counting
         most."""
-        sims = similarities(self.vectors, vector)
+        sims = similarities(self.vectors, vector) if sims is None else sims
         k = min(k, len(sims))
         top = np.argpartition(-sims, k - 1)[:k]
         tally = np.zeros(len(STRATEGIES), dtype=np.float32)
@@ -133,9 +137,11 @@ class LearnedModel:
         result: Floats = tally / tally.sum()
         return result
 
-    def nearest(self, vector: Floats, k: int = NEAREST) -> tuple[Example, ...]:
+    def nearest(
+        self, vector: Floats, k: int = NEAREST, sims: Floats | None = None
+    ) -> tuple[Example, ...]:
         """The ``k`` training tasks closest to ``vector`` in meaning, closest first."""
-        sims = similarities(self.vectors, vector)
+        sims = similarities(self.vectors, vector) if sims is None else sims
         k = min(k, len(sims))
         top = np.argpartition(-sims, k - 1)[:k]
         top = top[np.argsort(-sims[top])]

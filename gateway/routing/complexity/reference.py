@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import Final
 
 _BACK: Final = re.compile(
-    r"(?i)\b(?:it|them|its|their|that|this|those|these|there|the (?:result|results|total|sum|"
-    r"answer|one|ones|same|list|summary|draft|text)|each|which|whichever|"
+    r"(?i)\b(?:it|them|its|their|those|the (?:result|results|total|sum|"
+    r"answer|one|ones|same|list|summary|draft|text)|each|whichever|"
     r"ihn|ihm|ihnen|dies|diese|dieses|diesen|dafür|damit|davon|daraus|darin|daran|dort|"
     r"ergebnis|summe|"
     r"ce|cet|cette|ces|ça|cela|celui|celle|ceux|résultat|somme|"
