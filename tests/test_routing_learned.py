@@ -125,7 +125,7 @@ def test_the_stored_model_was_fitted_to_the_training_files_as_they_are(
     assert HELDOUT.name not in model.meta["sources"]
     training = {t.task for path in TRAINING for t in read_training(str(path))}
     assert set(model.texts) == training
-    assert MODEL_PATH.stat().st_size < 2_000_000  # mostly the 2,261 examples' float16 embeddings
+    assert MODEL_PATH.stat().st_size < 2_000_000  # mostly the examples' float16 embeddings
 
 
 @MOVED

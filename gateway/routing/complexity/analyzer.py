@@ -113,7 +113,7 @@ def rules_stand(rules: Strategy, learned: Strategy, cjk: bool = False) -> bool:
     """Whether the factor rules' choice stands against another learned one: when they found
     several requirements and the model says SINGLE, or found a dependency (SEQUENTIAL) where
     the model says PARALLEL in a text not written mostly in Chinese or Japanese (``cjk``).
-    Where they disagreed on the 2,201 training tasks, out of fold, the rules were right 10
+    Where they disagreed on 2,201 of the training tasks, out of fold, the rules were right 10
     times and the model never against SINGLE, the rules 8 times and the model 3 against
     PARALLEL in other scripts; the model was right where the rules' thin Chinese and Japanese
     lists found a dependency (6 to 0), against the rules' SEQUENTIAL when it said

@@ -151,7 +151,7 @@ def grams(text: str) -> npt.NDArray[np.int64]:
 
 
 DENSE: Final = len(STRATEGIES) + len(RULES) + 5 + 4 + 8 + 5 + REFERENCE
-"""Length of the factor, structure and marker blocks together."""
+"""Length of the factor, structure, marker and back-reference blocks together."""
 
 
 def dense_features(task: str, weights: Weights = DEFAULT_WEIGHTS) -> list[float]:
