@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.routing.complexity.analyzer import rules_stand
-from gateway.routing.complexity.features import STRATEGIES
+from gateway.routing.complexity.features import STRATEGIES, mostly_cjk
 from gateway.routing.complexity.learned import Sample, train
 
 GROUP_SIMILARITY: Final = 0.92
@@ -96,7 +96,8 @@ def breakdown(
         for s, row, lang in zip(samples, p, langs, strict=True):
             learned = STRATEGIES[int(row.argmax())]
             rules = STRATEGIES[int(np.argmax(s.dense[: len(STRATEGIES)]))]
-            chosen = rules if router and rules_stand(rules, learned) else learned
+            stand = router and rules_stand(rules, learned, mostly_cjk(s.text))
+            chosen = rules if stand else learned
             for key in ("all", s.strategy.value, lang or "?"):
                 tally = right.setdefault(key, [0, 0])
                 tally[0] += chosen is s.strategy

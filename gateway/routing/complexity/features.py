@@ -36,6 +36,7 @@ import numpy.typing as npt
 from gateway.routing.complexity.analysis import Strategy
 from gateway.routing.complexity.clauses import loose_split
 from gateway.routing.complexity.factors import Measured, measure
+from gateway.routing.complexity.reference import REFERENCE, reference_block
 from gateway.routing.complexity.strategy import Rule, choose
 from gateway.routing.complexity.weights import DEFAULT_WEIGHTS, Weights
 
@@ -79,6 +80,7 @@ _APART: Final = re.compile(
 set: a list, not a chain, though they sit where a chain's "then" would."""
 _TE_FORM: Final = re.compile(r"[てで][、,]|[てで](?=[^\sぁ-ゖ、。])")
 """A Japanese verb in て-form joined to the next clause: a series, often a chain."""
+_CJK: Final = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 LATER: Final = b"later:"
 """The salt of the later parts' n-gram slots."""
 
@@ -148,8 +150,8 @@ def grams(text: str) -> npt.NDArray[np.int64]:
     return np.fromiter(sorted(slots), dtype=np.int64, count=len(slots))
 
 
-DENSE: Final = len(STRATEGIES) + len(RULES) + 5 + 4 + 8 + 5
-"""Length of the factor, structure and marker blocks together."""
+DENSE: Final = len(STRATEGIES) + len(RULES) + 5 + 4 + 8 + 5 + REFERENCE
+"""Length of the factor, structure, marker and back-reference blocks together."""
 
 
 def dense_features(task: str, weights: Weights = DEFAULT_WEIGHTS) -> list[float]:
@@ -160,8 +162,9 @@ def dense_features(task: str, weights: Weights = DEFAULT_WEIGHTS) -> list[float]
 
 
 def markers(task: str) -> list[float]:
-    """The marker block of ``task``."""
-    return marker_block(task, len(_parts(task[:GRAM_TEXT])))
+    """The marker and back-reference blocks of ``task``."""
+    parts = _parts(task[:GRAM_TEXT])
+    return marker_block(task, len(parts)) + reference_block(parts)
 
 
 @functools.lru_cache(maxsize=256)
@@ -169,3 +172,10 @@ def _parts(head: str) -> tuple[str, ...]:
     """The loose cut of a task's head, kept for a while: a decision reads it twice (for the
     markers and for the later parts' n-grams)."""
     return tuple(loose_split(head))
+
+
+def mostly_cjk(text: str) -> bool:
+    """Whether a text is written mostly in Chinese or Japanese script (more than 30% of its
+    letters and digits), where the factor rules' word lists are thin."""
+    letters = sum(1 for c in text if c.isalnum())
+    return len(_CJK.findall(text)) > 0.3 * max(letters, 1)

@@ -34,6 +34,8 @@ TRAINING: Final = (
     DATA / "routing_train_extra.json",
     DATA / "routing_train_seen.json",
     DATA / "routing_train_more.json",
+    DATA / "routing_train_seen2.json",
+    DATA / "routing_train_more2.json",
 )
 
 
