@@ -125,7 +125,7 @@ def test_the_stored_model_was_fitted_to_the_training_files_as_they_are(
     assert HELDOUT.name not in model.meta["sources"]
     training = {t.task for path in TRAINING for t in read_training(str(path))}
     assert set(model.texts) == training
-    assert MODEL_PATH.stat().st_size < 2_000_000  # mostly the examples' float16 embeddings
+    assert MODEL_PATH.stat().st_size < 2_500_000  # mostly the examples' float16 embeddings
 
 
 @MOVED
@@ -153,11 +153,11 @@ def test_the_learned_router_beats_the_factors_on_the_held_out_split(
     alone = [factors.analyze(t.task).strategy is t.strategy for t in held]
     share, base = sum(right) / len(held), sum(alone) / len(held)
     print(f"\nheld-out accuracy: learned {share:.3f}, factors alone {base:.3f}")
-    assert share >= 0.78
+    assert share >= 0.80
     assert share >= base + 0.25
     for strategy in Strategy:
         mine = [r for r, t in zip(right, held, strict=True) if t.strategy is strategy]
-        assert sum(mine) / len(mine) >= 0.6, strategy
+        assert sum(mine) / len(mine) >= 0.7, strategy
 
 
 # --- reasons --------------------------------------------------------------------------------

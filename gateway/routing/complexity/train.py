@@ -36,6 +36,7 @@ TRAINING: Final = (
     DATA / "routing_train_more.json",
     DATA / "routing_train_seen2.json",
     DATA / "routing_train_more2.json",
+    DATA / "routing_train_fresh.json",
 )
 
 
