@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -176,6 +178,24 @@ class Balancer(Process):
                 break
             time.sleep(0.05)
         raise RuntimeError(f"caddy did not come up:\n{self.log()[-3000:]}")
+
+
+@contextmanager
+def behind(balancer: Balancer, replicas: Sequence[Replica]) -> Iterator[None]:
+    """Start ``replicas``, wait until each answers, then ``balancer`` in front of them; stop
+    them all when the block ends."""
+    try:
+        for replica in replicas:
+            replica.start()
+        for replica in replicas:
+            replica.wait_up()
+        balancer.upstreams = [r.hostport for r in replicas]
+        balancer.start()
+        yield
+    finally:
+        balancer.stop()
+        for replica in replicas:
+            replica.stop()
 
 
 class MilvusServer(Process):

@@ -30,7 +30,7 @@ from gateway.runtime.runner import Runtime
 from gateway.settings import Config
 from tests import pg
 from tests.mcp_fixture import build_fixture
-from tests.replicas import REPLICA_HEADER, Balancer, Replica
+from tests.replicas import REPLICA_HEADER, Balancer, Replica, behind
 from tests.servers import running
 
 pytestmark = pytest.mark.anyio
@@ -57,18 +57,8 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     with pg.database(postgres_server) as url:
         balancer = Balancer(folder)
         replicas = [Replica(folder, f"r{n}", url, balancer.base) for n in range(2)]
-        try:
-            for replica in replicas:
-                replica.start()
-            for replica in replicas:
-                replica.wait_up()
-            balancer.upstreams = [r.hostport for r in replicas]
-            balancer.start()
+        with behind(balancer, replicas):
             yield Mesh(replicas, balancer, url)
-        finally:
-            balancer.stop()
-            for replica in replicas:
-                replica.stop()
 
 
 async def test_a_legacy_session_is_served_by_both_replicas_through_the_balancer(

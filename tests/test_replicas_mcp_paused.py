@@ -44,7 +44,7 @@ from tests import pg
 from tests.mcp_fixture import build_fixture
 from tests.mcp_modern_fixture import ModernOnly
 from tests.mcp_paused_fixture import ENV, PausingReplica, Recorded, build_asking, build_upstream
-from tests.replicas import REPLICA_HEADER, Balancer, Pinned, Replica
+from tests.replicas import REPLICA_HEADER, Balancer, Pinned, Replica, behind
 from tests.servers import running
 
 pytestmark = pytest.mark.anyio
@@ -91,18 +91,8 @@ def mesh(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         replicas: list[Replica] = [
             PausingReplica(folder, f"r{n}", url, balancer.base, agents) for n in range(2)
         ]
-        try:
-            for replica in replicas:
-                replica.start()
-            for replica in replicas:
-                replica.wait_up()
-            balancer.upstreams = [r.hostport for r in replicas]
-            balancer.start()
+        with behind(balancer, replicas):
             yield Mesh(balancer, replicas, fx, modern, modern_bodies, agents)
-        finally:
-            balancer.stop()
-            for replica in replicas:
-                replica.stop()
 
 
 class Caller:
