@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -203,6 +204,30 @@ def test_a_line_to_a_process_whose_pipe_has_room_is_written_without_a_turn_of_th
     finished, echoed = asyncio.run(scenario())
     assert finished
     assert json.loads(echoed) == {"jsonrpc": "2.0", "method": "x"}
+
+
+def test_lines_written_together_past_a_full_pipe_arrive_whole_and_in_order() -> None:
+    reader = "import sys\nfor line in sys.stdin: sys.stdout.write(line); sys.stdout.flush()"
+    pads = [c * 300_000 for c in "abc"]  # each line more than a pipe holds
+
+    async def scenario() -> list[str]:
+        calls = StdioCalls([sys.executable, "-c", reader])
+        got: list[str] = []
+        async with calls.transport() as (read, _):
+            lines = [
+                orjson.dumps({"jsonrpc": "2.0", "method": "x", "params": {"pad": pad}}) + b"\n"
+                for pad in pads
+            ]
+            async with asyncio.timeout(30):
+                await asyncio.gather(*(calls._write(line) for line in lines))
+                while len(got) < len(pads):
+                    echoed = await read.receive()
+                    assert not isinstance(echoed, Exception)
+                    dumped = echoed.message.model_dump(exclude_unset=True)
+                    got.append(dumped["params"]["pad"])
+        return got
+
+    assert asyncio.run(scenario()) == pads
 
 
 async def _ignore(*_: object) -> None:
