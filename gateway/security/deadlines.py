@@ -84,9 +84,8 @@ def protocol_with_deadline(seconds: float) -> type[HttpToolsProtocol]:
         def on_message_complete(self) -> None:
             super().on_message_complete()
             cycle = self.cycle
-            if cycle is not None and not cycle.more_body and not cycle.response_complete:
-                # Set before the request's app runs when the body came with its headers (an
-                # upgrade has no cycle of its own: the last one is answered, and left alone).
+            if cycle is not None and not cycle.more_body:
+                # Set before the request's app runs when the body came with its headers.
                 cycle.scope[BODY_WHOLE] = True  # type: ignore[literal-required]
 
         def connection_lost(self, exc: Exception | None) -> None:
