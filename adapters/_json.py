@@ -75,6 +75,41 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def _quick(raw: bytes | bytearray | str, max_depth: int) -> Any:
+    """``raw`` as orjson reads it, when that is what :func:`loads` must return; else
+    ``_UNSURE``. orjson refuses what the careful reader refuses or reads otherwise (NaN and
+    Infinity, a lone surrogate, bytes that are not UTF-8, a byte order mark, a number beyond
+    doubles) and reads an integer beyond 64 bits as a float (long runs of digits are left to
+    the careful reader), but keeps the last of a repeated name: the colons tell. Each member
+    of an object is written with one colon outside strings, and orjson writes back every
+    colon inside strings as it is, so a document whose strings escape no colon (``\\u003a``)
+    holds as many colons as its reading written back, less one for each name it repeated."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _UNSURE
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")  # orjson read it: it is text that encodes
+    if b"u003a" in raw or b"u003A" in raw or _LONG_NUMBER in raw.translate(_DIGITS):
+        return _UNSURE
+    if raw.count(b"[") + raw.count(b"{") > max_depth and _depth_exceeds(value, max_depth):
+        return _UNSURE
+    try:
+        written = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError: nested deeper than orjson writes
+        return _UNSURE
+    if raw.count(b":") != written.count(b":"):
+        return _UNSURE  # a repeated name: the careful reader says which
+    return value
+
+
+_UNSURE: Final = object()
+_DIGITS: Final = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER: Final = b"0" * 19
+"""Digits enough for an integer beyond 64 bits, once :data:`_DIGITS` has made each a 0 (a
+translation and a search for a fixed string: a tenth of the time of a pattern's search)."""
+
+
 def loads(raw: bytes | str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Any:
     """Parse one JSON document from the wire.
 
@@ -85,6 +120,15 @@ def loads(raw: bytes | str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_
     """
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the message has {len(raw)} bytes; the limit is {max_bytes}")
+    # Most documents are read by orjson, in a third of the time; the rest by Python's reader,
+    # which reads what orjson cannot and says what is wrong with the others.
+    value = _quick(raw, max_depth)
+    if value is not _UNSURE:
+        return value
+    return _careful(raw, max_depth)
+
+
+def _careful(raw: bytes | str, max_depth: int) -> Any:
     if isinstance(raw, bytes | bytearray):
         try:
             text = raw.decode("utf-8")

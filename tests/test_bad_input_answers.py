@@ -96,6 +96,35 @@ def test_the_json_reader_refuses_a_repeated_name_at_any_depth() -> None:
     assert _json.loads(b'[{"x": 1}, {"x": 2}]') == [{"x": 1}, {"x": 2}]
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a:": 1, "b": "x:y", "b": 2}',  # colons in names and strings beside the repeat
+        b'{"k": 1, "k": "\\u003a"}',  # an escaped colon, which a count of colons cannot see
+        b'{"k\\u003A": 1, "k:": 2}',  # the same name, spelled two ways
+        '{"s": "\u00e9:", "s": 1}'.encode(),
+    ],
+)
+def test_a_repeated_name_is_found_whatever_colons_the_strings_hold(raw: bytes) -> None:
+    with pytest.raises(ParseError):
+        _json.loads(raw)
+    with pytest.raises(ParseError):
+        _json.loads(raw.decode())
+
+
+def test_the_json_reader_reads_numbers_and_text_as_pythons_reader_does() -> None:
+    raw = b'{"big": 123456789012345678901234567890, "top": 18446744073709551616, "x": "a:b"}'
+    read = _json.loads(raw)
+    assert read == {"big": 123456789012345678901234567890, "top": 2**64, "x": "a:b"}
+    assert type(read["big"]) is int
+    assert _json.loads(b"1e400") == float("inf")  # beyond a double, as Python reads it
+    for refused in (b"[NaN]", b"[Infinity]", b'"\\ud800"', b"\xef\xbb\xbf{}", b"[1,]"):
+        with pytest.raises(ParseError):
+            _json.loads(refused)
+    with pytest.raises(ParseError):
+        _json.loads(b"[" * 33 + b"1" + b"]" * 33)
+
+
 def test_an_acp_stream_that_cannot_carry_its_outcome_ends_with_an_error_event(
     gateway: str,
 ) -> None:

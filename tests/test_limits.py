@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
 import websockets
+from starlette.types import Message, Receive, Scope, Send
 
 from adapters import a2a as a2a_adapter
 from adapters.mcp.errors import RATE_LIMITED
@@ -21,7 +24,7 @@ from agents.echo import EchoAgent
 from gateway.app import create_app
 from gateway.registry import Registry
 from gateway.security.deadlines import protocol_with_deadline
-from gateway.security.guard import Guard
+from gateway.security.guard import BODY_WHOLE, Guard
 from gateway.settings import Config
 from tests.servers import running
 
@@ -213,6 +216,82 @@ def test_headers_that_do_not_arrive_in_time_are_answered_408_and_closed(partial:
         whole = _raw(url, b"GET /agents HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 408")
     assert whole.startswith(b"HTTP/1.1 200")
+
+
+def test_a_body_that_came_with_its_headers_is_marked_whole_and_one_still_coming_is_not() -> None:
+    started = threading.Event()
+    seen: list[tuple[bool, bytes]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        whole = BODY_WHOLE in scope
+        started.set()
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        seen.append((whole, body))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    head = b"POST /x HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\n"
+    with running(lambda base: app, http=protocol_with_deadline(5)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(head + b"ping")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            started.clear()
+            sock.sendall(head + b"pi")
+            assert started.wait(10)  # the app runs before the rest of its body comes
+            sock.sendall(b"ng")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    assert seen == [(True, b"ping"), (False, b"ping")]
+
+
+class _TimerCounting(asyncio.SelectorEventLoop):
+    """An event loop that counts the timers armed on it."""
+
+    armed = 0
+
+    def call_at(self, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        self.armed += 1
+        return super().call_at(*args, **kwargs)
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_the_guard_reads_a_body_marked_whole_without_arming_a_timer(whole: bool) -> None:
+    answered: list[int] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        answered.append(len((await receive())["body"]))
+
+    guard = Guard(inner, tokens=TOKENS, max_body=4096, rate_per_minute=0, body_timeout=30)
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "POST",
+        "path": "/acp/runs",
+        "headers": [(b"authorization", b"Bearer token-a")],
+        "client": ("127.0.0.1", 1),
+    }
+    if whole:
+        scope[BODY_WHOLE] = True
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Message) -> None:
+        raise AssertionError(f"the guard answered {message}")
+
+    loop = _TimerCounting()
+    try:
+        loop.run_until_complete(guard(scope, receive, send))
+    finally:
+        loop.close()
+    assert answered == [2]
+    assert loop.armed == (0 if whole else 1)
 
 
 def test_the_configuration_sets_the_limits() -> None:

@@ -8,6 +8,7 @@ covers how the era is found)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pathlib
 import signal
@@ -15,6 +16,7 @@ import sys
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -159,7 +161,7 @@ def test_a_call_to_a_process_whose_output_has_ended_fails_at_once() -> None:
         outcomes: list[str] = []
         async with calls.transport() as (read, _):
             assert calls._stdin is not None
-            await calls._stdin.send(b"{}\n")
+            calls._stdin.write(b"{}\n")
             async for _ in read:  # until the process's stdout ends
                 pass
             handlers = Handlers(_ignore, _ignore, _no_answer)
@@ -176,6 +178,56 @@ def test_a_call_to_a_process_whose_output_has_ended_fails_at_once() -> None:
         return outcomes
 
     assert asyncio.run(scenario()) == ["refused", "refused"]
+
+
+def test_a_line_to_a_process_whose_pipe_has_room_is_written_without_a_turn_of_the_loop() -> None:
+    # The write of a tool call's request takes no turn of the event loop of its own: the
+    # call's next step (waiting for its answer) follows at once.
+    reader = "import sys\nfor line in sys.stdin: sys.stdout.write(line); sys.stdout.flush()"
+
+    async def scenario() -> tuple[bool, bytes]:
+        calls = StdioCalls([sys.executable, "-c", reader])
+        async with calls.transport() as (read, _):
+            writing = calls._write(b'{"jsonrpc": "2.0", "method": "x"}\n')
+            try:
+                writing.send(None)
+            except StopIteration:
+                finished = True
+            else:
+                finished = False
+                writing.close()
+            async with asyncio.timeout(10):
+                echoed = await read.receive()
+        assert not isinstance(echoed, Exception)
+        return finished, echoed.message.model_dump_json(exclude_unset=True).encode()
+
+    finished, echoed = asyncio.run(scenario())
+    assert finished
+    assert json.loads(echoed) == {"jsonrpc": "2.0", "method": "x"}
+
+
+def test_lines_written_together_past_a_full_pipe_arrive_whole_and_in_order() -> None:
+    reader = "import sys\nfor line in sys.stdin: sys.stdout.write(line); sys.stdout.flush()"
+    pads = [c * 300_000 for c in "abc"]  # each line more than a pipe holds
+
+    async def scenario() -> list[str]:
+        calls = StdioCalls([sys.executable, "-c", reader])
+        got: list[str] = []
+        async with calls.transport() as (read, _):
+            lines = [
+                orjson.dumps({"jsonrpc": "2.0", "method": "x", "params": {"pad": pad}}) + b"\n"
+                for pad in pads
+            ]
+            async with asyncio.timeout(30):
+                await asyncio.gather(*(calls._write(line) for line in lines))
+                while len(got) < len(pads):
+                    echoed = await read.receive()
+                    assert not isinstance(echoed, Exception)
+                    dumped = echoed.message.model_dump(exclude_unset=True)
+                    got.append(dumped["params"]["pad"])
+        return got
+
+    assert asyncio.run(scenario()) == pads
 
 
 async def _ignore(*_: object) -> None:

@@ -418,3 +418,39 @@ def test_saves_on_an_event_loop_are_read_back_at_once_and_written_in_one_step(
     finally:
         other.close()
         store.close()
+
+
+def test_a_lone_save_is_written_as_one_statement_and_a_step_of_several_in_one_transaction(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tasks.sqlite3"
+    store = SQLiteTaskStore(path)
+    other = sqlite3.connect(path)
+    ran: list[str] = []
+    store._db.set_trace_callback(ran.append)
+
+    async def saves() -> list[list[str]]:
+        steps: list[list[str]] = []
+        store.save(task("t0", TaskState.WORKING), agent="a.s", owner="alice", endpoint="/mcp")
+        await asyncio.sleep(0)
+        steps.append([s.split()[0] for s in ran])
+        ran.clear()
+        store.save(task("t0"), agent="b.s", owner="bob", endpoint="/a2a")
+        store.save(task("t1"), agent="a.s", owner="alice", endpoint="/mcp")
+        await asyncio.sleep(0)
+        steps.append([s.split()[0] for s in ran])
+        ran.clear()
+        store.save(task("t1", TaskState.FAILED), agent="b.s", owner="bob", endpoint="/a2a")
+        await asyncio.sleep(0)
+        steps.append([s.split()[0] for s in ran])
+        return steps
+
+    try:
+        steps = asyncio.run(saves())
+        assert steps == [["INSERT"], ["BEGIN", "INSERT", "INSERT", "COMMIT"], ["INSERT"]]
+        rows = other.execute("SELECT id, state, owner, endpoint FROM tasks ORDER BY id").fetchall()
+        # The upsert of a lone save keeps a known task's first owner and endpoint too.
+        assert rows == [("t0", "completed", "alice", "/mcp"), ("t1", "failed", "alice", "/mcp")]
+    finally:
+        other.close()
+        store.close()

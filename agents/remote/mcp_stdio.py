@@ -8,7 +8,10 @@ that call by its id, never through the session's validation, streams and dispatc
 other line goes to the session as the SDK's own stdio transport would hand it over.
 
 The process starts in a session of its own and, as the SDK's transport does, is stopped by
-closing its stdin, then after a grace period its whole process group is terminated.
+closing its stdin, then after a grace period its whole process group is terminated. Its pipes
+are asyncio's own streams: a line is written to stdin at once, and the writer waits only when
+the pipe is full (anyio's stream would yield to the event loop after every write, which for
+a tool call is a turn of the loop of its own).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Final
+from subprocess import PIPE
+from typing import Any, Final, cast
 
 import anyio
 import anyio.abc
@@ -44,9 +48,8 @@ class StdioCalls:
 
     def __init__(self, command: Sequence[str]) -> None:
         self.command = tuple(command)
-        self._stdin: anyio.abc.ByteSendStream | None = None
+        self._stdin: asyncio.StreamWriter | None = None
         self._calls: dict[str, tuple[Exchange, asyncio.Future[None]]] = {}
-        self._writing = asyncio.Lock()
         self._reading = False
         """The process's stdout is open: an answer can still come. A write to a process that
         has just died may seem to succeed (the pipe's end is noticed a few loop turns later),
@@ -57,10 +60,13 @@ class StdioCalls:
         return self._stdin is not None and self._reading and known
 
     async def _write(self, line: bytes) -> None:
-        if self._stdin is None:
+        """Write one message's ``line`` (whole: lines never interleave), then wait while the
+        pipe is full."""
+        stdin = self._stdin
+        if stdin is None or stdin.is_closing():  # a closed pipe's write raises RuntimeError
             raise ConnectionError("the server's process has ended")
-        async with self._writing:  # one message a line, never two interleaved
-            await self._stdin.send(line)
+        stdin.write(line)
+        await stdin.drain()
 
     async def call(
         self,
@@ -123,13 +129,13 @@ class StdioCalls:
         if await exchange.take(message, self._write) and not done.done():
             done.set_result(None)
 
-    async def _read(self, stdout: anyio.abc.ByteReceiveStream, session: Any) -> None:
+    async def _read(self, stdout: asyncio.StreamReader, session: Any) -> None:
         buffer = bytearray()
         try:
             async with session:
-                with contextlib.suppress(anyio.EndOfStream, *_GONE):
-                    while True:
-                        buffer += await stdout.receive(CHUNK)
+                with contextlib.suppress(*_GONE):
+                    while chunk := await stdout.read(CHUNK):
+                        buffer += chunk
                         start = 0
                         while (end := buffer.find(b"\n", start)) >= 0:
                             line = bytes(buffer[start:end]).strip()
@@ -155,8 +161,13 @@ class StdioCalls:
     @contextlib.asynccontextmanager
     async def transport(self) -> AsyncIterator[TransportStreams]:
         """Start the process; the SDK session's streams over it while the block runs."""
-        process = await anyio.open_process(
-            list(self.command), env=get_default_environment(), stderr=None, start_new_session=True
+        process = await asyncio.create_subprocess_exec(
+            *self.command,
+            stdin=PIPE,
+            stdout=PIPE,
+            stderr=None,
+            env=get_default_environment(),
+            start_new_session=True,
         )
         assert process.stdin is not None
         assert process.stdout is not None
@@ -186,14 +197,15 @@ class StdioCalls:
             self._reading = False
 
 
-async def _stop(process: anyio.abc.Process) -> None:
+async def _stop(process: asyncio.subprocess.Process) -> None:
     assert process.stdin is not None
-    with contextlib.suppress(*_GONE):
-        await process.stdin.aclose()
+    process.stdin.close()  # not waited for: a process that reads nothing holds its pipe full
     with anyio.move_on_after(GRACE):
         await process.wait()
     if process.returncode is None:
-        await terminate_posix_process_tree(process, GRACE)
+        # The SDK's own ending of a process tree: it reads the process's pid and returncode,
+        # which asyncio's process has as anyio's does.
+        await terminate_posix_process_tree(cast("anyio.abc.Process", process), GRACE)
         # Its exit seen by the event loop too: else the loop's process object outlives it
         # as "still running" (and is reported so when collected).
         with anyio.move_on_after(GRACE):

@@ -180,9 +180,14 @@ class SQLiteTaskStore:
             return
         rows = list(self._pending.values())
         self._pending.clear()
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(UPSERT, rows)
+        if len(rows) == 1:
+            # One statement is its own transaction (the connection is in autocommit): no
+            # BEGIN and COMMIT of ours, the same row written as atomically.
+            self._db.execute(UPSERT, rows[0])
+        else:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(UPSERT, rows)
         before, self._saves = self._saves, self._saves + len(rows)
         now = time.time_ns()
         if self._prunes.due(now):

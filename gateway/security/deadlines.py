@@ -5,7 +5,8 @@ connection and sends nothing, or half a request line, or headers one byte a minu
 connection (and its memory) for ever. :func:`protocol_with_deadline` gives uvicorn an HTTP
 protocol that allows ``seconds`` from the start of each request (or of the connection) to
 the end of its headers, then answers 408 and closes. A request whose headers come whole in
-one read is never timed.
+one read is never timed, and one whose body has come whole when its app starts is marked so
+(:data:`gateway.security.guard.BODY_WHOLE`): its body is read without a timer either.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from adapters import _json
 from adapters.errors import Timeout
+from gateway.security.guard import BODY_WHOLE
 from gateway.writes import OneWrite
 
 
@@ -78,6 +80,13 @@ def protocol_with_deadline(seconds: float) -> type[HttpToolsProtocol]:
             if cycle is not None and cycle.transport is self.transport:
                 # Not yet started: the response's writes go out joined (gateway.writes).
                 cycle.transport = OneWrite(self.transport, self.loop)  # type: ignore[assignment]
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            cycle = self.cycle
+            if cycle is not None and not cycle.more_body:
+                # Set before the request's app runs when the body came with its headers.
+                cycle.scope[BODY_WHOLE] = True  # type: ignore[literal-required]
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()

@@ -56,6 +56,10 @@ PRINCIPAL = "effmesh.principal"
 ``NOBODY``: no token, on a public path of a gateway that uses tokens)."""
 FRAMES = "effmesh.frames"
 """The scope-state key holding a WebSocket connection's :class:`FrameLimit`."""
+BODY_WHOLE = "effmesh.body_whole"
+"""The scope key the server's HTTP protocol (:mod:`gateway.security.deadlines`) sets when a
+request's body has all arrived before its app runs: the first read has it at once, and no
+timer need watch for it."""
 
 
 def principal_of(scope: Scope) -> str | None:
@@ -225,7 +229,7 @@ class Guard:
         if scope["type"] == "websocket":
             state[FRAMES] = FrameLimit(lambda: self._take(address, refusal))
         elif scope.get("method") in ("POST", "PUT", "PATCH"):
-            body = await self._read_body(receive)
+            body = await self._read_body(receive, whole=BODY_WHOLE in scope)
             if isinstance(body, EffmeshError):
                 await self._refuse(scope, send, path, body)
                 return
@@ -301,17 +305,22 @@ class Guard:
             or (bool(self.public_prefixes) and path.startswith(self.public_prefixes))
         )
 
-    async def _read_body(self, receive: Receive) -> bytes | EffmeshError:
-        """The whole body, or why it was refused (too large, or too slow to arrive)."""
+    async def _read_body(self, receive: Receive, *, whole: bool) -> bytes | EffmeshError:
+        """The whole body, or why it was refused (too large, or too slow to arrive).
+        ``whole``: it has all arrived (:data:`BODY_WHOLE`), so reading it waits for nothing."""
         chunks: list[bytes] = []
         seen = 0
         while True:
-            try:
-                # A deadline, not wait_for: no task of its own for each read.
-                async with asyncio.timeout(self.body_timeout):
-                    message = await receive()
-            except TimeoutError:
-                return _SlowBody("the request body stopped arriving")
+            if whole:
+                whole = False  # a read after the first (none, for a whole body) is timed
+                message = await receive()
+            else:
+                try:
+                    # A deadline, not wait_for: no task of its own for each read.
+                    async with asyncio.timeout(self.body_timeout):
+                        message = await receive()
+                except TimeoutError:
+                    return _SlowBody("the request body stopped arriving")
             if message["type"] != "http.request":
                 return InvalidRequest("the client left before sending its body")
             chunk = message.get("body", b"")
