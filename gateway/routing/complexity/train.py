@@ -37,6 +37,7 @@ TRAINING: Final = (
     DATA / "routing_train_seen2.json",
     DATA / "routing_train_more2.json",
     DATA / "routing_train_fresh.json",
+    DATA / "routing_train_seen3.json",
 )
 
 
