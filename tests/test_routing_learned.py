@@ -606,6 +606,24 @@ def test_held_out_tasks_that_are_also_training_tasks_are_found() -> None:
     assert shared(held[1:], training) == []
 
 
+def test_a_saved_model_keeps_its_examples_closeness_stored_as_int8(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(11)
+    rows = rng.normal(size=(300, 384)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    labels = list(Strategy)
+    samples = [Sample(f"task {k}", labels[k % 4], [0.0] * DENSE, rows[k]) for k in range(300)]
+    model = train(samples)
+    model.save(tmp_path / "m.npz")
+    loaded = LearnedModel.load(tmp_path / "m.npz")
+    query = rows[7] + 0.3 * rows[8]
+    query /= np.linalg.norm(query)
+    assert np.allclose(similarities(loaded.vectors, query), rows @ query, atol=3e-3)
+    assert [e.task for e in loaded.nearest(query)] == [e.task for e in model.nearest(query)]
+    assert (tmp_path / "m.npz").stat().st_size < 300 * 384 * 4 / 3
+
+
 def test_similarities_are_the_dot_products() -> None:
     rng = np.random.default_rng(5)
     rows = rng.normal(size=(1600, 16)).astype(np.float32)

@@ -158,7 +158,12 @@ class LearnedModel:
         return STRATEGIES[int(self.votes(vector, k).argmax())]
 
     def save(self, path: Path) -> None:
+        """Stored compressed; the training tasks' embeddings as int8 with a scale per row
+        (their order of closeness to a request is kept: similarities move by about 1e-3),
+        which keeps the file under the size the gateway ships with as the tasks grow."""
         buffer = io.BytesIO()
+        row_scale = np.abs(self.vectors).max(axis=1) / 127 + 1e-12
+        quantized = np.round(self.vectors / row_scale[:, None]).astype(np.int8)
         np.savez_compressed(
             buffer,
             dense=self.dense,
@@ -167,7 +172,8 @@ class LearnedModel:
             bias=self.bias,
             mean=self.mean,
             scale=self.scale,
-            vectors=self.vectors.astype(np.float16),
+            vectors=quantized,
+            vector_scale=row_scale.astype(np.float32),
             labels=self.labels,
             texts=np.frombuffer(json.dumps(self.texts, ensure_ascii=False).encode(), np.uint8),
             meta=np.frombuffer(json.dumps(self.meta, ensure_ascii=False).encode(), np.uint8),
@@ -191,7 +197,7 @@ class LearnedModel:
                 bias=arrays["bias"].astype(np.float32),
                 mean=arrays["mean"].astype(np.float32),
                 scale=arrays["scale"].astype(np.float32),
-                vectors=arrays["vectors"].astype(np.float32),
+                vectors=_unit(arrays["vectors"], arrays.get("vector_scale")),
                 labels=arrays["labels"].astype(np.int8),
                 texts=json.loads(arrays["texts"].tobytes().decode()),
                 meta=json.loads(arrays["meta"].tobytes().decode()),
@@ -208,6 +214,16 @@ class LearnedModel:
         if not shapes_ok:
             raise InvalidParams(f"{path} is not a routing model of this version")
         return model
+
+
+def _unit(stored: npt.NDArray[Any], row_scale: npt.NDArray[Any] | None) -> Floats:
+    """The training tasks' unit embeddings as stored: int8 rows with a scale each, or (in
+    models saved before) float16 rows."""
+    rows = stored.astype(np.float32)
+    if row_scale is not None:
+        rows *= row_scale.astype(np.float32)[:, None]
+    result: Floats = rows / (np.linalg.norm(rows, axis=1, keepdims=True) + 1e-12)
+    return result
 
 
 def similarities(vectors: Floats, vector: Floats) -> Floats:

@@ -111,7 +111,9 @@ def table(meta: dict[str, Any]) -> str:
         ]
         for k in keys:
             cells = [left[n]["router"].get(k) for n in names]
-            rows.append(f"| {k} | " + " | ".join("" if c is None else f"{c:.1%}" for c in cells))
+            if any(c is not None for c in cells):
+                shown = ("" if c is None else f"{c:.1%}" for c in cells)
+                rows.append(f"| {k} | " + " | ".join(shown) + " |")
         out += "\n".join(rows) + "\n"
     return out
 
