@@ -27,7 +27,8 @@ import numpy.typing as npt
 
 from gateway.routing.complexity.analyzer import rules_stand
 from gateway.routing.complexity.features import STRATEGIES, mostly_cjk
-from gateway.routing.complexity.learned import Sample, train
+from gateway.routing.complexity.learned import LearnedModel, Sample, train
+from gateway.routing.complexity.second import THRESHOLD
 
 GROUP_SIMILARITY: Final = 0.92
 """How alike two tasks' embeddings must be to share a fold. At 0.9, near-copies chained
@@ -65,16 +66,30 @@ def folds(vectors: npt.NDArray[np.float32], k: int = FOLDS, seed: int = 0) -> np
     return np.asarray([fold_of[root(i)] for i in range(n)], dtype=np.int64)
 
 
-def out_of_fold(samples: Sequence[Sample], k: int = FOLDS) -> npt.NDArray[np.float64]:
-    """Each task's probabilities from a model fitted without its fold (temperature 1)."""
+def decided(model: LearnedModel, s: Sample) -> tuple[npt.NDArray[np.float32], bool]:
+    """A sample's probabilities as a decision gets them, before the temperature, and
+    whether the second look changed them: it looks when the first look is below
+    ``THRESHOLD``, the model has second-look weights and the task's parts were embedded."""
+    p = model.blend(s.dense, s.vector, s.text)
+    parts = s.clauses is not None and s.clauses[0] > 0
+    if model.second is None or not parts or float(p.max()) >= THRESHOLD:
+        return p, False
+    return model.blend(s.dense, s.vector, s.text, clauses=s.clauses), True
+
+
+def out_of_fold(
+    samples: Sequence[Sample], k: int = FOLDS
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Each task's probabilities from a model fitted without its fold (temperature 1), and
+    whether the second look was taken for it."""
     fold = folds(np.stack([s.vector for s in samples]).astype(np.float32), k)
     out = np.zeros((len(samples), len(STRATEGIES)))
+    looked = np.zeros(len(samples), dtype=bool)
     for f in range(k):
         model = train([s for s, g in zip(samples, fold, strict=True) if g != f])
         for i in np.nonzero(fold == f)[0]:
-            s = samples[int(i)]
-            out[i] = model.probabilities(s.dense, s.vector, s.text)
-    return out
+            out[i], looked[i] = decided(model, samples[int(i)])
+    return out, looked
 
 
 def fit_temperature(
@@ -82,7 +97,7 @@ def fit_temperature(
 ) -> tuple[float, float]:
     """(temperature, out-of-fold accuracy of the classifier) on ``samples``; ``p``: their
     out-of-fold probabilities when already computed."""
-    p = out_of_fold(samples) if p is None else p
+    p = out_of_fold(samples)[0] if p is None else p
     truth = np.asarray([STRATEGIES.index(s.strategy) for s in samples])
     logits = np.log(np.clip(p, 1e-12, 1.0))
 
@@ -131,11 +146,7 @@ def left_out(
             continue
         model = train([s for s, f in zip(samples, files, strict=True) if f != name])
         out[name] = np.asarray(
-            [
-                model.probabilities(s.dense, s.vector, s.text)
-                for s, f in zip(samples, files, strict=True)
-                if f == name
-            ],
+            [decided(model, s)[0] for s, f in zip(samples, files, strict=True) if f == name],
             dtype=np.float64,
         )
     return out

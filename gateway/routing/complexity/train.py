@@ -35,6 +35,7 @@ from gateway.routing.complexity.crossval import (
 from gateway.routing.complexity.features import dense_features
 from gateway.routing.complexity.labelled import read_training
 from gateway.routing.complexity.learned import MODEL_PATH, LearnedModel, Sample, digest, train
+from gateway.routing.complexity.second import clause_blocks
 from gateway.routing.complexity.weights import DEFAULT_WEIGHTS, Weights
 
 DATA: Final = Path(__file__).resolve().parents[3] / "tests" / "data"
@@ -52,10 +53,20 @@ TRAINING: Final = (
 
 
 def samples(
-    labelled: Sequence[tuple[str, Strategy]], vectors: np.ndarray, weights: Weights
+    labelled: Sequence[tuple[str, Strategy]],
+    vectors: np.ndarray,
+    weights: Weights,
+    clauses: Sequence[Sequence[float]] | None = None,
 ) -> list[Sample]:
+    """The labelled tasks with their features, embeddings and (when given) clause blocks."""
     return [
-        Sample(task, strategy, dense_features(task, weights), vectors[k])
+        Sample(
+            task,
+            strategy,
+            dense_features(task, weights),
+            vectors[k],
+            None if clauses is None else clauses[k],
+        )
         for k, (task, strategy) in enumerate(labelled)
     ]
 
@@ -63,13 +74,18 @@ def samples(
 def validate(files: Sequence[Path], embedder: Embedder) -> tuple[list[Sample], dict[str, Any]]:
     """The tasks of ``files`` (training files only) as samples, and the meta a model fitted
     to them records: their digests, the fitted temperature, and the grouped cross-validation
-    and leave-one-file-out figures (overall, per strategy, per language)."""
+    and leave-one-file-out figures (overall, per strategy, per language), and how often the
+    second look was taken out of fold. Every task's parts are embedded too, for the second
+    look's weights."""
     read = [(path.name, t) for path in files for t in read_training(str(path))]
     labelled = [(t.task, t.strategy) for _, t in read]
     langs = [t.lang for _, t in read]
-    vectors = embedder.embed_queries([task for task, _ in labelled])
-    every = samples(labelled, vectors, DEFAULT_WEIGHTS)
-    p = out_of_fold(every)
+    tasks = [task for task, _ in labelled]
+    vectors = embedder.embed_queries(tasks)
+    every = samples(
+        labelled, vectors, DEFAULT_WEIGHTS, clause_blocks(tasks, embedder.embed_queries)
+    )
+    p, looked = out_of_fold(every)
     temperature, accuracy = fit_temperature(every, p)
     meta = {
         "sources": {path.name: digest(path) for path in files},
@@ -77,6 +93,7 @@ def validate(files: Sequence[Path], embedder: Embedder) -> tuple[list[Sample], d
         "temperature": temperature,
         "cross_validated_accuracy": round(accuracy, 3),
         "cross_validated": breakdown(every, p, langs),
+        "second_look_share": round(float(looked.mean()), 3),
         "left_out": left_out_breakdown(every, [name for name, _ in read], langs),
     }
     return every, meta
