@@ -47,7 +47,7 @@ from gateway.server import _add_router
 from gateway.settings import Config, RoutingConfig, SettingsError
 
 DATA = Path(__file__).parent / "data"
-UNSURE_TASK = "PLACEHOLDER"
+UNSURE_TASK = "Pick a wine for the lamb, and write the place cards for eight guests."
 """A task of several parts the shipped model is unsure of at first."""
 HELDOUT = DATA / "routing_heldout.json"
 pytestmark = pytest.mark.anyio
