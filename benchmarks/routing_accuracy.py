@@ -5,11 +5,13 @@ measured while any of its tasks is also a training task. Variants, all in the sa
 
 - **factors only**: the rules over the five factors (what the router does without an
   embedder, and what it did before the learned model);
-- **embedding-nearest only**: the 5 training tasks nearest in meaning vote;
+- **embedding-nearest only**: the 7 training tasks nearest in meaning vote;
 - **learned alone**: the shipped classifier's own choice, without the factor rules' choice
   standing where it rests on what they found in the text;
 - **combined**: the shipped router (the learned classifier over factors, structure marks,
-  character n-grams and the embedding, and the rules where they stand);
+  character n-grams and the embedding, its second look at the parts of a task it is unsure
+  of, and the rules where they stand); **combined without the second look**: the same
+  router never looking again;
 - **combined without the embedding** and **without the n-grams**: the same classifier
   retrained here on the training split without that block;
 - **combined without the newer tasks**: retrained here without the training files written to
@@ -153,7 +155,8 @@ def run() -> dict[str, Any]:
         "factors only": lambda task, v: factors.analyze(task).strategy,
         "embedding-nearest only": lambda task, v: shipped.vote(v),
         "learned alone": alone,
-        "combined": lambda task, v: combined.analyze(task, v).strategy,
+        "combined": lambda task, v: combined.analyze(task, v, embedder.embed_queries).strategy,
+        "combined without the second look": lambda task, v: combined.analyze(task, v).strategy,
         "combined without the embedding": lambda task, v: no_embedding.analyze(task, v).strategy,
         "combined without the n-grams": lambda task, v: no_grams.analyze(task, v).strategy,
         "combined without the newer tasks": lambda task, v: no_newer.analyze(task, v).strategy,

@@ -9,8 +9,9 @@ One run:
 1. the complexity analyzer scores the task and picks a strategy (event ``routing``, with the
    score, each factor and the reason); given the gateway's embedder, the task's query
    embedding (computed once per request, off the event loop) lets the learned classifier
-   choose and names the nearest labelled tasks; with a decision log, the decision is
-   recorded for feedback;
+   choose and names the nearest labelled tasks (with a model built with the second look,
+   an unsure decision embeds the task's parts, also off the loop); with a decision log, the
+   decision is recorded for feedback;
 2. the planner writes the plan over the skills the caller may use (event ``plan``);
 3. the executor runs it (events ``subtask.started`` / ``subtask.finished``, and ``plan`` for
    each coordinated subtask planned again);
@@ -255,7 +256,14 @@ class RouterAgent(Agent):
         # a strategy the caller asked for is used whatever the analysis says: no embedding
         vector = await self._embed(request.task) if request.strategy is None else None
         with tracing.span("routing decision") as span:
-            analysis = self.analyzer.analyze(request.task, vector)
+            model = self.analyzer.model
+            if vector is None or self.embedder is None or model is None or model.second is None:
+                analysis = self.analyzer.analyze(request.task, vector)
+            else:
+                # a second look may embed the task's parts: off the event loop
+                analysis = await asyncio.to_thread(
+                    self.analyzer.analyze, request.task, vector, self.embedder.embed_queries
+                )
             if self.decisions is not None:
                 owner = None if principal == NOBODY else principal
                 self.decisions.record(task_id, request.task, analysis, vector, owner)

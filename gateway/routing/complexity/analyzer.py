@@ -25,6 +25,7 @@ from gateway.routing.complexity.features import (
     structure_block,
 )
 from gateway.routing.complexity.learned import Floats, LearnedModel, similarities
+from gateway.routing.complexity.second import THRESHOLD, EmbedParts, clause_block, part_texts
 from gateway.routing.complexity.strategy import choose, explain
 from gateway.routing.complexity.weights import DEFAULT_WEIGHTS, Weights
 
@@ -45,10 +46,14 @@ class ComplexityAnalyzer:
     def model(self) -> LearnedModel | None:
         return self._model
 
-    def analyze(self, task: str, vector: Floats | None = None) -> Analysis:
+    def analyze(
+        self, task: str, vector: Floats | None = None, embed_parts: EmbedParts | None = None
+    ) -> Analysis:
         """The analysis of ``task``. Never raises for a ``str``; reads its first ``LIMIT``
         characters. ``vector``: the task's query embedding; the learned model decides when
-        both are there and the vector has the model's length."""
+        both are there and the vector has the model's length. ``embed_parts``: embeds the
+        parts of a task the model is unsure of, for its second look (blocking: call
+        ``analyze`` off the event loop when it is given)."""
         measured = measure(task)
         score, strategy, rule = choose(measured, self._weights)
         factors = tuple(
@@ -72,10 +77,13 @@ class ComplexityAnalyzer:
         dense = factor_block(measured, strategy, rule) + structure_block(task) + markers(task)
         unit = np.asarray(vector, dtype=np.float32)
         sims = similarities(model.vectors, unit)
-        p = model.probabilities(dense, unit, task, sims)
+        p, looked = _second_look(
+            model, task=task, dense=dense, unit=unit, sims=sims, embed_parts=embed_parts
+        )
         chosen = STRATEGIES[int(p.argmax())]
         examples = model.nearest(unit, sims=sims)
         near = "; ".join(f'"{e.task}" ({e.strategy.value}, {e.similarity:.2f})' for e in examples)
+        near += looked
         confidence = round(float(p.max()), 3)
         if chosen is not strategy and rules_stand(strategy, chosen, mostly_cjk(task)):
             return replace(
@@ -107,6 +115,38 @@ class ComplexityAnalyzer:
             confidence=confidence,
             examples=examples,
         )
+
+
+def _second_look(
+    model: LearnedModel,
+    *,
+    task: str,
+    dense: list[float],
+    unit: Floats,
+    sims: Floats,
+    embed_parts: EmbedParts | None,
+) -> tuple[Floats, str]:
+    """The model's probabilities for ``task`` and what the second look found ("" when it
+    did not look): it looks when the first look's blend is below ``THRESHOLD``, the model
+    has second-look weights, the task has parts and they can be embedded."""
+    p = model.blend(dense, unit, task, sims)
+    texts = part_texts(task) if model.second is not None and embed_parts is not None else []
+    if embed_parts is None or float(p.max()) >= THRESHOLD or not texts:
+        return model.tempered(p), ""
+    try:
+        vectors = np.asarray(embed_parts(texts), dtype=np.float32)
+    except (ValueError, RuntimeError, OSError):
+        return model.tempered(p), ""
+    if vectors.shape != (len(texts), model.dim):
+        return model.tempered(p), ""
+    block = clause_block(vectors)
+    again = model.probabilities(dense, unit, task, sims, block)
+    first = STRATEGIES[int(p.argmax())].value
+    return again, (
+        f"; unsure at first ({first}, {float(model.tempered(p).max()):.0%}), it looked again "
+        f"at the task's {len(texts)} parts embedded one by one (the first to the later ones "
+        f"{block[1]:.2f} alike, the least alike pair {block[4]:.2f})"
+    )
 
 
 def rules_stand(rules: Strategy, learned: Strategy, cjk: bool = False) -> bool:

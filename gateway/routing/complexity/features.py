@@ -144,9 +144,9 @@ def grams(text: str) -> npt.NDArray[np.int64]:
     in slots of their own."""
     head = text[:GRAM_TEXT]
     slots = pieces(head)
-    parts = _parts(head)
-    if len(parts) > 1:
-        slots |= pieces(" ".join(parts[1:]), LATER)
+    cut = parts(head)
+    if len(cut) > 1:
+        slots |= pieces(" ".join(cut[1:]), LATER)
     return np.fromiter(sorted(slots), dtype=np.int64, count=len(slots))
 
 
@@ -163,14 +163,14 @@ def dense_features(task: str, weights: Weights = DEFAULT_WEIGHTS) -> list[float]
 
 def markers(task: str) -> list[float]:
     """The marker and back-reference blocks of ``task``."""
-    parts = _parts(task[:GRAM_TEXT])
-    return marker_block(task, len(parts)) + reference_block(parts)
+    cut = parts(task[:GRAM_TEXT])
+    return marker_block(task, len(cut)) + reference_block(cut)
 
 
 @functools.lru_cache(maxsize=256)
-def _parts(head: str) -> tuple[str, ...]:
-    """The loose cut of a task's head, kept for a while: a decision reads it twice (for the
-    markers and for the later parts' n-grams)."""
+def parts(head: str) -> tuple[str, ...]:
+    """The loose cut of a task's head, kept for a while: a decision reads it two or three
+    times (for the markers, the later parts' n-grams and a second look)."""
     return tuple(loose_split(head))
 
 
