@@ -23,7 +23,13 @@ WRITTEN = (
 """Training files written as balanced sets (every strategy equally often)."""
 AIMED = ("routing_train_more.json", "routing_train_more2.json")
 """The training files aimed at telling parallel from sequential."""
-VARIED = ("routing_train_fresh.json",)
+VARIED = (
+    "routing_train_fresh.json",
+    "routing_train_more3.json",
+    "routing_train_more4.json",
+    "routing_train_more5.json",
+    "routing_train_more6.json",
+)
 """Training files written in the many ways users write, with the tasks alike a held-out task
 left out (so not balanced)."""
 

@@ -51,6 +51,10 @@ TRAINING: Final = (
     DATA / "routing_train_more2.json",
     DATA / "routing_train_fresh.json",
     DATA / "routing_train_seen3.json",
+    DATA / "routing_train_more3.json",
+    DATA / "routing_train_more4.json",
+    DATA / "routing_train_more5.json",
+    DATA / "routing_train_more6.json",
 )
 
 
