@@ -58,7 +58,7 @@ embedding's 384. 3 put the router 0.6 points above 2 both left one file out (86.
 2 had been 1.7 points above 1."""
 _TEXT: Final = 160
 """Characters of an example kept to quote as a reason."""
-FEEDBACK_WEIGHT: Final = 3
+FEEDBACK_WEIGHT: Final = 8
 """How many training tasks one marked decision counts as when refitting: an operator's own
 traffic should outweigh the generic examples near it."""
 _L2: Final = 1e-2
