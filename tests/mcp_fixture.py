@@ -4,6 +4,13 @@ requests), resources (static, binary, a template, a watched one), prompts and co
 built on the official SDK's ``MCPServer``. The conformance test registers it behind the
 gateway, so the suite checks that all of it comes through effmesh intact.
 
+For the newest suite's 2026-07-28 scenarios it has more (``_add_2026_fixtures``): tools and a
+prompt that ask the 2026-07-28 way, ending the request ``input_required`` and reading the
+retry's ``inputResponses`` and ``requestState`` (the SDK seals the state, and refuses a
+tampered one); a tool with a JSON Schema 2020-12 input schema; one with an ``x-mcp-header``
+argument; and the stateless scenario's diagnostic tools (a capability the client must
+declare, a log line only on request, a question on the call's own stream, list changes).
+
 The requests to the client and the log lines go out through the session's typed requests
 and notifications: the SDK's helpers for them warn that 2026-07-28 deprecates them, and this
 server speaks the handshake era too.
@@ -17,15 +24,17 @@ import json
 import pathlib
 import struct
 import zlib
-from typing import Any
+from typing import Annotated, Any
 
 import mcp_types as mt
+from mcp.server.connection import allowed_log_levels
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 def _png() -> str:
@@ -133,7 +142,7 @@ SEP1034_SCHEMA: dict[str, Any] = {
 
 
 def build_fixture() -> MCPServer:
-    server = MCPServer("conformance-fixture")
+    server = MCPServer("conformance-fixture", version="1.0.0")
     subscribed: set[str] = set()
 
     @server.tool()
@@ -337,11 +346,236 @@ def build_fixture() -> MCPServer:
     ) -> dict[str, Any]:
         return {}
 
+    _add_2026_fixtures(server)
     lowlevel = server._lowlevel_server
     lowlevel.add_request_handler("resources/subscribe", mt.SubscribeRequestParams, subscribe)
     lowlevel.add_request_handler("resources/unsubscribe", mt.UnsubscribeRequestParams, unsubscribe)
     lowlevel.add_request_handler("logging/setLevel", mt.SetLevelRequestParams, set_level)
     return server
+
+
+JSON_SCHEMA_2020_12: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {
+        "address": {
+            "$anchor": "addressDef",
+            "type": "object",
+            "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+        }
+    },
+    "properties": {
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/address"},
+        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
+    "additionalProperties": False,
+}
+
+
+def _form(message: str, field: str, kind: str = "string") -> mt.ElicitRequest:
+    schema = {"type": "object", "properties": {field: {"type": kind}}, "required": [field]}
+    params = mt.ElicitRequestFormParams(message=message, requested_schema=schema)
+    return mt.ElicitRequest(params=params)
+
+
+def _sample(text: str, tokens: int) -> mt.CreateMessageRequest:
+    message = mt.SamplingMessage(role="user", content=mt.TextContent(type="text", text=text))
+    return mt.CreateMessageRequest(
+        params=mt.CreateMessageRequestParams(messages=[message], max_tokens=tokens)
+    )
+
+
+def _roots() -> mt.ListRootsRequest:
+    return mt.ListRootsRequest()
+
+
+def _ask_for(requests: dict[str, Any], state: str | None = None) -> mt.InputRequiredResult:
+    return mt.InputRequiredResult(input_requests=requests, request_state=state)
+
+
+def _answers(ctx: Context) -> dict[str, Any]:
+    return dict(ctx.input_responses or {})
+
+
+def _content(answer: Any) -> dict[str, Any]:
+    """An elicitation answer's content (empty unless accepted)."""
+    if isinstance(answer, mt.ElicitResult) and answer.action == "accept":
+        return dict(answer.content or {})
+    return {}
+
+
+def _text(text: str) -> mt.CallToolResult:
+    return mt.CallToolResult(content=[mt.TextContent(type="text", text=text)])
+
+
+def _add_2026_fixtures(server: MCPServer) -> None:
+    """What the newest suite's 2026-07-28 server scenarios call (see the module's text)."""
+
+    @server.tool()
+    def test_input_required_result_elicitation(
+        ctx: Context,
+    ) -> mt.CallToolResult | mt.InputRequiredResult:
+        """Asks for a name, then greets it; asks again while no answer names ``user_name``."""
+        answer = _answers(ctx).get("user_name")
+        if answer is None:
+            return _ask_for({"user_name": _form("What is your name?", "name")})
+        return _text(f"Hello, {_content(answer).get('name', 'stranger')}!")
+
+    @server.tool()
+    def test_input_required_result_sampling(
+        ctx: Context,
+    ) -> mt.CallToolResult | mt.InputRequiredResult:
+        """Asks the client's model a question, then answers with what it said."""
+        answer = _answers(ctx).get("capital_question")
+        if answer is None:
+            return _ask_for({"capital_question": _sample("What is the capital of France?", 100)})
+        said = answer.content.text if isinstance(answer.content, mt.TextContent) else ""
+        return _text(f"The model said: {said}")
+
+    @server.tool()
+    def test_input_required_result_list_roots(
+        ctx: Context,
+    ) -> mt.CallToolResult | mt.InputRequiredResult:
+        """Asks for the client's roots, then names them."""
+        answer = _answers(ctx).get("client_roots")
+        if not isinstance(answer, mt.ListRootsResult):
+            return _ask_for({"client_roots": _roots()})
+        return _text("Roots: " + ", ".join(str(r.uri) for r in answer.roots))
+
+    @server.tool()
+    def test_input_required_result_request_state(
+        ctx: Context,
+    ) -> mt.CallToolResult | mt.InputRequiredResult:
+        """Asks for a confirmation with a state of its own, checked on the retry."""
+        answer = _answers(ctx).get("confirm")
+        if answer is None or ctx.request_state != "confirm-round-1":
+            confirm = _form("Please confirm", "ok", "boolean")
+            return _ask_for({"confirm": confirm}, "confirm-round-1")
+        return _text(f"state-ok: confirmed={_content(answer).get('ok')}")
+
+    @server.tool()
+    def test_input_required_result_multiple_inputs(
+        ctx: Context,
+    ) -> mt.CallToolResult | mt.InputRequiredResult:
+        """Asks for a name, the client's model and its roots at once."""
+        answers = _answers(ctx)
+        asked = {
+            "user_name": _form("What is your name?", "name"),
+            "greeting": _sample("Generate a greeting", 50),
+            "client_roots": _roots(),
+        }
+        if ctx.request_state != "all-three" or not set(asked) <= set(answers):
+            return _ask_for(asked, "all-three")
+        return _text(f"Hello, {_content(answers['user_name']).get('name')}: all three answered")
+
+    @server.tool()
+    def test_input_required_result_multi_round(
+        ctx: Context,
+    ) -> mt.CallToolResult | mt.InputRequiredResult:
+        """Asks for a name, then (a new state) a colour, then answers."""
+        answers, state = _answers(ctx), ctx.request_state
+        if state == "round-2" and "step2" in answers:
+            return _text(f"Favourite colour: {_content(answers['step2']).get('color')}")
+        if state == "round-1" and "step1" in answers:
+            step2 = _form("Step 2: What is your favorite color?", "color")
+            return _ask_for({"step2": step2}, "round-2")
+        return _ask_for({"step1": _form("Step 1: What is your name?", "name")}, "round-1")
+
+    @server.tool()
+    def test_input_required_result_tampered_state(
+        ctx: Context,
+    ) -> mt.CallToolResult | mt.InputRequiredResult:
+        """Asks with a state (the SDK seals it: a tampered one is refused before this runs)."""
+        if ctx.request_state != "untampered" or "confirm" not in _answers(ctx):
+            confirm = _form("Please confirm", "ok", "boolean")
+            return _ask_for({"confirm": confirm}, "untampered")
+        return _text("state intact")
+
+    @server.tool()
+    def test_input_required_result_capabilities(
+        ctx: Context,
+    ) -> mt.CallToolResult | mt.InputRequiredResult:
+        """Asks only what the client declared it can answer (elicitation, sampling)."""
+        caps = ctx.client_capabilities or mt.ClientCapabilities()
+        answers = _answers(ctx)
+        asked: dict[str, Any] = {}
+        if caps.elicitation is not None and "user_name" not in answers:
+            asked["user_name"] = _form("What is your name?", "name")
+        if caps.sampling is not None and "greeting" not in answers:
+            asked["greeting"] = _sample("Generate a greeting", 50)
+        return _ask_for(asked) if asked else _text("answered what could be asked")
+
+    @server.prompt()
+    def test_input_required_result_prompt(
+        ctx: Context,
+    ) -> list[UserMessage] | mt.InputRequiredResult:
+        """A prompt that asks for its context first."""
+        answer = _answers(ctx).get("user_context")
+        if answer is None:
+            asked = _form("What context should the prompt use?", "context")
+            return _ask_for({"user_context": asked})
+        context = _content(answer).get("context", "")
+        return [UserMessage(content=mt.TextContent(type="text", text=f"Context: {context}"))]
+
+    @server.tool(name="json_schema_2020_12_tool")
+    def json_schema_2020_12_tool(name: str = "") -> str:
+        """Tool with JSON Schema 2020-12 features"""
+        return f"registered: {name}"
+
+    tool = server._tool_manager.get_tool("json_schema_2020_12_tool")
+    assert tool is not None
+    tool.parameters = JSON_SCHEMA_2020_12  # listed as it is; the body reads only ``name``
+
+    @server.tool()
+    def test_custom_headers(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})],
+    ) -> str:
+        """Names the region its ``Mcp-Param-Region`` header carried (the SDK checks it)."""
+        return f"region: {region}"
+
+    @server.tool()
+    async def test_missing_capability(ctx: Context) -> str:
+        """Needs the client's sampling capability: refused (-32021) without it."""
+        caps = ctx.client_capabilities
+        if caps is None or caps.sampling is None:
+            data = {"requiredCapabilities": {"sampling": {}}}
+            raise MCPError(mt.MISSING_REQUIRED_CLIENT_CAPABILITY, "sampling is required", data)
+        return "sampling declared"
+
+    @server.tool()
+    def test_streaming_elicitation(ctx: Context) -> mt.CallToolResult | mt.InputRequiredResult:
+        """Asks a question in its result (2026-07-28), never as a request on the stream."""
+        answer = _answers(ctx).get("confirm")
+        if answer is None:
+            return _ask_for({"confirm": _form("Continue?", "ok", "boolean")})
+        return _text("continued")
+
+    @server.tool()
+    async def test_logging_tool(ctx: Context) -> str:
+        """Logs one line, as far as the request's level admits (2026-07-28: only on request)."""
+        version = ctx.protocol_version or "2025-11-25"
+        if "info" in allowed_log_levels(version, ctx.request_context.meta):
+            await _log(ctx, "test_logging_tool ran")
+        return "logged as asked"
+
+    @server.tool()
+    async def test_trigger_tool_change(ctx: Context) -> str:
+        """Tells listeners that the tool list changed."""
+        await ctx.notify_tools_changed()
+        return "tools changed"
+
+    @server.tool()
+    async def test_trigger_prompt_change(ctx: Context) -> str:
+        """Tells listeners that the prompt list changed."""
+        await ctx.notify_prompts_changed()
+        return "prompts changed"
 
 
 if __name__ == "__main__":

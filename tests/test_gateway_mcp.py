@@ -193,15 +193,29 @@ def modern_call(text: str, **meta: object) -> dict[str, object]:
     params = {
         "name": "echo.echo",
         "arguments": {"text": text},
-        "_meta": {mt.PROTOCOL_VERSION_META_KEY: "2026-07-28", **meta},
+        "_meta": {
+            mt.PROTOCOL_VERSION_META_KEY: "2026-07-28",
+            mt.CLIENT_CAPABILITIES_META_KEY: {},
+            **meta,
+        },
     }
     return {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}
+
+
+MODERN_HEADERS = {
+    "accept": "application/json, text/event-stream",
+    "mcp-protocol-version": "2026-07-28",
+    "mcp-method": "tools/call",
+    "mcp-name": "echo.echo",
+}
+"""The headers a 2026-07-28 client sends with ``modern_call`` (a call without its
+``Mcp-Method`` and ``Mcp-Name`` is refused)."""
 
 
 async def test_a_call_answered_before_anything_else_is_one_json_body_else_events(
     base_url: str,
 ) -> None:
-    accept = {"accept": "application/json, text/event-stream"}
+    accept = MODERN_HEADERS
     async with httpx.AsyncClient(headers=accept, timeout=30) as http:
         plain = await http.post(f"{base_url}/mcp", json=modern_call("plain"))
         # With a progress token, the echo agent's "working" goes first: the answer follows it.

@@ -83,7 +83,10 @@ def gateway() -> Iterator[str]:
 
 
 def _modern_call(rid: int) -> dict[str, Any]:
-    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
     params = {"name": "echo.echo", "arguments": {"text": "hi"}, "_meta": meta}
     return {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params}
 
@@ -91,7 +94,12 @@ def _modern_call(rid: int) -> dict[str, Any]:
 def test_a_foreign_host_is_refused_after_an_allowed_one_and_the_allowed_one_still_passes(
     gateway: str,
 ) -> None:
-    accept = {"accept": "application/json, text/event-stream"}
+    accept = {
+        "accept": "application/json, text/event-stream",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": "echo.echo",
+    }
     with httpx.Client(headers=accept) as http:
         first = http.post(f"{gateway}/mcp", json=_modern_call(1))
         foreign = http.post(

@@ -13,6 +13,7 @@ from adapters import jsonrpc
 from adapters.errors import (
     EffmeshError,
     ErrorCode,
+    Unsupported,
     as_effmesh_error,
     from_code,
     from_data,
@@ -29,6 +30,9 @@ CANCELED: Final = -32014
 UNSUPPORTED: Final = -32015
 CANNOT_CARRY: Final = -32016
 ILLEGAL_TRANSITION: Final = -32017
+MISSING_CAPABILITY: Final = -32021
+"""MCP's own code (2026-07-28) for a request that needs a capability the client did not
+declare, with ``data.requiredCapabilities``: an upstream's, passed on as it said it."""
 URL_ELICITATION_REQUIRED: Final = -32042
 """MCP's own code (2025-11-25 on) for a request the user must first complete at a URL, with
 ``data.elicitations``: how a missing upstream authorization is told to an MCP client."""
@@ -68,6 +72,8 @@ def encode_error(exc: BaseException) -> dict[str, Any]:
     code = CODES[err.code]
     if err.code is ErrorCode.FORBIDDEN and "elicitations" in data:
         code = URL_ELICITATION_REQUIRED
+    elif err.code is ErrorCode.UNSUPPORTED and "requiredCapabilities" in data:
+        code = MISSING_CAPABILITY
     return {"code": code, "message": err.public_message, "data": data}
 
 
@@ -77,6 +83,12 @@ def error_response(exc: BaseException, id: RequestId | None) -> dict[str, Any]:
 
 def decode_error(error: dict[str, Any]) -> EffmeshError:
     """The canonical error a peer's JSON-RPC ``error`` object stands for."""
+    data = error.get("data")
+    if error.get("code") == MISSING_CAPABILITY and type(data) is dict:
+        required = data.get("requiredCapabilities")
+        if type(required) is dict:  # kept, so an MCP caller is told what it must declare
+            message = text_of(error.get("message"))
+            return Unsupported(message, data={"requiredCapabilities": required})
     named = from_data(error.get("data"), error.get("message"))
     if named is not None:
         return named

@@ -62,7 +62,17 @@ class McpServerAgent(Agent, Protocol):
 
     async def unsubscribe(self, uri: str) -> None: ...
 
-    async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> dict[str, Any]: ...
+    async def watch_lists(self, on: bool) -> None: ...
+
+    async def get_prompt(
+        self,
+        name: str,
+        arguments: dict[str, str] | None,
+        *,
+        hand_on: bool = False,
+        input_responses: dict[str, Any] | None = None,
+        request_state: str | None = None,
+    ) -> dict[str, Any]: ...
 
     async def complete(self, params: mt.CompleteRequestParams) -> dict[str, Any]: ...
 

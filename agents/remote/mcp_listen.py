@@ -3,7 +3,8 @@
 A server that speaks only 2026-07-28 has no ``resources/subscribe``: a client names what it
 wants told in a listen request, and the response stream carries the events. The remote agent
 keeps one such stream to its server, for the union of the URIs its callers subscribed to (and
-every list change), opened again whenever that set changes; each event reaches the agent's
+every list change), opened again whenever that set changes, and open too while a caller's own
+listen stream wants list changes; each event reaches the agent's
 listeners as the notification a handshake-era server would have sent, so the gateway hands it
 on the same way.
 """
@@ -38,18 +39,22 @@ class UpstreamListen:
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
         self.uris: set[str] = set()
+        self.watchers = 0
+        """Callers' listen streams that want the server's list changes: while there is one,
+        the server is listened to even with no URI to watch."""
         self._stream: asyncio.Task[None] | None = None
 
     async def changed(self) -> None:
-        """Listen again for ``uris`` (and stop when it is empty); returns once the server
-        acknowledged the new stream, so no update after this is missed.
+        """Listen again for ``uris`` and every list change (and stop when no URI and no
+        watcher is left); returns once the server acknowledged the new stream, so no update
+        after this is missed.
 
         Raises:
             UpstreamUnavailable: the server cannot be reached.
             TimeoutError: it did not acknowledge in time.
         """
         await self.close()
-        if not self.uris:
+        if not self.uris and not self.watchers:
             return
         acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stream = asyncio.get_running_loop().create_task(

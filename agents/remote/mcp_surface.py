@@ -92,6 +92,21 @@ class ServerSurface:
             return
         await self._send(mt.SubscribeRequest(params=mt.SubscribeRequestParams(uri=uri)))
 
+    async def watch_lists(self, on: bool) -> None:
+        """A caller's listen stream wants the server's list changes (``on``), or no longer
+        does. A 2026-07-28 server is listened to while any such stream is open; a
+        handshake-era server tells its session of them anyway."""
+        if not await self._modern():
+            return
+        self._listen.watchers += 1 if on else -1
+        if self._listen.watchers == (1 if on else 0) and not self._listen.uris:
+            try:
+                await self._listen_again()
+            except EffmeshError:
+                if on:
+                    self._listen.watchers -= 1  # not listened to: the caller is not counted
+                raise
+
     async def unsubscribe(self, uri: str) -> None:
         if await self._modern():
             self._listen.uris.discard(uri)
@@ -114,8 +129,32 @@ class ServerSurface:
                 f"MCP agent {self.name!r} did not take the subscription"
             ) from exc
 
-    async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> dict[str, Any]:
-        return wire(await self._session().request(lambda c: c.get_prompt(name, arguments)))
+    async def get_prompt(
+        self,
+        name: str,
+        arguments: dict[str, str] | None,
+        *,
+        hand_on: bool = False,
+        input_responses: dict[str, Any] | None = None,
+        request_state: str | None = None,
+    ) -> dict[str, Any]:
+        """The prompt's wire result. ``hand_on`` (a 2026-07-28 caller's get): one round, sent
+        with the caller's ``input_responses`` and ``request_state`` as they came, and an
+        ``input_required`` result is the answer, for the caller to answer; otherwise the
+        SDK's client asks the server's questions of the caller of a call in flight."""
+        if not hand_on:
+            return wire(await self._session().request(lambda c: c.get_prompt(name, arguments)))
+        return wire(
+            await self._session().request(
+                lambda c: c.session.get_prompt(
+                    name,
+                    arguments,
+                    input_responses=input_responses,
+                    request_state=request_state,
+                    allow_input_required=True,
+                )
+            )
+        )
 
     async def complete(self, params: mt.CompleteRequestParams) -> dict[str, Any]:
         request = mt.CompleteRequest(params=params)

@@ -88,6 +88,8 @@ _ANSWERS: Final[dict[str, type[BaseModel]]] = {
     ROOTS: mt.ListRootsResult,
 }
 """What a caller's answer to each request of the server must be."""
+_ASKED_BY: Final = {"sampling": SAMPLING, "elicitation": ELICITATION, "roots": ROOTS}
+"""The client capabilities a server's requests need, by the request each is for."""
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 """Told of each ``notifications/progress`` of a call: its params."""
 Era = Literal["auto", "handshake", "2026-07-28"]
@@ -282,7 +284,7 @@ class Upstream:
             handlers = Handlers(noted, partial(self._noted, relay), partial(self.answer, relay))
             try:
                 answer = await self._fast_call(
-                    fast, client, params, version, handlers, hand_on=hand_on
+                    fast, client, params, version, handlers, hand_on=hand_on, relay=relay
                 )
             except NotTaken:
                 return None
@@ -310,13 +312,25 @@ class Upstream:
         handlers: Handlers,
         *,
         hand_on: bool = False,
+        relay: Relay | None = None,
     ) -> Answer:
         """One tool call through ``fast``; in 2026-07-28, stamped by the SDK session's own
-        stamp (its ``_meta`` and headers) and carried through ``input_required`` rounds (or,
-        ``hand_on``, its first round's ``input_required`` returned)."""
+        stamp (its ``_meta`` and headers), the client capabilities in it narrowed to what
+        ``relay``'s caller (or the gateway's model) can answer, and carried through
+        ``input_required`` rounds (or, ``hand_on``, its first round's ``input_required``
+        returned)."""
         if version not in MODERN_PROTOCOL_VERSIONS:
             return await fast.call(params, version, handlers)
-        stamp = client.session._stamp  # the SDK's stamp for this session's requests
+        session_stamp = client.session._stamp  # the SDK's stamp for this session's requests
+
+        def stamp(data: dict[str, Any], options: Any) -> None:
+            session_stamp(data, options)
+            meta = data["params"]["_meta"]
+            declared = meta.get(mt.CLIENT_CAPABILITIES_META_KEY)
+            if isinstance(declared, dict):
+                # A 2026-07-28 server asks only what the client declared (and refuses, -32021,
+                # a call that needs more): it is told what this call's caller can answer.
+                meta[mt.CLIENT_CAPABILITIES_META_KEY] = self._answerable(declared, relay)
 
         async def relist() -> None:
             try:
@@ -337,6 +351,18 @@ class Upstream:
         return await call_modern(
             fast, params, version, handlers, stamp=stamp, relist=relist, hand_on=hand_on
         )
+
+    def _answerable(self, declared: dict[str, Any], relay: Relay | None) -> dict[str, Any]:
+        """The session's client capabilities less those of requests no one in this call
+        can answer: neither ``relay``'s caller nor, for sampling, the gateway's model."""
+        kept = dict(declared)
+        for key, method in _ASKED_BY.items():
+            if key in kept and not (
+                (relay is not None and relay.can_answer(method))
+                or (method == SAMPLING and self.sampler is not None)
+            ):
+                del kept[key]
+        return kept
 
     async def _noted(self, relay: Relay | None, method: str, params: dict[str, Any]) -> None:
         """A notification the server sent in the course of a call of ``relay``'s caller."""

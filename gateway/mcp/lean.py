@@ -9,8 +9,9 @@ events of that one response, as the SDK would write them. The client's answers t
 requests, and its cancel of the call, come as POSTs of their own and are taken here too.
 
 A 2026-07-28 call carries its protocol revision in its own ``_meta`` and needs no session;
-it is taken here too unless it carries ``Mcp-Param-*`` headers (the SDK checks them against
-the tool's schema) or ``Mcp-Method`` / ``Mcp-Name`` headers that do not match its body.
+it is taken here too unless it carries ``Mcp-Param-*`` headers, or an argument its tool
+mirrors into one (the SDK checks them against the tool's schema), or ``Mcp-Method`` /
+``Mcp-Name`` headers that are missing or do not match its body (the SDK refuses it).
 
 Everything else (the handshake, lists, reads, a request this path does not know how to
 serve) goes to the SDK, which knows the protocol's envelope rules. The SDK's DNS-rebinding
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import mcp_types as mt
 import orjson
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -46,6 +48,8 @@ _SESSION_HEADER: Final = b"mcp-session-id"
 _METHOD_HEADER: Final = b"mcp-method"
 _NAME_HEADER: Final = b"mcp-name"
 _PARAM_HEADERS: Final = b"mcp-param-"
+_OWS: Final = b" \t"
+"""Whitespace around a field value, which is not part of it (RFC 9110, 5.5)."""
 _JSON: Final = b"application/json"
 _CHECKED_HEADERS: Final = (b"content-type", b"host", b"origin")
 """The headers the SDK's DNS-rebinding check reads: its verdict depends on them alone."""
@@ -92,6 +96,9 @@ class LeanCalls:
         self.server_info = server_info
         self._security = TransportSecurityMiddleware(security)
         self._verdicts: dict[tuple[bytes | None, ...], bool] = {}
+        self._mirrors: dict[int, tuple[Mapping[str, Any], frozenset[str]]] = {}
+        """By input schema: the arguments it mirrors into headers (the schema kept, so an
+        identity is never taken for another schema's)."""
         self.facts: dict[str, Facts] = {}
         """By session id: noted from the session's initialize and setLevel requests."""
         self._running: dict[tuple[str, Any], _Stop] = {}
@@ -230,11 +237,14 @@ class LeanCalls:
                 return False
             named[header] = value
         if (
-            named.get(_METHOD_HEADER, b"tools/call") != b"tools/call"
-            or named.get(_NAME_HEADER, tool) != tool
+            named.get(_METHOD_HEADER, b"").strip(_OWS) != b"tools/call"
+            or named.get(_NAME_HEADER, b"").strip(_OWS) != tool
             or b"text/event-stream" not in named.get(b"accept", b"")
+            or self._mirrored(params, who)
             or not await self._allowed(scope)
         ):
+            # The SDK refuses a call whose standard headers are missing or differ from its
+            # body (-32020), and checks the Mcp-Param-* headers against the tool's schema.
             return False
         level, caps = meta.get(mt.LOG_LEVEL_META_KEY), meta.get(mt.CLIENT_CAPABILITIES_META_KEY)
         facts = Facts(
@@ -244,6 +254,26 @@ class LeanCalls:
         call = _Call(None, rid, params, mcp.MODERN_VERSION, facts, who, plain)
         await self._serve(call, receive, send)
         return True
+
+    def _mirrored(self, params: dict[str, Any], who: str | None) -> bool:
+        """Whether the call's arguments hold one its tool mirrors into an ``Mcp-Param-*``
+        header (``x-mcp-header``): it came without that header, which the SDK refuses."""
+        schema = self.tools.input_schema(str(params.get("name")), who)
+        if schema is None:
+            return False
+        known = self._mirrors.get(id(schema))
+        if known is None or known[0] is not schema:
+            properties = schema.get("properties")
+            names = frozenset(
+                name
+                for name, spec in (properties.items() if isinstance(properties, dict) else ())
+                if isinstance(spec, dict) and "x-mcp-header" in spec
+            )
+            if len(self._mirrors) >= _VERDICTS:
+                self._mirrors.clear()
+            known = self._mirrors[id(schema)] = (schema, names)
+        arguments = params.get("arguments")
+        return bool(known[1]) and isinstance(arguments, dict) and not known[1].isdisjoint(arguments)
 
     async def _serve(self, call_: _Call, receive: Receive, send: Send) -> None:
         session, rid, params, version, facts, who = (
@@ -285,8 +315,14 @@ class LeanCalls:
             nonlocal ended
             ended = True  # from here on, a late line of the upstream's is dropped
             if frame is not None and not streaming and call_.plain:
-                # Nothing came before the answer: it goes as one JSON body.
-                await _answer(send, _json.dumps_utf8(frame), head[2:])
+                # Nothing came before the answer: it goes as one JSON body, an error with
+                # the HTTP status 2026-07-28 gives its code (as the SDK's handler does).
+                status = 200
+                error = frame.get("error")
+                if version == mcp.MODERN_VERSION and type(error) is dict:
+                    code = error.get("code")
+                    status = ERROR_CODE_HTTP_STATUS.get(code, 200) if type(code) is int else 200
+                await _answer(send, _json.dumps_utf8(frame), head[2:], status)
             else:
                 await stream()
                 last = b"" if frame is None else _event(frame)
@@ -443,10 +479,12 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _answer(send: Send, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+async def _answer(
+    send: Send, body: bytes, extra: list[tuple[bytes, bytes]], status: int = 200
+) -> None:
     head = [(b"content-type", b"application/json"), *extra]
     head.append((b"content-length", b"%d" % len(body)))
-    await send({"type": "http.response.start", "status": 200, "headers": head})
+    await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
 
 

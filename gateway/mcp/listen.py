@@ -134,8 +134,20 @@ class Listens:
         caller = Caller(who, ctx.session)
         send, receive = anyio.create_memory_object_stream[ServerEvent](MAX_BACKLOG)
         self.streams[key] = Stream(caller, honored, uris, send)
-        self.upstreams.agents(who)  # each watched, so that its list changes are heard
+        agents = self.upstreams.agents(who)  # each watched, so that its list changes are heard
+        watched: list[Any] = []
         try:
+            lists = (
+                honored.tools_list_changed,
+                honored.prompts_list_changed,
+                honored.resources_list_changed,
+            )
+            if any(lists):
+                for agent in agents:
+                    # A 2026-07-28 server tells only its own listeners: it is listened to.
+                    with contextlib.suppress(EffmeshError):
+                        await agent.watch_lists(True)
+                        watched.append(agent)
             for uri in sorted(uris):
                 # Not any agent's the caller may call: acknowledged all the same, never fires.
                 with contextlib.suppress(MCPError, EffmeshError):
@@ -154,6 +166,9 @@ class Listens:
             send.close()
             receive.close()
             with anyio.CancelScope(shield=True):
+                for agent in watched:
+                    with contextlib.suppress(EffmeshError):
+                        await agent.watch_lists(False)
                 for _, uri in list(caller.subscriptions):
                     with contextlib.suppress(MCPError, EffmeshError):
                         await self.upstreams.unsubscribe(uri, key, caller)

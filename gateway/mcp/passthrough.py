@@ -198,10 +198,25 @@ class Passthrough:
         raise NotFound(f"unknown prompt {quote(name)}")
 
     async def get_prompt(
-        self, name: str, arguments: dict[str, str] | None, who: str | None
+        self,
+        name: str,
+        arguments: dict[str, str] | None,
+        who: str | None,
+        *,
+        hand_on: bool = False,
+        input_responses: dict[str, Any] | None = None,
+        request_state: str | None = None,
     ) -> dict[str, Any]:
+        """``hand_on``: for a 2026-07-28 caller, one round, its ``input_responses`` and
+        ``request_state`` passed on and the server's ``input_required`` handed back."""
         agent, own = await self._prompt_owner(name, who)
-        result = await agent.get_prompt(own, arguments)
+        result = await agent.get_prompt(
+            own,
+            arguments,
+            hand_on=hand_on,
+            input_responses=input_responses,
+            request_state=request_state,
+        )
         self.learn(agent.descriptor.name, result)
         return result
 

@@ -23,7 +23,7 @@ from adapters.errors import EffmeshError
 from agents.remote.mcp_relay import CALLER
 from gateway.mcp.listen import Listens
 from gateway.mcp.memory import SCHEME, MemoryResources
-from gateway.mcp.passthrough import Caller, Passthrough
+from gateway.mcp.passthrough import RESOURCE_NOT_FOUND, Caller, Passthrough
 from gateway.mcp.relay import SessionRelay
 from gateway.mcp.tools import ToolCalls
 from gateway.registry import Registry
@@ -52,6 +52,15 @@ def _complete(result: dict[str, Any]) -> dict[str, Any]:
 def _listing(result: dict[str, Any]) -> dict[str, Any]:
     """A list result: never cached, never shared (it changes with the caller and upstreams)."""
     return {**result, "ttlMs": 0, "cacheScope": "private", "resultType": "complete"}
+
+
+def _not_found(exc: MCPError, uri: str, version: str | None) -> MCPError:
+    """An unknown resource as the caller's revision words it, the URI in ``data``: -32602
+    from 2026-07-28 on (SEP-2164), -32002 before."""
+    if exc.error.code != RESOURCE_NOT_FOUND:
+        return exc
+    code = mt.INVALID_PARAMS if version == mcp_adapter.MODERN_VERSION else RESOURCE_NOT_FOUND
+    return MCPError(code, exc.error.message, {"uri": uri})
 
 
 def _mcp_error(exc: EffmeshError) -> MCPError:
@@ -145,9 +154,12 @@ def build_server(
         ctx: ServerRequestContext[Any], params: mt.ReadResourceRequestParams
     ) -> dict[str, Any]:
         who, uri = _caller(ctx, principal), str(params.uri)
-        if uri.startswith(SCHEME):
-            return _wire(await resources.read(uri, who))
-        return _complete(await upstreams.read(uri, who))
+        try:
+            if uri.startswith(SCHEME):
+                return _wire(await resources.read(uri, who))
+            return _complete(await upstreams.read(uri, who))
+        except MCPError as exc:
+            raise _not_found(exc, uri, ctx.protocol_version) from None
 
     async def subscribe(
         ctx: ServerRequestContext[Any], params: mt.SubscribeRequestParams
@@ -179,7 +191,16 @@ def build_server(
     ) -> dict[str, Any]:
         try:
             return _complete(
-                await upstreams.get_prompt(params.name, params.arguments, _caller(ctx, principal))
+                await upstreams.get_prompt(
+                    params.name,
+                    params.arguments,
+                    _caller(ctx, principal),
+                    # A 2026-07-28 caller answers the server's questions itself: they come
+                    # back as the server asked them, and its retry goes on as it came.
+                    hand_on=ctx.protocol_version == mcp_adapter.MODERN_VERSION,
+                    input_responses=params.input_responses,
+                    request_state=params.request_state,
+                )
             )
         except EffmeshError as exc:
             raise _mcp_error(exc) from None
