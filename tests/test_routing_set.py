@@ -29,6 +29,10 @@ VARIED = (
     "routing_train_more4.json",
     "routing_train_more5.json",
     "routing_train_more6.json",
+    "routing_train_more7.json",
+    "routing_train_work.json",
+    "routing_train_daily.json",
+    "routing_train_study.json",
 )
 """Training files written in the many ways users write, with the tasks alike a held-out task
 left out (so not balanced)."""

@@ -39,6 +39,9 @@ ONE_BATCH: Final = (
     "routing_train_seen2.json",
     "routing_train_seen3.json",
     "routing_train_fresh.json",
+    "routing_train_work.json",
+    "routing_train_daily.json",
+    "routing_train_study.json",
 )
 """Training files each written in one batch (the first two as held-out splits), scored by
 :func:`left_out`."""
