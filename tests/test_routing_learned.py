@@ -32,10 +32,19 @@ from gateway.routing.complexity.features import (
     grams,
     markers,
     mostly_cjk,
+    parts,
     pieces,
+    shape_block,
 )
 from gateway.routing.complexity.labelled import Labelled, read_evaluation, read_training, shared
-from gateway.routing.complexity.learned import Sample, digest, similarities, train
+from gateway.routing.complexity.learned import (
+    HEAD_SHARE,
+    VOTE_WEIGHT,
+    Sample,
+    digest,
+    similarities,
+    train,
+)
 from gateway.routing.complexity.reference import REFERENCE
 from gateway.routing.complexity.train import TRAINING
 from gateway.routing.feedback import DecisionLog, read_feedback
@@ -125,7 +134,8 @@ def test_the_stored_model_was_fitted_to_the_training_files_as_they_are(
     assert HELDOUT.name not in model.meta["sources"]
     training = {t.task for path in TRAINING for t in read_training(str(path))}
     assert set(model.texts) == training
-    assert MODEL_PATH.stat().st_size < 2_500_000  # mostly the examples' float16 embeddings
+    # the examples' int8 embeddings and texts, the weights, the head's float16 n-gram weights
+    assert MODEL_PATH.stat().st_size < 4_000_000
 
 
 @MOVED
@@ -621,7 +631,9 @@ def test_a_saved_model_keeps_its_examples_closeness_stored_as_int8(
     query /= np.linalg.norm(query)
     assert np.allclose(similarities(loaded.vectors, query), rows @ query, atol=3e-3)
     assert [e.task for e in loaded.nearest(query)] == [e.task for e in model.nearest(query)]
-    assert (tmp_path / "m.npz").stat().st_size < 300 * 384 * 4 / 3
+    # the head's weights are a fixed cost whatever the number of tasks: the rows are what grow
+    LearnedModel(**{**model.__dict__, "head": None}).save(tmp_path / "rows.npz")
+    assert (tmp_path / "rows.npz").stat().st_size < 300 * 384 * 4 / 3
 
 
 def test_similarities_are_the_dot_products() -> None:
@@ -684,3 +696,49 @@ def test_the_nearest_tasks_vote_is_blended_into_the_probabilities() -> None:
     p = fitted.probabilities([0.0] * DENSE, probe, "same text")
     assert p.sum() == pytest.approx(1.0)
     assert Strategy(list(Strategy)[int(p.argmax())]) is Strategy.SINGLE
+
+
+def test_the_shape_block_reads_how_the_parts_are_shaped() -> None:
+    assert shape_block(parts("How tall is the Shard?")) == [0.0] * 4  # one part
+    asked = shape_block(parts("Wie hoch ist der Kölner Dom? Wann wurde er gebaut?"))
+    assert asked[0] == 1.0  # every part asks
+    told = shape_block(parts("Schreib einen Slogan für meine Bäckerei. Dann druck ihn aus."))
+    assert told[0] == 0.0
+    chain = shape_block(parts("Write a slogan for my bakery. Then put it on a flyer."))
+    assert chain[1] == 1.0  # the second part refers back
+    assert shape_block(parts("Write a slogan for my bakery. Find a florist."))[1] == 0.0
+    short = shape_block(
+        parts("Write a long letter to my landlord about the broken heating. Thanks")
+    )
+    assert short[2] < 0.2  # a short "Thanks" after a long request
+    assert short[3] < 0.2
+
+
+def test_the_head_is_averaged_with_the_regression_and_kept_when_saved(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    labels = list(Strategy)
+    made = []
+    for k in range(40):
+        v = rng.normal(size=16).astype(np.float32)
+        dense = [float(k % 4 == j) for j in range(4)] + [0.0] * (DENSE - 4)
+        made.append(Sample(f"task {k % 4}", labels[k % 4], dense, v / np.linalg.norm(v)))
+    fitted = train(made)
+    assert fitted.head is not None
+    assert (
+        train(made).head.out.tolist() == fitted.head.out.tolist()
+    )  # the same samples, the same head
+    s = made[1]
+    alone = LearnedModel(**{**fitted.__dict__, "head": None})
+    with_head = fitted.blend(s.dense, s.vector, s.text)
+    without = alone.blend(s.dense, s.vector, s.text)
+    votes = fitted.votes(s.vector)
+    regression = (without - VOTE_WEIGHT * votes) / (1 - VOTE_WEIGHT)
+    head = (
+        (with_head - VOTE_WEIGHT * votes) / (1 - VOTE_WEIGHT) - (1 - HEAD_SHARE) * regression
+    ) / HEAD_SHARE
+    assert head.sum() == pytest.approx(1.0, abs=1e-4)
+    assert int(head.argmax()) == 1
+    fitted.save(tmp_path / "m.npz")
+    loaded = LearnedModel.load(tmp_path / "m.npz")
+    assert loaded.head is not None
+    assert np.allclose(loaded.blend(s.dense, s.vector, s.text), with_head, atol=1e-3)

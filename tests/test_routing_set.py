@@ -19,6 +19,7 @@ WRITTEN = (
     "routing_train_seen.json",
     "routing_train_seen2.json",
     "routing_train_seen3.json",
+    "routing_train_seen4.json",
 )
 """Training files written as balanced sets (every strategy equally often)."""
 AIMED = ("routing_train_more.json", "routing_train_more2.json")
@@ -130,6 +131,7 @@ def test_no_held_out_task_is_one_the_router_was_tuned_on() -> None:
         ("routing_train_seen.json", 320),
         ("routing_train_seen2.json", 400),
         ("routing_train_seen3.json", 400),
+        ("routing_train_seen4.json", 400),
     ],
 )
 def test_the_splits_moved_to_training_are_earlier_held_out_splits_as_they_were(

@@ -1,6 +1,6 @@
 """What the learned part of the router reads of a task, besides its embedding.
 
-Four blocks, all cheap (well under a millisecond for a typical task):
+Its blocks, all cheap (well under a millisecond for a typical task):
 
 - **factors**: the five factors as the analyzer scores them, the strategy its rules choose
   and the rule that chose it, the requirement count and whether one needs another's result;
@@ -11,6 +11,10 @@ Four blocks, all cheap (well under a millisecond for a typical task):
   by spaces), and words that set a request apart ("separately", "a parte", "osobno");
   grouped cross-validation put the block at +0.2 points (87.2% against 87.0%, folds grouped
   at 0.9), within the spread of a fold split;
+- **shape**: how the loose cut's parts are shaped: the share of them that ask, where the
+  first later part that refers back sits, the shortest part beside the longest, the later
+  parts' share of the text; with the softmax regression's head beside it, leave-one-file-out
+  validation put the block 0.7 points up (88.1% against 87.4%, the mean of eight files);
 - **character n-grams**: the 2- to 4-character pieces of the text, hashed into ``GRAMS`` slots.
   Their weights are learned from the labelled tasks, so connectives ("then", "poi",
   "daarna", "然后") are found from examples instead of being listed by hand, in whatever
@@ -28,6 +32,7 @@ from __future__ import annotations
 import functools
 import re
 import zlib
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -36,7 +41,7 @@ import numpy.typing as npt
 from gateway.routing.complexity.analysis import Strategy
 from gateway.routing.complexity.clauses import loose_split
 from gateway.routing.complexity.factors import Measured, measure
-from gateway.routing.complexity.reference import REFERENCE, reference_block
+from gateway.routing.complexity.reference import REFERENCE, first_reference, reference_block
 from gateway.routing.complexity.strategy import Rule, choose
 from gateway.routing.complexity.weights import DEFAULT_WEIGHTS, Weights
 
@@ -150,8 +155,10 @@ def grams(text: str) -> npt.NDArray[np.int64]:
     return np.fromiter(sorted(slots), dtype=np.int64, count=len(slots))
 
 
-DENSE: Final = len(STRATEGIES) + len(RULES) + 5 + 4 + 8 + 5 + REFERENCE
-"""Length of the factor, structure, marker and back-reference blocks together."""
+SHAPE: Final = 4
+"""Length of the shape block."""
+DENSE: Final = len(STRATEGIES) + len(RULES) + 5 + 4 + 8 + 5 + SHAPE + REFERENCE
+"""Length of the factor, structure, marker, shape and back-reference blocks together."""
 
 
 def dense_features(task: str, weights: Weights = DEFAULT_WEIGHTS) -> list[float]:
@@ -161,10 +168,28 @@ def dense_features(task: str, weights: Weights = DEFAULT_WEIGHTS) -> list[float]
     return factor_block(m, strategy, rule) + structure_block(task) + markers(task)
 
 
+def shape_block(cut: Sequence[str]) -> list[float]:
+    """How a task's parts (its loose cut) are shaped, read alike in every script: the share
+    of them that ask (end in a question mark), where the first later part that refers back
+    sits (1 for the second part, falling after; 0 for none), the shortest part's length
+    beside the longest's, and the later parts' share of the text. Zeros for one part."""
+    if len(cut) < 2:
+        return [0.0] * SHAPE
+    asking = sum(1 for p in cut if _QUESTION.search(p[-2:])) / len(cut)
+    first = first_reference(cut)
+    lengths = [len(p) for p in cut]
+    return [
+        asking,
+        1.0 / first if first else 0.0,
+        min(lengths) / max(*lengths, 1),
+        sum(lengths[1:]) / max(sum(lengths), 1),
+    ]
+
+
 def markers(task: str) -> list[float]:
-    """The marker and back-reference blocks of ``task``."""
+    """The marker, shape and back-reference blocks of ``task``."""
     cut = parts(task[:GRAM_TEXT])
-    return marker_block(task, len(cut)) + reference_block(cut)
+    return marker_block(task, len(cut)) + shape_block(cut) + reference_block(cut)
 
 
 @functools.lru_cache(maxsize=256)

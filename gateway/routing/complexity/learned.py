@@ -3,11 +3,12 @@ character n-grams and the request's multilingual embedding, and the nearest labe
 that explain its choice.
 
 It is trained only on labelled tasks that tuning may read (see
-:mod:`~gateway.routing.complexity.labelled`), by softmax regression in numpy, and stored as
-one small compressed file (``MODEL_PATH``, rebuilt by ``python -m
+:mod:`~gateway.routing.complexity.labelled`), by softmax regression in numpy, with a small
+network of one hidden layer over the same features beside it, and stored as one small
+compressed file (``MODEL_PATH``, rebuilt by ``python -m
 gateway.routing.complexity.train``); ``effmesh calibrate --feedback`` refits it with the
-decisions an operator marked. A decision costs a few dot products: well under a millisecond
-beside the embedding, which the gateway computes once per request.
+decisions an operator marked. A decision costs a few dot products and a gather: about a
+millisecond beside the embedding, which the gateway computes once per request.
 """
 
 from __future__ import annotations
@@ -65,6 +66,20 @@ _L2: Final = 1e-2
 """L2 weight: grouped cross-validation on the training files put 1e-2 above 1e-3 and 3e-2."""
 _STEPS: Final = 400
 _RATE: Final = 0.05
+HIDDEN: Final = 32
+"""Units of the head's hidden layer (a rectifier each)."""
+HEAD_EPOCHS: Final = 20
+"""Passes of the head's training over the tasks, in batches of ``HEAD_BATCH``."""
+HEAD_BATCH: Final = 128
+HEAD_RATE: Final = 2e-3
+"""The head's Adam rate at its first step, falling linearly to a tenth by its last."""
+HEAD_DECAY: Final = 1e-2
+"""The head's weight decay (decoupled from the gradient, on its two weight matrices)."""
+HEAD_SHARE: Final = 0.5
+"""The head's share of the classifier's probabilities, the softmax regression's the rest."""
+HEAD_SEED: Final = 0
+"""The head starts from random weights drawn with this seed and sees the tasks in an order
+drawn with it: the same samples give the same model."""
 
 Floats = npt.NDArray[np.float32]
 
@@ -94,6 +109,40 @@ class Look:
     bias: Floats
 
 
+@dataclass(frozen=True)
+class Head:
+    """A network of one hidden layer over the features the softmax regression reads: the
+    factor, structure, marker and reference blocks (at ``DENSE_SCALE``), the standardised
+    embedding and the n-gram slots, ``HIDDEN`` rectified units, then the four strategies: it
+    can weigh features together where the softmax regression has one weight for each.
+    Leave-one-file-out validation (eight files each written in one batch, every one scored
+    by a model trained on the others) put its probabilities averaged with the regression's
+    1.3 points above the regression alone (87.4% against 86.1%, the mean of the eight files;
+    86.9% to 87.4% over three seeds; 64 or 128 units, 10 or 40 epochs, a weight decay of 0.1
+    or the head alone gave 86.8% to 87.3%)."""
+
+    dense: Floats
+    """``(DENSE, HIDDEN)``."""
+    embed: Floats
+    """``(dim, HIDDEN)``."""
+    gram: Floats
+    """``(GRAMS, HIDDEN)``."""
+    bias: Floats
+    """``(HIDDEN,)``."""
+    out: Floats
+    """``(HIDDEN, 4)``."""
+    out_bias: Floats
+
+    def logits(self, x: Floats, z: Floats, slots: npt.NDArray[np.int64]) -> Floats:
+        """The head's logits for one task: ``x`` its dense blocks (unscaled), ``z`` its
+        standardised embedding, ``slots`` its n-gram slots."""
+        h = (x * DENSE_SCALE) @ self.dense + z @ self.embed + self.bias
+        if len(slots):
+            h = h + self.gram[slots].sum(axis=0) * (GRAM_SCALE / math.sqrt(len(slots)))
+        result: Floats = np.maximum(h, 0) @ self.out + self.out_bias
+        return result
+
+
 @dataclass
 class LearnedModel:
     """Weights of the classifier and the labelled tasks it was trained on."""
@@ -117,6 +166,9 @@ class LearnedModel:
     second: Look | None = None
     """The second look's weights, when it was trained with its training tasks' parts
     embedded."""
+    head: Head | None = None
+    """The hidden-layer network whose probabilities are averaged with the softmax
+    regression's (``HEAD_SHARE``), when the model has one."""
 
     @property
     def dim(self) -> int:
@@ -137,8 +189,9 @@ class LearnedModel:
         sims: Floats | None = None,
         clauses: Sequence[float] | None = None,
     ) -> Floats:
-        """P(strategy) in the order of ``STRATEGIES``: the classifier's, blended with the
-        vote of the nearest training tasks (``VOTE_WEIGHT``), before the temperature.
+        """P(strategy) in the order of ``STRATEGIES``: the classifier's (the softmax
+        regression's, averaged with the head's when there is one), blended with the vote of
+        the nearest training tasks (``VOTE_WEIGHT``), before the temperature.
         ``sims``: :func:`similarities` of ``vector`` to the training tasks, when already
         computed (a decision needs them twice: for the vote and for the examples).
         ``clauses``: the task's clause block, for the second look's weights."""
@@ -153,8 +206,13 @@ class LearnedModel:
         if len(slots):
             logits = logits + weights[2][slots].sum(axis=0) * (GRAM_SCALE / math.sqrt(len(slots)))
         p = np.exp(logits - logits.max())
+        p /= p.sum()
+        if self.head is not None:
+            h = self.head.logits(np.asarray(dense, dtype=np.float32), z, slots)
+            q = np.exp(h - h.max())
+            p = (1 - HEAD_SHARE) * p + HEAD_SHARE * q / q.sum()
         result: Floats = (
-            (1 - VOTE_WEIGHT) * p / p.sum() + VOTE_WEIGHT * self.votes(vector, sims=sims)
+            (1 - VOTE_WEIGHT) * p + VOTE_WEIGHT * self.votes(vector, sims=sims)
         ).astype(np.float32)
         return result
 
@@ -229,6 +287,13 @@ class LearnedModel:
             arrays["second_embed"] = self.second.embed
             arrays["second_gram"] = self.second.gram.astype(np.float16)
             arrays["second_bias"] = self.second.bias
+        if self.head is not None:
+            arrays["head_dense"] = self.head.dense
+            arrays["head_embed"] = self.head.embed
+            arrays["head_gram"] = self.head.gram.astype(np.float16)
+            arrays["head_bias"] = self.head.bias
+            arrays["head_out"] = self.head.out
+            arrays["head_out_bias"] = self.head.out_bias
         np.savez_compressed(buffer, allow_pickle=False, **arrays)
         path.write_bytes(buffer.getvalue())
 
@@ -254,6 +319,7 @@ class LearnedModel:
                 texts=json.loads(arrays["texts"].tobytes().decode()),
                 meta=json.loads(arrays["meta"].tobytes().decode()),
                 second=_look(arrays),
+                head=_head(arrays),
             )
         except (OSError, KeyError, ValueError) as exc:
             raise InvalidParams(f"{path} is not a routing model ({type(exc).__name__})") from None
@@ -271,6 +337,20 @@ class LearnedModel:
                     and model.second.gram.shape == model.gram.shape
                 )
             )
+            and (
+                model.head is None
+                or (
+                    model.head.dense.shape[0] == DENSE
+                    and model.head.embed.shape[0] == dim
+                    and model.head.gram.shape[0] == GRAMS
+                    and model.head.dense.shape[1]
+                    == model.head.embed.shape[1]
+                    == model.head.gram.shape[1]
+                    == model.head.bias.shape[0]
+                    == model.head.out.shape[0]
+                    and model.head.out.shape[1] == len(STRATEGIES) == model.head.out_bias.shape[0]
+                )
+            )
         )
         if not shapes_ok:
             raise InvalidParams(f"{path} is not a routing model of this version")
@@ -283,6 +363,18 @@ def _look(arrays: dict[str, npt.NDArray[Any]]) -> Look | None:
         return None
     return Look(
         *(arrays[f"second_{k}"].astype(np.float32) for k in ("dense", "embed", "gram", "bias"))
+    )
+
+
+def _head(arrays: dict[str, npt.NDArray[Any]]) -> Head | None:
+    """The head's weights as stored, if the model has them."""
+    if "head_dense" not in arrays:
+        return None
+    return Head(
+        *(
+            arrays[f"head_{k}"].astype(np.float32)
+            for k in ("dense", "embed", "gram", "bias", "out", "out_bias")
+        )
     )
 
 
@@ -324,8 +416,9 @@ def _adam(param: Floats, grad: Floats, m1: Floats, m2: Floats, step: int) -> Non
 
 def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> LearnedModel:
     """A model fitted to ``samples`` by softmax regression with L2 (Adam, fixed steps, zero
-    start: the same samples give the same model); when every sample has its clause block,
-    the second look's weights too, fitted the same way with the block beside the others.
+    start: the same samples give the same model) and its head (:func:`_fit_head`); when
+    every sample has its clause block, the second look's weights too, fitted the same way
+    with the block beside the others.
 
     Raises:
         InvalidParams: no samples, or embeddings of different lengths.
@@ -350,6 +443,15 @@ def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> Lear
     dense = np.asarray([list(s.dense) for s in samples], dtype=np.float32)
     w = _fit(dense, rest, labels)
     d, e = DENSE, DENSE + vectors.shape[1]
+    u = _fit_head(dense, rest, labels)
+    head = Head(
+        dense=u[0][:d],
+        embed=u[0][d:e],
+        gram=u[0][e + 1 :],
+        bias=u[0][e] + u[1],
+        out=u[2],
+        out_bias=u[3],
+    )
     second = None
     if all(s.clauses is not None for s in samples):
         clauses = np.asarray([list(s.clauses or ()) for s in samples], dtype=np.float32)
@@ -368,6 +470,7 @@ def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> Lear
         texts=[s.text for s in samples],
         meta=dict(meta or {}),
         second=second,
+        head=head,
     )
 
 
@@ -387,6 +490,59 @@ def _fit(dense: Floats, rest: Floats, labels: npt.NDArray[np.int8]) -> Floats:
         p /= p.sum(axis=1, keepdims=True)
         _adam(w, xt @ ((p - y) / n) + _L2 * w, m1, m2, step)
     return w
+
+
+def _fit_head(
+    dense: Floats, rest: Floats, labels: npt.NDArray[np.int8]
+) -> tuple[Floats, Floats, Floats, Floats]:
+    """The head's weights over the inputs :func:`_fit` reads (its bias column's row is the
+    hidden layer's bias): He-initialised from ``HEAD_SEED``, ``HEAD_EPOCHS`` passes over the
+    tasks in shuffled batches of ``HEAD_BATCH`` with Adam (its rate falling linearly to a
+    tenth) and decoupled weight decay. Returns the first layer, its bias, the second layer
+    and its bias."""
+    x = np.hstack([dense * DENSE_SCALE, rest])
+    n, d = x.shape
+    classes = len(STRATEGIES)
+    rng = np.random.default_rng(HEAD_SEED)
+    params = [
+        (rng.standard_normal((d, HIDDEN)) * math.sqrt(2 / d)).astype(np.float32),
+        np.zeros(HIDDEN, np.float32),
+        (rng.standard_normal((HIDDEN, classes)) * math.sqrt(1 / HIDDEN)).astype(np.float32),
+        np.zeros(classes, np.float32),
+    ]
+    m1 = [np.zeros_like(p) for p in params]
+    m2 = [np.zeros_like(p) for p in params]
+    y = np.eye(classes, dtype=np.float32)[labels]
+    batches = math.ceil(n / HEAD_BATCH)
+    total = HEAD_EPOCHS * batches
+    step = 0
+    for _ in range(HEAD_EPOCHS):
+        order = rng.permutation(n)
+        for b in range(batches):
+            rows = order[b * HEAD_BATCH : (b + 1) * HEAD_BATCH]
+            xb = x[rows]
+            h = xb @ params[0] + params[1]
+            a = np.maximum(h, 0)
+            logits = a @ params[2] + params[3]
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(axis=1, keepdims=True)
+            dz = (p - y[rows]) / len(rows)
+            dh = (dz @ params[2].T) * (h > 0)
+            grads = [xb.T @ dh, dh.sum(axis=0), a.T @ dz, dz.sum(axis=0)]
+            step += 1
+            rate = HEAD_RATE * (1 - 0.9 * (step - 1) / total)
+            for k, grad in enumerate(grads):
+                m1[k] *= 0.9
+                m1[k] += 0.1 * grad
+                m2[k] *= 0.999
+                m2[k] += 0.001 * grad * grad
+                params[k] -= (
+                    rate * (m1[k] / (1 - 0.9**step)) / (np.sqrt(m2[k] / (1 - 0.999**step)) + 1e-8)
+                )
+                if k in (0, 2):
+                    params[k] -= rate * HEAD_DECAY * params[k]
+    return params[0], params[1], params[2], params[3]
 
 
 def refit(model: LearnedModel, marked: Sequence[tuple[str, Strategy, Floats]]) -> LearnedModel:

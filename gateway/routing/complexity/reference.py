@@ -65,6 +65,12 @@ def _shared(first: str, later: str) -> tuple[float, float]:
     return min(len(again), 3) / 3, min(len(pairs), 3) / 3
 
 
+def first_reference(parts: Sequence[str]) -> int:
+    """The place of the first later part that refers back to what came before (a pronoun, a
+    demonstrative or a word for a result), 0 when none does."""
+    return next((k for k, p in enumerate(parts[1:], 1) if _BACK.search(p)), 0)
+
+
 def reference_block(parts: Sequence[str]) -> list[float]:
     """The back-reference counts of a task cut into ``parts`` (zeros for one part)."""
     if len(parts) < 2:

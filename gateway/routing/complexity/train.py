@@ -55,6 +55,7 @@ TRAINING: Final = (
     DATA / "routing_train_more4.json",
     DATA / "routing_train_more5.json",
     DATA / "routing_train_more6.json",
+    DATA / "routing_train_seen4.json",
     DATA / "routing_train_more7.json",
     DATA / "routing_train_work.json",
     DATA / "routing_train_daily.json",
