@@ -31,6 +31,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -73,10 +74,27 @@ def _score(held: Sequence[Labelled], vectors: np.ndarray, decide: Decide) -> dic
     return {k: {"right": r, "total": n, "share": round(r / n, 3)} for k, (r, n) in right.items()}
 
 
+class _Unvoted(LearnedModel):
+    """A model without the embedding has no nearest tasks either: its vote is even, so
+    blending it in moves no decision."""
+
+    def votes(self, vector: Floats, k: int = 7, sims: Floats | None = None) -> Floats:
+        return np.full(len(STRATEGIES), 1 / len(STRATEGIES), dtype=np.float32)
+
+
 def _masked(model: LearnedModel, *, embedding: bool, grams: bool) -> LearnedModel:
-    """``model`` as if its embedding or n-gram block were absent (zero weights): only for
-    classifiers retrained without that block, where the weights carry no information."""
-    return LearnedModel(
+    """``model`` as if its embedding or n-gram block were absent (zero weights, in the
+    regression and in the head): only for classifiers retrained without that block, where
+    the weights carry no information."""
+    head = model.head
+    if head is not None:
+        head = replace(
+            head,
+            embed=head.embed if embedding else np.zeros_like(head.embed),
+            gram=head.gram if grams else np.zeros_like(head.gram),
+        )
+    kind = LearnedModel if embedding else _Unvoted
+    return kind(
         dense=model.dense,
         embed=model.embed if embedding else np.zeros_like(model.embed),
         gram=model.gram if grams else np.zeros((GRAMS, model.gram.shape[1]), np.float32),
@@ -86,6 +104,8 @@ def _masked(model: LearnedModel, *, embedding: bool, grams: bool) -> LearnedMode
         vectors=model.vectors,
         labels=model.labels,
         texts=model.texts,
+        meta=model.meta,
+        head=head,
     )
 
 

@@ -59,7 +59,7 @@ HELDOUT = DATA / "routing_heldout.json"
 pytestmark = pytest.mark.anyio
 MOVED = pytest.mark.skipif(
     [t.task for t in read_evaluation(str(HELDOUT))]
-    == [t.task for t in read_training(str(DATA / "routing_train_seen3.json"))],
+    == [t.task for t in read_training(str(DATA / "routing_train_seen4.json"))],
     reason="the held-out file is the split moved to training; a fresh one replaces it",
 )
 
@@ -163,11 +163,11 @@ def test_the_learned_router_beats_the_factors_on_the_held_out_split(
     alone = [factors.analyze(t.task).strategy is t.strategy for t in held]
     share, base = sum(right) / len(held), sum(alone) / len(held)
     print(f"\nheld-out accuracy: learned {share:.3f}, factors alone {base:.3f}")
-    assert share >= 0.77
+    assert share >= 0.82
     assert share >= base + 0.25
     for strategy in Strategy:
         mine = [r for r, t in zip(right, held, strict=True) if t.strategy is strategy]
-        assert sum(mine) / len(mine) >= 0.63, strategy
+        assert sum(mine) / len(mine) >= 0.65, strategy
 
 
 # --- reasons --------------------------------------------------------------------------------

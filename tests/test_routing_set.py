@@ -50,9 +50,9 @@ def _fold(text: str) -> str:
 
 def _moved() -> bool:
     """Whether the held-out file is still the split whose figures were seen and which moved
-    to training (routing_train_seen3.json); a freshly written split replaces it."""
+    to training (routing_train_seen4.json); a freshly written split replaces it."""
     _, held = _tasks("routing_heldout.json")
-    _, seen = _tasks("routing_train_seen3.json")
+    _, seen = _tasks("routing_train_seen4.json")
     return [t["task"] for t in held] == [t["task"] for t in seen]
 
 
