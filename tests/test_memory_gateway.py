@@ -184,4 +184,7 @@ async def test_mcp_clients_read_their_memories_as_resources(gateway: str) -> Non
     async with mcp_as(gateway, "ops") as ops:
         with pytest.raises(MCPError) as missing:
             await ops.read_resource(uri)  # another token's memory
-    assert missing.value.code == -32002
+    # Answered as a resource that does not exist: 2026-07-28's not-found (-32602, the URI in
+    # the error's data), the same as for a URI no one stored.
+    assert missing.value.code == -32602
+    assert missing.value.error.data == {"uri": uri}

@@ -46,7 +46,7 @@ pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[1]
 TASK = (
     "Do both:\n1. Summarize this note about the cat that sat on the mat all day long.\n"
-    "2. Echo the word hello back to me."
+    "2. Echo the word hello."
 )
 SUMMARIZER = replace(next(a for a in default_agents() if a.name == "summarizer"), max_tokens=24)
 
