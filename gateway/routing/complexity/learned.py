@@ -401,17 +401,27 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _adam(param: Floats, grad: Floats, m1: Floats, m2: Floats, step: int) -> None:
+def _adam(
+    param: Floats,
+    grad: Floats,
+    m1: Floats,
+    m2: Floats,
+    step: int,
+    *,
+    first: float = _RATE,
+    steps: int = _STEPS,
+) -> float:
     """One Adam step on ``param``, in place (``m1``, ``m2``: its moment estimates), its rate
-    falling linearly to a tenth by the last step: at a fixed rate the last steps could leave
-    the weights where the loss had jumped (one cross-validation fold's model fitted its own
-    training tasks 70% right, the others 100%)."""
+    falling linearly from ``first`` to a tenth of it by step ``steps``: at a fixed rate the
+    last steps could leave the weights where the loss had jumped (one cross-validation fold's
+    model fitted its own training tasks 70% right, the others 100%). Returns the step's rate."""
     m1 *= 0.9
     m1 += 0.1 * grad
     m2 *= 0.999
     m2 += 0.001 * grad * grad
-    rate = _RATE * (1 - 0.9 * (step - 1) / _STEPS)
+    rate = first * (1 - 0.9 * (step - 1) / steps)
     param -= rate * (m1 / (1 - 0.9**step)) / (np.sqrt(m2 / (1 - 0.999**step)) + 1e-8)
+    return rate
 
 
 def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> LearnedModel:
@@ -531,15 +541,8 @@ def _fit_head(
             dh = (dz @ params[2].T) * (h > 0)
             grads = [xb.T @ dh, dh.sum(axis=0), a.T @ dz, dz.sum(axis=0)]
             step += 1
-            rate = HEAD_RATE * (1 - 0.9 * (step - 1) / total)
             for k, grad in enumerate(grads):
-                m1[k] *= 0.9
-                m1[k] += 0.1 * grad
-                m2[k] *= 0.999
-                m2[k] += 0.001 * grad * grad
-                params[k] -= (
-                    rate * (m1[k] / (1 - 0.9**step)) / (np.sqrt(m2[k] / (1 - 0.999**step)) + 1e-8)
-                )
+                rate = _adam(params[k], grad, m1[k], m2[k], step, first=HEAD_RATE, steps=total)
                 if k in (0, 2):
                     params[k] -= rate * HEAD_DECAY * params[k]
     return params[0], params[1], params[2], params[3]
