@@ -60,6 +60,7 @@ TRAINING: Final = (
     DATA / "routing_train_work.json",
     DATA / "routing_train_daily.json",
     DATA / "routing_train_study.json",
+    DATA / "routing_train_seen5.json",
 )
 
 
