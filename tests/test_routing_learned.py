@@ -22,7 +22,7 @@ from gateway.registry import Registry
 from gateway.routing.agent import NAME as ROUTER
 from gateway.routing.agent import RouterAgent, RouterSettings
 from gateway.routing.complexity import MODEL_PATH, ComplexityAnalyzer, LearnedModel, Strategy
-from gateway.routing.complexity.analyzer import rules_stand
+from gateway.routing.complexity.analysis import Requirement
 from gateway.routing.complexity.clauses import loose_split
 from gateway.routing.complexity.crossval import ONE_BATCH, breakdown, folds, left_out
 from gateway.routing.complexity.features import (
@@ -31,7 +31,6 @@ from gateway.routing.complexity.features import (
     dense_features,
     grams,
     markers,
-    mostly_cjk,
     parts,
     pieces,
     shape_block,
@@ -135,7 +134,7 @@ def test_the_stored_model_was_fitted_to_the_training_files_as_they_are(
     training = {t.task for path in TRAINING for t in read_training(str(path))}
     assert set(model.texts) == training
     # the examples' int8 embeddings and texts, the weights, the head's float16 n-gram weights
-    assert MODEL_PATH.stat().st_size < 4_000_000
+    assert MODEL_PATH.stat().st_size < 6_000_000
 
 
 @MOVED
@@ -163,11 +162,11 @@ def test_the_learned_router_beats_the_factors_on_the_held_out_split(
     alone = [factors.analyze(t.task).strategy is t.strategy for t in held]
     share, base = sum(right) / len(held), sum(alone) / len(held)
     print(f"\nheld-out accuracy: learned {share:.3f}, factors alone {base:.3f}")
-    assert share >= 0.82
+    assert share >= 0.87
     assert share >= base + 0.25
     for strategy in Strategy:
         mine = [r for r, t in zip(right, held, strict=True) if t.strategy is strategy]
-        assert sum(mine) / len(mine) >= 0.65, strategy
+        assert sum(mine) / len(mine) >= 0.80, strategy
 
 
 # --- reasons --------------------------------------------------------------------------------
@@ -200,7 +199,7 @@ def test_a_learned_decision_names_the_factors_and_the_nearest_labelled_tasks(
     assert data["examples"][0]["strategy"] == "sequential"
 
 
-def test_the_learned_model_cannot_make_a_task_with_found_requirements_single() -> None:
+def test_the_learned_model_decides_against_the_rules_and_the_reason_names_both() -> None:
     # a model that learned only single tasks says single to anything
     rng = np.random.default_rng(11)
     made = []
@@ -216,12 +215,13 @@ def test_the_learned_model_cannot_make_a_task_with_found_requirements_single() -
     p = only_single.probabilities(dense_features(task), vector, task)
     assert Strategy(list(Strategy)[int(p.argmax())]) is Strategy.SINGLE
     analysis = ComplexityAnalyzer(model=only_single).analyze(task, vector)
-    # the rules found two requirements: they stand, and the reason says what the model said
-    assert analysis.strategy is Strategy.PARALLEL
-    assert len(analysis.requirements) == 2
+    # the rules found two requirements; the model decides, and the reason says what both read
+    assert ComplexityAnalyzer().analyze(task).strategy is Strategy.PARALLEL
+    assert analysis.strategy is Strategy.SINGLE
+    assert analysis.requirements == (Requirement(task),)
     assert analysis.examples
-    assert analysis.source == "factors"
-    assert "leaned to single" in analysis.reason
+    assert analysis.source == "learned"
+    assert "over the factor rules' parallel" in analysis.reason
 
 
 def test_without_an_embedding_the_factors_decide_with_their_reasons(model: LearnedModel) -> None:
@@ -546,10 +546,10 @@ def test_the_stored_model_records_its_cross_validated_accuracy_per_strategy_and_
 ) -> None:
     figures = model.meta["cross_validated"]
     langs = {t.lang for path in TRAINING for t in read_training(str(path))}
-    for name in ("router", "classifier"):
-        assert set(figures[name]) == {"all"} | {s.value for s in Strategy} | langs
-        assert all(0 < v <= 1 for v in figures[name].values())
-    assert figures["classifier"]["all"] == model.meta["cross_validated_accuracy"]
+    assert set(figures) == {"router"}
+    assert set(figures["router"]) == {"all"} | {s.value for s in Strategy} | langs
+    assert all(0 < v <= 1 for v in figures["router"].values())
+    assert figures["router"]["all"] == model.meta["cross_validated_accuracy"]
 
 
 def test_leaving_a_file_out_scores_it_by_a_model_that_never_saw_it() -> None:
@@ -588,22 +588,17 @@ def test_the_stored_model_records_each_one_batch_file_left_out(model: LearnedMod
     assert left["mean"]["router"]["all"] == pytest.approx(mean, abs=1e-3)
 
 
-def test_the_router_in_cross_validation_keeps_the_rules_where_they_stand() -> None:
+def test_the_cross_validated_figures_are_the_learned_choices_per_strategy_and_language() -> None:
     vector = np.ones(4, dtype=np.float32)
-
-    def sample(truth: Strategy, rules: Strategy) -> Sample:
-        dense = [1.0 if s is rules else 0.0 for s in Strategy] + [0.0] * 3
-        return Sample("t", truth, dense, vector)
-
     samples = [
-        sample(Strategy.PARALLEL, Strategy.PARALLEL),  # the model says single: rules stand
-        sample(Strategy.PARALLEL, Strategy.SINGLE),  # the model says parallel: it decides
-        sample(Strategy.SINGLE, Strategy.PARALLEL),  # the model says sequential: it decides
+        Sample("t", Strategy.PARALLEL, [0.0] * 4, vector),  # the model says single
+        Sample("t", Strategy.PARALLEL, [0.0] * 4, vector),  # the model says parallel
+        Sample("t", Strategy.SINGLE, [0.0] * 4, vector),  # the model says sequential
     ]
     p = np.eye(4)[[0, 1, 2]]
     figures = breakdown(samples, p, ["en", "en", "it"])
-    assert figures["router"] == {"all": 0.667, "parallel": 1.0, "single": 0.0, "en": 1.0, "it": 0.0}
-    assert figures["classifier"]["all"] == 0.333
+    expected = {"all": 0.333, "parallel": 0.5, "single": 0.0, "en": 0.5, "it": 0.0}
+    assert figures == {"router": expected}
 
 
 def test_held_out_tasks_that_are_also_training_tasks_are_found() -> None:
@@ -643,7 +638,7 @@ def test_similarities_are_the_dot_products() -> None:
     assert np.allclose(similarities(rows, vector), rows @ vector, atol=1e-4)
 
 
-# --- back-references, where the rules stand, the nearest tasks' vote ------------------------
+# --- back-references, the nearest tasks' vote -----------------------------------------------
 
 
 def _reference(task: str) -> list[float]:
@@ -665,18 +660,6 @@ def test_the_reference_block_reads_a_later_part_that_refers_back() -> None:
     assert _reference("Write a tagline for my bakery. Find a florist.")[4] == 0
     reused = _reference("给奶茶店想一句广告语，然后用这句广告语写文案。")  # noqa: RUF001
     assert reused[5] > 0
-
-
-def test_the_rules_stand_against_single_and_a_latin_script_parallel_only() -> None:
-    assert rules_stand(Strategy.PARALLEL, Strategy.SINGLE)
-    assert rules_stand(Strategy.SEQUENTIAL, Strategy.PARALLEL)
-    assert not rules_stand(Strategy.SEQUENTIAL, Strategy.PARALLEL, cjk=True)
-    assert not rules_stand(Strategy.SEQUENTIAL, Strategy.HIERARCHICAL)
-    assert not rules_stand(Strategy.HIERARCHICAL, Strategy.PARALLEL)
-    assert not rules_stand(Strategy.SINGLE, Strategy.PARALLEL)
-    assert mostly_cjk("查一下黄河有多长")
-    assert mostly_cjk("用Python写个函数")
-    assert not mostly_cjk("Translate 'ありがとう' into English, please")
 
 
 def test_the_nearest_tasks_vote_is_blended_into_the_probabilities() -> None:

@@ -35,6 +35,17 @@ VARIED = (
     "routing_train_work.json",
     "routing_train_daily.json",
     "routing_train_study.json",
+    "routing_train_dev.json",
+    "routing_train_office.json",
+    "routing_train_chat.json",
+    "routing_train_field.json",
+    "routing_train_support.json",
+    "routing_train_school.json",
+    "routing_train_home.json",
+    "routing_train_code.json",
+    "routing_train_trade.json",
+    "routing_train_log.json",
+    "routing_train_edge.json",
 )
 """Training files written in the many ways users write, with the tasks alike a held-out task
 left out (so not balanced)."""

@@ -25,8 +25,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from gateway.routing.complexity.analyzer import rules_stand
-from gateway.routing.complexity.features import STRATEGIES, mostly_cjk
+from gateway.routing.complexity.features import STRATEGIES
 from gateway.routing.complexity.learned import LearnedModel, Sample, train
 from gateway.routing.complexity.second import THRESHOLD
 
@@ -120,23 +119,16 @@ def fit_temperature(
 def breakdown(
     samples: Sequence[Sample], p: npt.NDArray[np.float64], langs: Sequence[str]
 ) -> dict[str, dict[str, float]]:
-    """Out-of-fold accuracy overall, per strategy and per language, of the classifier alone
-    and of the router (the factor rules' choice standing where :func:`rules_stand` says; the
-    rules' choice is the first entry of each task's factor block)."""
-    out: dict[str, dict[str, float]] = {}
-    for name, router in (("router", True), ("classifier", False)):
-        right: dict[str, list[int]] = {}
-        for s, row, lang in zip(samples, p, langs, strict=True):
-            learned = STRATEGIES[int(row.argmax())]
-            rules = STRATEGIES[int(np.argmax(s.dense[: len(STRATEGIES)]))]
-            stand = router and rules_stand(rules, learned, mostly_cjk(s.text))
-            chosen = rules if stand else learned
-            for key in ("all", s.strategy.value, lang or "?"):
-                tally = right.setdefault(key, [0, 0])
-                tally[0] += chosen is s.strategy
-                tally[1] += 1
-        out[name] = {k: round(r / n, 3) for k, (r, n) in right.items()}
-    return out
+    """Out-of-fold accuracy of the router overall, per strategy and per language (``"router"``:
+    the learned model decides every task it sees)."""
+    right: dict[str, list[int]] = {}
+    for s, row, lang in zip(samples, p, langs, strict=True):
+        chosen = STRATEGIES[int(row.argmax())]
+        for key in ("all", s.strategy.value, lang or "?"):
+            tally = right.setdefault(key, [0, 0])
+            tally[0] += chosen is s.strategy
+            tally[1] += 1
+    return {"router": {k: round(r / n, 3) for k, (r, n) in right.items()}}
 
 
 def left_out(
@@ -177,8 +169,6 @@ def left_out_breakdown(
         pooled_l += [langs[k] for k in picked]
     if p:
         out["pooled"] = breakdown(pooled_s, np.vstack(list(p.values())), pooled_l)
-        out["mean"] = {
-            way: {"all": round(float(np.mean([out[n][way]["all"] for n in p])), 3)}
-            for way in ("router", "classifier")
-        }
+        mean = float(np.mean([out[n]["router"]["all"] for n in p]))
+        out["mean"] = {"router": {"all": round(mean, 3)}}
     return out

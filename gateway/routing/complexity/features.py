@@ -85,7 +85,6 @@ _APART: Final = re.compile(
 set: a list, not a chain, though they sit where a chain's "then" would."""
 _TE_FORM: Final = re.compile(r"[てで][、,]|[てで](?=[^\sぁ-ゖ、。])")
 """A Japanese verb in て-form joined to the next clause: a series, often a chain."""
-_CJK: Final = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 LATER: Final = b"later:"
 """The salt of the later parts' n-gram slots."""
 
@@ -197,10 +196,3 @@ def parts(head: str) -> tuple[str, ...]:
     """The loose cut of a task's head, kept for a while: a decision reads it two or three
     times (for the markers, the later parts' n-grams and a second look)."""
     return tuple(loose_split(head))
-
-
-def mostly_cjk(text: str) -> bool:
-    """Whether a text is written mostly in Chinese or Japanese script (more than 30% of its
-    letters and digits), where the factor rules' word lists are thin."""
-    letters = sum(1 for c in text if c.isalnum())
-    return len(_CJK.findall(text)) > 0.3 * max(letters, 1)

@@ -61,6 +61,17 @@ TRAINING: Final = (
     DATA / "routing_train_daily.json",
     DATA / "routing_train_study.json",
     DATA / "routing_train_seen5.json",
+    DATA / "routing_train_dev.json",
+    DATA / "routing_train_office.json",
+    DATA / "routing_train_chat.json",
+    DATA / "routing_train_field.json",
+    DATA / "routing_train_support.json",
+    DATA / "routing_train_school.json",
+    DATA / "routing_train_home.json",
+    DATA / "routing_train_code.json",
+    DATA / "routing_train_trade.json",
+    DATA / "routing_train_log.json",
+    DATA / "routing_train_edge.json",
 )
 
 
@@ -120,16 +131,16 @@ def build(files: Sequence[Path], embedder: Embedder, *, second_look: bool = Fals
 
 
 def table(meta: dict[str, Any]) -> str:
-    """A model's validation figures as Markdown tables: grouped cross-validation (router and
-    classifier alone), then the router on each file left out."""
+    """A model's validation figures as Markdown tables: grouped cross-validation, then the
+    router on each file left out."""
     figures = meta.get("cross_validated", {})
     if not figures:
         return ""
-    router, alone = figures["router"], figures["classifier"]
+    router = figures["router"]
     strategies = [s.value for s in Strategy]
     keys = ["all", *strategies, *sorted(k for k in router if k not in {"all", *strategies})]
-    rows = ["| out of fold | router | classifier alone |", "|---|---|---|"]
-    rows += [f"| {k} | {router[k]:.1%} | {alone[k]:.1%} |" for k in keys]
+    rows = ["| out of fold | router |", "|---|---|"]
+    rows += [f"| {k} | {router[k]:.1%} |" for k in keys]
     out = "\n".join(rows) + "\n"
     left = {k: v for k, v in meta.get("left_out", {}).items() if k != "mean"}
     if left:
