@@ -21,6 +21,7 @@ WRITTEN = (
     "routing_train_seen3.json",
     "routing_train_seen4.json",
     "routing_train_seen5.json",
+    "routing_train_seen6.json",
 )
 """Training files written as balanced sets (every strategy equally often)."""
 AIMED = ("routing_train_more.json", "routing_train_more2.json")
@@ -62,9 +63,9 @@ def _fold(text: str) -> str:
 
 def _moved() -> bool:
     """Whether the held-out file is still the split whose figures were seen and which moved
-    to training (routing_train_seen5.json); a freshly written split replaces it."""
+    to training (routing_train_seen6.json); a freshly written split replaces it."""
     _, held = _tasks("routing_heldout.json")
-    _, seen = _tasks("routing_train_seen5.json")
+    _, seen = _tasks("routing_train_seen6.json")
     return [t["task"] for t in held] == [t["task"] for t in seen]
 
 
@@ -145,6 +146,7 @@ def test_no_held_out_task_is_one_the_router_was_tuned_on() -> None:
         ("routing_train_seen3.json", 400),
         ("routing_train_seen4.json", 400),
         ("routing_train_seen5.json", 400),
+        ("routing_train_seen6.json", 400),
     ],
 )
 def test_the_splits_moved_to_training_are_earlier_held_out_splits_as_they_were(
