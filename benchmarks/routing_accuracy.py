@@ -52,8 +52,9 @@ HELDOUT: Final = Path(__file__).resolve().parent.parent / "tests" / "data" / "ro
 NEWEST: Final = tuple(
     f"routing_train_{name}.json"
     for name in (
-        *("seen5", "dev", "office", "chat", "field", "support"),
-        *("school", "home", "code", "trade", "log", "edge"),
+        *("seen6", "media", "lab", "civic", "hobby", "company"),
+        *("travel", "care", "shop", "craft", "voice", "club"),
+        *("food", "family", "notes", "facts", "sales"),
     )
 )
 """The training files added after the held-out split before this one was measured."""

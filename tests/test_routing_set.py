@@ -47,6 +47,22 @@ VARIED = (
     "routing_train_trade.json",
     "routing_train_log.json",
     "routing_train_edge.json",
+    "routing_train_media.json",
+    "routing_train_lab.json",
+    "routing_train_civic.json",
+    "routing_train_hobby.json",
+    "routing_train_company.json",
+    "routing_train_travel.json",
+    "routing_train_care.json",
+    "routing_train_shop.json",
+    "routing_train_craft.json",
+    "routing_train_voice.json",
+    "routing_train_club.json",
+    "routing_train_food.json",
+    "routing_train_family.json",
+    "routing_train_notes.json",
+    "routing_train_facts.json",
+    "routing_train_sales.json",
 )
 """Training files written in the many ways users write, with the tasks alike a held-out task
 left out (so not balanced)."""

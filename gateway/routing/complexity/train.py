@@ -73,6 +73,22 @@ TRAINING: Final = (
     DATA / "routing_train_trade.json",
     DATA / "routing_train_log.json",
     DATA / "routing_train_edge.json",
+    DATA / "routing_train_media.json",
+    DATA / "routing_train_lab.json",
+    DATA / "routing_train_civic.json",
+    DATA / "routing_train_hobby.json",
+    DATA / "routing_train_company.json",
+    DATA / "routing_train_travel.json",
+    DATA / "routing_train_care.json",
+    DATA / "routing_train_shop.json",
+    DATA / "routing_train_craft.json",
+    DATA / "routing_train_voice.json",
+    DATA / "routing_train_club.json",
+    DATA / "routing_train_food.json",
+    DATA / "routing_train_family.json",
+    DATA / "routing_train_notes.json",
+    DATA / "routing_train_facts.json",
+    DATA / "routing_train_sales.json",
 )
 
 
