@@ -633,9 +633,14 @@ def test_a_saved_model_keeps_its_examples_closeness_stored_as_int8(
 
 def test_similarities_are_the_dot_products() -> None:
     rng = np.random.default_rng(5)
-    rows = rng.normal(size=(1600, 16)).astype(np.float32)
-    vector = rng.normal(size=16).astype(np.float32)
-    assert np.allclose(similarities(rows, vector), rows @ vector, atol=1e-4)
+    # a float64 request is taken too
+    rows = rng.normal(size=(2500, 16)).astype(np.float32)
+    vector = rng.normal(size=16)
+    sims = similarities(rows, vector)
+    assert sims.dtype == np.float32
+    assert sims.shape == (2500,)
+    assert np.allclose(sims, rows @ vector, atol=1e-4)
+    assert similarities(rows[:0], vector).shape == (0,)
 
 
 # --- back-references, the nearest tasks' vote -----------------------------------------------
