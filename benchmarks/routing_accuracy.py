@@ -13,8 +13,8 @@ measured while any of its tasks is also a training task. Variants, all in the sa
 - **combined without the embedding** and **without the n-grams**: the same classifier
   retrained here on the training split without that block;
 - **combined without the newest tasks**: retrained here without the training files added
-  after the held-out split before this one was measured (``NEWEST``: that split itself and
-  the eleven files written apart on 2026-12-04);
+  after the held-out split before this one was measured (``NEWEST``: that split itself,
+  ``routing_train_seen6.json``, and the sixteen files written apart after it);
 - **combined, language left out**: for each language, the classifier retrained on the
   training split without any task in that language, measured on that language's held-out
   tasks (how it does on a language it has no examples of).
