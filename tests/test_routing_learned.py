@@ -134,7 +134,7 @@ def test_the_stored_model_was_fitted_to_the_training_files_as_they_are(
     training = {t.task for path in TRAINING for t in read_training(str(path))}
     assert set(model.texts) == training
     # the examples' int8 embeddings and texts, the weights, the head's float16 n-gram weights
-    assert MODEL_PATH.stat().st_size < 9_000_000
+    assert MODEL_PATH.stat().st_size < 11_000_000
 
 
 @MOVED
@@ -162,11 +162,11 @@ def test_the_learned_router_beats_the_factors_on_the_held_out_split(
     alone = [factors.analyze(t.task).strategy is t.strategy for t in held]
     share, base = sum(right) / len(held), sum(alone) / len(held)
     print(f"\nheld-out accuracy: learned {share:.3f}, factors alone {base:.3f}")
-    assert share >= 0.86
+    assert share >= 0.91
     assert share >= base + 0.25
     for strategy in Strategy:
         mine = [r for r, t in zip(right, held, strict=True) if t.strategy is strategy]
-        assert sum(mine) / len(mine) >= 0.78, strategy
+        assert sum(mine) / len(mine) >= 0.83, strategy
 
 
 # --- reasons --------------------------------------------------------------------------------

@@ -64,6 +64,14 @@ VARIED = (
     "routing_train_facts.json",
     "routing_train_sales.json",
     "routing_train_seen7.json",
+    "routing_train_sport.json",
+    "routing_train_money.json",
+    "routing_train_games.json",
+    "routing_train_events.json",
+    "routing_train_law.json",
+    "routing_train_freight.json",
+    "routing_train_science.json",
+    "routing_train_housing.json",
 )
 """Training files written in the many ways users write, with the tasks alike a held-out task
 left out (so not balanced)."""

@@ -90,6 +90,14 @@ TRAINING: Final = (
     DATA / "routing_train_notes.json",
     DATA / "routing_train_facts.json",
     DATA / "routing_train_sales.json",
+    DATA / "routing_train_sport.json",
+    DATA / "routing_train_money.json",
+    DATA / "routing_train_games.json",
+    DATA / "routing_train_events.json",
+    DATA / "routing_train_law.json",
+    DATA / "routing_train_freight.json",
+    DATA / "routing_train_science.json",
+    DATA / "routing_train_housing.json",
 )
 
 
