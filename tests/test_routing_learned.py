@@ -41,6 +41,7 @@ from gateway.routing.complexity.learned import (
     VOTE_WEIGHT,
     Sample,
     digest,
+    feedback_weight,
     similarities,
     train,
 )
@@ -403,6 +404,11 @@ async def test_calibrate_refits_from_decisions_a_user_marked(
     assert ComplexityAnalyzer(model=flipped_model).analyze(task, vectors[0]).strategy.value == (
         "hierarchical"
     )
+
+
+def test_a_marked_decision_counts_for_more_as_the_training_set_grows() -> None:
+    assert feedback_weight(0) == feedback_weight(2_000) == 8
+    assert feedback_weight(20_965) == 84
 
 
 @pytest.mark.parametrize(
