@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import numpy.typing as npt
 
 from gateway.routing.complexity.analysis import FACTORS, Analysis, Factor, Requirement, Strategy
 from gateway.routing.complexity.clauses import loose_split
@@ -78,11 +79,18 @@ class ComplexityAnalyzer:
         dense = factor_block(measured, strategy, rule) + structure_block(task) + markers(task)
         unit = np.asarray(vector, dtype=np.float32)
         sims = similarities(model.vectors, unit)
+        order = model.closest(sims)
         p, looked = _second_look(
-            model, task=task, dense=dense, unit=unit, sims=sims, embed_parts=embed_parts
+            model,
+            task=task,
+            dense=dense,
+            unit=unit,
+            sims=sims,
+            order=order,
+            embed_parts=embed_parts,
         )
         chosen = STRATEGIES[int(p.argmax())]
-        examples = model.nearest(unit, sims=sims)
+        examples = model.nearest(unit, sims=sims, order=order)
         near = "; ".join(f'"{e.task}" ({e.strategy.value}, {e.similarity:.2f})' for e in examples)
         near += looked
         confidence = round(float(p.max()), 3)
@@ -114,12 +122,13 @@ def _second_look(
     dense: list[float],
     unit: Floats,
     sims: Floats,
+    order: npt.NDArray[np.intp],
     embed_parts: EmbedParts | None,
 ) -> tuple[Floats, str]:
     """The model's probabilities for ``task`` and what the second look found ("" when it
     did not look): it looks when the first look's blend is below ``THRESHOLD``, the model
     has second-look weights, the task has parts and they can be embedded."""
-    p = model.blend(dense, unit, task, sims)
+    p = model.blend(dense, unit, task, sims, order=order)
     texts = part_texts(task) if model.second is not None and embed_parts is not None else []
     if embed_parts is None or float(p.max()) >= THRESHOLD or not texts:
         return model.tempered(p), ""
@@ -130,7 +139,7 @@ def _second_look(
     if vectors.shape != (len(texts), model.dim):
         return model.tempered(p), ""
     block = clause_block(vectors)
-    again = model.probabilities(dense, unit, task, sims, block)
+    again = model.probabilities(dense, unit, task, sims, block, order=order)
     first = STRATEGIES[int(p.argmax())].value
     return again, (
         f"; unsure at first ({first}, {float(model.tempered(p).max()):.0%}), it looked again "

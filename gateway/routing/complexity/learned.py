@@ -193,13 +193,16 @@ class LearnedModel:
         text: str,
         sims: Floats | None = None,
         clauses: Sequence[float] | None = None,
+        *,
+        order: npt.NDArray[np.intp] | None = None,
     ) -> Floats:
         """P(strategy) in the order of ``STRATEGIES``: the classifier's (the softmax
         regression's, averaged with the head's when there is one), blended with the vote of
         the nearest training tasks (``VOTE_WEIGHT``), before the temperature.
         ``sims``: :func:`similarities` of ``vector`` to the training tasks, when already
         computed (a decision needs them twice: for the vote and for the examples).
-        ``clauses``: the task's clause block, for the second look's weights."""
+        ``clauses``: the task's clause block, for the second look's weights. ``order``: the
+        nearest training tasks, from :meth:`closest`, when already found."""
         look = self.second if clauses is not None and self.second is not None else None
         z = (vector - self.mean) / self.scale
         slots = grams(text)
@@ -217,7 +220,7 @@ class LearnedModel:
             q = np.exp(h - h.max())
             p = (1 - HEAD_SHARE) * p + HEAD_SHARE * q / q.sum()
         result: Floats = (
-            (1 - VOTE_WEIGHT) * p + VOTE_WEIGHT * self.votes(vector, sims=sims)
+            (1 - VOTE_WEIGHT) * p + VOTE_WEIGHT * self.votes(vector, sims=sims, order=order)
         ).astype(np.float32)
         return result
 
@@ -234,29 +237,53 @@ class LearnedModel:
         text: str,
         sims: Floats | None = None,
         clauses: Sequence[float] | None = None,
+        *,
+        order: npt.NDArray[np.intp] | None = None,
     ) -> Floats:
         """:meth:`blend` at the model's temperature, so its confidence means what it says."""
-        return self.tempered(self.blend(dense, vector, text, sims, clauses))
+        return self.tempered(self.blend(dense, vector, text, sims, clauses, order=order))
 
-    def votes(self, vector: Floats, k: int = VOTERS, sims: Floats | None = None) -> Floats:
+    def closest(self, sims: Floats, k: int = max(VOTERS, NEAREST)) -> npt.NDArray[np.intp]:
+        """The indices of the ``k`` training tasks most alike by ``sims``, closest first: a
+        decision finds them once for the vote and the examples (one partial sort of the
+        similarities instead of two; each took about 0.2 ms with 21,000 tasks)."""
+        top = _top(sims, min(k, len(sims)))
+        result: npt.NDArray[np.intp] = top[np.argsort(-sims[top], kind="stable")]
+        return result
+
+    def votes(
+        self,
+        vector: Floats,
+        k: int = VOTERS,
+        sims: Floats | None = None,
+        order: npt.NDArray[np.intp] | None = None,
+    ) -> Floats:
         """The ``k`` nearest training tasks' strategies as shares, the closest counting
-        most."""
+        most (``order``: :meth:`closest`'s answer, when it holds at least ``k``)."""
         sims = similarities(self.vectors, vector) if sims is None else sims
         k = min(k, len(sims))
-        top = _top(sims, k)
+        top = order[:k] if order is not None and len(order) >= k else _top(sims, k)
         tally = np.zeros(len(STRATEGIES), dtype=np.float32)
         np.add.at(tally, self.labels[top].astype(np.int64), np.exp(VOTE_SHARPNESS * sims[top]))
         result: Floats = tally / tally.sum()
         return result
 
     def nearest(
-        self, vector: Floats, k: int = NEAREST, sims: Floats | None = None
+        self,
+        vector: Floats,
+        k: int = NEAREST,
+        sims: Floats | None = None,
+        order: npt.NDArray[np.intp] | None = None,
     ) -> tuple[Example, ...]:
-        """The ``k`` training tasks closest to ``vector`` in meaning, closest first."""
+        """The ``k`` training tasks closest to ``vector`` in meaning, closest first
+        (``order``: :meth:`closest`'s answer, when it holds at least ``k``)."""
         sims = similarities(self.vectors, vector) if sims is None else sims
         k = min(k, len(sims))
-        top = _top(sims, k)
-        top = top[np.argsort(-sims[top])]
+        if order is not None and len(order) >= k:
+            top = order[:k]
+        else:
+            top = _top(sims, k)
+            top = top[np.argsort(-sims[top])]
         return tuple(
             Example(
                 self.texts[i][:_TEXT], STRATEGIES[int(self.labels[i])], round(float(sims[i]), 3)
