@@ -135,7 +135,8 @@ def test_the_stored_model_was_fitted_to_the_training_files_as_they_are(
     training = {t.task for path in TRAINING for t in read_training(str(path))}
     assert set(model.texts) == training
     # the examples' int8 embeddings and texts, the weights, the head's float16 n-gram weights
-    assert MODEL_PATH.stat().st_size < 11_000_000
+    # (8,192 slots by 256 units: 4 MB)
+    assert MODEL_PATH.stat().st_size < 15_000_000
 
 
 @MOVED
@@ -163,7 +164,7 @@ def test_the_learned_router_beats_the_factors_on_the_held_out_split(
     alone = [factors.analyze(t.task).strategy is t.strategy for t in held]
     share, base = sum(right) / len(held), sum(alone) / len(held)
     print(f"\nheld-out accuracy: learned {share:.3f}, factors alone {base:.3f}")
-    assert share >= 0.91
+    assert share >= 0.93
     assert share >= base + 0.25
     for strategy in Strategy:
         mine = [r for r, t in zip(right, held, strict=True) if t.strategy is strategy]
@@ -359,51 +360,51 @@ async def test_calibrate_refits_from_decisions_a_user_marked(
         "Reken 7 keer 8 uit en deel de uitkomst daarna door 4.": "sequential",
         "Wie hoch ist der Mount Everest?": "single",
     }
-    for k, task in enumerate(truth):
+    # and one the model has right that the operator wants otherwise: the operator's word counts
+    moved = "Calcola 30 più 12 e poi moltiplica il risultato per 2."
+    for k, task in enumerate([*truth, moved]):
         await _run(registry, task, f"t-{k}")
     lines = [json.loads(line) for line in log.path.read_text().splitlines()]
-    assert [line["task"] for line in lines] == list(truth)
+    assert [line["task"] for line in lines] == [*truth, moved]
+    assert lines[2]["strategy"] == "sequential"
     marks = [
         {**line, "verdict": "right"}
         if line["strategy"] == truth[line["task"]]
         else {**line, "verdict": "wrong", "correct": truth[line["task"]]}
-        for line in lines
+        for line in lines[:2]
     ]
-    flipped = {**lines[0], "verdict": "wrong", "correct": "hierarchical"}
+    flipped = {**lines[2], "verdict": "wrong", "correct": "hierarchical"}
     marked = tmp_path / "marked.jsonl"
     # an unmarked line is skipped; one marked wrong without the answer is counted, not used
     # (another decision's line: a decision marked again counts by its last mark)
     unmarked, no_answer = lines[1], {**lines[1], "id": "t-other", "verdict": "wrong"}
-    marked.write_text("\n".join(json.dumps(x) for x in (*marks, unmarked, no_answer)) + "\n")
+    written = (*marks, flipped, unmarked, no_answer)
+    marked.write_text("\n".join(json.dumps(x) for x in written) + "\n")
     feedback = read_feedback(str(marked))
-    assert [m.strategy.value for m in feedback.marked] == list(truth.values())
+    assert [m.strategy.value for m in feedback.marked] == [*truth.values(), "hierarchical"]
     assert feedback.unusable == 1
     again = tmp_path / "again.jsonl"
-    again.write_text(json.dumps(flipped) + "\n" + json.dumps(marks[0]) + "\n")
+    first_flipped = {**lines[0], "verdict": "wrong", "correct": "hierarchical"}
+    again.write_text(json.dumps(first_flipped) + "\n" + json.dumps(marks[0]) + "\n")
     assert [m.strategy.value for m in read_feedback(str(again)).marked] == [truth[lines[0]["task"]]]
     right = sum(m["verdict"] == "right" for m in marks)
     out_model = tmp_path / "model.npz"
     argv = ["calibrate", "--feedback", str(marked), "--model-out", str(out_model)]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
-    assert f"feedback: 2 marked decisions ({right} right, {2 - right} wrong" in printed
+    assert f"feedback: 3 marked decisions ({right} right, {3 - right} wrong" in printed
     assert "1 marked wrong without one, not used" in printed
     assert "[routing.weights]" in printed
     refitted = LearnedModel.load(out_model)
-    assert refitted.meta["feedback"] == 2
-    assert len(refitted.texts) == len(model.texts) + 2
-    vectors = embedder.embed_queries(list(truth))
+    assert refitted.meta["feedback"] == 3
+    assert len(refitted.texts) == len(model.texts) + 3
+    vectors = embedder.embed_queries([*truth, moved])
     analyzer = ComplexityAnalyzer(model=refitted)
     for (task, want), vector in zip(truth.items(), vectors, strict=True):
         assert analyzer.analyze(task, vector).strategy.value == want
-    # a mark can also move a decision the model had right: the operator's word counts
-    marked.write_text(json.dumps(flipped) + "\n")
-    assert cli.main(argv) == 0
-    flipped_model = LearnedModel.load(out_model)
-    task = lines[0]["task"]
-    assert ComplexityAnalyzer(model=flipped_model).analyze(task, vectors[0]).strategy.value == (
-        "hierarchical"
-    )
+    # the mark moved a decision the model had right (a training task, its own nearest)
+    assert moved in model.texts
+    assert analyzer.analyze(moved, vectors[2]).strategy.value == "hierarchical"
 
 
 def test_a_marked_decision_counts_for_more_as_the_training_set_grows() -> None:
