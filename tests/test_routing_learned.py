@@ -400,7 +400,7 @@ async def test_calibrate_refits_from_decisions_a_user_marked(
     assert len(refitted.texts) == len(model.texts) + 3
     vectors = embedder.embed_queries([*truth, moved])
     analyzer = ComplexityAnalyzer(model=refitted)
-    for (task, want), vector in zip(truth.items(), vectors, strict=True):
+    for (task, want), vector in zip(truth.items(), vectors[:2], strict=True):
         assert analyzer.analyze(task, vector).strategy.value == want
     # the mark moved a decision the model had right (a training task, its own nearest)
     assert moved in model.texts
