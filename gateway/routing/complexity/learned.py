@@ -24,7 +24,6 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from adapters.errors import InvalidParams
 from gateway.routing.complexity.analysis import Example, Strategy
@@ -35,6 +34,12 @@ from gateway.routing.complexity.features import (
     STRATEGIES,
     dense_features,
     grams,
+)
+from gateway.routing.complexity.fitting import (
+    DENSE_SCALE,
+    Bag,
+    fit_head,
+    fit_regression,
 )
 from gateway.routing.complexity.second import CLAUSE
 
@@ -52,12 +57,6 @@ and 0.6 did as well there, and worse in grouped cross-validation, where 0.3 and 
 level at 89.3%); without the vote, 83.0%."""
 VOTE_SHARPNESS: Final = 10.0
 """A voter counts ``exp(VOTE_SHARPNESS * similarity)``: the closest count most."""
-DENSE_SCALE: Final = 3.0
-"""The factor, structure, marker, reference (and clause) blocks' weight beside the
-standardised embedding and the n-grams: L2 holds their few weights down as much as the
-embedding's 384. 3 put the router 0.6 points above 2 both left one file out (86.9% against
-86.3%, the mean of three files) and in grouped cross-validation (88.9% against 88.3%);
-2 had been 1.7 points above 1."""
 _TEXT: Final = 160
 """Characters of an example kept to quote as a reason."""
 FEEDBACK_WEIGHT: Final = 8
@@ -67,27 +66,8 @@ FEEDBACK_SHARE: Final = 250
 """With a larger training set a marked decision counts as one training task in this many
 (84 times with 20,965 tasks): at a fixed 8, with that set, a refit no longer moved a
 decision the model had right."""
-_L2: Final = 1e-2
-"""L2 weight: grouped cross-validation on the training files put 1e-2 above 1e-3 and 3e-2."""
-_STEPS: Final = 400
-_RATE: Final = 0.05
-HIDDEN: Final = 256
-"""Units of the head's hidden layer (a rectifier each). With 21,307 training tasks, the eleven
-one-batch files each left out (every other file training): 32 units 88.75%, 64 88.93%, 128
-89.39% (89.40% with another seed), 256 89.82% (parallel 84.5, 85.0, 85.5, 86.7% over
-the files, mean). At 4,307 tasks 32 had been as good as more."""
-HEAD_EPOCHS: Final = 20
-"""Passes of the head's training over the tasks, in batches of ``HEAD_BATCH``."""
-HEAD_BATCH: Final = 128
-HEAD_RATE: Final = 2e-3
-"""The head's Adam rate at its first step, falling linearly to a tenth by its last."""
-HEAD_DECAY: Final = 1e-2
-"""The head's weight decay (decoupled from the gradient, on its two weight matrices)."""
 HEAD_SHARE: Final = 0.5
 """The head's share of the classifier's probabilities, the softmax regression's the rest."""
-HEAD_SEED: Final = 0
-"""The head starts from random weights drawn with this seed and sees the tasks in an order
-drawn with it: the same samples give the same model."""
 
 Floats = npt.NDArray[np.float32]
 
@@ -255,6 +235,13 @@ class LearnedModel:
         result: npt.NDArray[np.intp] = top[np.argsort(-sims[top], kind="stable")]
         return result
 
+    def _leading(
+        self, sims: Floats, k: int, order: npt.NDArray[np.intp] | None
+    ) -> npt.NDArray[np.intp]:
+        """The ``k`` training tasks closest by ``sims``, closest first: the head of ``order``
+        (:meth:`closest`'s answer) when it holds that many, else found here."""
+        return order[:k] if order is not None and len(order) >= k else self.closest(sims, k)
+
     def votes(
         self,
         vector: Floats,
@@ -266,7 +253,7 @@ class LearnedModel:
         most (``order``: :meth:`closest`'s answer, when it holds at least ``k``)."""
         sims = similarities(self.vectors, vector) if sims is None else sims
         k = min(k, len(sims))
-        top = order[:k] if order is not None and len(order) >= k else _top(sims, k)
+        top = self._leading(sims, k, order)
         tally = np.zeros(len(STRATEGIES), dtype=np.float32)
         np.add.at(tally, self.labels[top].astype(np.int64), np.exp(VOTE_SHARPNESS * sims[top]))
         result: Floats = tally / tally.sum()
@@ -283,11 +270,7 @@ class LearnedModel:
         (``order``: :meth:`closest`'s answer, when it holds at least ``k``)."""
         sims = similarities(self.vectors, vector) if sims is None else sims
         k = min(k, len(sims))
-        if order is not None and len(order) >= k:
-            top = order[:k]
-        else:
-            top = _top(sims, k)
-            top = top[np.argsort(-sims[top])]
+        top = self._leading(sims, k, order)
         return tuple(
             Example(
                 self.texts[i][:_TEXT], STRATEGIES[int(self.labels[i])], round(float(sims[i]), 3)
@@ -444,34 +427,11 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _adam(
-    param: Floats,
-    grad: Floats,
-    m1: Floats,
-    m2: Floats,
-    step: int,
-    *,
-    first: float = _RATE,
-    steps: int = _STEPS,
-) -> float:
-    """One Adam step on ``param``, in place (``m1``, ``m2``: its moment estimates), its rate
-    falling linearly from ``first`` to a tenth of it by step ``steps``: at a fixed rate the
-    last steps could leave the weights where the loss had jumped (one cross-validation fold's
-    model fitted its own training tasks 70% right, the others 100%). Returns the step's rate."""
-    m1 *= 0.9
-    m1 += 0.1 * grad
-    m2 *= 0.999
-    m2 += 0.001 * grad * grad
-    rate = first * (1 - 0.9 * (step - 1) / steps)
-    param -= rate * (m1 / (1 - 0.9**step)) / (np.sqrt(m2 / (1 - 0.999**step)) + 1e-8)
-    return rate
-
-
 def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> LearnedModel:
     """A model fitted to ``samples`` by softmax regression with L2 (Adam, fixed steps, zero
-    start: the same samples give the same model) and its head (:func:`_fit_head`); when
-    every sample has its clause block, the second look's weights too, fitted the same way
-    with the block beside the others.
+    start: the same samples give the same model) and its head, both by
+    :mod:`~gateway.routing.complexity.fitting`; when every sample has its clause block, the
+    second look's weights too, fitted the same way with the block beside the others.
 
     Raises:
         InvalidParams: no samples, or embeddings of different lengths.
@@ -485,12 +445,12 @@ def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> Lear
     scale = vectors.std(axis=0) + 1e-6
     n = len(samples)
     rest = np.hstack([(vectors - mean) / scale, np.ones((n, 1), np.float32)])
-    bag = _Bag(samples)
+    bag = Bag([s.text for s in samples])
     labels = np.asarray([STRATEGIES.index(s.strategy) for s in samples], dtype=np.int8)
     dense = np.asarray([list(s.dense) for s in samples], dtype=np.float32)
-    w = _fit(dense, rest, bag, labels)
+    w = fit_regression(dense, rest, bag, labels)
     d, e = DENSE, DENSE + vectors.shape[1]
-    u = _fit_head(dense, rest, bag, labels)
+    u = fit_head(dense, rest, bag, labels)
     head = Head(
         dense=u[0][:d],
         embed=u[0][d:e],
@@ -502,7 +462,7 @@ def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> Lear
     second = None
     if all(s.clauses is not None for s in samples):
         clauses = np.asarray([list(s.clauses or ()) for s in samples], dtype=np.float32)
-        v = _fit(np.hstack([dense, clauses]), rest, bag, labels)
+        v = fit_regression(np.hstack([dense, clauses]), rest, bag, labels)
         c, f = d + CLAUSE, e + CLAUSE
         second = Look(dense=v[:c], embed=v[c:f], gram=v[f + 1 :], bias=v[f])
     return LearnedModel(
@@ -519,101 +479,6 @@ def train(samples: Sequence[Sample], meta: dict[str, Any] | None = None) -> Lear
         second=second,
         head=head,
     )
-
-
-class _Bag:
-    """The tasks' n-gram slots as a sparse ``(tasks, GRAMS)`` matrix (each row at
-    ``GRAM_SCALE`` over the root of its slot count), with its transpose: a task sets a few
-    hundred of the slots, so products with it cost a few hundred multiplications a task where
-    the dense block cost ``GRAMS`` (a fit on 21,307 tasks took 65 s held dense, 720 MB)."""
-
-    def __init__(self, samples: Sequence[Sample]) -> None:
-        slots = [grams(s.text) for s in samples]
-        counts = np.asarray([len(k) for k in slots], dtype=np.int64)
-        indptr = np.concatenate([[0], np.cumsum(counts)])
-        indices = np.concatenate(slots) if slots else np.zeros(0, np.int64)
-        data = np.repeat(GRAM_SCALE / np.sqrt(np.maximum(counts, 1)), counts).astype(np.float32)
-        self.rows = sparse.csr_matrix((data, indices, indptr), shape=(len(samples), GRAMS))
-        self.columns = self.rows.T.tocsr()
-
-    def take(self, rows: npt.NDArray[np.intp]) -> Any:
-        """The rows ``rows`` (a sparse matrix)."""
-        return self.rows[rows]
-
-
-def _fit(dense: Floats, rest: Floats, bag: _Bag, labels: npt.NDArray[np.int8]) -> Floats:
-    """Softmax regression weights over ``dense`` (at ``DENSE_SCALE``) beside ``rest`` (the
-    standardised embedding and a bias column) and the n-gram ``bag``, one row per feature in
-    that order."""
-    x = np.hstack([dense * DENSE_SCALE, rest])
-    xt = np.ascontiguousarray(x.T)
-    front = x.shape[1]
-    n, classes = len(labels), len(STRATEGIES)
-    y = np.eye(classes, dtype=np.float32)[labels]
-    w = np.zeros((front + GRAMS, classes), dtype=np.float32)
-    m1, m2 = np.zeros_like(w), np.zeros_like(w)
-    grad = np.empty_like(w)
-    for step in range(1, _STEPS + 1):
-        logits = x @ w[:front] + bag.rows @ w[front:]
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
-        r = (p - y) / n
-        grad[:front] = xt @ r
-        grad[front:] = bag.columns @ r
-        grad += _L2 * w
-        _adam(w, grad, m1, m2, step)
-    return w
-
-
-def _fit_head(
-    dense: Floats, rest: Floats, bag: _Bag, labels: npt.NDArray[np.int8]
-) -> tuple[Floats, Floats, Floats, Floats]:
-    """The head's weights over the inputs :func:`_fit` reads (its bias column's row is the
-    hidden layer's bias): He-initialised from ``HEAD_SEED``, ``HEAD_EPOCHS`` passes over the
-    tasks in shuffled batches of ``HEAD_BATCH`` with Adam (its rate falling linearly to a
-    tenth) and decoupled weight decay. Returns the first layer, its bias, the second layer
-    and its bias."""
-    x = np.hstack([dense * DENSE_SCALE, rest])
-    n, front = x.shape
-    d = front + GRAMS
-    classes = len(STRATEGIES)
-    rng = np.random.default_rng(HEAD_SEED)
-    params = [
-        (rng.standard_normal((d, HIDDEN)) * math.sqrt(2 / d)).astype(np.float32),
-        np.zeros(HIDDEN, np.float32),
-        (rng.standard_normal((HIDDEN, classes)) * math.sqrt(1 / HIDDEN)).astype(np.float32),
-        np.zeros(classes, np.float32),
-    ]
-    m1 = [np.zeros_like(p) for p in params]
-    m2 = [np.zeros_like(p) for p in params]
-    y = np.eye(classes, dtype=np.float32)[labels]
-    batches = math.ceil(n / HEAD_BATCH)
-    total = HEAD_EPOCHS * batches
-    step = 0
-    first = np.empty_like(params[0])
-    for _ in range(HEAD_EPOCHS):
-        order = rng.permutation(n)
-        for b in range(batches):
-            rows = order[b * HEAD_BATCH : (b + 1) * HEAD_BATCH]
-            xb, bb = x[rows], bag.take(rows)
-            h = xb @ params[0][:front] + bb @ params[0][front:] + params[1]
-            a = np.maximum(h, 0)
-            logits = a @ params[2] + params[3]
-            logits -= logits.max(axis=1, keepdims=True)
-            p = np.exp(logits)
-            p /= p.sum(axis=1, keepdims=True)
-            dz = (p - y[rows]) / len(rows)
-            dh = (dz @ params[2].T) * (h > 0)
-            first[:front] = xb.T @ dh
-            first[front:] = bb.T @ dh
-            grads = [first, dh.sum(axis=0), a.T @ dz, dz.sum(axis=0)]
-            step += 1
-            for k, grad in enumerate(grads):
-                rate = _adam(params[k], grad, m1[k], m2[k], step, first=HEAD_RATE, steps=total)
-                if k in (0, 2):
-                    params[k] -= rate * HEAD_DECAY * params[k]
-    return params[0], params[1], params[2], params[3]
 
 
 def feedback_weight(tasks: int) -> int:
