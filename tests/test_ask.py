@@ -363,12 +363,20 @@ def test_a_gateway_that_refuses_the_run_is_exit_2(capsys: pytest.CaptureFixture[
     assert len(err.splitlines()) == 1
 
 
+INTERRUPTIBLE = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'effmesh'; runpy.run_module('gateway.cli', run_name='__main__')"
+)
+"""`python -m gateway.cli` with SIGINT raising KeyboardInterrupt, as at a terminal: a shell
+without job control starts a background `make test &` with SIGINT ignored, its children
+inherit that, and Python then leaves it ignored."""
+
+
 def test_interrupting_ask_cancels_the_run_on_the_gateway() -> None:
     gate = GateAgent()
     registry = router_registry(gate, skills=("gate.hold",))
-    command = [sys.executable, "-m", "gateway.cli", "ask", "--url", "", "hold the door"]
     with running(lambda base: create_app(registry, base_url=base)) as url:
-        command[5] = url
+        command = [sys.executable, "-c", INTERRUPTIBLE, "ask", "--url", url, "hold the door"]
         with subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         ) as process:
