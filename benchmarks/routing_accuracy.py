@@ -14,7 +14,7 @@ measured while any of its tasks is also a training task. Variants, all in the sa
   retrained here on the training split without that block;
 - **combined without the newest tasks**: retrained here without the training files added
   after the held-out split before this one was measured (``NEWEST``: that split itself,
-  ``routing_train_seen8.json``; no file was written apart after it);
+  ``routing_train_seen9.json``; no file was written apart after it);
 - **combined, language left out**: for each language, the classifier retrained on the
   training split without any task in that language, measured on that language's held-out
   tasks (how it does on a language it has no examples of).
@@ -50,7 +50,7 @@ from gateway.routing.complexity.learned import Floats, Sample, train
 from gateway.routing.complexity.train import TRAINING, samples
 
 HELDOUT: Final = Path(__file__).resolve().parent.parent / "tests" / "data" / "routing_heldout.json"
-NEWEST: Final = ("routing_train_seen8.json",)
+NEWEST: Final = ("routing_train_seen9.json",)
 """The training files added after the held-out split before this one was measured."""
 FLOOR: Final = 20
 """A language or strategy counts toward the targets from this many held-out tasks."""

@@ -64,6 +64,7 @@ TRAINING: Final = (
     DATA / "routing_train_seen6.json",
     DATA / "routing_train_seen7.json",
     DATA / "routing_train_seen8.json",
+    DATA / "routing_train_seen9.json",
     DATA / "routing_train_dev.json",
     DATA / "routing_train_office.json",
     DATA / "routing_train_chat.json",
