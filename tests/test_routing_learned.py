@@ -25,6 +25,7 @@ from gateway.routing.complexity import MODEL_PATH, ComplexityAnalyzer, LearnedMo
 from gateway.routing.complexity.analysis import Requirement
 from gateway.routing.complexity.clauses import loose_split
 from gateway.routing.complexity.crossval import ONE_BATCH, breakdown, folds, left_out
+from gateway.routing.complexity.document import own_words
 from gateway.routing.complexity.features import (
     DENSE,
     LATER,
@@ -58,7 +59,7 @@ DATA = Path(__file__).parent / "data"
 HELDOUT = DATA / "routing_heldout.json"
 pytestmark = pytest.mark.anyio
 MOVED = pytest.mark.skipif(
-    {t.task for t in read_training(str(DATA / "routing_train_seen8.json"))}
+    {t.task for t in read_training(str(DATA / "routing_train_seen9.json"))}
     <= {t.task for t in read_evaluation(str(HELDOUT))},
     reason="the held-out file is the split moved to training; a fresh one replaces it",
 )
@@ -529,6 +530,17 @@ def test_the_later_parts_of_a_task_have_n_grams_of_their_own() -> None:
     assert pieces(two) < set(grams(two).tolist())
     later = set(grams(two).tolist()) - pieces(two)
     assert later <= pieces("then double the result", LATER)
+
+
+def test_the_n_grams_read_the_users_own_words_not_what_they_pasted() -> None:
+    asked = 'Fix the spelling of this message and give it a title: "Thx for teh invite"'
+    pasted = 'Fix the spelling of this message and give it a title: "Sorry, I cnat come"'
+    assert own_words(asked) == 'Fix the spelling of this message and give it a title: ""'
+    assert own_words("Summarise https://example.org/a?b=c, then «translate it»") == (
+        "Summarise  then «»"
+    )
+    assert np.array_equal(grams(asked), grams(pasted))
+    assert not np.array_equal(grams(asked), grams(asked.replace("title", "heading")))
 
 
 # --- the marker block, the recorded cross-validation, the held-out overlap ------------------

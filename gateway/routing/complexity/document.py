@@ -27,7 +27,34 @@ _QUOTED: Final = re.compile(
     r"|「[^」\n]{1,400}」|『[^』\n]{1,400}』|‘[^’\n]{1,400}’|`[^`\n]{1,400}`"
     r"|(?<!\w)'[^'\n]{1,400}'(?!\w)"
 )
+MASK: Final = "\x00"
+"""What stands for a masked character in a :class:`Document`'s masked copy."""
 _URL: Final = re.compile(r"(?:https?://|www\.)\S+|\b[\w.+-]+@[\w-]+\.[\w.]+")
+
+
+def _clean(task: str) -> str:
+    """The task's first ``LIMIT`` characters, line breaks made ``\\n`` and control characters
+    spaces (lengths kept)."""
+    text = _BREAKS.sub(lambda m: "\n" + " " * (len(m.group()) - 1), task[:LIMIT])
+    return _CONTROL.sub(" ", text)
+
+
+def _mask(text: str) -> tuple[str, int]:
+    """``text`` with quoted spans' insides and URLs blanked (``\\x00``), and the URLs' count."""
+    masked = list(text)
+    urls = 0
+    for pattern in (_URL, _QUOTED):
+        for m in pattern.finditer(text):
+            urls += pattern is _URL
+            for k in range(m.start() + (pattern is _QUOTED), m.end() - (pattern is _QUOTED)):
+                masked[k] = MASK
+    return "".join(masked), urls
+
+
+def own_words(task: str) -> str:
+    """The task as the user's own words: what quoted spans hold and URLs left out (the
+    quotation marks stay), so pasted text does not read as the request."""
+    return _mask(_clean(task))[0].replace(MASK, "")
 
 
 class Document:
@@ -38,16 +65,8 @@ class Document:
     """
 
     def __init__(self, task: str) -> None:
-        text = _BREAKS.sub(lambda m: "\n" + " " * (len(m.group()) - 1), task[:LIMIT])
-        self.text = _CONTROL.sub(" ", text)
-        masked = list(self.text)
-        self.urls = 0
-        for pattern in (_URL, _QUOTED):
-            for m in pattern.finditer(self.text):
-                self.urls += pattern is _URL
-                for k in range(m.start() + (pattern is _QUOTED), m.end() - (pattern is _QUOTED)):
-                    masked[k] = "\x00"
-        self.masked = "".join(masked)
+        self.text = _clean(task)
+        self.masked, self.urls = _mask(self.text)
         self.norms: list[str] = []
         self.raws: list[str] = []
         self.starts: list[int] = []

@@ -16,6 +16,9 @@ Its blocks, all cheap (well under a millisecond for a typical task):
   parts' share of the text; with the softmax regression's head beside it, leave-one-file-out
   validation put the block 0.7 points up (88.1% against 87.4%, the mean of eight files);
 - **character n-grams**: the 2- to 4-character pieces of the text, hashed into ``GRAMS`` slots.
+  They read the user's own words: what quoted spans hold and URLs are left out, since a
+  pasted message is not the request and its pieces crowded out the request's own (leaving
+  each one-batch file out in turn, 90.3% against 89.8%, nine files of eleven up or level).
   Their weights are learned from the labelled tasks, so connectives ("then", "poi",
   "daarna", "然后") are found from examples instead of being listed by hand, in whatever
   language the examples are written. The pieces of every part after the first (the loose
@@ -40,6 +43,7 @@ import numpy.typing as npt
 
 from gateway.routing.complexity.analysis import Strategy
 from gateway.routing.complexity.clauses import loose_split
+from gateway.routing.complexity.document import own_words
 from gateway.routing.complexity.factors import Measured, measure
 from gateway.routing.complexity.reference import REFERENCE, first_reference, reference_block
 from gateway.routing.complexity.strategy import Rule, choose
@@ -143,14 +147,14 @@ def pieces(text: str, salt: bytes = b"") -> set[int]:
 
 
 def grams(text: str) -> npt.NDArray[np.int64]:
-    """The distinct hash slots of the text's 2- to 4-character pieces (lower-cased, spaces
-    folded, a space at either end so word edges count), and of the pieces of its later parts
-    in slots of their own."""
+    """The distinct hash slots of the 2- to 4-character pieces of the text's own words
+    (lower-cased, spaces folded, a space at either end so word edges count; what quoted spans
+    hold and URLs left out), and of the pieces of its later parts in slots of their own."""
     head = text[:GRAM_TEXT]
-    slots = pieces(head)
+    slots = pieces(own_words(head))
     cut = parts(head)
     if len(cut) > 1:
-        slots |= pieces(" ".join(cut[1:]), LATER)
+        slots |= pieces(own_words(" ".join(cut[1:])), LATER)
     return np.fromiter(sorted(slots), dtype=np.int64, count=len(slots))
 
 
