@@ -165,11 +165,15 @@ def test_the_learned_router_beats_the_factors_on_the_held_out_split(
     alone = [factors.analyze(t.task).strategy is t.strategy for t in held]
     share, base = sum(right) / len(held), sum(alone) / len(held)
     print(f"\nheld-out accuracy: learned {share:.3f}, factors alone {base:.3f}")
-    assert share >= 0.93
+    assert share >= 0.94
     assert share >= base + 0.25
+    # the targets: 85% for every strategy and every language (each has 40 tasks or more)
     for strategy in Strategy:
         mine = [r for r, t in zip(right, held, strict=True) if t.strategy is strategy]
-        assert sum(mine) / len(mine) >= 0.83, strategy
+        assert sum(mine) / len(mine) >= 0.85, strategy
+    for lang in {t.lang for t in held}:
+        mine = [r for r, t in zip(right, held, strict=True) if t.lang == lang]
+        assert sum(mine) / len(mine) >= 0.85, lang
 
 
 # --- reasons --------------------------------------------------------------------------------
