@@ -4,6 +4,7 @@ user's upstream token may go, and the encrypted credential store."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import httpx
@@ -183,8 +184,13 @@ def test_upstreams_must_name_remote_agents(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_upstreams_without_a_credential_key(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # serve() sets up logging on the stderr it finds, here the test's captured one: the
+    # root logger gets its handlers and level back afterwards, or later tests' warnings are
+    # written to a closed stream
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))
+    monkeypatch.setattr(logging.root, "level", logging.root.level)
     path = tmp_path / "effmesh.toml"
     path.write_text(UPSTREAM_FILE)
     assert serve(host=None, port=0, config=str(path), data_dir=str(tmp_path / "data")) == 2
