@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.routing.complexity.features import STRATEGIES
+from gateway.routing.complexity.fitting import softmax
 from gateway.routing.complexity.learned import LearnedModel, Sample, train
 from gateway.routing.complexity.second import THRESHOLD
 
@@ -111,10 +112,7 @@ def fit_temperature(
     logits = np.log(np.clip(p, 1e-12, 1.0))
 
     def loss(t: float) -> float:
-        z = logits / t
-        z -= z.max(axis=1, keepdims=True)
-        q = np.exp(z)
-        q /= q.sum(axis=1, keepdims=True)
+        q = softmax(logits / t)
         return float(-np.log(q[np.arange(len(truth)), truth] + 1e-12).mean())
 
     best = min(TEMPERATURES, key=loss)

@@ -46,6 +46,15 @@ HEAD_SEED: Final = 0
 drawn with it: the same samples give the same model."""
 
 
+def softmax(logits: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
+    """Probabilities along the last axis of ``logits``, which is shifted in place by its
+    maximum first (so ``exp`` cannot overflow)."""
+    logits -= logits.max(axis=-1, keepdims=True)
+    p: npt.NDArray[np.floating[Any]] = np.exp(logits)
+    p /= p.sum(axis=-1, keepdims=True)
+    return p
+
+
 def adam(
     param: Floats,
     grad: Floats,
@@ -102,10 +111,7 @@ def fit_regression(dense: Floats, rest: Floats, bag: Bag, labels: npt.NDArray[np
     m1, m2 = np.zeros_like(w), np.zeros_like(w)
     grad = np.empty_like(w)
     for step in range(1, STEPS + 1):
-        logits = x @ w[:front] + bag.rows @ w[front:]
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
+        p = softmax(x @ w[:front] + bag.rows @ w[front:])
         r = (p - y) / n
         grad[:front] = xt @ r
         grad[front:] = bag.columns @ r
@@ -147,10 +153,7 @@ def fit_head(
             xb, bb = x[rows], bag.take(rows)
             h = xb @ params[0][:front] + bb @ params[0][front:] + params[1]
             a = np.maximum(h, 0)
-            logits = a @ params[2] + params[3]
-            logits -= logits.max(axis=1, keepdims=True)
-            p = np.exp(logits)
-            p /= p.sum(axis=1, keepdims=True)
+            p = softmax(a @ params[2] + params[3])
             dz = (p - y[rows]) / len(rows)
             dh = (dz @ params[2].T) * (h > 0)
             first[:front] = xb.T @ dh

@@ -40,6 +40,7 @@ from gateway.routing.complexity.fitting import (
     Bag,
     fit_head,
     fit_regression,
+    softmax,
 )
 from gateway.routing.complexity.second import CLAUSE
 
@@ -197,12 +198,10 @@ class LearnedModel:
         logits = (x * DENSE_SCALE) @ weights[0] + z @ weights[1] + weights[3]
         if len(slots):
             logits = logits + weights[2][slots].sum(axis=0) * (GRAM_SCALE / math.sqrt(len(slots)))
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
+        p = softmax(logits)
         if self.head is not None:
-            h = self.head.logits(np.asarray(dense, dtype=np.float32), z, slots)
-            q = np.exp(h - h.max())
-            p = (1 - HEAD_SHARE) * p + HEAD_SHARE * q / q.sum()
+            q = softmax(self.head.logits(np.asarray(dense, dtype=np.float32), z, slots))
+            p = (1 - HEAD_SHARE) * p + HEAD_SHARE * q
         result: Floats = (
             (1 - VOTE_WEIGHT) * p + VOTE_WEIGHT * self.votes(vector, sims=sims, order=order)
         ).astype(np.float32)
